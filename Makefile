@@ -1,0 +1,99 @@
+# Every target creates and uses .venv by itself: a fresh machine needs only Python 3.11.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+WORKLOAD ?= mixed
+USERS ?= 20
+SPAWN_RATE ?= 10
+RUN_TIME ?= 30s
+WORKERS ?= 2
+HOST ?=
+ARGS ?=
+RUN ?=
+GATES ?=
+WEB_PORT ?= 8089
+WEB ?=
+
+RUN_DIR := reports/runs/$(shell date -u +%Y%m%dT%H%M%SZ)-$(WORKLOAD)
+# Without HOST, the embedded reference server is started around the command and stopped after it,
+# sized so that it is not what limits a run (make server keeps the real service's defaults).
+SERVER_ARGS ?= --queue-size 500000 --flush-batch 1000 --flush-period 0.5
+TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around $(SERVER_ARGS) --)
+# It acknowledges faster than SQLite stores: the delivery audit gets time to see the backlog stored.
+EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
+LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
+
+.PHONY: help venv proto test lint demo server web headless report bench soak distributed clean
+
+help:
+	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
+	@echo "make test        the whole test suite"
+	@echo "make server      run the reference log service on 127.0.0.1:50051"
+	@echo "make web         Locust web UI on http://127.0.0.1:$(WEB_PORT) (WORKLOAD=, HOST=)"
+	@echo "make headless    USERS= SPAWN_RATE= RUN_TIME= WORKLOAD=single|batch|mixed HOST= ARGS="
+	@echo "make report      report the newest run under reports/runs (RUN=, GATES=)"
+	@echo "make distributed WORKERS= WORKLOAD= HOST= [WEB=1] (a master and WORKERS worker processes here)"
+	@echo "make bench       CPU per call vs a bare grpc.aio loop, server and report throughput"
+	@echo "make soak        10 minutes against the reference server, RSS at start, middle, end"
+	@echo "make proto       regenerate grpc_user/pb from proto/log_service.proto"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Igrpc_user/pb=proto --python_out=. --pyi_out=. --grpc_python_out=. proto/log_service.proto
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check grpc_user reference_server reports locustfiles tests benchmarks
+
+server: $(STAMP)
+	$(PY) -m reference_server --host 127.0.0.1 --port 50051 $(ARGS)
+
+web: $(STAMP)
+	mkdir -p $(RUN_DIR)
+	$(TARGET) $(LOCUST_RUN) --web-host 127.0.0.1 --web-port $(WEB_PORT) \
+		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
+
+headless: $(STAMP)
+	mkdir -p $(RUN_DIR)
+	$(TARGET) $(LOCUST_RUN) --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
+		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
+	@echo "run folder: $(RUN_DIR)"
+
+report: $(STAMP)
+	$(PY) -m reports $(if $(RUN),$(RUN),$$(ls -d reports/runs/*/ | sort | tail -n 1)) $(GATES)
+
+# The report is written even when the run failed; the demo then exits with the run's code.
+demo: $(STAMP)
+	@status=0; \
+	$(MAKE) --no-print-directory headless WORKLOAD=mixed USERS=20 SPAWN_RATE=10 RUN_TIME=20s HOST= RUN_DIR=$(RUN_DIR) \
+		|| status=$$?; \
+	$(MAKE) --no-print-directory report RUN=$(RUN_DIR) || exit $$?; \
+	exit $$status
+
+distributed: $(STAMP)
+	mkdir -p $(RUN_DIR)
+	$(TARGET) $(LOCUST_RUN) --processes $(WORKERS) \
+		$(if $(WEB),--web-host 127.0.0.1 --web-port $(WEB_PORT),--headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME)) \
+		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
+	@echo "run folder: $(RUN_DIR)"
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+soak: $(STAMP)
+	$(PY) -m benchmarks.soak
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

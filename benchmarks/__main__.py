@@ -1,0 +1,33 @@
+"""``make bench``: every benchmark of the suite; each measures what it compares in one run."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SECTIONS = (
+    ("CPU per call: the suite vs a bare grpc.aio loop (issue: GrpcUser)", "benchmarks.cpu_per_call"),
+    ("Scale-out: calls/s and CPU per call with 1 and 2 worker processes", "benchmarks.scale_out"),
+    ("Reference server throughput", "benchmarks.server_throughput"),
+    ("Report speed: one hour of full history, three RPCs", "benchmarks.report_speed"),
+)
+
+
+def main() -> int:
+    """Run every section; a failing section is reported and makes the exit code non-zero."""
+    failed = []
+    for title, module in SECTIONS:
+        print(f"\n== {title} ==", flush=True)
+        try:
+            importlib.import_module(module).main()
+        except Exception as error:  # a broken section must not hide the others' figures
+            print(f"FAILED: {type(error).__name__}: {error}", flush=True)
+            failed.append(module)
+        sys.stdout.flush()
+    if failed:
+        print(f"\nfailed sections: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The reference client: a bare grpc.aio loop, no Locust, no gevent, sending the suite's requests.
+
+    python -m benchmarks.bare_aio --target 127.0.0.1:50051 --calls 20000 --concurrency 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+import grpc.aio
+
+from grpc_user.channels import CHANNEL_OPTIONS
+from grpc_user.pb import log_service_pb2_grpc as pb_grpc
+from grpc_user.testdata import LogDataGenerator
+
+
+async def run(target: str, calls: int, concurrency: int, batch_size: int) -> dict[str, float]:
+    """Make exactly ``calls`` calls from ``concurrency`` coroutines; return calls and wall seconds."""
+    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+        stub = pb_grpc.LogServiceStub(channel)
+        remaining = calls
+
+        async def caller(index: int) -> None:
+            nonlocal remaining
+            data = LogDataGenerator(run_id="bench", service_name="bench", message_bytes=128, seed=1, user_index=index)
+            while remaining > 0:
+                remaining -= 1
+                if batch_size:
+                    await stub.BatchWriteLog(data.batch_request(batch_size), timeout=10)
+                else:
+                    await stub.WriteLog(data.write_request(), timeout=10)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(index) for index in range(concurrency)))
+        return {"calls": calls, "seconds": time.perf_counter() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--calls", type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=0, help="0: WriteLog; N: BatchWriteLog of N entries")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.target, args.calls, args.concurrency, args.batch_size))))
+
+
+if __name__ == "__main__":
+    main()

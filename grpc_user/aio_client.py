@@ -1,0 +1,75 @@
+"""The asyncio client: ``await AsyncLogClient(target).write_log(message, **kwargs)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import grpc
+
+from grpc_user import calls, health
+from grpc_user.channels import aio_channel
+from grpc_user.client import client_settings
+from grpc_user.config import DEFAULT_TIMEOUT_SECONDS
+from grpc_user.pb import log_service_pb2 as pb
+from grpc_user.pb import log_service_pb2_grpc as pb_grpc
+from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
+
+
+class AsyncLogClient:
+    """grpc.aio LogService client with the same API and results as ``LogClient``."""
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_batch_size: int | None = None,
+    ) -> None:
+        self.target, self.timeout, self.max_batch_size = client_settings(target, timeout, max_batch_size)
+        self._channel = aio_channel(self.target)
+        self._stub = pb_grpc.LogServiceStub(self._channel)
+
+    async def write_log(self, message: str, **kwargs: Any) -> WriteResult:
+        """Send one WriteLog; see ``grpc_user.entries`` for how keywords are split."""
+        request = calls.write_request(message, **kwargs)
+        try:
+            return calls.write_result(await self._stub.WriteLog(request, timeout=self.timeout))
+        except grpc.RpcError as error:
+            return calls.write_failure(error, self.target.address)
+
+    async def batch_write_logs(self, entries: Iterable[pb.LogEntry | Mapping[str, Any]]) -> BatchResult:
+        """Send the entries as BatchWriteLog RPCs of at most ``max_batch_size`` entries each."""
+        chunks = []
+        for request in calls.batch_requests(entries, self.max_batch_size):
+            sent = len(request.log_entries)
+            try:
+                response = await self._stub.BatchWriteLog(request, timeout=self.timeout)
+                chunks.append(calls.chunk_result(response, sent))
+            except grpc.RpcError as error:
+                chunks.append(calls.chunk_failure(error, self.target.address, sent))
+        return calls.batch_result(chunks)
+
+    async def query_logs(self, **filters: Any) -> QueryResult:
+        """Send one QueryLog; unknown keywords become metadata filters."""
+        request = calls.query_request(**filters)
+        try:
+            return calls.query_result(await self._stub.QueryLog(request, timeout=self.timeout))
+        except grpc.RpcError as error:
+            return calls.query_failure(error, self.target.address)
+
+    async def health(self) -> HealthResult:
+        """Ask the standard health service; without one, probe WriteLog with an empty request."""
+        return await health.check_async(
+            lambda path, payload: self._channel.unary_unary(path)(payload, timeout=self.timeout), str(self.target)
+        )
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncLogClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

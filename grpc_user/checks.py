@@ -1,0 +1,64 @@
+"""Preflight and delivery audit as the Locust process runs them, over the suite's own transport."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import gevent
+
+from grpc_user.audit import AuditResult, audit_delivery, skipped
+from grpc_user.bridge import shared_transport
+from grpc_user.config import default_target
+from grpc_user.health import check
+from grpc_user.results import HealthResult
+from grpc_user.suite_run import SuiteRun
+from grpc_user.target import Target, parse_target
+
+logger = logging.getLogger(__name__)
+PREFLIGHT_TIMEOUT_SECONDS = 3.0
+AUDIT_EXIT_CODE = 3
+
+
+def run_target(environment: Any) -> Target:
+    """The target of this run: ``--host``, else GRPC_SERVER_HOST/PORT (raises ValueError if malformed)."""
+    return parse_target(environment.host or default_target())
+
+
+def _bytes_call(run: SuiteRun, target: Target, timeout: float) -> Any:
+    transport = shared_transport(run, target, run.settings.security)
+    return lambda path, payload: transport.unary(path, payload, timeout)
+
+
+def preflight(environment: Any, run: SuiteRun) -> HealthResult:
+    """Check that the target answers as a LogService, with a short deadline."""
+    target = run_target(environment)
+    timeout = min(PREFLIGHT_TIMEOUT_SECONDS, run.settings.grpc_timeout)
+    return check(_bytes_call(run, target, timeout), str(target))
+
+
+def delivery_audit(environment: Any, run: SuiteRun) -> AuditResult:
+    """Count what the service stored of what it acknowledged in this run."""
+    settings, acked = run.settings, run.counter.run_acked
+    if not settings.audit:
+        return skipped(settings.run_id, acked, "--no-audit")
+    target = run_target(environment)
+    logger.info("Delivery audit: waiting for %d acknowledged logs of run %s to be stored", acked, settings.run_id)
+    return audit_delivery(
+        _bytes_call(run, target, settings.grpc_timeout),
+        run_id=settings.run_id,
+        acked=acked,
+        timeout=settings.audit_timeout,
+        settle=settings.audit_settle,
+        sleep=gevent.sleep,
+        target=str(target),
+    )
+
+
+def write_audit(prefix: str, result: AuditResult) -> str:
+    """Write ``<prefix>_audit.json``."""
+    path = f"{prefix}_audit.json"
+    with open(path, "w") as handle:
+        json.dump(result.as_dict(), handle, indent=2)
+    return path

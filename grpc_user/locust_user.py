@@ -1,0 +1,77 @@
+"""``GrpcUser``: an abstract Locust User whose ``self.client`` speaks the log service.
+
+Shaped like Locust's HttpUser / FastHttpUser: ``host`` is the target (``host:port``,
+``grpc://host:port`` or ``grpcs://host:port``; default from GRPC_SERVER_HOST / GRPC_SERVER_PORT),
+``self.client`` offers ``write_log`` / ``batch_write_logs`` / ``query_logs`` and fires one request
+event per RPC, and ``self.data`` generates seed-style test data for this user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust import User
+from locust.exception import LocustError
+from locust.runners import WorkerRunner
+from locust.user.wait_time import constant_throughput
+
+from grpc_user import plugin  # noqa: F401  (registers the suite's Locust event listeners)
+from grpc_user.bridge import shared_transport
+from grpc_user.config import default_max_batch_size, default_target
+from grpc_user.locust_client import GrpcLogClient
+from grpc_user.suite_run import suite_run
+from grpc_user.target import parse_target
+from grpc_user.testdata import LogDataGenerator
+
+USERS_PER_WORKER_INDEX = 1_000_000
+
+
+def total_users(environment: Any) -> int:
+    """How many users the whole test runs (the master's count on a worker)."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return int(getattr(environment.parsed_options, plugin.TOTAL_USERS_OPTION, 0) or runner.target_user_count or 1)
+    return int(runner.target_user_count or 1) if runner is not None else 1
+
+
+class GrpcUser(User):
+    """Abstract User for the gRPC log service; subclass it and write tasks with ``self.client``."""
+
+    abstract = True
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        run = suite_run(environment)
+        self.settings = run.settings
+        try:
+            target = parse_target(self.host or default_target())
+        except ValueError as error:
+            raise LocustError(f"--host: {error}") from None
+        runner = environment.runner
+        worker_index = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+        user_index = worker_index * USERS_PER_WORKER_INDEX + next(run.user_numbers)
+        self.client = GrpcLogClient(
+            transport=shared_transport(run, target, self.settings.security),
+            target=str(target),
+            timeout=self.settings.grpc_timeout,
+            max_batch_size=default_max_batch_size(),
+            request_event=environment.events.request,
+            counter=run.counter,
+            latency=run.latency,
+            budget=run.budget,
+            context=self.context,
+        )
+        self.data = LogDataGenerator(
+            run_id=self.settings.run_id,
+            service_name=self.settings.service_name,
+            message_bytes=self.settings.message_bytes,
+            seed=self.settings.seed,
+            user_index=user_index,
+        )
+
+    def wait_time(self) -> float:
+        """Closed loop by default; with ``--target-rps`` each user paces itself to its share of the rate."""
+        rate = self.settings.target_rps
+        if not rate:
+            return 0.0
+        return constant_throughput(rate / total_users(self.environment))(self)

@@ -1,0 +1,47 @@
+"""Register the suite's options with Locust, so they show in ``--help``, the web UI and ``LOCUST_*``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
+from grpc_user.settings import DEFAULT_MIX, DEFAULT_TOKEN_ENV
+
+
+def _add(parser: Any, flag: str, help_text: str, web_ui: bool = True, **kwargs: Any) -> None:
+    env_var = "LOCUST_" + flag.lstrip("-").replace("-", "_").upper()
+    parser.add_argument(flag, env_var=env_var, help=f"{help_text} [env {env_var}]", include_in_web_ui=web_ui, **kwargs)
+
+
+def register_options(parser: Any) -> None:
+    """Add every suite option to Locust's argument parser (values are validated in grpc_user.settings)."""
+    batch_help = f"entries per BatchWriteLog, 1..{default_max_batch_size()} (MAX_BATCH_SIZE)"
+    _add(parser, "--batch-size", batch_help, default="100")
+    _add(parser, "--mix", "weights of the mixed workload's calls", default=DEFAULT_MIX)
+    _add(parser, "--run-id", "tag every log with metadata run_id=<this>; default: generated and printed", default="")
+    _add(parser, "--grpc-timeout", "deadline of every call, seconds", default=str(DEFAULT_TIMEOUT_SECONDS))
+    _add(parser, "--message-bytes", "size of each log message, bytes", default="128")
+    _add(parser, "--seed", "seed of the generated test data (per user: seed + user index); default random",
+         default="")
+    _add(parser, "--service-name", "service_name of the generated logs", default="locust-loadtest")
+    _add(parser, "--max-requests", "stop after this many calls in total (0: no limit)", default="0")
+    _add(parser, "--target-rps", "open model: total calls per second spread over the users (0: closed loop)",
+         default="0")
+    _add(parser, "--no-audit", "skip the delivery audit at the end (targets without QueryLog)",
+         action="store_true", default=False)
+    _add(parser, "--audit-timeout", "seconds to wait for acknowledged logs to be stored", default="15")
+    _add(parser, "--audit-settle", "seconds the stored count must stand still before logs count as lost "
+         "(longer than the service's flush period, 5 s)", default="6")
+    _add(parser, "--audit-allow-loss", "do not fail the run when acknowledged logs were lost",
+         action="store_true", default=False)
+    # Security settings come from the command line or environment only: the web UI shows option values.
+    _add(parser, "--grpc-ca", "PEM file of the CA that signed the server certificate (grpcs://)", default="",
+         web_ui=False)
+    _add(parser, "--grpc-cert", "client certificate PEM for mutual TLS", default="", web_ui=False)
+    _add(parser, "--grpc-key", "client private key PEM for mutual TLS", default="", web_ui=False)
+    _add(parser, "--grpc-authority", "TLS server name / :authority to use instead of the host", default="",
+         web_ui=False)
+    _add(parser, "--grpc-metadata", "key=value sent with every call (repeatable)", action="append", default=[],
+         web_ui=False)
+    _add(parser, "--grpc-token-env", "environment variable holding a bearer token for authorization",
+         default=DEFAULT_TOKEN_ENV, web_ui=False)

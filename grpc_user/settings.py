@@ -1,0 +1,181 @@
+"""The suite's Locust options, validated up front into one typed record.
+
+Every value is checked before users spawn: a bad one becomes one line naming the option, the
+value and what is accepted (``OptionError``), never a traceback halfway through a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
+
+MIX_KINDS = ("write", "batch", "query")
+DEFAULT_MIX = "write=70,batch=20,query=10"
+DEFAULT_TOKEN_ENV = "GRPC_AUTH_TOKEN"
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+class OptionError(ValueError):
+    """A suite option with a value it does not accept."""
+
+    def __init__(self, option: str, value: Any, accepted: str) -> None:
+        super().__init__(f"{option}={value!r} is not valid; accepted: {accepted}")
+        self.option = option
+
+
+@dataclass(frozen=True)
+class Security:
+    """Transport security and call metadata; the token is never written anywhere."""
+
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+    authority: str = ""
+    metadata: tuple[tuple[str, str], ...] = ()
+    token: str = field(default="", repr=False)
+
+    def call_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Metadata sent with every call: the ``--grpc-metadata`` pairs and the bearer token."""
+        return self.metadata + ((("authorization", f"Bearer {self.token}"),) if self.token else ())
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """Validated values of every suite option."""
+
+    batch_size: int = 100
+    mix: tuple[tuple[str, int], ...] = (("write", 70), ("batch", 20), ("query", 10))
+    run_id: str = ""
+    grpc_timeout: float = DEFAULT_TIMEOUT_SECONDS
+    message_bytes: int = 128
+    seed: int | None = None
+    service_name: str = "locust-loadtest"
+    audit: bool = True
+    audit_timeout: float = 15.0
+    audit_settle: float = 6.0
+    audit_allow_loss: bool = False
+    max_requests: int = 0
+    target_rps: float = 0.0
+    security: Security = Security()
+
+    def public(self) -> dict[str, Any]:
+        """The settings as JSON-ready data for reports, with secrets left out."""
+        data = dataclasses.asdict(self)
+        security = data.pop("security")
+        data["mix"] = dict(self.mix)
+        data["grpc_metadata_keys"] = [key for key, _ in self.security.metadata]
+        data["grpc_token"] = "set" if self.security.token else "unset"
+        data["grpc_tls"] = {name: security[name] for name in ("ca", "cert", "key", "authority")}
+        return data
+
+
+def new_run_id() -> str:
+    """A run id that sorts by time and is unique enough to find one run's logs again."""
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def _whole(option: str, raw: Any, low: int, high: int | None = None) -> int:
+    accepted = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise OptionError(option, raw, accepted) from None
+    if value < low or (high is not None and value > high):
+        raise OptionError(option, raw, accepted)
+    return value
+
+
+def _number(option: str, raw: Any, unit: str, allow_zero: bool = False) -> float:
+    accepted = f"a number of {unit} {'>=' if allow_zero else '>'} 0"
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise OptionError(option, raw, accepted) from None
+    if not (value >= 0 if allow_zero else value > 0) or value == float("inf"):
+        raise OptionError(option, raw, accepted)
+    return value
+
+
+def parse_mix(raw: str) -> tuple[tuple[str, int], ...]:
+    """``write=70,batch=20,query=10`` -> weights; kinds from MIX_KINDS, whole weights, some > 0."""
+    accepted = f"comma-separated kind=weight with kinds {'/'.join(MIX_KINDS)} and whole weights, e.g. {DEFAULT_MIX}"
+    weights: dict[str, int] = {}
+    for part in str(raw).split(","):
+        kind, sep, weight = part.strip().partition("=")
+        if not sep or kind.strip() not in MIX_KINDS or kind.strip() in weights or not weight.strip().isdigit():
+            raise OptionError("--mix", raw, accepted)
+        weights[kind.strip()] = int(weight)
+    if not any(weights.values()):
+        raise OptionError("--mix", raw, accepted)
+    return tuple(weights.items())
+
+
+def parse_metadata_pairs(pairs: list[str] | str | None) -> tuple[tuple[str, str], ...]:
+    """``--grpc-metadata key=value`` pairs; keys as gRPC wants them (lowercase, no ``grpc-`` prefix)."""
+    if not pairs:
+        return ()
+    items = [pairs] if isinstance(pairs, str) else list(pairs)
+    accepted = "key=value with a lowercase key of a-z 0-9 - _ . (not starting with grpc-)"
+    parsed = []
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        valid_key = key and all(c.isdigit() or "a" <= c <= "z" or c in "-_." for c in key)
+        if not sep or not valid_key or key.startswith("grpc-") or key.endswith("-bin"):
+            raise OptionError("--grpc-metadata", item, accepted)
+        parsed.append((key, value))
+    return tuple(parsed)
+
+
+def _readable_file(option: str, path: str) -> str:
+    if path and not os.path.isfile(path):
+        raise OptionError(option, path, "the path of a readable PEM file")
+    return path
+
+
+def parse_security(options: argparse.Namespace) -> Security:
+    """TLS files, authority, metadata pairs and the token named by ``--grpc-token-env``."""
+    cert = _readable_file("--grpc-cert", getattr(options, "grpc_cert", "") or "")
+    key = _readable_file("--grpc-key", getattr(options, "grpc_key", "") or "")
+    if bool(cert) != bool(key):
+        raise OptionError("--grpc-cert" if cert else "--grpc-key", cert or key, "--grpc-cert and --grpc-key together")
+    token_env = getattr(options, "grpc_token_env", DEFAULT_TOKEN_ENV) or DEFAULT_TOKEN_ENV
+    return Security(
+        ca=_readable_file("--grpc-ca", getattr(options, "grpc_ca", "") or ""),
+        cert=cert,
+        key=key,
+        authority=getattr(options, "grpc_authority", "") or "",
+        metadata=parse_metadata_pairs(getattr(options, "grpc_metadata", None)),
+        token=os.environ.get(token_env, ""),
+    )
+
+
+def settings_from_options(options: argparse.Namespace | None) -> SuiteSettings:
+    """Validate the parsed Locust options into SuiteSettings; raise OptionError on the first bad one."""
+    if options is None:
+        return SuiteSettings()
+    get = lambda name, default: getattr(options, name, default)  # noqa: E731
+    max_batch = default_max_batch_size()
+    seed_raw = get("seed", "")
+    return SuiteSettings(
+        batch_size=_whole("--batch-size", get("batch_size", 100), 1, max_batch),
+        mix=parse_mix(get("mix", DEFAULT_MIX)),
+        run_id=str(get("run_id", "") or ""),
+        grpc_timeout=_number("--grpc-timeout", get("grpc_timeout", DEFAULT_TIMEOUT_SECONDS), "seconds"),
+        message_bytes=_whole("--message-bytes", get("message_bytes", 128), 0, MAX_MESSAGE_BYTES),
+        seed=None if seed_raw in ("", None) else _whole("--seed", seed_raw, 0),
+        service_name=str(get("service_name", "locust-loadtest") or "locust-loadtest"),
+        audit=not get("no_audit", False),
+        audit_timeout=_number("--audit-timeout", get("audit_timeout", 15.0), "seconds"),
+        audit_settle=_number("--audit-settle", get("audit_settle", 6.0), "seconds"),
+        audit_allow_loss=bool(get("audit_allow_loss", False)),
+        max_requests=_whole("--max-requests", get("max_requests", 0), 0),
+        target_rps=_number("--target-rps", get("target_rps", 0), "requests per second", allow_zero=True),
+        security=parse_security(options),
+    )

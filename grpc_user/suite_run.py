@@ -1,0 +1,47 @@
+"""Per-environment state of the suite: settings, log counters, request budget, shared channels."""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from grpc_user.latency_split import LatencySplit
+from grpc_user.log_counts import LogCounter
+from grpc_user.request_budget import RequestBudget
+from grpc_user.settings import SuiteSettings
+
+
+@dataclass
+class SuiteRun:
+    """What the suite keeps for one Locust Environment (one per process)."""
+
+    settings: SuiteSettings = field(default_factory=SuiteSettings)
+    counter: LogCounter = field(default_factory=LogCounter)
+    latency: LatencySplit = field(default_factory=LatencySplit)
+    budget: RequestBudget = field(default_factory=RequestBudget)
+    transports: dict[Any, Any] = field(default_factory=dict)
+    user_numbers: itertools.count = field(default_factory=itertools.count)
+    started_at: float = 0.0
+    stopped_at: float = 0.0
+    audit: dict[str, Any] | None = None
+    history: Any = None
+    history_greenlet: Any = None
+    workers_spending: set[str] = field(default_factory=set)
+
+
+_runs: weakref.WeakKeyDictionary[Any, SuiteRun] = weakref.WeakKeyDictionary()
+
+
+def suite_run(environment: Any) -> SuiteRun:
+    """The SuiteRun of a Locust Environment, created on first use."""
+    run = _runs.get(environment)
+    if run is None:
+        run = _runs[environment] = SuiteRun()
+    return run
+
+
+def all_runs() -> list[SuiteRun]:
+    """Every live SuiteRun (one per Environment; one in a Locust process)."""
+    return list(_runs.values())

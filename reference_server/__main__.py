@@ -1,0 +1,95 @@
+"""``python -m reference_server``: run the reference log service until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import NoReturn
+
+from reference_server.config import ConfigError, ServerConfig, environment_defaults
+from reference_server.server import ReferenceServer
+
+HELP = {
+    "host": "address to listen on",
+    "port": "port (0: a free one, see --ready-file)",
+    "db": "SQLite file (WAL); in memory when not given",
+    "queue_size": "acknowledged logs waiting for storage, at most (LOG_BUFFER_SIZE)",
+    "flush_batch": "logs stored per batch (LOG_BATCH_SIZE)",
+    "flush_period": "seconds between flushes of a partial batch (LOG_FLUSH_PERIOD)",
+    "latency_ms": "fault: milliseconds added to every call",
+    "error_rate": "fault: fraction of calls answered UNAVAILABLE",
+    "drop_rate": "fault: fraction of acknowledged logs silently discarded at flush",
+    "seed": "seed of the fault decisions",
+    "max_batch": "largest BatchWriteLog accepted (INVALID_ARGUMENT above)",
+    "max_message_bytes": "largest request accepted (RESOURCE_EXHAUSTED above; gRPC's 4 MiB)",
+    "tls_cert": "serve TLS with this certificate (PEM)",
+    "tls_key": "private key of --tls-cert (PEM)",
+    "tls_client_ca": "require client certificates signed by this CA (mutual TLS)",
+    "auth_token": "require 'authorization: Bearer <token>' (REFERENCE_AUTH_TOKEN)",
+    "stats_file": "write the counters as JSON here after each flush and at shutdown",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> OneLineParser:
+    """Options for every ServerConfig field, defaults from the environment."""
+    parser = OneLineParser(prog="python -m reference_server", description=__doc__)
+    defaults = ServerConfig()
+    for field in fields(ServerConfig):
+        kind = {"int": int, "float": float, "int | None": int}.get(str(field.type), str)
+        flag = "--" + field.name.replace("_", "-")
+        parser.add_argument(flag, type=kind, default=getattr(defaults, field.name), help=HELP[field.name])
+    parser.add_argument("--ready-file", default="", help="write the bound port here once serving")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.set_defaults(**environment_defaults())
+    return parser
+
+
+async def serve(config: ServerConfig, ready_file: str) -> None:
+    """Serve on this loop; SIGINT/SIGTERM stop it gracefully."""
+    server = ReferenceServer(config)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, server.request_stop)
+    serving = asyncio.create_task(server.serve())
+    while not server.port and not serving.done():
+        await asyncio.sleep(0.01)
+    if server.port and ready_file:
+        Path(ready_file).write_text(str(server.port))
+    await serving
+    if server.failure is not None:
+        raise server.failure
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse options, serve until stopped; exit 2 on bad settings."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        values = {field.name: getattr(args, field.name) for field in fields(ServerConfig)}
+        config = ServerConfig(**values)
+    except ConfigError as error:
+        parser.error(str(error))
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(config, args.ready_file))
+    except ConfigError as error:
+        sys.stderr.write(f"{parser.prog}: error: {error}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

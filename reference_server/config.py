@@ -1,0 +1,82 @@
+"""Reference server settings: the real service's knobs (same environment variables) plus faults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+
+class ConfigError(ValueError):
+    """A setting with a value the server does not accept."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the reference server can be told; defaults are the real service's."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    db: str = ""
+    queue_size: int = 1000
+    flush_batch: int = 100
+    flush_period: float = 5.0
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    seed: int | None = None
+    max_batch: int = 10000
+    max_message_bytes: int = 4 * 1024 * 1024
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    auth_token: str = ""
+    stats_file: str = ""
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("--port", self.port, 0 <= self.port < 65536, "0-65535 (0: a free port)"),
+            ("--queue-size", self.queue_size, self.queue_size >= 1, "a whole number >= 1"),
+            ("--flush-batch", self.flush_batch, self.flush_batch >= 1, "a whole number >= 1"),
+            ("--flush-period", self.flush_period, self.flush_period > 0, "seconds > 0"),
+            ("--latency-ms", self.latency_ms, self.latency_ms >= 0, "milliseconds >= 0"),
+            ("--error-rate", self.error_rate, 0 <= self.error_rate <= 1, "a fraction from 0 to 1"),
+            ("--drop-rate", self.drop_rate, 0 <= self.drop_rate <= 1, "a fraction from 0 to 1"),
+            ("--max-batch", self.max_batch, self.max_batch >= 1, "a whole number >= 1"),
+            ("--max-message-bytes", self.max_message_bytes, self.max_message_bytes >= 1024, "bytes >= 1024"),
+        )
+        for option, value, valid, accepted in checks:
+            if not valid:
+                raise ConfigError(f"{option}={value!r} is not valid; accepted: {accepted}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key")
+        for option, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key),
+                             ("--tls-client-ca", self.tls_client_ca)):  # fmt: skip
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{option}={path!r} is not a readable file; accepted: a PEM file")
+
+
+# The real service's environment variables, and this server's own for the rest.
+ENVIRONMENT = {
+    "queue_size": "LOG_BUFFER_SIZE",
+    "flush_batch": "LOG_BATCH_SIZE",
+    "flush_period": "LOG_FLUSH_PERIOD",
+    "auth_token": "REFERENCE_AUTH_TOKEN",
+}
+
+
+def environment_defaults() -> dict[str, object]:
+    """Settings given by environment variables, converted to their field types."""
+    types = {field.name: field.type for field in fields(ServerConfig)}
+    values: dict[str, object] = {}
+    for name, variable in ENVIRONMENT.items():
+        raw = os.environ.get(variable)
+        if raw in (None, ""):
+            continue
+        kind = {"int": int, "float": float}.get(str(types[name]), str)
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{variable}={raw!r} is not valid; accepted: a {kind.__name__}") from None
+    return values

@@ -1,0 +1,105 @@
+"""The bounded queue between acknowledgement and storage, and the flusher that drains it.
+
+As in the real service: a write is acknowledged when its entry is queued; the flusher stores
+batches of ``flush_batch`` when one fills or every ``flush_period`` seconds; a dropped log
+(``--drop-rate``) is acknowledged and never stored, and nothing tells the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from grpc_user.pb import log_service_pb2 as pb
+from reference_server.config import ServerConfig
+from reference_server.faults import Faults
+from reference_server.stats import ServerStats, write_stats_file
+from reference_server.storage import LogStore
+
+logger = logging.getLogger(__name__)
+
+
+class LogQueue:
+    """Queued entries waiting for the flusher; at most ``capacity``."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.entries: deque[pb.LogEntry] = deque()
+        self.filled = asyncio.Event()
+
+    def offer(self, entries: Sequence[pb.LogEntry], batch_size: int) -> int:
+        """Queue as many entries as fit; return how many."""
+        room = self.capacity - len(self.entries)
+        accepted = entries if len(entries) <= room else entries[: max(room, 0)]
+        self.entries.extend(accepted)
+        if len(self.entries) >= batch_size:
+            self.filled.set()
+        return len(accepted)
+
+    def take(self, count: int) -> list[pb.LogEntry]:
+        """Up to ``count`` entries, oldest first."""
+        pop = self.entries.popleft
+        return [pop() for _ in range(min(count, len(self.entries)))]
+
+
+class Flusher:
+    """Moves queued entries to the store on one storage thread."""
+
+    def __init__(self, config: ServerConfig, queue: LogQueue, store: LogStore, faults: Faults,
+                 stats: ServerStats) -> None:  # fmt: skip
+        self._config, self._queue, self._store, self._faults, self._stats = config, queue, store, faults, stats
+        self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-storage")
+        self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-queries")
+        self._closing = False
+
+    @property
+    def pending(self) -> int:
+        """Entries queued and not yet stored."""
+        return len(self._queue.entries)
+
+    async def in_storage_thread(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Run database work on the storage thread (the only thread that touches SQLite)."""
+        return await asyncio.get_running_loop().run_in_executor(self._storage, work, *args)
+
+    async def run(self) -> None:
+        """Flush whenever a batch fills or the flush period passes, until ``close``."""
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._queue.filled.wait(), self._config.flush_period)
+            except TimeoutError:
+                pass
+            self._queue.filled.clear()
+            await self.flush_all()
+
+    async def flush_all(self) -> None:
+        """Store everything queued now, in batches of ``flush_batch``."""
+        while self._queue.entries:
+            batch = self._queue.take(self._config.flush_batch)
+            keep = self._faults.keep(len(batch))
+            kept = [entry for entry, stored in zip(batch, keep, strict=True) if stored]
+            self._stats.dropped += len(batch) - len(kept)
+            self._stats.stored += await self.in_storage_thread(self._store.store, kept)
+        self.write_stats()
+
+    async def query(self, request: pb.QueryLogRequest) -> tuple[list[pb.LogEntry], int]:
+        """Run a QueryLog against the store, on the query thread (flushes go on meanwhile)."""
+        return await asyncio.get_running_loop().run_in_executor(self._queries, self._store.query, request)
+
+    def write_stats(self) -> None:
+        """Rewrite the stats file, if there is one."""
+        if self._config.stats_file:
+            write_stats_file(self._config.stats_file, self._stats)
+
+    async def close(self, running: asyncio.Task) -> None:
+        """Let the running flush finish (never cancel it mid-batch), flush the rest, close the store."""
+        self._closing = True
+        self._queue.filled.set()
+        await running
+        await self.flush_all()
+        self._queries.shutdown(wait=True)
+        await self.in_storage_thread(self._store.close)
+        self._storage.shutdown(wait=True)

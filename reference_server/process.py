@@ -1,0 +1,88 @@
+"""Run the reference server as a subprocess: for Locust runs (gevent-patched processes) and scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+START_TIMEOUT_SECONDS = 15.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+class ServerProcess:
+    """A running ``python -m reference_server`` on a free loopback port."""
+
+    def __init__(self, *cli_args: str, env: dict[str, str] | None = None, cpu_core: int | None = None) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="reference-server-")
+        folder = Path(self._folder.name)
+        self._ready_file, self.stats_file = folder / "port", folder / "stats.json"
+        self._log = open(folder / "server.log", "w+")
+        command = [sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0",
+                   "--ready-file", str(self._ready_file), "--stats-file", str(self.stats_file), *cli_args]  # fmt: skip
+        pin = (lambda: os.sched_setaffinity(0, {cpu_core})) if cpu_core is not None else None
+        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **(env or {})}, preexec_fn=pin)  # fmt: skip
+        self.pid = self._process.pid
+        self.port = self._wait_until_serving()
+        self.target = f"127.0.0.1:{self.port}"
+
+    def _wait_until_serving(self) -> int:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._ready_file.exists() and self._ready_file.read_text():
+                return int(self._ready_file.read_text())
+            if self._process.poll() is not None:
+                raise RuntimeError(f"reference server exited with {self._process.returncode}: {self.log().strip()}")
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"reference server not serving after {START_TIMEOUT_SECONDS:g} s: {self.log().strip()}")
+
+    def log(self) -> str:
+        """What the server wrote to stdout and stderr so far."""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()
+
+    def stats(self) -> dict[str, Any]:
+        """The counters as last written (after each flush)."""
+        return json.loads(self.stats_file.read_text())
+
+    def stop(self) -> dict[str, Any]:
+        """SIGTERM: the server stops accepting, flushes everything queued; return its final counters."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            self._process.wait(STOP_TIMEOUT_SECONDS)
+        stats = self.stats()
+        self._cleanup()
+        return stats
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: queued logs are lost."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(STOP_TIMEOUT_SECONDS)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self._log.close()
+        self._folder.cleanup()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+
+
+def start_server_process(
+    *cli_args: str, env: dict[str, str] | None = None, cpu_core: int | None = None
+) -> ServerProcess:
+    """Start the reference server on a free 127.0.0.1 port; return once it serves."""
+    return ServerProcess(*cli_args, env=env, cpu_core=cpu_core)

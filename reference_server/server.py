@@ -1,0 +1,144 @@
+"""Start and stop the reference server: grpc.aio with health, reflection, TLS, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from grpc_user.pb import log_service_pb2 as pb
+from grpc_user.pb import log_service_pb2_grpc as pb_grpc
+from reference_server.config import ConfigError, ServerConfig
+from reference_server.faults import Faults
+from reference_server.ingest import Flusher, LogQueue
+from reference_server.service import LogService
+from reference_server.stats import ServerStats
+from reference_server.storage import LogStore
+
+logger = logging.getLogger(__name__)
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LogService"].full_name
+GRACE_SECONDS = 3.0
+START_TIMEOUT_SECONDS = 15.0
+
+
+def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if not config.tls_cert:
+        return None
+    client_ca = Path(config.tls_client_ca).read_bytes() if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+class ReferenceServer:
+    """The reference log service on its own asyncio loop in a background thread (a context manager)."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config or ServerConfig(port=0)
+        self.port = 0
+        self._stats = ServerStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self.failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def target(self) -> str:
+        """``host:port`` clients connect to."""
+        return f"{self.config.host}:{self.port}"
+
+    def stats(self) -> ServerStats:
+        """A snapshot of the server's counters."""
+        return self._stats.snapshot()
+
+    def start(self) -> ReferenceServer:
+        """Serve in a background thread; return once serving (or raise why not)."""
+        self._thread = threading.Thread(target=lambda: asyncio.run(self.serve()), name="reference-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT_SECONDS):
+            raise ConfigError(f"reference server on {self.config.host}:{self.config.port} "
+                              f"not serving after {START_TIMEOUT_SECONDS:g} s")  # fmt: skip
+        if self.failure is not None:
+            raise self.failure
+        return self
+
+    def stop(self) -> ServerStats:
+        """Stop accepting, flush every queued log, close the store; return the final counters."""
+        if self._thread is not None and self._thread.is_alive() and self._loop is not None and self._stopping:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join()
+        return self.stats()
+
+    async def serve(self) -> None:
+        """Serve until ``request_stop``; then drain gracefully."""
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            server, flusher, flushing = await self._start()
+        except BaseException as error:  # reported to the starting thread
+            self.failure = error
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stopping.wait()
+        logger.info("stopping: refusing new calls, flushing %d queued logs", flusher.pending)
+        await server.stop(GRACE_SECONDS)
+        await flusher.close(flushing)
+        self._log_faults()
+
+    def request_stop(self) -> None:
+        """Ask a server running on the current loop to stop (signal handlers)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _start(self) -> tuple[grpc.aio.Server, Flusher, asyncio.Task]:
+        config = self.config
+        store = LogStore(config.db)
+        queue, faults = LogQueue(config.queue_size), Faults(config)
+        flusher = Flusher(config, queue, store, faults, self._stats)
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", config.max_message_bytes),
+                                          ("grpc.so_reuseport", 0)])  # fmt: skip
+        pb_grpc.add_LogServiceServicer_to_server(LogService(config, queue, flusher, faults, self._stats), server)
+        health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        reflection.enable_server_reflection([SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                                             reflection.SERVICE_NAME], server)  # fmt: skip
+        address = f"{config.host}:{config.port}"
+        credentials = _credentials(config)
+        try:
+            port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        except RuntimeError as error:
+            raise ConfigError(f"cannot listen on {address}: {error}") from None
+        if not port:
+            raise ConfigError(f"cannot listen on {address}: the port is in use or not available")
+        self.port = port
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        flushing = asyncio.create_task(flusher.run())
+        logger.info("reference log service on %s%s (queue %d, flush %d every %gs, stored so far %d)",
+                    self.target, " with TLS" if credentials else "", config.queue_size, config.flush_batch,
+                    config.flush_period, await flusher.in_storage_thread(store.count))  # fmt: skip
+        flusher.write_stats()
+        return server, flusher, flushing
+
+    def _log_faults(self) -> None:
+        stats = self._stats
+        logger.info("stopped: acked %d, stored %d, dropped %d (drop-rate), refused %d (queue full), "
+                    "injected errors %d, delayed calls %d", stats.acked, stats.stored, stats.dropped,
+                    stats.rejected_queue_full, stats.injected_errors, stats.injected_latency_calls)  # fmt: skip
+
+    def __enter__(self) -> ReferenceServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+

@@ -1,0 +1,39 @@
+"""What the reference server counts, so tests and the audit can compare with the client."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ServerStats:
+    """Counters since start: calls per method, logs acked/stored/dropped/refused, injected faults."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    acked: int = 0
+    stored: int = 0
+    dropped: int = 0
+    rejected_queue_full: int = 0
+    injected_errors: int = 0
+    injected_latency_calls: int = 0
+    metadata_keys_seen: dict[str, int] = field(default_factory=dict)
+
+    def snapshot(self) -> ServerStats:
+        """A copy that later counting does not change."""
+        return ServerStats(**{key: dict(value) if isinstance(value, dict) else value
+                              for key, value in asdict(self).items()})  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def write_stats_file(path: str, stats: ServerStats) -> None:
+    """Write the stats JSON atomically."""
+    partial = f"{path}.partial"
+    with open(partial, "w") as handle:
+        json.dump(stats.as_dict(), handle, indent=2, sort_keys=True)
+    os.replace(partial, path)

@@ -1,0 +1,114 @@
+"""PNG charts of a run's history (matplotlib, Agg, no pyplot state): throughput, latency, users, failures."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from reports.figures import Figures, Timeline
+
+logger = logging.getLogger(__name__)
+
+DPI = 90
+SIZE = (8.0, 3.2)
+
+
+@dataclass
+class Chart:
+    """One rendered chart: file name in the report folder, title, PNG bytes, an optional note."""
+
+    filename: str
+    title: str
+    png: bytes
+    note: str = ""
+
+
+def _figure(rows: int = 1) -> tuple[Figure, list]:
+    figure = Figure(figsize=(SIZE[0], SIZE[1] * (1 + 0.6 * (rows - 1))), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel("seconds since start")
+    return figure, list(axes)
+
+
+def _png(figure: Figure) -> bytes:
+    for ax in figure.axes:
+        ax.set_ylim(bottom=0)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _throughput(timeline: Timeline) -> Chart:
+    has_logs = timeline.logs_per_second is not None and len(timeline.logs_per_second) > 0
+    figure, axes = _figure(2 if has_logs else 1)
+    axes[0].plot(timeline.seconds[1:], timeline.rps, color="tab:blue", label="requests/s")
+    axes[0].set_ylabel("requests/s")
+    axes[0].set_title("Throughput over time")
+    if has_logs:
+        axes[1].plot(timeline.logs_seconds, timeline.logs_per_second, color="tab:green", label="logs acked/s")
+        axes[1].set_ylabel("logs acked/s")
+    return Chart("report_throughput.png", "Requests/s and logs/s over time", _png(figure))
+
+
+def _latency(timeline: Timeline) -> Chart:
+    figure, (ax,) = _figure()
+    for values, label in ((timeline.p50, "p50"), (timeline.p95, "p95"), (timeline.p99, "p99")):
+        ax.plot(timeline.seconds, values, label=label)
+    ax.set_ylabel("ms")
+    ax.set_title("Latency percentiles over time (Locust's current window, all RPCs)")
+    ax.legend(loc="upper left")
+    return Chart("report_latency.png", "Latency percentiles over time", _png(figure))
+
+
+def _users(timeline: Timeline) -> Chart:
+    figure, (ax,) = _figure()
+    ax.step(timeline.seconds, timeline.users, where="post", color="tab:purple")
+    ax.set_ylabel("users")
+    ax.set_title("Users over time")
+    return Chart("report_users.png", "Users over time", _png(figure))
+
+
+def _failures(timeline: Timeline) -> Chart | None:
+    if not np.any(timeline.failures_per_second > 0):
+        return None
+    figure, (ax,) = _figure()
+    by_cause = timeline.failures_by_cause
+    if by_cause is not None and not by_cause.empty and by_cause.to_numpy().sum() > 0:
+        ax.stackplot(
+            by_cause.index.to_numpy(), by_cause.to_numpy().T, labels=[str(c) for c in by_cause.columns]
+        )
+        ax.legend(loc="upper left", fontsize="small")
+        note = (
+            ""
+            if timeline.causes_exact
+            else (
+                "An RPC with several causes has its failures/s split by the causes' shares in _failures.csv."
+            )
+        )
+        title = "Failures/s over time by cause"
+    else:
+        ax.plot(timeline.seconds[1:], timeline.failures_per_second, color="tab:red")
+        note = "The history holds only total failures over time; see the causes table for what they were."
+        title = "Failures/s over time (total)"
+    ax.set_ylabel("failures/s")
+    ax.set_title(title)
+    return Chart("report_failures.png", title, _png(figure), note)
+
+
+def render_charts(figures: Figures) -> list[Chart]:
+    """All charts the run's history allows; none without a stats history."""
+    timeline = figures.timeline
+    if timeline is None:
+        logger.info("no stats history: no charts")
+        return []
+    charts = [_throughput(timeline), _latency(timeline), _users(timeline), _failures(timeline)]
+    return [chart for chart in charts if chart is not None]

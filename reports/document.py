@@ -1,0 +1,288 @@
+"""The report's content as sections of paragraphs, tables and charts: rendered alike to Markdown and HTML."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports.charts import Chart
+from reports.compare import TOLERANCE, Change
+from reports.figures import Figures, RpcFigures
+
+_FIGURE = re.compile(r"^([-+]?[\d,]+(\.\d+)?%?|n/a|)$")
+
+
+@dataclass
+class Table:
+    """Headers and rows of text."""
+
+    headers: list[str]
+    rows: list[list[str]]
+
+    def numeric(self, column: int) -> bool:
+        """True when every cell of the column is a figure (right-aligned)."""
+        return column > 0 and all(_FIGURE.match(row[column]) for row in self.rows)
+
+
+Block = str | Table | Chart
+
+
+@dataclass
+class Section:
+    """A titled part of the report."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    """A whole report."""
+
+    title: str
+    sections: list[Section]
+
+
+def count(value: int) -> str:
+    """A count with thousands separators."""
+    return f"{value:,}"
+
+
+def rate(value: float | None) -> str:
+    """A per-second rate, one decimal."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:,.1f}"
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds: whole when whole (Locust rounds percentiles), else one decimal."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{int(value):,}" if value == int(value) else f"{value:,.1f}"
+
+
+def percent(value: float | None) -> str:
+    """A percentage, two decimals."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2f}%"
+
+
+def _signed(value: float | None, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:+,.2f}{unit}"
+
+
+def _plain(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def _parameters(figures: Figures, derived: bool) -> Section:
+    rows = [[name, _plain(value)] for name, value in figures.parameters.items() if value not in (None, "")]
+    source = (
+        "Derived from the CSV files (no _run.json): duration from the history timestamps, users from "
+        "the history's User Count."
+        if derived
+        else "From the run's _run.json."
+    )
+    return Section("Run", [Table(["parameter", "value"], rows), source])
+
+
+def _rpc_row(rpc: RpcFigures, has_logs: bool) -> list[str]:
+    logs = [rate(rpc.logs_per_second)] if has_logs else []
+    return [
+        rpc.name,
+        count(rpc.requests),
+        count(rpc.failures),
+        percent(rpc.failure_pct),
+        rate(rpc.rps),
+        *logs,
+        ms(rpc.p50),
+        ms(rpc.p90),
+        ms(rpc.p95),
+        ms(rpc.p99),
+        ms(rpc.max_ms),
+        rate(rpc.mean_size),
+    ]
+
+
+def _requests(figures: Figures) -> Section:
+    logs = ["logs/s"] if figures.has_logs else []
+    headers = [
+        "RPC",
+        "requests",
+        "failures",
+        "failure %",
+        "requests/s",
+        *logs,
+        "p50 ms",
+        "p90 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "mean size B",
+    ]
+    rows = [_rpc_row(rpc, figures.has_logs) for rpc in [*figures.rpcs, figures.aggregated]]
+    note = "Requests/s is Locust's figure for the whole run"
+    note += "; logs/s is logs acknowledged per second of the run (_logs.csv)." if figures.has_logs else "."
+    return Section("Requests per RPC", [Table(headers, rows), note])
+
+
+def _throughput(figures: Figures) -> Section:
+    rows = [
+        [
+            "requests/s",
+            rate(figures.request_rates.peak),
+            rate(figures.request_rates.sustained),
+            rate(figures.aggregated.rps),
+        ]
+    ]
+    if figures.has_logs:
+        rows.append(
+            [
+                "logs acked/s",
+                rate(figures.logs_rates.peak),
+                rate(figures.logs_rates.sustained),
+                rate(figures.aggregated.logs_per_second),
+            ]
+        )
+    blocks: list[Block] = [
+        Table(["figure", "peak", "sustained", "whole run"], rows),
+        "Peak: the best history interval. Sustained: from the first interval at the maximum user count "
+        "to the last full interval (ramp-up and the partial interval at the stop out); n/a without history.",
+    ]
+    if figures.logs_totals is not None:
+        totals = figures.logs_totals
+        blocks.append(
+            Table(
+                ["logs", "count"],
+                [
+                    ["sent", count(totals["sent"])],
+                    ["acked", count(totals["acked"])],
+                    ["rejected", count(totals["rejected"])],
+                ],
+            )
+        )
+    return Section("Throughput", blocks)
+
+
+def _failures(figures: Figures) -> Section:
+    total = sum(cause.count for cause in figures.causes)
+    if not figures.causes:
+        blocks: list[Block] = ["No failures recorded."]
+    else:
+        rows = [
+            [
+                c.cause,
+                count(c.count),
+                percent(100.0 * c.count / total if total else 0.0),
+                ", ".join(c.names),
+                " / ".join(_plain(sample) for sample in c.samples),
+            ]
+            for c in figures.causes
+        ]
+        blocks = [Table(["cause", "count", "share", "RPCs", "sample messages"], rows)]
+    if figures.exceptions:
+        rows = [[_plain(message)[:200], count(n)] for n, message in figures.exceptions]
+        blocks += [
+            "Exceptions raised in the locustfile (_exceptions.csv):",
+            Table(["message", "count"], rows),
+        ]
+    return Section("Failures by cause", blocks)
+
+
+def _latency(figures: Figures) -> Section | None:
+    latency = figures.latency
+    if latency is None:
+        return None
+    rows = [
+        [
+            _plain(row["Name"]),
+            _plain(row["Outcome"]),
+            count(int(row["Count"])),
+            ms(row["Average (ms)"]),
+            ms(row["50%"]),
+            ms(row["90%"]),
+            ms(row["95%"]),
+            ms(row["99%"]),
+            ms(row["Max (ms)"]),
+        ]
+        for _, row in latency.iterrows()
+    ]
+    headers = ["RPC", "outcome", "count", "mean ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms"]
+    return Section("Latency by outcome", [Table(headers, rows), "Failed calls apart from successful ones."])
+
+
+def _audit(figures: Figures) -> Section | None:
+    audit = figures.audit
+    if audit is None:
+        return None
+    keys = ("run_id", "acked", "persisted", "lost", "unexpected", "settle_seconds", "status", "detail")
+    rows = [[key.replace("_", " "), _plain(audit[key])] for key in keys if audit.get(key) not in (None, "")]
+    return Section("Delivery audit", [Table(["figure", "value"], rows)])
+
+
+def comparison_table(changes: list[Change]) -> Table:
+    """Each figure in the baseline and this run, its absolute and relative change, regressions flagged."""
+    rows = [
+        [
+            c.name,
+            c.metric,
+            rate(c.baseline),
+            rate(c.current),
+            _signed(c.delta),
+            _signed(c.percent, "%"),
+            "REGRESSION" if c.regression else "",
+        ]
+        for c in changes
+    ]
+    return Table(["RPC", "figure", "baseline", "this run", "change", "change %", "flag"], rows)
+
+
+def _comparison(changes: list[Change], baseline: str) -> Section:
+    flagged = sum(change.regression for change in changes)
+    verdict = (
+        f"{flagged} regression(s) beyond {TOLERANCE:.0%}."
+        if flagged
+        else f"No regression beyond {TOLERANCE:.0%}."
+    )
+    return Section(
+        "Comparison with the baseline",
+        [
+            f"Baseline: {baseline}. {verdict}",
+            comparison_table(changes),
+        ],
+    )
+
+
+def _charts(charts: list[Chart]) -> Section:
+    if not charts:
+        return Section("Charts", ["No stats history (_stats_history.csv) in this run: no charts."])
+    blocks: list[Block] = []
+    for chart in charts:
+        blocks.append(chart)
+        if chart.note:
+            blocks.append(chart.note)
+    return Section("Charts", blocks)
+
+
+def build(
+    figures: Figures,
+    charts: list[Chart],
+    *,
+    derived: bool,
+    title: str,
+    changes: list[Change] | None = None,
+    baseline: str = "",
+) -> Document:
+    """The whole report of one run (and its comparison with a baseline when given)."""
+    sections = [
+        _parameters(figures, derived),
+        _requests(figures),
+        _throughput(figures),
+        _failures(figures),
+        _latency(figures),
+        _audit(figures),
+    ]
+    if changes is not None:
+        sections.append(_comparison(changes, baseline))
+    sections.append(_charts(charts))
+    return Document(title, [section for section in sections if section is not None])

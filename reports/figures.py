@@ -1,0 +1,341 @@
+"""The report's numbers, computed with pandas from a RunData: per-RPC table, rates, causes, timeline."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports.loading import RunData
+
+AGGREGATED = "Aggregated"
+_WRAPPED = re.compile(r"^([A-Za-z_][\w.]*)\((.*)\)$", re.S)
+
+
+@dataclass
+class RpcFigures:
+    """One row of the per-RPC table (or the Aggregated row)."""
+
+    name: str
+    requests: int
+    failures: int
+    failure_pct: float
+    rps: float
+    logs_per_second: float | None
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max_ms: float
+    mean_size: float
+
+
+@dataclass
+class Cause:
+    """Failures sharing a cause (the status before the first ':' of Locust's error text)."""
+
+    cause: str
+    count: int
+    names: list[str]
+    samples: list[str]
+
+
+@dataclass
+class Rates:
+    """Peak (best history interval) and sustained (steady state: full users, last partial interval out)."""
+
+    peak: float | None = None
+    sustained: float | None = None
+
+
+@dataclass
+class Timeline:
+    """Series for the charts: seconds since the first history row; rates are plotted at interval ends."""
+
+    seconds: np.ndarray
+    users: np.ndarray
+    rps: np.ndarray
+    failures_per_second: np.ndarray
+    p50: np.ndarray
+    p95: np.ndarray
+    p99: np.ndarray
+    logs_seconds: np.ndarray | None = None
+    logs_per_second: np.ndarray | None = None
+    failures_by_cause: pd.DataFrame | None = None
+    causes_exact: bool = True
+
+
+@dataclass
+class Figures:
+    """Everything a report shows about one run."""
+
+    parameters: dict[str, Any]
+    duration_seconds: float
+    rpcs: list[RpcFigures]
+    aggregated: RpcFigures
+    causes: list[Cause]
+    exceptions: list[tuple[int, str]]
+    latency: pd.DataFrame | None
+    request_rates: Rates
+    logs_rates: Rates
+    timeline: Timeline | None
+    audit: dict[str, Any] | None
+    logs_totals: dict[str, int] | None
+
+    @property
+    def has_logs(self) -> bool:
+        """True when the run has the suite's logs sidecar (logs/s is known)."""
+        return self.logs_totals is not None
+
+
+def cause_of(error: str) -> str:
+    """The cause of one error text: ``RESOURCE_EXHAUSTED: queue full`` -> RESOURCE_EXHAUSTED.
+
+    Exception reprs of plain Locust runs (``HTTPError('500 Server Error: ...')``) are unwrapped first;
+    without a ':' inside, the exception class is the cause.
+    """
+    text = error.strip()
+    wrapper = _WRAPPED.match(text)
+    if wrapper:
+        inner = wrapper.group(2).strip().strip("'\"")
+        head, colon, _ = inner.partition(":")
+        return head.strip() if colon and head.strip() else wrapper.group(1)
+    head, colon, _ = text.partition(":")
+    return (head.strip() if colon and head.strip() else text)[:80] or "unknown"
+
+
+def _finite(value: Any) -> float:
+    number = float(value)
+    return number if math.isfinite(number) else math.nan
+
+
+def _duration(data: RunData, aggregated: pd.Series) -> float:
+    info = data.run_info or {}
+    recorded = info.get("duration_seconds")
+    if isinstance(recorded, int | float) and recorded > 0:
+        return float(recorded)
+    if data.history is not None:
+        stamps = data.history["Timestamp"]
+        if stamps.max() > stamps.min():
+            return float(stamps.max() - stamps.min())
+    rps = float(aggregated["Requests/s"])
+    return float(aggregated["Request Count"]) / rps if rps > 0 else 0.0
+
+
+def _parameters(data: RunData, duration: float) -> dict[str, Any]:
+    info = data.run_info or {}
+    users = info.get("users")
+    if users is None and data.history is not None:
+        users = int(data.history["User Count"].max())
+    run_id = info.get("run_id") or (data.audit or {}).get("run_id")
+    return {
+        "workload": info.get("workload") or info.get("locustfile"),
+        "users": users,
+        "spawn rate": info.get("spawn_rate"),
+        "run time": info.get("run_time"),
+        "duration (s)": round(duration, 3),
+        "target": info.get("target"),
+        "run id": run_id,
+        "started at": info.get("started_at"),
+        "stopped at": info.get("stopped_at"),
+        "workers": info.get("workers"),
+    }
+
+
+def _rpc(row: pd.Series, logs_acked: float | None, duration: float) -> RpcFigures:
+    requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+    logs_rate = None if logs_acked is None or duration <= 0 else logs_acked / duration
+    return RpcFigures(
+        name=str(row["Name"]),
+        requests=requests,
+        failures=failures,
+        failure_pct=100.0 * failures / requests if requests else 0.0,
+        rps=float(row["Requests/s"]),
+        logs_per_second=logs_rate,
+        p50=_finite(row["50%"]),
+        p90=_finite(row["90%"]),
+        p95=_finite(row["95%"]),
+        p99=_finite(row["99%"]),
+        max_ms=_finite(row["Max Response Time"]),
+        mean_size=_finite(row["Average Content Size"]),
+    )
+
+
+def _causes(failures: pd.DataFrame | None) -> list[Cause]:
+    if failures is None:
+        return []
+    frame = failures.assign(Error=failures["Error"].fillna("").astype(str))
+    frame["Cause"] = frame["Error"].map(cause_of)
+    causes = []
+    for cause, group in frame.groupby("Cause", sort=False):
+        by_error = group.groupby("Error")["Occurrences"].sum().sort_values(ascending=False)
+        causes.append(
+            Cause(
+                str(cause),
+                int(group["Occurrences"].sum()),
+                sorted(set(group["Name"])),
+                [str(error) for error in by_error.index[:3]],
+            )
+        )
+    return sorted(causes, key=lambda c: (-c.count, c.cause))
+
+
+def _last_per_stamp(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per timestamp (the last written), sorted, without the idle tail after the stop.
+
+    Locust may write two rows in the same second, and goes on writing history rows with 0 users
+    after a test stops (while the delivery audit runs, or until the web UI quits): of that tail
+    only the first row, which closes the last interval of the test, is kept.
+    """
+    rows = frame.drop_duplicates("Timestamp", keep="last").sort_values("Timestamp", kind="stable")
+    active = np.flatnonzero(rows["User Count"].to_numpy() > 0)
+    if len(active) == 0:
+        return rows
+    return rows.iloc[: min(int(active[-1]) + 2, len(rows))]
+
+
+def _rates(stamps: np.ndarray, cumulative: np.ndarray, users: np.ndarray) -> Rates:
+    if len(stamps) < 2:
+        return Rates()
+    peak = float(np.max(np.diff(cumulative) / np.diff(stamps)))
+    full = users == users.max()
+    start = int(np.argmax(full))
+    # Steady state: while every user runs; the interval in which they stop is partial, so left out.
+    end = start + int(np.argmin(full[start:])) - 1 if not full[start:].all() else len(stamps) - 1
+    if end <= start:
+        return Rates(peak=peak)
+    return Rates(peak, float((cumulative[end] - cumulative[start]) / (stamps[end] - stamps[start])))
+
+
+def _per_second(stamps: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
+    return np.diff(cumulative) / np.diff(stamps) if len(stamps) > 1 else np.empty(0)
+
+
+def _failures_by_cause(
+    history: pd.DataFrame, stamps: np.ndarray, failures: pd.DataFrame | None
+) -> tuple[pd.DataFrame | None, bool]:
+    """Failures/s per cause over time: each RPC's failure rate split by its causes' shares in the failures."""
+    per_name = history[history["Name"] != AGGREGATED]
+    if failures is None or per_name.empty:
+        return None, True
+    counts = per_name.pivot_table(
+        index="Timestamp", columns="Name", values="Total Failure Count", aggfunc="last"
+    )
+    counts = counts.reindex(stamps).ffill().fillna(0.0)
+    rates = counts.diff().iloc[1:].div(np.diff(stamps), axis=0)
+    mix = failures.assign(Cause=failures["Error"].fillna("").astype(str).map(cause_of)).pivot_table(
+        index="Name", columns="Cause", values="Occurrences", aggfunc="sum", fill_value=0
+    )
+    names = [name for name in mix.index if name in rates.columns]
+    if not names:
+        return None, True
+    mix = mix.loc[names]
+    shares = mix.div(mix.sum(axis=1), axis=0)
+    by_cause = rates[names].clip(lower=0).dot(shares)
+    by_cause.index = stamps[1:] - stamps[0]
+    return by_cause, bool(((mix > 0).sum(axis=1) <= 1).all())
+
+
+def _timeline(data: RunData) -> Timeline | None:
+    if data.history is None:
+        return None
+    aggregated = _last_per_stamp(data.history[data.history["Name"] == AGGREGATED])
+    if len(aggregated) < 2:
+        return None
+    stamps = aggregated["Timestamp"].to_numpy(dtype=float)
+    timeline = Timeline(
+        seconds=stamps - stamps[0],
+        users=aggregated["User Count"].to_numpy(dtype=float),
+        rps=_per_second(stamps, aggregated["Total Request Count"].to_numpy(dtype=float)),
+        failures_per_second=_per_second(stamps, aggregated["Total Failure Count"].to_numpy(dtype=float)),
+        p50=aggregated["50%"].to_numpy(dtype=float),
+        p95=aggregated["95%"].to_numpy(dtype=float),
+        p99=aggregated["99%"].to_numpy(dtype=float),
+    )
+    timeline.failures_by_cause, timeline.causes_exact = _failures_by_cause(
+        data.history, stamps, data.failures
+    )
+    logs = _logs_history_aggregated(data)
+    if logs is not None and len(logs) > 1:
+        logs_stamps = logs["Timestamp"].to_numpy(dtype=float)
+        timeline.logs_seconds = logs_stamps[1:] - stamps[0]
+        timeline.logs_per_second = _per_second(logs_stamps, logs["Logs Acked"].to_numpy(dtype=float))
+    return timeline
+
+
+def _logs_history_aggregated(data: RunData) -> pd.DataFrame | None:
+    """Aggregated logs history, from 0 logs at the stats history's first row (the start) if earlier."""
+    if data.logs_history is None:
+        return None
+    logs = _last_per_stamp(data.logs_history[data.logs_history["Name"] == AGGREGATED])
+    if data.history is None or logs.empty or data.history["Timestamp"].min() >= logs["Timestamp"].iloc[0]:
+        return logs
+    start = pd.DataFrame(
+        {"Timestamp": [data.history["Timestamp"].min()], "User Count": [0], "Logs Acked": [0]}
+    )
+    return pd.concat([start, logs[["Timestamp", "User Count", "Logs Acked"]]], ignore_index=True)
+
+
+def _history_rates(frame: pd.DataFrame | None, column: str) -> Rates:
+    if frame is None:
+        return Rates()
+    return _rates(
+        frame["Timestamp"].to_numpy(dtype=float),
+        frame[column].to_numpy(dtype=float),
+        frame["User Count"].to_numpy(dtype=float),
+    )
+
+
+def _logs_totals(logs: pd.DataFrame | None) -> dict[str, int] | None:
+    """Logs sent, acked and rejected in the whole run (the Aggregated row of _logs.csv, else the sum)."""
+    if logs is None:
+        return None
+    total = logs[logs["Name"] == AGGREGATED]
+    sums = total.iloc[-1] if not total.empty else logs.sum(numeric_only=True)
+    columns = (("sent", "Logs Sent"), ("acked", "Logs Acked"), ("rejected", "Logs Rejected"))
+    return {key: int(sums[column]) for key, column in columns}
+
+
+def _per_rpc(stats: pd.DataFrame, logs: pd.DataFrame | None, duration: float) -> list[RpcFigures]:
+    """One RpcFigures per name, sorted; a name used by several methods (GET /, POST /) gets the method."""
+    per_name = stats[stats["Name"] != AGGREGATED].sort_values(["Name", "Type"])
+    if per_name["Name"].duplicated().any():
+        per_name = per_name.assign(Name=per_name["Type"].fillna("").astype(str) + " " + per_name["Name"])
+    acked = {} if logs is None else dict(zip(logs["Name"], logs["Logs Acked"].astype(float), strict=True))
+    return [
+        _rpc(row, None if logs is None else acked.get(row["Name"], 0.0), duration)
+        for _, row in per_name.iterrows()
+    ]
+
+
+def compute(data: RunData) -> Figures:
+    """All figures of one run; sidecar-based ones are None when the sidecar is absent."""
+    stats = data.stats
+    aggregated_row = stats[stats["Name"] == AGGREGATED].iloc[-1]
+    duration = _duration(data, aggregated_row)
+    logs_totals = _logs_totals(data.logs)
+    history_aggregated = None
+    if data.history is not None:
+        history_aggregated = _last_per_stamp(data.history[data.history["Name"] == AGGREGATED])
+    exceptions = []
+    if data.exceptions is not None:
+        pairs = zip(data.exceptions["Count"], data.exceptions["Message"], strict=True)
+        exceptions = [(int(n), str(message)) for n, message in pairs]
+    return Figures(
+        parameters=_parameters(data, duration),
+        duration_seconds=duration,
+        rpcs=_per_rpc(stats, data.logs, duration),
+        aggregated=_rpc(aggregated_row, None if logs_totals is None else logs_totals["acked"], duration),
+        causes=_causes(data.failures),
+        exceptions=exceptions,
+        latency=data.latency,
+        request_rates=_history_rates(history_aggregated, "Total Request Count"),
+        logs_rates=_history_rates(_logs_history_aggregated(data), "Logs Acked"),
+        timeline=_timeline(data),
+        audit=data.audit,
+        logs_totals=logs_totals,
+    )

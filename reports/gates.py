@@ -1,0 +1,127 @@
+"""CI gates on the Aggregated figures of a run: thresholds, their argparse types, and the verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+
+from reports.figures import Figures
+
+
+@dataclass
+class Thresholds:
+    """The gates asked for on the command line; None means not asked."""
+
+    max_p95_ms: float | None = None
+    max_failure_rate: float | None = None
+    min_rps: float | None = None
+    min_logs_per_second: float | None = None
+    max_lost: int | None = None
+
+
+@dataclass
+class GateResult:
+    """One gate's verdict and the line that explains it."""
+
+    option: str
+    passed: bool
+    line: str
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a failure rate as a fraction from 0 to 1 (0.05 means 5 %)."""
+    try:
+        value = _number(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a fraction from 0 to 1 (0.05 = 5%), got {text!r}"
+        ) from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1 (0.05 = 5%), got {text!r}")
+    return value
+
+
+def count(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def _show(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _at_most(option: str, label: str, actual: float, limit: float, unit: str = "") -> GateResult:
+    passed = actual <= limit
+    sign = "<=" if passed else ">"
+    return GateResult(option, passed, f"{label} {_show(actual)}{unit} {sign} {option} {_show(limit)}")
+
+
+def _at_least(option: str, label: str, actual: float, limit: float) -> GateResult:
+    passed = actual >= limit
+    sign = ">=" if passed else "<"
+    return GateResult(option, passed, f"{label} {_show(actual)} {sign} {option} {_show(limit)}")
+
+
+def _lost(figures: Figures, limit: int) -> GateResult:
+    option = "--max-lost"
+    audit = figures.audit
+    if audit is None:
+        return GateResult(option, False, f"{option} {limit}: no delivery audit in this run")
+    if audit.get("status") in ("skipped", "error"):
+        detail = f" ({audit['detail']})" if audit.get("detail") else ""
+        return GateResult(
+            option, False, f"{option} {limit}: the delivery audit status is {audit['status']}{detail}"
+        )
+    return _at_most(option, "lost", float(audit["lost"]), limit)
+
+
+def evaluate(figures: Figures, thresholds: Thresholds) -> list[GateResult]:
+    """Verdicts of the asked gates, on the Aggregated row (and the delivery audit for --max-lost)."""
+    total = figures.aggregated
+    results = []
+    if thresholds.max_p95_ms is not None:
+        p95 = total.p95 if not math.isnan(total.p95) else math.inf
+        results.append(_at_most("--max-p95-ms", "p95", p95, thresholds.max_p95_ms, " ms"))
+    if thresholds.max_failure_rate is not None:
+        rate = total.failures / total.requests
+        results.append(_at_most("--max-failure-rate", "failure rate", rate, thresholds.max_failure_rate))
+    if thresholds.min_rps is not None:
+        results.append(_at_least("--min-rps", "requests/s", total.rps, thresholds.min_rps))
+    if thresholds.min_logs_per_second is not None:
+        if total.logs_per_second is None:
+            line = f"--min-logs-per-second {_show(thresholds.min_logs_per_second)}: no _logs.csv in this run"
+            results.append(GateResult("--min-logs-per-second", False, line))
+        else:
+            results.append(
+                _at_least(
+                    "--min-logs-per-second", "logs/s", total.logs_per_second, thresholds.min_logs_per_second
+                )
+            )
+    if thresholds.max_lost is not None:
+        results.append(_lost(figures, thresholds.max_lost))
+    return results

@@ -1,0 +1,205 @@
+"""Find a run's CSV prefix and read Locust's files and the suite's sidecars into one validated RunData."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+STATS_SUFFIX = "_stats.csv"
+PERCENTILES = ("50%", "90%", "95%", "99%")
+
+STATS_COLUMNS = (
+    "Type",
+    "Name",
+    "Request Count",
+    "Failure Count",
+    "Requests/s",
+    "Max Response Time",
+    "Average Content Size",
+    "Average Response Time",
+    *PERCENTILES,
+    "100%",
+)
+HISTORY_COLUMNS = (
+    "Timestamp",
+    "User Count",
+    "Name",
+    "Total Request Count",
+    "Total Failure Count",
+    "50%",
+    "95%",
+    "99%",
+)
+FAILURES_COLUMNS = ("Name", "Error", "Occurrences")
+EXCEPTIONS_COLUMNS = ("Count", "Message")
+LOGS_COLUMNS = ("Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected")
+LOGS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Name", "Logs Sent", "Logs Acked")
+LATENCY_COLUMNS = ("Name", "Outcome", "Count", "Average (ms)", *PERCENTILES, "Max (ms)")
+AUDIT_KEYS = ("acked", "persisted", "lost", "unexpected", "status")
+
+# Columns that must hold numbers on every row; the percentiles of history rows may be 'N/A' (NaN).
+STRICT_NUMBERS = {
+    "stats": ("Request Count", "Failure Count", "Requests/s"),
+    "stats history": ("Timestamp", "User Count", "Total Request Count", "Total Failure Count"),
+    "failures": ("Occurrences",),
+    "exceptions": ("Count",),
+    "logs": ("Requests", "Logs Sent", "Logs Acked", "Logs Rejected"),
+    "logs history": ("Timestamp", "User Count", "Logs Sent", "Logs Acked"),
+    "latency": ("Count", "Average (ms)", *PERCENTILES, "Max (ms)"),
+}
+# Locust writes 'N/A' percentiles for a name without requests and for the first history row.
+LOOSE_NUMBERS = {
+    "stats": ("Max Response Time", "Average Content Size", "Average Response Time", *PERCENTILES, "100%"),
+    "stats history": ("50%", "95%", "99%"),
+}
+
+
+class ReportError(Exception):
+    """Input that cannot be reported: the message names the file or value and what is wrong."""
+
+
+@dataclass
+class RunData:
+    """Everything one run left behind; sidecars and history are None when absent."""
+
+    prefix: Path
+    stats: pd.DataFrame
+    history: pd.DataFrame | None
+    failures: pd.DataFrame | None
+    exceptions: pd.DataFrame | None
+    logs: pd.DataFrame | None
+    logs_history: pd.DataFrame | None
+    latency: pd.DataFrame | None
+    audit: dict[str, Any] | None
+    run_info: dict[str, Any] | None
+
+    def path(self, suffix: str) -> Path:
+        """``<prefix><suffix>``, e.g. ``_stats.csv``."""
+        return self.prefix.with_name(self.prefix.name + suffix)
+
+
+def find_prefix(run: Path) -> Path:
+    """The CSV prefix of a run folder (its single ``*_stats.csv``) or of a ``--csv`` prefix path."""
+    if run.is_dir():
+        found = sorted(p for p in run.glob(f"*{STATS_SUFFIX}") if p.is_file())
+        if not found:
+            raise ReportError(f"{run}: no *{STATS_SUFFIX} in this folder (not a Locust --csv run folder)")
+        if len(found) > 1:
+            names = ", ".join(p.name for p in found)
+            raise ReportError(f"{run}: several Locust runs in this folder ({names}); pass the --csv prefix")
+        return run / found[0].name[: -len(STATS_SUFFIX)]
+    stats = run.with_name(run.name + STATS_SUFFIX)
+    if stats.is_file():
+        return run
+    if not run.parent.is_dir():
+        raise ReportError(f"{run}: no such run folder ({run.parent} does not exist either)")
+    if run.exists():
+        raise ReportError(f"{run}: not a run folder nor a --csv prefix")
+    raise ReportError(f"{run}: no such run folder, and no {stats.name} for it as a --csv prefix")
+
+
+def _read_csv(path: Path, kind: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read one CSV, check its columns and numbers; every problem becomes a ReportError naming the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = pd.read_csv(
+                path,
+                encoding_errors="replace",
+                skipinitialspace=True,
+                keep_default_na=False,
+                na_values=["N/A", ""],
+            )
+    except pd.errors.EmptyDataError:
+        raise ReportError(f"{path}: empty file, not a Locust {kind} CSV") from None
+    except (pd.errors.ParserError, ValueError, UnicodeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ReportError(f"{path}: unreadable {kind} CSV ({first})") from None
+    except OSError as error:
+        raise ReportError(f"{path}: cannot read ({error.strerror or error})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ReportError(f"{path}: not a Locust {kind} CSV, missing column(s) {', '.join(missing)}")
+    if "Name" in frame.columns:
+        frame["Name"] = frame["Name"].fillna("").astype(str)
+    for column in STRICT_NUMBERS.get(kind, ()):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna()
+        if bad.any():
+            line = int(bad.to_numpy().nonzero()[0][0]) + 2
+            raise ReportError(f"{path}: line {line}: '{column}' is not a number (truncated or foreign CSV?)")
+        frame[column] = values
+    for column in LOOSE_NUMBERS.get(kind, ()):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _optional_csv(data_prefix: Path, suffix: str, kind: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
+    path = data_prefix.with_name(data_prefix.name + suffix)
+    if not path.is_file():
+        logger.debug("no %s", path)
+        return None
+    if path.stat().st_size == 0:
+        raise ReportError(f"{path}: empty file, not a Locust {kind} CSV")
+    frame = _read_csv(path, kind, columns)
+    return None if frame.empty else frame
+
+
+def _optional_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (json.JSONDecodeError, OSError) as error:
+        raise ReportError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ReportError(f"{path}: expected a JSON object")
+    return value
+
+
+def _audit(prefix: Path, run_info: dict[str, Any] | None) -> dict[str, Any] | None:
+    path = prefix.with_name(prefix.name + "_audit.json")
+    audit = _optional_json(path)
+    if audit is None and run_info and isinstance(run_info.get("audit"), dict):
+        audit = run_info["audit"]
+    if audit is None:
+        return None
+    missing = [key for key in AUDIT_KEYS if key not in audit]
+    if missing:
+        raise ReportError(f"{path}: not a delivery audit, missing {', '.join(missing)}")
+    return audit
+
+
+def load_run(run: Path) -> RunData:
+    """Read a run folder or ``--csv`` prefix: Locust's ``_stats.csv`` is required, the rest optional."""
+    prefix = find_prefix(run)
+    stats_path = prefix.with_name(prefix.name + STATS_SUFFIX)
+    stats = _read_csv(stats_path, "stats", STATS_COLUMNS)
+    if stats.empty:
+        raise ReportError(f"{stats_path}: no rows (header only): the run recorded nothing")
+    aggregated = stats[stats["Name"] == "Aggregated"]
+    if aggregated.empty:
+        raise ReportError(f"{stats_path}: no Aggregated row (truncated?)")
+    if int(aggregated["Request Count"].iloc[-1]) == 0:
+        raise ReportError(f"{stats_path}: the run recorded 0 requests, nothing to report")
+    run_info = _optional_json(prefix.with_name(prefix.name + "_run.json"))
+    return RunData(
+        prefix=prefix,
+        stats=stats,
+        history=_optional_csv(prefix, "_stats_history.csv", "stats history", HISTORY_COLUMNS),
+        failures=_optional_csv(prefix, "_failures.csv", "failures", FAILURES_COLUMNS),
+        exceptions=_optional_csv(prefix, "_exceptions.csv", "exceptions", EXCEPTIONS_COLUMNS),
+        logs=_optional_csv(prefix, "_logs.csv", "logs", LOGS_COLUMNS),
+        logs_history=_optional_csv(prefix, "_logs_history.csv", "logs history", LOGS_HISTORY_COLUMNS),
+        latency=_optional_csv(prefix, "_latency.csv", "latency", LATENCY_COLUMNS),
+        audit=_audit(prefix, run_info),
+        run_info=run_info,
+    )

@@ -1,0 +1,51 @@
+"""The seeds' "concurrent test" summary of a run, as a JSON-ready dict (``python -m reports RUN --json``).
+
+``total_count``/``success_count``/``failed_count`` count logs (sent, acknowledged, not acknowledged)
+when the run has the suite's ``_logs.csv`` (a batch request carries many logs), else requests
+(requests, requests without failure, failed requests); ``counted`` says which. ``logs_per_second`` is
+``success_count`` per second of the run. ``requests``/``failed_requests``/``requests_per_second`` are
+always Locust's Aggregated request figures.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from reports.figures import Figures
+from reports.gates import GateResult
+
+
+def _ms(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def summary(figures: Figures, gates: list[GateResult]) -> dict[str, Any]:
+    """Totals, rates, failures by cause with up to 3 sample messages, the audit (or None) and the gates."""
+    total = figures.aggregated
+    if figures.logs_totals is not None:
+        counted, sent, ok = "logs", figures.logs_totals["sent"], figures.logs_totals["acked"]
+    else:
+        counted, sent, ok = "requests", total.requests, total.requests - total.failures
+    duration = figures.duration_seconds
+    return {
+        "run_id": figures.parameters.get("run id"),
+        "counted": counted,
+        "total_count": sent,
+        "success_count": ok,
+        "failed_count": sent - ok,
+        "requests": total.requests,
+        "failed_requests": total.failures,
+        "duration_seconds": round(duration, 3),
+        "logs_per_second": round(ok / duration, 3) if duration > 0 else None,
+        "requests_per_second": round(total.rps, 3),
+        "latency_ms": {
+            "p50": _ms(total.p50),
+            "p95": _ms(total.p95),
+            "p99": _ms(total.p99),
+            "max": _ms(total.max_ms),
+        },
+        "error_summary": {c.cause: {"count": c.count, "samples": c.samples} for c in figures.causes},
+        "audit": figures.audit,
+        "gates": [{"option": g.option, "passed": g.passed, "line": g.line} for g in gates],
+    }

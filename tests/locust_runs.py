@@ -1,0 +1,99 @@
+"""Run real headless Locust as a subprocess and read the files it writes."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LocustRun:
+    """A finished Locust process and its CSV prefix."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    prefix: str
+
+    def rows(self, suffix: str) -> list[dict[str, str]]:
+        """Rows of ``<prefix>_<suffix>.csv``."""
+        with open(f"{self.prefix}_{suffix}.csv", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def stats(self) -> dict[str, dict[str, str]]:
+        """Locust's ``_stats.csv`` rows by name."""
+        return {row["Name"]: row for row in self.rows("stats")}
+
+    def requests(self, name: str = "Aggregated") -> int:
+        """Request count of one name (or all)."""
+        return int(self.stats()[name]["Request Count"])
+
+    def failures(self) -> dict[str, int]:
+        """Locust's ``_failures.csv`` as error text -> occurrences (summed over names)."""
+        counts: dict[str, int] = {}
+        for row in self.rows("failures"):
+            counts[row["Error"]] = counts.get(row["Error"], 0) + int(row["Occurrences"])
+        return counts
+
+    def logs(self) -> dict[str, dict[str, int]]:
+        """The suite's ``_logs.csv`` rows by name, numbers as ints."""
+        numbers = lambda row: {k: int(v) for k, v in row.items() if k not in ("Type", "Name")}  # noqa: E731
+        return {row["Name"]: numbers(row) for row in self.rows("logs")}
+
+    def json(self, suffix: str) -> dict:
+        """``<prefix>_<suffix>.json``."""
+        return json.loads(Path(f"{self.prefix}_{suffix}.json").read_text())
+
+
+@functools.cache
+def locust_csv_header(kind: str) -> list[str]:
+    """Locust's own header of its ``stats`` or ``stats_history`` CSV, asked of a subprocess: importing
+    Locust here would monkey-patch the test process for gevent and hang the in-process servers."""
+    code = ("import json; from benchmarks.locust_csv import STATS_HEADER, HISTORY_HEADER; "
+            "print(json.dumps({'stats': STATS_HEADER, 'stats_history': HISTORY_HEADER}))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)[kind]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def distributed_args(processes: int) -> list[str]:
+    """``--processes N`` on a free master port, so parallel runs never meet on Locust's default 5557."""
+    port = str(free_port())
+    return ["--processes", str(processes), "--master-bind-port", port, "--master-port", port]
+
+
+def run_locust(
+    workload: str,
+    host: str,
+    tmp_path: Path,
+    *args: str,
+    users: int = 5,
+    spawn_rate: int | None = None,
+    run_time: str = "3s",
+    timeout: float = 90,
+    env: dict[str, str] | None = None,
+) -> LocustRun:
+    """``locust -f locustfiles/<workload>.py --headless`` against ``host``, CSVs under tmp_path."""
+    prefix = str(tmp_path / workload)
+    command = [
+        sys.executable, "-m", "locust", "-f", f"locustfiles/{workload}.py", "--headless",
+        "-u", str(users), "-r", str(spawn_rate or users), "-t", run_time, "--host", host,
+        "--csv", prefix, "--csv-full-history", "--audit-settle", "1", *args,
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return LocustRun(done.returncode, done.stdout, done.stderr, prefix)

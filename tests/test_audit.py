@@ -1,0 +1,71 @@
+"""The delivery audit in real headless Locust runs against the reference server (a few seconds each)."""
+
+from __future__ import annotations
+
+from conftest import grpc_host
+from locust_runs import run_locust
+
+LOST_EXIT_CODE = 3
+
+
+def test_without_faults_every_acknowledged_log_is_found_and_the_run_passes(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "300")
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr
+    audit = run.json("audit")
+    assert audit["status"] == "ok" and audit["detail"] == ""
+    assert audit["acked"] == audit["persisted"] == stats["acked"] == stats["stored"] == 300
+    assert (audit["lost"], audit["unexpected"]) == (0, 0)
+    assert audit["run_id"] == run.json("run")["run_id"]
+    assert run.json("run")["audit"] == audit
+
+
+def test_logs_the_server_dropped_are_reported_lost_exactly_and_fail_the_run(serve, tmp_path):
+    server = serve("--drop-rate", "0.3", "--seed", "11")
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "300")
+    stats = server.stop()
+    audit = run.json("audit")
+    assert stats["dropped"] > 0
+    assert (audit["status"], audit["lost"], audit["unexpected"]) == ("lost", stats["dropped"], 0)
+    assert (audit["acked"], audit["persisted"]) == (stats["acked"], stats["stored"])
+    assert run.returncode == LOST_EXIT_CODE, run.stderr
+    assert f"{stats['dropped']} acknowledged logs were lost (exit code 3" in run.stderr
+    assert f"Delivery audit LOST: run_id={audit['run_id']}" in run.stdout + run.stderr
+
+
+def test_audit_allow_loss_reports_lost_logs_without_failing_the_run(serve, tmp_path):
+    server = serve("--drop-rate", "0.3", "--seed", "11")
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "300", "--audit-allow-loss")
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr
+    audit = run.json("audit")
+    assert (audit["status"], audit["lost"]) == ("lost", stats["dropped"])
+    assert stats["dropped"] > 0
+    assert "Delivery audit LOST" in run.stdout + run.stderr
+
+
+def test_no_audit_writes_a_skipped_audit_and_never_queries_the_service(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "300", "--no-audit")
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr
+    audit = run.json("audit")
+    assert (audit["status"], audit["detail"], audit["acked"]) == ("skipped", "--no-audit", 300)
+    assert (audit["persisted"], audit["lost"], audit["unexpected"]) == (0, 0, 0)
+    assert stats["calls"].get("QueryLog", 0) == 0
+    assert stats["calls"]["WriteLog"] == 300
+
+
+def test_partial_batches_audit_only_the_entries_the_server_accepted(serve, tmp_path):
+    server = serve("--queue-size", "150", "--flush-batch", "50", "--flush-period", "0.05")
+    run = run_locust("batch", grpc_host(server), tmp_path, "--batch-size", "100", "--max-requests", "300",
+                     users=10, run_time="60s")  # fmt: skip
+    stats = server.stop()
+    assert stats["rejected_queue_full"] > 0, "the queue never filled: no partial batches to audit"
+    assert run.returncode == 1, "refused entries are failures (Locust's exit code 1), not lost logs"
+    audit = run.json("audit")
+    assert audit["status"] == "ok"
+    assert audit["acked"] == audit["persisted"] == stats["acked"] == stats["stored"]
+    assert (audit["lost"], audit["unexpected"]) == (0, 0)
+    assert audit["acked"] == run.logs()["BatchWriteLog"]["Logs Acked"]

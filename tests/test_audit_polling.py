@@ -1,0 +1,54 @@
+"""How the audit decides: reached, settled below acked (lost), or still storing at the timeout (unsettled).
+
+The service is replaced by a scripted sequence of stored counts behind the audit's own call seam;
+the audit against a real server is in test_audit.py.
+"""
+
+from __future__ import annotations
+
+from grpc_user.audit import audit_delivery
+from grpc_user.pb import log_service_pb2 as pb
+
+
+class Clock:
+    """A fake monotonic clock moved by the audit's sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def scripted(counts: list[int], clock: Clock, monkeypatch):
+    monkeypatch.setattr("grpc_user.audit.time.monotonic", lambda: clock.now)
+    remaining = iter(counts)
+
+    def call(path: str, payload: bytes) -> bytes:
+        count = next(remaining, counts[-1])
+        return pb.QueryLogResponse(success=True, total_count=count).SerializeToString()
+
+    return call
+
+
+def audit(counts: list[int], monkeypatch, acked: int = 100, timeout: float = 5, settle: float = 1):
+    clock = Clock()
+    call = scripted(counts, clock, monkeypatch)
+    return audit_delivery(call, run_id="r", acked=acked, timeout=timeout, settle=settle, sleep=clock.sleep)
+
+
+def test_reaching_the_acknowledged_count_is_ok(monkeypatch):
+    result = audit([10, 60, 100], monkeypatch)
+    assert (result.status, result.persisted, result.lost) == ("ok", 100, 0)
+
+
+def test_a_count_that_stands_still_below_acked_is_lost(monkeypatch):
+    result = audit([10, 90, 90], monkeypatch)
+    assert (result.status, result.lost, result.detail) == ("lost", 10, "")
+
+
+def test_a_count_still_rising_at_the_timeout_is_unsettled_with_an_estimate(monkeypatch):
+    result = audit(list(range(0, 1000, 2)), monkeypatch, acked=1000, timeout=2)
+    assert result.status == "unsettled"
+    assert 0 < result.lost < 1000
+    assert "raise --audit-timeout" in result.detail and "s more needed" in result.detail

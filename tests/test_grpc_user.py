@@ -1,0 +1,181 @@
+"""GrpcUser in real headless Locust runs against the reference server (subprocesses, a few seconds each)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import grpc_host
+from locust_runs import run_locust
+
+
+def test_every_call_fires_one_request_event_and_is_counted_as_one_log(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "600", users=10, run_time="30s")
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr
+    assert run.requests("WriteLog") == run.requests() == 600
+    assert stats["calls"]["WriteLog"] == 600
+    assert run.logs()["WriteLog"] == {"Requests": 600, "Logs Sent": 600, "Logs Acked": 600, "Logs Rejected": 0}
+
+
+def test_batch_logs_are_counted_per_entry_and_match_what_the_server_acknowledged(serve, tmp_path):
+    server = serve("--queue-size", "100000")  # room for every log: this test is about exact counts
+    run = run_locust("batch", grpc_host(server), tmp_path, "--batch-size", "7", "--max-requests", "200")
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr
+    assert run.requests("BatchWriteLog") == 200
+    logs = run.logs()["BatchWriteLog"]
+    assert logs["Logs Sent"] == 1400 == logs["Logs Acked"] == stats["acked"]
+
+
+def test_partial_batches_count_accepted_entries_exactly_and_fail_as_partial_batch(serve, tmp_path):
+    server = serve("--queue-size", "150", "--flush-period", "0.05", "--flush-batch", "50")
+    run = run_locust("batch", grpc_host(server), tmp_path, "--batch-size", "100", "--max-requests", "300",
+                     users=10, run_time="60s")  # fmt: skip
+    stats = server.stop()
+    logs = run.logs()["BatchWriteLog"]
+    assert logs["Logs Acked"] == stats["acked"]
+    assert logs["Logs Sent"] - logs["Logs Acked"] == stats["rejected_queue_full"] > 0
+    failures = run.failures()
+    assert any(error.startswith("PARTIAL_BATCH: N logs failed to enqueue") for error in failures), failures
+    assert all(re.match(r"^(PARTIAL_BATCH|APP_FAILURE): ", error) for error in failures), failures
+
+
+def test_queue_full_is_recorded_as_resource_exhausted(serve, tmp_path):
+    server = serve("--queue-size", "20", "--flush-period", "5", "--flush-batch", "1000")
+    run = run_locust("single", grpc_host(server), tmp_path, "--no-audit", "--max-requests", "300")
+    server.stop()
+    assert run.failures() == {"RESOURCE_EXHAUSTED: log queue is full": 280}
+    assert run.logs()["WriteLog"]["Logs Acked"] == 20
+
+
+def test_unavailable_errors_are_grouped_by_status(serve, tmp_path):
+    server = serve("--error-rate", "0.5", "--seed", "7")
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "400", "--no-audit")
+    stats = server.stop()
+    failures = run.failures()
+    assert list(failures) == [next(iter(failures))] and next(iter(failures)).startswith("UNAVAILABLE: ")
+    assert sum(failures.values()) == stats["injected_errors"]
+    assert 120 < stats["injected_errors"] < 280
+
+
+def test_deadline_exceeded_is_recorded_when_the_server_is_slower_than_grpc_timeout(serve, tmp_path):
+    server = serve("--latency-ms", "400")
+    run = run_locust("single", grpc_host(server), tmp_path, "--grpc-timeout", "0.1", "--no-audit", run_time="2s")
+    server.kill()
+    failures = run.failures()
+    assert set(failures) == {"DEADLINE_EXCEEDED: Deadline Exceeded"}, failures
+    assert run.requests() == sum(failures.values()) > 0
+
+
+def test_fifty_users_against_100ms_latency_reach_nine_tenths_of_500_calls_per_second(serve, tmp_path):
+    server = serve("--latency-ms", "100")
+    run = run_locust("single", grpc_host(server), tmp_path, "--no-audit", users=50, spawn_rate=1000, run_time="4s")
+    server.kill()
+    rate = float(run.stats()["Aggregated"]["Requests/s"])
+    assert rate >= 0.9 * 500, f"{rate:.0f} calls/s: calls block the gevent hub"
+
+
+def test_max_requests_stops_after_exactly_that_many_calls(serve, tmp_path):
+    server = serve("--queue-size", "100000")
+    run = run_locust("mixed", grpc_host(server), tmp_path, "--max-requests", "1000", users=20, run_time="60s")
+    server.stop()
+    assert run.returncode == 0, run.stderr
+    assert run.requests() == 1000
+
+
+def test_target_rps_paces_the_users_to_the_requested_total_rate(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--target-rps", "100", users=10, run_time="4s")
+    server.stop()
+    rate = float(run.stats()["Aggregated"]["Requests/s"])
+    assert 80 <= rate <= 115, rate
+
+
+def test_mix_weights_choose_the_calls_and_queries_are_named_by_shape(serve, tmp_path):
+    server = serve()
+    only_queries = run_locust("mixed", grpc_host(server), tmp_path, "--mix", "write=1,batch=0,query=3", run_time="2s")
+    server.stop()
+    names = set(only_queries.stats()) - {"Aggregated"}
+    assert names <= {"WriteLog", "QueryLog:trace", "QueryLog:metadata", "QueryLog:time-range"}
+    assert {"WriteLog", "QueryLog:metadata", "QueryLog:time-range"} <= names
+
+
+def test_run_id_and_message_bytes_reach_the_stored_logs(serve, tmp_path):
+    from grpc_user import LogClient
+
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--run-id", "run-42", "--message-bytes", "300",
+                     "--max-requests", "50")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    with LogClient(server.target) as client:
+        stored = client.query_logs(run_id="run-42", limit=5)
+    server.stop()
+    assert stored.total_count == 50
+    assert {len(log["message"]) for log in stored.logs} == {300}
+    assert run.json("run")["run_id"] == "run-42"
+
+
+def test_generated_run_id_is_printed_and_written(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "10")
+    server.stop()
+    run_id = run.json("run")["run_id"]
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", run_id)
+    assert f"run id {run_id}" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--batch-size", "0", "--batch-size='0' is not valid; accepted: a whole number from 1 to 1000"),
+        ("--batch-size", "1001", "accepted: a whole number from 1 to 1000"),
+        ("--mix", "write=1,read=2", "--mix='write=1,read=2' is not valid; accepted: comma-separated kind=weight"),
+        ("--mix", "write=0", "--mix='write=0' is not valid"),
+        ("--grpc-timeout", "-1", "--grpc-timeout='-1' is not valid; accepted: a number of seconds > 0"),
+        ("--message-bytes", "lots", "--message-bytes='lots' is not valid; accepted: a whole number"),
+        ("--max-requests", "-5", "--max-requests='-5' is not valid"),
+        ("--target-rps", "fast", "--target-rps='fast' is not valid; accepted: a number of requests per second"),
+        ("--seed", "x", "--seed='x' is not valid"),
+        ("--grpc-metadata", "novalue", "--grpc-metadata='novalue' is not valid; accepted: key=value"),
+        ("--host", "http://127.0.0.1:1", "--host: invalid target 'http://127.0.0.1:1'"),
+    ],
+)
+def test_invalid_options_exit_2_with_one_line_naming_option_value_and_accepted(tmp_path, option, value, message):
+    args = [option, value] if option != "--host" else []
+    host = value if option == "--host" else "grpc://127.0.0.1:9"
+    run = run_locust("single", host, tmp_path, *args)
+    assert run.returncode == 2
+    errors = [line for line in run.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0], run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_unreachable_target_fails_fast_with_one_line_naming_it(tmp_path):
+    run = run_locust("single", "grpc://127.0.0.1:9", tmp_path, timeout=15)
+    assert run.returncode == 1
+    assert "locust: error: target grpc://127.0.0.1:9 is not serving the log service: UNAVAILABLE" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_failed_calls_latency_is_kept_apart_from_successful_calls(serve, tmp_path):
+    server = serve("--queue-size", "50", "--flush-period", "5", "--flush-batch", "100000", "--latency-ms", "30")
+    run = run_locust("single", grpc_host(server), tmp_path, "--no-audit", "--max-requests", "300")
+    server.kill()
+    rows = {(row["Name"], row["Outcome"]): row for row in run.rows("latency")}
+    assert set(rows) == {("WriteLog", "OK"), ("WriteLog", "RESOURCE_EXHAUSTED")}
+    assert int(rows[("WriteLog", "OK")]["Count"]) == 50
+    refused = run.failures()["RESOURCE_EXHAUSTED: log queue is full"]
+    assert int(rows[("WriteLog", "RESOURCE_EXHAUSTED")]["Count"]) == 250 == refused
+    assert "Latency by outcome" in run.stderr
+
+
+def test_deadline_exceeded_latency_is_the_deadline_not_the_server_time(serve, tmp_path):
+    server = serve("--latency-ms", "600")
+    run = run_locust("single", grpc_host(server), tmp_path, "--grpc-timeout", "0.2", "--no-audit",
+                     "--max-requests", "20")
+    server.kill()
+    row = {row["Outcome"]: row for row in run.rows("latency")}["DEADLINE_EXCEEDED"]
+    assert int(row["Count"]) == 20
+    assert 190 <= int(row["50%"]) <= 400

@@ -1,0 +1,53 @@
+"""A load tool is used when things break: outages mid-run, calls in flight at the stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from locust_runs import ROOT, LocustRun
+
+from reference_server.process import start_server_process
+
+
+def start_locust(host: str, tmp_path, *args: str) -> tuple[subprocess.Popen, str]:
+    prefix = str(tmp_path / "single")
+    command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", "10", "-r", "100",
+               "--host", host, "--csv", prefix, "--csv-full-history", "--no-audit", *args]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), prefix
+
+
+def finish(process: subprocess.Popen, prefix: str) -> LocustRun:
+    stdout, stderr = process.communicate(timeout=60)
+    return LocustRun(process.returncode, stdout, stderr, prefix)
+
+
+def test_server_killed_and_restarted_mid_run_records_unavailable_and_recovers(tmp_path):
+    first = start_server_process("--queue-size", "1000000", "--flush-period", "0.2")
+    port = str(first.port)
+    started = time.monotonic()
+    locust, prefix = start_locust(f"grpc://{first.target}", tmp_path, "-t", "7s")
+    time.sleep(2.5)
+    first.kill()
+    time.sleep(1.5)
+    second = start_server_process("--port", port, "--queue-size", "1000000", "--flush-period", "0.2")
+    run = finish(locust, prefix)
+    elapsed = time.monotonic() - started
+    after_restart = second.stop()["calls"].get("WriteLog", 0)
+    failures = run.failures()
+    assert failures and all(error.startswith("UNAVAILABLE: ") for error in failures), failures
+    assert after_restart > 100, "the channel did not reconnect to the restarted server"
+    assert run.requests() == run.logs()["WriteLog"]["Requests"]
+    assert elapsed < 7 + 8, f"the run did not stop on time ({elapsed:.1f} s)"
+
+
+def test_stopping_with_calls_in_flight_finishes_within_seconds(tmp_path):
+    server = start_server_process("--latency-ms", "20000")
+    started = time.monotonic()
+    locust, prefix = start_locust(f"grpc://{server.target}", tmp_path, "-t", "2s", "--grpc-timeout", "60")
+    run = finish(locust, prefix)
+    elapsed = time.monotonic() - started
+    server.kill()
+    assert elapsed < 2 + 6, f"calls in flight held the stop for {elapsed:.1f} s"
+    assert "Traceback" not in run.stderr

@@ -1,0 +1,473 @@
+"""``python -m reports``: figures equal to Locust's CSVs, charts, HTML, gates, JSON, baseline, bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from reference_server.process import start_server_process
+from reports.cli import main
+from locust_runs import ROOT, locust_csv_header, run_locust
+
+pytestmark = pytest.mark.slow
+
+FAILURES_HEADER = ["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"]
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real headless mixed run (5 users, 3 s) against the reference server; its folder (prefix mixed)."""
+    folder = tmp_path_factory.mktemp("real-run")
+    server = start_server_process("--flush-period", "0.1")
+    try:
+        run = run_locust("mixed", f"grpc://{server.target}", folder, users=5, run_time="3s")
+    finally:
+        server.stop()
+    assert Path(f"{run.prefix}_stats.csv").is_file(), run.stderr[-2000:]
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real_report(real_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of the real run, written in-process into its own folder."""
+    out = tmp_path_factory.mktemp("real-report")
+    assert report(real_run, "--out", str(out)) == 0
+    return out
+
+
+def report(*args: object) -> int:
+    """``main`` in-process, its stdout swallowed; the exit code."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return main([str(arg) for arg in args])
+
+
+def cli(*args: object) -> subprocess.CompletedProcess[str]:
+    """``python -m reports`` as a subprocess."""
+    command = [sys.executable, "-m", "reports", *map(str, args)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def markdown_table(text: str, section: str) -> dict[str, dict[str, str]]:
+    """The first table under ``## section`` of report.md, rows by their first cell."""
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    table = body[body.index("\n|") + 1 :].split("\n\n", 1)[0].splitlines()
+    headers = [cell.strip() for cell in table[0].strip("|").split("|")]
+    parsed = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in table[2:]]
+    return {cells[0]: dict(zip(headers, cells, strict=True)) for cells in parsed}
+
+
+def write_csv(path: Path, header: list[str], body: list[list[object]]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(body)
+
+
+def stats_row(kind: str, name: str, requests: int, failures: int, rps: float, p95: int = 12) -> list[object]:
+    return [
+        kind,
+        name,
+        requests,
+        failures,
+        5,
+        6.1,
+        0.5,
+        40.2,
+        100.0,
+        rps,
+        rps * failures / max(requests, 1),
+        5,
+        6,
+        7,
+        8,
+        10,
+        p95,
+        20,
+        25,
+        30,
+        40,
+        40,
+    ]
+
+
+def plain_run(
+    folder: Path,
+    rpcs: list[tuple[str, int, int]],
+    *,
+    prefix: str = "plain",
+    history: bool = True,
+    failures: Sequence[tuple[str, str, int]] = (),
+    idle_tail: int = 0,
+) -> Path:
+    """Locust's own files of a 10 s plain run (no sidecar), by hand; rpcs are (name, requests, failures).
+
+    ``idle_tail``: history rows Locust goes on writing with 0 users after the stop (during an audit)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    total, failed = sum(r for _, r, _ in rpcs), sum(f for _, _, f in rpcs)
+    body = [stats_row("GET", name, requests, fails, requests / 10) for name, requests, fails in rpcs]
+    write_csv(
+        folder / f"{prefix}_stats.csv",
+        locust_csv_header("stats"),
+        [*body, stats_row("", "Aggregated", total, failed, total / 10)],
+    )
+    write_csv(
+        folder / f"{prefix}_failures.csv", FAILURES_HEADER, [["GET", n, e, c, "", ""] for n, e, c in failures]
+    )
+    (folder / f"{prefix}_exceptions.csv").write_text("Count,Message,Traceback,Nodes\n")
+    if history:
+        lines = [[1000, 0, "", "Aggregated", 0, 0, *["N/A"] * 11, 0, 0, 0, 0.0, 0, 0, 0]]
+        for second in range(1, 11):
+            users = min(second * 2, 4)
+            for name, requests, fails in [*rpcs, ("Aggregated", total, failed)]:
+                kind = "" if name == "Aggregated" else "GET"
+                lines.append(
+                    [
+                        1000 + second,
+                        users,
+                        kind,
+                        name,
+                        requests / 10,
+                        fails / 10,
+                        5,
+                        6,
+                        7,
+                        8,
+                        10,
+                        12,
+                        20,
+                        25,
+                        30,
+                        40,
+                        40,
+                        requests * second // 10,
+                        fails * second // 10,
+                        5,
+                        6.0,
+                        0.5,
+                        40,
+                        100,
+                    ]
+                )
+        for second in range(11, 11 + idle_tail):
+            lines.append([1000 + second, 0, "", "Aggregated", 0, 0, *[40] * 11, total, failed, 5, 6.0, 0.5, 40, 100])
+        write_csv(folder / f"{prefix}_stats_history.csv", locust_csv_header("stats_history"), lines)
+    return folder
+
+
+# --- figures of a real run -------------------------------------------------------------------------------
+
+
+def test_per_rpc_figures_equal_locusts_stats_csv(real_run: Path, real_report: Path) -> None:
+    table = markdown_table((real_report / "report.md").read_text(), "Requests per RPC")
+    stats = rows(real_run / "mixed_stats.csv")
+    assert set(table) == {row["Name"] for row in stats}
+    for row in stats:
+        shown = table[row["Name"]]
+        assert shown["requests"] == f"{int(row['Request Count']):,}"
+        assert shown["failures"] == f"{int(row['Failure Count']):,}"
+        assert shown["requests/s"] == f"{float(row['Requests/s']):,.1f}"
+        assert shown["p95 ms"] == f"{int(float(row['95%'])):,}"
+
+
+def test_logs_per_second_is_logs_acked_over_the_run_duration(real_run: Path, real_report: Path) -> None:
+    table = markdown_table((real_report / "report.md").read_text(), "Requests per RPC")
+    duration = json.loads((real_run / "mixed_run.json").read_text())["duration_seconds"]
+    for row in rows(real_run / "mixed_logs.csv"):
+        assert table[row["Name"]]["logs/s"] == f"{int(row['Logs Acked']) / duration:,.1f}"
+
+
+def test_report_has_failure_causes_latency_split_audit_and_throughput(real_report: Path) -> None:
+    text = (real_report / "report.md").read_text()
+    for section in (
+        "## Run",
+        "## Throughput",
+        "## Failures by cause",
+        "## Latency by outcome",
+        "## Delivery audit",
+    ):
+        assert section in text
+    throughput = markdown_table(text, "Throughput")
+    assert throughput["requests/s"]["peak"] != "n/a" and throughput["logs acked/s"]["sustained"] != "n/a"
+
+
+def test_charts_are_png_files(real_report: Path) -> None:
+    charts = sorted(real_report.glob("report_*.png"))
+    assert {"report_throughput.png", "report_latency.png", "report_users.png"} <= {c.name for c in charts}
+    for chart in charts:
+        data = chart.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+
+
+def test_html_is_self_contained(real_report: Path) -> None:
+    page = (real_report / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page and "<link" not in page
+    assert "Requests per RPC" in page and "Delivery audit" in page
+
+
+# --- gates -------------------------------------------------------------------------------------------
+
+
+def test_gates_that_hold_exit_0_and_are_listed(real_run: Path, tmp_path: Path) -> None:
+    done = cli(
+        real_run, "--out", tmp_path, "--max-p95-ms", "100000", "--max-failure-rate", "1", "--min-rps", "0"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("gate passed:") == 3 and done.stderr == ""
+
+
+def test_each_breached_gate_is_one_line_and_exit_1(real_run: Path, tmp_path: Path) -> None:
+    done = cli(
+        real_run,
+        "--out",
+        tmp_path,
+        "--max-p95-ms",
+        "0",
+        "--min-rps",
+        "1e9",
+        "--min-logs-per-second",
+        "1e9",
+        "--max-failure-rate",
+        "1",
+    )
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 3 and all(line.startswith("gate breached: ") for line in lines)
+    assert any(line.startswith("gate breached: p95 ") and "> --max-p95-ms 0" in line for line in lines)
+    assert "gate passed: failure rate" in done.stdout
+
+
+def test_max_lost_without_an_audit_is_breached(tmp_path: Path) -> None:
+    folder = plain_run(tmp_path / "plain", [("/", 100, 0)])
+    assert report(folder, "--max-lost", "0") == 1
+    done = cli(folder, "--max-lost", "0")
+    assert done.returncode == 1
+    assert done.stderr == "gate breached: --max-lost 0: no delivery audit in this run\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-p95-ms", "-5"], "reports: argument --max-p95-ms: must be >= 0, got '-5'"),
+        (["--min-rps", "fast"], "reports: argument --min-rps: must be a number, got 'fast'"),
+        (["--max-failure-rate", "5"], "reports: argument --max-failure-rate: must be a fraction from 0 to 1"),
+        (["--max-lost", "-1"], "reports: argument --max-lost: must be a whole number >= 0, got '-1'"),
+    ],
+)
+def test_bad_gate_values_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    done = cli(plain_run(tmp_path / "plain", [("/", 10, 0)]), *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(message) and len(done.stderr.splitlines()) == 1
+
+
+# --- JSON and baseline -----------------------------------------------------------------------------
+
+
+def test_json_summary_counts_logs_and_groups_errors_by_cause(real_run: Path, tmp_path: Path) -> None:
+    done = cli(real_run, "--out", tmp_path, "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    logs = {row["Name"]: row for row in rows(real_run / "mixed_logs.csv")}["Aggregated"]
+    stats = {row["Name"]: row for row in rows(real_run / "mixed_stats.csv")}["Aggregated"]
+    assert summary["counted"] == "logs"
+    assert summary["total_count"] == int(logs["Logs Sent"])
+    assert summary["success_count"] == int(logs["Logs Acked"])
+    assert summary["failed_count"] == int(logs["Logs Sent"]) - int(logs["Logs Acked"])
+    assert summary["requests"] == int(stats["Request Count"])
+    assert summary["requests_per_second"] == pytest.approx(float(stats["Requests/s"]), abs=0.001)
+    assert summary["run_id"] == json.loads((real_run / "mixed_run.json").read_text())["run_id"]
+    assert summary["audit"]["acked"] == int(logs["Logs Acked"])
+    expected: dict[str, int] = {}
+    for row in rows(real_run / "mixed_failures.csv"):
+        cause = row["Error"].split(":", 1)[0]
+        expected[cause] = expected.get(cause, 0) + int(row["Occurrences"])
+    assert {cause: entry["count"] for cause, entry in summary["error_summary"].items()} == expected
+    assert all(1 <= len(entry["samples"]) <= 3 for entry in summary["error_summary"].values())
+    assert (tmp_path / "report.md").is_file()
+
+
+def test_baseline_comparison_flags_lower_throughput_and_higher_latency(
+    real_run: Path, tmp_path: Path
+) -> None:
+    slower = tmp_path / "slower"
+    shutil.copytree(real_run, slower)
+    stats = rows(real_run / "mixed_stats.csv")
+    for row in stats:
+        row["Requests/s"] = str(float(row["Requests/s"]) / 2)
+        row["95%"] = str(int(float(row["95%"])) * 3 + 10)
+    write_csv(slower / "mixed_stats.csv", list(stats[0]), [list(row.values()) for row in stats])
+    done = cli(slower, "--baseline", real_run)
+    assert done.returncode == 0, done.stderr
+    assert "regression(s) against the baseline" in done.stdout
+    text = (slower / "report.md").read_text()
+    comparison = text.split("## Comparison with the baseline", 1)[1].split("\n## ", 1)[0]
+    rps_row = next(line for line in comparison.splitlines() if line.startswith("| Aggregated | requests/s"))
+    assert "-50.00%" in rps_row and "REGRESSION" in rps_row
+    p95_row = next(line for line in comparison.splitlines() if line.startswith("| Aggregated | p95 ms"))
+    assert "REGRESSION" in p95_row
+    p50_row = next(line for line in comparison.splitlines() if line.startswith("| Aggregated | p50 ms"))
+    assert "REGRESSION" not in p50_row and "+0.00%" in p50_row
+
+
+def test_a_run_against_itself_has_no_regression(real_run: Path, tmp_path: Path) -> None:
+    assert report(real_run, "--out", tmp_path, "--baseline", real_run) == 0
+    assert "No regression beyond 5%." in (tmp_path / "report.md").read_text()
+
+
+# --- hand-made runs ----------------------------------------------------------------------------------
+
+
+def test_plain_locust_files_without_sidecars(tmp_path: Path) -> None:
+    folder = plain_run(
+        tmp_path / "plain",
+        [("/", 90, 10), ("/items", 10, 0)],
+        failures=[
+            ("/", "HTTPError('500 Server Error: boom for url: /')", 6),
+            ("/", "CatchResponseError('Got wrong response')", 4),
+        ],
+    )
+    assert report(folder) == 0
+    text = (folder / "report.md").read_text()
+    table = markdown_table(text, "Requests per RPC")
+    assert "logs/s" not in table["Aggregated"] and table["/"]["failure %"] == "11.11%"
+    causes = markdown_table(text, "Failures by cause")
+    assert causes["500 Server Error"]["count"] == "6" and causes["CatchResponseError"]["count"] == "4"
+    assert "## Delivery audit" not in text and "## Latency by outcome" not in text
+    parameters = markdown_table(text, "Run")
+    assert parameters["duration (s)"]["value"] == "10.0" and parameters["users"]["value"] == "4"
+    summary = json.loads(cli(folder, "--json").stdout)
+    assert (
+        summary["counted"] == "requests" and summary["total_count"] == 100 and summary["failed_count"] == 10
+    )
+    assert summary["audit"] is None
+
+
+def test_steady_state_excludes_ramp_up_and_the_last_interval(tmp_path: Path) -> None:
+    folder = plain_run(tmp_path / "plain", [("/", 100, 0)])
+    assert report(folder) == 0
+    throughput = markdown_table((folder / "report.md").read_text(), "Throughput")["requests/s"]
+    assert throughput["sustained"] == "10.0" and throughput["peak"] == "10.0"
+
+
+def test_the_idle_history_after_the_stop_is_not_steady_state(tmp_path: Path) -> None:
+    folder = plain_run(tmp_path / "plain", [("/", 100, 0)], idle_tail=20)
+    assert report(folder) == 0
+    throughput = markdown_table((folder / "report.md").read_text(), "Throughput")["requests/s"]
+    assert throughput["sustained"] == "10.0" and throughput["peak"] == "10.0"
+
+
+def test_all_requests_failed(tmp_path: Path) -> None:
+    folder = plain_run(
+        tmp_path / "fail",
+        [("WriteLog", 50, 50)],
+        failures=[("WriteLog", "UNAVAILABLE: connection refused", 50)],
+    )
+    assert report(folder, "--max-failure-rate", "0.5") == 1
+    text = (folder / "report.md").read_text()
+    assert markdown_table(text, "Requests per RPC")["Aggregated"]["failure %"] == "100.00%"
+    assert markdown_table(text, "Failures by cause")["UNAVAILABLE"]["count"] == "50"
+    assert (folder / "report_failures.png").is_file()
+
+
+def test_one_rpc_and_many_rpcs(tmp_path: Path) -> None:
+    one = plain_run(tmp_path / "one", [("WriteLog", 10, 0)])
+    many = plain_run(tmp_path / "many", [(f"Rpc{i:02d}", 10 + i, 0) for i in range(25)])
+    assert report(one) == 0 and report(many) == 0
+    assert set(markdown_table((one / "report.md").read_text(), "Requests per RPC")) == {
+        "WriteLog",
+        "Aggregated",
+    }
+    table = markdown_table((many / "report.md").read_text(), "Requests per RPC")
+    assert len(table) == 26 and table["Rpc24"]["requests"] == "34"
+
+
+def test_without_history_there_are_no_charts(tmp_path: Path) -> None:
+    folder = plain_run(tmp_path / "flat", [("/", 10, 0)], history=False)
+    assert report(folder) == 0
+    assert not list(folder.glob("report_*.png"))
+    assert "no charts" in (folder / "report.md").read_text()
+    assert markdown_table((folder / "report.md").read_text(), "Throughput")["requests/s"]["peak"] == "n/a"
+
+
+def test_a_csv_prefix_and_a_folder_with_several_runs(tmp_path: Path) -> None:
+    plain_run(tmp_path, [("/", 10, 0)], prefix="first")
+    plain_run(tmp_path, [("/", 20, 0)], prefix="second")
+    done = cli(tmp_path)
+    assert done.returncode == 2 and "several Locust runs" in done.stderr
+    assert report(tmp_path / "second") == 0
+    assert markdown_table((tmp_path / "report.md").read_text(), "Requests per RPC")["/"]["requests"] == "20"
+
+
+def _empty(folder: Path) -> None:
+    (folder / "x_stats.csv").write_text(",".join(locust_csv_header("stats")) + "\n")
+
+
+def _zero_requests(folder: Path) -> None:
+    write_csv(
+        folder / "x_stats.csv",
+        locust_csv_header("stats"),
+        [["", "Aggregated", 0, 0, 0, 0.0, 0, 0, 0, 0.0, 0.0, *["N/A"] * 11]],
+    )
+
+
+def _truncated(folder: Path) -> None:
+    plain_run(folder, [("/", 10, 0)], prefix="x")
+    text = (folder / "x_stats.csv").read_text()
+    (folder / "x_stats.csv").write_text(text[: text.index("Aggregated") + 14])
+
+
+def _foreign(folder: Path) -> None:
+    write_csv(folder / "x_stats.csv", ["id", "colour", "weight"], [[1, "red", 3.5], [2, "blue", 1.0]])
+
+
+def _garbage(folder: Path) -> None:
+    (folder / "x_stats.csv").write_bytes(bytes(range(256)) * 20)
+
+
+def _truncated_history(folder: Path) -> None:
+    plain_run(folder, [("/", 10, 0)], prefix="x")
+    text = (folder / "x_stats_history.csv").read_text()
+    (folder / "x_stats_history.csv").write_text(text[: len(text) // 2] + "\n17,abc\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_empty, "no rows (header only)"),
+        (_zero_requests, "0 requests"),
+        (_truncated, "x_stats.csv: line 3"),
+        (_foreign, "missing column(s) Type, Name"),
+        (_garbage, "x_stats.csv"),
+        (_truncated_history, "x_stats_history.csv"),
+    ],
+)
+def test_bad_files_are_one_line_and_exit_2(tmp_path: Path, make, message: str) -> None:
+    make(tmp_path)
+    done = cli(tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.startswith("reports: ") and message in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("where", ["missing-folder/run", "no-such-prefix"])
+def test_missing_folder_or_prefix_is_one_line_and_exit_2(tmp_path: Path, where: str) -> None:
+    plain_run(tmp_path, [("/", 10, 0)])
+    done = cli(tmp_path / where)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"reports: {tmp_path / where}: no such run folder")
+    assert len(done.stderr.splitlines()) == 1
