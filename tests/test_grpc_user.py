@@ -69,12 +69,14 @@ def test_deadline_exceeded_is_recorded_when_the_server_is_slower_than_grpc_timeo
     assert run.requests() == sum(failures.values()) > 0
 
 
-def test_fifty_users_against_100ms_latency_reach_nine_tenths_of_500_calls_per_second(serve, tmp_path):
+def test_fifty_users_against_100ms_latency_overlap_their_calls(serve, tmp_path):
+    """50 users of 100 ms calls make ~500 calls/s when calls overlap and 10/s when one blocks the hub;
+    the bar sits far from both so a busy machine cannot flip it (speed itself is ``make bench``'s job)."""
     server = serve("--latency-ms", "100")
     run = run_locust("single", grpc_host(server), tmp_path, "--no-audit", users=50, spawn_rate=1000, run_time="4s")
     server.kill()
     rate = float(run.stats()["Aggregated"]["Requests/s"])
-    assert rate >= 0.9 * 500, f"{rate:.0f} calls/s: calls block the gevent hub"
+    assert rate >= 250, f"{rate:.0f} calls/s from 50 users of 100 ms calls: calls block the gevent hub"
 
 
 def test_max_requests_stops_after_exactly_that_many_calls(serve, tmp_path):
