@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from locust_runs import ROOT, locust_csv_header, run_locust
 
 from reference_server.process import start_server_process
 from reports.cli import main
-from locust_runs import ROOT, locust_csv_header, run_locust
 
 pytestmark = pytest.mark.slow
 
