@@ -109,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_command(client, args)
     except (ValueError, TypeError) as error:
         parser.error(str(error))
-    print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) if args.json else describe(result))
+    shown = json.dumps(result.as_dict(), ensure_ascii=False, indent=2) if args.json else describe(result)
+    sys.stdout.write(shown + "\n")
     return 0 if succeeded(result) else 1
 
 

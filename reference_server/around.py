@@ -6,6 +6,7 @@ it, stops the server gracefully afterwards and exits with COMMAND's exit code.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from collections.abc import Sequence
 
 from reference_server.process import start_server_process
 
+logger = logging.getLogger("reference_server.around")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command around a fresh reference server."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = list(sys.argv[1:] if argv is None else argv)
     if "--" not in args or args.index("--") == len(args) - 1:
         sys.stderr.write("usage: python -m reference_server.around [server options] -- COMMAND ...\n")
@@ -28,15 +32,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"reference_server.around: {error}\n")
         return 2
     host = f"grpc://{server.target}"
-    print(f"reference server listening on {host} (LOCUST_HOST)", flush=True)
+    logger.info("reference server listening on %s (LOCUST_HOST)", host)
     try:
         return subprocess.call(command, env={**os.environ, "LOCUST_HOST": host})
     except KeyboardInterrupt:
         return 130
     finally:
         stats = server.stop()
-        print(f"reference server stopped: acked {stats['acked']}, stored {stats['stored']}, "
-              f"dropped {stats['dropped']}", flush=True)  # fmt: skip
+        logger.info("reference server stopped: acked %d, stored %d, dropped %d",
+                    stats["acked"], stats["stored"], stats["dropped"])  # fmt: skip
 
 
 if __name__ == "__main__":

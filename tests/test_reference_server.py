@@ -240,5 +240,5 @@ def test_around_runs_a_command_against_a_fresh_server_and_passes_its_exit_code()
     failing = subprocess.run([sys.executable, "-m", "reference_server.around", "--", sys.executable, "-c",
                               "raise SystemExit(7)"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    assert "reference server listening on grpc://127.0.0.1:" in ok.stdout and "acked 1, stored 1" in ok.stdout
+    assert "reference server listening on grpc://127.0.0.1:" in ok.stderr and "acked 1, stored 1" in ok.stderr
     assert failing.returncode == 7
