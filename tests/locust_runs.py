@@ -54,14 +54,18 @@ class LocustRun:
 
 
 @functools.cache
-def locust_csv_header(kind: str) -> list[str]:
-    """Locust's own header of its ``stats`` or ``stats_history`` CSV, asked of a subprocess: importing
-    Locust here would monkey-patch the test process for gevent and hang the in-process servers."""
+def _locust_csv_headers() -> dict[str, list[str]]:
     code = ("import json; from benchmarks.locust_csv import STATS_HEADER, HISTORY_HEADER; "
             "print(json.dumps({'stats': STATS_HEADER, 'stats_history': HISTORY_HEADER}))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)[kind]
+    return json.loads(done.stdout)
+
+
+def locust_csv_header(kind: str) -> list[str]:
+    """Locust's own header of its ``stats`` or ``stats_history`` CSV, asked of one subprocess: importing
+    Locust here would monkey-patch the test process for gevent and hang the in-process servers."""
+    return _locust_csv_headers()[kind]
 
 
 def free_port() -> int:
