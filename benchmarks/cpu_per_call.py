@@ -90,7 +90,7 @@ def marginal(small: Measured, large: Measured) -> float:
 
 def cheapest(rounds: list[tuple[Measured, Measured]]) -> tuple[float, Measured]:
     """The lowest CPU-µs per call over the rounds, with that round's large run."""
-    return min((marginal(small, large), large) for small, large in rounds)
+    return min(((marginal(small, large), large) for small, large in rounds), key=lambda pair: pair[0])
 
 
 def main() -> None:
