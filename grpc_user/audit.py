@@ -3,8 +3,13 @@
 The service acknowledges before it stores and may drop a batch whose flush failed, so after the
 stop the audit counts the logs carrying this run's ``run_id`` (QueryLog filtered by metadata
 only, ``limit=1``, reading ``total_count``: the real service's level-filter quirk breaks a query
-by service_name) and polls until the count reaches the acknowledged number, stops moving for
-the settle period, or the timeout runs out.
+by service_name) and polls until the count reaches the acknowledged number (plus the logs in
+doubt), stops moving for the settle period, or the timeout runs out.
+
+Exact when every call's outcome is known. A log *in doubt* belongs to a call whose answer never
+arrived (a deadline, a cancel, a broken connection): the service may or may not have queued it.
+Then loss is a range: ``lost_min`` logs are surely lost (acknowledged, not stored), ``lost_max``
+may be (the in-doubt logs not found count too).
 """
 
 from __future__ import annotations
@@ -24,12 +29,17 @@ POLL_SECONDS = 0.25
 RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 
 
+STATUSES = ("running", "ok", "in_doubt", "lost", "unsettled", "skipped", "error")
+
+
 @dataclass
 class AuditResult:
     """What the service stored of what it acknowledged.
 
-    ``status``: ok; lost (the count stood still below acked); unsettled (still storing when the
-    timeout ran out: ``lost`` logs not found *yet*); skipped; error.
+    ``status``: ok (nothing missing); in_doubt (nothing acknowledged is missing, but up to
+    ``lost_max`` logs of calls with an unknown outcome were not found); lost (``lost_min`` > 0:
+    the count stood still below acked); unsettled (still storing when the timeout ran out);
+    skipped; error (the audit could not count); running (still polling). ``lost`` = ``lost_min``.
     """
 
     run_id: str
@@ -40,17 +50,38 @@ class AuditResult:
     settle_seconds: float
     status: str
     detail: str = ""
+    in_doubt: int = 0
+    lost_min: int = 0
+    lost_max: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ``_audit.json`` file)."""
         return asdict(self)
 
+    def sentence(self) -> str:
+        """The verdict first, in words."""
+        acked = f"{self.acked:,} acknowledged logs"
+        doubt = f" and {self.in_doubt:,} in doubt" if self.in_doubt else ""
+        verdicts = {
+            "running": f"settling: {self.persisted:,} of {acked}{doubt} stored after {self.settle_seconds:.1f} s",
+            "ok": f"all {acked}{doubt} were stored",
+            "in_doubt": f"all {acked} were stored; {self.lost_max:,} of the {self.in_doubt:,} logs in doubt were not "
+                        "(their calls ended without an answer, so they may never have been queued): lost "
+                        f"{self.lost_min:,}..{self.lost_max:,}",
+            "lost": f"{self.lost_min:,} of {acked} were lost"
+                    + (f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""),
+            "unsettled": f"{self.lost_max:,} of {acked}{doubt} were not stored yet when the audit gave up",
+            "skipped": "skipped",
+            "error": "could not count the stored logs",
+        }
+        return f"Delivery audit {self.status.upper()}: {verdicts.get(self.status, self.status)}"
+
     def summary(self) -> str:
         """One line for the end of a run."""
         return (
-            f"Delivery audit {self.status.upper()}: run_id={self.run_id} acked={self.acked} "
-            f"persisted={self.persisted} lost={self.lost} unexpected={self.unexpected} "
-            f"settled after {self.settle_seconds:.1f} s{f' ({self.detail})' if self.detail else ''}"
+            f"{self.sentence()} (run_id={self.run_id} acked={self.acked} in_doubt={self.in_doubt} "
+            f"persisted={self.persisted} lost={self.lost_min}..{self.lost_max} unexpected={self.unexpected} "
+            f"settled after {self.settle_seconds:.1f} s){f': {self.detail}' if self.detail else ''}"
         )
 
 
@@ -67,9 +98,24 @@ def count_stored(call: Callable[[str, bytes], bytes], run_id: str) -> int:
     return response.total_count
 
 
-def skipped(run_id: str, acked: int, reason: str) -> AuditResult:
+def skipped(run_id: str, acked: int, reason: str, in_doubt: int = 0) -> AuditResult:
     """The result when no audit runs (``--no-audit``)."""
-    return AuditResult(run_id, acked, 0, 0, 0, 0.0, "skipped", reason)
+    return AuditResult(run_id, acked, 0, 0, 0, 0.0, "skipped", reason, in_doubt)
+
+
+def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: float, settled: bool,
+            detail: str = "") -> AuditResult:  # fmt: skip
+    """The audit's figures from the final count; ``settled``: the count stood still (else the time ran out)."""
+    lost_min, lost_max = max(acked - count, 0), max(acked + in_doubt - count, 0)
+    if not lost_max:
+        status = "ok"
+    elif not settled:
+        status = "unsettled"
+    else:
+        status = "lost" if lost_min else "in_doubt"
+    unexpected = max(count - acked - in_doubt, 0)
+    return AuditResult(run_id, acked, count, lost_min, unexpected, round(settle_seconds, 3), status, detail,
+                       in_doubt, lost_min, lost_max)  # fmt: skip
 
 
 def audit_delivery(
@@ -79,12 +125,14 @@ def audit_delivery(
     acked: int,
     timeout: float,
     settle: float,
+    in_doubt: int = 0,
     sleep: Callable[[float], Any] = time.sleep,
     target: str = "",
+    progress: Callable[[AuditResult], Any] | None = None,
 ) -> AuditResult:
-    """Poll the stored count until it reaches ``acked``, stops moving for ``settle`` s, or ``timeout`` s pass."""
+    """Poll the stored count until it reaches ``acked + in_doubt``, stands still ``settle`` s, or ``timeout`` s pass."""
     started = time.monotonic()
-    last_count, last_change = -1, started
+    last_count, last_change, first_count = -1, started, 0
     while True:
         now = time.monotonic()
         try:
@@ -92,24 +140,26 @@ def audit_delivery(
         except grpc.RpcError as error:
             # A busy or flaky service (the very thing under test) gets retried until the timeout.
             if status_name(error) not in RETRYABLE or now - started >= timeout:
-                return AuditResult(run_id, acked, 0, 0, 0, now - started, "error", error_message(error, target))
+                return AuditResult(run_id, acked, 0, 0, 0, now - started, "error", error_message(error, target),
+                                   in_doubt)  # fmt: skip
             sleep(POLL_SECONDS)
             continue
         except RuntimeError as error:
-            return AuditResult(run_id, acked, 0, 0, 0, now - started, "error", str(error))
+            return AuditResult(run_id, acked, 0, 0, 0, now - started, "error", str(error), in_doubt)
         if last_count < 0:
             first_count = count
         if count != last_count:
             last_count, last_change = count, now
-        reached = count >= acked
-        if reached or now - last_change >= settle or now - started >= timeout:
+        if progress is not None:
+            progress(AuditResult(run_id, acked, count, 0, 0, round(now - started, 1), "running", "", in_doubt))
+        if count >= acked + in_doubt or now - last_change >= settle or now - started >= timeout:
             break
         sleep(POLL_SECONDS)
-    lost, unexpected = max(acked - count, 0), max(count - acked, 0)
-    status, detail = "lost" if lost else "ok", ""
-    if lost and now - last_change < settle:
-        status, detail = "unsettled", _still_storing(count - first_count, now - started, lost, timeout)
-    return AuditResult(run_id, acked, count, lost, unexpected, round(last_change - started, 3), status, detail)
+    settled = count >= acked + in_doubt or now - last_change >= settle
+    result = verdict(run_id, acked, in_doubt, count, last_change - started, settled)
+    if result.status == "unsettled":
+        result.detail = _still_storing(count - first_count, now - started, result.lost_max, timeout)
+    return result
 
 
 def _still_storing(stored_meanwhile: int, seconds: float, missing: int, timeout: float) -> str:

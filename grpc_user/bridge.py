@@ -16,7 +16,8 @@ Why this design (CPU per call is what limits a load generator):
   layer sees is given a ``Thread`` that starts a native thread even under monkey-patching.
 
 Nothing here starts before the first call: Locust's ``--processes`` forks first, then each
-process builds its own loop, poller thread and channels.
+process builds its own loop, poller thread and channels. If the loop's greenlet ever dies, every
+pending and later call fails at once with ``LoopStopped`` instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -89,12 +90,33 @@ def _give_grpc_native_threads() -> None:
     cygrpc.threading = threading_for_grpc
 
 
+class LoopStopped(RuntimeError):
+    """The bridge's asyncio loop no longer runs: no call of this process can complete."""
+
+
 class WakeableSelector(GeventSelector):
     """gevent's selector with a way to end a ``select`` early from another greenlet."""
 
     def wake(self) -> None:
         """Make the current or next ``select`` return at once."""
         self._ready.set()
+
+
+class PendingCall:
+    """A coroutine running on the loop; ``result`` blocks only the calling greenlet."""
+
+    __slots__ = ("_task", "_result")
+
+    def __init__(self, task: asyncio.Task, result: AsyncResult) -> None:
+        self._task, self._result = task, result
+
+    def result(self) -> Any:
+        """Wait for the outcome: its value, or the exception it raised."""
+        return self._result.get()
+
+    def cancel(self) -> None:
+        """Cancel the coroutine (a call in flight ends with CANCELLED)."""
+        self._task.cancel()
 
 
 class GreenletLoop:
@@ -105,18 +127,32 @@ class GreenletLoop:
         self._selector = WakeableSelector()
         self.loop = asyncio.SelectorEventLoop(self._selector)
         self._wake_pending = False
+        self._pending: set[AsyncResult] = set()
+        self.stopped_because = ""
         self._greenlet = gevent.spawn(self._run)
+        self._greenlet.link(self._stopped)
         gevent.sleep(0)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
+    def _stopped(self, greenlet: gevent.Greenlet) -> None:
+        cause = repr(greenlet.exception) if greenlet.exception is not None else "run_forever returned"
+        self.stopped_because = f"the gRPC bridge's asyncio loop stopped ({cause}); this process can make no more calls"
+        logger.error("%s", self.stopped_because)
+        pending, self._pending = self._pending, set()
+        for result in pending:
+            result.set_exception(LoopStopped(self.stopped_because))
+
     def _awake(self) -> None:
         self._wake_pending = False
 
     def submit(self, coroutine: Any) -> asyncio.Task:
         """Schedule a coroutine on the loop from any greenlet of this thread."""
+        if self.stopped_because:
+            coroutine.close()
+            raise LoopStopped(self.stopped_because)
         task = self.loop.create_task(coroutine)
         if not self._wake_pending:
             self._wake_pending = True
@@ -124,25 +160,31 @@ class GreenletLoop:
             self._selector.wake()
         return task
 
-    def run(self, coroutine: Any) -> Any:
-        """Run a coroutine on the loop; block only the calling greenlet until it returns."""
+    def start(self, coroutine: Any) -> PendingCall:
+        """Start a coroutine on the loop; its outcome is waited for with ``PendingCall.result``."""
         task = self.submit(coroutine)
         result = AsyncResult()
-        task.add_done_callback(lambda done: _settle(result, done))
+        self._pending.add(result)
+        task.add_done_callback(lambda done: self._settle(result, done))
+        return PendingCall(task, result)
+
+    def run(self, coroutine: Any) -> Any:
+        """Run a coroutine on the loop; block only the calling greenlet; an interrupted caller cancels it."""
+        call = self.start(coroutine)
         try:
-            return result.get()
+            return call.result()
         except BaseException:
-            task.cancel()
+            call.cancel()
             raise
 
-
-def _settle(result: AsyncResult, task: asyncio.Task) -> None:
-    if task.cancelled():
-        result.set_exception(asyncio.CancelledError())
-    elif task.exception() is not None:
-        result.set_exception(task.exception())
-    else:
-        result.set(task.result())
+    def _settle(self, result: AsyncResult, task: asyncio.Task) -> None:
+        self._pending.discard(result)
+        if task.cancelled():
+            result.set_exception(asyncio.CancelledError())
+        elif task.exception() is not None:
+            result.set_exception(task.exception())
+        else:
+            result.set(task.result())
 
 
 _loops: dict[int, GreenletLoop] = {}
@@ -167,16 +209,23 @@ class AioTransport:
         self._channel: grpc.aio.Channel = self._loop.run(_open(target, security))
         self._methods: dict[str, Any] = {}
 
-    def unary(self, path: str, payload: bytes, timeout: float) -> bytes:
-        """One unary call of serialized bytes; raises ``grpc.RpcError`` (``grpc.aio.AioRpcError``)."""
+    def _method(self, path: str) -> Any:
         method = self._methods.get(path)
         if method is None:
             method = self._methods[path] = self._channel.unary_unary(path)
-        return self._loop.run(_call(method, payload, timeout, self._metadata))
+        return method
 
-    def close(self) -> None:
-        """Close the channel (calls in flight end with CANCELLED)."""
-        self._loop.run(self._channel.close())
+    def start_unary(self, path: str, payload: bytes, timeout: float) -> PendingCall:
+        """Send one unary call of serialized bytes; its result is the answer's bytes or a ``grpc.RpcError``."""
+        return self._loop.start(_call(self._method(path), payload, timeout, self._metadata))
+
+    def unary(self, path: str, payload: bytes, timeout: float) -> bytes:
+        """One unary call of serialized bytes; raises ``grpc.RpcError`` (``grpc.aio.AioRpcError``)."""
+        return self._loop.run(_call(self._method(path), payload, timeout, self._metadata))
+
+    def close(self, grace: float | None = None) -> None:
+        """Close the channel; calls still in flight after ``grace`` seconds end with CANCELLED."""
+        self._loop.run(self._channel.close(grace))
 
 
 async def _open(target: Target, security: Security) -> grpc.aio.Channel:

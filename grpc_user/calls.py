@@ -21,6 +21,11 @@ WRITE_LOG = "WriteLog"
 BATCH_WRITE_LOG = "BatchWriteLog"
 QUERY_LOG = "QueryLog"
 _QUERY_FIELDS = frozenset({"service_name", "level", "start_time", "end_time", "trace_id", "limit", "offset"})
+# Statuses after which the service may still have queued the request: the client gave up or lost the answer.
+_OUTCOME_UNKNOWN = frozenset({"DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN", "INTERNAL", "DATA_LOSS"})
+# UNAVAILABLE is the service's own answer or a connection that never opened, unless the connection broke mid-call.
+_BROKEN_CONNECTION = ("socket closed", "connection reset", "broken pipe", "goaway", "stream removed", "keepalive",
+                      "connection aborted", "end of tcp stream", "eof")  # fmt: skip
 
 
 def write_request(message: str, **kwargs: Any) -> pb.WriteLogRequest:
@@ -68,6 +73,17 @@ def status_name(error: grpc.RpcError) -> str:
     """The status code name of a gRPC error, e.g. ``UNAVAILABLE``."""
     code = error.code() if hasattr(error, "code") else None
     return code.name if code is not None else "UNKNOWN"
+
+
+def outcome_unknown(error: grpc.RpcError) -> bool:
+    """True when a failed call may still have reached the service: a deadline, a cancel, a broken connection."""
+    status = status_name(error)
+    if status in _OUTCOME_UNKNOWN:
+        return True
+    if status != "UNAVAILABLE":
+        return False
+    details = (error.details() if hasattr(error, "details") else str(error)) or ""
+    return any(sign in details.lower() for sign in _BROKEN_CONNECTION)
 
 
 def error_message(error: grpc.RpcError, target: str) -> str:

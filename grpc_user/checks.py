@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -19,6 +20,7 @@ from grpc_user.target import Target, parse_target
 logger = logging.getLogger(__name__)
 PREFLIGHT_TIMEOUT_SECONDS = 3.0
 AUDIT_EXIT_CODE = 3
+AUDIT_ERROR_EXIT_CODE = 4
 
 
 def run_target(environment: Any) -> Target:
@@ -38,21 +40,26 @@ def preflight(environment: Any, run: SuiteRun) -> HealthResult:
     return check(_bytes_call(run, target, timeout), str(target))
 
 
-def delivery_audit(environment: Any, run: SuiteRun) -> AuditResult:
-    """Count what the service stored of what it acknowledged in this run."""
-    settings, acked = run.settings, run.counter.run_acked
+def delivery_audit(
+    environment: Any, run: SuiteRun, progress: Callable[[AuditResult], Any] | None = None
+) -> AuditResult:
+    """Count what the service stored of what it acknowledged (and of the logs in doubt) in this run."""
+    settings, acked, in_doubt = run.settings, run.counter.audit_acked, run.counter.audit_in_doubt
     if not settings.audit:
-        return skipped(settings.run_id, acked, "--no-audit")
+        return skipped(settings.run_id, acked, "--no-audit", in_doubt)
     target = run_target(environment)
-    logger.info("Delivery audit: waiting for %d acknowledged logs of run %s to be stored", acked, settings.run_id)
+    logger.info("Delivery audit: waiting for %d acknowledged logs (and %d in doubt) of run %s to be stored",
+                acked, in_doubt, settings.run_id)  # fmt: skip
     return audit_delivery(
         _bytes_call(run, target, settings.grpc_timeout),
         run_id=settings.run_id,
         acked=acked,
+        in_doubt=in_doubt,
         timeout=settings.audit_timeout,
         settle=settings.audit_settle,
         sleep=gevent.sleep,
         target=str(target),
+        progress=progress,
     )
 
 

@@ -1,4 +1,10 @@
-"""``GrpcUser.client``: the LogClient API where every RPC fires exactly one Locust request event."""
+"""``GrpcUser.client``: the LogClient API where every RPC fires exactly one Locust request event.
+
+A user stopped mid-call does not abandon the call: the request may already be acknowledged, so
+the call finishes (its deadline bounds the wait), is counted and fires its event, then the user
+stops. Logs sent through ``write_log`` and ``batch_write_logs`` carry the run id unless they set
+their own; the delivery audit counts only those that carry it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import grpc
+from gevent import GreenletExit
 from locust.exception import StopUser
 
 from grpc_user import calls
+from grpc_user.bridge import LoopStopped, PendingCall
 from grpc_user.failures import GrpcCallFailure, failure_from_message
 from grpc_user.latency_split import OK, LatencySplit
 from grpc_user.log_counts import LogCounter
@@ -18,13 +26,15 @@ from grpc_user.request_budget import RequestBudget
 from grpc_user.results import BatchResult, ChunkResult, QueryResult, WriteResult
 
 REQUEST_TYPE = "grpc"
+BRIDGE_STOPPED = "BRIDGE_STOPPED"
+RUN_ID_KEY = "run_id"
 PATHS = {rpc: f"/{calls.SERVICE}/{rpc}" for rpc in (calls.WRITE_LOG, calls.BATCH_WRITE_LOG, calls.QUERY_LOG)}
 
 
 class UnaryTransport(Protocol):
-    """Sends serialized requests; blocks only the calling greenlet; raises grpc.RpcError."""
+    """Sends serialized requests; waiting for the answer blocks only the calling greenlet."""
 
-    def unary(self, path: str, payload: bytes, timeout: float) -> bytes: ...
+    def start_unary(self, path: str, payload: bytes, timeout: float) -> PendingCall: ...
 
 
 class GrpcLogClient:
@@ -42,8 +52,10 @@ class GrpcLogClient:
         latency: LatencySplit,
         budget: RequestBudget,
         context: Callable[[], dict],
+        run_id: str = "",
     ) -> None:
         self.target = target
+        self.run_id = run_id
         self.timeout = timeout
         self.max_batch_size = max_batch_size
         self._transport = transport
@@ -55,24 +67,45 @@ class GrpcLogClient:
         self._urls = {rpc: f"{target}{path}" for rpc, path in PATHS.items()}
 
     def write_log(self, message: str, *, name: str | None = None, **kwargs: Any) -> WriteResult:
-        """One WriteLog of ``message``; keywords split as in ``LogClient.write_log``."""
-        return self.send_write(calls.write_request(message, **kwargs), name=name)
+        """One WriteLog of ``message``, keywords split as in ``LogClient.write_log``; ``run_id`` defaults to the run."""
+        if not self.run_id:
+            return self._call(calls.WRITE_LOG, name, calls.write_request(message, **kwargs), 1, _write_outcome)
+        kwargs.setdefault(RUN_ID_KEY, self.run_id)
+        request = calls.write_request(message, **kwargs)
+        tagged = int(request.log_entry.metadata.get(RUN_ID_KEY) == self.run_id)
+        return self._call(calls.WRITE_LOG, name, request, 1, _write_outcome, tagged)
 
     def send_write(self, request: pb.WriteLogRequest, *, name: str | None = None) -> WriteResult:
-        """One WriteLog of a ready request (the workloads' fast path)."""
+        """One WriteLog of a ready request, sent as it is (``self.data``'s requests carry the run id)."""
         return self._call(calls.WRITE_LOG, name, request, 1, _write_outcome)
 
     def batch_write_logs(
         self, entries: Iterable[pb.LogEntry | Mapping[str, Any]], *, name: str | None = None
     ) -> BatchResult:
-        """BatchWriteLog RPCs of at most ``max_batch_size`` entries; one request event per RPC."""
-        chunks = [self.send_batch(request, name=name) for request in calls.batch_requests(entries, self.max_batch_size)]
+        """BatchWriteLog RPCs of at most ``max_batch_size`` entries; entries without a run id get the run's."""
+        chunks = []
+        for request in calls.batch_requests(entries, self.max_batch_size):
+            tagged = self._tag(request.log_entries)
+            sent = len(request.log_entries)
+            chunks.append(self._call(calls.BATCH_WRITE_LOG, name, request, sent,
+                                     lambda raw, sent=sent: _batch_outcome(raw, sent), tagged))  # fmt: skip
         return calls.batch_result(chunks)
 
     def send_batch(self, request: pb.BatchWriteLogRequest, *, name: str | None = None) -> ChunkResult:
-        """One BatchWriteLog of a ready request."""
+        """One BatchWriteLog of a ready request, sent as it is (``self.data``'s requests carry the run id)."""
         sent = len(request.log_entries)
         return self._call(calls.BATCH_WRITE_LOG, name, request, sent, lambda raw: _batch_outcome(raw, sent))
+
+    def _tag(self, entries: Iterable[pb.LogEntry]) -> int | None:
+        """Give the run id to entries without one; return how many carry it (None: no run id to audit)."""
+        if not self.run_id:
+            return None
+        tagged = 0
+        for entry in entries:
+            if RUN_ID_KEY not in entry.metadata:
+                entry.metadata[RUN_ID_KEY] = self.run_id
+            tagged += entry.metadata.get(RUN_ID_KEY) == self.run_id
+        return tagged
 
     def query_logs(self, *, name: str | None = None, **filters: Any) -> QueryResult:
         """One QueryLog; unknown keywords become metadata filters."""
@@ -85,7 +118,9 @@ class GrpcLogClient:
         request: Any,
         sent: int,
         outcome: Callable[[bytes], tuple[Any, int, GrpcCallFailure | None]],
+        tagged: int | None = None,
     ) -> Any:
+        """Send, wait (a stop mid-call waits too), count, fire one request event; ``tagged``: logs with the run id."""
         if not self._budget.take():
             raise StopUser()
         name = name or rpc
@@ -93,19 +128,40 @@ class GrpcLogClient:
         start_time = time.time()
         started = time.perf_counter()
         try:
-            raw = self._transport.unary(PATHS[rpc], payload, self.timeout)
-        except grpc.RpcError as error:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            result = _error_result(rpc, error, self.target, sent)
-            acked, length, exception = 0, 0, GrpcCallFailure(calls.status_name(error), error.details() or "")
-        except BaseException:  # the user was stopped mid-call: nothing to record, the permit goes back
+            call = self._transport.start_unary(PATHS[rpc], payload, self.timeout)
+        except LoopStopped as error:
+            self._budget.release()
+            self._record(rpc, name, 0, 0, 0, None, start_time, 0.0, _loop_failure(rpc, error, 0),
+                         GrpcCallFailure(BRIDGE_STOPPED, str(error)), 0)  # fmt: skip
+            raise StopUser() from None
+        try:
+            raw, error, stopping = _outcome(call)
+        except BaseException:  # interrupted by something other than a stop: nothing to count, the permit goes back
+            call.cancel()
             self._budget.refund()
             raise
-        else:
-            elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if error is None:
             result, acked, exception = outcome(raw)
-            length = len(raw)
-        self._counter.add(name, sent, acked)
+            in_doubt, length = 0, len(raw)
+        elif isinstance(error, LoopStopped):
+            result, acked, in_doubt, length = _loop_failure(rpc, error, sent), 0, sent, 0
+            exception = GrpcCallFailure(BRIDGE_STOPPED, str(error))
+        else:
+            result, acked, length = _error_result(rpc, error, self.target, sent), 0, 0
+            in_doubt = sent if calls.outcome_unknown(error) else 0
+            exception = GrpcCallFailure(calls.status_name(error), error.details() or "")
+        audited = None if tagged is None or tagged == sent else _audited(sent, tagged, acked, in_doubt)
+        self._record(rpc, name, sent, acked, in_doubt, audited, start_time, elapsed_ms, result, exception, length)
+        self._budget.release()
+        if stopping is not None:
+            raise stopping
+        return result
+
+    def _record(self, rpc: str, name: str, sent: int, acked: int, in_doubt: int, audited: tuple[int, int] | None,
+                start_time: float, elapsed_ms: float, result: Any, exception: GrpcCallFailure | None,
+                length: int) -> None:  # fmt: skip
+        self._counter.add(name, sent, acked, in_doubt, audited)
         self._latency.record(name, exception.cause if exception else OK, elapsed_ms)
         self._fire(
             request_type=REQUEST_TYPE,
@@ -118,8 +174,41 @@ class GrpcLogClient:
             start_time=start_time,
             url=self._urls[rpc],
         )
-        self._budget.release()
-        return result
+
+
+def _outcome(call: PendingCall) -> tuple[bytes, BaseException | None, GreenletExit | None]:
+    """The call's answer or error, and the stop request that arrived meanwhile (to raise once it is counted)."""
+    stopping = None
+    while True:
+        try:
+            return call.result(), None, stopping
+        except GreenletExit as stop:  # the request is on the wire: wait for its answer, bounded by its deadline
+            stopping = stop
+        except (grpc.RpcError, LoopStopped) as error:
+            return b"", error, stopping
+
+
+def _audited(sent: int, tagged: int, acked: int, in_doubt: int) -> tuple[int, int]:
+    """(acked, in doubt) among the ``tagged`` logs of a call where only some carry the run id.
+
+    When the call was only partly accepted, which entries were accepted is not known: the sure
+    part counts as acked, the rest of what may be acked as in doubt.
+    """
+    if in_doubt:
+        return 0, tagged
+    surely = max(0, acked - (sent - tagged))
+    return surely, min(acked, tagged) - surely
+
+
+def _loop_failure(rpc: str, error: LoopStopped, sent: int) -> Any:
+    """The result of a call the bridge could not complete: its loop is gone."""
+    failure = {"success": False, "error_message": f"{BRIDGE_STOPPED}: {error}", "status": BRIDGE_STOPPED,
+               "cause": BRIDGE_STOPPED}  # fmt: skip
+    if rpc == calls.WRITE_LOG:
+        return WriteResult(**failure)
+    if rpc == calls.BATCH_WRITE_LOG:
+        return ChunkResult(sent=sent, accepted=0, **failure)
+    return QueryResult(**failure)
 
 
 def _write_outcome(raw: bytes) -> tuple[WriteResult, int, GrpcCallFailure | None]:

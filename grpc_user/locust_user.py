@@ -60,6 +60,7 @@ class GrpcUser(User):
             latency=run.latency,
             budget=run.budget,
             context=self.context,
+            run_id=self.settings.run_id,
         )
         self.data = LogDataGenerator(
             run_id=self.settings.run_id,

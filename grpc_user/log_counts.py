@@ -3,6 +3,10 @@
 A batch request carries many logs, so logs/s is counted next to Locust's requests/s. Workers
 send their counts to the master with each stats report (``report_to_master``), and the master
 adds them up (``worker_report``), the way Locust aggregates its own stats.
+
+A log is *in doubt* when its call failed in a way that leaves the service's answer unknown (a
+deadline, a cancel, a connection broken mid-call): the service may have queued it anyway. The
+delivery audit counts only logs that carry the run id: ``audit_acked`` and ``audit_in_doubt``.
 """
 
 from __future__ import annotations
@@ -19,39 +23,55 @@ class RpcLogs:
     requests: int = 0
     sent: int = 0
     acked: int = 0
+    in_doubt: int = 0
+
+    def add(self, requests: int, sent: int, acked: int, in_doubt: int) -> None:
+        """Add counts of more requests."""
+        self.requests += requests
+        self.sent += sent
+        self.acked += acked
+        self.in_doubt += in_doubt
 
     @property
     def rejected(self) -> int:
-        """Logs sent but not acknowledged (gRPC errors, application failures, partial batches)."""
-        return self.sent - self.acked
+        """Logs sent and surely not acknowledged (refusals, application failures, partial batches)."""
+        return self.sent - self.acked - self.in_doubt
 
 
 @dataclass
 class LogCounter:
-    """Per-name log counts (reset with Locust's stats) and the run's acknowledged total (never reset)."""
+    """Per-name log counts (reset with Locust's stats) and the run's audited totals (never reset)."""
 
     by_name: dict[str, RpcLogs] = field(default_factory=dict)
-    run_acked: int = 0
     run_sent: int = 0
+    audit_acked: int = 0
+    audit_in_doubt: int = 0
     _unreported: dict[str, list[int]] = field(default_factory=dict)
 
-    def add(self, name: str, sent: int, acked: int) -> None:
-        """Count one RPC that carried ``sent`` logs, ``acked`` of them acknowledged."""
+    def add(self, name: str, sent: int, acked: int, in_doubt: int = 0,
+            audited: tuple[int, int] | None = None) -> None:  # fmt: skip
+        """Count one RPC that carried ``sent`` logs: ``acked`` acknowledged, ``in_doubt`` of unknown fate.
+
+        ``audited`` is (acked, in doubt) among the logs carrying the run id, when not all of them do.
+        """
+        audit_acked, audit_in_doubt = (acked, in_doubt) if audited is None else audited
         logs = self.by_name.get(name)
         if logs is None:
             logs = self.by_name[name] = RpcLogs()
-        logs.requests += 1
-        logs.sent += sent
-        logs.acked += acked
-        self.run_sent += sent
-        self.run_acked += acked
+        logs.add(1, sent, acked, in_doubt)
         pending = self._unreported.get(name)
         if pending is None:
-            self._unreported[name] = [1, sent, acked]
-        else:
+            self._unreported[name] = [1, sent, acked, in_doubt, audit_acked, audit_in_doubt]
+        else:  # spelled out: this runs once per call
             pending[0] += 1
             pending[1] += sent
             pending[2] += acked
+            pending[3] += in_doubt
+            pending[4] += audit_acked
+            pending[5] += audit_in_doubt
+        self.run_sent += sent
+        self.audit_acked += audit_acked
+        self.audit_in_doubt += audit_in_doubt
 
     def take_report(self) -> dict[str, list[int]]:
         """The counts since the last report (a worker sends these to the master)."""
@@ -60,13 +80,11 @@ class LogCounter:
 
     def merge_report(self, report: dict[str, list[int]]) -> None:
         """Add a worker's report to this (master's) counter."""
-        for name, (requests, sent, acked) in report.items():
-            logs = self.by_name.setdefault(name, RpcLogs())
-            logs.requests += requests
-            logs.sent += sent
-            logs.acked += acked
+        for name, (requests, sent, acked, in_doubt, audit_acked, audit_in_doubt) in report.items():
+            self.by_name.setdefault(name, RpcLogs()).add(requests, sent, acked, in_doubt)
             self.run_sent += sent
-            self.run_acked += acked
+            self.audit_acked += audit_acked
+            self.audit_in_doubt += audit_in_doubt
 
     def total(self) -> RpcLogs:
         """The counts over every name."""
@@ -74,6 +92,7 @@ class LogCounter:
             requests=sum(logs.requests for logs in self.by_name.values()),
             sent=sum(logs.sent for logs in self.by_name.values()),
             acked=sum(logs.acked for logs in self.by_name.values()),
+            in_doubt=sum(logs.in_doubt for logs in self.by_name.values()),
         )
 
     def reset_stats(self) -> None:
@@ -84,4 +103,4 @@ class LogCounter:
         """Forget everything at the start of a new test."""
         self.by_name.clear()
         self._unreported.clear()
-        self.run_acked = self.run_sent = 0
+        self.run_sent = self.audit_acked = self.audit_in_doubt = 0

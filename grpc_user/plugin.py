@@ -1,7 +1,7 @@
-"""Locust event listeners that make the suite a plugin: options, run id, log counts, sidecars, budget.
+"""Locust event listeners that make the suite a plugin: options, run ids, log counts, sidecars, budget, the end.
 
 Imported by ``grpc_user.locust_user``, so every locustfile with a GrpcUser gets them. Only the
-master (or the single local process) writes files; workers report their counts to it.
+master (or the single local process) writes files and audits; workers report their counts to it.
 """
 
 from __future__ import annotations
@@ -10,32 +10,35 @@ import dataclasses
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import gevent
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
-from grpc_user.audit import AuditResult
-from grpc_user.checks import AUDIT_EXIT_CODE, delivery_audit, preflight, run_target, write_audit
+from grpc_user.checks import preflight, run_target
+from grpc_user.distributed import (
+    register_master_messages,
+    register_worker_messages,
+    send_final_counts,
+    start_master_budget,
+    start_worker_budget,
+)
 from grpc_user.latency_split import REPORT_KEY as LATENCY_REPORT_KEY
-from grpc_user.latency_split import write_latency_split
 from grpc_user.log_counts import REPORT_KEY
 from grpc_user.options import register_options
-from grpc_user.request_budget import split_total
-from grpc_user.settings import OptionError, new_run_id, settings_from_options
-from grpc_user.sidecars import LogsHistoryWriter, write_logs_totals, write_run_info
+from grpc_user.run_end import csv_prefix, end_test, print_logs_summary, run_info
+from grpc_user.settings import OptionError, choose_run_id, parse_security, settings_from_options
+from grpc_user.sidecars import LogsHistoryWriter, write_run_info
 from grpc_user.suite_run import SuiteRun, all_runs, suite_run
-from grpc_user.web_ui import install_logs_tab
+from grpc_user.web_ui import install_web_ui
 
 logger = logging.getLogger(__name__)
-summary_logger = logging.getLogger("locust.stats_logger")
 
-SHARES_OPTION = "grpc_request_shares"
 TOTAL_USERS_OPTION = "grpc_total_users"
-BUDGET_SPENT = "grpc_user_budget_spent"
+# The run id the master chose for this test; it reaches the workers with Locust's spawn messages.
+TEST_RUN_ID_OPTION = "grpc_test_run_id"
 
 
 def exit_on_bad_option(error: OptionError) -> None:
@@ -70,90 +73,106 @@ def _add_options(parser: Any, **_: Any) -> None:
 
 @events.init.add_listener
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
-    """Validate the options, choose the run id (master or local), install the web UI tab."""
+    """Validate the options, fix the security settings, wire messages, install the web UI's additions."""
     run = suite_run(environment)
     try:
-        run.settings = settings_from_options(environment.parsed_options)
+        run.startup_security = parse_security(environment.parsed_options) if environment.parsed_options else None
+        run.settings = settings_from_options(environment.parsed_options, run.startup_security)
     except OptionError as error:
         exit_on_bad_option(error)
-    if not isinstance(runner, WorkerRunner):
-        if not run.settings.run_id:
-            run_id = new_run_id()
-            run.settings = dataclasses.replace(run.settings, run_id=run_id)
-            if environment.parsed_options is not None:
-                environment.parsed_options.run_id = run_id
-        logger.info("run id %s: every log carries metadata run_id=%s", run.settings.run_id, run.settings.run_id)
-        if getattr(environment.parsed_options, "headless", False):
-            exit_unless_target_serves(environment, run)
+    run.startup_host = environment.host or ""
+    # Registered now, after Locust's own: ``quitting`` runs listeners in reverse, so these run first.
+    environment.events.quitting.add_listener(on_quitting)
+    if isinstance(runner, WorkerRunner):
+        register_worker_messages(environment)
+        return
+    if getattr(environment.parsed_options, "headless", False):
+        exit_unless_target_serves(environment, run)
     if isinstance(runner, MasterRunner):
-        runner.register_message(BUDGET_SPENT, lambda msg, **_: _worker_spent(environment, msg.node_id))
+        register_master_messages(environment, lambda: gevent.spawn(_finish, environment))
     if web_ui is not None:
-        install_logs_tab(environment, web_ui)
+        install_web_ui(environment, web_ui)
 
 
 @events.test_start.add_listener
 def on_test_start(environment: Any, **_: Any) -> None:
-    """Re-read options (the web UI may have changed them), reset counts, set the budget, open files."""
+    """Re-read options (the web UI may have changed them), choose the run id, reset counts, set the budget."""
     run = suite_run(environment)
     runner = environment.runner
+    run.started_at = 0.0
     try:
-        run.settings = settings_from_options(environment.parsed_options)
+        settings = settings_from_options(environment.parsed_options, run.startup_security)
     except OptionError as error:
         logger.error("%s", error)
         gevent.spawn(_finish, environment)
         return
+    run.settings = dataclasses.replace(settings, run_id=_test_run_id(environment, run, settings.run_id))
     if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
         setattr(environment.parsed_options, TOTAL_USERS_OPTION, runner.target_user_count)
-    if not isinstance(runner, WorkerRunner) and not getattr(environment.parsed_options, "headless", True):
-        problem = target_problem(environment, run)
-        if problem:
-            logger.error("%s", problem)
-            environment.events.request.fire(request_type="grpc", name="preflight", response_time=0,
-                                            response_length=0, exception=Exception(problem))  # fmt: skip
-            gevent.spawn(_finish, environment)
-            return
+    if not isinstance(runner, WorkerRunner):
+        logger.info("run id %s: every log of this test carries metadata run_id=%s", run.settings.run_id,
+                    run.settings.run_id)  # fmt: skip
+        if not getattr(environment.parsed_options, "headless", True):
+            problem = target_problem(environment, run)
+            if problem:
+                logger.error("%s", problem)
+                environment.events.request.fire(request_type="grpc", name="preflight", response_time=0,
+                                                response_length=0, exception=Exception(problem))  # fmt: skip
+                gevent.spawn(_finish, environment)
+                return
     run.counter.start_run()
     run.latency.reset()
-    run.started_at = time.time()
-    run.stopped_at = 0.0
-    run.audit = None
+    run.started_at, run.stopped_at = time.time(), 0.0
+    run.audit, run.final_counts_from = None, set()
     _start_budget(environment, run)
-    if not isinstance(runner, WorkerRunner) and _csv_prefix(environment):
-        run.history = LogsHistoryWriter(_csv_prefix(environment))
+    prefix = csv_prefix(environment)
+    if not isinstance(runner, WorkerRunner) and prefix:
+        run.history = LogsHistoryWriter(prefix)
         run.history.start()
         run.history_greenlet = gevent.spawn(_write_history, environment, run)
-        write_run_info(_csv_prefix(environment), run_info(environment, run))
+        write_run_info(prefix, run_info(environment, run))
+
+
+def _test_run_id(environment: Any, run: SuiteRun, typed: str) -> str:
+    """The master (or single process) chooses; a worker takes the master's choice."""
+    options = environment.parsed_options
+    if isinstance(environment.runner, WorkerRunner):
+        return str(getattr(options, TEST_RUN_ID_OPTION, "") or typed)
+    run_id = choose_run_id(typed, run.used_run_ids)
+    run.used_run_ids.add(run_id)
+    if options is not None:
+        setattr(options, TEST_RUN_ID_OPTION, run_id)
+    return run_id
 
 
 @events.test_stop.add_listener
 def on_test_stop(environment: Any, **_: Any) -> None:
-    """Stop the history writer; in the web UI, write the run files and audit now.
-
-    Headless runs finish at ``quitting`` instead: on Locust's quit path the master fires
-    test_stop before the workers' final reports have arrived.
-    """
+    """Users have stopped: a worker sends its final counts; the master or single process ends the test."""
     run = suite_run(environment)
+    if not run.started_at:
+        return
     if isinstance(environment.runner, WorkerRunner):
-        return
-    run.stopped_at = time.time()
-    if run.history_greenlet is not None:
-        run.history_greenlet.kill(block=False)
-    if not getattr(environment.parsed_options, "headless", False):
-        write_run_files(environment, run)
-        gevent.spawn(finish_audit, environment, run)
+        send_final_counts(environment)
+    else:
+        end_test(environment, run)
 
 
-def write_run_files(environment: Any, run: SuiteRun) -> None:
-    """The final history row, the logs totals and the run parameters."""
-    prefix = _csv_prefix(environment)
-    if not prefix or run.history is None:
+def on_quitting(environment: Any, **_: Any) -> None:
+    """Ctrl-C, SIGTERM or the end of a headless run: stop users still running, wait for the audit, print the logs."""
+    run = suite_run(environment)
+    runner = environment.runner
+    if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+        logger.info("Stopping users first: calls in flight finish and are counted before the audit")
+        runner.stop()
+    if isinstance(runner, WorkerRunner) or not run.started_at:
         return
-    run.history.append(run.counter, environment.runner.user_count)
-    run.history.close()
-    run.history = None
-    write_logs_totals(prefix, run.counter)
-    write_latency_split(prefix, run.latency)
-    write_run_info(prefix, run_info(environment, run, stopped_at=run.stopped_at or time.time()))
+    if run.audit_greenlet is not None:
+        run.audit_greenlet.join()
+    print_logs_summary(run)
+    if csv_prefix(environment):
+        # Locust rewrites its --csv files once per interval and not after the stop: let it write
+        # once more, so the files it closes hold the final figures, not those of a second earlier.
+        gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)
 
 
 @events.report_to_master.add_listener
@@ -180,91 +199,6 @@ def on_reset_stats(**_: Any) -> None:
         run.latency.reset()
 
 
-@events.quitting.add_listener
-def on_quitting(environment: Any, **_: Any) -> None:
-    """End of a headless run: the delivery audit, the logs summary, then Locust's final CSV rows."""
-    run = suite_run(environment)
-    if isinstance(environment.runner, WorkerRunner):
-        return
-    if getattr(environment.parsed_options, "headless", False) and run.started_at:
-        write_run_files(environment, run)
-        if run.audit is None:
-            finish_audit(environment, run)
-    print_logs_summary(run)
-    if _csv_prefix(environment):
-        # Locust rewrites its --csv files once per interval and not after the stop: let it write
-        # once more, so the files it closes hold the final figures, not those of a second earlier.
-        gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)
-
-
-def print_logs_summary(run: SuiteRun) -> None:
-    """Logs sent and acknowledged per RPC and the audit line, next to Locust's request table."""
-    if run.counter.by_name:
-        duration = max(time.time() - run.started_at, 1e-9)
-        summary_logger.info("Logs per RPC (run id %s):", run.settings.run_id)
-        header = ("Name", "# reqs", "logs sent", "logs acked", "rejected", "acked/s")
-        summary_logger.info("%-20s %10s %12s %12s %12s %12s", *header)
-        for name, logs in sorted(run.counter.by_name.items()) + [("Aggregated", run.counter.total())]:
-            row = (name, logs.requests, logs.sent, logs.acked, logs.rejected, logs.acked / duration)
-            summary_logger.info("%-20s %10d %12d %12d %12d %12.1f", *row)
-    failed_rows = [row for row in run.latency.rows() if row[1] != "OK"]
-    if failed_rows:
-        summary_logger.info("Latency by outcome (ms), failed calls apart from successful ones:")
-        summary_logger.info("%-20s %-20s %8s %8s %8s %8s %8s", "Name", "Outcome", "# calls", "avg", "50%", "95%", "max")
-        for name, outcome, count, average, p50, _p90, p95, _p99, most in run.latency.rows():
-            summary_logger.info("%-20s %-20s %8d %8.1f %8d %8d %8d", name, outcome, count, average, p50, p95, most)
-    if run.audit is not None:
-        summary_logger.info("%s", AuditResult(**run.audit).summary())
-
-
-def finish_audit(environment: Any, run: SuiteRun) -> None:
-    """Run the delivery audit, record it in the run files, and fail the process on lost logs."""
-    result = delivery_audit(environment, run)
-    run.audit = result.as_dict()
-    prefix = _csv_prefix(environment)
-    if prefix:
-        write_audit(prefix, result)
-        write_run_info(prefix, run_info(environment, run, stopped_at=run.stopped_at or time.time()))
-    if result.status in ("lost", "unsettled") and not run.settings.audit_allow_loss:
-        what = "were lost" if result.status == "lost" else "were not stored yet when the audit gave up"
-        logger.error("%d acknowledged logs %s (exit code %d; --audit-allow-loss accepts it)",
-                     result.lost, what, AUDIT_EXIT_CODE)  # fmt: skip
-        environment.process_exit_code = AUDIT_EXIT_CODE
-    elif result.status == "error":
-        logger.error("Delivery audit failed: %s", result.detail)
-
-
-def run_info(environment: Any, run: SuiteRun, stopped_at: float | None = None) -> dict[str, Any]:
-    """Run parameters for ``<prefix>_run.json`` (no secrets)."""
-    options = environment.parsed_options
-    locustfile = getattr(options, "locustfile", "") or ""
-    info = {
-        "workload": Path(str(locustfile).split(",")[0]).stem if locustfile else "",
-        "locustfile": locustfile,
-        "users": getattr(options, "num_users", None) or environment.runner.target_user_count,
-        "spawn_rate": getattr(options, "spawn_rate", None),
-        "run_time": getattr(options, "run_time", None),
-        "target": environment.host or "",
-        "run_id": run.settings.run_id,
-        "started_at": _iso(run.started_at),
-        "stopped_at": _iso(stopped_at) if stopped_at else None,
-        "duration_seconds": round(stopped_at - run.started_at, 3) if stopped_at else None,
-        "workers": environment.runner.worker_count if isinstance(environment.runner, MasterRunner) else 0,
-        "options": run.settings.public(),
-    }
-    if run.audit is not None:
-        info["audit"] = run.audit
-    return info
-
-
-def _iso(moment: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
-
-
-def _csv_prefix(environment: Any) -> str:
-    return getattr(environment.parsed_options, "csv_prefix", None) or ""
-
-
 def _write_history(environment: Any, run: SuiteRun) -> None:
     while run.history is not None:
         gevent.sleep(CSV_STATS_INTERVAL_SEC)
@@ -273,28 +207,15 @@ def _write_history(environment: Any, run: SuiteRun) -> None:
 
 
 def _start_budget(environment: Any, run: SuiteRun) -> None:
-    runner, total = environment.runner, run.settings.max_requests
-    if not total:
-        run.budget.limit(None, lambda: None)
-    elif isinstance(runner, MasterRunner):
-        workers = [node.id for node in runner.clients.ready + runner.clients.running + runner.clients.spawning]
-        shares = split_total(total, workers)
-        setattr(environment.parsed_options, SHARES_OPTION, shares)
-        run.workers_spending = set(shares)
-        logger.info("--max-requests %d split over %d workers: %s", total, len(shares), sorted(shares.values()))
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        start_master_budget(run)
     elif isinstance(runner, WorkerRunner):
-        share = (getattr(environment.parsed_options, SHARES_OPTION, None) or {}).get(runner.client_id, 0)
-        run.budget.limit(share, lambda: runner.send_message(BUDGET_SPENT))
+        start_worker_budget(environment, run)
+    elif run.settings.max_requests:
+        run.budget.limit(run.settings.max_requests, lambda: gevent.spawn(_finish, environment))
     else:
-        run.budget.limit(total, lambda: gevent.spawn(_finish, environment))
-
-
-def _worker_spent(environment: Any, worker_id: str) -> None:
-    run = suite_run(environment)
-    run.workers_spending.discard(worker_id)
-    if not run.workers_spending:
-        logger.info("--max-requests reached on every worker")
-        gevent.spawn(_finish, environment)
+        run.budget.limit(None, lambda: None)
 
 
 def _finish(environment: Any) -> None:

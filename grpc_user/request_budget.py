@@ -1,12 +1,18 @@
 """``--max-requests``: a total number of calls, handed out as permits before each call.
 
 Taking a permit before the call (not counting after it) makes the total exact with any number
-of users in flight. In distributed mode the master splits the total into per-worker shares.
+of users in flight. In distributed mode the master keeps the total (``BudgetPool``) and hands it
+to workers in small leases as they ask: a worker without users never asks, so no part of the
+total is stranded on it, and the run ends after exactly N calls however users are spread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from gevent.event import Event
+
+MIN_LEASE = 10
 
 
 class RequestBudget:
@@ -15,22 +21,56 @@ class RequestBudget:
     def __init__(self) -> None:
         self.remaining: int | None = None
         self.in_flight = 0
+        self.exhausted = True
         self._on_spent: Callable[[], None] | None = None
+        self._ask: Callable[[int], None] | None = None
+        self._lease_size: Callable[[], int] = lambda: MIN_LEASE
+        self._asking = False
+        self._granted = Event()
 
     def limit(self, total: int | None, on_spent: Callable[[], None]) -> None:
         """Allow ``total`` more calls (None: unlimited)."""
-        self.remaining, self.in_flight, self._on_spent = total, 0, on_spent
+        self._reset(total, on_spent)
         if total == 0:
             self._spent()
 
+    def lease(self, ask: Callable[[int], None], lease_size: Callable[[], int], on_spent: Callable[[], None]) -> None:
+        """Permits come in leases: ``ask(n)`` requests n more, ``grant`` delivers them (0: the total is used up)."""
+        self._reset(0, on_spent)
+        self.exhausted, self._ask, self._lease_size = False, ask, lease_size
+
+    def _reset(self, total: int | None, on_spent: Callable[[], None]) -> None:
+        self.remaining, self.in_flight, self._on_spent = total, 0, on_spent
+        self.exhausted, self._ask, self._asking = True, None, False
+        self._wake_waiters()
+
+    def grant(self, permits: int) -> None:
+        """The master's answer to ``ask``: more permits, or 0 when the total is handed out."""
+        if self._ask is None:
+            return
+        self._asking = False
+        if permits > 0:
+            self.remaining = (self.remaining or 0) + permits
+        else:
+            self.exhausted = True
+        self._wake_waiters()
+        self._spent_if_done()
+
     def take(self) -> bool:
-        """Take a permit for one call; False when the budget is used up."""
+        """Take a permit for one call (waiting for a lease if one is on its way); False when the budget is used up."""
         if self.remaining is None:
             return True
-        if self.remaining <= 0:
-            return False
+        while self.remaining <= 0:
+            if self.exhausted:
+                return False
+            self._request()
+            self._granted.wait()
+            if self.remaining is None:
+                return True
         self.remaining -= 1
         self.in_flight += 1
+        if self._ask is not None and not self.exhausted and self.remaining < self._lease_size() // 2:
+            self._request()
         return True
 
     def release(self) -> None:
@@ -38,15 +78,27 @@ class RequestBudget:
         if self.remaining is None:
             return
         self.in_flight -= 1
-        if self.remaining == 0 and self.in_flight == 0:
-            self._spent()
+        self._spent_if_done()
 
     def refund(self) -> None:
-        """A permitted call was abandoned before it could be recorded (its user was stopped): give it back."""
+        """A permitted call was abandoned before it could be recorded: give it back."""
         if self.remaining is None:
             return
         self.in_flight -= 1
         self.remaining += 1
+
+    def _request(self) -> None:
+        if self._ask is not None and not self._asking:
+            self._asking = True
+            self._ask(max(MIN_LEASE, self._lease_size()))
+
+    def _wake_waiters(self) -> None:
+        waiting, self._granted = self._granted, Event()
+        waiting.set()
+
+    def _spent_if_done(self) -> None:
+        if self.exhausted and self.remaining == 0 and self.in_flight == 0:
+            self._spent()
 
     def _spent(self) -> None:
         callback, self._on_spent = self._on_spent, None
@@ -54,9 +106,23 @@ class RequestBudget:
             callback()
 
 
-def split_total(total: int, worker_ids: list[str]) -> dict[str, int]:
-    """Shares of ``total`` per worker that add up to exactly ``total``."""
-    if not worker_ids:
-        return {}
-    base, extra = divmod(total, len(worker_ids))
-    return {worker: base + (1 if index < extra else 0) for index, worker in enumerate(sorted(worker_ids))}
+class BudgetPool:
+    """The master's ``--max-requests`` total, leased to the workers that ask."""
+
+    def __init__(self, total: int) -> None:
+        self.remaining = total
+        self.holders: set[str] = set()
+        self.done: set[str] = set()
+
+    def grant(self, worker: str, wanted: int) -> int:
+        """Permits for ``worker``: what it asks for, at most what is left."""
+        permits = min(max(wanted, 1), self.remaining)
+        self.remaining -= permits
+        if permits:
+            self.holders.add(worker)
+        return permits
+
+    def spent(self, worker: str) -> bool:
+        """``worker`` used every permit it got; True when every permit of the total is used."""
+        self.done.add(worker)
+        return self.remaining == 0 and self.holders <= self.done

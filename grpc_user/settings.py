@@ -19,6 +19,8 @@ from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
 MIX_KINDS = ("write", "batch", "query")
 DEFAULT_MIX = "write=70,batch=20,query=10"
 DEFAULT_TOKEN_ENV = "GRPC_AUTH_TOKEN"
+# Fixed at start-up: the web UI and /swarm may not change them (they could send a secret to any host).
+SECURITY_OPTIONS = ("grpc_ca", "grpc_cert", "grpc_key", "grpc_authority", "grpc_metadata", "grpc_token_env")
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
@@ -79,6 +81,18 @@ class SuiteSettings:
 def new_run_id() -> str:
     """A run id that sorts by time and is unique enough to find one run's logs again."""
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def choose_run_id(typed: str, used: set[str]) -> str:
+    """This test's run id: the one typed (form or ``--run-id``), numbered if an earlier test of this
+    process used it, so two tests never count each other's logs; generated when none was typed."""
+    if not typed:
+        return new_run_id()
+    run_id, number = typed, 1
+    while run_id in used:
+        number += 1
+        run_id = f"{typed}.{number}"
+    return run_id
 
 
 def _whole(option: str, raw: Any, low: int, high: int | None = None) -> int:
@@ -156,8 +170,11 @@ def parse_security(options: argparse.Namespace) -> Security:
     )
 
 
-def settings_from_options(options: argparse.Namespace | None) -> SuiteSettings:
-    """Validate the parsed Locust options into SuiteSettings; raise OptionError on the first bad one."""
+def settings_from_options(options: argparse.Namespace | None, security: Security | None = None) -> SuiteSettings:
+    """Validate the parsed Locust options into SuiteSettings; raise OptionError on the first bad one.
+
+    ``security``: settings fixed at start-up, used instead of what the options say now.
+    """
     if options is None:
         return SuiteSettings()
     get = lambda name, default: getattr(options, name, default)  # noqa: E731
@@ -177,5 +194,5 @@ def settings_from_options(options: argparse.Namespace | None) -> SuiteSettings:
         audit_allow_loss=bool(get("audit_allow_loss", False)),
         max_requests=_whole("--max-requests", get("max_requests", 0), 0),
         target_rps=_number("--target-rps", get("target_rps", 0), "requests per second", allow_zero=True),
-        security=parse_security(options),
+        security=security if security is not None else parse_security(options),
     )

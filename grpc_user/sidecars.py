@@ -1,6 +1,6 @@
 """Files the suite writes next to Locust's ``--csv`` files: logs totals, logs history, run parameters.
 
-``<prefix>_logs.csv``          Type,Name,Requests,Logs Sent,Logs Acked,Logs Rejected (+ Aggregated)
+``<prefix>_logs.csv``          Type,Name,Requests,Logs Sent,Logs Acked,Logs Rejected,Logs In Doubt (+ Aggregated)
 ``<prefix>_logs_history.csv``  Timestamp,User Count,Type,Name,Logs Sent,Logs Acked (cumulative, every interval)
 ``<prefix>_run.json``          workload, users, spawn rate, run time, target, run id, start/stop, options
 """
@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from grpc_user.log_counts import LogCounter, RpcLogs
 
-LOGS_HEADER = ("Type", "Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected")
+LOGS_HEADER = ("Type", "Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected", "Logs In Doubt")
 HISTORY_HEADER = ("Timestamp", "User Count", "Type", "Name", "Logs Sent", "Logs Acked")
 REQUEST_TYPE = "grpc"
 
@@ -32,7 +32,7 @@ def write_logs_totals(prefix: str, counter: LogCounter) -> str:
         writer = csv.writer(handle)
         writer.writerow(LOGS_HEADER)
         for kind, name, logs in _rows(counter):
-            writer.writerow((kind, name, logs.requests, logs.sent, logs.acked, logs.rejected))
+            writer.writerow((kind, name, logs.requests, logs.sent, logs.acked, logs.rejected, logs.in_doubt))
     return path
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from grpc_user.latency_split import LatencySplit
 from grpc_user.log_counts import LogCounter
-from grpc_user.request_budget import RequestBudget
-from grpc_user.settings import SuiteSettings
+from grpc_user.request_budget import BudgetPool, RequestBudget
+from grpc_user.settings import Security, SuiteSettings
 
 
 @dataclass
@@ -23,12 +23,17 @@ class SuiteRun:
     budget: RequestBudget = field(default_factory=RequestBudget)
     transports: dict[Any, Any] = field(default_factory=dict)
     user_numbers: itertools.count = field(default_factory=itertools.count)
+    startup_security: Security | None = None
+    startup_host: str = ""
+    used_run_ids: set[str] = field(default_factory=set)
     started_at: float = 0.0
     stopped_at: float = 0.0
     audit: dict[str, Any] | None = None
+    audit_greenlet: Any = None
     history: Any = None
     history_greenlet: Any = None
-    workers_spending: set[str] = field(default_factory=set)
+    budget_pool: BudgetPool | None = None
+    final_counts_from: set[str] = field(default_factory=set)
 
 
 _runs: weakref.WeakKeyDictionary[Any, SuiteRun] = weakref.WeakKeyDictionary()

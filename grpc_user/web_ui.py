@@ -1,34 +1,74 @@
-"""Tabs in Locust's web UI: "Logs" (logs sent, acknowledged and rejected per RPC, and logs/s) and
-"Delivery audit" (the audit of the last test, once it stopped).
+"""The suite's additions to Locust's web UI: two tabs, a live audit strip, and a guard on ``/swarm``.
+
+* "Logs per RPC": logs sent, acknowledged, in doubt and rejected per RPC, and logs/s.
+* "Delivery audit": the verdict in a sentence, then the figures, of the current or last test.
+* The audit strip: Locust's page stops polling its stats when a test stops, which is when the
+  audit starts; a small script polls ``grpc-audit`` instead, shows the audit's progress and
+  verdict at the bottom of every tab, and reloads the page once the audit finishes if the
+  Delivery audit tab is open, so that tab shows the result by itself.
+* Security settings are fixed at start-up: a ``/swarm`` request that tries to change them, or
+  to point credentials at another host, is refused with a message the page shows.
 
 Uses Locust's documented extension points (``extended_tabs`` / ``extended_tables`` template
 arguments and ``extended_stats`` in the ``/stats/requests`` answer), as in Locust's
-``examples/extend_web_ui.py``.
+``examples/extend_web_ui.py``; routes are registered under ``--web-base-path``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import deque
+from string import Template
 from typing import Any
 
-from flask import request
+from flask import Blueprint, jsonify, request
 
+from grpc_user.audit import AuditResult
+from grpc_user.settings import SECURITY_OPTIONS
 from grpc_user.suite_run import suite_run
+
+logger = logging.getLogger(__name__)
 
 TAB_KEY = "grpc-logs"
 AUDIT_TAB_KEY = "grpc-audit"
-AUDIT_FIGURES = ("status", "run_id", "acked", "persisted", "lost", "unexpected", "settle_seconds", "detail")
+AUDIT_ROUTE = "grpc-audit"
+AUDIT_FIGURES = ("status", "run_id", "acked", "in_doubt", "persisted", "lost", "unexpected", "settle_seconds",
+                 "detail")  # fmt: skip
 RATE_WINDOW_SECONDS = 10.0
 COLUMNS = (
     ("name", "Name"),
     ("requests", "# Requests"),
     ("logs_sent", "Logs sent"),
     ("logs_acked", "Logs acknowledged"),
+    ("logs_in_doubt", "Logs in doubt"),
     ("logs_rejected", "Logs rejected"),
     ("acked_per_second", "Current logs/s acknowledged"),
 )
+AUDIT_STRIP_SCRIPT = Template("""<script>
+(function () {
+  var strip = document.createElement("div");
+  strip.id = "grpc-audit-strip";
+  strip.style.cssText = "position:fixed;left:0;right:0;bottom:0;z-index:2000;padding:6px 16px;" +
+    "font:14px sans-serif;color:#fff;display:none";
+  var colours = {ok: "#2e7d32", in_doubt: "#ed6c02", running: "#0277bd", skipped: "#616161"};
+  var previous = "";
+  function poll() {
+    fetch("./$route", {credentials: "include"}).then(function (answer) { return answer.json(); })
+      .then(function (audit) {
+        if (!document.body.contains(strip)) { document.body.appendChild(strip); }
+        strip.style.display = audit.sentence ? "block" : "none";
+        strip.textContent = audit.sentence;
+        strip.style.background = colours[audit.status] || "#c62828";
+        var onAuditTab = new URLSearchParams(window.location.search).get("tab") === "$tab";
+        if (previous === "running" && audit.status !== "running" && onAuditTab) { window.location.reload(); }
+        previous = audit.status;
+      }).catch(function () {}).finally(function () { setTimeout(poll, 1000); });
+  }
+  poll();
+})();
+</script>""").substitute(route=AUDIT_ROUTE, tab=AUDIT_TAB_KEY)
 
 
 class LogsRate:
@@ -51,7 +91,7 @@ class LogsRate:
 
 
 def logs_rows(environment: Any, rate: LogsRate) -> list[dict[str, Any]]:
-    """The rows of the Logs tab, one per request name and an Aggregated row."""
+    """The rows of the Logs per RPC tab, one per request name and an Aggregated row."""
     counter = suite_run(environment).counter
     named = sorted(counter.by_name.items()) + [("Aggregated", counter.total())]
     rates = rate.sample({name: logs.acked for name, logs in named})
@@ -62,6 +102,7 @@ def logs_rows(environment: Any, rate: LogsRate) -> list[dict[str, Any]]:
             "requests": logs.requests,
             "logs_sent": logs.sent,
             "logs_acked": logs.acked,
+            "logs_in_doubt": logs.in_doubt,
             "logs_rejected": logs.rejected,
             "acked_per_second": round(rates.get(name, 0.0), 1),
         }
@@ -69,33 +110,84 @@ def logs_rows(environment: Any, rate: LogsRate) -> list[dict[str, Any]]:
     ]
 
 
+def audit_state(environment: Any) -> dict[str, Any]:
+    """The audit of the current or last test, its verdict in a sentence first ('' before any test)."""
+    run = suite_run(environment)
+    if run.audit is not None:
+        return {"sentence": AuditResult(**run.audit).sentence(), **run.audit}
+    if not run.started_at:
+        return {"sentence": "", "status": "", "run_id": ""}
+    sentence = f"Delivery audit of run {run.settings.run_id}: runs when the test stops"
+    return {"sentence": sentence, "status": "pending", "run_id": run.settings.run_id}
+
+
 def audit_rows(environment: Any) -> list[dict[str, Any]]:
-    """The rows of the Delivery audit tab: one per figure of the last test's audit."""
-    audit = suite_run(environment).audit
-    if audit is None:
-        return [{"name": "status", "safe_name": "status", "value": "runs when the test stops"}]
-    return [{"name": key, "safe_name": key, "value": audit.get(key, "")} for key in AUDIT_FIGURES]
+    """The rows of the Delivery audit tab: the verdict, then one row per figure."""
+    state = audit_state(environment)
+    rows = [("verdict", state["sentence"] or "no test yet")]
+    if "acked" in state:
+        state = {**state, "lost": f"{state.get('lost_min', state['lost'])}..{state.get('lost_max', state['lost'])}"}
+        rows += [(key, state.get(key, "")) for key in AUDIT_FIGURES]
+    else:
+        rows.append(("run_id", state["run_id"]))
+    return [{"name": name, "safe_name": name, "value": value} for name, value in rows]
 
 
-def install_logs_tab(environment: Any, web_ui: Any) -> None:
-    """Add the Logs and Delivery audit tabs to the web UI and their rows to every ``/stats/requests`` answer."""
+def refusal(environment: Any, form: Any) -> str:
+    """Why a ``/swarm`` form may not be applied ('' when it may): it touches the settings fixed at start-up."""
+    changed = [f"--{key.replace('_', '-')}" for key in SECURITY_OPTIONS if key in form]
+    if changed:
+        return (f"{', '.join(changed)} cannot be changed from the web UI: security settings are fixed when Locust "
+                "starts (restart it with the new value)")  # fmt: skip
+    run = suite_run(environment)
+    security = run.startup_security
+    has_credentials = security is not None and bool(security.token or security.metadata or security.key)
+    new_host = str(form.get("host", run.startup_host)).strip()
+    if has_credentials and new_host != run.startup_host:
+        return (f"--host cannot be changed to {new_host!r} from the web UI: a bearer token, --grpc-metadata or a "
+                "client certificate is configured and would be sent there (restart Locust with the new --host)")
+    return ""
+
+
+def install_web_ui(environment: Any, web_ui: Any) -> None:
+    """Add the tabs, their rows in every ``/stats/requests`` answer, the audit strip and the ``/swarm`` guard."""
     rate = LogsRate()
     web_ui.template_args["extended_tabs"] = [
-        {"title": "Logs", "key": TAB_KEY},
+        {"title": "Logs per RPC", "key": TAB_KEY},
         {"title": "Delivery audit", "key": AUDIT_TAB_KEY},
     ]
     web_ui.template_args["extended_tables"] = [
         {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]},
         {"key": AUDIT_TAB_KEY, "structure": [{"key": "name", "title": "Figure"}, {"key": "value", "title": "Value"}]},
     ]
+    routes = Blueprint("grpc_user", __name__, url_prefix=getattr(environment.parsed_options, "web_base_path", None))
+
+    @routes.route(f"/{AUDIT_ROUTE}")
+    @web_ui.auth_required_if_enabled
+    def audit() -> Any:
+        return jsonify(audit_state(environment))
+
+    web_ui.app.register_blueprint(routes)
+
+    @web_ui.app.before_request
+    def guard_swarm() -> Any:
+        if request.endpoint != "locust.swarm" or request.method != "POST":
+            return None
+        reason = refusal(environment, request.form)
+        if not reason:
+            return None
+        logger.error("web UI: %s", reason)
+        return jsonify({"success": False, "message": reason, "host": environment.host})
 
     @web_ui.app.after_request
-    def add_logs_stats(response: Any) -> Any:
-        if request.path != "/stats/requests" or not response.is_json:
-            return response
-        extended = [
-            {"key": TAB_KEY, "data": logs_rows(environment, rate)},
-            {"key": AUDIT_TAB_KEY, "data": audit_rows(environment)},
-        ]
-        response.set_data(json.dumps({**response.get_json(), "extended_stats": extended}))
+    def extend(response: Any) -> Any:
+        if request.endpoint == "locust.request_stats" and response.is_json:
+            extended = [
+                {"key": TAB_KEY, "data": logs_rows(environment, rate)},
+                {"key": AUDIT_TAB_KEY, "data": audit_rows(environment)},
+            ]
+            response.set_data(json.dumps({**response.get_json(), "extended_stats": extended}))
+        elif request.endpoint == "locust.index" and response.mimetype == "text/html":
+            page = response.get_data(as_text=True)
+            response.set_data(page.replace("</body>", f"{AUDIT_STRIP_SCRIPT}</body>", 1))
         return response

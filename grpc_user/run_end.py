@@ -1,0 +1,139 @@
+"""The end of a test, on the master or the single process: final counts, run files, delivery audit.
+
+A test ends one way however it is stopped (``-t``, ``--max-requests``, STOP, Ctrl-C, SIGTERM, a
+lost worker): users stop taking work and their calls in flight finish and are counted
+(``grpc_user.locust_client``), the workers' final counts arrive (``grpc_user.distributed``), then
+the audit runs, then its files are written; a quitting process waits for all of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.runners import MasterRunner
+
+from grpc_user.audit import AuditResult
+from grpc_user.checks import AUDIT_ERROR_EXIT_CODE, AUDIT_EXIT_CODE, delivery_audit, write_audit
+from grpc_user.distributed import wait_for_final_counts
+from grpc_user.latency_split import write_latency_split
+from grpc_user.sidecars import write_logs_totals, write_run_info
+from grpc_user.suite_run import SuiteRun
+
+logger = logging.getLogger(__name__)
+summary_logger = logging.getLogger("locust.stats_logger")
+
+
+def end_test(environment: Any, run: SuiteRun) -> None:
+    """At ``test_stop``: the workers' final counts, the run files, then the audit in its own greenlet."""
+    run.stopped_at = time.time()
+    if run.history_greenlet is not None:
+        run.history_greenlet.kill(block=False)
+    if isinstance(environment.runner, MasterRunner):
+        wait_for_final_counts(environment, run)
+    write_run_files(environment, run)
+    finished_transports, run.transports = run.transports, {}
+    run.audit = None
+    run.audit_greenlet = gevent.spawn(finish_audit, environment, run, run.settings.run_id, finished_transports)
+
+
+def write_run_files(environment: Any, run: SuiteRun) -> None:
+    """The final history row, the logs totals, the latency split and the run parameters."""
+    prefix = csv_prefix(environment)
+    if not prefix or run.history is None:
+        return
+    run.history.append(run.counter, environment.runner.user_count)
+    run.history.close()
+    run.history = None
+    write_logs_totals(prefix, run.counter)
+    write_latency_split(prefix, run.latency)
+    write_run_info(prefix, run_info(environment, run))
+
+
+def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transports: dict[Any, Any]) -> None:
+    """Run the delivery audit of test ``run_id`` (progress shows in the web UI), record it, set the exit code."""
+
+    def progress(partial: AuditResult) -> None:
+        if run.settings.run_id == run_id:
+            run.audit = partial.as_dict()
+
+    result = delivery_audit(environment, run, progress)
+    _close(finished_transports)
+    if run.settings.run_id != run_id:  # a new test started in the web UI meanwhile: only the log keeps it
+        logger.info("%s", result.summary())
+        return
+    run.audit = result.as_dict()
+    prefix = csv_prefix(environment)
+    if prefix:
+        write_audit(prefix, result)
+        write_run_info(prefix, run_info(environment, run))
+    if not environment.runner or environment.runner.state in ("stopped", "stopping", "cleanup"):
+        _close(run.transports)
+        run.transports = {}
+    if result.status in ("lost", "unsettled") and not run.settings.audit_allow_loss:
+        logger.error("%s (exit code %d; --audit-allow-loss accepts it)", result.sentence(), AUDIT_EXIT_CODE)
+        environment.process_exit_code = AUDIT_EXIT_CODE
+    elif result.status == "error":
+        logger.error("Delivery audit failed (exit code %d): %s", AUDIT_ERROR_EXIT_CODE, result.detail)
+        environment.process_exit_code = AUDIT_ERROR_EXIT_CODE
+
+
+def _close(transports: dict[Any, Any]) -> None:
+    for transport in transports.values():
+        transport.close(grace=1.0)
+
+
+def print_logs_summary(run: SuiteRun) -> None:
+    """Logs sent, acknowledged and in doubt per RPC, and the audit line, next to Locust's request table."""
+    if run.counter.by_name:
+        duration = max((run.stopped_at or time.time()) - run.started_at, 1e-9)
+        summary_logger.info("Logs per RPC (run id %s):", run.settings.run_id)
+        header = ("Name", "# reqs", "logs sent", "logs acked", "in doubt", "rejected", "acked/s")
+        summary_logger.info("%-20s %10s %12s %12s %10s %12s %12s", *header)
+        for name, logs in sorted(run.counter.by_name.items()) + [("Aggregated", run.counter.total())]:
+            row = (name, logs.requests, logs.sent, logs.acked, logs.in_doubt, logs.rejected, logs.acked / duration)
+            summary_logger.info("%-20s %10d %12d %12d %10d %12d %12.1f", *row)
+    failed_rows = [row for row in run.latency.rows() if row[1] != "OK"]
+    if failed_rows:
+        summary_logger.info("Latency by outcome (ms), failed calls apart from successful ones:")
+        summary_logger.info("%-20s %-20s %8s %8s %8s %8s %8s", "Name", "Outcome", "# calls", "avg", "50%", "95%", "max")
+        for name, outcome, count, average, p50, _p90, p95, _p99, most in run.latency.rows():
+            summary_logger.info("%-20s %-20s %8d %8.1f %8d %8d %8d", name, outcome, count, average, p50, p95, most)
+    if run.audit is not None:
+        summary_logger.info("%s", AuditResult(**run.audit).summary())
+
+
+def run_info(environment: Any, run: SuiteRun) -> dict[str, Any]:
+    """Run parameters for ``<prefix>_run.json`` (no secrets)."""
+    options = environment.parsed_options
+    locustfile = getattr(options, "locustfile", "") or ""
+    stopped_at = run.stopped_at or None
+    info = {
+        "workload": Path(str(locustfile).split(",")[0]).stem if locustfile else "",
+        "locustfile": locustfile,
+        "users": getattr(options, "num_users", None) or environment.runner.target_user_count,
+        "spawn_rate": getattr(options, "spawn_rate", None),
+        "run_time": getattr(options, "run_time", None),
+        "target": environment.host or "",
+        "run_id": run.settings.run_id,
+        "started_at": _iso(run.started_at),
+        "stopped_at": _iso(stopped_at) if stopped_at else None,
+        "duration_seconds": round(stopped_at - run.started_at, 3) if stopped_at else None,
+        "workers": environment.runner.worker_count if isinstance(environment.runner, MasterRunner) else 0,
+        "options": run.settings.public(),
+    }
+    if run.audit is not None:
+        info["audit"] = run.audit
+    return info
+
+
+def csv_prefix(environment: Any) -> str:
+    """Locust's ``--csv`` prefix ('' without one)."""
+    return getattr(environment.parsed_options, "csv_prefix", None) or ""
+
+
+def _iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
