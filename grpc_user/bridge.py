@@ -224,8 +224,9 @@ class AioTransport:
         return self._loop.run(_call(self._method(path), payload, timeout, self._metadata))
 
     def close(self, grace: float | None = None) -> None:
-        """Close the channel; calls still in flight after ``grace`` seconds end with CANCELLED."""
-        self._loop.run(self._channel.close(grace))
+        """Close the channel; calls in flight after ``grace`` seconds end with CANCELLED (a dead loop has none)."""
+        if not self._loop.stopped_because:
+            self._loop.run(self._channel.close(grace))
 
 
 async def _open(target: Target, security: Security) -> grpc.aio.Channel:

@@ -10,7 +10,7 @@ from typing import Any
 import gevent
 
 from grpc_user.audit import AuditResult, audit_delivery, skipped
-from grpc_user.bridge import shared_transport
+from grpc_user.bridge import LoopStopped, shared_transport
 from grpc_user.config import default_target
 from grpc_user.health import check
 from grpc_user.results import HealthResult
@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 PREFLIGHT_TIMEOUT_SECONDS = 3.0
 AUDIT_EXIT_CODE = 3
 AUDIT_ERROR_EXIT_CODE = 4
+# The audit counts with a deadline of its own: a load's --grpc-timeout may be far shorter than a count takes.
+AUDIT_QUERY_TIMEOUT_SECONDS = 10.0
 
 
 def run_target(environment: Any) -> Target:
@@ -50,8 +52,12 @@ def delivery_audit(
     target = run_target(environment)
     logger.info("Delivery audit: waiting for %d acknowledged logs (and %d in doubt) of run %s to be stored",
                 acked, in_doubt, settings.run_id)  # fmt: skip
+    try:
+        call = _bytes_call(run, target, max(settings.grpc_timeout, AUDIT_QUERY_TIMEOUT_SECONDS))
+    except LoopStopped as error:  # this process can make no call at all: the audit cannot count
+        return AuditResult(settings.run_id, acked, 0, 0, 0, 0.0, "error", str(error), in_doubt)
     return audit_delivery(
-        _bytes_call(run, target, settings.grpc_timeout),
+        call,
         run_id=settings.run_id,
         acked=acked,
         in_doubt=in_doubt,

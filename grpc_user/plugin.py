@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 import time
 from typing import Any
@@ -66,6 +67,14 @@ def exit_unless_target_serves(environment: Any, run: SuiteRun) -> None:
         sys.exit(2 if problem.startswith("--host") else 1)
 
 
+def interrupt_main_greenlet() -> None:
+    """Ctrl-C as Locust expects it: KeyboardInterrupt in the main greenlet, never in whichever greenlet
+    happens to run when the signal lands (the gRPC bridge's loop, a user mid-call)."""
+    hub = gevent.get_hub()
+    if not hub.parent.dead:
+        hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt())
+
+
 @events.init_command_line_parser.add_listener
 def _add_options(parser: Any, **_: Any) -> None:
     register_options(parser)
@@ -81,6 +90,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     except OptionError as error:
         exit_on_bad_option(error)
     run.startup_host = environment.host or ""
+    gevent.signal_handler(signal.SIGINT, interrupt_main_greenlet)
     # Registered now, after Locust's own: ``quitting`` runs listeners in reverse, so these run first.
     environment.events.quitting.add_listener(on_quitting)
     if isinstance(runner, WorkerRunner):
@@ -104,7 +114,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
         settings = settings_from_options(environment.parsed_options, run.startup_security)
     except OptionError as error:
         logger.error("%s", error)
-        gevent.spawn(_finish, environment)
+        _refuse_test(environment, run)
         return
     run.settings = dataclasses.replace(settings, run_id=_test_run_id(environment, run, settings.run_id))
     if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
@@ -118,7 +128,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
                 logger.error("%s", problem)
                 environment.events.request.fire(request_type="grpc", name="preflight", response_time=0,
                                                 response_length=0, exception=Exception(problem))  # fmt: skip
-                gevent.spawn(_finish, environment)
+                _refuse_test(environment, run)
                 return
     run.counter.start_run()
     run.latency.reset()
@@ -131,6 +141,12 @@ def on_test_start(environment: Any, **_: Any) -> None:
         run.history.start()
         run.history_greenlet = gevent.spawn(_write_history, environment, run)
         write_run_info(prefix, run_info(environment, run))
+
+
+def _refuse_test(environment: Any, run: SuiteRun) -> None:
+    """A test that must not run: no user may make a call, and the test stops."""
+    run.budget.limit(0, lambda: None)
+    gevent.spawn(_finish, environment)
 
 
 def _test_run_id(environment: Any, run: SuiteRun, typed: str) -> str:

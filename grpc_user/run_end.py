@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust.runners import MasterRunner
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
 from grpc_user.audit import AuditResult
 from grpc_user.checks import AUDIT_ERROR_EXIT_CODE, AUDIT_EXIT_CODE, delivery_audit, write_audit
@@ -61,24 +61,25 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
             run.audit = partial.as_dict()
 
     result = delivery_audit(environment, run, progress)
-    _close(finished_transports)
     if run.settings.run_id != run_id:  # a new test started in the web UI meanwhile: only the log keeps it
         logger.info("%s", result.summary())
+        _close(finished_transports)
         return
     run.audit = result.as_dict()
     prefix = csv_prefix(environment)
     if prefix:
         write_audit(prefix, result)
         write_run_info(prefix, run_info(environment, run))
-    if not environment.runner or environment.runner.state in ("stopped", "stopping", "cleanup"):
-        _close(run.transports)
-        run.transports = {}
     if result.status in ("lost", "unsettled") and not run.settings.audit_allow_loss:
         logger.error("%s (exit code %d; --audit-allow-loss accepts it)", result.sentence(), AUDIT_EXIT_CODE)
         environment.process_exit_code = AUDIT_EXIT_CODE
     elif result.status == "error":
         logger.error("Delivery audit failed (exit code %d): %s", AUDIT_ERROR_EXIT_CODE, result.detail)
         environment.process_exit_code = AUDIT_ERROR_EXIT_CODE
+    _close(finished_transports)
+    if environment.runner.state in (STATE_STOPPED, STATE_STOPPING, STATE_CLEANUP):  # no new test uses them
+        _close(run.transports)
+        run.transports = {}
 
 
 def _close(transports: dict[Any, Any]) -> None:

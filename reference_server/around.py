@@ -2,19 +2,48 @@
 
 Starts the reference server on a free loopback port, runs COMMAND with ``LOCUST_HOST`` pointing at
 it, stops the server gracefully afterwards and exits with COMMAND's exit code.
+
+Stopping is COMMAND's to do: SIGTERM (and SIGINT sent to this process alone) is passed on to it,
+and this process waits for it to finish, however long its delivery audit and files take. The
+server runs in its own session, so a terminal's Ctrl-C reaches Locust (which then stops its users
+and audits) but not the server it is auditing.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from reference_server.process import start_server_process
 
 logger = logging.getLogger("reference_server.around")
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def terminal_delivers_to(process_group: int) -> bool:
+    """True when this process runs in the terminal's foreground group: Ctrl-C then reaches COMMAND directly."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == process_group
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def forward_signals(child: subprocess.Popen) -> None:
+    """Pass stop signals on to the child once (a terminal's Ctrl-C already reached it)."""
+
+    def forward(signum: int, _frame: Any) -> None:
+        if signum == signal.SIGINT and terminal_delivers_to(os.getpgrp()):
+            return
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    for signum in FORWARDED:
+        signal.signal(signum, forward)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,9 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = f"grpc://{server.target}"
     logger.info("reference server listening on %s (LOCUST_HOST)", host)
     try:
-        return subprocess.call(command, env={**os.environ, "LOCUST_HOST": host})
-    except KeyboardInterrupt:
-        return 130
+        child = subprocess.Popen(command, env={**os.environ, "LOCUST_HOST": host})
+        forward_signals(child)
+        return child.wait()
     finally:
         stats = server.stop()
         logger.info("reference server stopped: acked %d, stored %d, dropped %d",

@@ -27,7 +27,8 @@ class ServerProcess:
         command = [sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0",
                    "--ready-file", str(self._ready_file), "--stats-file", str(self.stats_file), *cli_args]  # fmt: skip
         pin = (lambda: os.sched_setaffinity(0, {cpu_core})) if cpu_core is not None else None
-        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+        # Its own session: a terminal's Ctrl-C meant for the load generator must not stop the server it audits.
+        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                                          env={**os.environ, **(env or {})}, preexec_fn=pin)  # fmt: skip
         self.pid = self._process.pid
         self.port = self._wait_until_serving()

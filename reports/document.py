@@ -158,6 +158,7 @@ def _throughput(figures: Figures) -> Section:
                     ["sent", count(totals["sent"])],
                     ["acked", count(totals["acked"])],
                     ["rejected", count(totals["rejected"])],
+                    ["in doubt (outcome unknown)", count(totals["in_doubt"])],
                 ],
             )
         )
@@ -215,9 +216,17 @@ def _audit(figures: Figures) -> Section | None:
     audit = figures.audit
     if audit is None:
         return None
-    keys = ("run_id", "acked", "persisted", "lost", "unexpected", "settle_seconds", "status", "detail")
+    audit = {**audit, "lost": f"{audit.get('lost_min', audit['lost'])}..{audit.get('lost_max', audit['lost'])}"}
+    keys = ("run_id", "acked", "in_doubt", "persisted", "lost", "unexpected", "settle_seconds", "status", "detail")
     rows = [[key.replace("_", " "), _plain(audit[key])] for key in keys if audit.get(key) not in (None, "")]
-    return Section("Delivery audit", [Table(["figure", "value"], rows)])
+    blocks: list[Block] = [Table(["figure", "value"], rows)]
+    if audit.get("in_doubt"):
+        blocks.append(
+            f"Lost is a range: {audit['in_doubt']} logs were sent in calls whose outcome is unknown (a deadline, a "
+            "cancel, a connection broken mid-call), so the service may or may not have queued them. The low end "
+            "counts acknowledged logs not stored; the high end adds the logs in doubt that were not stored either."
+        )
+    return Section("Delivery audit", blocks)
 
 
 def comparison_table(changes: list[Change]) -> Table:

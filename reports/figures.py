@@ -291,13 +291,14 @@ def _history_rates(frame: pd.DataFrame | None, column: str) -> Rates:
 
 
 def _logs_totals(logs: pd.DataFrame | None) -> dict[str, int] | None:
-    """Logs sent, acked and rejected in the whole run (the Aggregated row of _logs.csv, else the sum)."""
+    """Logs sent, acked, rejected and in doubt in the whole run (the Aggregated row of _logs.csv, else the sum)."""
     if logs is None:
         return None
     total = logs[logs["Name"] == AGGREGATED]
     sums = total.iloc[-1] if not total.empty else logs.sum(numeric_only=True)
-    columns = (("sent", "Logs Sent"), ("acked", "Logs Acked"), ("rejected", "Logs Rejected"))
-    return {key: int(sums[column]) for key, column in columns}
+    columns = (("sent", "Logs Sent"), ("acked", "Logs Acked"), ("rejected", "Logs Rejected"),
+               ("in_doubt", "Logs In Doubt"))  # fmt: skip
+    return {key: int(sums[column]) if column in sums.index else 0 for key, column in columns}
 
 
 def _per_rpc(stats: pd.DataFrame, logs: pd.DataFrame | None, duration: float) -> list[RpcFigures]:

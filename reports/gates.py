@@ -97,7 +97,7 @@ def _lost(figures: Figures, limit: int) -> GateResult:
         return GateResult(
             option, False, f"{option} {limit}: the delivery audit status is {audit['status']}{detail}"
         )
-    return _at_most(option, "lost", float(audit["lost"]), limit)
+    return _at_most(option, "lost (at most)", float(audit.get("lost_max", audit["lost"])), limit)
 
 
 def evaluate(figures: Figures, thresholds: Thresholds) -> list[GateResult]:

@@ -91,11 +91,12 @@ def run_locust(
     run_time: str = "3s",
     timeout: float = 90,
     env: dict[str, str] | None = None,
+    locustfile: str = "",
 ) -> LocustRun:
-    """``locust -f locustfiles/<workload>.py --headless`` against ``host``, CSVs under tmp_path."""
+    """``locust -f locustfiles/<workload>.py --headless`` (or ``locustfile``) against ``host``, CSVs under tmp_path."""
     prefix = str(tmp_path / workload)
     command = [
-        sys.executable, "-m", "locust", "-f", f"locustfiles/{workload}.py", "--headless",
+        sys.executable, "-m", "locust", "-f", locustfile or f"locustfiles/{workload}.py", "--headless",
         "-u", str(users), "-r", str(spawn_rate or users), "-t", run_time, "--host", host,
         "--csv", prefix, "--csv-full-history", "--audit-settle", "1", *args,
     ]  # fmt: skip

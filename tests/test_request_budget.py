@@ -1,6 +1,6 @@
-"""--max-requests permits: exact totals, abandoned calls given back, shares that add up."""
+"""--max-requests permits: exact totals, abandoned calls given back, leases from the master that add up."""
 
-from grpc_user.request_budget import RequestBudget, split_total
+from grpc_user.request_budget import BudgetPool, RequestBudget
 
 
 def test_permits_run_out_and_spent_fires_when_the_last_call_finishes():
@@ -19,13 +19,38 @@ def test_an_abandoned_call_gives_its_permit_back_so_the_total_stays_exact():
     budget = RequestBudget()
     budget.limit(2, lambda: spent.append(True))
     assert budget.take() and budget.take()
-    budget.refund()  # a user stopped mid-call: not recorded, so another call may be made
+    budget.refund()  # interrupted before it could be recorded: another call may be made
     budget.release()
     assert not spent and budget.take()
     budget.release()
     assert spent == [True]
 
 
-def test_shares_add_up_to_the_total():
-    assert split_total(1001, ["b", "a", "c"]) == {"a": 334, "b": 334, "c": 333}
-    assert split_total(5, []) == {}
+def test_a_worker_asks_for_a_lease_before_it_runs_dry_and_stops_when_the_master_has_none_left():
+    asked, spent = [], []
+    budget = RequestBudget()
+    budget.lease(ask=asked.append, lease_size=lambda: 20, on_spent=lambda: spent.append(True))
+    budget.grant(20)
+    assert all(budget.take() for _ in range(11))
+    assert asked == [20], "fewer than half a lease left: the next one is asked for ahead"
+    budget.grant(0)  # the total is handed out
+    assert all(budget.take() for _ in range(9)) and not budget.take()
+    for _ in range(20):
+        budget.release()
+    assert spent == [True]
+
+
+def test_the_pool_leases_exactly_its_total_and_waits_for_every_holder():
+    pool = BudgetPool(25)
+    assert pool.grant("a", 10) == 10
+    assert pool.grant("b", 10) == 10
+    assert pool.grant("a", 10) == 5
+    assert pool.grant("b", 10) == 0
+    assert not pool.spent("b"), "a still holds permits"
+    assert pool.spent("a")
+
+
+def test_a_worker_without_users_never_holds_part_of_the_total():
+    pool = BudgetPool(3)
+    assert pool.grant("busy", 10) == 3
+    assert pool.spent("busy"), "the idle worker never asked, so nothing waits for it"

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
-from locust_runs import free_port
+from locust_runs import distributed_args, free_port
+from web_runs import WebUI, http, template_args, wait_for_page, web_ui_process
 
 from grpc_user.web_ui import AUDIT_FIGURES, AUDIT_TAB_KEY, TAB_KEY
 from reference_server.process import start_server_process
@@ -22,46 +19,8 @@ from reference_server.process import start_server_process
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "tok-SECRET-4f1e"
 METADATA_VALUE = "meta-SECRET-9b2c"
-START_TIMEOUT_SECONDS = 15.0
 STATS_TIMEOUT_SECONDS = 10.0
 AUDIT_TIMEOUT_SECONDS = 15.0
-
-
-def http(url: str, form: dict[str, str] | None = None) -> str:
-    """GET (or POST ``form`` urlencoded) and return the body."""
-    data = urllib.parse.urlencode(form).encode() if form is not None else None
-    with urllib.request.urlopen(url, data=data, timeout=5) as response:
-        return response.read().decode()
-
-
-@dataclass
-class WebUI:
-    """A running Locust web UI: its address, process, output file and CSV prefix."""
-
-    url: str
-    process: subprocess.Popen
-    log: Path
-    prefix: str
-
-
-def wait_for_page(web: WebUI) -> str:
-    """The body of the index page once the web UI answers."""
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if web.process.poll() is not None:
-            pytest.fail(f"locust exited with {web.process.returncode}: {web.log.read_text()}")
-        try:
-            return http(f"{web.url}/")
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"no answer from {web.url} after {START_TIMEOUT_SECONDS:g} s")
-
-
-def template_args(page: str) -> dict:
-    """The ``window.templateArgs`` JSON Locust embeds in its index page."""
-    found = re.search(r"window\.templateArgs = (\{.*\})\s*$", page, re.MULTILINE)
-    assert found, "no templateArgs in the index page"
-    return json.loads(found.group(1))
 
 
 @pytest.fixture
@@ -75,20 +34,10 @@ def server():
 @pytest.fixture
 def web_ui(server, tmp_path):
     """Locust's web UI for the mixed workload, token and metadata set; killed after the test."""
-    port, prefix = free_port(), str(tmp_path / "web")
-    command = [sys.executable, "-m", "locust", "-f", "locustfiles/mixed.py", "--web-host", "127.0.0.1",
-               "--web-port", str(port), "--host", f"grpc://{server.target}", "--batch-size", "7",
-               "--run-id", "web-ui-run", "--grpc-metadata", f"tenant={METADATA_VALUE}", "--audit-settle", "1",
-               "--csv", prefix]  # fmt: skip
-    log = tmp_path / "locust.log"
-    with open(log, "w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "GRPC_AUTH_TOKEN": TOKEN})  # fmt: skip
-    try:
-        yield WebUI(f"http://127.0.0.1:{port}", process, log, prefix)
-    finally:
-        process.kill()
-        process.wait(10)
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--batch-size", "7", "--run-id", "web-ui-run",
+                        "--grpc-metadata", f"tenant={METADATA_VALUE}", "--audit-settle", "1",
+                        env={"GRPC_AUTH_TOKEN": TOKEN}) as web:  # fmt: skip
+        yield web
 
 
 def test_start_page_offers_the_suite_options_and_no_secrets(web_ui):
@@ -104,7 +53,8 @@ def test_start_page_offers_the_suite_options_and_no_secrets(web_ui):
 def test_a_test_started_from_the_web_ui_shows_requests_and_the_logs_tab(web_ui, server):
     page = wait_for_page(web_ui)
     tabs = template_args(page)["extended_tabs"]
-    assert tabs == [{"title": "Logs", "key": TAB_KEY}, {"title": "Delivery audit", "key": AUDIT_TAB_KEY}]
+    assert tabs == [{"title": "Logs per RPC", "key": TAB_KEY}, {"title": "Delivery audit", "key": AUDIT_TAB_KEY}]
+    assert "Logs" not in [tab["title"] for tab in tabs], "Locust has its own Logs tab"
     answer = json.loads(http(f"{web_ui.url}/swarm", {"user_count": "5", "spawn_rate": "5",
                                                       "host": f"grpc://{server.target}"}))  # fmt: skip
     assert answer["success"], answer
@@ -140,12 +90,15 @@ def test_stopping_from_the_web_ui_runs_the_delivery_audit(web_ui, server):
     time.sleep(0.2)  # written in one go, but let the writer close the file
     audit = json.loads(audit_file.read_text())
     assert (audit["run_id"], audit["status"], audit["lost"]) == ("web-ui-run", "ok", 0)
-    # Calls abandoned at the stop may still be stored: "unexpected", never lost.
-    assert 0 < audit["acked"] <= audit["persisted"] <= server.stop()["stored"]
-    assert audit["unexpected"] == audit["persisted"] - audit["acked"]
+    # Calls in flight at the stop finish and are counted: nothing stored that was not seen acknowledged.
+    assert 0 < audit["acked"] == audit["persisted"] == server.stop()["stored"]
+    assert audit["unexpected"] == 0
     shown = json.loads(http(f"{web_ui.url}/stats/requests"))["extended_stats"][1]
     assert shown["key"] == AUDIT_TAB_KEY
-    assert {row["name"]: row["value"] for row in shown["data"]} == {key: audit[key] for key in AUDIT_FIGURES}
+    rows = {row["name"]: row["value"] for row in shown["data"]}
+    assert rows.pop("verdict").startswith("Delivery audit OK: all ")
+    assert rows.pop("lost") == "0..0"
+    assert rows == {key: audit[key] for key in AUDIT_FIGURES if key != "lost"}
 
 
 def test_a_dead_target_is_shown_in_the_web_ui_and_no_user_keeps_running(tmp_path):
@@ -173,3 +126,91 @@ def test_a_dead_target_is_shown_in_the_web_ui_and_no_user_keeps_running(tmp_path
     finally:
         process.kill()
         process.wait(10)
+
+
+def audit_done(answer: dict) -> bool:
+    """The audit of the current test has a verdict."""
+    return answer.get("status") not in ("", "pending", "running")
+
+
+def run_one_test(web: WebUI, seconds: float = 1.5, **form: str) -> dict:
+    """Start a test from the form, stop it, return its finished audit (from the suite's audit endpoint)."""
+    assert web.post("swarm", {"user_count": "4", "spawn_rate": "4", **form})["success"]
+    web.wait_for("stats/requests", lambda stats: stats["state"] == "running")
+    time.sleep(seconds)
+    assert web.post("stop", {})["success"]
+    return web.wait_for("grpc-audit", audit_done)
+
+
+def test_every_test_in_one_web_ui_has_its_own_run_id_and_audit(serve, tmp_path):
+    server = serve()
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1") as web:
+        first = run_one_test(web, run_id="")  # the form sends its empty Run id field
+        second = run_one_test(web, run_id="")
+        typed = run_one_test(web, run_id="release-42")
+        again = run_one_test(web, run_id="release-42")
+    assert first["run_id"] and second["run_id"] and first["run_id"] != second["run_id"]
+    assert (typed["run_id"], again["run_id"]) == ("release-42", "release-42.2")
+    for audit in (first, second, typed, again):
+        assert audit["status"] == "ok" and audit["acked"] == audit["persisted"] > 0, audit
+        assert audit["unexpected"] == 0, "no test counts another test's logs"
+    assert sum(audit["acked"] for audit in (first, second, typed, again)) == server.stop()["stored"]
+
+
+def test_the_audit_shows_its_progress_then_its_verdict_by_itself(serve, tmp_path):
+    server = serve("--flush-period", "2")  # stores two seconds late: the audit has to wait
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "3") as web:
+        assert web.post("swarm", {"user_count": "3", "spawn_rate": "3"})["success"]
+        web.wait_for("stats/requests", lambda stats: stats["state"] == "running")
+        time.sleep(1)
+        assert web.post("stop", {})["success"]
+        settling = web.wait_for("grpc-audit", lambda answer: answer["status"] == "running", timeout=5)
+        assert settling["sentence"].startswith("Delivery audit RUNNING: settling: ")
+        assert settling["persisted"] < settling["acked"]
+        done = web.wait_for("grpc-audit", audit_done)
+        assert done["sentence"].startswith("Delivery audit OK: all ") and done["persisted"] == done["acked"]
+        page = http(f"{web.url}/")
+        assert 'id = "grpc-audit-strip"' in page and "fetch(\"./grpc-audit\"" in page
+
+
+def test_the_web_ui_refuses_to_change_security_settings_or_send_credentials_elsewhere(web_ui, server):
+    for form, refused in (({"grpc_token_env": "HOME"}, "--grpc-token-env"),
+                          ({"grpc_metadata": "tenant=other"}, "--grpc-metadata"),
+                          ({"host": "grpc://127.0.0.1:1"}, "--host cannot be changed")):  # fmt: skip
+        answer = web_ui.post("swarm", {"user_count": "1", "spawn_rate": "1", **form})
+        assert not answer["success"] and refused in answer["message"], answer
+    assert web_ui.get("stats/requests")["state"] == "ready", "no refused test started"
+    assert server.stats()["calls"] == {}, "nothing was sent anywhere"
+
+
+def test_a_distributed_web_ui_audits_after_every_worker_sent_its_final_counts(serve, tmp_path):
+    server = serve()
+    with web_ui_process(tmp_path, f"grpc://{server.target}", *distributed_args(2), "--audit-settle", "1",
+                        locustfile="locustfiles/single.py") as web:  # fmt: skip
+        web.wait_for("stats/requests", lambda stats: stats["workers"] and len(stats["workers"]) == 2)
+        audit = run_one_test(web, seconds=2)
+        stats = web.get("stats/requests")
+    acked = server.stop()["acked"]
+    assert audit["status"] == "ok" and audit["acked"] == audit["persisted"] == acked > 0, audit
+    logged = {row["name"]: row for row in stats["extended_stats"][0]["data"]}["Aggregated"]
+    requests = {row["name"]: row for row in stats["stats"]}["Aggregated"]["num_requests"]
+    assert logged["logs_acked"] == acked and logged["requests"] == requests
+
+
+def test_the_suite_tabs_and_audit_work_under_a_web_base_path(serve, tmp_path):
+    server = serve()
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", base_path="/loadtest") as web:
+        assert "grpc-audit-strip" in http(f"{web.url}/")
+        audit = run_one_test(web)
+        stats = web.get("stats/requests")
+    assert audit["status"] == "ok"
+    assert [table["key"] for table in stats["extended_stats"]] == [TAB_KEY, AUDIT_TAB_KEY]
+
+
+def test_the_channel_of_a_test_is_closed_when_its_audit_is_done(serve, tmp_path):
+    server = serve()
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1") as web:
+        run_one_test(web)
+        connections = [link for link in psutil.Process(web.process.pid).net_connections("tcp")
+                       if link.raddr and link.raddr.port == server.port]  # fmt: skip
+    assert connections == [], "a web UI that runs many tests must not keep a channel per test"

@@ -1,0 +1,39 @@
+"""Locustfiles written by users: the README's own example passes its audit, and a dead bridge loop fails fast."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conftest import grpc_host
+from locust_runs import ROOT, run_locust
+
+
+def readme_locustfile() -> str:
+    """The code block of the README's "Writing your own locustfile" section."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Writing your own locustfile", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+def test_the_readme_locustfile_tags_its_own_logs_and_passes_the_audit(serve, tmp_path):
+    server = serve()
+    locustfile = tmp_path / "checkout.py"
+    locustfile.write_text(readme_locustfile())
+    run = run_locust("checkout", grpc_host(server), tmp_path, users=3, run_time="3s", locustfile=str(locustfile))
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    audit = run.json("audit")
+    assert audit["status"] == "ok" and audit["acked"] == audit["persisted"] == stats["acked"] > 0, audit
+
+
+def test_calls_fail_at_once_with_a_clear_error_when_the_bridge_loop_dies(serve, tmp_path):
+    server = serve()
+    locustfile = str(Path(__file__).parent / "locustfiles" / "loop_dies.py")
+    run = run_locust("loop_dies", grpc_host(server), tmp_path, users=2, run_time="3s", locustfile=locustfile,
+                     timeout=45)  # fmt: skip
+    failures = run.failures()
+    stopped = "BRIDGE_STOPPED: the gRPC bridge's asyncio loop stopped"
+    assert any(error.startswith(stopped) for error in failures), failures
+    assert run.returncode == 4, "the audit cannot count either: an audit error"
+    assert "Delivery audit failed (exit code 4)" in run.stderr

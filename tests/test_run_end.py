@@ -1,0 +1,131 @@
+"""A run ends one way however it is stopped: users stop, calls in flight finish and are counted, workers'
+final counts arrive, then the audit, then the files, then the exit. Real Locust processes, real signals."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+from conftest import grpc_host
+from locust_runs import ROOT, LocustRun, distributed_args, run_locust
+
+SIGNAL_AFTER_SECONDS = 3.0
+FINISH_TIMEOUT_SECONDS = 60.0
+RUN_FILES = ("stats", "logs", "latency")
+
+
+def locust_command(workload: str, prefix: str, *args: str, users: int = 10, run_time: str = "60s") -> list[str]:
+    """A headless Locust run (for a minute unless stopped); ``--host`` among ``args`` or from LOCUST_HOST."""
+    return [sys.executable, "-m", "locust", "-f", f"locustfiles/{workload}.py", "--headless", "-u", str(users),
+            "-r", str(users), "-t", run_time, "--csv", prefix, "--audit-settle", "1", *args]  # fmt: skip
+
+
+def stopped_by_signal(command: list[str], prefix: str, signum: int, **popen: object) -> LocustRun:
+    """Start ``command``, send ``signum`` after a few seconds, wait for it to finish by itself."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               **popen)  # fmt: skip
+    time.sleep(SIGNAL_AFTER_SECONDS)
+    os.killpg(process.pid, signum) if popen.get("start_new_session") else process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
+    return LocustRun(process.returncode, stdout, stderr, prefix)
+
+
+def assert_audit_counts_what_the_server_acknowledged(run: LocustRun, server_acked: int) -> dict:
+    """Every log the service acknowledged was counted: exactly, or within the logs in doubt."""
+    for suffix in RUN_FILES:
+        assert Path(f"{run.prefix}_{suffix}.csv").exists(), f"no _{suffix}.csv: {run.stderr[-2000:]}"
+    audit = run.json("audit")
+    assert audit["acked"] <= server_acked <= audit["acked"] + audit["in_doubt"], (audit, server_acked)
+    assert audit["status"] == "ok", audit
+    assert run.logs()["Aggregated"]["Logs Acked"] == audit["acked"]
+    return audit
+
+
+def test_sigterm_stops_users_before_the_audit_so_every_acknowledged_log_is_counted(serve, tmp_path):
+    server = serve("--queue-size", "5000000")
+    prefix = str(tmp_path / "batch")
+    command = locust_command("batch", prefix, "--host", grpc_host(server), "--batch-size", "10", users=4)
+    run = stopped_by_signal(command, prefix, signal.SIGTERM)
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert stats["acked"] > 0
+    assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
+
+
+def test_ctrl_c_of_the_embedded_server_wrapper_keeps_the_run_files_and_audit(tmp_path):
+    """As ``make headless`` without HOST: the terminal's Ctrl-C reaches the wrapper and Locust at once."""
+    prefix = str(tmp_path / "single")
+    wrapper = [sys.executable, "-m", "reference_server.around", "--flush-period", "0.1", "--queue-size", "500000",
+               "--"]  # fmt: skip
+    primary, secondary = os.openpty()
+
+    def own_terminal() -> None:  # a session whose foreground group gets the terminal's Ctrl-C, as in a shell
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        run = stopped_by_signal(wrapper + locust_command("single", prefix), prefix, signal.SIGINT, stdin=secondary,
+                                start_new_session=True, preexec_fn=own_terminal)  # fmt: skip
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert run.returncode == 0, run.stderr[-3000:]
+    server_acked = int(re.search(r"reference server stopped: acked (\d+)", run.stderr).group(1))
+    assert_audit_counts_what_the_server_acknowledged(run, server_acked)
+
+
+def test_calls_in_flight_at_the_stop_finish_and_are_counted(serve, tmp_path):
+    """A slow service: every user has a call in flight when -t runs out; none is cancelled or lost from the counts."""
+    server = serve("--latency-ms", "400", "--drop-rate", "0.2", "--seed", "7")
+    run = run_locust("single", grpc_host(server), tmp_path, "--audit-allow-loss", users=40, run_time="2s")
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.requests() == stats["calls"]["WriteLog"], "every call the server saw was recorded by Locust"
+    audit = run.json("audit")
+    assert (audit["acked"], audit["in_doubt"]) == (stats["acked"], 0)
+    assert audit["lost_min"] == audit["lost_max"] == stats["dropped"] > 0, audit
+    assert audit["status"] == "lost"
+
+
+def test_calls_past_their_deadline_are_in_doubt_and_loss_becomes_a_range(serve, tmp_path):
+    server = serve("--latency-ms", "300")
+    run = run_locust("single", grpc_host(server), tmp_path, "--grpc-timeout", "0.1", users=5, run_time="2s")
+    server.stop()
+    assert run.returncode == 1, "DEADLINE_EXCEEDED calls are failures"
+    audit = run.json("audit")
+    assert audit["in_doubt"] == run.logs()["Aggregated"]["Logs In Doubt"] == run.requests() > 0
+    # The reference server drops a call whose client gave up during its latency: none of them was stored.
+    assert (audit["status"], audit["lost_min"], audit["lost_max"]) == ("in_doubt", 0, audit["in_doubt"]), audit
+    assert "DEADLINE_EXCEEDED" in "".join(run.failures())
+    report = subprocess.run([sys.executable, "-m", "reports", run.prefix, "--max-lost", "0"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert report.returncode == 1 and "lost (at most)" in report.stdout + report.stderr, report
+    assert "Lost is a range" in Path(run.prefix).with_name("report.md").read_text()
+
+
+def test_max_requests_is_exact_when_a_worker_has_no_users(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--max-requests", "1000",
+                     users=1, run_time="60s", timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.requests() == 1000
+    assert run.json("audit")["acked"] == 1000
+
+
+def test_an_audit_that_cannot_count_fails_the_run_with_its_own_exit_code(serve, tmp_path):
+    server = serve()
+    prefix = str(tmp_path / "single")
+    command = locust_command("single", prefix, "--host", grpc_host(server), "--audit-timeout", "1", users=2,
+                             run_time="2s")  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    server.kill()
+    _, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
+    assert process.returncode == 4, stderr[-3000:]
+    assert "Delivery audit failed (exit code 4)" in stderr
