@@ -26,11 +26,12 @@ TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around 
 EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 
-.PHONY: help venv proto test lint demo server web headless report bench soak distributed clean
+.PHONY: help venv proto test test-browser lint demo server web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
 	@echo "make test        the whole test suite"
+	@echo "make test-browser the web UI in a real headless Chromium (installs chromium, chromium-driver, selenium)"
 	@echo "make server      run the reference log service on 127.0.0.1:50051"
 	@echo "make web         Locust web UI on http://127.0.0.1:$(WEB_PORT) (WORKLOAD=, HOST=)"
 	@echo "make headless    USERS= SPAWN_RATE= RUN_TIME= WORKLOAD=single|batch|mixed HOST= ARGS="
@@ -52,7 +53,18 @@ proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Igrpc_user/pb=proto --python_out=. --pyi_out=. --grpc_python_out=. proto/log_service.proto
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/browser $(PYTEST_ARGS)
+
+# The web UI in a real headless Chromium: Debian's chromium and chromium-driver (installed here when missing,
+# which needs root), selenium from PyPI into the venv.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "installing Debian's chromium and chromium-driver"; \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >/dev/null || { \
+		echo "make test-browser: could not install chromium and chromium-driver (as root: apt-get install chromium chromium-driver)"; exit 2; }; }
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,browser]'
+	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check grpc_user reference_server reports locustfiles tests benchmarks

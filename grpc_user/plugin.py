@@ -178,7 +178,8 @@ def on_quitting(environment: Any, **_: Any) -> None:
     run = suite_run(environment)
     runner = environment.runner
     if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
-        logger.info("Stopping users first: calls in flight finish and are counted before the audit")
+        logger.info("Stopping users first: calls in flight finish (within --grpc-timeout %g s) and are counted "
+                    "before the audit", run.settings.grpc_timeout)  # fmt: skip
         runner.stop()
     if isinstance(runner, WorkerRunner) or not run.started_at:
         return

@@ -130,7 +130,8 @@ def audit_rows(environment: Any) -> list[dict[str, Any]]:
         rows += [(key, state.get(key, "")) for key in AUDIT_FIGURES]
     else:
         rows.append(("run_id", state["run_id"]))
-    return [{"name": name, "safe_name": name, "value": value} for name, value in rows]
+    # Keyed "figure", not "name": Locust sorts a table by its "name" column, and the verdict comes first.
+    return [{"figure": figure, "value": value} for figure, value in rows]
 
 
 def refusal(environment: Any, form: Any) -> str:
@@ -158,7 +159,7 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
     ]
     web_ui.template_args["extended_tables"] = [
         {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]},
-        {"key": AUDIT_TAB_KEY, "structure": [{"key": "name", "title": "Figure"}, {"key": "value", "title": "Value"}]},
+        {"key": AUDIT_TAB_KEY, "structure": [{"key": "figure", "title": "Figure"}, {"key": "value", "title": "Value"}]},
     ]
     routes = Blueprint("grpc_user", __name__, url_prefix=getattr(environment.parsed_options, "web_base_path", None))
 

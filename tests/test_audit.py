@@ -30,8 +30,8 @@ def test_logs_the_server_dropped_are_reported_lost_exactly_and_fail_the_run(serv
     assert (audit["status"], audit["lost"], audit["unexpected"]) == ("lost", stats["dropped"], 0)
     assert (audit["acked"], audit["persisted"]) == (stats["acked"], stats["stored"])
     assert run.returncode == LOST_EXIT_CODE, run.stderr
-    assert f"{stats['dropped']} acknowledged logs were lost (exit code 3" in run.stderr
-    assert f"Delivery audit LOST: run_id={audit['run_id']}" in run.stdout + run.stderr
+    assert f"Delivery audit LOST: {stats['dropped']} of 300 acknowledged logs were lost (exit code 3" in run.stderr
+    assert f"(run_id={audit['run_id']} acked={audit['acked']} in_doubt=0" in run.stdout + run.stderr
 
 
 def test_audit_allow_loss_reports_lost_logs_without_failing_the_run(serve, tmp_path):

@@ -42,12 +42,15 @@ def test_server_killed_and_restarted_mid_run_records_unavailable_and_recovers(tm
     assert elapsed < 7 + 8, f"the run did not stop on time ({elapsed:.1f} s)"
 
 
-def test_stopping_with_calls_in_flight_finishes_within_seconds(tmp_path):
+def test_calls_in_flight_at_the_stop_hold_it_no_longer_than_their_deadline_and_are_counted_in_doubt(tmp_path):
     server = start_server_process("--latency-ms", "20000")
     started = time.monotonic()
-    locust, prefix = start_locust(f"grpc://{server.target}", tmp_path, "-t", "2s", "--grpc-timeout", "60")
+    locust, prefix = start_locust(f"grpc://{server.target}", tmp_path, "-t", "2s", "--grpc-timeout", "3")
     run = finish(locust, prefix)
     elapsed = time.monotonic() - started
     server.kill()
-    assert elapsed < 2 + 6, f"calls in flight held the stop for {elapsed:.1f} s"
+    assert elapsed < 2 + 3 + 6, f"calls in flight held the stop for {elapsed:.1f} s"
     assert "Traceback" not in run.stderr
+    logs = run.logs()["WriteLog"]
+    assert logs["Requests"] == logs["Logs In Doubt"] == run.requests() == 10, "every user's one call, counted"
+    assert list(run.failures()) == ["DEADLINE_EXCEEDED: Deadline Exceeded"]

@@ -13,6 +13,7 @@ import termios
 import time
 from pathlib import Path
 
+import psutil
 from conftest import grpc_host
 from locust_runs import ROOT, LocustRun, distributed_args, run_locust
 
@@ -129,3 +130,33 @@ def test_an_audit_that_cannot_count_fails_the_run_with_its_own_exit_code(serve, 
     _, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
     assert process.returncode == 4, stderr[-3000:]
     assert "Delivery audit failed (exit code 4)" in stderr
+
+
+def test_ctrl_c_of_a_distributed_run_collects_every_workers_final_counts_before_the_audit(serve, tmp_path):
+    """As ``make distributed``: the terminal's Ctrl-C reaches the master and both workers at once."""
+    server = serve()
+    prefix = str(tmp_path / "single")
+    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), users=6)
+    run = stopped_by_signal(command, prefix, signal.SIGINT, start_new_session=True)
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    audit = assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
+    assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
+
+
+def test_a_lost_worker_does_not_hang_the_end_of_the_run(serve, tmp_path):
+    server = serve()
+    prefix = str(tmp_path / "single")
+    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), users=4,
+                             run_time="6s")  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(SIGNAL_AFTER_SECONDS)
+    workers = psutil.Process(process.pid).children()
+    assert len(workers) == 2, workers
+    workers[0].kill()
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
+    assert process.returncode == 0, stderr[-3000:]
+    assert time.monotonic() - started < 30, "the master waited for a worker that is gone"
+    audit = LocustRun(process.returncode, "", stderr, prefix).json("audit")
+    assert audit["status"] == "ok" and audit["acked"] <= audit["persisted"] == server.stop()["stored"], audit

@@ -95,7 +95,8 @@ def test_stopping_from_the_web_ui_runs_the_delivery_audit(web_ui, server):
     assert audit["unexpected"] == 0
     shown = json.loads(http(f"{web_ui.url}/stats/requests"))["extended_stats"][1]
     assert shown["key"] == AUDIT_TAB_KEY
-    rows = {row["name"]: row["value"] for row in shown["data"]}
+    assert shown["data"][0]["figure"] == "verdict", "the verdict comes first"
+    rows = {row["figure"]: row["value"] for row in shown["data"]}
     assert rows.pop("verdict").startswith("Delivery audit OK: all ")
     assert rows.pop("lost") == "0..0"
     assert rows == {key: audit[key] for key in AUDIT_FIGURES if key != "lost"}
