@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 OK = "OK"
 REPORT_KEY = "grpc_latency_split"
+SERVICE_TIME_REPORT_KEY = "grpc_service_time"
 HEADER = ("Name", "Outcome", "Count", "Average (ms)", "50%", "90%", "95%", "99%", "Max (ms)")
 PERCENTILES = (0.5, 0.9, 0.95, 0.99)
 
@@ -87,9 +88,9 @@ def _percentile(ordered: list[tuple[int, int]], count: int, share: float) -> int
     return ordered[-1][0]
 
 
-def write_latency_split(prefix: str, split: LatencySplit) -> str:
-    """Write ``<prefix>_latency.csv``."""
-    path = f"{prefix}_latency.csv"
+def write_latency_split(prefix: str, split: LatencySplit, suffix: str = "latency") -> str:
+    """Write ``<prefix>_latency.csv`` (or ``<prefix>_<suffix>.csv``)."""
+    path = f"{prefix}_{suffix}.csv"
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER)

@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+import gevent
 import grpc
 from gevent import GreenletExit
 from locust.exception import StopUser
 
 from grpc_user import calls
+from grpc_user.arrivals import ArrivalClock
 from grpc_user.bridge import LoopStopped, PendingCall
 from grpc_user.failures import GrpcCallFailure, failure_from_message
 from grpc_user.latency_split import OK, LatencySplit
@@ -27,6 +29,8 @@ from grpc_user.results import BatchResult, ChunkResult, QueryResult, WriteResult
 
 REQUEST_TYPE = "grpc"
 BRIDGE_STOPPED = "BRIDGE_STOPPED"
+ARRIVAL_NAME = "Arrival"
+ARRIVAL_DROPPED = GrpcCallFailure("ARRIVAL_DROPPED", "every user was busy at the scheduled start (raise -u)")
 RUN_ID_KEY = "run_id"
 PATHS = {rpc: f"/{calls.SERVICE}/{rpc}" for rpc in (calls.WRITE_LOG, calls.BATCH_WRITE_LOG, calls.QUERY_LOG)}
 
@@ -53,9 +57,13 @@ class GrpcLogClient:
         budget: RequestBudget,
         context: Callable[[], dict],
         run_id: str = "",
+        arrivals: ArrivalClock | None = None,
+        service_time: LatencySplit | None = None,
     ) -> None:
         self.target = target
         self.run_id = run_id
+        self._arrivals = arrivals
+        self._service_time = service_time
         self.timeout = timeout
         self.max_batch_size = max_batch_size
         self._transport = transport
@@ -125,6 +133,7 @@ class GrpcLogClient:
             raise StopUser()
         name = name or rpc
         payload = request.SerializeToString()
+        scheduled = self._await_arrival() if self._arrivals is not None else 0.0
         start_time = time.time()
         started = time.perf_counter()
         try:
@@ -151,12 +160,29 @@ class GrpcLogClient:
             result, acked, length = _error_result(rpc, error, self.target, sent), 0, 0
             in_doubt = sent if calls.outcome_unknown(error) else 0
             exception = GrpcCallFailure(calls.status_name(error), error.details() or "")
+        if scheduled:  # an open model measures from when the call should have started: no coordinated omission
+            self._service_time.record(name, exception.cause if exception else OK, elapsed_ms)
+            elapsed_ms += max(start_time - scheduled, 0.0) * 1000
+            start_time = scheduled
         audited = None if tagged is None or tagged == sent else _audited(sent, tagged, acked, in_doubt)
         self._record(rpc, name, sent, acked, in_doubt, audited, start_time, elapsed_ms, result, exception, length)
         self._budget.release()
         if stopping is not None:
             raise stopping
         return result
+
+    def _await_arrival(self) -> float:
+        """Reserve this call's scheduled start (reporting starts that passed with every user busy), sleep until it."""
+        try:
+            scheduled, dropped = self._arrivals.reserve(time.time())
+            report_dropped_arrivals(self._fire, self._counter, dropped)
+            delay = scheduled - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+        except BaseException:  # stopped before the call was sent: its permit goes back
+            self._budget.refund()
+            raise
+        return scheduled
 
     def _record(self, rpc: str, name: str, sent: int, acked: int, in_doubt: int, audited: tuple[int, int] | None,
                 start_time: float, elapsed_ms: float, result: Any, exception: GrpcCallFailure | None,
@@ -174,6 +200,14 @@ class GrpcLogClient:
             start_time=start_time,
             url=self._urls[rpc],
         )
+
+
+def report_dropped_arrivals(fire: Callable[..., Any], counter: LogCounter, dropped: int) -> None:
+    """One failed request event (``ARRIVAL_DROPPED``) and one count per scheduled start no user could take."""
+    for _ in range(dropped):
+        counter.add(ARRIVAL_NAME, 0, 0)
+        fire(request_type=REQUEST_TYPE, name=ARRIVAL_NAME, response_time=0, response_length=0,
+             exception=ARRIVAL_DROPPED)  # fmt: skip
 
 
 def _outcome(call: PendingCall) -> tuple[bytes, BaseException | None, GreenletExit | None]:

@@ -61,6 +61,8 @@ class GrpcUser(User):
             budget=run.budget,
             context=self.context,
             run_id=self.settings.run_id,
+            arrivals=run.arrivals,
+            service_time=run.service_time,
         )
         self.data = LogDataGenerator(
             run_id=self.settings.run_id,
@@ -71,7 +73,8 @@ class GrpcUser(User):
         )
 
     def wait_time(self) -> float:
-        """Closed loop by default; with ``--target-rps`` each user paces itself to its share of the rate."""
+        """Closed loop by default; ``--target-rps`` paces each user to its share; with ``--arrival-rate`` each call
+        waits for its scheduled start instead (``self.client`` does)."""
         rate = self.settings.target_rps
         if not rate:
             return 0.0

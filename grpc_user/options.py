@@ -25,8 +25,10 @@ def register_options(parser: Any) -> None:
          default="")
     _add(parser, "--service-name", "service_name of the generated logs", default="locust-loadtest")
     _add(parser, "--max-requests", "stop after this many calls in total (0: no limit)", default="0")
-    _add(parser, "--target-rps", "open model: total calls per second spread over the users (0: closed loop)",
-         default="0")
+    _add(parser, "--arrival-rate", "open model: calls start at this rate in total, on a clock that does not wait for "
+         "answers; -u is then the most calls in flight; R, or a ramp START:END:DURATION[:STEPS]", default="")
+    _add(parser, "--target-rps", "pacing (closed model): each user paces itself to its share of this many calls/s "
+         "and waits for its answers, so a slow service lowers the rate; 0: no pacing", default="0")
     _add(parser, "--no-audit", "skip the delivery audit at the end (targets without QueryLog)",
          action="store_true", default=False)
     _add(parser, "--audit-timeout", "seconds to wait for acknowledged logs to be stored", default="15")

@@ -18,6 +18,7 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
+from grpc_user.arrivals import ArrivalClock
 from grpc_user.checks import preflight, run_target
 from grpc_user.distributed import (
     register_master_messages,
@@ -27,6 +28,8 @@ from grpc_user.distributed import (
     start_worker_budget,
 )
 from grpc_user.latency_split import REPORT_KEY as LATENCY_REPORT_KEY
+from grpc_user.latency_split import SERVICE_TIME_REPORT_KEY
+from grpc_user.locust_client import report_dropped_arrivals
 from grpc_user.log_counts import REPORT_KEY
 from grpc_user.options import register_options
 from grpc_user.run_end import csv_prefix, end_test, print_logs_summary, run_info
@@ -132,7 +135,9 @@ def on_test_start(environment: Any, **_: Any) -> None:
                 return
     run.counter.start_run()
     run.latency.reset()
-    run.started_at, run.stopped_at = time.time(), 0.0
+    run.service_time.reset()
+    run.started_at, run.stopping_at, run.stopped_at = time.time(), 0.0, 0.0
+    run.arrivals = _arrival_clock(environment, run)
     run.audit, run.final_counts_from = None, set()
     _start_budget(environment, run)
     prefix = csv_prefix(environment)
@@ -141,6 +146,22 @@ def on_test_start(environment: Any, **_: Any) -> None:
         run.history.start()
         run.history_greenlet = gevent.spawn(_write_history, environment, run)
         write_run_info(prefix, run_info(environment, run))
+
+
+def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
+    """This process's share of ``--arrival-rate``: in proportion to the users it runs of all the test's users."""
+    if run.settings.arrival_rate is None:
+        return None
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        return None
+    if isinstance(runner, WorkerRunner):
+        total = lambda: float(getattr(environment.parsed_options, TOTAL_USERS_OPTION, 0) or 1)  # noqa: E731
+    else:
+        total = lambda: float(runner.target_user_count or 1)  # noqa: E731
+    logger.info("arrival rate %s calls/s in total (open model): at most -u calls in flight; latency counts from "
+                "each call's scheduled start", run.settings.arrival_rate)  # fmt: skip
+    return ArrivalClock(run.settings.arrival_rate, lambda: min(runner.user_count / total(), 1.0), run.started_at)
 
 
 def _refuse_test(environment: Any, run: SuiteRun) -> None:
@@ -161,12 +182,21 @@ def _test_run_id(environment: Any, run: SuiteRun, typed: str) -> str:
     return run_id
 
 
+@events.test_stopping.add_listener
+def on_test_stopping(environment: Any, **_: Any) -> None:
+    """Users are about to stop: scheduled starts from now on are not offered any more."""
+    suite_run(environment).stopping_at = time.time()
+
+
 @events.test_stop.add_listener
 def on_test_stop(environment: Any, **_: Any) -> None:
     """Users have stopped: a worker sends its final counts; the master or single process ends the test."""
     run = suite_run(environment)
     if not run.started_at:
         return
+    if run.arrivals is not None:  # starts scheduled before the stop that no user could take
+        dropped = run.arrivals.drop_until(run.stopping_at or time.time())
+        report_dropped_arrivals(environment.events.request.fire, run.counter, dropped)
     if isinstance(environment.runner, WorkerRunner):
         send_final_counts(environment)
     else:
@@ -198,6 +228,7 @@ def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     for run in all_runs():
         data[REPORT_KEY] = run.counter.take_report()
         data[LATENCY_REPORT_KEY] = run.latency.take_report()
+        data[SERVICE_TIME_REPORT_KEY] = run.service_time.take_report()
 
 
 @events.worker_report.add_listener
@@ -206,6 +237,7 @@ def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     for run in all_runs():
         run.counter.merge_report(data.get(REPORT_KEY) or {})
         run.latency.merge_report(data.get(LATENCY_REPORT_KEY) or [])
+        run.service_time.merge_report(data.get(SERVICE_TIME_REPORT_KEY) or [])
 
 
 @events.reset_stats.add_listener
@@ -214,6 +246,7 @@ def on_reset_stats(**_: Any) -> None:
     for run in all_runs():
         run.counter.reset_stats()
         run.latency.reset()
+        run.service_time.reset()
 
 
 def _write_history(environment: Any, run: SuiteRun) -> None:

@@ -50,6 +50,8 @@ def write_run_files(environment: Any, run: SuiteRun) -> None:
     run.history = None
     write_logs_totals(prefix, run.counter)
     write_latency_split(prefix, run.latency)
+    if run.settings.arrival_rate is not None:  # latency counts from the scheduled start; this from the send
+        write_latency_split(prefix, run.service_time, "service_time")
     write_run_info(prefix, run_info(environment, run))
 
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from grpc_user.arrivals import RateSchedule, parse_rate_schedule
 from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
 
 MIX_KINDS = ("write", "batch", "query")
@@ -65,6 +66,7 @@ class SuiteSettings:
     audit_allow_loss: bool = False
     max_requests: int = 0
     target_rps: float = 0.0
+    arrival_rate: RateSchedule | None = None
     security: Security = Security()
 
     def public(self) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class SuiteSettings:
         data = dataclasses.asdict(self)
         security = data.pop("security")
         data["mix"] = dict(self.mix)
+        data["arrival_rate"] = str(self.arrival_rate) if self.arrival_rate else ""
         data["grpc_metadata_keys"] = [key for key, _ in self.security.metadata]
         data["grpc_token"] = "set" if self.security.token else "unset"
         data["grpc_tls"] = {name: security[name] for name in ("ca", "cert", "key", "authority")}
@@ -170,6 +173,19 @@ def parse_security(options: argparse.Namespace) -> Security:
     )
 
 
+def _arrival_rate(raw: Any, target_rps: float) -> RateSchedule | None:
+    if raw in (None, "", "0"):
+        return None
+    try:
+        schedule = parse_rate_schedule(str(raw))
+    except ValueError as error:
+        raise OptionError("--arrival-rate", raw, str(error)) from None
+    if target_rps:
+        raise OptionError("--arrival-rate", raw, "either --arrival-rate (open model) or --target-rps (pacing), "
+                          "not both")
+    return schedule
+
+
 def settings_from_options(options: argparse.Namespace | None, security: Security | None = None) -> SuiteSettings:
     """Validate the parsed Locust options into SuiteSettings; raise OptionError on the first bad one.
 
@@ -180,6 +196,7 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
     get = lambda name, default: getattr(options, name, default)  # noqa: E731
     max_batch = default_max_batch_size()
     seed_raw = get("seed", "")
+    target_rps = _number("--target-rps", get("target_rps", 0), "requests per second", allow_zero=True)
     return SuiteSettings(
         batch_size=_whole("--batch-size", get("batch_size", 100), 1, max_batch),
         mix=parse_mix(get("mix", DEFAULT_MIX)),
@@ -193,6 +210,7 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
         audit_settle=_number("--audit-settle", get("audit_settle", 6.0), "seconds"),
         audit_allow_loss=bool(get("audit_allow_loss", False)),
         max_requests=_whole("--max-requests", get("max_requests", 0), 0),
-        target_rps=_number("--target-rps", get("target_rps", 0), "requests per second", allow_zero=True),
+        target_rps=target_rps,
+        arrival_rate=_arrival_rate(get("arrival_rate", ""), target_rps),
         security=security if security is not None else parse_security(options),
     )

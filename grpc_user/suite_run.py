@@ -7,6 +7,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from grpc_user.arrivals import ArrivalClock
 from grpc_user.latency_split import LatencySplit
 from grpc_user.log_counts import LogCounter
 from grpc_user.request_budget import BudgetPool, RequestBudget
@@ -20,6 +21,8 @@ class SuiteRun:
     settings: SuiteSettings = field(default_factory=SuiteSettings)
     counter: LogCounter = field(default_factory=LogCounter)
     latency: LatencySplit = field(default_factory=LatencySplit)
+    service_time: LatencySplit = field(default_factory=LatencySplit)
+    arrivals: ArrivalClock | None = None
     budget: RequestBudget = field(default_factory=RequestBudget)
     transports: dict[Any, Any] = field(default_factory=dict)
     user_numbers: itertools.count = field(default_factory=itertools.count)
@@ -27,6 +30,7 @@ class SuiteRun:
     startup_host: str = ""
     used_run_ids: set[str] = field(default_factory=set)
     started_at: float = 0.0
+    stopping_at: float = 0.0
     stopped_at: float = 0.0
     audit: dict[str, Any] | None = None
     audit_greenlet: Any = None

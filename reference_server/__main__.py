@@ -25,6 +25,8 @@ HELP = {
     "latency_ms": "fault: milliseconds added to every call",
     "error_rate": "fault: fraction of calls answered UNAVAILABLE",
     "drop_rate": "fault: fraction of acknowledged logs silently discarded at flush",
+    "stall_at": "fault: seconds after the start when the stall begins (with --stall-for)",
+    "stall_for": "fault: every call arriving in the stall waits until it ends, this many seconds after --stall-at",
     "seed": "seed of the fault decisions",
     "max_batch": "largest BatchWriteLog accepted (INVALID_ARGUMENT above)",
     "max_message_bytes": "largest request accepted (RESOURCE_EXHAUSTED above; gRPC's 4 MiB)",

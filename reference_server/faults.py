@@ -1,8 +1,9 @@
-"""Fault injection for rehearsals and tests: latency, UNAVAILABLE errors, silent drops at flush."""
+"""Fault injection for rehearsals and tests: latency, a stall, UNAVAILABLE errors, silent drops at flush."""
 
 from __future__ import annotations
 
 import random
+import time
 
 from reference_server.config import ServerConfig
 
@@ -14,7 +15,14 @@ class Faults:
         self.latency_seconds = config.latency_ms / 1000
         self.error_rate = config.error_rate
         self.drop_rate = config.drop_rate
+        started = time.monotonic()
+        self._stall_from, self._stall_until = started + config.stall_at, started + config.stall_at + config.stall_for
         self._random = random.Random(config.seed)
+
+    def stall_seconds(self) -> float:
+        """How long a call arriving now waits: until the stall ends, if it arrives during the stall."""
+        now = time.monotonic()
+        return self._stall_until - now if self._stall_from <= now < self._stall_until else 0.0
 
     def call_fails(self) -> bool:
         """This call is answered UNAVAILABLE."""

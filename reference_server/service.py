@@ -42,6 +42,9 @@ class LogService(pb_grpc.LogServiceServicer):
         if self._faults.latency_seconds:
             self._stats.injected_latency_calls += 1
             await asyncio.sleep(self._faults.latency_seconds)
+        stall = self._faults.stall_seconds()
+        if stall:
+            await asyncio.sleep(stall)
         if self._faults.call_fails():
             self._stats.injected_errors += 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, "injected fault: service unavailable")

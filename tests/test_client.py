@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,8 @@ import grpc_user
 from grpc_user import AsyncLogClient, LogClient, shared_client
 from grpc_user.cli import main as cli_main
 from reference_server import ReferenceServer, ServerConfig
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -179,3 +184,12 @@ def test_cli_reports_a_dead_target_and_bad_input_in_one_line(capsys):
         cli_main(["--target", "127.0.0.1:9", "write", "m", "--level", "LOUD"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_the_client_the_settings_and_the_reference_server_never_import_locust_or_gevent():
+    """Importing Locust monkey-patches the process: a script or service using the client must not pay for it."""
+    code = ("import sys, grpc_user, grpc_user.settings, grpc_user.channels, grpc_user.cli, reference_server, "
+            "reference_server.around; print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,58 @@
+"""--arrival-rate: an open model. Calls start on a clock that does not wait for answers, latency counts from
+each call's scheduled start, arrivals that find every user busy are dropped and counted."""
+
+from __future__ import annotations
+
+from conftest import grpc_host
+from locust_runs import LocustRun, distributed_args, run_locust
+
+RATE = 200
+
+
+def percentile_ms(run: LocustRun, name: str, column: str = "95%") -> float:
+    """A percentile of Locust's stats for ``name``."""
+    return float(run.stats()[name][column])
+
+
+def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_rate(serve, tmp_path):
+    """1 s of a 4 s run the service holds every call: an open model keeps offering 200 calls/s and the
+    calls caught in the stall wait up to a second from their scheduled start (pacing hides it)."""
+    server = serve("--stall-at", "1.5", "--stall-for", "1")
+    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", str(RATE), users=300, run_time="4s")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert abs(run.requests("WriteLog") - 4 * RATE) <= 0.05 * 4 * RATE, "the rate did not wait for answers"
+    assert percentile_ms(run, "WriteLog") >= 500, "the stall is in the latency"
+    service = {row["Outcome"]: row for row in run.rows("service_time") if row["Name"] == "WriteLog"}["OK"]
+    assert float(service["50%"]) < 50, "the service time (send to answer) stays short for most calls"
+
+    paced = serve("--stall-at", "1.5", "--stall-for", "1")
+    pacing = run_locust("single", grpc_host(paced), tmp_path / "paced", "--target-rps", str(RATE), users=20,
+                        run_time="4s")  # fmt: skip
+    assert percentile_ms(pacing, "WriteLog") < 100, "pacing (closed model) waits for answers and hides the stall"
+
+
+def test_arrivals_that_find_every_user_busy_are_dropped_and_counted(serve, tmp_path):
+    server = serve("--latency-ms", "200")
+    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "100", users=5, run_time="3s")
+    assert run.returncode == 1, "dropped arrivals are failures"
+    dropped = run.failures()["ARRIVAL_DROPPED: every user was busy at the scheduled start (raise -u)"]
+    assert run.logs()["Arrival"]["Requests"] == dropped
+    offered = run.requests("WriteLog") + dropped
+    assert abs(offered - 300) <= 30, f"{offered} arrivals offered in 3 s at 100/s"
+    assert run.requests("WriteLog") <= 5 * 3 / 0.2 + 5, "at most -u calls in flight"
+
+
+def test_the_rate_is_a_total_split_exactly_over_workers_even_an_idle_one(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--arrival-rate", str(RATE),
+                     users=1, run_time="3s")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert abs(run.requests("WriteLog") - 3 * RATE) <= 0.1 * 3 * RATE, "one user on one worker takes the whole rate"
+
+
+def test_a_ramp_of_rates_offers_what_its_schedule_says(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "50:250:2s", users=20, run_time="3s")
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = (50 + 250) / 2 * 2 + 250 * 1
+    assert abs(run.requests("WriteLog") - expected) <= 0.1 * expected
