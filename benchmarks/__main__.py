@@ -8,6 +8,7 @@ import sys
 SECTIONS = (
     ("CPU per call: the suite vs a bare grpc.aio loop (issue: GrpcUser)", "benchmarks.cpu_per_call"),
     ("Scale-out: calls/s and CPU per call with 1 and 2 worker processes", "benchmarks.scale_out"),
+    ("Open model: --arrival-rate against a slow and a stalling service", "benchmarks.open_model"),
     ("Reference server throughput", "benchmarks.server_throughput"),
     ("Report speed: one hour of full history, three RPCs", "benchmarks.report_speed"),
 )

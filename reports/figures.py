@@ -80,6 +80,7 @@ class Figures:
     causes: list[Cause]
     exceptions: list[tuple[int, str]]
     latency: pd.DataFrame | None
+    service_time: pd.DataFrame | None
     request_rates: Rates
     logs_rates: Rates
     timeline: Timeline | None
@@ -334,6 +335,7 @@ def compute(data: RunData) -> Figures:
         causes=_causes(data.failures),
         exceptions=exceptions,
         latency=data.latency,
+        service_time=data.service_time,
         request_rates=_history_rates(history_aggregated, "Total Request Count"),
         logs_rates=_history_rates(_logs_history_aggregated(data), "Logs Acked"),
         timeline=_timeline(data),

@@ -78,6 +78,7 @@ class RunData:
     logs: pd.DataFrame | None
     logs_history: pd.DataFrame | None
     latency: pd.DataFrame | None
+    service_time: pd.DataFrame | None
     audit: dict[str, Any] | None
     run_info: dict[str, Any] | None
 
@@ -200,6 +201,7 @@ def load_run(run: Path) -> RunData:
         logs=_optional_csv(prefix, "_logs.csv", "logs", LOGS_COLUMNS),
         logs_history=_optional_csv(prefix, "_logs_history.csv", "logs history", LOGS_HISTORY_COLUMNS),
         latency=_optional_csv(prefix, "_latency.csv", "latency", LATENCY_COLUMNS),
+        service_time=_optional_csv(prefix, "_service_time.csv", "latency", LATENCY_COLUMNS),
         audit=_audit(prefix, run_info),
         run_info=run_info,
     )

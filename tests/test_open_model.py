@@ -3,8 +3,12 @@ each call's scheduled start, arrivals that find every user busy are dropped and 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from conftest import grpc_host
-from locust_runs import LocustRun, distributed_args, run_locust
+from locust_runs import ROOT, LocustRun, distributed_args, run_locust
 
 RATE = 200
 
@@ -24,6 +28,11 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     assert percentile_ms(run, "WriteLog") >= 500, "the stall is in the latency"
     service = {row["Outcome"]: row for row in run.rows("service_time") if row["Name"] == "WriteLog"}["OK"]
     assert float(service["50%"]) < 50, "the service time (send to answer) stays short for most calls"
+    report = subprocess.run([sys.executable, "-m", "reports", run.prefix], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    markdown = Path(run.prefix).with_name("report.md").read_text()
+    assert "Measured from each call's scheduled start" in markdown and "## Service time by outcome" in markdown
 
     paced = serve("--stall-at", "1.5", "--stall-for", "1")
     pacing = run_locust("single", grpc_host(paced), tmp_path / "paced", "--target-rps", str(RATE), users=20,
