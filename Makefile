@@ -26,7 +26,7 @@ TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around 
 EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 
-.PHONY: help venv proto test test-browser lint demo server web headless report bench soak distributed clean
+.PHONY: help venv proto test test-browser lint demo capacity server web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
@@ -37,6 +37,7 @@ help:
 	@echo "make headless    USERS= SPAWN_RATE= RUN_TIME= WORKLOAD=single|batch|mixed HOST= ARGS="
 	@echo "make report      report the newest run under reports/runs (RUN=, GATES=)"
 	@echo "make distributed WORKERS= WORKLOAD= HOST= [WEB=1] (a master and WORKERS worker processes here)"
+	@echo "make capacity    WORKLOAD= HOST= ARGS= : the highest rate the service sustains, and what breaks above it"
 	@echo "make bench       CPU per call vs a bare grpc.aio loop, server and report throughput"
 	@echo "make soak        10 minutes against the reference server, RSS at start, middle, end"
 	@echo "make proto       regenerate grpc_user/pb from proto/log_service.proto"
@@ -100,6 +101,17 @@ distributed: $(STAMP)
 		$(if $(WEB),--web-host 127.0.0.1 --web-port $(WEB_PORT),--headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME)) \
 		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
 	@echo "run folder: $(RUN_DIR)"
+
+# The capacity search ends the run by itself; -u is the most calls in flight (the open model's users).
+CAPACITY_USERS ?= 1000
+CAPACITY_DIR := reports/runs/$(shell date -u +%Y%m%dT%H%M%SZ)-capacity-$(WORKLOAD)
+capacity: $(STAMP)
+	mkdir -p $(CAPACITY_DIR)
+	@status=0; \
+	$(TARGET) $(LOCUST_RUN) --headless -u $(CAPACITY_USERS) -r $(CAPACITY_USERS) --capacity-search \
+		--csv $(CAPACITY_DIR)/locust --csv-full-history --html $(CAPACITY_DIR)/locust.html $(ARGS) || status=$$?; \
+	$(PY) -m reports $(CAPACITY_DIR) || exit $$?; \
+	echo "run folder: $(CAPACITY_DIR)"; exit $$status
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

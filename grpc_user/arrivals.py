@@ -1,24 +1,15 @@
-"""``--arrival-rate``: calls start on a clock that does not wait for answers (an open model, like k6's
-constant-arrival-rate or wrk2), and each call's latency counts from when it should have started.
+"""``--arrival-rate`` schedules: a constant rate, a linear ramp, or a ramp in steps (calls per second in total).
 
-The rate is a total over every process. Each process takes its share in proportion to the users it
-runs (``-u`` is the most calls in flight at once), so the shares add up to the rate exactly however
-users are spread over workers. A user that becomes free reserves the next scheduled start and
-sleeps until it; a scheduled start that passed while every user was busy is **dropped**, counted
-and reported (``ARRIVAL_DROPPED``), never silently delayed.
+Kept free of Locust and gevent: the settings that validate it are imported by the plain client too.
+The clock that turns a schedule into call starts is ``grpc_user.arrival_clock``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
-# A reserved start may be served this late (gevent's wake-up jitter) before it counts as dropped.
-LATE_TOLERANCE_SECONDS = 0.005
-# With no rate (no users yet), look again this much later.
-IDLE_STEP_SECONDS = 0.05
 _TIMESPAN = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
 ACCEPTED = ("calls per second R > 0 in total (e.g. 500), a ramp START:END:DURATION (e.g. 100:2000:60s), "
             "or steps START:END:DURATION:STEPS (e.g. 100:2000:60s:10)")  # fmt: skip
@@ -72,46 +63,3 @@ def parse_rate_schedule(raw: str) -> RateSchedule:
             or steps == 1 or not re.fullmatch(r"[0-9.:a-z]+", str(raw).strip()):  # fmt: skip
         raise ValueError(ACCEPTED)
     return RateSchedule(rates[0], rates[-1], seconds, steps)
-
-
-class ArrivalClock:
-    """This process's scheduled call starts: its share of the schedule, reserved in order by free users."""
-
-    def __init__(self, schedule: RateSchedule, share: Callable[[], float], started: float) -> None:
-        self._schedule, self._share, self._started = schedule, share, started
-        self._next: float | None = None  # the first start is the first free user's: none is offered before
-        self.reserved = 0
-        self.dropped = 0
-
-    def rate(self, at: float) -> float:
-        """This process's rate at epoch time ``at``."""
-        return self._schedule.rate(at - self._started) * self._share()
-
-    def reserve(self, now: float) -> tuple[float, int]:
-        """The next scheduled start for a user free at ``now``, and how many passed with every user busy."""
-        if self._next is None:
-            self._next = now
-        dropped = self.drop_until(now - LATE_TOLERANCE_SECONDS)
-        scheduled = self._next
-        self._advance(1)
-        self.reserved += 1
-        return scheduled, dropped
-
-    def drop_until(self, moment: float) -> int:
-        """Count as dropped every start scheduled before ``moment`` that no user reserved."""
-        dropped = 0
-        while self._next is not None and self._next < moment:
-            rate = self.rate(self._next)
-            count = max(1, int((moment - self._next) * rate)) if rate > 0 else 0
-            if not count:
-                self._next = min(moment, self._next + IDLE_STEP_SECONDS)
-                continue
-            self._advance(count)
-            dropped += count
-        self.dropped += dropped
-        return dropped
-
-    def _advance(self, count: int) -> None:
-        assert self._next is not None
-        rate = self.rate(self._next)
-        self._next += count / rate if rate > 0 else IDLE_STEP_SECONDS

@@ -9,7 +9,7 @@ from typing import Any
 
 import gevent
 
-from grpc_user.audit import AuditResult, audit_delivery, skipped
+from grpc_user.audit import AuditResult, audit_delivery, count_stored, skipped
 from grpc_user.bridge import LoopStopped, shared_transport
 from grpc_user.config import default_target
 from grpc_user.health import check
@@ -40,6 +40,13 @@ def preflight(environment: Any, run: SuiteRun) -> HealthResult:
     target = run_target(environment)
     timeout = min(PREFLIGHT_TIMEOUT_SECONDS, run.settings.grpc_timeout)
     return check(_bytes_call(run, target, timeout), str(target))
+
+
+def stored_count(environment: Any, run: SuiteRun) -> int:
+    """How many logs of this test the service stores now (the audit's count)."""
+    target = run_target(environment)
+    timeout = max(run.settings.grpc_timeout, AUDIT_QUERY_TIMEOUT_SECONDS)
+    return count_stored(_bytes_call(run, target, timeout), run.settings.run_id)
 
 
 def delivery_audit(

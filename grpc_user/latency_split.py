@@ -73,13 +73,14 @@ class LatencySplit:
         for (name, outcome), histogram in sorted(self.histograms.items()):
             count = sum(histogram.values())
             ordered = sorted(histogram.items())
-            marks = [_percentile(ordered, count, share) for share in PERCENTILES]
+            marks = [percentile(ordered, count, share) for share in PERCENTILES]
             average = self.totals.get((name, outcome), 0.0) / count
             result.append((name, outcome, count, round(average, 2), *marks, ordered[-1][0]))
         return result
 
 
-def _percentile(ordered: list[tuple[int, int]], count: int, share: float) -> int:
+def percentile(ordered: list[tuple[int, int]], count: int, share: float) -> int:
+    """The value below which ``share`` of ``count`` values lie, from a sorted histogram of (value, times)."""
     wanted, seen = share * count, 0
     for value, times in ordered:
         seen += times

@@ -12,13 +12,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-import gevent
 import grpc
 from gevent import GreenletExit
 from locust.exception import StopUser
 
 from grpc_user import calls
-from grpc_user.arrivals import ArrivalClock
+from grpc_user.arrival_clock import ArrivalClock, Dropped
 from grpc_user.bridge import LoopStopped, PendingCall
 from grpc_user.failures import GrpcCallFailure, failure_from_message
 from grpc_user.latency_split import OK, LatencySplit
@@ -172,13 +171,10 @@ class GrpcLogClient:
         return result
 
     def _await_arrival(self) -> float:
-        """Reserve this call's scheduled start (reporting starts that passed with every user busy), sleep until it."""
+        """Wait for this call's scheduled start; report the starts dropped while every user was busy."""
         try:
-            scheduled, dropped = self._arrivals.reserve(time.time())
-            report_dropped_arrivals(self._fire, self._counter, dropped)
-            delay = scheduled - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
+            scheduled, dropped = self._arrivals.next_start()
+            report_dropped_arrivals(self._fire, self._counter, dropped, time.time())
         except BaseException:  # stopped before the call was sent: its permit goes back
             self._budget.refund()
             raise
@@ -202,12 +198,15 @@ class GrpcLogClient:
         )
 
 
-def report_dropped_arrivals(fire: Callable[..., Any], counter: LogCounter, dropped: int) -> None:
-    """One failed request event (``ARRIVAL_DROPPED``) and one count per scheduled start no user could take."""
-    for _ in range(dropped):
+def report_dropped_arrivals(
+    fire: Callable[..., Any], counter: LogCounter, dropped: Dropped, noticed: float
+) -> None:
+    """One failed request event (``ARRIVAL_DROPPED``) and one count per scheduled start no user could take; its
+    response time is how long it had waited unserved when noticed, so drops raise the percentiles, never lower them."""
+    for waited in dropped.waits(noticed):
         counter.add(ARRIVAL_NAME, 0, 0)
-        fire(request_type=REQUEST_TYPE, name=ARRIVAL_NAME, response_time=0, response_length=0,
-             exception=ARRIVAL_DROPPED)  # fmt: skip
+        fire(request_type=REQUEST_TYPE, name=ARRIVAL_NAME, response_time=waited * 1000, response_length=0,
+             exception=ARRIVAL_DROPPED, start_time=noticed - waited)  # fmt: skip
 
 
 def _outcome(call: PendingCall) -> tuple[bytes, BaseException | None, GreenletExit | None]:

@@ -41,8 +41,7 @@ class GrpcUser(User):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        run = suite_run(environment)
-        self.settings = run.settings
+        run = self._run = suite_run(environment)
         try:
             target = parse_target(self.host or default_target())
         except ValueError as error:
@@ -71,6 +70,11 @@ class GrpcUser(User):
             seed=self.settings.seed,
             user_index=user_index,
         )
+
+    @property
+    def settings(self) -> Any:
+        """The test's validated options (the capacity search may change the batch size between its searches)."""
+        return self._run.settings
 
     def wait_time(self) -> float:
         """Closed loop by default; ``--target-rps`` paces each user to its share; with ``--arrival-rate`` each call

@@ -27,6 +27,19 @@ def register_options(parser: Any) -> None:
     _add(parser, "--max-requests", "stop after this many calls in total (0: no limit)", default="0")
     _add(parser, "--arrival-rate", "open model: calls start at this rate in total, on a clock that does not wait for "
          "answers; -u is then the most calls in flight; R, or a ramp START:END:DURATION[:STEPS]", default="")
+    _add(parser, "--capacity-search", "find the highest rate the service sustains: steps of the open model's "
+         "arrival rate, a geometric ramp then a bisection; writes capacity.json beside the --csv files",
+         action="store_true", default=False)
+    _add(parser, "--capacity-start", "first offered rate of the capacity search, calls/s", default="100")
+    _add(parser, "--capacity-step", "seconds per step of the capacity search (the first fifth is warm-up)",
+         default="6")
+    _add(parser, "--capacity-precision", "the knee's relative half-width at which the search stops", default="0.1")
+    _add(parser, "--slo-p95-ms", "capacity search: a step is bad above this p95 (from the scheduled start)",
+         default="1000")
+    _add(parser, "--slo-failure-rate", "capacity search: a step is bad above this failure rate (0.01 = 1%%)",
+         default="0.01")
+    _add(parser, "--batch-sizes", "capacity search of the batch workload: one search per batch size, e.g. "
+         "10,100,500,1000", default="")
     _add(parser, "--target-rps", "pacing (closed model): each user paces itself to its share of this many calls/s "
          "and waits for its answers, so a slow service lowers the rate; 0: no pacing", default="0")
     _add(parser, "--no-audit", "skip the delivery audit at the end (targets without QueryLog)",

@@ -18,7 +18,8 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
-from grpc_user.arrivals import ArrivalClock
+from grpc_user import capacity
+from grpc_user.arrival_clock import ArrivalClock, LiveRate
 from grpc_user.checks import preflight, run_target
 from grpc_user.distributed import (
     register_master_messages,
@@ -98,6 +99,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     environment.events.quitting.add_listener(on_quitting)
     if isinstance(runner, WorkerRunner):
         register_worker_messages(environment)
+        capacity.register_worker_messages(environment)
         return
     if getattr(environment.parsed_options, "headless", False):
         exit_unless_target_serves(environment, run)
@@ -138,6 +140,8 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.service_time.reset()
     run.started_at, run.stopping_at, run.stopped_at = time.time(), 0.0, 0.0
     run.arrivals = _arrival_clock(environment, run)
+    if run.settings.capacity is not None and not isinstance(runner, WorkerRunner):
+        run.capacity_greenlet = gevent.spawn(capacity.search_capacity, environment, run, _finish)
     run.audit, run.final_counts_from = None, set()
     _start_budget(environment, run)
     prefix = csv_prefix(environment)
@@ -150,18 +154,20 @@ def on_test_start(environment: Any, **_: Any) -> None:
 
 def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
     """This process's share of ``--arrival-rate``: in proportion to the users it runs of all the test's users."""
-    if run.settings.arrival_rate is None:
+    if run.settings.arrival_rate is None and run.settings.capacity is None:
         return None
     runner = environment.runner
+    run.live_rate = LiveRate(run.settings.capacity.start) if run.settings.capacity else None
     if isinstance(runner, MasterRunner):
         return None
     if isinstance(runner, WorkerRunner):
         total = lambda: float(getattr(environment.parsed_options, TOTAL_USERS_OPTION, 0) or 1)  # noqa: E731
     else:
         total = lambda: float(runner.target_user_count or 1)  # noqa: E731
+    schedule = run.live_rate or run.settings.arrival_rate
     logger.info("arrival rate %s calls/s in total (open model): at most -u calls in flight; latency counts from "
-                "each call's scheduled start", run.settings.arrival_rate)  # fmt: skip
-    return ArrivalClock(run.settings.arrival_rate, lambda: min(runner.user_count / total(), 1.0), run.started_at)
+                "each call's scheduled start", schedule)  # fmt: skip
+    return ArrivalClock(schedule, lambda: min(runner.user_count / total(), 1.0), run.started_at)
 
 
 def _refuse_test(environment: Any, run: SuiteRun) -> None:
@@ -184,8 +190,11 @@ def _test_run_id(environment: Any, run: SuiteRun, typed: str) -> str:
 
 @events.test_stopping.add_listener
 def on_test_stopping(environment: Any, **_: Any) -> None:
-    """Users are about to stop: scheduled starts from now on are not offered any more."""
-    suite_run(environment).stopping_at = time.time()
+    """Users are about to stop: no more starts are offered; the drops not reported yet are."""
+    run = suite_run(environment)
+    run.stopping_at = time.time()
+    if run.arrivals is not None:
+        report_dropped_arrivals(environment.events.request.fire, run.counter, run.arrivals.stop(), run.stopping_at)
 
 
 @events.test_stop.add_listener
@@ -194,9 +203,10 @@ def on_test_stop(environment: Any, **_: Any) -> None:
     run = suite_run(environment)
     if not run.started_at:
         return
-    if run.arrivals is not None:  # starts scheduled before the stop that no user could take
-        dropped = run.arrivals.drop_until(run.stopping_at or time.time())
-        report_dropped_arrivals(environment.events.request.fire, run.counter, dropped)
+    if run.capacity_greenlet is not None and not run.capacity_greenlet.dead \
+            and run.capacity_greenlet is not gevent.getcurrent():  # fmt: skip
+        logger.warning("the test stopped before the capacity search found the knee: no capacity.json")
+        run.capacity_greenlet.kill(block=False)
     if isinstance(environment.runner, WorkerRunner):
         send_final_counts(environment)
     else:

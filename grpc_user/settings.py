@@ -50,6 +50,18 @@ class Security:
 
 
 @dataclass(frozen=True)
+class CapacitySettings:
+    """``--capacity-search``: where the knee search starts, how it steps, and what a bad step is."""
+
+    start: float = 100.0
+    step_seconds: float = 6.0
+    precision: float = 0.1
+    slo_p95_ms: float = 1000.0
+    slo_failure_rate: float = 0.01
+    batch_sizes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class SuiteSettings:
     """Validated values of every suite option."""
 
@@ -67,6 +79,7 @@ class SuiteSettings:
     max_requests: int = 0
     target_rps: float = 0.0
     arrival_rate: RateSchedule | None = None
+    capacity: CapacitySettings | None = None
     security: Security = Security()
 
     def public(self) -> dict[str, Any]:
@@ -75,6 +88,7 @@ class SuiteSettings:
         security = data.pop("security")
         data["mix"] = dict(self.mix)
         data["arrival_rate"] = str(self.arrival_rate) if self.arrival_rate else ""
+        data["capacity"] = dataclasses.asdict(self.capacity) if self.capacity else None
         data["grpc_metadata_keys"] = [key for key, _ in self.security.metadata]
         data["grpc_token"] = "set" if self.security.token else "unset"
         data["grpc_tls"] = {name: security[name] for name in ("ca", "cert", "key", "authority")}
@@ -186,6 +200,47 @@ def _arrival_rate(raw: Any, target_rps: float) -> RateSchedule | None:
     return schedule
 
 
+def _batch_sizes(raw: Any, max_batch: int) -> tuple[int, ...]:
+    if raw in (None, ""):
+        return ()
+    accepted = f"comma-separated batch sizes from 1 to {max_batch}, e.g. 10,100,500,1000"
+    try:
+        sizes = tuple(int(part) for part in str(raw).split(","))
+    except ValueError:
+        raise OptionError("--batch-sizes", raw, accepted) from None
+    if not all(1 <= size <= max_batch for size in sizes):
+        raise OptionError("--batch-sizes", raw, accepted)
+    return sizes
+
+
+def _capacity(
+    options: argparse.Namespace, arrival_rate: RateSchedule | None, max_batch: int
+) -> CapacitySettings | None:
+    get = lambda name, default: getattr(options, name, default)  # noqa: E731
+    sizes = _batch_sizes(get("batch_sizes", ""), max_batch)
+    if not get("capacity_search", False):
+        if sizes:
+            raise OptionError("--batch-sizes", get("batch_sizes", ""), "with --capacity-search only")
+        return None
+    if arrival_rate is not None:
+        raise OptionError("--arrival-rate", str(arrival_rate), "no --arrival-rate with --capacity-search (it sets "
+                          "the rate itself)")  # fmt: skip
+    precision = _number("--capacity-precision", get("capacity_precision", 0.1), "a fraction")
+    if precision >= 1:
+        raise OptionError("--capacity-precision", get("capacity_precision", 0.1), "a fraction from 0 to 1")
+    failure_rate = _number("--slo-failure-rate", get("slo_failure_rate", 0.01), "a fraction", allow_zero=True)
+    if failure_rate > 1:
+        raise OptionError("--slo-failure-rate", get("slo_failure_rate", 0.01), "a fraction from 0 to 1")
+    return CapacitySettings(
+        start=_number("--capacity-start", get("capacity_start", 100), "calls per second"),
+        step_seconds=_number("--capacity-step", get("capacity_step", 6), "seconds"),
+        precision=precision,
+        slo_p95_ms=_number("--slo-p95-ms", get("slo_p95_ms", 1000), "milliseconds"),
+        slo_failure_rate=failure_rate,
+        batch_sizes=sizes,
+    )
+
+
 def settings_from_options(options: argparse.Namespace | None, security: Security | None = None) -> SuiteSettings:
     """Validate the parsed Locust options into SuiteSettings; raise OptionError on the first bad one.
 
@@ -197,6 +252,7 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
     max_batch = default_max_batch_size()
     seed_raw = get("seed", "")
     target_rps = _number("--target-rps", get("target_rps", 0), "requests per second", allow_zero=True)
+    arrival_rate = _arrival_rate(get("arrival_rate", ""), target_rps)
     return SuiteSettings(
         batch_size=_whole("--batch-size", get("batch_size", 100), 1, max_batch),
         mix=parse_mix(get("mix", DEFAULT_MIX)),
@@ -211,6 +267,7 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
         audit_allow_loss=bool(get("audit_allow_loss", False)),
         max_requests=_whole("--max-requests", get("max_requests", 0), 0),
         target_rps=target_rps,
-        arrival_rate=_arrival_rate(get("arrival_rate", ""), target_rps),
+        arrival_rate=arrival_rate,
+        capacity=_capacity(options, arrival_rate, max_batch),
         security=security if security is not None else parse_security(options),
     )

@@ -7,7 +7,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from grpc_user.arrivals import ArrivalClock
+from grpc_user.arrival_clock import ArrivalClock, LiveRate
 from grpc_user.latency_split import LatencySplit
 from grpc_user.log_counts import LogCounter
 from grpc_user.request_budget import BudgetPool, RequestBudget
@@ -23,6 +23,8 @@ class SuiteRun:
     latency: LatencySplit = field(default_factory=LatencySplit)
     service_time: LatencySplit = field(default_factory=LatencySplit)
     arrivals: ArrivalClock | None = None
+    live_rate: LiveRate | None = None
+    capacity_greenlet: Any = None
     budget: RequestBudget = field(default_factory=RequestBudget)
     transports: dict[Any, Any] = field(default_factory=dict)
     user_numbers: itertools.count = field(default_factory=itertools.count)

@@ -25,6 +25,7 @@ class ServerConfig:
     drop_rate: float = 0.0
     stall_at: float = 0.0
     stall_for: float = 0.0
+    store_rate: float = 0.0
     seed: int | None = None
     max_batch: int = 10000
     max_message_bytes: int = 4 * 1024 * 1024
@@ -45,6 +46,7 @@ class ServerConfig:
             ("--drop-rate", self.drop_rate, 0 <= self.drop_rate <= 1, "a fraction from 0 to 1"),
             ("--stall-at", self.stall_at, self.stall_at >= 0, "seconds after the start >= 0"),
             ("--stall-for", self.stall_for, self.stall_for >= 0, "seconds >= 0 (0: no stall)"),
+            ("--store-rate", self.store_rate, self.store_rate >= 0, "logs per second >= 0 (0: no limit)"),
             ("--max-batch", self.max_batch, self.max_batch >= 1, "a whole number >= 1"),
             ("--max-message-bytes", self.max_message_bytes, self.max_message_bytes >= 1024, "bytes >= 1024"),
         )

@@ -16,8 +16,19 @@ class Faults:
         self.error_rate = config.error_rate
         self.drop_rate = config.drop_rate
         started = time.monotonic()
+        self.store_rate = config.store_rate
+        self._storage_free_at = started
         self._stall_from, self._stall_until = started + config.stall_at, started + config.stall_at + config.stall_for
         self._random = random.Random(config.seed)
+
+    def storage_delay(self, count: int) -> float:
+        """How long to wait before storing ``count`` logs so that storage stays within ``--store-rate``."""
+        if self.store_rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        start = max(now, self._storage_free_at)
+        self._storage_free_at = start + count / self.store_rate
+        return start - now
 
     def stall_seconds(self) -> float:
         """How long a call arriving now waits: until the stall ends, if it arrives during the stall."""

@@ -79,6 +79,9 @@ class Flusher:
         """Store everything queued now, in batches of ``flush_batch``."""
         while self._queue.entries:
             batch = self._queue.take(self._config.flush_batch)
+            delay = self._faults.storage_delay(len(batch))
+            if delay:
+                await asyncio.sleep(delay)
             keep = self._faults.keep(len(batch))
             kept = [entry for entry, stored in zip(batch, keep, strict=True) if stored]
             self._stats.dropped += len(batch) - len(kept)

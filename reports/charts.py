@@ -104,11 +104,37 @@ def _failures(timeline: Timeline) -> Chart | None:
     return Chart("report_failures.png", title, _png(figure), note)
 
 
+def _knee(capacity: dict) -> Chart:
+    """The capacity search's steps: achieved against offered logs/s, and latency against the offered rate."""
+    figure, axes = _figure(2)
+    axes[0].set_xlabel("")
+    steps = sorted(capacity["steps"], key=lambda step: step["offered_logs_per_second"])
+    offered = [step["offered_logs_per_second"] for step in steps]
+    top = max(offered, default=1.0)
+    axes[0].plot([0, top], [0, top], color="grey", linestyle=":", label="achieved = offered")
+    for good, colour, label in ((True, "tab:green", "good step"), (False, "tab:red", "bad step")):
+        chosen = [step for step in steps if step["good"] is good]
+        axes[0].scatter([step["offered_logs_per_second"] for step in chosen],
+                        [step["acked_logs_per_second"] for step in chosen], color=colour, label=label)  # fmt: skip
+    axes[0].axvline(capacity["max_sustainable_logs_per_second"], color="tab:green", linestyle="--",
+                    label="max sustainable")  # fmt: skip
+    axes[0].set_ylabel("logs/s acknowledged")
+    axes[0].set_title("Capacity search: achieved against offered")
+    axes[0].legend(loc="upper left", fontsize="small")
+    for key, colour in (("p50_ms", "tab:blue"), ("p95_ms", "tab:orange"), ("p99_ms", "tab:red")):
+        axes[1].plot(offered, [step[key] for step in steps], marker="o", color=colour, label=key.split("_")[0])
+    axes[1].set_ylabel("latency ms")
+    axes[1].set_xlabel("logs/s offered")
+    axes[1].legend(loc="upper left", fontsize="small")
+    return Chart("report_capacity.png", "Capacity: the knee", _png(figure))
+
+
 def render_charts(figures: Figures) -> list[Chart]:
-    """All charts the run's history allows; none without a stats history."""
+    """All charts the run's history allows (none without a stats history), and the knee of a capacity search."""
+    knee = [_knee(figures.capacity)] if figures.capacity else []
     timeline = figures.timeline
     if timeline is None:
         logger.info("no stats history: no charts")
-        return []
-    charts = [_throughput(timeline), _latency(timeline), _users(timeline), _failures(timeline)]
+        return knee
+    charts = [*knee, _throughput(timeline), _latency(timeline), _users(timeline), _failures(timeline)]
     return [chart for chart in charts if chart is not None]

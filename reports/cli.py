@@ -107,6 +107,8 @@ def _terminal(figures: Figures, files: list[Path], changes: list[Change] | None)
         f"({document.percent(total.failure_pct)}), {document.rate(total.rps)} requests/s{logs}, "
         f"p95 {document.ms(total.p95)} ms",
     ]
+    if figures.capacity is not None:
+        lines.append(figures.capacity["answer"])
     if changes is not None:
         lines += [
             "",

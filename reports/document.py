@@ -200,6 +200,44 @@ def _latency(figures: Figures) -> Section | None:
     return Section("Latency by outcome", [_latency_table(figures.latency), note])
 
 
+def _capacity(figures: Figures) -> Section | None:
+    capacity = figures.capacity
+    if capacity is None:
+        return None
+    rows = [
+        [
+            rate(step["offered_rps"]),
+            rate(step["achieved_rps"]),
+            rate(step["offered_logs_per_second"]),
+            rate(step["acked_logs_per_second"]),
+            "n/a" if step["stored_logs_per_second"] is None else rate(step["stored_logs_per_second"]),
+            f"{step['p50_ms']} / {step['p95_ms']} / {step['p99_ms']}",
+            ", ".join(f"{cause} {n}" for cause, n in step["failures"].items()) or "none",
+            count(step["dropped"]),
+            "n/a" if step["backlog_end"] is None else f"{step['backlog_start']:,} -> {step['backlog_end']:,}",
+            "good" if step["good"] else ", ".join(cause["status"] for cause in step["broken_by"]),
+        ]
+        for step in capacity["steps"]
+    ]
+    headers = ["calls/s offered", "achieved", "logs/s offered", "acked", "stored", "p50/p95/p99 ms", "failures",
+               "dropped", "backlog", "verdict"]  # fmt: skip
+    cause, slo = capacity["breaking_cause"], capacity["slo"]
+    blocks: list[Block] = [
+        _plain(capacity["answer"]),
+        f"Breaking cause: {_plain(cause['words'])} ({cause['status']}). A step is bad when its failures exceed "
+        f"{slo['failure_rate']:.1%}, its p95 (from the scheduled start) exceeds {slo['p95_ms']:g} ms, fewer "
+        "than 95% of the offered logs are acknowledged, an arrival is dropped, or the service stores "
+        "less than 95% of what it acknowledges.",
+        Table(headers, rows),
+    ]
+    if capacity.get("batch_sizes"):
+        sweep = [[str(found["batch_size"]), rate(found["max_sustainable_rps"]),
+                  rate(found["max_sustainable_logs_per_second"]), found["breaking_cause"]["status"]]
+                 for found in capacity["batch_sizes"]]  # fmt: skip
+        blocks += ["Per batch size:", Table(["batch size", "calls/s", "logs/s", "broken by"], sweep)]
+    return Section("Capacity", blocks)
+
+
 def _service_time(figures: Figures) -> Section | None:
     if figures.service_time is None:
         return None
@@ -302,6 +340,7 @@ def build(
         _requests(figures),
         _throughput(figures),
         _failures(figures),
+        _capacity(figures),
         _latency(figures),
         _service_time(figures),
         _audit(figures),

@@ -86,6 +86,7 @@ class Figures:
     timeline: Timeline | None
     audit: dict[str, Any] | None
     logs_totals: dict[str, int] | None
+    capacity: dict[str, Any] | None
 
     @property
     def has_logs(self) -> bool:
@@ -341,4 +342,5 @@ def compute(data: RunData) -> Figures:
         timeline=_timeline(data),
         audit=data.audit,
         logs_totals=logs_totals,
+        capacity=data.capacity,
     )

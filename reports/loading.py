@@ -44,6 +44,7 @@ LOGS_COLUMNS = ("Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected")
 LOGS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Name", "Logs Sent", "Logs Acked")
 LATENCY_COLUMNS = ("Name", "Outcome", "Count", "Average (ms)", *PERCENTILES, "Max (ms)")
 AUDIT_KEYS = ("acked", "persisted", "lost", "unexpected", "status")
+CAPACITY_KEYS = ("answer", "max_sustainable_rps", "max_sustainable_logs_per_second", "breaking_cause", "steps")
 
 # Columns that must hold numbers on every row; the percentiles of history rows may be 'N/A' (NaN).
 STRICT_NUMBERS = {
@@ -79,6 +80,7 @@ class RunData:
     logs_history: pd.DataFrame | None
     latency: pd.DataFrame | None
     service_time: pd.DataFrame | None
+    capacity: dict[str, Any] | None
     audit: dict[str, Any] | None
     run_info: dict[str, Any] | None
 
@@ -166,6 +168,17 @@ def _optional_json(path: Path) -> dict[str, Any] | None:
     return value
 
 
+def _capacity(path: Path) -> dict[str, Any] | None:
+    """A capacity search's ``capacity.json`` beside the run's files, when there is one."""
+    capacity = _optional_json(path)
+    if capacity is None:
+        return None
+    missing = [key for key in CAPACITY_KEYS if key not in capacity]
+    if missing or not isinstance(capacity.get("steps"), list):
+        raise ReportError(f"{path}: not a capacity search result (missing {', '.join(missing) or 'steps'})")
+    return capacity
+
+
 def _audit(prefix: Path, run_info: dict[str, Any] | None) -> dict[str, Any] | None:
     path = prefix.with_name(prefix.name + "_audit.json")
     audit = _optional_json(path)
@@ -202,6 +215,7 @@ def load_run(run: Path) -> RunData:
         logs_history=_optional_csv(prefix, "_logs_history.csv", "logs history", LOGS_HISTORY_COLUMNS),
         latency=_optional_csv(prefix, "_latency.csv", "latency", LATENCY_COLUMNS),
         service_time=_optional_csv(prefix, "_service_time.csv", "latency", LATENCY_COLUMNS),
+        capacity=_capacity(prefix.parent / "capacity.json"),
         audit=_audit(prefix, run_info),
         run_info=run_info,
     )

@@ -55,8 +55,11 @@ def test_the_rate_is_a_total_split_exactly_over_workers_even_an_idle_one(serve, 
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--arrival-rate", str(RATE),
                      users=1, run_time="3s")  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert abs(run.requests("WriteLog") - 3 * RATE) <= 0.1 * 3 * RATE, "one user on one worker takes the whole rate"
+    assert run.returncode in (0, 1), run.stderr[-3000:]
+    dropped = run.logs().get("Arrival", {}).get("Requests", 0)
+    assert dropped <= 0.05 * 3 * RATE, "one user keeps up with 200 calls/s of 1 ms calls (a slow one drops a start)"
+    offered = run.requests("WriteLog") + dropped
+    assert abs(offered - 3 * RATE) <= 0.1 * 3 * RATE, "one user on one worker takes the whole rate"
 
 
 def test_a_ramp_of_rates_offers_what_its_schedule_says(serve, tmp_path):

@@ -1,0 +1,306 @@
+"""``--capacity-search``: find, by itself, the highest rate the service sustains, and what breaks above it.
+
+The search runs in the master (or the single process) for the whole test. It offers the open model's
+arrival rate step by step (a geometric ramp, then a bisection: ``grpc_user.knee_search``), measures
+each step's steady part (after a warm-up of a fifth of the step) and calls a step bad when any of
+these breaks: failures above ``--slo-failure-rate`` (RESOURCE_EXHAUSTED and partial batches included),
+p95 from the scheduled start above ``--slo-p95-ms``, acknowledged logs below 95% of those offered,
+dropped arrivals, or the service falling behind in storing (stored logs growing slower than 95% of the
+acknowledged ones: its backlog rises). Then it writes ``capacity.json`` beside the ``--csv`` files, says
+the answer in one line and ends the test, whose delivery audit covers everything the search sent.
+
+Step length: offered at r above a capacity C, a bounded queue of Q logs fills in Q / (r - C) seconds, so
+RESOURCE_EXHAUSTED alone can take long to show; the backlog check sees a service falling behind in any
+step longer than its flush period. The default of 6 s suits flush periods up to 3 s; use
+``--capacity-step 12`` for the real service's 5 s at low rates, and 15 s or more with workers, whose
+stats reach the master every 3 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+import grpc
+from locust.runners import MasterRunner
+
+from grpc_user.checks import stored_count
+from grpc_user.knee_search import KneeSearch
+from grpc_user.latency_split import percentile
+from grpc_user.locust_client import ARRIVAL_NAME, REQUEST_TYPE
+from grpc_user.suite_run import SuiteRun, suite_run
+
+logger = logging.getLogger(__name__)
+
+KEEP_UP = 0.95
+WARMUP_SHARE = 0.2
+# After a bad step the service gets this long, offered nothing, to store its backlog before the next step.
+RECOVERY_SECONDS = 30.0
+RECOVERY_POLL_SECONDS = 0.25
+STEP_MESSAGE = "grpc_user_capacity_step"
+RESULT_FILE = "capacity.json"
+
+
+@dataclass
+class Snapshot:
+    """The test's cumulative figures at one moment."""
+
+    at: float
+    requests: int
+    failures: int
+    response_times: dict[int, int]
+    errors: dict[str, int]
+    sent: int
+    acked: int
+    dropped: int
+    stored: int | None
+
+
+@dataclass
+class Step:
+    """One step's offered and achieved figures and its verdict (``broken_by`` empty: good)."""
+
+    offered_rps: float
+    batch_size: int | None
+    seconds: float
+    achieved_rps: float
+    offered_logs_per_second: float
+    acked_logs_per_second: float
+    stored_logs_per_second: float | None
+    backlog_start: int | None
+    backlog_end: int | None
+    p50_ms: int
+    p95_ms: int
+    p99_ms: int
+    failure_rate: float
+    failures: dict[str, int]
+    dropped: int
+    broken_by: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def good(self) -> bool:
+        """Nothing broke."""
+        return not self.broken_by
+
+    def line(self) -> str:
+        """One log line for the step."""
+        verdict = "good" if self.good else "bad: " + "; ".join(cause["words"] for cause in self.broken_by)
+        return (f"capacity step {self.offered_rps:,.0f} calls/s offered: {self.achieved_rps:,.0f} achieved, "
+                f"{self.acked_logs_per_second:,.0f} logs/s acknowledged, p95 {self.p95_ms} ms: {verdict}")
+
+
+def register_worker_messages(environment: Any) -> None:
+    """A worker takes each step's rate (and batch size) from the master."""
+
+    def step(environment: Any, msg: Any, **_: Any) -> None:
+        run = suite_run(environment)
+        if msg.data.get("run_id") == run.settings.run_id:
+            apply_locally(run, msg.data["rate"], msg.data.get("batch_size"))
+
+    environment.runner.register_message(STEP_MESSAGE, step)
+
+
+def apply_locally(run: SuiteRun, rate: float, batch_size: int | None) -> None:
+    """Offer ``rate`` in total (this process takes its share) and use ``batch_size`` for batches."""
+    if run.live_rate is not None:
+        run.live_rate.value = rate
+    if batch_size:
+        run.settings = dataclasses.replace(run.settings, batch_size=batch_size)
+
+
+def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], None]) -> None:
+    """The whole search (one per batch size of ``--batch-sizes``), its file and answer, then the end of the test."""
+    capacity = run.settings.capacity
+    searches = []
+    for batch_size in capacity.batch_sizes or (None,):
+        knee, steps = KneeSearch(capacity.start, capacity.precision), []
+        while (rate := knee.next_rate()) is not None:
+            step = run_step(environment, run, rate, batch_size)
+            knee.record(rate, step.good)
+            steps.append(step)
+            logger.info("%s", step.line())
+            if not step.good:
+                healthy = [done.backlog_end for done in steps if done.good and done.backlog_end is not None]
+                recover(environment, run, batch_size, max(min(healthy, default=0), 0))
+        searches.append((batch_size, knee, steps))
+    result = capacity_result(environment, run, searches)
+    logger.info("%s", result["answer"])
+    # Failures in bad steps are what the search looks for: its answer sets the exit code (the audit may still fail).
+    environment.process_exit_code = 0 if result["max_sustainable_rps"] else 1
+    folder = os.path.dirname(getattr(environment.parsed_options, "csv_prefix", None) or "")
+    if getattr(environment.parsed_options, "csv_prefix", None):
+        with open(os.path.join(folder, RESULT_FILE), "w") as handle:
+            json.dump(result, handle, indent=2)
+    finish(environment)
+
+
+def offer(environment: Any, run: SuiteRun, rate: float, batch_size: int | None) -> None:
+    """Offer ``rate`` in total from now on, in every process."""
+    if isinstance(environment.runner, MasterRunner):
+        message = {"run_id": run.settings.run_id, "rate": rate, "batch_size": batch_size}
+        environment.runner.send_message(STEP_MESSAGE, message)
+    apply_locally(run, rate, batch_size)
+
+
+def recover(environment: Any, run: SuiteRun, batch_size: int | None, settled: int) -> None:
+    """Offer nothing until the backlog is back to ``settled`` (a good step's; at most RECOVERY_SECONDS): a queue
+    left full by a bad step must not fail the next one."""
+    offer(environment, run, 0.0, batch_size)
+    deadline = time.monotonic() + RECOVERY_SECONDS
+    while time.monotonic() < deadline:
+        gevent.sleep(RECOVERY_POLL_SECONDS)
+        try:
+            backlog = run.counter.audit_acked - stored_count(environment, run)
+        except (grpc.RpcError, RuntimeError):
+            continue
+        if backlog <= settled:
+            return
+    logger.warning("capacity search: the backlog did not drain in %g s after a bad step", RECOVERY_SECONDS)
+
+
+def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | None) -> Step:
+    """Offer ``rate`` for one step; measure its steady part."""
+    offer(environment, run, rate, batch_size)
+    seconds = run.settings.capacity.step_seconds
+    gevent.sleep(seconds * WARMUP_SHARE)
+    before = snapshot(environment, run)
+    gevent.sleep(seconds * (1 - WARMUP_SHARE))
+    return judge(rate, batch_size, before, snapshot(environment, run), run)
+
+
+def snapshot(environment: Any, run: SuiteRun) -> Snapshot:
+    """Locust's cumulative stats (workers' included), the suite's log counts and the stored count, now."""
+    stats = environment.runner.stats
+    arrivals = stats.entries.get((ARRIVAL_NAME, REQUEST_TYPE))
+    try:
+        stored: int | None = stored_count(environment, run)
+    except (grpc.RpcError, RuntimeError) as error:
+        logger.warning("capacity search: could not count the stored logs (%s); the backlog check skips this step",
+                       error)  # fmt: skip
+        stored = None
+    return Snapshot(
+        at=time.time(),
+        requests=stats.total.num_requests,
+        failures=stats.total.num_failures,
+        response_times=dict(stats.total.response_times),
+        errors={str(error.error): error.occurrences for error in stats.errors.values()},
+        sent=run.counter.run_sent,
+        acked=run.counter.audit_acked,
+        dropped=arrivals.num_requests if arrivals else 0,
+        stored=stored,
+    )
+
+
+def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot, run: SuiteRun) -> Step:
+    """A step's figures over its steady part, and what broke (if anything)."""
+    slo = run.settings.capacity
+    seconds = max(after.at - before.at, 1e-9)
+    dropped = after.dropped - before.dropped
+    calls = after.requests - before.requests - dropped
+    failed = after.failures - before.failures - dropped
+    histogram = sorted((value, count - before.response_times.get(value, 0))
+                       for value, count in after.response_times.items()
+                       if count > before.response_times.get(value, 0))  # fmt: skip
+    measured = sum(count for _, count in histogram)
+    p50, p95, p99 = (percentile(histogram, measured, share) if measured else 0 for share in (0.5, 0.95, 0.99))
+    failures: dict[str, int] = {}
+    for text, occurrences in after.errors.items():
+        cause, new = text.split(":", 1)[0], occurrences - before.errors.get(text, 0)
+        if new > 0 and not cause.startswith("ARRIVAL_DROPPED"):
+            failures[cause] = failures.get(cause, 0) + new
+    sent, acked = after.sent - before.sent, after.acked - before.acked
+    offered_logs = rate * (sent / calls if calls else float(batch_size or 1))
+    known = before.stored is not None and after.stored is not None
+    step = Step(
+        offered_rps=rate, batch_size=batch_size, seconds=round(seconds, 2), achieved_rps=calls / seconds,
+        offered_logs_per_second=offered_logs, acked_logs_per_second=acked / seconds,
+        stored_logs_per_second=(after.stored - before.stored) / seconds if known else None,
+        backlog_start=before.acked - before.stored if known else None,
+        backlog_end=after.acked - after.stored if known else None,
+        p50_ms=p50, p95_ms=p95, p99_ms=p99, failure_rate=failed / calls if calls else 1.0, failures=failures,
+        dropped=dropped,
+    )  # fmt: skip
+    step.broken_by = _broken(step, slo)
+    return step
+
+
+def _broken(step: Step, slo: Any) -> list[dict[str, str]]:
+    broken = []
+    if step.failure_rate > slo.slo_failure_rate:
+        top = max(step.failures, key=step.failures.get) if step.failures else "no answer"
+        broken.append({"status": "FAILURE_RATE",
+                       "words": f"failures {step.failure_rate:.1%} > {slo.slo_failure_rate:.1%} (mostly {top})"})
+    if step.p95_ms > slo.slo_p95_ms:
+        broken.append({"status": "LATENCY_P95",
+                       "words": f"p95 {step.p95_ms} ms > {slo.slo_p95_ms:g} ms (from the scheduled start)"})
+    if step.acked_logs_per_second < KEEP_UP * step.offered_logs_per_second:
+        broken.append({"status": "ACK_RATE", "words": f"{step.acked_logs_per_second:,.0f} logs/s acknowledged < 95% "
+                       f"of the {step.offered_logs_per_second:,.0f} offered"})
+    if step.dropped:
+        broken.append({"status": "ARRIVALS_DROPPED", "words": f"{step.dropped} arrivals found every user busy "
+                       "(raise -u)"})
+    stored = step.stored_logs_per_second
+    if stored is not None and step.acked_logs_per_second and stored < KEEP_UP * step.acked_logs_per_second:
+        broken.append({"status": "BACKLOG_RISING", "words": f"{stored:,.0f} logs/s stored < 95% of the "
+                       f"{step.acked_logs_per_second:,.0f} acknowledged: backlog {step.backlog_start:,} -> "
+                       f"{step.backlog_end:,}"})
+    return broken
+
+
+def capacity_result(environment: Any, run: SuiteRun, searches: list[tuple[int | None, KneeSearch, list[Step]]]) \
+        -> dict[str, Any]:  # fmt: skip
+    """``capacity.json``: the answer, its cause, the precision and every step, per batch size when swept."""
+    per_size = [_one_search(size, knee, steps) for size, knee, steps in searches]
+    best = max(per_size, key=lambda found: found["max_sustainable_logs_per_second"])
+    options = environment.parsed_options
+    target = environment.host or ""
+    return {
+        "answer": _answer(target, best),
+        "workload": os.path.splitext(os.path.basename(str(getattr(options, "locustfile", "") or "")))[0],
+        "target": target,
+        "run_id": run.settings.run_id,
+        "max_in_flight": environment.runner.target_user_count,
+        "step_seconds": run.settings.capacity.step_seconds,
+        "warmup_seconds": run.settings.capacity.step_seconds * WARMUP_SHARE,
+        "precision": run.settings.capacity.precision,
+        "slo": {"p95_ms": run.settings.capacity.slo_p95_ms, "failure_rate": run.settings.capacity.slo_failure_rate},
+        **{key: value for key, value in best.items() if key != "steps"},
+        "steps": [step for found in per_size for step in found["steps"]],
+        "batch_sizes": [{key: value for key, value in found.items() if key != "steps"} for found in per_size]
+        if run.settings.capacity.batch_sizes else [],
+    }
+
+
+def _answer(target: str, found: dict[str, Any]) -> str:
+    """The search's answer in one line: the rate sustained, the precision, and what broke above it."""
+    size = f" (batch of {found['batch_size']})" if found["batch_size"] else ""
+    cause = found["breaking_cause"]
+    if not found["max_sustainable_rps"]:
+        return (f"Capacity of {target}{size}: no rate tried was sustained, down to {found['knee_between_rps'][1]:,.0f} "
+                f"calls/s: {cause['words']} ({cause['status']})")
+    return (f"Capacity of {target}{size}: {found['max_sustainable_logs_per_second']:,.0f} logs/s sustained "
+            f"({found['max_sustainable_rps']:,.0f} calls/s, knee within ±{found['achieved_precision']:.0%}); "
+            f"{found['knee_between_rps'][1]:,.0f} calls/s broke it: {cause['words']} ({cause['status']})")
+
+
+def _one_search(batch_size: int | None, knee: KneeSearch, steps: list[Step]) -> dict[str, Any]:
+    good = [step for step in steps if step.good and step.offered_rps == knee.good]
+    bad = sorted((step for step in steps if not step.good), key=lambda step: step.offered_rps)
+    logs_per_call = good[0].offered_logs_per_second / good[0].offered_rps if good else float(batch_size or 1)
+    first_bad = bad[0].broken_by[0] if bad else {"status": "NONE", "words": "no step broke"}
+    return {
+        "batch_size": batch_size,
+        "max_sustainable_rps": knee.good,
+        "max_sustainable_logs_per_second": knee.good * logs_per_call,
+        "knee_between_rps": [knee.good, None if not bad else bad[0].offered_rps],
+        "achieved_precision": knee.achieved_precision() if bad and knee.good else None,
+        "breaking_cause": first_bad,
+        "steps": [{**dataclasses.asdict(step), "good": step.good} for step in steps],
+    }

@@ -1,0 +1,58 @@
+"""--capacity-search finds a service's capacity by itself: against a reference server whose storage takes at
+most N logs/s behind a bounded queue, the knee lands on N within the stated precision, for writes and batches."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import grpc_host
+from locust_runs import ROOT, run_locust
+
+STEP = "2"
+
+
+def search(serve, tmp_path: Path, workload: str, store_rate: int, start: int, *args: str) -> dict:
+    server = serve("--queue-size", "1000", "--store-rate", str(store_rate))
+    run = run_locust(workload, grpc_host(server), tmp_path, "--capacity-search", "--capacity-start", str(start),
+                     "--capacity-step", STEP, *args, users=300, run_time="120s", timeout=150)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Capacity of grpc://" in run.stderr
+    result = json.loads((tmp_path / "capacity.json").read_text())
+    assert run.json("audit")["status"] == "ok", "the search ends with the delivery audit of everything it sent"
+    return result
+
+
+def assert_knee_at(result: dict, logs_per_second: float) -> None:
+    low, high = result["knee_between_rps"]
+    logs_per_call = result["max_sustainable_logs_per_second"] / result["max_sustainable_rps"]
+    assert low * logs_per_call <= logs_per_second * 1.05 and high * logs_per_call >= logs_per_second * 0.95, result
+    assert result["achieved_precision"] <= result["precision"] == 0.1
+    assert abs(result["max_sustainable_logs_per_second"] - logs_per_second) <= 0.2 * logs_per_second
+
+
+def test_the_search_finds_the_storage_rate_of_writelog(serve, tmp_path):
+    result = search(serve, tmp_path, "single", 600, 300)
+    assert_knee_at(result, 600)
+    assert result["breaking_cause"]["status"] in ("FAILURE_RATE", "ACK_RATE", "BACKLOG_RISING")
+    assert all({"offered_rps", "achieved_rps", "p50_ms", "p95_ms", "p99_ms", "failures", "backlog_end"} <= set(step)
+               for step in result["steps"])  # fmt: skip
+    report = subprocess.run([sys.executable, "-m", "reports", str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert report.returncode == 0 and result["answer"] in report.stdout, report.stderr
+    assert (tmp_path / "report_capacity.png").stat().st_size > 0
+    assert "## Capacity" in (tmp_path / "report.md").read_text()
+
+
+def test_the_search_finds_the_storage_rate_in_batches_and_sweeps_batch_sizes(serve, tmp_path):
+    result = search(serve, tmp_path, "batch", 6000, 200, "--batch-sizes", "10,20")
+    assert [found["batch_size"] for found in result["batch_sizes"]] == [10, 20]
+    for found in result["batch_sizes"]:
+        assert_knee_at(found | {"precision": 0.1}, 6000)
+
+
+def test_capacity_options_are_checked_up_front(tmp_path):
+    run = run_locust("batch", "grpc://127.0.0.1:9", tmp_path, "--batch-sizes", "10,x")
+    assert run.returncode == 2 and "--batch-sizes='10,x' is not valid" in run.stderr
