@@ -68,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return child.wait()
     finally:
         stats = server.stop()
-        logger.info("reference server stopped: acked %d, stored %d, dropped %d",
-                    stats["acked"], stats["stored"], stats["dropped"])  # fmt: skip
+        logger.info("reference server stopped: acked %d, stored %d, dropped %d, lost to failed flushes %d",
+                    stats["acked"], stats["stored"], stats["dropped"], stats["flush_failed"])  # fmt: skip
 
 
 if __name__ == "__main__":

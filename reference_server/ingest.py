@@ -2,13 +2,17 @@
 
 As in the real service: a write is acknowledged when its entry is queued; the flusher stores
 batches of ``flush_batch`` when one fills or every ``flush_period`` seconds; a dropped log
-(``--drop-rate``) is acknowledged and never stored, and nothing tells the client.
+(``--drop-rate``) is acknowledged and never stored, and nothing tells the client. A flush that
+fails (a full disk) is logged and its batch dropped, and flushing goes on: acknowledged logs lost,
+which the delivery audit exists to find.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +25,7 @@ from reference_server.stats import ServerStats, write_stats_file
 from reference_server.storage import LogStore
 
 logger = logging.getLogger(__name__)
+FAILURE_LOG_SECONDS = 1.0
 
 
 class LogQueue:
@@ -55,6 +60,7 @@ class Flusher:
         self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-storage")
         self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-queries")
         self._closing = False
+        self._failure_logged_at = 0.0
 
     @property
     def pending(self) -> int:
@@ -85,8 +91,20 @@ class Flusher:
             keep = self._faults.keep(len(batch))
             kept = [entry for entry, stored in zip(batch, keep, strict=True) if stored]
             self._stats.dropped += len(batch) - len(kept)
-            self._stats.stored += await self.in_storage_thread(self._store.store, kept)
+            try:
+                self._stats.stored += await self.in_storage_thread(self._store.store, kept)
+            except (sqlite3.Error, OSError) as error:
+                self._flush_failed(len(kept), error)
         self.write_stats()
+
+    def _flush_failed(self, count: int, error: Exception) -> None:
+        """A batch that could not be stored is dropped, as the real service drops it; logged at most once a second."""
+        self._stats.flush_failed += count
+        now = time.monotonic()
+        if now - self._failure_logged_at >= FAILURE_LOG_SECONDS:
+            self._failure_logged_at = now
+            logger.error("flush failed, %d acknowledged logs dropped (%d so far): %s", count,
+                         self._stats.flush_failed, error)  # fmt: skip
 
     async def query(self, request: pb.QueryLogRequest) -> tuple[list[pb.LogEntry], int]:
         """Run a QueryLog against the store, on the query thread (flushes go on meanwhile)."""
@@ -104,5 +122,8 @@ class Flusher:
         await running
         await self.flush_all()
         self._queries.shutdown(wait=True)
-        await self.in_storage_thread(self._store.close)
+        try:
+            await self.in_storage_thread(self._store.close)
+        except (sqlite3.Error, OSError) as error:
+            logger.error("closing the store failed: %s", error)
         self._storage.shutdown(wait=True)

@@ -132,9 +132,10 @@ class ReferenceServer:
 
     def _log_faults(self) -> None:
         stats = self._stats
-        logger.info("stopped: acked %d, stored %d, dropped %d (drop-rate), refused %d (queue full), "
-                    "injected errors %d, delayed calls %d", stats.acked, stats.stored, stats.dropped,
-                    stats.rejected_queue_full, stats.injected_errors, stats.injected_latency_calls)  # fmt: skip
+        logger.info("stopped: acked %d, stored %d, dropped %d (drop-rate), lost %d (failed flushes), refused %d "
+                    "(queue full), injected errors %d, delayed calls %d", stats.acked, stats.stored, stats.dropped,
+                    stats.flush_failed, stats.rejected_queue_full, stats.injected_errors,
+                    stats.injected_latency_calls)  # fmt: skip
 
     def __enter__(self) -> ReferenceServer:
         return self.start()

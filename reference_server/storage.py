@@ -94,14 +94,14 @@ class LogStore:
     def query(self, request: pb.QueryLogRequest) -> tuple[list[pb.LogEntry], int]:
         """Matching logs newest first (limit/offset applied) and the count of every match.
 
-        Level: filtered when it is not DEBUG (proto3 cannot tell DEBUG from unset). Unlike the real
-        service, a query by service_name alone does not filter to DEBUG logs.
+        Level, as the real service does it: filtered whenever it is not DEBUG (proto3 cannot tell DEBUG
+        from unset) *or* service_name is set, so a query by service_name alone returns DEBUG logs only.
         """
         where, params = ["1 = 1"], []
         if request.service_name:
             where.append("service_name = ?")
             params.append(request.service_name)
-        if request.level != pb.DEBUG:
+        if request.level != pb.DEBUG or request.service_name:
             where.append("level = ?")
             params.append(request.level)
         for text, operator in ((request.start_time, ">="), (request.end_time, "<=")):

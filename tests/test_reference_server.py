@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import resource
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,6 +20,8 @@ from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from reference_server import ReferenceServer, ServerConfig
 from reference_server.process import start_server_process
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def server(**settings) -> ReferenceServer:
@@ -96,7 +102,7 @@ def filled():
 @pytest.mark.parametrize(
     ("filters", "messages"),
     [
-        ({"service_name": "svc-1"}, ["m10", "m7", "m4", "m1"]),
+        ({"service_name": "svc-1"}, []),  # the real service's quirk: DEBUG logs only, and these are INFO and ERROR
         ({"level": "ERROR", "service_name": "svc-1"}, ["m7", "m1"]),
         ({"trace_id": "trace-0", "tenant": "b"}, ["m10", "m8", "m6"]),
         ({"start_time": "2024-08-30T03:00:00Z", "end_time": "2024-08-30T05:00:00+00:00"}, ["m5", "m4", "m3"]),
@@ -115,8 +121,13 @@ def test_total_count_counts_every_match_regardless_of_limit_and_offset(filled):
     assert page.total_count == 12 and [log["message"] for log in page.logs] == ["m8"]
 
 
-def test_service_name_alone_does_not_filter_to_debug_unlike_the_real_service(filled):
-    assert filled.query_logs(service_name="svc-0").total_count == 4
+def test_service_name_alone_returns_debug_logs_only_as_the_real_service_does():
+    with server() as running, LogClient(running.target) as client:
+        client.batch_write_logs([{"message": f"q{level}", "service_name": "quirk", "level": level, "run_id": "quirk"}
+                                 for level in ("DEBUG", "INFO", "ERROR")])  # fmt: skip
+        assert stored(client, 3, run_id="quirk") == 3, "a metadata-only query counts every level"
+        assert [log["message"] for log in client.query_logs(service_name="quirk").logs] == ["qDEBUG"]
+        assert client.query_logs(service_name="quirk", level="ERROR").total_count == 1
 
 
 def test_unparsable_timestamp_is_replaced_by_the_server_clock():
@@ -242,3 +253,34 @@ def test_around_runs_a_command_against_a_fresh_server_and_passes_its_exit_code()
     assert ok.returncode == 0, ok.stderr
     assert "reference server listening on grpc://127.0.0.1:" in ok.stderr and "acked 1, stored 1" in ok.stderr
     assert failing.returncode == 7
+
+
+def test_a_failed_flush_drops_its_batch_and_flushing_goes_on(tmp_path):
+    """A full disk (the file-size limit makes SQLite's writes fail for real): acknowledged logs are lost and
+    counted, later writes are still acknowledged, and the server stops cleanly."""
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (400 * 1024, 400 * 1024))
+
+    ready, stats_file, log = tmp_path / "port", tmp_path / "stats.json", tmp_path / "server.log"
+    command = [sys.executable, "-m", "reference_server", "--port", "0", "--ready-file", str(ready), "--db",
+               str(tmp_path / "logs.db"), "--flush-period", "0.1", "--stats-file", str(stats_file)]  # fmt: skip
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, preexec_fn=small_disk)
+    try:
+        deadline = time.monotonic() + 15
+        while not (ready.exists() and ready.read_text()):
+            assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+            time.sleep(0.05)
+        with LogClient(f"127.0.0.1:{ready.read_text()}") as client:
+            for _ in range(30):
+                client.batch_write_logs([{"message": "x" * 200, "run_id": "full"} for _ in range(100)])
+            time.sleep(1)
+            assert all(client.write_log("after the disk filled", run_id="full").success for _ in range(5))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0, log.read_text()
+    stats = json.loads(stats_file.read_text())
+    assert stats["flush_failed"] > 0 and stats["stored"] + stats["flush_failed"] == stats["acked"] == 3005
+    assert "flush failed" in log.read_text() and f"lost {stats['flush_failed']} (failed flushes)" in log.read_text()
