@@ -95,9 +95,10 @@ demo: $(STAMP)
 	$(MAKE) --no-print-directory report RUN=$(RUN_DIR) || exit $$?; \
 	exit $$status
 
+# The master listens for its workers on loopback only: spawn messages carry every option in cleartext.
 distributed: $(STAMP)
 	mkdir -p $(RUN_DIR)
-	$(TARGET) $(LOCUST_RUN) --processes $(WORKERS) \
+	$(TARGET) $(LOCUST_RUN) --processes $(WORKERS) --master-bind-host 127.0.0.1 \
 		$(if $(WEB),--web-host 127.0.0.1 --web-port $(WEB_PORT),--headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME)) \
 		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
 	@echo "run folder: $(RUN_DIR)"

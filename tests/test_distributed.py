@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
-from locust_runs import distributed_args, run_locust
+from locust_runs import distributed_args, free_port, run_locust
 
 from reference_server.process import start_server_process
 
@@ -70,3 +73,25 @@ def test_kubernetes_example_is_well_formed_with_master_and_worker_commands():
     assert service_ports == {5557, 8089}
     expected_workers = int(master["args"][master["args"].index("--expect-workers") + 1])
     assert by_name[("Deployment", "locust-worker")]["spec"]["replicas"] == expected_workers
+
+
+def test_make_distributed_listens_for_workers_on_loopback_only(server, tmp_path):
+    """Spawn messages carry every option in cleartext: the master must not listen on every interface."""
+    port = str(free_port())
+    command = ["make", "--no-print-directory", "distributed", "WORKERS=2", "USERS=2", "SPAWN_RATE=2", "RUN_TIME=4s",
+               "WORKLOAD=single", f"HOST=grpc://{server.target}", f"RUN_DIR={tmp_path}/run",
+               f"ARGS=--master-bind-port {port} --master-port {port} --audit-settle 1"]  # fmt: skip
+    make = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, listening = time.monotonic() + 20, set()
+        while time.monotonic() < deadline and make.poll() is None and len(listening) < 1:
+            time.sleep(0.5)
+            for process in psutil.Process(make.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    listening |= {(link.laddr.ip, link.laddr.port) for link in process.net_connections("tcp")
+                                  if link.status == psutil.CONN_LISTEN}  # fmt: skip
+        assert (("127.0.0.1", int(port))) in listening, listening
+        assert all(ip == "127.0.0.1" for ip, _ in listening), f"something listens beyond loopback: {listening}"
+    finally:
+        output, _ = make.communicate(timeout=60)
+    assert make.returncode == 0, output[-3000:]
