@@ -12,6 +12,7 @@ import csv
 from dataclasses import dataclass, field
 
 OK = "OK"
+AGGREGATED = "Aggregated"
 REPORT_KEY = "grpc_latency_split"
 SERVICE_TIME_REPORT_KEY = "grpc_service_time"
 HEADER = ("Name", "Outcome", "Count", "Average (ms)", "50%", "90%", "95%", "99%", "Max (ms)")
@@ -68,15 +69,26 @@ class LatencySplit:
         self._unreported.clear()
 
     def rows(self) -> list[tuple]:
-        """One row per (name, outcome): count, average and percentiles in ms."""
+        """One row per (name, outcome), then an Aggregated row per outcome over every name: count, average and
+        percentiles in ms (``--max-p95-ok-ms`` reads the Aggregated OK row)."""
+        merged: dict[str, dict[int, int]] = {}
+        merged_totals: dict[str, float] = {}
         result = []
         for (name, outcome), histogram in sorted(self.histograms.items()):
-            count = sum(histogram.values())
-            ordered = sorted(histogram.items())
-            marks = [percentile(ordered, count, share) for share in PERCENTILES]
-            average = self.totals.get((name, outcome), 0.0) / count
-            result.append((name, outcome, count, round(average, 2), *marks, ordered[-1][0]))
-        return result
+            result.append(_row(name, outcome, histogram, self.totals.get((name, outcome), 0.0)))
+            into = merged.setdefault(outcome, {})
+            for value, times in histogram.items():
+                into[value] = into.get(value, 0) + times
+            merged_totals[outcome] = merged_totals.get(outcome, 0.0) + self.totals.get((name, outcome), 0.0)
+        aggregated = [_row(AGGREGATED, outcome, merged[outcome], merged_totals[outcome]) for outcome in sorted(merged)]
+        return result + aggregated
+
+
+def _row(name: str, outcome: str, histogram: dict[int, int], total: float) -> tuple:
+    count = sum(histogram.values())
+    ordered = sorted(histogram.items())
+    marks = [percentile(ordered, count, share) for share in PERCENTILES]
+    return (name, outcome, count, round(total / count, 2), *marks, ordered[-1][0])
 
 
 def percentile(ordered: list[tuple[int, int]], count: int, share: float) -> int:

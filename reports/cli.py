@@ -46,7 +46,10 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--baseline", type=Path, help="another run to compare with, figure by figure")
     cli.add_argument("--json", action="store_true", help="print the run's summary as JSON on stdout")
     gates = cli.add_argument_group("gates")
-    gates.add_argument("--max-p95-ms", type=non_negative, metavar="MS", help="p95 latency at most MS")
+    gates.add_argument("--max-p95-ms", type=non_negative, metavar="MS",
+                       help="Locust's p95 over all calls (failures included) at most MS")  # fmt: skip
+    gates.add_argument("--max-p95-ok-ms", type=non_negative, metavar="MS",
+                       help="p95 of successful calls alone at most MS (from _latency.csv)")  # fmt: skip
     gates.add_argument(
         "--max-failure-rate",
         type=fraction,
@@ -136,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     )
     files = _write(args.out or data.prefix.parent, markdown.render(report), html.render(report), charts)
     thresholds = Thresholds(
-        args.max_p95_ms, args.max_failure_rate, args.min_rps, args.min_logs_per_second, args.max_lost
+        args.max_p95_ms, args.max_failure_rate, args.min_rps, args.min_logs_per_second, args.max_lost,
+        args.max_p95_ok_ms,
     )
     gates: list[GateResult] = evaluate(figures, thresholds)
     if args.json:

@@ -18,6 +18,7 @@ class Thresholds:
     min_rps: float | None = None
     min_logs_per_second: float | None = None
     max_lost: int | None = None
+    max_p95_ok_ms: float | None = None
 
 
 @dataclass
@@ -100,6 +101,20 @@ def _lost(figures: Figures, limit: int) -> GateResult:
     return _at_most(option, "lost (at most)", float(audit.get("lost_max", audit["lost"])), limit)
 
 
+def _p95_ok(figures: Figures, limit: float) -> GateResult:
+    """p95 of successful calls alone: fast failures cannot pull it down as they pull Locust's p95."""
+    option = "--max-p95-ok-ms"
+    latency = figures.latency
+    ok = None if latency is None else latency[latency["Outcome"] == "OK"]
+    if ok is None or ok.empty:
+        why = "no _latency.csv in this run" if latency is None else "no successful call in _latency.csv"
+        return GateResult(option, False, f"{option} {_show(limit)}: {why}")
+    aggregated = ok[ok["Name"] == "Aggregated"]
+    p95 = float(aggregated["95%"].iloc[-1]) if not aggregated.empty else float(ok["95%"].max())
+    label = "p95 of successful calls" if not aggregated.empty else "p95 of successful calls (worst RPC)"
+    return _at_most(option, label, p95, limit, " ms")
+
+
 def evaluate(figures: Figures, thresholds: Thresholds) -> list[GateResult]:
     """Verdicts of the asked gates, on the Aggregated row (and the delivery audit for --max-lost)."""
     total = figures.aggregated
@@ -124,4 +139,6 @@ def evaluate(figures: Figures, thresholds: Thresholds) -> list[GateResult]:
             )
     if thresholds.max_lost is not None:
         results.append(_lost(figures, thresholds.max_lost))
+    if thresholds.max_p95_ok_ms is not None:
+        results.append(_p95_ok(figures, thresholds.max_p95_ok_ms))
     return results

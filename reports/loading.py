@@ -46,16 +46,18 @@ LATENCY_COLUMNS = ("Name", "Outcome", "Count", "Average (ms)", *PERCENTILES, "Ma
 AUDIT_KEYS = ("acked", "persisted", "lost", "unexpected", "status")
 CAPACITY_KEYS = ("answer", "max_sustainable_rps", "max_sustainable_logs_per_second", "breaking_cause", "steps")
 
-# Columns that must hold numbers on every row; the percentiles of history rows may be 'N/A' (NaN).
+# Columns that must hold numbers on every row where present; the percentiles of history rows may be 'N/A'.
 STRICT_NUMBERS = {
     "stats": ("Request Count", "Failure Count", "Requests/s"),
     "stats history": ("Timestamp", "User Count", "Total Request Count", "Total Failure Count"),
     "failures": ("Occurrences",),
     "exceptions": ("Count",),
-    "logs": ("Requests", "Logs Sent", "Logs Acked", "Logs Rejected"),
+    "logs": ("Requests", "Logs Sent", "Logs Acked", "Logs Rejected", "Logs In Doubt"),
     "logs history": ("Timestamp", "User Count", "Logs Sent", "Logs Acked"),
     "latency": ("Count", "Average (ms)", *PERCENTILES, "Max (ms)"),
 }
+# Every other column is a number too (checked finite; an empty or N/A cell is allowed), but these.
+TEXT_COLUMNS = frozenset({"Type", "Name", "Method", "Error", "Message", "Traceback", "Nodes", "Outcome"})
 # Locust writes 'N/A' percentiles for a name without requests and for the first history row.
 LOOSE_NUMBERS = {
     "stats": ("Max Response Time", "Average Content Size", "Average Response Time", *PERCENTILES, "100%"),
@@ -133,13 +135,20 @@ def _read_csv(path: Path, kind: str, columns: tuple[str, ...]) -> pd.DataFrame:
         raise ReportError(f"{path}: not a Locust {kind} CSV, missing column(s) {', '.join(missing)}")
     if "Name" in frame.columns:
         frame["Name"] = frame["Name"].fillna("").astype(str)
-    for column in STRICT_NUMBERS.get(kind, ()):
+    for column in (column for column in STRICT_NUMBERS.get(kind, ()) if column in frame.columns):
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna()
         if bad.any():
             line = int(bad.to_numpy().nonzero()[0][0]) + 2
             raise ReportError(f"{path}: line {line}: '{column}' is not a number (truncated or foreign CSV?)")
         frame[column] = values
+    for column in (column for column in frame.columns if column not in TEXT_COLUMNS):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        infinite = values.abs() == float("inf")
+        if infinite.any():
+            line = int(infinite.to_numpy().nonzero()[0][0]) + 2
+            raise ReportError(f"{path}: line {line}: '{column}' is {frame[column].iloc[line - 2]!r}, not a finite "
+                              "number")  # fmt: skip
     for column in LOOSE_NUMBERS.get(kind, ()):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
@@ -160,12 +169,19 @@ def _optional_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        value = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        value = json.loads(path.read_text(encoding="utf-8", errors="replace"), parse_constant=_no_constant)
     except (json.JSONDecodeError, OSError) as error:
         raise ReportError(f"{path}: not valid JSON ({error})") from None
+    except ValueError as error:
+        raise ReportError(f"{path}: {error}") from None
     if not isinstance(value, dict):
         raise ReportError(f"{path}: expected a JSON object")
     return value
+
+
+def _no_constant(name: str) -> Any:
+    """JSON's NaN and Infinity are no figures a report can use."""
+    raise ValueError(f"{name} is not a finite number")
 
 
 def _capacity(path: Path) -> dict[str, Any] | None:

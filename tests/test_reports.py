@@ -471,3 +471,58 @@ def test_missing_folder_or_prefix_is_one_line_and_exit_2(tmp_path: Path, where: 
     assert done.returncode == 2
     assert done.stderr.startswith(f"reports: {tmp_path / where}: no such run folder")
     assert len(done.stderr.splitlines()) == 1
+
+
+NUMBER_FILES = ("stats", "stats_history", "failures", "exceptions", "logs", "logs_history", "latency")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "NaN", "1e999"])
+def test_a_non_finite_figure_in_any_numeric_column_is_reported_or_refused_never_a_traceback(
+    real_run: Path, tmp_path: Path, value: str
+) -> None:
+    """Every numeric column of every CSV the report reads, one at a time: exit 0 or one ``reports:`` line, exit 2."""
+    prefix = next(real_run.glob("*_stats.csv")).name[: -len("_stats.csv")]
+    tried = 0
+    for kind in NUMBER_FILES:
+        original = real_run / f"{prefix}_{kind}.csv"
+        header, *body = list(csv.reader(original.open(newline="")))
+        if not body:
+            continue
+        numeric = [index for index, cell in enumerate(body[-1]) if _is_number(cell)]
+        for index in numeric:
+            folder = tmp_path / f"{kind}-{index}"
+            shutil.copytree(real_run, folder)
+            changed = [list(row) for row in body]
+            changed[-1][index] = value
+            write_csv(folder / original.name, header, changed)
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr):
+                code = report(folder, "--out", str(folder / "out"))
+            tried += 1
+            lines = stderr.getvalue().strip().splitlines()
+            assert code in (0, 2), (kind, header[index], code)
+            if code == 2:
+                assert len(lines) == 1 and lines[0].startswith("reports: ") and header[index] in lines[0], lines
+    assert tried > 40
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def test_max_p95_ok_ms_gates_successful_calls_alone(real_run: Path, tmp_path: Path) -> None:
+    latency = {(row["Name"], row["Outcome"]): row for row in rows(next(real_run.glob("*_latency.csv")))}
+    ok_p95 = float(latency[("Aggregated", "OK")]["95%"])
+    assert report(real_run, "--out", tmp_path / "a", "--max-p95-ok-ms", ok_p95) == 0
+    breached = cli(real_run, "--out", tmp_path / "b", "--max-p95-ok-ms", ok_p95 - 1)
+    assert breached.returncode == 1
+    assert f"gate breached: p95 of successful calls {ok_p95:g} ms > --max-p95-ok-ms {ok_p95 - 1:g}" in breached.stderr
+    plain = tmp_path / "plain"
+    shutil.copytree(real_run, plain)
+    next(plain.glob("*_latency.csv")).unlink()
+    missing = cli(plain, "--max-p95-ok-ms", "100")
+    assert missing.returncode == 1 and "--max-p95-ok-ms 100: no _latency.csv in this run" in missing.stderr
