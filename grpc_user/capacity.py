@@ -6,9 +6,10 @@ each step's steady part (after a warm-up of a fifth of the step) and calls a ste
 these breaks: failures above ``--slo-failure-rate`` (RESOURCE_EXHAUSTED and partial batches included),
 p95 from the scheduled start above ``--slo-p95-ms``, acknowledged logs below 95% of those offered,
 dropped arrivals, or the service falling behind in storing: its backlog (acknowledged minus stored,
-sampled every half second) rises, its lowest point in the step's second half above the first half's
-by more than a service storing 95% of its logs would fall behind. The lowest points come right after
-flushes, so a periodic flush's sawtooth is not falling behind. Then it writes ``capacity.json`` beside
+sampled every quarter second) rises, its lowest point in the step's second half above the first
+half's by more than a service storing 95% of its logs would fall behind, and by more than one
+sampling interval's logs. The lowest points come right after flushes, so a periodic flush's sawtooth
+is not falling behind. Then it writes ``capacity.json`` beside
 the ``--csv`` files, says the answer in one line and ends the test, whose delivery audit covers
 everything the search sent.
 
@@ -48,7 +49,7 @@ WARMUP_SHARE = 0.2
 # After a bad step the service gets this long, offered nothing, to store its backlog before the next step.
 RECOVERY_SECONDS = 30.0
 RECOVERY_POLL_SECONDS = 0.25
-BACKLOG_POLL_SECONDS = 0.5
+BACKLOG_POLL_SECONDS = 0.25
 STEP_MESSAGE = "grpc_user_capacity_step"
 RESULT_FILE = "capacity.json"
 
@@ -263,7 +264,7 @@ def _broken(step: Step, slo: Any) -> list[dict[str, str]]:
     if step.dropped:
         broken.append({"status": "ARRIVALS_DROPPED", "words": f"{step.dropped} arrivals found every user busy "
                        "(raise -u)"})
-    allowed = (1 - KEEP_UP) * step.acked_logs_per_second * step.seconds / 2
+    allowed = step.acked_logs_per_second * max((1 - KEEP_UP) * step.seconds / 2, BACKLOG_POLL_SECONDS)
     if step.backlog_rise is not None and step.backlog_rise > allowed:
         stored = step.stored_logs_per_second or 0.0
         broken.append({"status": "BACKLOG_RISING", "words": f"the backlog rose by {step.backlog_rise:,} logs "

@@ -60,7 +60,7 @@ class Flusher:
         self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-storage")
         self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-queries")
         self._closing = False
-        self._failure_logged_at = 0.0
+        self._logged_at: dict[str, float] = {}
 
     @property
     def pending(self) -> int:
@@ -100,20 +100,31 @@ class Flusher:
     def _flush_failed(self, count: int, error: Exception) -> None:
         """A batch that could not be stored is dropped, as the real service drops it; logged at most once a second."""
         self._stats.flush_failed += count
-        now = time.monotonic()
-        if now - self._failure_logged_at >= FAILURE_LOG_SECONDS:
-            self._failure_logged_at = now
+        if self._may_log("flush"):
             logger.error("flush failed, %d acknowledged logs dropped (%d so far): %s", count,
                          self._stats.flush_failed, error)  # fmt: skip
+
+    def _may_log(self, failure: str) -> bool:
+        """At most one line a second per kind of failure: a full disk fails every flush."""
+        now = time.monotonic()
+        if now - self._logged_at.get(failure, -FAILURE_LOG_SECONDS) < FAILURE_LOG_SECONDS:
+            return False
+        self._logged_at[failure] = now
+        return True
 
     async def query(self, request: pb.QueryLogRequest) -> tuple[list[pb.LogEntry], int]:
         """Run a QueryLog against the store, on the query thread (flushes go on meanwhile)."""
         return await asyncio.get_running_loop().run_in_executor(self._queries, self._store.query, request)
 
     def write_stats(self) -> None:
-        """Rewrite the stats file, if there is one."""
-        if self._config.stats_file:
+        """Rewrite the stats file, if there is one; a failure (a full disk) is logged and flushing goes on."""
+        if not self._config.stats_file:
+            return
+        try:
             write_stats_file(self._config.stats_file, self._stats)
+        except OSError as error:
+            if self._may_log("stats"):
+                logger.error("the stats file %s could not be written: %s", self._config.stats_file, error)
 
     async def close(self, running: asyncio.Task) -> None:
         """Let the running flush finish (never cancel it mid-batch), flush the rest, close the store."""

@@ -18,7 +18,7 @@ from reference_server.config import ConfigError, ServerConfig
 from reference_server.faults import Faults
 from reference_server.ingest import Flusher, LogQueue
 from reference_server.service import LogService
-from reference_server.stats import ServerStats
+from reference_server.stats import ServerStats, write_stats_file
 from reference_server.storage import LogStore
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,12 @@ class ReferenceServer:
 
     async def _start(self) -> tuple[grpc.aio.Server, Flusher, asyncio.Task]:
         config = self.config
+        if config.stats_file:
+            try:
+                write_stats_file(config.stats_file, self._stats)
+            except OSError as error:
+                why = error.strerror or error
+                raise ConfigError(f"--stats-file {config.stats_file!r} cannot be written: {why}") from None
         store = LogStore(config.db)
         queue, faults = LogQueue(config.queue_size), Faults(config)
         flusher = Flusher(config, queue, store, faults, self._stats)
@@ -127,7 +133,6 @@ class ReferenceServer:
         logger.info("reference log service on %s%s (queue %d, flush %d every %gs, stored so far %d)",
                     self.target, " with TLS" if credentials else "", config.queue_size, config.flush_batch,
                     config.flush_period, await flusher.in_storage_thread(store.count))  # fmt: skip
-        flusher.write_stats()
         return server, flusher, flushing
 
     def _log_faults(self) -> None:

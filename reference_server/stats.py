@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -34,8 +35,13 @@ class ServerStats:
 
 
 def write_stats_file(path: str, stats: ServerStats) -> None:
-    """Write the stats JSON atomically."""
+    """Write the stats JSON atomically; on a failure (a full disk) the last complete file stays."""
     partial = f"{path}.partial"
-    with open(partial, "w") as handle:
-        json.dump(stats.as_dict(), handle, indent=2, sort_keys=True)
-    os.replace(partial, path)
+    try:
+        with open(partial, "w") as handle:
+            json.dump(stats.as_dict(), handle, indent=2, sort_keys=True)
+        os.replace(partial, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise

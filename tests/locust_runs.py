@@ -76,9 +76,11 @@ def free_port() -> int:
 
 
 def distributed_args(processes: int) -> list[str]:
-    """``--processes N`` on a free master port, so parallel runs never meet on Locust's default 5557."""
+    """``--processes N`` on a free master port, so parallel runs never meet on Locust's default 5557, listening on
+    loopback only (Locust's default is every interface)."""
     port = str(free_port())
-    return ["--processes", str(processes), "--master-bind-port", port, "--master-port", port]
+    return ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+            "--master-port", port]  # fmt: skip
 
 
 def run_locust(

@@ -1,5 +1,6 @@
 """--capacity-search finds a service's capacity by itself: against a reference server whose storage takes at
-most N logs/s behind a bounded queue, the knee lands on N within the stated precision, for writes and batches."""
+most N logs/s behind a bounded queue (a third of a second of N: an overload shows within a step), the knee
+lands on N within the stated precision, for writes and batches."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from pathlib import Path
 from conftest import grpc_host
 from locust_runs import ROOT, run_locust
 
-STEP = "2"
+STEP = "3"
 
 
 def search(serve, tmp_path: Path, workload: str, store_rate: int, start: int, *args: str) -> dict:
-    server = serve("--queue-size", "1000", "--store-rate", str(store_rate))
+    server = serve("--queue-size", str(store_rate // 3), "--store-rate", str(store_rate))
     run = run_locust(workload, grpc_host(server), tmp_path, "--capacity-search", "--capacity-start", str(start),
                      "--capacity-step", STEP, *args, users=300, run_time="120s", timeout=150)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
@@ -47,10 +48,10 @@ def test_the_search_finds_the_storage_rate_of_writelog(serve, tmp_path):
 
 
 def test_the_search_finds_the_storage_rate_in_batches_and_sweeps_batch_sizes(serve, tmp_path):
-    result = search(serve, tmp_path, "batch", 6000, 200, "--batch-sizes", "10,20")
+    result = search(serve, tmp_path, "batch", 3000, 100, "--batch-sizes", "10,20")
     assert [found["batch_size"] for found in result["batch_sizes"]] == [10, 20]
     for found in result["batch_sizes"]:
-        assert_knee_at(found | {"precision": 0.1}, 6000)
+        assert_knee_at(found | {"precision": 0.1}, 3000)
 
 
 def test_capacity_options_are_checked_up_front(tmp_path):

@@ -140,7 +140,7 @@ def test_generated_run_id_is_printed_and_written(serve, tmp_path):
         ("--message-bytes", "lots", "--message-bytes='lots' is not valid; accepted: a whole number"),
         ("--max-requests", "-5", "--max-requests='-5' is not valid"),
         ("--target-rps", "fast", "--target-rps='fast' is not valid; accepted: a number of requests per second"),
-        ("--arrival-rate", "0", "--arrival-rate='0' is not valid; accepted: calls per second R > 0 in total"),
+        ("--arrival-rate", "-5", "--arrival-rate='-5' is not valid; accepted: calls per second R > 0 in total"),
         ("--arrival-rate", "100:2000", "--arrival-rate='100:2000' is not valid; accepted: calls per second R > 0"),
         ("--arrival-rate", "100:2000:soon", "accepted: calls per second R > 0 in total (e.g. 500), a ramp"),
         ("--seed", "x", "--seed='x' is not valid"),
@@ -170,7 +170,8 @@ def test_failed_calls_latency_is_kept_apart_from_successful_calls(serve, tmp_pat
     run = run_locust("single", grpc_host(server), tmp_path, "--no-audit", "--max-requests", "300")
     server.kill()
     rows = {(row["Name"], row["Outcome"]): row for row in run.rows("latency")}
-    assert set(rows) == {("WriteLog", "OK"), ("WriteLog", "RESOURCE_EXHAUSTED")}
+    assert set(rows) == {("WriteLog", "OK"), ("WriteLog", "RESOURCE_EXHAUSTED"), ("Aggregated", "OK"),
+                         ("Aggregated", "RESOURCE_EXHAUSTED")}  # fmt: skip
     assert int(rows[("WriteLog", "OK")]["Count"]) == 50
     refused = run.failures()["RESOURCE_EXHAUSTED: log queue is full"]
     assert int(rows[("WriteLog", "RESOURCE_EXHAUSTED")]["Count"]) == 250 == refused

@@ -32,6 +32,10 @@ def test_server_killed_and_restarted_mid_run_records_unavailable_and_recovers(tm
     first.kill()
     time.sleep(1.5)
     second = start_server_process("--port", port, "--queue-size", "1000000", "--flush-period", "0.2")
+    restarted = time.monotonic()
+    while second.stats()["acked"] == 0:  # rewritten after every flush, 0.2 s
+        assert time.monotonic() - restarted < 2.5, "the channel did not reconnect within its 1 s backoff"
+        time.sleep(0.05)
     run = finish(locust, prefix)
     elapsed = time.monotonic() - started
     after_restart = second.stop()["calls"].get("WriteLog", 0)

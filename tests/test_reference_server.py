@@ -20,6 +20,7 @@ from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from reference_server import ReferenceServer, ServerConfig
 from reference_server.process import start_server_process
+from reference_server.stats import ServerStats
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -255,32 +256,77 @@ def test_around_runs_a_command_against_a_fresh_server_and_passes_its_exit_code()
     assert failing.returncode == 7
 
 
-def test_a_failed_flush_drops_its_batch_and_flushing_goes_on(tmp_path):
-    """A full disk (the file-size limit makes SQLite's writes fail for real): acknowledged logs are lost and
-    counted, later writes are still acknowledged, and the server stops cleanly."""
+def small_disk_server(tmp_path: Path, file_size_limit: int, *args: str) -> tuple[subprocess.Popen, str]:
+    """A server subprocess whose files may grow to ``file_size_limit`` bytes: a full disk without root or mounts.
+    Its output goes to a pipe, which the limit does not apply to."""
 
     def small_disk() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (400 * 1024, 400 * 1024))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
-    ready, stats_file, log = tmp_path / "port", tmp_path / "stats.json", tmp_path / "server.log"
-    command = [sys.executable, "-m", "reference_server", "--port", "0", "--ready-file", str(ready), "--db",
-               str(tmp_path / "logs.db"), "--flush-period", "0.1", "--stats-file", str(stats_file)]  # fmt: skip
-    with open(log, "w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, preexec_fn=small_disk)
+    ready = tmp_path / "port"
+    command = [sys.executable, "-m", "reference_server", "--port", "0", "--ready-file", str(ready),
+               "--flush-period", "0.1", *args]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=small_disk)  # fmt: skip
+    deadline = time.monotonic() + 15
+    while not (ready.exists() and ready.read_text()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the server did not start: {process.communicate()[0]}")
+        time.sleep(0.05)
+    return process, f"127.0.0.1:{ready.read_text()}"
+
+
+def stop_cleanly(process: subprocess.Popen) -> str:
+    """SIGTERM; the server's output, once it has exited with 0."""
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=20)[0]
+    assert process.returncode == 0, output
+    return output
+
+
+def test_a_failed_flush_drops_its_batch_and_flushing_goes_on(tmp_path):
+    """A full disk (the file-size limit makes SQLite's writes fail for real): acknowledged logs are lost and
+    counted, later writes are still acknowledged, and the server stops cleanly."""
+    stats_file = tmp_path / "stats.json"
+    process, target = small_disk_server(tmp_path, 400 * 1024, "--db", str(tmp_path / "logs.db"), "--queue-size",
+                                        "10000", "--stats-file", str(stats_file))  # fmt: skip
     try:
-        deadline = time.monotonic() + 15
-        while not (ready.exists() and ready.read_text()):
-            assert time.monotonic() < deadline and process.poll() is None, log.read_text()
-            time.sleep(0.05)
-        with LogClient(f"127.0.0.1:{ready.read_text()}") as client:
+        with LogClient(target) as client:
             for _ in range(30):
                 client.batch_write_logs([{"message": "x" * 200, "run_id": "full"} for _ in range(100)])
             time.sleep(1)
             assert all(client.write_log("after the disk filled", run_id="full").success for _ in range(5))
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(20) == 0, log.read_text()
+        output = stop_cleanly(process)
     stats = json.loads(stats_file.read_text())
     assert stats["flush_failed"] > 0 and stats["stored"] + stats["flush_failed"] == stats["acked"] == 3005
-    assert "flush failed" in log.read_text() and f"lost {stats['flush_failed']} (failed flushes)" in log.read_text()
+    assert "flush failed" in output and f"lost {stats['flush_failed']} (failed flushes)" in output
+
+
+def test_a_stats_file_on_a_full_disk_is_logged_and_flushing_goes_on(tmp_path):
+    """Only the stats file's first, all-zero version fits: every rewrite fails, and every log is still stored."""
+    first = json.dumps(ServerStats().as_dict(), indent=2, sort_keys=True)
+    stats_file = tmp_path / "stats.json"
+    process, target = small_disk_server(tmp_path, len(first), "--queue-size", "2000", "--stats-file", str(stats_file))
+    try:
+        with LogClient(target) as client:
+            batches = [client.batch_write_logs([{"message": "m", "run_id": "stats"} for _ in range(100)])
+                       for _ in range(30)]  # fmt: skip
+            assert [batch.success_count for batch in batches] == [100] * 30, "the flusher stopped, the queue filled"
+            assert stored(client, 3000, run_id="stats") == 3000
+    finally:
+        output = stop_cleanly(process)
+    assert f"the stats file {stats_file} could not be written" in output and "acked 3000, stored 3000" in output
+    assert json.loads(stats_file.read_text()) == json.loads(first) and not Path(f"{stats_file}.partial").exists()
+
+
+def test_a_stats_file_that_cannot_be_written_at_start_is_one_line_and_exit_2(tmp_path):
+    missing = tmp_path / "no-such-folder" / "stats.json"
+    command = [sys.executable, "-m", "reference_server", "--port", "0", "--stats-file", str(missing)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"python -m reference_server: error: --stats-file '{missing}' cannot be written: No such file or directory"
+    ]
