@@ -13,8 +13,8 @@ import time
 import grpc.aio
 
 from grpc_user.channels import CHANNEL_OPTIONS
+from grpc_user.locust.workloads.testdata import LogDataGenerator
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
-from grpc_user.testdata import LogDataGenerator
 
 
 async def run(target: str, calls: int, concurrency: int, batch_size: int) -> dict[str, float]:

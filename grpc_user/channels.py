@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from grpc_user.settings import Security
+from grpc_user.security import Security
 from grpc_user.target import Target
 
 # Batches of big entries exceed gRPC's 4 MiB default: the server, not the client, enforces its limit.

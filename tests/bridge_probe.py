@@ -15,9 +15,9 @@ import types  # noqa: E402
 import gevent  # noqa: E402
 import grpc  # noqa: E402
 
-from grpc_user.bridge import shared_transport  # noqa: E402
+from grpc_user.locust.transport.bridge import shared_transport  # noqa: E402
 from grpc_user.pb import log_service_pb2 as pb  # noqa: E402
-from grpc_user.settings import Security  # noqa: E402
+from grpc_user.security import Security  # noqa: E402
 from grpc_user.target import parse_target  # noqa: E402
 
 WRITE = "/logservice.LogService/WriteLog"

@@ -6,7 +6,7 @@ the audit against a real server is in test_audit.py.
 
 from __future__ import annotations
 
-from grpc_user.audit import audit_delivery
+from grpc_user.locust.audit.audit import audit_delivery
 from grpc_user.pb import log_service_pb2 as pb
 
 
@@ -21,7 +21,7 @@ class Clock:
 
 
 def scripted(counts: list[int], clock: Clock, monkeypatch):
-    monkeypatch.setattr("grpc_user.audit.time.monotonic", lambda: clock.now)
+    monkeypatch.setattr("grpc_user.locust.audit.audit.time.monotonic", lambda: clock.now)
     remaining = iter(counts)
 
     def call(path: str, payload: bytes) -> bytes:

@@ -11,7 +11,7 @@ from tls_certs import make_ca, make_leaf
 from grpc_user import LogClient
 from grpc_user.channels import sync_channel
 from grpc_user.pb import log_service_pb2 as pb
-from grpc_user.settings import Security
+from grpc_user.security import Security
 from grpc_user.target import parse_target
 from reference_server.process import start_server_process
 

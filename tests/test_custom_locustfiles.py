@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import grpc_host
@@ -37,3 +39,10 @@ def test_calls_fail_at_once_with_a_clear_error_when_the_bridge_loop_dies(serve, 
     assert any(error.startswith(stopped) for error in failures), failures
     assert run.returncode == 4, "the audit cannot count either: an audit error"
     assert "Delivery audit failed (exit code 4)" in run.stderr
+
+
+def test_the_public_imports_the_readme_shows_still_work():
+    code = ("from grpc_user import LogClient, AsyncLogClient, write_log, batch_write_logs, query_logs, GrpcUser; "
+            "from locust import User; assert issubclass(GrpcUser, User)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grpc_user.knee_search import KneeSearch
+from grpc_user.locust.capacity.knee import KneeSearch
 
 
 def search(capacity: float, start: float, precision: float = 0.1) -> tuple[KneeSearch, int]:

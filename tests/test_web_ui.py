@@ -13,7 +13,7 @@ import pytest
 from locust_runs import distributed_args, free_port
 from web_runs import WebUI, http, template_args, wait_for_page, web_ui_process
 
-from grpc_user.web_ui import AUDIT_FIGURES, AUDIT_TAB_KEY, TAB_KEY
+from grpc_user.locust.web.tabs import AUDIT_FIGURES, AUDIT_TAB_KEY, TAB_KEY
 from reference_server.process import start_server_process
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@
 from locust import task
 
 from grpc_user import GrpcUser
-from grpc_user.bridge import greenlet_loop
+from grpc_user.locust.transport.bridge import greenlet_loop
 
 
 class LoopDiesUser(GrpcUser):

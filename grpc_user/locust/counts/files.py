@@ -13,7 +13,7 @@ import os
 import time
 from typing import IO, Any
 
-from grpc_user.log_counts import LogCounter, RpcLogs
+from grpc_user.locust.counts.logs import LogCounter, RpcLogs
 
 LOGS_HEADER = ("Type", "Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected", "Logs In Doubt")
 HISTORY_HEADER = ("Timestamp", "User Count", "Type", "Name", "Logs Sent", "Logs Acked")

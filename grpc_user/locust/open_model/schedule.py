@@ -1,7 +1,7 @@
 """``--arrival-rate`` schedules: a constant rate, a linear ramp, or a ramp in steps (calls per second in total).
 
 Kept free of Locust and gevent: the settings that validate it are imported by the plain client too.
-The clock that turns a schedule into call starts is ``grpc_user.arrival_clock``.
+The clock that turns a schedule into call starts is ``grpc_user.locust.open_model.clock``.
 """
 
 from __future__ import annotations

@@ -17,13 +17,13 @@ from gevent import GreenletExit
 from locust.exception import StopUser
 
 from grpc_user import calls
-from grpc_user.arrival_clock import ArrivalClock, Dropped
-from grpc_user.bridge import LoopStopped, PendingCall
-from grpc_user.failures import GrpcCallFailure, failure_from_message
-from grpc_user.latency_split import OK, LatencySplit
-from grpc_user.log_counts import LogCounter
+from grpc_user.locust.counts.latency import OK, LatencySplit
+from grpc_user.locust.counts.logs import LogCounter
+from grpc_user.locust.lifecycle.budget import RequestBudget
+from grpc_user.locust.open_model.clock import ArrivalClock, Dropped
+from grpc_user.locust.transport.bridge import LoopStopped, PendingCall
+from grpc_user.locust.user.failures import GrpcCallFailure, failure_from_message
 from grpc_user.pb import log_service_pb2 as pb
-from grpc_user.request_budget import RequestBudget
 from grpc_user.results import BatchResult, ChunkResult, QueryResult, WriteResult
 
 REQUEST_TYPE = "grpc"

@@ -11,11 +11,12 @@ import dataclasses
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from grpc_user.arrivals import RateSchedule, parse_rate_schedule
 from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
+from grpc_user.locust.open_model.schedule import RateSchedule, parse_rate_schedule
+from grpc_user.security import Security
 
 MIX_KINDS = ("write", "batch", "query")
 DEFAULT_MIX = "write=70,batch=20,query=10"
@@ -31,22 +32,6 @@ class OptionError(ValueError):
     def __init__(self, option: str, value: Any, accepted: str) -> None:
         super().__init__(f"{option}={value!r} is not valid; accepted: {accepted}")
         self.option = option
-
-
-@dataclass(frozen=True)
-class Security:
-    """Transport security and call metadata; the token is never written anywhere."""
-
-    ca: str = ""
-    cert: str = ""
-    key: str = ""
-    authority: str = ""
-    metadata: tuple[tuple[str, str], ...] = ()
-    token: str = field(default="", repr=False)
-
-    def call_metadata(self) -> tuple[tuple[str, str], ...]:
-        """Metadata sent with every call: the ``--grpc-metadata`` pairs and the bearer token."""
-        return self.metadata + ((("authorization", f"Bearer {self.token}"),) if self.token else ())
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from grpc_user.audit import AuditResult
-from grpc_user.settings import SECURITY_OPTIONS
-from grpc_user.suite_run import suite_run
+from grpc_user.locust.audit.audit import AuditResult
+from grpc_user.locust.lifecycle.settings import SECURITY_OPTIONS
+from grpc_user.locust.lifecycle.state import suite_run
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import gevent
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
 
-from grpc_user.request_budget import BudgetPool
-from grpc_user.suite_run import SuiteRun, suite_run
+from grpc_user.locust.lifecycle.budget import BudgetPool
+from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
 
 logger = logging.getLogger(__name__)
 

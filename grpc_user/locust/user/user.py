@@ -15,13 +15,13 @@ from locust.exception import LocustError
 from locust.runners import WorkerRunner
 from locust.user.wait_time import constant_throughput
 
-from grpc_user import plugin  # noqa: F401  (registers the suite's Locust event listeners)
-from grpc_user.bridge import shared_transport
 from grpc_user.config import default_max_batch_size, default_target
-from grpc_user.locust_client import GrpcLogClient
-from grpc_user.suite_run import suite_run
+from grpc_user.locust.lifecycle import listeners  # registers the suite's Locust event listeners
+from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.transport.bridge import shared_transport
+from grpc_user.locust.user.client import GrpcLogClient
+from grpc_user.locust.workloads.testdata import LogDataGenerator
 from grpc_user.target import parse_target
-from grpc_user.testdata import LogDataGenerator
 
 USERS_PER_WORKER_INDEX = 1_000_000
 
@@ -30,7 +30,8 @@ def total_users(environment: Any) -> int:
     """How many users the whole test runs (the master's count on a worker)."""
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        return int(getattr(environment.parsed_options, plugin.TOTAL_USERS_OPTION, 0) or runner.target_user_count or 1)
+        total = getattr(environment.parsed_options, listeners.TOTAL_USERS_OPTION, 0)
+        return int(total or runner.target_user_count or 1)
     return int(runner.target_user_count or 1) if runner is not None else 1
 
 

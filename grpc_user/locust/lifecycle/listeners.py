@@ -1,6 +1,6 @@
 """Locust event listeners that make the suite a plugin: options, run ids, log counts, sidecars, budget, the end.
 
-Imported by ``grpc_user.locust_user``, so every locustfile with a GrpcUser gets them. Only the
+Imported by ``grpc_user.locust.user.user``, so every locustfile with a GrpcUser gets them. Only the
 master (or the single local process) writes files and audits; workers report their counts to it.
 """
 
@@ -18,26 +18,26 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
-from grpc_user import capacity
-from grpc_user.arrival_clock import ArrivalClock, LiveRate
-from grpc_user.checks import preflight, run_target
-from grpc_user.distributed import (
+from grpc_user.locust.audit.checks import preflight, run_target
+from grpc_user.locust.capacity import search
+from grpc_user.locust.counts.files import LogsHistoryWriter, write_run_info
+from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
+from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
+from grpc_user.locust.counts.logs import REPORT_KEY
+from grpc_user.locust.lifecycle.distributed import (
     register_master_messages,
     register_worker_messages,
     send_final_counts,
     start_master_budget,
     start_worker_budget,
 )
-from grpc_user.latency_split import REPORT_KEY as LATENCY_REPORT_KEY
-from grpc_user.latency_split import SERVICE_TIME_REPORT_KEY
-from grpc_user.locust_client import report_dropped_arrivals
-from grpc_user.log_counts import REPORT_KEY
-from grpc_user.options import register_options
-from grpc_user.run_end import csv_prefix, end_test, print_logs_summary, run_info
-from grpc_user.settings import OptionError, choose_run_id, parse_security, settings_from_options
-from grpc_user.sidecars import LogsHistoryWriter, write_run_info
-from grpc_user.suite_run import SuiteRun, all_runs, suite_run
-from grpc_user.web_ui import install_web_ui
+from grpc_user.locust.lifecycle.end import csv_prefix, end_test, print_logs_summary, run_info
+from grpc_user.locust.lifecycle.options import register_options
+from grpc_user.locust.lifecycle.settings import OptionError, choose_run_id, parse_security, settings_from_options
+from grpc_user.locust.lifecycle.state import SuiteRun, all_runs, suite_run
+from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
+from grpc_user.locust.user.client import report_dropped_arrivals
+from grpc_user.locust.web.tabs import install_web_ui
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     environment.events.quitting.add_listener(on_quitting)
     if isinstance(runner, WorkerRunner):
         register_worker_messages(environment)
-        capacity.register_worker_messages(environment)
+        search.register_worker_messages(environment)
         return
     if getattr(environment.parsed_options, "headless", False):
         exit_unless_target_serves(environment, run)
@@ -141,7 +141,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.started_at, run.stopping_at, run.stopped_at = time.time(), 0.0, 0.0
     run.arrivals = _arrival_clock(environment, run)
     if run.settings.capacity is not None and not isinstance(runner, WorkerRunner):
-        run.capacity_greenlet = gevent.spawn(capacity.search_capacity, environment, run, _finish)
+        run.capacity_greenlet = gevent.spawn(search.search_capacity, environment, run, _finish)
     run.audit, run.final_counts_from = None, set()
     _start_budget(environment, run)
     prefix = csv_prefix(environment)

@@ -2,7 +2,7 @@
 
 A test ends one way however it is stopped (``-t``, ``--max-requests``, STOP, Ctrl-C, SIGTERM, a
 lost worker): users stop taking work and their calls in flight finish and are counted
-(``grpc_user.locust_client``), the workers' final counts arrive (``grpc_user.distributed``), then
+(``grpc_user.locust.user.client``), the workers' final counts arrive (``grpc_user.locust.lifecycle.distributed``), then
 the audit runs, then its files are written; a quitting process waits for all of it.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 import gevent
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
-from grpc_user.audit import AuditResult
-from grpc_user.checks import AUDIT_ERROR_EXIT_CODE, AUDIT_EXIT_CODE, delivery_audit, write_audit
-from grpc_user.distributed import wait_for_final_counts
-from grpc_user.latency_split import write_latency_split
-from grpc_user.sidecars import write_logs_totals, write_run_info
-from grpc_user.suite_run import SuiteRun
+from grpc_user.locust.audit.audit import AuditResult
+from grpc_user.locust.audit.checks import AUDIT_ERROR_EXIT_CODE, AUDIT_EXIT_CODE, delivery_audit, write_audit
+from grpc_user.locust.counts.files import write_logs_totals, write_run_info
+from grpc_user.locust.counts.latency import write_latency_split
+from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
+from grpc_user.locust.lifecycle.state import SuiteRun
 
 logger = logging.getLogger(__name__)
 summary_logger = logging.getLogger("locust.stats_logger")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import gevent
 from gevent.event import AsyncResult, Event
 
-from grpc_user.arrivals import RateSchedule
+from grpc_user.locust.open_model.schedule import RateSchedule
 
 # With no rate (no users yet), look again this much later.
 IDLE_STEP_SECONDS = 0.05

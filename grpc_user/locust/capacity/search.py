@@ -1,7 +1,7 @@
 """``--capacity-search``: find, by itself, the highest rate the service sustains, and what breaks above it.
 
 The search runs in the master (or the single process) for the whole test. It offers the open model's
-arrival rate step by step (a geometric ramp, then a bisection: ``grpc_user.knee_search``), measures
+arrival rate step by step (a geometric ramp, then a bisection: ``grpc_user.locust.capacity.knee``), measures
 each step's steady part (after a warm-up of a fifth of the step) and calls a step bad when any of
 these breaks: failures above ``--slo-failure-rate`` (RESOURCE_EXHAUSTED and partial batches included),
 p95 from the scheduled start above ``--slo-p95-ms``, acknowledged logs below 95% of those offered,
@@ -36,11 +36,11 @@ import gevent
 import grpc
 from locust.runners import MasterRunner
 
-from grpc_user.checks import stored_count
-from grpc_user.knee_search import KneeSearch
-from grpc_user.latency_split import percentile
-from grpc_user.locust_client import ARRIVAL_NAME, REQUEST_TYPE
-from grpc_user.suite_run import SuiteRun, suite_run
+from grpc_user.locust.audit.checks import stored_count
+from grpc_user.locust.capacity.knee import KneeSearch
+from grpc_user.locust.counts.latency import percentile
+from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
+from grpc_user.locust.user.client import ARRIVAL_NAME, REQUEST_TYPE
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from gevent.event import AsyncResult
 from gevent.selectors import GeventSelector
 
 from grpc_user.channels import aio_channel
-from grpc_user.settings import Security
+from grpc_user.security import Security
 from grpc_user.target import Target
 
 logger = logging.getLogger(__name__)

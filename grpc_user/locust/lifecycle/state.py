@@ -7,11 +7,12 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from grpc_user.arrival_clock import ArrivalClock, LiveRate
-from grpc_user.latency_split import LatencySplit
-from grpc_user.log_counts import LogCounter
-from grpc_user.request_budget import BudgetPool, RequestBudget
-from grpc_user.settings import Security, SuiteSettings
+from grpc_user.locust.counts.latency import LatencySplit
+from grpc_user.locust.counts.logs import LogCounter
+from grpc_user.locust.lifecycle.budget import BudgetPool, RequestBudget
+from grpc_user.locust.lifecycle.settings import SuiteSettings
+from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
+from grpc_user.security import Security
 
 
 @dataclass

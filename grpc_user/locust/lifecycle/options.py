@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
-from grpc_user.settings import DEFAULT_MIX, DEFAULT_TOKEN_ENV
+from grpc_user.locust.lifecycle.settings import DEFAULT_MIX, DEFAULT_TOKEN_ENV
 
 
 def _add(parser: Any, flag: str, help_text: str, web_ui: bool = True, **kwargs: Any) -> None:
@@ -14,7 +14,7 @@ def _add(parser: Any, flag: str, help_text: str, web_ui: bool = True, **kwargs: 
 
 
 def register_options(parser: Any) -> None:
-    """Add every suite option to Locust's argument parser (values are validated in grpc_user.settings)."""
+    """Add every suite option to Locust's argument parser (``lifecycle.settings`` validates the values)."""
     batch_help = f"entries per BatchWriteLog, 1..{default_max_batch_size()} (MAX_BATCH_SIZE)"
     _add(parser, "--batch-size", batch_help, default="100")
     _add(parser, "--mix", "weights of the mixed workload's calls", default=DEFAULT_MIX)

@@ -1,0 +1,1 @@
+"""``--arrival-rate``: rate schedules and the clock that starts calls on them."""

@@ -1,0 +1,1 @@
+"""The workloads the locustfiles run, and the seed clients' test data."""
