@@ -26,7 +26,7 @@ TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around 
 EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 
-.PHONY: help venv proto test test-browser lint demo capacity server web headless report bench soak distributed clean
+.PHONY: help venv proto test test-browser lint demo capacity history server web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
@@ -36,6 +36,7 @@ help:
 	@echo "make web         Locust web UI on http://127.0.0.1:$(WEB_PORT) (WORKLOAD=, HOST=)"
 	@echo "make headless    USERS= SPAWN_RATE= RUN_TIME= WORKLOAD=single|batch|mixed HOST= ARGS="
 	@echo "make report      report the newest run under reports/runs (RUN=, GATES=)"
+	@echo "make history     every run under reports/runs against the ones before it (HISTORY_ARGS=)"
 	@echo "make distributed WORKERS= WORKLOAD= HOST= [WEB=1] (a master and WORKERS worker processes here)"
 	@echo "make capacity    WORKLOAD= HOST= ARGS= : the highest rate the service sustains, and what breaks above it"
 	@echo "make bench       CPU per call vs a bare grpc.aio loop, server and report throughput"
@@ -83,6 +84,11 @@ headless: $(STAMP)
 	$(TARGET) $(LOCUST_RUN) --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
 		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
 	@echo "run folder: $(RUN_DIR)"
+
+# Every run under reports/runs against the ones before it (HISTORY_ARGS="--last 20 --max-regression-pct 10").
+HISTORY_ARGS ?=
+history: $(STAMP)
+	$(PY) -m reports history reports/runs $(HISTORY_ARGS)
 
 report: $(STAMP)
 	$(PY) -m reports $(if $(RUN),$(RUN),$$(ls -d reports/runs/*/ | sort | tail -n 1)) $(GATES)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from reports import document, html, markdown
+from reports import document, history, html, markdown
 from reports.charts import Chart, render_charts
 from reports.compare import Change, compare, regressions
 from reports.figures import Figures, compute
@@ -155,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m reports`` and ``grpc-log-report``."""
     logging.basicConfig(level=logging.WARNING, format="reports: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["history"]:
+        return history.main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return run(args)
