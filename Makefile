@@ -26,7 +26,7 @@ TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around 
 EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 
-.PHONY: help venv proto test test-browser lint demo capacity history server web headless report bench soak distributed clean
+.PHONY: help venv proto test test-browser lint demo capacity history prometheus-check server web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
@@ -119,6 +119,10 @@ capacity: $(STAMP)
 		--csv $(CAPACITY_DIR)/locust --csv-full-history --html $(CAPACITY_DIR)/locust.html $(ARGS) || status=$$?; \
 	$(PY) -m reports $(CAPACITY_DIR) || exit $$?; \
 	echo "run folder: $(CAPACITY_DIR)"; exit $$status
+
+# A real Prometheus (Debian's prometheus package) scrapes a real run's /metrics; a figure is queried back.
+prometheus-check: $(STAMP)
+	$(PY) deploy/prometheus/scrape_check.py
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

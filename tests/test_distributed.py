@@ -71,6 +71,10 @@ def test_kubernetes_example_is_well_formed_with_master_and_worker_commands():
     assert worker["args"] == ["--worker", "--master-host", "locust-master", "--master-port", "5557"]
     service_ports = {port["port"] for port in by_name[("Service", "locust-master")]["spec"]["ports"]}
     assert service_ports == {5557, 8089}
+    annotations = by_name[("Deployment", "locust-master")]["spec"]["template"]["metadata"]["annotations"]
+    scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": "8089", "prometheus.io/path": "/metrics"}
+    assert annotations == scrape
+    assert "--autostart" in master["args"] and "--headless" not in master["args"], "the web UI serves /metrics"
     expected_workers = int(master["args"][master["args"].index("--expect-workers") + 1])
     assert by_name[("Deployment", "locust-worker")]["spec"]["replicas"] == expected_workers
 

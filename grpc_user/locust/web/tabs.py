@@ -28,6 +28,7 @@ from flask import Blueprint, jsonify, request
 from grpc_user.locust.audit.audit import AuditResult
 from grpc_user.locust.lifecycle.settings import SECURITY_OPTIONS
 from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.web.metrics import install_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
         return jsonify(audit_state(environment))
 
     web_ui.app.register_blueprint(routes)
+    install_metrics(environment, web_ui)
 
     @web_ui.app.before_request
     def guard_swarm() -> Any:

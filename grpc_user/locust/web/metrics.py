@@ -1,0 +1,119 @@
+"""``/metrics`` on Locust's web UI (the master's): the suite's figures in Prometheus's text format.
+
+A collector reads the run's state at each scrape (nothing is counted per call for it): Locust's stats
+for requests and failures per RPC and cause, the suite's log counts and latency histograms, users, the
+arrival rate, and the last delivery audit. Counters only go up within a test and start again from
+zero at a new test, which Prometheus's ``rate()`` and ``increase()`` treat as a counter reset.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from grpc_user.locust.lifecycle.state import suite_run
+
+PREFIX = "grpc_log_loadtest"
+# Milliseconds to seconds: what a log service's latency spans, from a healthy call to a deadline.
+BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000)
+
+
+class SuiteCollector:
+    """The suite's figures, collected from the run's state when Prometheus scrapes."""
+
+    def __init__(self, environment: Any) -> None:
+        self._environment = environment
+
+    def collect(self) -> Iterator[Any]:
+        """Every metric family, read now."""
+        environment, run = self._environment, suite_run(self._environment)
+        stats = environment.runner.stats
+        requests = CounterMetricFamily(f"{PREFIX}_requests", "calls per RPC name (Locust's request events)",
+                                       labels=["name"])  # fmt: skip
+        for (name, _method), entry in sorted(stats.entries.items()):
+            requests.add_metric([name], entry.num_requests)
+        yield requests
+        failures = CounterMetricFamily(f"{PREFIX}_failures", "failed calls per RPC name and cause",
+                                       labels=["name", "cause"])  # fmt: skip
+        by_cause: dict[tuple[str, str], int] = {}
+        for error in stats.errors.values():
+            key = (error.name, str(error.error).split(":", 1)[0])
+            by_cause[key] = by_cause.get(key, 0) + error.occurrences
+        for (name, cause), count in sorted(by_cause.items()):
+            failures.add_metric([name, cause], count)
+        yield failures
+        yield from self._logs(run)
+        yield self._latency(run)
+        yield GaugeMetricFamily(f"{PREFIX}_users", "users running (the most calls in flight with --arrival-rate)",
+                                value=environment.runner.user_count)  # fmt: skip
+        yield from self._arrivals(run, stats)
+        yield from self._audit(run)
+
+    @staticmethod
+    def _logs(run: Any) -> Iterator[Any]:
+        for field, help_text in (("sent", "logs sent"), ("acked", "logs acknowledged"),
+                                 ("rejected", "logs sent and surely not acknowledged"),
+                                 ("in_doubt", "logs of calls whose outcome is unknown")):  # fmt: skip
+            family = CounterMetricFamily(f"{PREFIX}_logs_{field}", f"{help_text} per RPC name", labels=["name"])
+            for name, logs in sorted(run.counter.by_name.items()):
+                family.add_metric([name], getattr(logs, field))
+            yield family
+
+    @staticmethod
+    def _latency(run: Any) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(f"{PREFIX}_latency_ms", "call latency in ms per RPC name and outcome "
+                                       "(from the scheduled start with --arrival-rate)", labels=["name", "outcome"])
+        for (name, outcome), histogram in sorted(run.latency.histograms.items()):
+            cumulative, buckets = 0, []
+            ordered = sorted(histogram.items())
+            for bound in BUCKETS_MS:
+                cumulative = sum(count for value, count in ordered if value <= bound)
+                buckets.append((str(bound), cumulative))
+            buckets.append(("+Inf", sum(histogram.values())))
+            family.add_metric([name, outcome], buckets, sum_value=run.latency.totals.get((name, outcome), 0.0))
+        return family
+
+    @staticmethod
+    def _arrivals(run: Any, stats: Any) -> Iterator[Any]:
+        schedule = run.live_rate or run.settings.arrival_rate
+        if schedule is None or not run.started_at:
+            return
+        offered = schedule.rate(time.time() - run.started_at)
+        yield GaugeMetricFamily(f"{PREFIX}_arrival_rate_offered", "calls/s the open model offers now", value=offered)
+        yield GaugeMetricFamily(f"{PREFIX}_arrival_rate_achieved", "calls/s started now (Locust's current rate)",
+                                value=stats.total.current_rps)  # fmt: skip
+
+    @staticmethod
+    def _audit(run: Any) -> Iterator[Any]:
+        audit = run.audit
+        if audit is None:
+            return
+        status = GaugeMetricFamily(f"{PREFIX}_audit_status", "the last delivery audit's status (1 for the one it has)",
+                                   labels=["run_id", "status"])  # fmt: skip
+        status.add_metric([audit.get("run_id", ""), audit.get("status", "")], 1)
+        yield status
+        for key in ("acked", "persisted", "in_doubt", "lost_min", "lost_max", "unexpected"):
+            family = GaugeMetricFamily(f"{PREFIX}_audit_{key}", f"the last delivery audit's {key.replace('_', ' ')}",
+                                       labels=["run_id"])  # fmt: skip
+            family.add_metric([audit.get("run_id", "")], audit.get(key, audit.get("lost", 0)) or 0)
+            yield family
+
+
+def install_metrics(environment: Any, web_ui: Any) -> None:
+    """``/metrics`` under ``--web-base-path``, behind the web UI's login when it has one."""
+    registry = CollectorRegistry()
+    registry.register(SuiteCollector(environment))
+    routes = Blueprint("grpc_user_metrics", __name__, url_prefix=getattr(environment.parsed_options, "web_base_path",
+                                                                         None))  # fmt: skip
+
+    @routes.route("/metrics")
+    @web_ui.auth_required_if_enabled
+    def metrics() -> Response:
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    web_ui.app.register_blueprint(routes)

@@ -1,0 +1,52 @@
+"""``/metrics``: scraped during and after a real run, parsed with prometheus_client, equal to the run's files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+from conftest import grpc_host
+from prometheus_client.parser import text_string_to_metric_families
+from web_runs import http, web_ui_process
+
+PREFIX = "grpc_log_loadtest"
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of ``/metrics`` by name and labels."""
+    samples = {}
+    for family in text_string_to_metric_families(http(f"{url}/metrics")):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(serve, tmp_path):
+    server = serve()
+    args = ("--autostart", "-u", "4", "-r", "4", "-t", "3s", "--autoquit", "60", "--audit-settle", "1",
+            "--mix", "write=6,batch=3,query=1", "--batch-size", "5")  # fmt: skip
+    with web_ui_process(tmp_path, grpc_host(server), *args) as web:
+        time.sleep(1.5)
+        during = scrape(web.url)
+        assert during[(f"{PREFIX}_requests_total", (("name", "WriteLog"),))] > 0
+        assert during[(f"{PREFIX}_users", ())] == 4
+        web.wait_for("grpc-audit", lambda audit: audit.get("status") not in ("", "pending", "running"))
+        time.sleep(2.5)  # Locust rewrites its --csv files once per second
+        after = scrape(web.url)
+        stats = {row["Name"]: row for row in csv.DictReader(open(f"{web.prefix}_stats.csv", newline=""))}
+        logs = {row["Name"]: row for row in csv.DictReader(open(f"{web.prefix}_logs.csv", newline=""))}
+        audit = json.loads(Path(f"{web.prefix}_audit.json").read_text())
+    for name in ("WriteLog", "BatchWriteLog"):
+        assert after[(f"{PREFIX}_requests_total", (("name", name),))] == int(stats[name]["Request Count"])
+        assert after[(f"{PREFIX}_logs_acked_total", (("name", name),))] == int(logs[name]["Logs Acked"])
+        assert after[(f"{PREFIX}_logs_sent_total", (("name", name),))] == int(logs[name]["Logs Sent"])
+        count = after[(f"{PREFIX}_latency_ms_count", (("name", name), ("outcome", "OK")))]
+        assert count == int(stats[name]["Request Count"]) - int(stats[name]["Failure Count"])
+    assert after[(f"{PREFIX}_requests_total", (("name", "WriteLog"),))] >= during[
+        (f"{PREFIX}_requests_total", (("name", "WriteLog"),))], "a counter only goes up within a test"
+    run_id = (("run_id", audit["run_id"]),)
+    assert after[(f"{PREFIX}_audit_status", (("run_id", audit["run_id"]), ("status", audit["status"])))] == 1
+    assert after[(f"{PREFIX}_audit_acked", run_id)] == audit["acked"]
+    assert after[(f"{PREFIX}_audit_lost_max", run_id)] == audit["lost_max"]
