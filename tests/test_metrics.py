@@ -7,7 +7,9 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from conftest import grpc_host
+from locust_runs import distributed_args
 from prometheus_client.parser import text_string_to_metric_families
 from web_runs import http, web_ui_process
 
@@ -23,15 +25,19 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return samples
 
 
-def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(serve, tmp_path):
+@pytest.mark.parametrize("processes", [0, 2], ids=["one process", "master and two workers"])
+def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(serve, tmp_path, processes):
     server = serve()
-    args = ("--autostart", "-u", "4", "-r", "4", "-t", "3s", "--autoquit", "60", "--audit-settle", "1",
+    args = (*(distributed_args(processes) if processes else ()), "--autostart", "-u", "4", "-r", "4", "-t", "3s",
+            "--autoquit", "60", "--audit-settle", "1",
             "--mix", "write=6,batch=3,query=1", "--batch-size", "5")  # fmt: skip
     with web_ui_process(tmp_path, grpc_host(server), *args) as web:
-        time.sleep(1.5)
-        during = scrape(web.url)
+        deadline = time.monotonic() + 10  # workers report to the master every 3 s
+        while (f"{PREFIX}_requests_total", (("name", "WriteLog"),)) not in (during := scrape(web.url)):
+            assert time.monotonic() < deadline, "no requests in /metrics during the run"
+            time.sleep(0.3)
         assert during[(f"{PREFIX}_requests_total", (("name", "WriteLog"),))] > 0
-        assert during[(f"{PREFIX}_users", ())] == 4
+        assert during[(f"{PREFIX}_users", ())] == 4 or processes
         web.wait_for("grpc-audit", lambda audit: audit.get("status") not in ("", "pending", "running"))
         time.sleep(2.5)  # Locust rewrites its --csv files once per second
         after = scrape(web.url)

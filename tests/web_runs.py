@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -83,12 +84,14 @@ def web_ui_process(tmp_path: Path, host: str, *args: str, locustfile: str = "loc
                "--csv", prefix, *(["--host", host] if host else []), *(["--web-base-path", base_path] if base_path
                else []), *args]  # fmt: skip
     with open(log, "w") as output:
+        # Its own process group: --processes forks workers, which must go with it.
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **(env or {})})  # fmt: skip
+                                   env={**os.environ, **(env or {})}, start_new_session=True)  # fmt: skip
     web = WebUI(f"http://127.0.0.1:{port}{base_path}", process, log, prefix)
     try:
         wait_for_page(web)
         yield web
     finally:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
