@@ -21,20 +21,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from reports.charts import Chart
-from reports.compare import TOLERANCE
+from reports.compare import METRICS, TOLERANCE
 from reports.document import Document, Section, Table
 from reports.figures import compute
 from reports.gates import non_negative
 from reports.loading import STATS_SUFFIX, ReportError, load_run
 from reports.markdown import render
 
-# (label, attribute of HistoryRow, higher is better, absolute noise floor) as in reports.compare
-FIGURES = (
-    ("requests/s", "rps", True, 0.0),
-    ("logs/s", "logs_per_second", True, 0.0),
-    ("p95 ms", "p95", False, 1.0),
-    ("failure %", "failure_pct", False, 0.1),
-)
+# The baseline comparison's figures (label, attribute, higher is better, noise floor) that the history shows.
+FIGURES = tuple(metric for metric in METRICS if metric[1] in ("rps", "logs_per_second", "p95", "failure_pct"))
 
 
 @dataclass
