@@ -6,7 +6,8 @@ import importlib
 import sys
 
 SECTIONS = (
-    ("CPU per call: the suite vs a bare grpc.aio loop (issue: GrpcUser)", "benchmarks.cpu_per_call"),
+    ("CPU per call: the suite vs a bare grpc.aio loop, against the reference server", "benchmarks.cpu_per_call"),
+    ("CPU per call against a fast grpc-go sink (never the bottleneck)", "benchmarks.fast_sink"),
     ("Scale-out: calls/s and CPU per call with 1 and 2 worker processes", "benchmarks.scale_out"),
     ("Open model: --arrival-rate against a slow and a stalling service", "benchmarks.open_model"),
     ("Reference server throughput", "benchmarks.server_throughput"),

@@ -93,32 +93,36 @@ def cheapest(rounds: list[tuple[Measured, Measured]]) -> tuple[float, Measured]:
     return min(((marginal(small, large), large) for small, large in rounds), key=lambda pair: pair[0])
 
 
+def compare(target: str, server: str) -> list[tuple]:
+    """The suite against a bare grpc.aio loop on ``target``, WriteLog and batches of 1000; print the table."""
+    print(f"server: {server} on {target} (core {SERVER_CORE}); clients pinned to core {CLIENT_CORE}, "
+          f"{USERS} concurrent callers; the clients alternate, each keeps its cheapest of {REPEATS} rounds")
+    rows = []
+    for label, batch, n1, n2 in (("WriteLog", 0, 4000, 24000), ("BatchWriteLog x1000", 1000, 40, 240)):
+        locustfile = "locustfiles/single.py" if not batch else "locustfiles/batch.py"
+        extra = ["--batch-size", str(batch)] if batch else []
+        bare_rounds, suite_rounds = [], []
+        for _ in range(REPEATS):
+            bare_rounds.append((bare_aio(target, n1, batch), bare_aio(target, n2, batch)))
+            suite_rounds.append((suite(target, locustfile, n1, extra), suite(target, locustfile, n2, extra)))
+        (bare_us, bare_run), (ours_us, ours_run) = cheapest(bare_rounds), cheapest(suite_rounds)
+        rows.append((label, batch or 1, bare_us, ours_us, bare_run, ours_run))
+    print(f"{'call':<22}{'client':<26}{'CPU-µs/call':>12}{'CPU-µs/log':>12}{'calls/s':>10}{'logs/s':>10}")
+    for label, logs, bare_us, ours_us, bare_run, ours_run in rows:
+        for name, cpu_us, run in (("bare grpc.aio loop", bare_us, bare_run), ("suite (Locust)", ours_us, ours_run)):
+            rate = run.calls / run.wall
+            print(f"{label:<22}{name:<26}{cpu_us:>12.1f}{cpu_us / logs:>12.2f}{rate:>10.0f}{rate * logs:>10.0f}")
+        print(f"{label:<22}{'ratio suite / bare':<26}{ours_us / bare_us:>12.2f}")
+    return rows
+
+
 def main() -> None:
     # Client CPU is measured, not storage: the server discards at flush, so its queue never fills over the rounds.
     server_args = ["--queue-size", "1000000", "--flush-batch", "1000", "--flush-period", "0.5", "--drop-rate", "1"]
     with start_server_process(*server_args, cpu_core=SERVER_CORE) as server:
-        target = server.target
-        print(f"server: reference_server on {target} (core {SERVER_CORE}); clients pinned to core {CLIENT_CORE}, "
-              f"{USERS} concurrent callers; the clients alternate, each keeps its cheapest of {REPEATS} rounds")
-        rows = []
-        for label, batch, n1, n2 in (("WriteLog", 0, 4000, 24000), ("BatchWriteLog x1000", 1000, 40, 240)):
-            locustfile = "locustfiles/single.py" if not batch else "locustfiles/batch.py"
-            extra = ["--batch-size", str(batch)] if batch else []
-            bare_rounds, suite_rounds = [], []
-            for _ in range(REPEATS):
-                bare_rounds.append((bare_aio(target, n1, batch), bare_aio(target, n2, batch)))
-                suite_rounds.append((suite(target, locustfile, n1, extra), suite(target, locustfile, n2, extra)))
-            (bare_us, bare_run), (ours_us, ours_run) = cheapest(bare_rounds), cheapest(suite_rounds)
-            rows.append((label, batch or 1, bare_us, ours_us, bare_run, ours_run))
-        print(f"{'call':<22}{'client':<26}{'CPU-µs/call':>12}{'CPU-µs/log':>12}{'calls/s':>10}{'logs/s':>10}")
-        for label, logs, bare_us, ours_us, bare_run, ours_run in rows:
-            for name, cpu_us, run in (("bare grpc.aio loop", bare_us, bare_run), ("suite (Locust)", ours_us, ours_run)):
-                rate = run.calls / run.wall
-                print(f"{label:<22}{name:<26}{cpu_us:>12.1f}{cpu_us / logs:>12.2f}{rate:>10.0f}{rate * logs:>10.0f}")
-            print(f"{label:<22}{'ratio suite / bare':<26}{ours_us / bare_us:>12.2f}")
-        single, batch = rows
-        print(f"target: single WriteLog ratio <= 1.30 -> {single[3] / single[2]:.2f}; "
-              f"batch of 1000 <= 7 CPU-µs/log -> {batch[3] / batch[1]:.2f}")  # fmt: skip
+        single, batch = compare(server.target, "reference_server")
+    print(f"target: single WriteLog ratio <= 1.30 -> {single[3] / single[2]:.2f}; "
+          f"batch of 1000 <= 7 CPU-µs/log -> {batch[3] / batch[1]:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
