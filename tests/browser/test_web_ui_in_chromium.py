@@ -35,8 +35,10 @@ def strip_text(browser) -> str:
 
 
 def test_the_audit_tab_and_strip_show_progress_then_the_verdict_by_themselves(browser, tmp_path):
-    with start_server_process("--flush-period", "2") as server, \
-            web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "3",
+    # Paced writes and a slow, steady store: the backlog at STOP takes seconds to store, in small batches, so the
+    # audit is seen settling (never standing still for --audit-settle) before its verdict, on any machine.
+    with start_server_process("--store-rate", "10", "--flush-batch", "5", "--flush-period", "0.2") as server, \
+            web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "3", "--target-rps", "40",
                            locustfile="locustfiles/single.py") as web:  # fmt: skip
         browser.get(f"{web.url}/")
         replace_text(browser, "userCount", "3")
