@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import time
 
 import grpc.aio
 
+from benchmarks.client_cli import client_main
 from grpc_user.channels import CHANNEL_OPTIONS
 from grpc_user.locust.workloads.testdata import LogDataGenerator
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
@@ -39,13 +38,7 @@ async def run(target: str, calls: int, concurrency: int, batch_size: int) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--target", required=True)
-    parser.add_argument("--calls", type=int, required=True)
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=0, help="0: WriteLog; N: BatchWriteLog of N entries")
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.target, args.calls, args.concurrency, args.batch_size))))
+    client_main(lambda *args: asyncio.run(run(*args)), __doc__)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,15 @@ machine, noise only ever adds CPU, and alternating exposes both clients to the s
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from reference_server.process import start_server_process
@@ -59,28 +59,48 @@ def _measure(command: list[str]) -> tuple[float, float, str]:
     return cpu, wall, done.stdout
 
 
-def bare_aio(target: str, calls: int, batch_size: int) -> Measured:
-    """The bare grpc.aio loop making ``calls`` calls."""
-    command = [sys.executable, "-m", "benchmarks.bare_aio", "--target", target, "--calls", str(calls),
+def module_client(module: str, target: str, calls: int, batch_size: int) -> Measured:
+    """A client of ``benchmarks.<module>`` (the bare grpc.aio loop, the bridge alone) making ``calls`` calls."""
+    command = [sys.executable, "-m", f"benchmarks.{module}", "--target", target, "--calls", str(calls),
                "--concurrency", str(USERS), "--batch-size", str(batch_size)]  # fmt: skip
     cpu, wall, stdout = _measure(command)
     return Measured(calls, cpu, json.loads(stdout)["seconds"])
 
 
-def suite(target: str, locustfile: str, calls: int, extra: list[str]) -> Measured:
-    """A headless Locust run of a suite workload stopped by ``--max-requests``."""
-    with tempfile.TemporaryDirectory() as folder:
-        prefix = f"{folder}/bench"
-        command = [sys.executable, "-m", "locust", "-f", locustfile, "--headless", "-u", str(USERS), "-r", str(USERS),
-                   "-t", "120s", "--host", f"grpc://{target}", "--max-requests", str(calls), "--no-audit",
-                   "--csv", prefix, "--only-summary", "--loglevel", "WARNING", *extra]  # fmt: skip
-        cpu, wall, _ = _measure(command)
-        with open(f"{prefix}_stats.csv") as handle:
-            aggregated = [row for row in csv.DictReader(handle) if row["Name"] == "Aggregated"][0]
-        made = int(aggregated["Request Count"])
-        if made != calls:
-            raise RuntimeError(f"{locustfile}: --max-requests {calls} made {made} calls")
-        return Measured(calls, cpu, calls / float(aggregated["Requests/s"]))
+def locust_client(target: str, calls: int, locustfile: str, extra: list[str]) -> Measured:
+    """A headless Locust run of ``locustfile`` that makes exactly ``calls`` calls (read from Locust's ``--json``)."""
+    command = [sys.executable, "-m", "locust", "-f", locustfile, "--headless", "-u", str(USERS), "-r", str(USERS),
+               "-t", "120s", "--host", f"grpc://{target}", "--json", "--loglevel", "WARNING", *extra]  # fmt: skip
+    cpu, _, stdout = _measure(command)
+    entries = json.loads(stdout)
+    made = sum(entry["num_requests"] for entry in entries)
+    if made != calls:
+        raise RuntimeError(f"{locustfile}: {calls} calls asked, {made} made")
+    first = min(entry["start_time"] for entry in entries)
+    last = max(entry["last_request_timestamp"] for entry in entries)
+    return Measured(calls, cpu, last - first)
+
+
+def bridge_user(target: str, calls: int, batch_size: int) -> Measured:
+    """Locust and a User on the bridge, one request event per call, none of the suite's bookkeeping."""
+    extra = ["--calls", str(calls), "--bench-batch-size", str(batch_size)]
+    return locust_client(target, calls, "benchmarks/locustfiles/bridge_user.py", extra)
+
+
+def suite(target: str, calls: int, batch_size: int) -> Measured:
+    """The suite's own workload (single or batch), stopped by ``--max-requests``."""
+    locustfile = "locustfiles/batch.py" if batch_size else "locustfiles/single.py"
+    extra = ["--max-requests", str(calls), "--no-audit", *(["--batch-size", str(batch_size)] if batch_size else [])]
+    return locust_client(target, calls, locustfile, extra)
+
+
+LAYERS: tuple[tuple[str, Callable[[str, int, int], Measured]], ...] = (
+    ("bare grpc.aio loop", partial(module_client, "bare_aio")),
+    ("bridge alone (greenlets)", partial(module_client, "bridge_alone")),
+    ("Locust User on the bridge", bridge_user),
+    ("suite GrpcUser (Locust)", suite),
+)
+CALLS = (("WriteLog", 0, 4000, 24000), ("BatchWriteLog x1000", 1000, 40, 240))
 
 
 def marginal(small: Measured, large: Measured) -> float:
@@ -93,36 +113,41 @@ def cheapest(rounds: list[tuple[Measured, Measured]]) -> tuple[float, Measured]:
     return min(((marginal(small, large), large) for small, large in rounds), key=lambda pair: pair[0])
 
 
-def compare(target: str, server: str) -> list[tuple]:
-    """The suite against a bare grpc.aio loop on ``target``, WriteLog and batches of 1000; print the table."""
+def compare(target: str, server: str) -> dict[str, list[tuple[str, float, Measured]]]:
+    """Every layer on ``target``, WriteLog and batches of 1000: {call: [(layer, CPU-µs/call, run)]}; print the table."""
     print(f"server: {server} on {target} (core {SERVER_CORE}); clients pinned to core {CLIENT_CORE}, "
           f"{USERS} concurrent callers; the clients alternate, each keeps its cheapest of {REPEATS} rounds")
-    rows = []
-    for label, batch, n1, n2 in (("WriteLog", 0, 4000, 24000), ("BatchWriteLog x1000", 1000, 40, 240)):
-        locustfile = "locustfiles/single.py" if not batch else "locustfiles/batch.py"
-        extra = ["--batch-size", str(batch)] if batch else []
-        bare_rounds, suite_rounds = [], []
+    measured = {}
+    for label, batch, n1, n2 in CALLS:
+        rounds: dict[str, list] = {layer: [] for layer, _ in LAYERS}
         for _ in range(REPEATS):
-            bare_rounds.append((bare_aio(target, n1, batch), bare_aio(target, n2, batch)))
-            suite_rounds.append((suite(target, locustfile, n1, extra), suite(target, locustfile, n2, extra)))
-        (bare_us, bare_run), (ours_us, ours_run) = cheapest(bare_rounds), cheapest(suite_rounds)
-        rows.append((label, batch or 1, bare_us, ours_us, bare_run, ours_run))
-    print(f"{'call':<22}{'client':<26}{'CPU-µs/call':>12}{'CPU-µs/log':>12}{'calls/s':>10}{'logs/s':>10}")
-    for label, logs, bare_us, ours_us, bare_run, ours_run in rows:
-        for name, cpu_us, run in (("bare grpc.aio loop", bare_us, bare_run), ("suite (Locust)", ours_us, ours_run)):
-            rate = run.calls / run.wall
-            print(f"{label:<22}{name:<26}{cpu_us:>12.1f}{cpu_us / logs:>12.2f}{rate:>10.0f}{rate * logs:>10.0f}")
-        print(f"{label:<22}{'ratio suite / bare':<26}{ours_us / bare_us:>12.2f}")
-    return rows
+            for layer, client in LAYERS:
+                rounds[layer].append((client(target, n1, batch), client(target, n2, batch)))
+        measured[label] = [(layer, *cheapest(rounds[layer])) for layer, _ in LAYERS]
+    print(f"{'call':<22}{'client':<28}{'CPU-µs/call':>12}{'x bare':>8}{'CPU-µs/log':>12}{'calls/s':>10}"
+          f"{'logs/s':>10}")  # fmt: skip
+    for (label, batch, _, _), rows in zip(CALLS, measured.values(), strict=True):
+        bare_us = rows[0][1]
+        for layer, cpu_us, run in rows:
+            rate, logs = run.calls / run.wall, batch or 1
+            print(f"{label:<22}{layer:<28}{cpu_us:>12.1f}{cpu_us / bare_us:>8.2f}{cpu_us / logs:>12.2f}"
+                  f"{rate:>10.0f}{rate * logs:>10.0f}")  # fmt: skip
+    return measured
+
+
+def ratio(rows: list[tuple[str, float, Measured]]) -> float:
+    """The full suite's CPU per call over the bare grpc.aio loop's."""
+    return rows[-1][1] / rows[0][1]
 
 
 def main() -> None:
     # Client CPU is measured, not storage: the server discards at flush, so its queue never fills over the rounds.
     server_args = ["--queue-size", "1000000", "--flush-batch", "1000", "--flush-period", "0.5", "--drop-rate", "1"]
     with start_server_process(*server_args, cpu_core=SERVER_CORE) as server:
-        single, batch = compare(server.target, "reference_server")
-    print(f"target: single WriteLog ratio <= 1.30 -> {single[3] / single[2]:.2f}; "
-          f"batch of 1000 <= 7 CPU-µs/log -> {batch[3] / batch[1]:.2f}")  # fmt: skip
+        measured = compare(server.target, "reference_server")
+    batch_rows = measured["BatchWriteLog x1000"]
+    print(f"target: single WriteLog ratio <= 1.30 -> {ratio(measured['WriteLog']):.2f}; "
+          f"batch of 1000 <= 7 CPU-µs/log -> {batch_rows[-1][1] / 1000:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

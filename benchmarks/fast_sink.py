@@ -13,9 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.cpu_per_call import SERVER_CORE, compare
+from benchmarks.cpu_per_call import SERVER_CORE, compare, ratio
 
 SOURCE = Path(__file__).resolve().parent / "sink" / "main.go"
 GOPATH = "/usr/share/gocode"
@@ -37,21 +39,30 @@ def build() -> Path | None:
     return binary
 
 
-def main() -> None:
-    """Both clients against the sink, one table."""
+@contextmanager
+def running_sink(cpu_core: int | None = None) -> Iterator[tuple[str, int] | None]:
+    """The sink running (on ``cpu_core`` alone when given): its target and pid; None when Go is missing."""
     binary = build()
     if binary is None:
+        yield None
         return
-    sink = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: os.sched_setaffinity(0, {SERVER_CORE}))  # fmt: skip
+    pin = (lambda: os.sched_setaffinity(0, {cpu_core})) if cpu_core is not None else None
+    sink = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     try:
-        target = sink.stdout.readline().strip()
-        single, batch = compare(target, "grpc-go sink (fixed replies)")
-        print(f"target: single WriteLog ratio <= 1.30 -> {single[3] / single[2]:.2f}; "
-              f"batch of 1000 <= 1.15 -> {batch[3] / batch[2]:.2f}")  # fmt: skip
+        yield sink.stdout.readline().strip(), sink.pid
     finally:
         sink.kill()
         sink.wait(10)
+
+
+def main() -> None:
+    """Every layer against the sink, one table."""
+    with running_sink(SERVER_CORE) as sink:
+        if sink is None:
+            return
+        measured = compare(sink[0], "grpc-go sink (fixed replies)")
+        print(f"target: single WriteLog ratio <= 1.30 -> {ratio(measured['WriteLog']):.2f}; "
+              f"batch of 1000 <= 1.15 -> {ratio(measured['BatchWriteLog x1000']):.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def locust_run(target: str, server: psutil.Process, processes: int, calls: int) 
         prefix = f"{folder}/scale"
         command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless",
                    "-u", str(USERS), "-r", str(USERS), "-t", "60s", "--host", f"grpc://{target}",
-                   "--processes", str(processes), "--max-requests", str(calls), "--no-audit", "--csv", prefix,
+                   "--processes", str(processes), "--master-bind-host", "127.0.0.1", "--max-requests", str(calls),
+                   "--no-audit", "--csv", prefix,
                    "--only-summary", "--loglevel", "WARNING"]  # fmt: skip
         client_before, server_before = _children_cpu(), _process_cpu(server)
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
@@ -84,18 +85,16 @@ def measure(target: str, server: psutil.Process, processes: int) -> tuple[float,
     return large.rate, per_call_us(small.client_cpu, large.client_cpu), per_call_us(small.server_cpu, large.server_cpu)
 
 
-def main() -> None:
+def table(target: str, server_pid: int, server: str) -> dict[int, tuple[float, float, float]]:
     """Print calls/s, CPU-µs per call (Locust and server) and the speed-up for 1 and 2 worker processes."""
-    server_args = ["--queue-size", "1000000", "--flush-batch", "1000", "--flush-period", "0.5"]
-    with start_server_process(*server_args) as server:
-        print(f"server: reference_server on {server.target}; {os.cpu_count()} cores shared by the server, "
-              f"the Locust master and its workers (nothing pinned); single workload, {USERS} users, "
-              f"--max-requests {SMALL_CALLS} and {LARGE_CALLS}, best of {REPEATS}")  # fmt: skip
-        server_process = psutil.Process(server.pid)
-        measured: dict[int, list[tuple[float, float, float]]] = {processes: [] for processes in PROCESSES}
-        for _ in range(REPEATS):
-            for processes in PROCESSES:
-                measured[processes].append(measure(server.target, server_process, processes))
+    print(f"server: {server} on {target}; {os.cpu_count()} cores shared by the server, the Locust master and "
+          f"its workers (nothing pinned); single workload, {USERS} users, --max-requests {SMALL_CALLS} and "
+          f"{LARGE_CALLS}, best of {REPEATS}")  # fmt: skip
+    server_process = psutil.Process(server_pid)
+    measured: dict[int, list[tuple[float, float, float]]] = {processes: [] for processes in PROCESSES}
+    for _ in range(REPEATS):
+        for processes in PROCESSES:
+            measured[processes].append(measure(target, server_process, processes))
     best = {processes: max(runs) for processes, runs in measured.items()}
     base_rate = best[PROCESSES[0]][0]
     print(f"{'processes':>9}{'calls/s':>10}{'Locust CPU-µs/call':>20}{'server CPU-µs/call':>20}"
@@ -104,6 +103,30 @@ def main() -> None:
         busy = (client_us + server_us) * rate / 1e6
         print(f"{processes:>9}{rate:>10.0f}{client_us:>20.1f}{server_us:>20.1f}{busy:>12.2f}"
               f"{rate / base_rate:>10.2f}")  # fmt: skip
+    return best
+
+
+def projection(best: dict[int, tuple[float, float, float]], cores: int = 16) -> str:
+    """What a ``cores``-core generator reaches with a worker process per core but one (left to the master), from the
+    CPU per call of one worker (optimistic: it had a core to itself) and of two (pessimistic: oversubscribed)."""
+    rates = sorted(1e6 / client_us * (cores - 1) for _, client_us, _ in best.values())
+    return (f"a {cores}-core generator ({cores - 1} worker processes, a core left for the master) would reach "
+            f"{rates[0]:,.0f} to {rates[-1]:,.0f} WriteLog/s against a service that keeps up")
+
+
+def main() -> None:
+    """Scale-out against the fast sink (the reference server when Go is missing)."""
+    from benchmarks.fast_sink import running_sink
+
+    with running_sink() as target:
+        if target is not None:
+            sink_target, sink_pid = target
+            best = table(sink_target, sink_pid, "grpc-go sink (fixed replies)")
+            print(projection(best))
+            return
+    server_args = ["--queue-size", "1000000", "--flush-batch", "1000", "--flush-period", "0.5"]
+    with start_server_process(*server_args) as server:
+        table(server.target, server.pid, "reference_server")
     print("Locust CPU includes the master; cores busy = (Locust + server CPU per call) x calls/s. "
           f"The server runs on the same {os.cpu_count()} cores: once they are busy, more worker processes "
           "cannot add calls/s.")  # fmt: skip

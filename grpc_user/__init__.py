@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from grpc_user import native_locks  # noqa: F401  (first: imports grpc with native locks under gevent)
 from grpc_user.aio_client import AsyncLogClient
 from grpc_user.client import LogClient
 from grpc_user.entries import build_log_entry

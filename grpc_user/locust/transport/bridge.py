@@ -4,16 +4,17 @@ Why this design (CPU per call is what limits a load generator):
 
 * Locust's own gRPC example blocks a sync stub under ``grpc.experimental.gevent``: every call
   crosses grpc's gevent integration; this suite did so at first and measured 1.58x the CPU of a
-  bare ``grpc.aio`` loop per WriteLog (``make bench``); this design measures 1.00x.
+  bare ``grpc.aio`` loop per WriteLog.
 * Running grpc.aio in a separate OS thread makes the hub and that thread fight for the GIL and
   pays two cross-thread wake-ups per call.
-* Here the asyncio loop runs in a *greenlet of the Locust process's own thread*: its selector is
-  gevent's ``GeventSelector``, so when the loop has nothing to do it yields to the gevent hub
-  instead of blocking the process. A user's call creates an asyncio task directly (same thread,
-  no locks), wakes the loop with a gevent event (no syscall, coalesced) and waits on a gevent
-  ``AsyncResult``. The only OS thread is grpc.aio's own completion-queue poller, as in a bare
-  grpc.aio program; it must be a real thread, so the ``threading`` module that grpc's Cython
-  layer sees is given a ``Thread`` that starts a native thread even under monkey-patching.
+* Here the asyncio loop runs in a *greenlet of the Locust process's own thread*: its selector
+  (``HubSelector``) waits on the gevent hub, so when the loop has nothing to do the hub runs the
+  users. A user's call is made right in the user's greenlet (grpc.aio only schedules its own task
+  on the loop: no coroutine or task of ours per call), wakes the loop with a gevent event (no
+  syscall, coalesced) and waits on a gevent ``AsyncResult``. The only OS thread is grpc.aio's own
+  completion-queue poller, as in a bare grpc.aio program; it must be a real thread, so the
+  ``threading`` module that grpc's Cython layer sees is given a ``Thread`` that starts a native
+  thread even under monkey-patching (and ``grpc_user.native_locks`` gives grpc native locks).
 
 Nothing here starts before the first call: Locust's ``--processes`` forks first, then each
 process builds its own loop, poller thread and channels. If the loop's greenlet ever dies, every
@@ -26,6 +27,7 @@ import asyncio
 import logging
 import types
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import gevent
@@ -33,9 +35,10 @@ import gevent.monkey
 import grpc
 import grpc.aio
 from gevent.event import AsyncResult
-from gevent.selectors import GeventSelector
+from grpc._cython import cygrpc
 
 from grpc_user.channels import aio_channel
+from grpc_user.locust.transport.hub_selector import HubSelector
 from grpc_user.security import Security
 from grpc_user.target import Target
 
@@ -80,8 +83,6 @@ class NativeThread:
 
 def _give_grpc_native_threads() -> None:
     """grpc.aio's completion-queue poller blocks in C: it must run on an OS thread, not a greenlet."""
-    from grpc._cython import cygrpc
-
     if getattr(cygrpc.threading, "Thread", None) is NativeThread:
         return
     threading_for_grpc = types.ModuleType("threading")
@@ -94,29 +95,29 @@ class LoopStopped(RuntimeError):
     """The bridge's asyncio loop no longer runs: no call of this process can complete."""
 
 
-class WakeableSelector(GeventSelector):
-    """gevent's selector with a way to end a ``select`` early from another greenlet."""
-
-    def wake(self) -> None:
-        """Make the current or next ``select`` return at once."""
-        self._ready.set()
-
-
 class PendingCall:
-    """A coroutine running on the loop; ``result`` blocks only the calling greenlet."""
+    """A call or coroutine running on the loop; ``result`` blocks only the calling greenlet."""
 
-    __slots__ = ("_task", "_result")
+    __slots__ = ("_running", "_result")
 
-    def __init__(self, task: asyncio.Task, result: AsyncResult) -> None:
-        self._task, self._result = task, result
+    def __init__(self, running: Any, result: AsyncResult) -> None:
+        self._running, self._result = running, result
 
     def result(self) -> Any:
         """Wait for the outcome: its value, or the exception it raised."""
         return self._result.get()
 
     def cancel(self) -> None:
-        """Cancel the coroutine (a call in flight ends with CANCELLED)."""
-        self._task.cancel()
+        """Cancel it (a call in flight ends with CANCELLED)."""
+        self._running.cancel()
+
+    def wait(self) -> Any:
+        """``result``, except that a caller interrupted meanwhile cancels it."""
+        try:
+            return self._result.get()
+        except BaseException:
+            self.cancel()
+            raise
 
 
 class GreenletLoop:
@@ -124,14 +125,13 @@ class GreenletLoop:
 
     def __init__(self) -> None:
         _give_grpc_native_threads()
-        self._selector = WakeableSelector()
+        self._selector = HubSelector()
         self.loop = asyncio.SelectorEventLoop(self._selector)
         self._wake_pending = False
         self._pending: set[AsyncResult] = set()
         self.stopped_because = ""
         self._greenlet = gevent.spawn(self._run)
         self._greenlet.link(self._stopped)
-        gevent.sleep(0)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -148,43 +148,51 @@ class GreenletLoop:
     def _awake(self) -> None:
         self._wake_pending = False
 
+    def check_running(self) -> None:
+        """Raise ``LoopStopped`` when the loop is gone: nothing scheduled now would ever run."""
+        if self.stopped_because:
+            raise LoopStopped(self.stopped_because)
+
+    def wake(self) -> None:
+        """Make the loop run what was just scheduled on it (once per batch of calls, no syscall)."""
+        if not self._wake_pending:
+            self._wake_pending = True
+            self.loop.call_soon(self._awake)
+            self._selector.wake()
+
     def submit(self, coroutine: Any) -> asyncio.Task:
         """Schedule a coroutine on the loop from any greenlet of this thread."""
         if self.stopped_because:
             coroutine.close()
             raise LoopStopped(self.stopped_because)
         task = self.loop.create_task(coroutine)
-        if not self._wake_pending:
-            self._wake_pending = True
-            self.loop.call_soon(self._awake)
-            self._selector.wake()
+        self.wake()
         return task
 
     def start(self, coroutine: Any) -> PendingCall:
         """Start a coroutine on the loop; its outcome is waited for with ``PendingCall.result``."""
         task = self.submit(coroutine)
+        return self.follow(task, task, task.result)
+
+    def follow(self, running: Any, done: asyncio.Future, outcome: Callable[[], Any]) -> PendingCall:
+        """A ``PendingCall`` for ``running``: once ``done`` is, its result is ``outcome()`` (value or exception)."""
         result = AsyncResult()
         self._pending.add(result)
-        task.add_done_callback(lambda done: self._settle(result, done))
-        return PendingCall(task, result)
+        done.add_done_callback(lambda _: self._settle(result, outcome))
+        return PendingCall(running, result)
 
     def run(self, coroutine: Any) -> Any:
         """Run a coroutine on the loop; block only the calling greenlet; an interrupted caller cancels it."""
-        call = self.start(coroutine)
-        try:
-            return call.result()
-        except BaseException:
-            call.cancel()
-            raise
+        return self.start(coroutine).wait()
 
-    def _settle(self, result: AsyncResult, task: asyncio.Task) -> None:
+    def _settle(self, result: AsyncResult, outcome: Callable[[], Any]) -> None:
         self._pending.discard(result)
-        if task.cancelled():
-            result.set_exception(asyncio.CancelledError())
-        elif task.exception() is not None:
-            result.set_exception(task.exception())
+        try:
+            value = outcome()
+        except BaseException as error:  # asyncio.CancelledError included
+            result.set_exception(error)
         else:
-            result.set(task.result())
+            result.set(value)
 
 
 _loops: dict[int, GreenletLoop] = {}
@@ -196,7 +204,8 @@ def greenlet_loop() -> GreenletLoop:
 
     loop = _loops.get(os.getpid())
     if loop is None:
-        loop = _loops[os.getpid()] = GreenletLoop()
+        loop = _loops[os.getpid()] = GreenletLoop()  # known before the switch below: one loop, however many callers
+        gevent.sleep(0)  # the loop's greenlet starts
     return loop
 
 
@@ -216,12 +225,19 @@ class AioTransport:
         return method
 
     def start_unary(self, path: str, payload: bytes, timeout: float) -> PendingCall:
-        """Send one unary call of serialized bytes; its result is the answer's bytes or a ``grpc.RpcError``."""
-        return self._loop.start(_call(self._method(path), payload, timeout, self._metadata))
+        """Send one unary call of serialized bytes; its result is the answer's bytes or a ``grpc.RpcError``.
+
+        The grpc.aio call is made right here, in the caller's greenlet: it only schedules its own task on the
+        loop, so no coroutine or task of ours wraps it.
+        """
+        self._loop.check_running()
+        call = self._method(path)(payload, timeout=timeout, metadata=self._metadata)
+        self._loop.wake()
+        return self._loop.follow(call, call._call_response, partial(_answer, call))
 
     def unary(self, path: str, payload: bytes, timeout: float) -> bytes:
         """One unary call of serialized bytes; raises ``grpc.RpcError`` (``grpc.aio.AioRpcError``)."""
-        return self._loop.run(_call(self._method(path), payload, timeout, self._metadata))
+        return self.start_unary(path, payload, timeout).wait()
 
     def close(self, grace: float | None = None) -> None:
         """Close the channel; calls in flight after ``grace`` seconds end with CANCELLED (a dead loop has none)."""
@@ -233,8 +249,19 @@ async def _open(target: Target, security: Security) -> grpc.aio.Channel:
     return aio_channel(target, security)
 
 
-async def _call(method: Any, payload: bytes, timeout: float, metadata: Any) -> bytes:
-    return await method(payload, timeout=timeout, metadata=metadata)
+def _answer(call: grpc.aio.UnaryUnaryCall) -> bytes:
+    """A finished call's answer, or its error raised, exactly as ``await call`` would give them."""
+    response = call._call_response
+    if not response.cancelled():
+        answer = response.result()
+        if answer is not cygrpc.EOF:  # the common case, read directly; a failure is built by grpc itself below
+            return answer
+    awaiting = call.__await__()
+    try:
+        awaiting.send(None)
+    except StopIteration as finished:
+        return finished.value
+    raise RuntimeError("the gRPC call was not finished")  # its response task is done: never reached
 
 
 def shared_transport(run: Any, target: Target, security: Security) -> AioTransport:

@@ -1,0 +1,41 @@
+"""The clients ``make bench`` compares make exactly the calls asked, and the fast sink answers as a LogService."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from benchmarks import cpu_per_call
+from benchmarks.fast_sink import running_sink
+from grpc_user import LogClient
+from reference_server.process import start_server_process
+
+CALLS = 300
+
+
+@pytest.fixture(scope="module")
+def server():
+    with start_server_process("--queue-size", "1000000", "--flush-period", "0.1") as running:
+        yield running
+
+
+@pytest.mark.parametrize("layer, client", cpu_per_call.LAYERS)
+@pytest.mark.parametrize("batch_size", [0, 10])
+def test_every_layer_makes_exactly_the_calls_asked(server, layer, client, batch_size):
+    measured = client(server.target, CALLS, batch_size)  # raises when another number of calls was made
+    assert measured.calls == CALLS and measured.cpu > 0 and measured.wall > 0, layer
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="the fast sink needs Go (apt-get install golang-go "
+                                                         "golang-google-grpc-dev)")  # fmt: skip
+def test_the_fast_sink_answers_every_rpc_of_the_contract():
+    with running_sink() as sink:
+        assert sink is not None, "Go is here but grpc-go is not: apt-get install golang-google-grpc-dev"
+        target, _ = sink
+        with LogClient(target) as client:
+            assert client.health().serving
+            assert client.write_log("m", level="WARN", run_id="r").success
+            batch = client.batch_write_logs([{"message": "a"}, {"message": "b"}])
+            assert batch.success and batch.success_count == 2
+            assert client.query_logs(service_name="s").success
