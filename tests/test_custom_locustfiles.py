@@ -1,7 +1,9 @@
-"""Locustfiles written by users: the README's own example passes its audit, and a dead bridge loop fails fast."""
+"""Locustfiles written by users: the README's own example passes its audit, a dead bridge loop fails fast, and the
+suite's process tuning applies to them."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -9,6 +11,8 @@ from pathlib import Path
 
 from conftest import grpc_host
 from locust_runs import ROOT, run_locust
+
+from grpc_user.locust.lifecycle.garbage import YOUNG_GENERATION_THRESHOLD
 
 
 def readme_locustfile() -> str:
@@ -46,3 +50,12 @@ def test_the_public_imports_the_readme_shows_still_work():
             "from locust import User; assert issubclass(GrpcUser, User)")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_run_keeps_the_garbage_collector_off_the_hot_path(serve, tmp_path):
+    locustfile = str(Path(__file__).parent / "locustfiles" / "gc_state.py")
+    run = run_locust("gc_state", grpc_host(serve()), tmp_path, users=2, run_time="1s", locustfile=locustfile)
+    assert run.returncode == 0, run.stderr[-2000:]
+    state = json.loads(next(line for line in run.stderr.splitlines() if line.startswith("GC_STATE "))[9:])
+    assert state["frozen"] > 10_000, "start-up objects are out of the collector's reach"
+    assert state["young_threshold"] == YOUNG_GENERATION_THRESHOLD

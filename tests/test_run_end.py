@@ -160,3 +160,4 @@ def test_a_lost_worker_does_not_hang_the_end_of_the_run(serve, tmp_path):
     assert time.monotonic() - started < 30, "the master waited for a worker that is gone"
     audit = LocustRun(process.returncode, "", stderr, prefix).json("audit")
     assert audit["status"] == "ok" and audit["acked"] <= audit["persisted"] == server.stop()["stored"], audit
+    assert "final counts of 1 worker(s) never arrived" in audit["detail"], audit

@@ -1,5 +1,5 @@
 """A Locust User on the suite's bridge and nothing else: one call, one request event (no counts, no audit,
-no budget, no run id). ``--calls N`` makes exactly N calls in all, then the run quits.
+no budget, no run id; the suite's garbage-collector tuning). ``--calls N``: N calls in all, then the run quits.
 
     locust -f benchmarks/locustfiles/bridge_user.py --headless -u 50 -r 50 --host 127.0.0.1:50051 --calls 20000
 """
@@ -13,6 +13,7 @@ from locust import User, events, task
 from locust.exception import StopUser
 
 from grpc_user import calls
+from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.transport.bridge import AioTransport
 from grpc_user.locust.workloads.testdata import LogDataGenerator
 from grpc_user.security import Security
@@ -26,6 +27,11 @@ _shared: dict = {}
 def _options(parser) -> None:
     parser.add_argument("--calls", type=int, default=10_000, help="calls in all, then quit")
     parser.add_argument("--bench-batch-size", type=int, default=0, help="0: WriteLog; N: BatchWriteLog of N")
+
+
+@events.init.add_listener
+def _tune_garbage_collection(**_) -> None:
+    tune_garbage_collection()  # as the suite does: the layers differ by the suite's bookkeeping alone
 
 
 @events.test_start.add_listener

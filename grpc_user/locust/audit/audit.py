@@ -129,8 +129,13 @@ def audit_delivery(
     sleep: Callable[[float], Any] = time.sleep,
     target: str = "",
     progress: Callable[[AuditResult], Any] | None = None,
+    until_settled: bool = False,
 ) -> AuditResult:
-    """Poll the stored count until it reaches ``acked + in_doubt``, stands still ``settle`` s, or ``timeout`` s pass."""
+    """Poll the stored count until it reaches ``acked + in_doubt``, stands still ``settle`` s, or ``timeout`` s pass.
+
+    ``until_settled``: ``acked`` is only a lower bound (a worker's final counts never arrived), so reaching it
+    proves nothing: wait for the count to stand still, and the logs found beyond it count as unexpected.
+    """
     started = time.monotonic()
     last_count, last_change, first_count = -1, started, 0
     while True:
@@ -152,7 +157,8 @@ def audit_delivery(
             last_count, last_change = count, now
         if progress is not None:
             progress(AuditResult(run_id, acked, count, 0, 0, round(now - started, 1), "running", "", in_doubt))
-        if count >= acked + in_doubt or now - last_change >= settle or now - started >= timeout:
+        reached = count >= acked + in_doubt and not until_settled
+        if reached or now - last_change >= settle or now - started >= timeout:
             break
         sleep(POLL_SECONDS)
     settled = count >= acked + in_doubt or now - last_change >= settle

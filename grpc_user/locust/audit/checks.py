@@ -63,7 +63,7 @@ def delivery_audit(
         call = _bytes_call(run, target, max(settings.grpc_timeout, AUDIT_QUERY_TIMEOUT_SECONDS))
     except LoopStopped as error:  # this process can make no call at all: the audit cannot count
         return AuditResult(settings.run_id, acked, 0, 0, 0, 0.0, "error", str(error), in_doubt)
-    return audit_delivery(
+    result = audit_delivery(
         call,
         run_id=settings.run_id,
         acked=acked,
@@ -73,7 +73,12 @@ def delivery_audit(
         sleep=gevent.sleep,
         target=str(target),
         progress=progress,
+        until_settled=bool(run.workers_without_final_counts),
     )
+    if run.workers_without_final_counts and not result.detail:
+        result.detail = (f"the final counts of {len(run.workers_without_final_counts)} worker(s) never arrived: "
+                         "acknowledged is a lower bound, and the stored logs beyond it are theirs")  # fmt: skip
+    return result
 
 
 def write_audit(prefix: str, result: AuditResult) -> str:

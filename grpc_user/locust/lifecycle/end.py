@@ -8,6 +8,7 @@ the audit runs, then its files are written; a quitting process waits for all of 
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from pathlib import Path
@@ -85,8 +86,11 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
 
 
 def _close(transports: dict[Any, Any]) -> None:
+    """Close the channels; a closed grpc.aio channel lets go of its connection once its objects are collected."""
     for transport in transports.values():
         transport.close(grace=1.0)
+    if transports:
+        gc.collect()
 
 
 def print_logs_summary(run: SuiteRun) -> None:

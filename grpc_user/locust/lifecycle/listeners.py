@@ -32,6 +32,7 @@ from grpc_user.locust.lifecycle.distributed import (
     start_worker_budget,
 )
 from grpc_user.locust.lifecycle.end import csv_prefix, end_test, print_logs_summary, run_info
+from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.options import register_options
 from grpc_user.locust.lifecycle.settings import OptionError, choose_run_id, parse_security, settings_from_options
 from grpc_user.locust.lifecycle.state import SuiteRun, all_runs, suite_run
@@ -87,6 +88,7 @@ def _add_options(parser: Any, **_: Any) -> None:
 @events.init.add_listener
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
     """Validate the options, fix the security settings, wire messages, install the web UI's additions."""
+    tune_garbage_collection()
     run = suite_run(environment)
     try:
         run.startup_security = parse_security(environment.parsed_options) if environment.parsed_options else None
@@ -142,7 +144,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.arrivals = _arrival_clock(environment, run)
     if run.settings.capacity is not None and not isinstance(runner, WorkerRunner):
         run.capacity_greenlet = gevent.spawn(search.search_capacity, environment, run, _finish)
-    run.audit, run.final_counts_from = None, set()
+    run.audit, run.final_counts_from, run.workers_without_final_counts = None, set(), []
     _start_budget(environment, run)
     prefix = csv_prefix(environment)
     if not isinstance(runner, WorkerRunner) and prefix:

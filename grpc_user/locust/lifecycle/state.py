@@ -41,6 +41,7 @@ class SuiteRun:
     history_greenlet: Any = None
     budget_pool: BudgetPool | None = None
     final_counts_from: set[str] = field(default_factory=set)
+    workers_without_final_counts: list[str] = field(default_factory=list)
 
 
 _runs: weakref.WeakKeyDictionary[Any, SuiteRun] = weakref.WeakKeyDictionary()

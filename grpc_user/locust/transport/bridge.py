@@ -27,7 +27,6 @@ import asyncio
 import logging
 import types
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import gevent
@@ -98,10 +97,22 @@ class LoopStopped(RuntimeError):
 class PendingCall:
     """A call or coroutine running on the loop; ``result`` blocks only the calling greenlet."""
 
-    __slots__ = ("_running", "_result")
+    __slots__ = ("_running", "_outcome", "_result", "_unsettled")
 
-    def __init__(self, running: Any, result: AsyncResult) -> None:
-        self._running, self._result = running, result
+    def __init__(self, running: Any, outcome: Callable[[Any], Any], unsettled: set[AsyncResult]) -> None:
+        self._running, self._outcome, self._unsettled = running, outcome, unsettled
+        self._result = AsyncResult()
+        unsettled.add(self._result)
+
+    def settle(self, _done: Any = None) -> None:
+        """Take the outcome (called on the loop once it is there): its value, or the exception it raised."""
+        self._unsettled.discard(self._result)
+        try:
+            value = self._outcome(self._running)
+        except BaseException as error:  # asyncio.CancelledError included
+            self._result.set_exception(error)
+        else:
+            self._result.set(value)
 
     def result(self) -> Any:
         """Wait for the outcome: its value, or the exception it raised."""
@@ -128,7 +139,7 @@ class GreenletLoop:
         self._selector = HubSelector()
         self.loop = asyncio.SelectorEventLoop(self._selector)
         self._wake_pending = False
-        self._pending: set[AsyncResult] = set()
+        self._unsettled: set[AsyncResult] = set()
         self.stopped_because = ""
         self._greenlet = gevent.spawn(self._run)
         self._greenlet.link(self._stopped)
@@ -141,7 +152,7 @@ class GreenletLoop:
         cause = repr(greenlet.exception) if greenlet.exception is not None else "run_forever returned"
         self.stopped_because = f"the gRPC bridge's asyncio loop stopped ({cause}); this process can make no more calls"
         logger.error("%s", self.stopped_because)
-        pending, self._pending = self._pending, set()
+        pending, self._unsettled = self._unsettled, set()
         for result in pending:
             result.set_exception(LoopStopped(self.stopped_because))
 
@@ -172,27 +183,21 @@ class GreenletLoop:
     def start(self, coroutine: Any) -> PendingCall:
         """Start a coroutine on the loop; its outcome is waited for with ``PendingCall.result``."""
         task = self.submit(coroutine)
-        return self.follow(task, task, task.result)
+        return self.follow(task, task, _task_result)
 
-    def follow(self, running: Any, done: asyncio.Future, outcome: Callable[[], Any]) -> PendingCall:
-        """A ``PendingCall`` for ``running``: once ``done`` is, its result is ``outcome()`` (value or exception)."""
-        result = AsyncResult()
-        self._pending.add(result)
-        done.add_done_callback(lambda _: self._settle(result, outcome))
-        return PendingCall(running, result)
+    def follow(self, running: Any, done: asyncio.Future, outcome: Callable[[Any], Any]) -> PendingCall:
+        """A ``PendingCall`` for ``running``: once ``done`` is, its result is what ``outcome(running)`` gives."""
+        pending = PendingCall(running, outcome, self._unsettled)
+        done.add_done_callback(pending.settle)
+        return pending
 
     def run(self, coroutine: Any) -> Any:
         """Run a coroutine on the loop; block only the calling greenlet; an interrupted caller cancels it."""
         return self.start(coroutine).wait()
 
-    def _settle(self, result: AsyncResult, outcome: Callable[[], Any]) -> None:
-        self._pending.discard(result)
-        try:
-            value = outcome()
-        except BaseException as error:  # asyncio.CancelledError included
-            result.set_exception(error)
-        else:
-            result.set(value)
+
+def _task_result(task: asyncio.Task) -> Any:
+    return task.result()
 
 
 _loops: dict[int, GreenletLoop] = {}
@@ -233,7 +238,7 @@ class AioTransport:
         self._loop.check_running()
         call = self._method(path)(payload, timeout=timeout, metadata=self._metadata)
         self._loop.wake()
-        return self._loop.follow(call, call._call_response, partial(_answer, call))
+        return self._loop.follow(call, call._call_response, _answer)
 
     def unary(self, path: str, payload: bytes, timeout: float) -> bytes:
         """One unary call of serialized bytes; raises ``grpc.RpcError`` (``grpc.aio.AioRpcError``)."""
