@@ -144,6 +144,27 @@ def test_ctrl_c_of_a_distributed_run_collects_every_workers_final_counts_before_
     assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
 
 
+def test_a_worker_interrupted_while_the_master_s_stop_is_under_way_still_sends_its_final_counts(serve, tmp_path):
+    """Ctrl-C lands on the master first: its stop reaches the workers, whose slow calls are still finishing when
+    their own Ctrl-C lands; they must finish that stop and send their counts before they quit."""
+    server = serve("--latency-ms", "400")
+    prefix = str(tmp_path / "single")
+    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), users=20)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(SIGNAL_AFTER_SECONDS)
+    workers = psutil.Process(process.pid).children()
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.15)
+    for worker in workers:
+        worker.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
+    run = LocustRun(process.returncode, stdout, stderr, prefix)
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    audit = assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
+    assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
+
+
 def test_a_lost_worker_does_not_hang_the_end_of_the_run(serve, tmp_path):
     server = serve()
     prefix = str(tmp_path / "single")

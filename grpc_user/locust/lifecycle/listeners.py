@@ -15,7 +15,7 @@ from typing import Any
 
 import gevent
 from locust import events
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from grpc_user.locust.audit.checks import preflight, run_target
@@ -25,6 +25,7 @@ from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
 from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
 from grpc_user.locust.counts.logs import REPORT_KEY
 from grpc_user.locust.lifecycle.distributed import (
+    FINAL_COUNTS_MARGIN_SECONDS,
     register_master_messages,
     register_worker_messages,
     send_final_counts,
@@ -41,6 +42,8 @@ from grpc_user.locust.user.client import report_dropped_arrivals
 from grpc_user.locust.web.tabs import install_web_ui
 
 logger = logging.getLogger(__name__)
+STOP_UNDER_WAY = (STATE_CLEANUP, STATE_STOPPING)
+STOP_POLL_SECONDS = 0.05
 
 TOTAL_USERS_OPTION = "grpc_total_users"
 # The run id the master chose for this test; it reaches the workers with Locust's spawn messages.
@@ -215,6 +218,14 @@ def on_test_stop(environment: Any, **_: Any) -> None:
         end_test(environment, run)
 
 
+def finish_stop_under_way(runner: Any, run: SuiteRun) -> None:
+    """A stop began elsewhere (the master's, on a worker): let it end, so that calls in flight are counted and a
+    worker's final counts sent, before Locust quits and kills the greenlet doing it."""
+    deadline = time.monotonic() + 2 * (run.settings.grpc_timeout + FINAL_COUNTS_MARGIN_SECONDS)
+    while runner.state in STOP_UNDER_WAY and time.monotonic() < deadline:
+        gevent.sleep(STOP_POLL_SECONDS)
+
+
 def on_quitting(environment: Any, **_: Any) -> None:
     """Ctrl-C, SIGTERM or the end of a headless run: stop users still running, wait for the audit, print the logs."""
     run = suite_run(environment)
@@ -223,6 +234,8 @@ def on_quitting(environment: Any, **_: Any) -> None:
         logger.info("Stopping users first: calls in flight finish (within --grpc-timeout %g s) and are counted "
                     "before the audit", run.settings.grpc_timeout)  # fmt: skip
         runner.stop()
+    elif runner is not None and runner.state in STOP_UNDER_WAY:
+        finish_stop_under_way(runner, run)
     if isinstance(runner, WorkerRunner) or not run.started_at:
         return
     if run.audit_greenlet is not None:
