@@ -8,7 +8,7 @@ YOUNG_GENERATION_THRESHOLD = 10_000
 
 
 def tune_garbage_collection() -> None:
-    """Keep the garbage collector off the hot path (``make bench``: about 10 CPU-µs per WriteLog otherwise).
+    """Keep the garbage collector off the hot path (``make bench``: 6 to 7 CPU-µs per WriteLog).
 
     What start-up made (Locust, the locustfile, grpc: some 60,000 objects) moves out of its reach, as Locust does
     before ``--processes`` forks, so that the full collections that calls in flight trigger every few thousand
