@@ -108,7 +108,8 @@ def wait_for_final_counts(environment: Any, run: SuiteRun) -> None:
         gevent.sleep(POLL_SECONDS)
         present = {node.id for node in runner.clients.all if node.state != STATE_MISSING}
         waiting = {worker for worker in waiting - run.final_counts_from if worker in present}
-    lacking = set(running) - run.final_counts_from
+    missing = {node.id for node in runner.clients.all if node.state == STATE_MISSING}  # lost mid-run or since
+    lacking = (set(running) | missing) - run.final_counts_from
     run.workers_without_final_counts = sorted(lacking)
     if lacking:
         logger.warning("final counts of %d worker(s) never arrived (%s): their counts up to their last report are "
