@@ -35,8 +35,8 @@ def test_grpc_imported_through_grpc_user_gets_native_locks_under_gevent():
 def test_greenlets_asking_for_the_loop_at_once_share_one():
     seen = run_patched("""
         import json, gevent
-        from grpc_user.locust.transport.bridge import greenlet_loop
-        loops = [greenlet.value for greenlet in gevent.joinall([gevent.spawn(greenlet_loop) for _ in range(5)])]
+        from grpc_user.locust.transport.bridge import hub_loop
+        loops = [greenlet.value for greenlet in gevent.joinall([gevent.spawn(hub_loop) for _ in range(5)])]
         print(json.dumps({"distinct": len({id(loop) for loop in loops}), "stopped": loops[0].stopped_because}))
     """)
     assert seen == {"distinct": 1, "stopped": ""}
@@ -45,13 +45,13 @@ def test_greenlets_asking_for_the_loop_at_once_share_one():
 def test_a_loop_that_never_idles_still_lets_greenlets_run():
     seen = run_patched("""
         import asyncio, json, time, gevent
-        from grpc_user.locust.transport.bridge import greenlet_loop
+        from grpc_user.locust.transport.bridge import hub_loop
 
         async def busy():
             while True:
                 await asyncio.sleep(0)
 
-        loop = greenlet_loop()
+        loop = hub_loop()
         loop.submit(busy())
         ticks, started = [], time.monotonic()
         while time.monotonic() - started < 0.5:
@@ -83,3 +83,34 @@ def test_answers_and_failures_come_back_through_the_direct_call_path():
             print(json.dumps({{"success": pb.WriteLogResponse.FromString(answer).success, "status": status}}))
         """)
     assert seen == {"success": True, "status": "UNAVAILABLE"}
+
+
+def test_a_failing_loop_fails_pending_and_later_calls_at_once():
+    with start_server_process("--latency-ms", "300") as server:
+        seen = run_patched(f"""
+            import json, time, types, gevent
+            from grpc_user.locust.transport.bridge import LoopStopped, hub_loop, shared_transport
+            from grpc_user.security import Security
+            from grpc_user.target import parse_target
+
+            transport = shared_transport(types.SimpleNamespace(transports={{}}), parse_target("{server.target}"),
+                                         Security())
+            pending = transport.start_unary("/logservice.LogService/WriteLog", b"", 5)
+
+            def broken_select(timeout=None):
+                raise OSError("the selector broke")
+
+            hub_loop()._selector.select = broken_select
+            hub_loop().wake()
+            started = time.monotonic()
+            outcomes = []
+            for call in (pending.result, lambda: transport.unary("/logservice.LogService/WriteLog", b"", 5)):
+                try:
+                    call()
+                    outcomes.append("answered")
+                except LoopStopped as error:
+                    outcomes.append(str(error))
+            print(json.dumps({{"outcomes": outcomes, "seconds": time.monotonic() - started}}))
+        """)
+    assert all("the selector broke" in outcome for outcome in seen["outcomes"]), seen
+    assert seen["seconds"] < 0.2, "no call waits for its deadline"

@@ -3,7 +3,7 @@
 from locust import task
 
 from grpc_user import GrpcUser
-from grpc_user.locust.transport.bridge import greenlet_loop
+from grpc_user.locust.transport.bridge import hub_loop
 
 
 class LoopDiesUser(GrpcUser):
@@ -16,4 +16,4 @@ class LoopDiesUser(GrpcUser):
         self.client.write_log("one log, then the loop dies")
         if not LoopDiesUser.loop_killed:
             LoopDiesUser.loop_killed = True
-            greenlet_loop()._greenlet.kill(RuntimeError("the loop's greenlet was killed"), block=False)
+            hub_loop().stop(RuntimeError("the loop failed"))

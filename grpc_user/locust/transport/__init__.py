@@ -1,1 +1,1 @@
-"""gevent-compatible unary calls over grpc.aio: an asyncio loop in a greenlet of the Locust process."""
+"""gevent-compatible unary calls over grpc.aio: an asyncio loop whose turns the Locust process's gevent hub runs."""

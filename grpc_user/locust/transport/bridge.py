@@ -1,4 +1,4 @@
-"""Gevent-compatible unary calls over grpc.aio, on an asyncio loop that runs inside a greenlet.
+"""Gevent-compatible unary calls over grpc.aio, on an asyncio loop whose turns gevent's hub runs.
 
 Why this design (CPU per call is what limits a load generator):
 
@@ -7,24 +7,26 @@ Why this design (CPU per call is what limits a load generator):
   bare ``grpc.aio`` loop per WriteLog.
 * Running grpc.aio in a separate OS thread makes the hub and that thread fight for the GIL and
   pays two cross-thread wake-ups per call.
-* Here the asyncio loop runs in a *greenlet of the Locust process's own thread*: its selector
-  (``HubSelector``) waits on the gevent hub, so when the loop has nothing to do the hub runs the
-  users. A user's call is made right in the user's greenlet (grpc.aio only schedules its own task
-  on the loop: no coroutine or task of ours per call), wakes the loop with a gevent event (no
-  syscall, coalesced) and waits on a gevent ``AsyncResult``. The only OS thread is grpc.aio's own
+* Here the asyncio loop lives in the Locust process's own thread and gevent's hub runs its turns
+  as callbacks (``HubLoop``): libev watches the loop's descriptors (``HubSelector``), so when the
+  loop has nothing to do the hub runs the users. A user's call is made right in the user's
+  greenlet (grpc.aio only schedules its own task on the loop: no coroutine or task of ours per
+  call), asks the hub for a turn of the loop (coalesced, no syscall) and waits on a gevent
+  ``AsyncResult``, which the turn that sees the answer sets. The only OS thread is grpc.aio's own
   completion-queue poller, as in a bare grpc.aio program; it must be a real thread, so the
   ``threading`` module that grpc's Cython layer sees is given a ``Thread`` that starts a native
   thread even under monkey-patching (and ``grpc_user.native_locks`` gives grpc native locks).
 
 Nothing here starts before the first call: Locust's ``--processes`` forks first, then each
-process builds its own loop, poller thread and channels. If the loop's greenlet ever dies, every
-pending and later call fails at once with ``LoopStopped`` instead of waiting forever.
+process builds its own loop, poller thread and channels. If the loop ever fails, every pending
+and later call fails at once with ``LoopStopped`` instead of waiting forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import types
 from collections.abc import Callable
 from typing import Any
@@ -131,33 +133,55 @@ class PendingCall:
             raise
 
 
-class GreenletLoop:
-    """An asyncio event loop running in a greenlet of this process's thread."""
+class HubLoop:
+    """An asyncio event loop whose turns run as callbacks of gevent's hub, in this process's thread.
+
+    Nothing blocks in a turn: the hub does all the waiting (libev watchers for the loop's descriptors,
+    a timer for its earliest ``call_later``), so a call's completion wakes its user in the same hub pass,
+    with no greenlet of the loop's own to switch to. asyncio has no public API for this: a turn is
+    ``_run_once``, the step ``run_forever`` repeats, and the loop is marked running from the start.
+    """
 
     def __init__(self) -> None:
         _give_grpc_native_threads()
-        self._selector = HubSelector()
+        self._hub = gevent.get_hub()
+        self._selector = HubSelector(self.wake)
         self.loop = asyncio.SelectorEventLoop(self._selector)
-        self._wake_pending = False
+        self._turn_scheduled = False
+        self._timer: Any = None
         self._unsettled: set[AsyncResult] = set()
         self.stopped_because = ""
-        self._greenlet = gevent.spawn(self._run)
-        self._greenlet.link(self._stopped)
+        self.loop._thread_id = gevent.monkey.get_original("_thread", "get_ident")()  # as run_forever does
+        asyncio.events._set_running_loop(self.loop)  # grpc.aio finds its loop as the running one
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+    def _turn(self) -> None:
+        self._turn_scheduled = False
+        if self.stopped_because:
+            return
+        try:
+            self.loop._run_once()
+        except BaseException as error:  # a callback's own exception is handled by asyncio: this is the loop's
+            self.stop(error)
+            return
+        if self.loop._ready:
+            self.wake()
+        elif self.loop._scheduled:
+            self._arm_timer(self.loop._scheduled[0]._when - self.loop.time())
 
-    def _stopped(self, greenlet: gevent.Greenlet) -> None:
-        cause = repr(greenlet.exception) if greenlet.exception is not None else "run_forever returned"
-        self.stopped_because = f"the gRPC bridge's asyncio loop stopped ({cause}); this process can make no more calls"
+    def _arm_timer(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.close()
+        self._timer = self._hub.loop.timer(max(delay, 0.0))
+        self._timer.start(self.wake)
+
+    def stop(self, cause: BaseException) -> None:
+        """The loop can run no more (``cause``): every pending and later call fails at once with ``LoopStopped``."""
+        self.stopped_because = (f"the gRPC bridge's asyncio loop stopped ({cause!r}); "
+                                "this process can make no more calls")  # fmt: skip
         logger.error("%s", self.stopped_because)
         pending, self._unsettled = self._unsettled, set()
         for result in pending:
             result.set_exception(LoopStopped(self.stopped_because))
-
-    def _awake(self) -> None:
-        self._wake_pending = False
 
     def check_running(self) -> None:
         """Raise ``LoopStopped`` when the loop is gone: nothing scheduled now would ever run."""
@@ -165,11 +189,10 @@ class GreenletLoop:
             raise LoopStopped(self.stopped_because)
 
     def wake(self) -> None:
-        """Make the loop run what was just scheduled on it (once per batch of calls, no syscall)."""
-        if not self._wake_pending:
-            self._wake_pending = True
-            self.loop.call_soon(self._awake)
-            self._selector.wake()
+        """Have the hub run a turn of the loop soon (once however many calls were scheduled meanwhile)."""
+        if not self._turn_scheduled:
+            self._turn_scheduled = True
+            self._hub.loop.run_callback(self._turn)
 
     def submit(self, coroutine: Any) -> asyncio.Task:
         """Schedule a coroutine on the loop from any greenlet of this thread."""
@@ -200,17 +223,14 @@ def _task_result(task: asyncio.Task) -> Any:
     return task.result()
 
 
-_loops: dict[int, GreenletLoop] = {}
+_loops: dict[int, HubLoop] = {}
 
 
-def greenlet_loop() -> GreenletLoop:
+def hub_loop() -> HubLoop:
     """This process's loop, created on first use (after any fork)."""
-    import os
-
     loop = _loops.get(os.getpid())
     if loop is None:
-        loop = _loops[os.getpid()] = GreenletLoop()  # known before the switch below: one loop, however many callers
-        gevent.sleep(0)  # the loop's greenlet starts
+        loop = _loops[os.getpid()] = HubLoop()
     return loop
 
 
@@ -218,7 +238,7 @@ class AioTransport:
     """One grpc.aio channel per target; ``unary`` blocks only the calling greenlet."""
 
     def __init__(self, target: Target, security: Security) -> None:
-        self._loop = greenlet_loop()
+        self._loop = hub_loop()
         self._metadata = security.call_metadata() or None
         self._channel: grpc.aio.Channel = self._loop.run(_open(target, security))
         self._methods: dict[str, Any] = {}

@@ -1,34 +1,30 @@
-"""asyncio's selector on gevent's hub, for the bridge's event loop: waiting for I/O yields to the hub.
+"""asyncio's selector for the bridge's event loop, whose turns gevent's hub runs: it never blocks.
 
-Leaner than ``gevent.selectors.GeventSelector`` on the hot path, for the same contract. Each file
-descriptor's libev watcher is started once, at ``register`` (GeventSelector stops and restarts it at
-every ``select``), and a ``select`` that must not block returns what is ready without a round trip
-through the hub, except every ``FAIR_TURNS``-th time in a row, so that a loop that never idles still
-lets every greenlet run.
+Each file descriptor's libev watcher is started once, at ``register``. When one fires, the selector
+notes the event and calls ``on_ready`` (the loop schedules a turn); ``select`` hands over what was
+noted and returns at once, since the hub, not the selector, does the waiting.
 """
 
 from __future__ import annotations
 
 import selectors
+from collections.abc import Callable
 from typing import Any
 
 import gevent
-from gevent.event import Event
 
 LIBEV_READ, LIBEV_WRITE = 1, 2
-FAIR_TURNS = 16
 
 
 class HubSelector(selectors._BaseSelectorImpl):  # the base every stdlib selector builds on, as gevent's does
-    """A selector whose ``select`` waits on gevent's hub; ``wake`` ends a wait early from another greenlet."""
+    """A selector fed by gevent's hub: libev watchers note what is ready and call ``on_ready``."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_ready: Callable[[], Any]) -> None:
         super().__init__()
         self._loop = gevent.get_hub().loop
+        self._on_ready = on_ready
         self._watchers: dict[int, Any] = {}
         self._ready_events: dict[int, int] = {}
-        self._ready = Event()
-        self._turns_without_yielding = 0
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         """Watch ``fileobj`` from now on (a bad descriptor raises ValueError)."""
@@ -58,23 +54,10 @@ class HubSelector(selectors._BaseSelectorImpl):  # the base every stdlib selecto
         mask = (selectors.EVENT_READ if events & LIBEV_READ else 0) | (
             selectors.EVENT_WRITE if events & LIBEV_WRITE else 0)  # fmt: skip
         self._ready_events[fd] = self._ready_events.get(fd, 0) | mask
-        self._ready.set()
-
-    def wake(self) -> None:
-        """Make the current or next ``select`` return at once."""
-        self._ready.set()
+        self._on_ready()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        """What is ready; waits on the hub up to ``timeout`` seconds (None: until something is) when nothing is."""
-        if timeout == 0 or self._ready.is_set():
-            self._turns_without_yielding += 1
-            if self._turns_without_yielding >= FAIR_TURNS:
-                self._turns_without_yielding = 0
-                gevent.sleep(0)
-        else:
-            self._turns_without_yielding = 0
-            self._ready.wait(timeout)
-        self._ready.clear()
+        """What became ready since the last call; never waits (``timeout`` is the hub's business)."""
         ready, self._ready_events = self._ready_events, {}
         keys = self._fd_to_key
         return [(keys[fd], mask & keys[fd].events) for fd, mask in ready.items() if fd in keys]
