@@ -10,9 +10,8 @@ import time
 
 import grpc.aio
 
-from benchmarks.client_cli import client_main
+from benchmarks.client_cli import bench_data, client_main, next_call
 from grpc_user.channels import CHANNEL_OPTIONS
-from grpc_user.locust.workloads.testdata import LogDataGenerator
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 
 
@@ -24,13 +23,11 @@ async def run(target: str, calls: int, concurrency: int, batch_size: int) -> dic
 
         async def caller(index: int) -> None:
             nonlocal remaining
-            data = LogDataGenerator(run_id="bench", service_name="bench", message_bytes=128, seed=1, user_index=index)
+            data = bench_data(index)
             while remaining > 0:
                 remaining -= 1
-                if batch_size:
-                    await stub.BatchWriteLog(data.batch_request(batch_size), timeout=10)
-                else:
-                    await stub.WriteLog(data.write_request(), timeout=10)
+                rpc, request = next_call(data, batch_size)
+                await getattr(stub, rpc)(request, timeout=10)
 
         started = time.perf_counter()
         await asyncio.gather(*(caller(index) for index in range(concurrency)))

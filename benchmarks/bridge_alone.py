@@ -13,14 +13,11 @@ import time  # noqa: E402
 
 import gevent  # noqa: E402
 
-from benchmarks.client_cli import client_main  # noqa: E402
-from grpc_user import calls  # noqa: E402
+from benchmarks.client_cli import bench_data, client_main, next_call  # noqa: E402
+from grpc_user.calls import METHOD_PATHS  # noqa: E402
 from grpc_user.locust.transport.bridge import AioTransport  # noqa: E402
-from grpc_user.locust.workloads.testdata import LogDataGenerator  # noqa: E402
 from grpc_user.security import Security  # noqa: E402
 from grpc_user.target import parse_target  # noqa: E402
-
-WRITE_LOG, BATCH_WRITE_LOG = (f"/{calls.SERVICE}/{rpc}" for rpc in (calls.WRITE_LOG, calls.BATCH_WRITE_LOG))
 
 
 def run(target: str, calls: int, concurrency: int, batch_size: int) -> dict[str, float]:
@@ -30,13 +27,11 @@ def run(target: str, calls: int, concurrency: int, batch_size: int) -> dict[str,
 
     def caller(index: int) -> None:
         nonlocal remaining
-        data = LogDataGenerator(run_id="bench", service_name="bench", message_bytes=128, seed=1, user_index=index)
+        data = bench_data(index)
         while remaining > 0:
             remaining -= 1
-            if batch_size:
-                transport.unary(BATCH_WRITE_LOG, data.batch_request(batch_size).SerializeToString(), 10)
-            else:
-                transport.unary(WRITE_LOG, data.write_request().SerializeToString(), 10)
+            rpc, request = next_call(data, batch_size)
+            transport.unary(METHOD_PATHS[rpc], request.SerializeToString(), 10)
 
     started = time.perf_counter()
     gevent.joinall([gevent.spawn(caller, index) for index in range(concurrency)], raise_error=True)

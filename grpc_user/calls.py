@@ -20,6 +20,8 @@ SERVICE = "logservice.LogService"
 WRITE_LOG = "WriteLog"
 BATCH_WRITE_LOG = "BatchWriteLog"
 QUERY_LOG = "QueryLog"
+# The method path of each RPC, as the wire and untyped (bytes-in, bytes-out) callers name it.
+METHOD_PATHS = {rpc: f"/{SERVICE}/{rpc}" for rpc in (WRITE_LOG, BATCH_WRITE_LOG, QUERY_LOG)}
 _QUERY_FIELDS = frozenset({"service_name", "level", "start_time", "end_time", "trace_id", "limit", "offset"})
 # Statuses after which the service may still have queued the request: the client gave up or lost the answer.
 _OUTCOME_UNKNOWN = frozenset({"DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN", "INTERNAL", "DATA_LOSS"})

@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 import grpc
 from grpc_health.v1 import health_pb2
 
-from grpc_user.calls import SERVICE, error_message, status_name
+from grpc_user.calls import METHOD_PATHS, SERVICE, WRITE_LOG, error_message, status_name
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.results import HealthResult
 
 HEALTH_PATH = "/grpc.health.v1.Health/Check"
-PROBE_PATH = f"/{SERVICE}/WriteLog"
+PROBE_PATH = METHOD_PATHS[WRITE_LOG]
 HEALTH_REQUEST = health_pb2.HealthCheckRequest(service=SERVICE).SerializeToString()
 # WriteLog without an entry is answered INVALID_ARGUMENT by a LogService, UNIMPLEMENTED by anything else.
 PROBE_REQUEST = pb.WriteLogRequest().SerializeToString()

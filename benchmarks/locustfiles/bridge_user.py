@@ -12,14 +12,13 @@ import gevent
 from locust import User, events, task
 from locust.exception import StopUser
 
-from grpc_user import calls
+from benchmarks.client_cli import bench_data, next_call
+from grpc_user.calls import METHOD_PATHS
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.transport.bridge import AioTransport
-from grpc_user.locust.workloads.testdata import LogDataGenerator
 from grpc_user.security import Security
 from grpc_user.target import parse_target
 
-PATHS = {0: f"/{calls.SERVICE}/{calls.WRITE_LOG}", 1: f"/{calls.SERVICE}/{calls.BATCH_WRITE_LOG}"}
 _shared: dict = {}
 
 
@@ -46,22 +45,19 @@ class BridgeUser(User):
     def on_start(self) -> None:
         options = self.environment.parsed_options
         self.batch_size = options.bench_batch_size
-        self.data = LogDataGenerator(run_id="bench", service_name="bench", message_bytes=128, seed=1,
-                                     user_index=id(self) % 1000)  # fmt: skip
+        self.data = bench_data(id(self) % 1000)
 
     @task
     def call(self) -> None:
         if _shared["remaining"] <= 0:
             raise StopUser()
         _shared["remaining"] -= 1
-        if self.batch_size:
-            path, payload = PATHS[1], self.data.batch_request(self.batch_size).SerializeToString()
-        else:
-            path, payload = PATHS[0], self.data.write_request().SerializeToString()
+        rpc, request = next_call(self.data, self.batch_size)
+        path, payload = METHOD_PATHS[rpc], request.SerializeToString()
         start_time, started = time.time(), time.perf_counter()
         answer = _shared["transport"].unary(path, payload, 10)
         self.environment.events.request.fire(
-            request_type="grpc", name=path.rsplit("/", 1)[1], response_time=(time.perf_counter() - started) * 1000,
+            request_type="grpc", name=rpc, response_time=(time.perf_counter() - started) * 1000,
             response_length=len(answer), exception=None, context={}, start_time=start_time, url=path,
         )  # fmt: skip
         _shared["finished"] += 1

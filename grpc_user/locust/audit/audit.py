@@ -21,10 +21,10 @@ from typing import Any
 
 import grpc
 
-from grpc_user.calls import QUERY_LOG, SERVICE, error_message, status_name
+from grpc_user.calls import METHOD_PATHS, QUERY_LOG, error_message, status_name
 from grpc_user.pb import log_service_pb2 as pb
 
-QUERY_PATH = f"/{SERVICE}/{QUERY_LOG}"
+QUERY_PATH = METHOD_PATHS[QUERY_LOG]
 POLL_SECONDS = 0.25
 RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 

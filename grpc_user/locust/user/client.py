@@ -31,7 +31,6 @@ BRIDGE_STOPPED = "BRIDGE_STOPPED"
 ARRIVAL_NAME = "Arrival"
 ARRIVAL_DROPPED = GrpcCallFailure("ARRIVAL_DROPPED", "every user was busy at the scheduled start (raise -u)")
 RUN_ID_KEY = "run_id"
-PATHS = {rpc: f"/{calls.SERVICE}/{rpc}" for rpc in (calls.WRITE_LOG, calls.BATCH_WRITE_LOG, calls.QUERY_LOG)}
 
 
 class UnaryTransport(Protocol):
@@ -71,7 +70,7 @@ class GrpcLogClient:
         self._latency = latency
         self._budget = budget
         self._context = context
-        self._urls = {rpc: f"{target}{path}" for rpc, path in PATHS.items()}
+        self._urls = {rpc: f"{target}{path}" for rpc, path in calls.METHOD_PATHS.items()}
 
     def write_log(self, message: str, *, name: str | None = None, **kwargs: Any) -> WriteResult:
         """One WriteLog of ``message``, keywords split as in ``LogClient.write_log``; ``run_id`` defaults to the run."""
@@ -136,7 +135,7 @@ class GrpcLogClient:
         start_time = time.time()
         started = time.perf_counter()
         try:
-            call = self._transport.start_unary(PATHS[rpc], payload, self.timeout)
+            call = self._transport.start_unary(calls.METHOD_PATHS[rpc], payload, self.timeout)
         except LoopStopped as error:
             self._budget.release()
             self._record(rpc, name, 0, 0, 0, None, start_time, 0.0, _loop_failure(rpc, error, 0),
