@@ -1,4 +1,5 @@
-"""``python -m reference_server``: run the reference log service until SIGINT or SIGTERM."""
+"""``python -m reference_server``: run the reference log service until SIGINT or SIGTERM; SIGHUP restarts it on
+the same port (a deploy: the stop half follows ``--on-stop``; the store and counters outlive it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import NoReturn
 
-from reference_server.config import ConfigError, ServerConfig, environment_defaults
+from reference_server.config import ON_STOP, ConfigError, ServerConfig, environment_defaults
 from reference_server.server import ReferenceServer
 
 HELP = {
@@ -36,6 +37,8 @@ HELP = {
     "tls_client_ca": "require client certificates signed by this CA (mutual TLS)",
     "auth_token": "require 'authorization: Bearer <token>' (REFERENCE_AUTH_TOKEN)",
     "stats_file": "write the counters as JSON here after each flush and at shutdown",
+    "on_stop": "at a graceful stop (SIGTERM, or a SIGHUP restart): flush stores every queued log; drop-queue stores "
+               "the batch being built and drops the rest of the queue, as the real service does",
 }
 
 
@@ -53,7 +56,9 @@ def build_parser() -> OneLineParser:
     for field in fields(ServerConfig):
         kind = {"int": int, "float": float, "int | None": int}.get(str(field.type), str)
         flag = "--" + field.name.replace("_", "-")
-        parser.add_argument(flag, type=kind, default=getattr(defaults, field.name), help=HELP[field.name])
+        choices = ON_STOP if field.name == "on_stop" else None
+        parser.add_argument(flag, type=kind, default=getattr(defaults, field.name), help=HELP[field.name],
+                            choices=choices)  # fmt: skip
     parser.add_argument("--ready-file", default="", help="write the bound port here once serving")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.set_defaults(**environment_defaults())
@@ -66,6 +71,7 @@ async def serve(config: ServerConfig, ready_file: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, server.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, server.request_restart)
     serving = asyncio.create_task(server.serve())
     while not server.port and not serving.done():
         await asyncio.sleep(0.01)

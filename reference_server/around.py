@@ -1,7 +1,9 @@
 """``python -m reference_server.around [server options] -- COMMAND ...``
 
 Starts the reference server on a free loopback port, runs COMMAND with ``LOCUST_HOST`` pointing at
-it, stops the server gracefully afterwards and exits with COMMAND's exit code.
+it, stops the server gracefully afterwards and exits with COMMAND's exit code. COMMAND also gets
+``REFERENCE_SERVER_PID`` and ``REFERENCE_SERVER_STATS_FILE``, so that ``python -m
+reference_server.restart`` (an ``--action``, say) can restart the server on the same port mid-run.
 
 Stopping is COMMAND's to do: SIGTERM (and SIGINT sent to this process alone) is passed on to it,
 and this process waits for it to finish, however long its delivery audit and files take. The
@@ -19,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from reference_server.process import start_server_process
+from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE, start_server_process
 
 logger = logging.getLogger("reference_server.around")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -63,13 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = f"grpc://{server.target}"
     logger.info("reference server listening on %s (LOCUST_HOST)", host)
     try:
-        child = subprocess.Popen(command, env={**os.environ, "LOCUST_HOST": host})
+        exported = {"LOCUST_HOST": host, PID_VARIABLE: str(server.pid), STATS_FILE_VARIABLE: str(server.stats_file)}
+        child = subprocess.Popen(command, env={**os.environ, **exported})
         forward_signals(child)
         return child.wait()
     finally:
         stats = server.stop()
-        logger.info("reference server stopped: acked %d, stored %d, dropped %d, lost to failed flushes %d",
-                    stats["acked"], stats["stored"], stats["dropped"], stats["flush_failed"])  # fmt: skip
+        logger.info("reference server stopped: acked %d, stored %d, dropped %d, lost to failed flushes %d, dropped "
+                    "from the queue at a stop %d, restarts %d", stats["acked"], stats["stored"], stats["dropped"],
+                    stats["flush_failed"], stats["dropped_on_stop"], stats["restarts"])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
+# What a graceful stop (SIGTERM, or the stop half of a SIGHUP restart) does with the logs still queued:
+# store them all, or store the batch being built and drop the rest, as the real service does.
+ON_STOP = ("flush", "drop-queue")
+
 
 class ConfigError(ValueError):
     """A setting with a value the server does not accept."""
@@ -34,6 +38,7 @@ class ServerConfig:
     tls_client_ca: str = ""
     auth_token: str = ""
     stats_file: str = ""
+    on_stop: str = "flush"
 
     def __post_init__(self) -> None:
         checks = (
@@ -53,6 +58,8 @@ class ServerConfig:
         for option, value, valid, accepted in checks:
             if not valid:
                 raise ConfigError(f"{option}={value!r} is not valid; accepted: {accepted}")
+        if self.on_stop not in ON_STOP:
+            raise ConfigError(f"--on-stop={self.on_stop!r} is not valid; accepted: {' or '.join(ON_STOP)}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
         if self.tls_client_ca and not self.tls_cert:

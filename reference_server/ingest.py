@@ -5,6 +5,11 @@ batches of ``flush_batch`` when one fills or every ``flush_period`` seconds; a d
 (``--drop-rate``) is acknowledged and never stored, and nothing tells the client. A flush that
 fails (a full disk) is logged and its batch dropped, and flushing goes on: acknowledged logs lost,
 which the delivery audit exists to find.
+
+A graceful stop lets the flush under way finish (never cancelled mid-batch), then either stores
+everything still queued (``--on-stop flush``) or, as the real service does, stores the batch it is
+building (the oldest ``flush_batch`` queued logs) and drops the rest (``--on-stop drop-queue``),
+counted in ``dropped_on_stop``. The store outlives a stop: a restart resumes flushing into it.
 """
 
 from __future__ import annotations
@@ -56,16 +61,17 @@ class Flusher:
 
     def __init__(self, config: ServerConfig, queue: LogQueue, store: LogStore, faults: Faults,
                  stats: ServerStats) -> None:  # fmt: skip
-        self._config, self._queue, self._store, self._faults, self._stats = config, queue, store, faults, stats
+        self._config, self.queue, self._store, self.faults, self._stats = config, queue, store, faults, stats
         self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-storage")
         self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-queries")
         self._closing = False
+        self._dropping = False
         self._logged_at: dict[str, float] = {}
 
     @property
     def pending(self) -> int:
         """Entries queued and not yet stored."""
-        return len(self._queue.entries)
+        return len(self.queue.entries)
 
     async def in_storage_thread(self, work: Callable[..., Any], *args: Any) -> Any:
         """Run database work on the storage thread (the only thread that touches SQLite)."""
@@ -75,27 +81,29 @@ class Flusher:
         """Flush whenever a batch fills or the flush period passes, until ``close``."""
         while not self._closing:
             try:
-                await asyncio.wait_for(self._queue.filled.wait(), self._config.flush_period)
+                await asyncio.wait_for(self.queue.filled.wait(), self._config.flush_period)
             except TimeoutError:
                 pass
-            self._queue.filled.clear()
+            self.queue.filled.clear()
             await self.flush_all()
 
     async def flush_all(self) -> None:
-        """Store everything queued now, in batches of ``flush_batch``."""
-        while self._queue.entries:
-            batch = self._queue.take(self._config.flush_batch)
-            delay = self._faults.storage_delay(len(batch))
-            if delay:
-                await asyncio.sleep(delay)
-            keep = self._faults.keep(len(batch))
-            kept = [entry for entry, stored in zip(batch, keep, strict=True) if stored]
-            self._stats.dropped += len(batch) - len(kept)
-            try:
-                self._stats.stored += await self.in_storage_thread(self._store.store, kept)
-            except (sqlite3.Error, OSError) as error:
-                self._flush_failed(len(kept), error)
+        """Store everything queued now, in batches of ``flush_batch`` (a stop that drops the queue ends it early)."""
+        while self.queue.entries and not self._dropping:
+            await self._store_batch(self.queue.take(self._config.flush_batch))
         self.write_stats()
+
+    async def _store_batch(self, batch: list[pb.LogEntry]) -> None:
+        delay = self.faults.storage_delay(len(batch))
+        if delay:
+            await asyncio.sleep(delay)
+        keep = self.faults.keep(len(batch))
+        kept = [entry for entry, stored in zip(batch, keep, strict=True) if stored]
+        self._stats.dropped += len(batch) - len(kept)
+        try:
+            self._stats.stored += await self.in_storage_thread(self._store.store, kept)
+        except (sqlite3.Error, OSError) as error:
+            self._flush_failed(len(kept), error)
 
     def _flush_failed(self, count: int, error: Exception) -> None:
         """A batch that could not be stored is dropped, as the real service drops it; logged at most once a second."""
@@ -126,12 +134,24 @@ class Flusher:
             if self._may_log("stats"):
                 logger.error("the stats file %s could not be written: %s", self._config.stats_file, error)
 
-    async def close(self, running: asyncio.Task) -> None:
-        """Let the running flush finish (never cancel it mid-batch), flush the rest, close the store."""
-        self._closing = True
-        self._queue.filled.set()
+    async def stop(self, running: asyncio.Task, drop_queue: bool) -> None:
+        """End flushing: the flush under way finishes; then everything queued is stored, or (``drop_queue``) the
+        batch being built is stored and the rest of the queue dropped, as the real service does on SIGTERM."""
+        self._closing, self._dropping = True, drop_queue
+        self.queue.filled.set()
         await running
+        if drop_queue:
+            await self._store_batch(self.queue.take(self._config.flush_batch))
+            dropped = len(self.queue.entries)
+            self.queue.entries.clear()
+            self._stats.dropped_on_stop += dropped
+            if dropped:
+                logger.warning("--on-stop drop-queue: %d acknowledged logs dropped from the queue", dropped)
         await self.flush_all()
+        self._closing = self._dropping = False
+
+    async def close(self) -> None:
+        """Close the store and the threads (after ``stop``)."""
         self._queries.shutdown(wait=True)
         try:
             await self.in_storage_thread(self._store.close)

@@ -14,6 +14,29 @@ from typing import Any
 
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 30.0
+RESTART_POLL_SECONDS = 0.02
+# Exported by ``reference_server.around`` to the command it runs, so that an action can restart the server.
+PID_VARIABLE = "REFERENCE_SERVER_PID"
+STATS_FILE_VARIABLE = "REFERENCE_SERVER_STATS_FILE"
+
+
+def read_stats(stats_file: str | Path) -> dict[str, Any]:
+    """The counters a server last wrote to its ``--stats-file``."""
+    return json.loads(Path(stats_file).read_text())
+
+
+def restart_server(pid: int, stats_file: str | Path, timeout: float = STOP_TIMEOUT_SECONDS) -> dict[str, Any]:
+    """SIGHUP the server ``pid`` and wait until it serves again (its stats file counts one more restart); return
+    its counters then. Raises ProcessLookupError when no such process, TimeoutError when it is not back in time."""
+    before = read_stats(stats_file)["restarts"]
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = read_stats(stats_file)
+        if stats["restarts"] > before:
+            return stats
+        time.sleep(RESTART_POLL_SECONDS)
+    raise TimeoutError(f"the reference server (pid {pid}) was not serving again {timeout:g} s after SIGHUP")
 
 
 class ServerProcess:
@@ -53,7 +76,11 @@ class ServerProcess:
 
     def stats(self) -> dict[str, Any]:
         """The counters as last written (after each flush)."""
-        return json.loads(self.stats_file.read_text())
+        return read_stats(self.stats_file)
+
+    def restart(self) -> dict[str, Any]:
+        """SIGHUP: a stop as ``--on-stop`` says, then serving again on the same port; return the counters then."""
+        return restart_server(self.pid, self.stats_file)
 
     def stop(self) -> dict[str, Any]:
         """SIGTERM: the server stops accepting, flushes everything queued; return its final counters."""

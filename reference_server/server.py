@@ -1,10 +1,16 @@
-"""Start and stop the reference server: grpc.aio with health, reflection, TLS, graceful drain."""
+"""Start, stop and restart the reference server: grpc.aio with health, reflection, TLS, graceful drain.
+
+A restart (``request_restart``, SIGHUP in ``python -m reference_server``) stops the service as a
+graceful stop does (``--on-stop``), then serves again on the same port; the store, the counters
+and the fault schedule outlive it, as a database outlives a deploy of the service in front of it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -47,6 +53,7 @@ class ReferenceServer:
         self._stats = ServerStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
+        self._restart = False
         self._ready = threading.Event()
         self.failure: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -72,26 +79,58 @@ class ReferenceServer:
         return self
 
     def stop(self) -> ServerStats:
-        """Stop accepting, flush every queued log, close the store; return the final counters."""
+        """Stop accepting, store (or drop, ``--on-stop drop-queue``) the queued logs, close the store; return the
+        final counters."""
         if self._thread is not None and self._thread.is_alive() and self._loop is not None and self._stopping:
             self._loop.call_soon_threadsafe(self._stopping.set)
             self._thread.join()
         return self.stats()
 
+    def restart(self) -> None:
+        """Stop as ``stop`` does and serve again on the same port (from another thread); return once it serves."""
+        if self._loop is None or self._stopping is None:
+            raise RuntimeError("the reference server is not running")
+        restarts = self._stats.restarts
+        self._loop.call_soon_threadsafe(self.request_restart)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while self._stats.restarts == restarts and self.failure is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.failure is not None:
+            raise self.failure
+
     async def serve(self) -> None:
-        """Serve until ``request_stop``; then drain gracefully."""
+        """Serve until ``request_stop``, restarting at each ``request_restart``; then drain gracefully."""
         self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         try:
-            server, flusher, flushing = await self._start()
+            store = LogStore(self.config.db)
+            flusher = Flusher(self.config, LogQueue(self.config.queue_size), store, Faults(self.config), self._stats)
+            server, flushing = await self._start(flusher, store)
         except BaseException as error:  # reported to the starting thread
             self.failure = error
             self._ready.set()
             return
         self._ready.set()
-        await self._stopping.wait()
-        logger.info("stopping: refusing new calls, flushing %d queued logs", flusher.pending)
-        await server.stop(GRACE_SECONDS)
-        await flusher.close(flushing)
+        while True:
+            await self._stopping.wait()
+            restart, self._restart = self._restart, False
+            self._stopping.clear()
+            drop = self.config.on_stop == "drop-queue"
+            logger.info("%s: refusing new calls, %s %d queued logs", "restarting" if restart else "stopping",
+                        "storing the batch being built and dropping the rest of" if drop else "flushing",
+                        flusher.pending)  # fmt: skip
+            await server.stop(GRACE_SECONDS)
+            await flusher.stop(flushing, drop_queue=drop)
+            if not restart:
+                break
+            try:
+                server, flushing = await self._start(flusher, store)
+            except BaseException as error:
+                logger.error("restart failed: %s", error)
+                self.failure = error
+                break
+            self._stats.restarts += 1
+            flusher.write_stats()
+        await flusher.close()
         self._log_faults()
 
     def request_stop(self) -> None:
@@ -99,7 +138,13 @@ class ReferenceServer:
         if self._stopping is not None:
             self._stopping.set()
 
-    async def _start(self) -> tuple[grpc.aio.Server, Flusher, asyncio.Task]:
+    def request_restart(self) -> None:
+        """Ask a server running on the current loop to stop and serve again on the same port (SIGHUP)."""
+        if self._stopping is not None and not self._stopping.is_set():
+            self._restart = True
+            self._stopping.set()
+
+    async def _start(self, flusher: Flusher, store: LogStore) -> tuple[grpc.aio.Server, asyncio.Task]:
         config = self.config
         if config.stats_file:
             try:
@@ -107,17 +152,15 @@ class ReferenceServer:
             except OSError as error:
                 why = error.strerror or error
                 raise ConfigError(f"--stats-file {config.stats_file!r} cannot be written: {why}") from None
-        store = LogStore(config.db)
-        queue, faults = LogQueue(config.queue_size), Faults(config)
-        flusher = Flusher(config, queue, store, faults, self._stats)
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", config.max_message_bytes),
                                           ("grpc.so_reuseport", 0)])  # fmt: skip
-        pb_grpc.add_LogServiceServicer_to_server(LogService(config, queue, flusher, faults, self._stats), server)
+        service = LogService(config, flusher.queue, flusher, flusher.faults, self._stats)
+        pb_grpc.add_LogServiceServicer_to_server(service, server)
         health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection([SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                              reflection.SERVICE_NAME], server)  # fmt: skip
-        address = f"{config.host}:{config.port}"
+        address = f"{config.host}:{self.port or config.port}"
         credentials = _credentials(config)
         try:
             port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
@@ -130,16 +173,17 @@ class ReferenceServer:
         for name in ("", SERVICE_NAME):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
         flushing = asyncio.create_task(flusher.run())
-        logger.info("reference log service on %s%s (queue %d, flush %d every %gs, stored so far %d)",
+        logger.info("reference log service on %s%s (queue %d, flush %d every %gs, on stop: %s, stored so far %d)",
                     self.target, " with TLS" if credentials else "", config.queue_size, config.flush_batch,
-                    config.flush_period, await flusher.in_storage_thread(store.count))  # fmt: skip
-        return server, flusher, flushing
+                    config.flush_period, config.on_stop, await flusher.in_storage_thread(store.count))  # fmt: skip
+        return server, flushing
 
     def _log_faults(self) -> None:
         stats = self._stats
-        logger.info("stopped: acked %d, stored %d, dropped %d (drop-rate), lost %d (failed flushes), refused %d "
-                    "(queue full), injected errors %d, delayed calls %d", stats.acked, stats.stored, stats.dropped,
-                    stats.flush_failed, stats.rejected_queue_full, stats.injected_errors,
+        logger.info("stopped: acked %d, stored %d, dropped %d (drop-rate), lost %d (failed flushes), dropped %d "
+                    "(queue dropped at a stop), refused %d (queue full), restarts %d, injected errors %d, "
+                    "delayed calls %d", stats.acked, stats.stored, stats.dropped, stats.flush_failed,
+                    stats.dropped_on_stop, stats.rejected_queue_full, stats.restarts, stats.injected_errors,
                     stats.injected_latency_calls)  # fmt: skip
 
     def __enter__(self) -> ReferenceServer:

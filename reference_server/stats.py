@@ -11,14 +11,17 @@ from typing import Any
 
 @dataclass
 class ServerStats:
-    """Counters since start: calls per method, logs acked/stored/refused, dropped by the drop fault, lost to
-    failed flushes (``flush_failed``: acknowledged, never stored), injected faults."""
+    """Counters since the process started (a SIGHUP restart keeps them): calls per method, logs acked/stored/refused,
+    dropped by the drop fault, lost to failed flushes (``flush_failed``: acknowledged, never stored), dropped from
+    the queue by a stop with ``--on-stop drop-queue`` (``dropped_on_stop``), restarts, injected faults."""
 
     calls: dict[str, int] = field(default_factory=dict)
     acked: int = 0
     stored: int = 0
     dropped: int = 0
     flush_failed: int = 0
+    dropped_on_stop: int = 0
+    restarts: int = 0
     rejected_queue_full: int = 0
     injected_errors: int = 0
     injected_latency_calls: int = 0
