@@ -26,13 +26,14 @@ TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around 
 EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 
-.PHONY: help venv proto test test-browser lint demo capacity history prometheus-check server web headless report bench soak distributed clean
+.PHONY: help venv proto test test-browser lint demo capacity history prometheus-check server replicas web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
 	@echo "make test        the whole test suite"
 	@echo "make test-browser the web UI in a real headless Chromium (installs chromium, chromium-driver, selenium)"
 	@echo "make server      run the reference log service on 127.0.0.1:50051"
+	@echo "make replicas    N=3 reference servers on 127.0.0.1:50051.. sharing one store (a replicated service)"
 	@echo "make web         Locust web UI on http://127.0.0.1:$(WEB_PORT) (WORKLOAD=, HOST=)"
 	@echo "make headless    USERS= SPAWN_RATE= RUN_TIME= WORKLOAD=single|batch|mixed HOST= ARGS="
 	@echo "make report      report the newest run under reports/runs (RUN=, GATES=)"
@@ -73,6 +74,11 @@ lint: $(STAMP)
 
 server: $(STAMP)
 	$(PY) -m reference_server --host 127.0.0.1 --port 50051 $(ARGS)
+
+# N reference servers on 127.0.0.1:50051.. over one SQLite store; prints the --host that lists them.
+N ?= 3
+replicas: $(STAMP)
+	$(PY) -m reference_server.replicas $(N) $(ARGS)
 
 web: $(STAMP)
 	mkdir -p $(RUN_DIR)

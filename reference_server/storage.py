@@ -3,7 +3,10 @@
 A log row keeps the indexed columns and the stored LogEntry itself, serialized; metadata pairs
 go to their own table indexed on (key, value), so an exact metadata filter is an index lookup.
 Writes and queries use separate connections (WAL on disk, a shared cache in memory), so a slow
-query never holds up the flusher and a flush never holds up a query.
+query never holds up the flusher and a flush never holds up a query. Several server processes may
+share one file (replicas over one store, ``make replicas``): a flush takes SQLite's write lock
+first (``BEGIN IMMEDIATE``, waiting up to ``BUSY_TIMEOUT_SECONDS`` for another replica's flush) and
+numbers its rows after the highest stored, so the replicas' ids never meet.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterable
 from grpc_user.pb import log_service_pb2 as pb
 
 DEFAULT_LIMIT = 100
+BUSY_TIMEOUT_SECONDS = 30.0
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
     rowid INTEGER PRIMARY KEY,
@@ -52,7 +56,7 @@ def parse_rfc3339(text: str) -> float | None:
 
 
 def _connect(uri: str) -> sqlite3.Connection:
-    return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
 
 
 class LogStore:
@@ -67,12 +71,28 @@ class LogStore:
         self._db.executescript(SCHEMA)
         self._reader = _connect(uri)
         self._reader.execute("PRAGMA read_uncommitted = 1")
-        self._next_rowid = (self._db.execute("SELECT MAX(rowid) FROM logs").fetchone()[0] or 0) + 1
 
     def store(self, entries: Iterable[pb.LogEntry]) -> int:
-        """Store entries in one transaction; an unparsable timestamp becomes the server's clock."""
+        """Store entries in one transaction; an unparsable timestamp becomes the server's clock.
+
+        Raises ``sqlite3.Error`` when the store cannot take them (another replica held the write lock for longer
+        than ``BUSY_TIMEOUT_SECONDS``, a full disk): none of them is stored then.
+        """
+        entries = list(entries)
+        if not entries:
+            return 0
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            rowid = (self._db.execute("SELECT MAX(rowid) FROM logs").fetchone()[0] or 0) + 1
+            rows, pairs = self._rows(entries, rowid)
+            self._db.executemany("INSERT INTO logs VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT INTO log_metadata VALUES (?, ?, ?)", pairs)
+        return len(rows)
+
+    @staticmethod
+    def _rows(entries: list[pb.LogEntry], rowid: int) -> tuple[list[tuple], list[tuple]]:
+        """Rows of ``logs`` numbered from ``rowid`` and their ``log_metadata`` pairs (ids set in the entries)."""
         rows, pairs, now = [], [], time.time()
-        rowid = self._next_rowid
         for entry in entries:
             ts = parse_rfc3339(entry.timestamp)
             if ts is None:
@@ -82,14 +102,7 @@ class LogStore:
             rows.append((rowid, entry.service_name, entry.level, ts, entry.trace_id, entry.SerializeToString()))
             pairs.extend((key, value, rowid) for key, value in entry.metadata.items())
             rowid += 1
-        if not rows:
-            return 0
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO logs VALUES (?, ?, ?, ?, ?, ?)", rows)
-            self._db.executemany("INSERT INTO log_metadata VALUES (?, ?, ?)", pairs)
-        self._next_rowid = rowid
-        return len(rows)
+        return rows, pairs
 
     def query(self, request: pb.QueryLogRequest) -> tuple[list[pb.LogEntry], int]:
         """Matching logs newest first (limit/offset applied) and the count of every match.
