@@ -99,3 +99,37 @@ def test_make_distributed_listens_for_workers_on_loopback_only(server, tmp_path)
     finally:
         output, _ = make.communicate(timeout=60)
     assert make.returncode == 0, output[-3000:]
+
+
+def _locust_process(*args: str, output: Path) -> subprocess.Popen:
+    with open(output, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "locust", "-f", "locustfiles/batch.py", *args], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def test_a_worker_joining_a_running_test_tags_its_logs_with_the_test_run_id_and_decides_nothing(server, tmp_path):
+    """Locust hands a late worker the running test before its init event: it must still take the master's run id."""
+    from grpc_user import LogClient
+
+    port, prefix = str(free_port()), str(tmp_path / "late")
+    master = _locust_process("--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--headless",
+                             "--expect-workers", "1", "--enable-rebalancing", "-u", "4", "-r", "4", "-t", "5s",
+                             "--batch-size", "10", "--host", f"grpc://{server.target}", "--csv", prefix,
+                             "--audit-settle", "1", output=tmp_path / "master.log")  # fmt: skip
+    first = _locust_process("--worker", "--master-port", port, output=tmp_path / "first.log")
+    time.sleep(2.5)
+    late = _locust_process("--worker", "--master-port", port, output=tmp_path / "late.log")
+    for process in (master, first, late):
+        process.wait(timeout=60)
+    master_log, late_log = (tmp_path / "master.log").read_text(), (tmp_path / "late.log").read_text()
+    assert "reported as ready. 2 workers connected" in master_log, master_log[-3000:]
+    assert "failed to send heartbeat" not in master_log, "a spawn message blocked a worker's hub for seconds"
+    run_id = json.loads(Path(f"{prefix}_run.json").read_text())["run_id"]
+    with LogClient(server.target) as client:
+        by_run_id = client.query_logs(run_id=run_id, limit=1).total_count
+    stats = server.stop()
+    assert by_run_id == stats["stored"] == stats["acked"] > 0, (by_run_id, stats)
+    assert "run id" not in late_log, f"a worker printed the master's line: {late_log}"
+    assert master.returncode == 0, master_log[-3000:]
+    audit = json.loads(Path(f"{prefix}_audit.json").read_text())
+    assert (audit["status"], audit["acked"], audit["persisted"]) == ("ok", stats["acked"], stats["stored"])

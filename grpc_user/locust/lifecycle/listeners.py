@@ -36,6 +36,7 @@ from grpc_user.locust.lifecycle.end import csv_prefix, end_test, print_logs_summ
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.options import register_options
 from grpc_user.locust.lifecycle.settings import OptionError, choose_run_id, parse_security, settings_from_options
+from grpc_user.locust.lifecycle.spawn_options import read_default_options_once
 from grpc_user.locust.lifecycle.state import SuiteRun, all_runs, suite_run
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.user.client import report_dropped_arrivals
@@ -44,6 +45,10 @@ from grpc_user.locust.web.tabs import install_web_ui
 logger = logging.getLogger(__name__)
 STOP_UNDER_WAY = (STATE_CLEANUP, STATE_STOPPING)
 STOP_POLL_SECONDS = 0.05
+# How long a worker's first test_start waits for Locust's init event (it follows the runner's creation at once).
+INIT_WAIT_SECONDS = 30.0
+
+read_default_options_once()  # before any spawn message: a late worker gets one before its init event
 
 TOTAL_USERS_OPTION = "grpc_total_users"
 # The run id the master chose for this test; it reaches the workers with Locust's spawn messages.
@@ -73,6 +78,23 @@ def exit_unless_target_serves(environment: Any, run: SuiteRun) -> None:
     if problem:
         sys.stderr.write(f"locust: error: {problem}\n")
         sys.exit(2 if problem.startswith("--host") else 1)
+
+
+def is_worker(environment: Any) -> bool:
+    """A worker process, even before its runner exists (``--worker``, or a ``--processes`` child)."""
+    return isinstance(environment.runner, WorkerRunner) or bool(getattr(environment.parsed_options, "worker", False))
+
+
+def wait_for_init(environment: Any, run: SuiteRun) -> None:
+    """Locust hands a worker that joins a running test (a late, restarted or rebalanced-to worker) its spawn
+    message while the worker is still connecting: ``test_start`` then fires before the runner exists and before
+    ``init``. Wait for both, so the worker takes the master's run id and options and decides nothing itself."""
+    deadline = time.monotonic() + INIT_WAIT_SECONDS
+    while not run.initialized and time.monotonic() < deadline:
+        gevent.sleep(STOP_POLL_SECONDS)
+    if not run.initialized:
+        logger.error("Locust's init event did not come within %g s of the test's start on this worker",
+                     INIT_WAIT_SECONDS)  # fmt: skip
 
 
 def interrupt_main_greenlet() -> None:
@@ -105,6 +127,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     if isinstance(runner, WorkerRunner):
         register_worker_messages(environment)
         search.register_worker_messages(environment)
+        run.initialized = True
         return
     if getattr(environment.parsed_options, "headless", False):
         exit_unless_target_serves(environment, run)
@@ -112,12 +135,15 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
         register_master_messages(environment, lambda: gevent.spawn(_finish, environment))
     if web_ui is not None:
         install_web_ui(environment, web_ui)
+    run.initialized = True
 
 
 @events.test_start.add_listener
 def on_test_start(environment: Any, **_: Any) -> None:
     """Re-read options (the web UI may have changed them), choose the run id, reset counts, set the budget."""
     run = suite_run(environment)
+    if not run.initialized and is_worker(environment):
+        wait_for_init(environment, run)
     runner = environment.runner
     run.started_at = 0.0
     try:

@@ -31,6 +31,7 @@ class SuiteRun:
     user_numbers: itertools.count = field(default_factory=itertools.count)
     startup_security: Security | None = None
     startup_host: str = ""
+    initialized: bool = False
     used_run_ids: set[str] = field(default_factory=set)
     started_at: float = 0.0
     stopping_at: float = 0.0
