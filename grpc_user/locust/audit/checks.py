@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+import grpc
 
 from grpc_user.config import default_target
 from grpc_user.health import check
 from grpc_user.locust.audit.audit import AuditResult, audit_delivery, count_stored, skipped
+from grpc_user.locust.audit.phases import audit_phases
 from grpc_user.locust.lifecycle.state import SuiteRun
 from grpc_user.locust.transport.bridge import LoopStopped, shared_transport
 from grpc_user.results import HealthResult
@@ -81,9 +83,22 @@ def delivery_audit(
     return result
 
 
-def write_audit(prefix: str, result: AuditResult) -> str:
-    """Write ``<prefix>_audit.json``."""
+def delivery_audit_by_phase(environment: Any, run: SuiteRun, overall: AuditResult) -> list[dict[str, Any]]:
+    """The audit of each phase of a run with ``--action`` ([] without actions, or when a count failed: logged)."""
+    if not run.settings.actions.actions:
+        return []
+    target = run_target(environment)
+    try:
+        call = _bytes_call(run, target, max(run.settings.grpc_timeout, AUDIT_QUERY_TIMEOUT_SECONDS))
+        return audit_phases(call, overall, run.phases, run.settings.actions.actions)
+    except (grpc.RpcError, RuntimeError, LoopStopped) as error:
+        logger.error("Delivery audit per phase failed: %s", error)
+        return []
+
+
+def write_audit(prefix: str, result: AuditResult, phases: list[dict[str, Any]] | None = None) -> str:
+    """Write ``<prefix>_audit.json`` (with ``phases``: the audit of each phase of a run with actions)."""
     path = f"{prefix}_audit.json"
     with open(path, "w") as handle:
-        json.dump(result.as_dict(), handle, indent=2)
+        json.dump({**result.as_dict(), **({"phases": phases} if phases else {})}, handle, indent=2)
     return path

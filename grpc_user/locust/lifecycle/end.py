@@ -17,8 +17,15 @@ from typing import Any
 import gevent
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
+from grpc_user.locust.actions.runner import end_actions
 from grpc_user.locust.audit.audit import AuditResult
-from grpc_user.locust.audit.checks import AUDIT_ERROR_EXIT_CODE, AUDIT_EXIT_CODE, delivery_audit, write_audit
+from grpc_user.locust.audit.checks import (
+    AUDIT_ERROR_EXIT_CODE,
+    AUDIT_EXIT_CODE,
+    delivery_audit,
+    delivery_audit_by_phase,
+    write_audit,
+)
 from grpc_user.locust.counts.files import write_logs_totals, write_run_info
 from grpc_user.locust.counts.latency import write_latency_split
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
@@ -35,9 +42,10 @@ def end_test(environment: Any, run: SuiteRun) -> None:
         run.history_greenlet.kill(block=False)
     if isinstance(environment.runner, MasterRunner):
         wait_for_final_counts(environment, run)
+    end_actions(run, csv_prefix(environment), kill_running=False)
     write_run_files(environment, run)
     finished_transports, run.transports = run.transports, {}
-    run.audit = None
+    run.audit, run.phase_audits = None, []
     run.audit_greenlet = gevent.spawn(finish_audit, environment, run, run.settings.run_id, finished_transports)
 
 
@@ -68,10 +76,14 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
         logger.info("%s", result.summary())
         _close(finished_transports)
         return
+    run.phase_audits = delivery_audit_by_phase(environment, run, result)
     run.audit = result.as_dict()
+    for phase in run.phase_audits:
+        logger.log(logging.ERROR if phase["status"] in ("lost", "unsettled") else logging.INFO,
+                   "Delivery audit, phase %d: %s", phase["phase"], phase["sentence"])  # fmt: skip
     prefix = csv_prefix(environment)
     if prefix:
-        write_audit(prefix, result)
+        write_audit(prefix, result, run.phase_audits)
         write_run_info(prefix, run_info(environment, run))
     if result.status in ("lost", "unsettled") and not run.settings.audit_allow_loss:
         logger.error("%s (exit code %d; --audit-allow-loss accepts it)", result.sentence(), AUDIT_EXIT_CODE)
@@ -111,6 +123,10 @@ def print_logs_summary(run: SuiteRun) -> None:
             summary_logger.info("%-20s %-20s %8d %8.1f %8d %8d %8d", name, outcome, count, average, p50, p95, most)
     if run.audit is not None:
         summary_logger.info("%s", AuditResult(**run.audit).summary())
+    for phase in run.phase_audits:
+        summary_logger.info("  phase %d %s", phase["phase"], phase["sentence"])
+    for outcome in run.action_outcomes:
+        summary_logger.info("  %s", outcome.sentence())
 
 
 def run_info(environment: Any, run: SuiteRun) -> dict[str, Any]:
@@ -134,6 +150,8 @@ def run_info(environment: Any, run: SuiteRun) -> dict[str, Any]:
     }
     if run.audit is not None:
         info["audit"] = run.audit
+    if run.action_outcomes:
+        info["actions"] = [outcome.as_dict() for outcome in run.action_outcomes]
     return info
 
 

@@ -18,12 +18,14 @@ from locust import events
 from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
+from grpc_user.locust.actions import runner as actions
 from grpc_user.locust.audit.checks import preflight, run_target
 from grpc_user.locust.capacity import search
 from grpc_user.locust.counts.files import LogsHistoryWriter, write_run_info
 from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
 from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
 from grpc_user.locust.counts.logs import REPORT_KEY
+from grpc_user.locust.counts.phases import REPORT_KEY as PHASE_REPORT_KEY
 from grpc_user.locust.lifecycle.distributed import (
     FINAL_COUNTS_MARGIN_SECONDS,
     register_master_messages,
@@ -35,7 +37,13 @@ from grpc_user.locust.lifecycle.distributed import (
 from grpc_user.locust.lifecycle.end import csv_prefix, end_test, print_logs_summary, run_info
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.options import register_options
-from grpc_user.locust.lifecycle.settings import OptionError, choose_run_id, parse_security, settings_from_options
+from grpc_user.locust.lifecycle.settings import (
+    OptionError,
+    choose_run_id,
+    parse_actions,
+    parse_security,
+    settings_from_options,
+)
 from grpc_user.locust.lifecycle.spawn_options import read_default_options_once
 from grpc_user.locust.lifecycle.state import SuiteRun, all_runs, suite_run
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
@@ -117,7 +125,10 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     run = suite_run(environment)
     try:
         run.startup_security = parse_security(environment.parsed_options) if environment.parsed_options else None
-        run.settings = settings_from_options(environment.parsed_options, run.startup_security)
+        # A worker runs no action: it tags phases if the master's options (sent with each spawn) name actions.
+        if environment.parsed_options and not isinstance(runner, WorkerRunner):
+            run.startup_actions = parse_actions(environment.parsed_options)
+        run.settings = settings_from_options(environment.parsed_options, run.startup_security, run.startup_actions)
     except OptionError as error:
         exit_on_bad_option(error)
     run.startup_host = environment.host or ""
@@ -127,6 +138,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     if isinstance(runner, WorkerRunner):
         register_worker_messages(environment)
         search.register_worker_messages(environment)
+        actions.register_worker_messages(environment)
         run.initialized = True
         return
     if getattr(environment.parsed_options, "headless", False):
@@ -147,7 +159,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     runner = environment.runner
     run.started_at = 0.0
     try:
-        settings = settings_from_options(environment.parsed_options, run.startup_security)
+        settings = settings_from_options(environment.parsed_options, run.startup_security, run.startup_actions)
     except OptionError as error:
         logger.error("%s", error)
         _refuse_test(environment, run)
@@ -176,11 +188,18 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.audit, run.final_counts_from, run.workers_without_final_counts = None, set(), []
     _start_budget(environment, run)
     prefix = csv_prefix(environment)
+    actions.start_actions(environment, run, prefix, _stop_for_failed_action)
     if not isinstance(runner, WorkerRunner) and prefix:
         run.history = LogsHistoryWriter(prefix)
         run.history.start()
         run.history_greenlet = gevent.spawn(_write_history, environment, run)
         write_run_info(prefix, run_info(environment, run))
+
+
+def _stop_for_failed_action(environment: Any) -> None:
+    """``--action-failure stop``: the test ends, exit code 1 (the audit's 3 or 4 still wins)."""
+    environment.process_exit_code = 1
+    _finish(environment)
 
 
 def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
@@ -266,6 +285,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
         return
     if run.audit_greenlet is not None:
         run.audit_greenlet.join()
+    actions.end_actions(run, csv_prefix(environment), kill_running=True)
     print_logs_summary(run)
     if csv_prefix(environment):
         # Locust rewrites its --csv files once per interval and not after the stop: let it write
@@ -280,6 +300,7 @@ def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
         data[REPORT_KEY] = run.counter.take_report()
         data[LATENCY_REPORT_KEY] = run.latency.take_report()
         data[SERVICE_TIME_REPORT_KEY] = run.service_time.take_report()
+        data[PHASE_REPORT_KEY] = run.phases.take_report()
 
 
 @events.worker_report.add_listener
@@ -289,6 +310,7 @@ def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         run.counter.merge_report(data.get(REPORT_KEY) or {})
         run.latency.merge_report(data.get(LATENCY_REPORT_KEY) or [])
         run.service_time.merge_report(data.get(SERVICE_TIME_REPORT_KEY) or [])
+        run.phases.merge_report(data.get(PHASE_REPORT_KEY) or [])
 
 
 @events.reset_stats.add_listener

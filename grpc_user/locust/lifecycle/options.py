@@ -49,6 +49,14 @@ def register_options(parser: Any) -> None:
          "(longer than the service's flush period, 5 s)", default="6")
     _add(parser, "--audit-allow-loss", "do not fail the run when acknowledged logs were lost",
          action="store_true", default=False)
+    # Actions run shell commands: command line or environment only, like the security settings.
+    _add(parser, "--action", "AT:COMMAND: run COMMAND with the shell AT (a Locust timespan: 30s, 2m) after the test "
+         "starts, on the master; every log carries the phase it was sent in and the audit reports each phase "
+         "(repeatable)", action="append", default=[], web_ui=False)
+    _add(parser, "--action-failure", "what a failing action does: continue (reported) or stop (ends the test)",
+         default="continue", web_ui=False)
+    _add(parser, "--action-timeout", "seconds an action may run before it is killed (reported; the test goes on)",
+         default="300", web_ui=False)
     # Security settings come from the command line or environment only: the web UI shows option values.
     _add(parser, "--grpc-ca", "PEM file of the CA that signed the server certificate (grpcs://)", default="",
          web_ui=False)

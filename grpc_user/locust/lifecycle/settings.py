@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
+from grpc_user.locust.actions.plan import ActionError, ActionPlan, parse_plan
 from grpc_user.locust.open_model.schedule import RateSchedule, parse_rate_schedule
 from grpc_user.security import Security
 
@@ -23,6 +24,8 @@ DEFAULT_MIX = "write=70,batch=20,query=10"
 DEFAULT_TOKEN_ENV = "GRPC_AUTH_TOKEN"
 # Fixed at start-up: the web UI and /swarm may not change them (they could send a secret to any host).
 SECURITY_OPTIONS = ("grpc_ca", "grpc_cert", "grpc_key", "grpc_authority", "grpc_metadata", "grpc_token_env")
+# Fixed at start-up too: an action is a shell command, so /swarm could otherwise run any command on this machine.
+ACTION_OPTIONS = ("action", "action_failure", "action_timeout")
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
@@ -66,11 +69,13 @@ class SuiteSettings:
     arrival_rate: RateSchedule | None = None
     capacity: CapacitySettings | None = None
     security: Security = Security()
+    actions: ActionPlan = ActionPlan()
 
     def public(self) -> dict[str, Any]:
         """The settings as JSON-ready data for reports, with secrets left out."""
         data = dataclasses.asdict(self)
         security = data.pop("security")
+        data.update(self.actions.public())
         data["mix"] = dict(self.mix)
         data["arrival_rate"] = str(self.arrival_rate) if self.arrival_rate else ""
         data["capacity"] = dataclasses.asdict(self.capacity) if self.capacity else None
@@ -226,10 +231,20 @@ def _capacity(
     )
 
 
-def settings_from_options(options: argparse.Namespace | None, security: Security | None = None) -> SuiteSettings:
+def parse_actions(options: argparse.Namespace) -> ActionPlan:
+    """``--action``, ``--action-failure``, ``--action-timeout`` as an ActionPlan; raise OptionError."""
+    get = lambda name, default: getattr(options, name, default)  # noqa: E731
+    try:
+        return parse_plan(get("action", None), get("action_failure", "continue"), get("action_timeout", 300))
+    except ActionError as error:
+        raise OptionError(error.option, error.value, error.accepted) from None
+
+
+def settings_from_options(options: argparse.Namespace | None, security: Security | None = None,
+                          actions: ActionPlan | None = None) -> SuiteSettings:  # fmt: skip
     """Validate the parsed Locust options into SuiteSettings; raise OptionError on the first bad one.
 
-    ``security``: settings fixed at start-up, used instead of what the options say now.
+    ``security``, ``actions``: settings fixed at start-up, used instead of what the options say now.
     """
     if options is None:
         return SuiteSettings()
@@ -255,4 +270,5 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
         arrival_rate=arrival_rate,
         capacity=_capacity(options, arrival_rate, max_batch),
         security=security if security is not None else parse_security(options),
+        actions=actions if actions is not None else parse_actions(options),
     )

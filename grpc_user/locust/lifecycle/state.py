@@ -7,8 +7,11 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from grpc_user.locust.actions.command import ActionOutcome
+from grpc_user.locust.actions.plan import ActionPlan
 from grpc_user.locust.counts.latency import LatencySplit
 from grpc_user.locust.counts.logs import LogCounter
+from grpc_user.locust.counts.phases import PhaseCounts
 from grpc_user.locust.lifecycle.budget import BudgetPool, RequestBudget
 from grpc_user.locust.lifecycle.settings import SuiteSettings
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
@@ -30,6 +33,11 @@ class SuiteRun:
     transports: dict[Any, Any] = field(default_factory=dict)
     user_numbers: itertools.count = field(default_factory=itertools.count)
     startup_security: Security | None = None
+    startup_actions: ActionPlan | None = None
+    phases: PhaseCounts = field(default_factory=PhaseCounts)
+    action_outcomes: list[ActionOutcome] = field(default_factory=list)
+    action_greenlets: list[Any] = field(default_factory=list)
+    phase_audits: list[dict[str, Any]] = field(default_factory=list)
     startup_host: str = ""
     initialized: bool = False
     used_run_ids: set[str] = field(default_factory=set)

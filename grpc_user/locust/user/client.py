@@ -19,6 +19,8 @@ from locust.exception import StopUser
 from grpc_user import calls
 from grpc_user.locust.counts.latency import OK, LatencySplit
 from grpc_user.locust.counts.logs import LogCounter
+from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
+from grpc_user.locust.counts.phases import PhaseCounts
 from grpc_user.locust.lifecycle.budget import RequestBudget
 from grpc_user.locust.open_model.clock import ArrivalClock, Dropped
 from grpc_user.locust.transport.bridge import LoopStopped, PendingCall
@@ -57,8 +59,10 @@ class GrpcLogClient:
         run_id: str = "",
         arrivals: ArrivalClock | None = None,
         service_time: LatencySplit | None = None,
+        phases: PhaseCounts | None = None,
     ) -> None:
         self.target = target
+        self._phases = phases
         self.run_id = run_id
         self._arrivals = arrivals
         self._service_time = service_time
@@ -130,6 +134,10 @@ class GrpcLogClient:
         if not self._budget.take():
             raise StopUser()
         name = name or rpc
+        phase = None
+        if self._phases is not None and sent:  # --action: each log carries the phase it was sent in
+            phase = self._phases.current
+            _tag_phase(request, str(phase))
         payload = request.SerializeToString()
         scheduled = self._await_arrival() if self._arrivals is not None else 0.0
         start_time = time.time()
@@ -163,6 +171,8 @@ class GrpcLogClient:
             elapsed_ms += max(start_time - scheduled, 0.0) * 1000
             start_time = scheduled
         audited = None if tagged is None or tagged == sent else _audited(sent, tagged, acked, in_doubt)
+        if phase is not None:
+            self._phases.add(phase, sent, acked, in_doubt, *(audited or (acked, in_doubt)))
         self._record(rpc, name, sent, acked, in_doubt, audited, start_time, elapsed_ms, result, exception, length)
         self._budget.release()
         if stopping is not None:
@@ -206,6 +216,13 @@ def report_dropped_arrivals(
         counter.add(ARRIVAL_NAME, 0, 0)
         fire(request_type=REQUEST_TYPE, name=ARRIVAL_NAME, response_time=waited * 1000, response_length=0,
              exception=ARRIVAL_DROPPED, start_time=noticed - waited)  # fmt: skip
+
+
+def _tag_phase(request: Any, phase: str) -> None:
+    """Set ``metadata.phase`` on every entry of a WriteLog or BatchWriteLog request."""
+    entries = request.log_entries if isinstance(request, pb.BatchWriteLogRequest) else (request.log_entry,)
+    for entry in entries:
+        entry.metadata[PHASE_KEY] = phase
 
 
 def _outcome(call: PendingCall) -> tuple[bytes, BaseException | None, GreenletExit | None]:

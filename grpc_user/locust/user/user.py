@@ -63,6 +63,7 @@ class GrpcUser(User):
             run_id=self.settings.run_id,
             arrivals=run.arrivals,
             service_time=run.service_time,
+            phases=run.phases if self.settings.actions.actions else None,
         )
         self.data = LogDataGenerator(
             run_id=self.settings.run_id,

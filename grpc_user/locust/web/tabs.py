@@ -6,8 +6,9 @@
   audit starts; a small script polls ``grpc-audit`` instead, shows the audit's progress and
   verdict at the bottom of every tab, and reloads the page once the audit finishes if the
   Delivery audit tab is open, so that tab shows the result by itself.
-* Security settings are fixed at start-up: a ``/swarm`` request that tries to change them, or
-  to point credentials at another host, is refused with a message the page shows.
+* "Actions" (with ``--action``): each action's time, command, outcome and its phase's audit.
+* Security settings and actions are fixed at start-up: a ``/swarm`` request that tries to change
+  them, or to point credentials at another host, is refused with a message the page shows.
 
 Uses Locust's documented extension points (``extended_tabs`` / ``extended_tables`` template
 arguments and ``extended_stats`` in the ``/stats/requests`` answer), as in Locust's
@@ -26,7 +27,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from grpc_user.locust.audit.audit import AuditResult
-from grpc_user.locust.lifecycle.settings import SECURITY_OPTIONS
+from grpc_user.locust.lifecycle.settings import ACTION_OPTIONS, SECURITY_OPTIONS
 from grpc_user.locust.lifecycle.state import suite_run
 from grpc_user.locust.web.metrics import install_metrics
 
@@ -35,6 +36,16 @@ logger = logging.getLogger(__name__)
 TAB_KEY = "grpc-logs"
 AUDIT_TAB_KEY = "grpc-audit"
 AUDIT_ROUTE = "grpc-audit"
+ACTIONS_TAB_KEY = "grpc-actions"
+ACTION_COLUMNS = (
+    ("phase", "Phase"),
+    ("at", "At (s)"),
+    ("command", "Command"),
+    ("status", "Outcome"),
+    ("exit_code", "Exit code"),
+    ("output", "First line of output"),
+    ("audit", "Delivery audit of its phase"),
+)
 AUDIT_FIGURES = ("status", "run_id", "acked", "in_doubt", "persisted", "lost", "unexpected", "settle_seconds",
                  "detail")  # fmt: skip
 RATE_WINDOW_SECONDS = 10.0
@@ -135,12 +146,28 @@ def audit_rows(environment: Any) -> list[dict[str, Any]]:
     return [{"figure": figure, "value": value} for figure, value in rows]
 
 
+def action_rows(environment: Any) -> list[dict[str, Any]]:
+    """The rows of the Actions tab: one per action of the current or last test (its plan before any test)."""
+    run = suite_run(environment)
+    audits = {phase["phase"]: phase["sentence"] for phase in run.phase_audits}
+    if run.action_outcomes:
+        return [{"phase": o.phase, "at": o.at, "command": o.command, "status": o.words(),
+                 "exit_code": "" if o.exit_code is None else o.exit_code, "output": (o.output or [""])[0],
+                 "audit": audits.get(o.phase, "")} for o in run.action_outcomes]  # fmt: skip
+    return [{"phase": a.phase, "at": a.at, "command": a.command, "status": "runs when a test starts", "exit_code": "",
+             "output": "", "audit": ""} for a in run.settings.actions.actions]  # fmt: skip
+
+
 def refusal(environment: Any, form: Any) -> str:
     """Why a ``/swarm`` form may not be applied ('' when it may): it touches the settings fixed at start-up."""
     changed = [f"--{key.replace('_', '-')}" for key in SECURITY_OPTIONS if key in form]
     if changed:
         return (f"{', '.join(changed)} cannot be changed from the web UI: security settings are fixed when Locust "
                 "starts (restart it with the new value)")  # fmt: skip
+    actions = [f"--{key.replace('_', '-')}" for key in ACTION_OPTIONS if key in form]
+    if actions:
+        return (f"{', '.join(actions)} cannot be set from the web UI: actions run shell commands and are fixed when "
+                "Locust starts (restart it with --action)")  # fmt: skip
     run = suite_run(environment)
     security = run.startup_security
     has_credentials = security is not None and bool(security.token or security.metadata or security.key)
@@ -162,6 +189,10 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
         {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]},
         {"key": AUDIT_TAB_KEY, "structure": [{"key": "figure", "title": "Figure"}, {"key": "value", "title": "Value"}]},
     ]
+    if suite_run(environment).settings.actions.actions:
+        web_ui.template_args["extended_tabs"].append({"title": "Actions", "key": ACTIONS_TAB_KEY})
+        web_ui.template_args["extended_tables"].append(
+            {"key": ACTIONS_TAB_KEY, "structure": [{"key": key, "title": title} for key, title in ACTION_COLUMNS]})
     routes = Blueprint("grpc_user", __name__, url_prefix=getattr(environment.parsed_options, "web_base_path", None))
 
     @routes.route(f"/{AUDIT_ROUTE}")
@@ -189,6 +220,8 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
                 {"key": TAB_KEY, "data": logs_rows(environment, rate)},
                 {"key": AUDIT_TAB_KEY, "data": audit_rows(environment)},
             ]
+            if suite_run(environment).settings.actions.actions:
+                extended.append({"key": ACTIONS_TAB_KEY, "data": action_rows(environment)})
             response.set_data(json.dumps({**response.get_json(), "extended_stats": extended}))
         elif request.endpoint == "locust.index" and response.mimetype == "text/html":
             page = response.get_data(as_text=True)

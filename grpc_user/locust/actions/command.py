@@ -1,0 +1,183 @@
+"""Run one action's shell command without blocking gevent's hub: bounded output, bounded time.
+
+The command runs with ``/bin/sh -c`` in its own session and process group, so a command that hangs past
+``--action-timeout`` is ended with everything it started (SIGTERM, then SIGKILL after a grace).
+Only the first lines of its output are kept (stdout and stderr together), however much it writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gevent
+from gevent.monkey import get_original
+from gevent.os import nb_read
+
+from grpc_user.locust.actions.plan import Action
+
+OUTPUT_LINES = 5
+LINE_CHARS = 200
+KILL_GRACE_SECONDS = 2.0
+READER_JOIN_SECONDS = 1.0
+READ_BYTES = 65536
+POLL_SECONDS = 0.05
+SHELL = "/bin/sh"
+# gevent's patched posix_spawn watches the child with a libev child watcher that can miss a quick exit; the
+# originals, polled, never do.
+_posix_spawn = get_original("os", "posix_spawn")
+_waitpid = get_original("os", "waitpid")
+STATUSES = ("pending", "running", "ok", "failed", "timed_out", "not_started", "ended_by_stop")
+
+
+@dataclass
+class ActionOutcome:
+    """What became of one action. ``status``: pending, running, ok (exit 0), failed (another exit code, or the
+    command could not start), timed_out (killed after ``--action-timeout``), not_started (the test ended first),
+    ended_by_stop (still running when the test ended: killed). Times are Unix seconds; ``exit_code`` None while
+    unknown; ``output`` the first lines; ``output_lines`` how many lines it wrote in all."""
+
+    phase: int
+    at: float
+    command: str
+    status: str = "pending"
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    output: list[str] = field(default_factory=list)
+    output_lines: int = 0
+    detail: str = ""
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (None until it ended)."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {**asdict(self), "duration": self.duration}
+
+    def words(self) -> str:
+        """The outcome in words: ``exited 0 after 2.8 s``, ``FAILED with exit code 3 after 0.1 s``, …"""
+        took = f" after {self.duration:.1f} s" if self.duration is not None else ""
+        if self.status == "failed":
+            return f"FAILED with exit code {self.exit_code}{took}" if self.exit_code is not None \
+                else f"FAILED to start: {self.detail}"  # fmt: skip
+        return {
+            "pending": "not started yet",
+            "running": "running",
+            "ok": f"exited 0{took}",
+            "timed_out": f"TIMED OUT: killed{took} ({self.detail})",
+            "not_started": "not started: the test ended first",
+            "ended_by_stop": f"still running when the test ended: killed{took}",
+        }.get(self.status, self.status)
+
+    def sentence(self) -> str:
+        """``action 1 "COMMAND" at 30 s: exited 0 after 2.8 s``, for the log."""
+        return f"action {self.phase} {Action(self.phase, self.at, self.command).label()}: {self.words()}"
+
+
+class RunningCommand:
+    """A started command: its process group, and a greenlet keeping the first lines of its output.
+
+    Spawned with ``posix_spawn`` (a vfork: no fork handlers run in a process whose gRPC threads are busy, which a
+    fork, gevent's included, would break), and polled for its exit, so the hub never blocks on it.
+    """
+
+    def __init__(self, outcome: ActionOutcome) -> None:
+        self.outcome = outcome
+        read_end, write_end = os.pipe()
+        redirects = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, write_end, 1),
+                     (os.POSIX_SPAWN_DUP2, write_end, 2)]  # fmt: skip
+        try:
+            self.pid = _posix_spawn(SHELL, [SHELL, "-c", outcome.command], dict(os.environ), setsid=True,
+                                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ), file_actions=redirects)  # fmt: skip
+        except OSError:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self.exit_code: int | None = None
+        self._output = read_end
+        os.set_blocking(read_end, False)
+        self._reader = gevent.spawn(self._read)
+
+    def _read(self) -> None:
+        partial = b""
+        while True:
+            chunk = nb_read(self._output, READ_BYTES)
+            if not chunk:
+                break
+            *lines, partial = (partial + chunk).split(b"\n")
+            for line in lines:
+                self._keep(line)
+            partial = partial[-LINE_CHARS * 4 :]
+        if partial:
+            self._keep(partial)
+
+    def _keep(self, line: bytes) -> None:
+        self.outcome.output_lines += 1
+        if len(self.outcome.output) < OUTPUT_LINES:
+            self.outcome.output.append(line.decode(errors="replace").rstrip()[:LINE_CHARS])
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code (-N for signal N), or None when ``timeout`` seconds passed first."""
+        deadline = time.monotonic() + timeout
+        while self.exit_code is None:
+            pid, status = _waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.exit_code = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() >= deadline:
+                return None
+            else:
+                gevent.sleep(POLL_SECONDS)
+        return self.exit_code
+
+    def kill(self) -> int:
+        """End the command and everything it started (its process group): SIGTERM, SIGKILL after a grace."""
+        for signum, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, KILL_GRACE_SECONDS)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signum)
+            code = self.wait(grace)
+            if code is not None:
+                return code
+        return -signal.SIGKILL
+
+    def close(self) -> None:
+        """Stop reading (a child the command left behind may hold the pipe open) and close the pipe."""
+        self._reader.join(READER_JOIN_SECONDS)
+        self._reader.kill(block=False)
+        with contextlib.suppress(OSError):
+            os.close(self._output)
+
+
+def run_action(outcome: ActionOutcome, timeout: float) -> ActionOutcome:
+    """Run the command of ``outcome`` to its end or ``timeout``; fill in status, times, exit code and output."""
+    outcome.status, outcome.started_at = "running", time.time()
+    try:
+        running = RunningCommand(outcome)
+    except OSError as error:
+        outcome.status, outcome.ended_at, outcome.detail = "failed", time.time(), str(error)
+        return outcome
+    try:
+        code = running.wait(timeout)
+        if code is None:
+            outcome.exit_code = running.kill()
+            outcome.status, outcome.detail = "timed_out", f"--action-timeout {timeout:g} s"
+        else:
+            outcome.exit_code = code
+            outcome.status = "ok" if code == 0 else "failed"
+    except gevent.GreenletExit:  # the test ended while it ran
+        outcome.exit_code = running.kill()
+        outcome.status = "ended_by_stop"
+        raise
+    finally:
+        outcome.ended_at = time.time()
+        running.close()
+    return outcome

@@ -1,0 +1,78 @@
+"""Logs per phase of a run with ``--action``: phase N is the time after the Nth action started (0 before any).
+
+Each log sent carries ``metadata.phase=N`` (the phase when its call was sent), and its call's outcome
+is counted under that phase: sent, acknowledged and in doubt, in all and among the logs carrying
+the run id (those the delivery audit counts). Counters only; workers send theirs to the master with
+each stats report, as ``LogCounter`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+REPORT_KEY = "grpc_phase_counts"
+METADATA_KEY = "phase"
+# sent, acked, in doubt, audited acked, audited in doubt
+FIELDS = 5
+
+
+@dataclass
+class PhaseLogs:
+    """One phase's counts."""
+
+    sent: int = 0
+    acked: int = 0
+    in_doubt: int = 0
+    audit_acked: int = 0
+    audit_in_doubt: int = 0
+
+    @property
+    def rejected(self) -> int:
+        """Logs sent and surely not acknowledged."""
+        return self.sent - self.acked - self.in_doubt
+
+
+@dataclass
+class PhaseCounts:
+    """Per-phase counts of one test (never reset by Locust's Reset Stats: the audit needs the whole run)."""
+
+    current: int = 0
+    by_phase: dict[int, PhaseLogs] = field(default_factory=dict)
+    _unreported: dict[int, list[int]] = field(default_factory=dict)
+
+    def add(self, phase: int, sent: int, acked: int, in_doubt: int, audit_acked: int, audit_in_doubt: int) -> None:
+        """Count one call's logs under the phase it was sent in."""
+        logs = self.by_phase.get(phase)
+        if logs is None:
+            logs = self.by_phase[phase] = PhaseLogs()
+        logs.sent += sent
+        logs.acked += acked
+        logs.in_doubt += in_doubt
+        logs.audit_acked += audit_acked
+        logs.audit_in_doubt += audit_in_doubt
+        pending = self._unreported.setdefault(phase, [0] * FIELDS)
+        for index, value in enumerate((sent, acked, in_doubt, audit_acked, audit_in_doubt)):
+            pending[index] += value
+
+    def take_report(self) -> list[list[int]]:
+        """The counts since the last report as ``[[phase, sent, acked, in doubt, audited acked, audited in doubt]]``
+        (msgpack keeps no int keys)."""
+        report = [[phase, *values] for phase, values in self._unreported.items()]
+        self._unreported = {}
+        return report
+
+    def merge_report(self, report: list[list[int]]) -> None:
+        """Add a worker's report (the master)."""
+        for phase, *values in report:
+            logs = self.by_phase.setdefault(int(phase), PhaseLogs())
+            logs.sent += values[0]
+            logs.acked += values[1]
+            logs.in_doubt += values[2]
+            logs.audit_acked += values[3]
+            logs.audit_in_doubt += values[4]
+
+    def start_run(self) -> None:
+        """A new test: phase 0, nothing counted."""
+        self.current = 0
+        self.by_phase.clear()
+        self._unreported.clear()

@@ -1,0 +1,151 @@
+"""``--action AT:COMMAND``: commands at set times of a real Locust run, the phases they open, and what each cost."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import grpc_host
+from locust_runs import ROOT, distributed_args, run_locust
+from web_runs import template_args, wait_for_page, web_ui_process
+
+from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE
+
+RESTART = f"{shlex.quote(sys.executable)} -m reference_server.restart"
+# Storage slower than the load (--target-rps 200): a backlog stays queued, as behind the real service's MongoDB under
+# load, and a stop that drops the queue loses part of it.
+BACKLOG = ("--flush-batch", "50", "--flush-period", "1", "--store-rate", "100")
+
+
+def server_env(server) -> dict[str, str]:
+    """What reference_server.around exports, so that the restart action finds the server."""
+    return {**os.environ, PID_VARIABLE: str(server.pid), STATS_FILE_VARIABLE: str(server.stats_file)}
+
+
+def phases_by_number(audit: dict) -> dict[int, dict]:
+    return {phase["phase"]: phase for phase in audit["phases"]}
+
+
+@pytest.mark.parametrize("on_stop", ["drop-queue", "flush"])
+def test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted(serve, tmp_path, on_stop):
+    server = serve("--on-stop", on_stop, *BACKLOG)
+    run = run_locust("single", grpc_host(server), tmp_path, "--action", f"1s:{RESTART}", "--target-rps", "200",
+                     "--audit-timeout", "60", "--audit-settle", "3", users=4, run_time="4s",
+                     env=server_env(server))  # fmt: skip
+    stats = server.stop()
+    assert stats["restarts"] == 1
+    audit = run.json("audit")
+    phases = phases_by_number(audit)
+    assert sorted(phases) == [0, 1] and phases[1]["action"] == RESTART
+    assert sum(phase["acked"] for phase in phases.values()) == audit["acked"]
+    assert sum(phase["persisted"] for phase in phases.values()) == audit["persisted"] == stats["stored"]
+    assert audit["acked"] <= stats["acked"] <= audit["acked"] + audit["in_doubt"]
+    lost_min = sum(phase["lost_min"] for phase in phases.values())
+    lost_max = sum(phase["lost_max"] for phase in phases.values())
+    assert lost_min <= stats["dropped_on_stop"] <= lost_max
+    actions = run.rows("actions")
+    assert [(row["Phase"], row["Status"], row["Exit Code"]) for row in actions] == [("1", "ok", "0")]
+    if on_stop == "drop-queue":
+        assert run.returncode == 3, run.stderr
+        assert stats["dropped_on_stop"] > 0 and phases[1]["status"] == "lost"
+        assert f'after "{RESTART}" at 1 s: {phases[1]["lost_min"]:,} of {phases[1]["acked"]:,} acknowledged logs ' \
+               "lost" in run.stderr  # fmt: skip
+    else:
+        assert stats["dropped_on_stop"] == 0 and stats["stored"] == stats["acked"]
+        # A call broken by the restart is in doubt (the server may never have queued it): never acknowledged and lost.
+        assert all(phase["lost_min"] == 0 for phase in phases.values()), audit
+        assert audit["status"] in ("ok", "in_doubt") and run.returncode in (0, 1), run.stderr  # 1: refused calls
+
+
+def test_a_failing_action_is_reported_and_the_test_goes_on(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--action", "1s:echo broken >&2; exit 7", users=2,
+                     run_time="3s")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (action,) = run.rows("actions")
+    assert (action["Status"], action["Exit Code"], action["Output"]) == ("failed", "7", "broken")
+    assert 'action 1 "echo broken >&2; exit 7" at 1 s: FAILED with exit code 7' in run.stderr
+    assert float(run.json("run")["duration_seconds"]) >= 2.5
+    phases = phases_by_number(run.json("audit"))
+    assert phases[0]["acked"] > 0 and phases[1]["acked"] > 0 and run.json("audit")["status"] == "ok"
+
+
+def test_with_action_failure_stop_a_failing_action_ends_the_test_with_exit_code_1(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--action", "1s:exit 7", "--action-failure", "stop",
+                     users=2, run_time="60s")  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "--action-failure stop: action 1 failed, stopping the test" in run.stderr
+    assert float(run.json("run")["duration_seconds"]) < 20
+
+
+def test_a_hanging_action_is_killed_after_its_timeout_and_the_test_goes_on(serve, tmp_path):
+    server = serve()
+    marker = tmp_path / "child-alive"
+    hanging = f"(sleep 30; touch {marker}) & sleep 60"
+    run = run_locust("single", grpc_host(server), tmp_path, "--action", f"1s:{hanging}", "--action-timeout", "1",
+                     users=2, run_time="4s")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (action,) = run.rows("actions")
+    assert action["Status"] == "timed_out" and 1 <= float(action["Duration (s)"]) < 4
+    assert "TIMED OUT: killed after" in run.stderr and "--action-timeout 1 s" in run.stderr
+    assert phases_by_number(run.json("audit"))[1]["acked"] > 0, "calls went on after the action hung"
+    pids = subprocess.run(["pgrep", "-f", f"touch {marker}"], capture_output=True, text=True).stdout.split()
+    assert pids == [], "the command's own children are ended with it"
+
+
+def test_an_action_in_distributed_mode_runs_once_on_the_master_and_workers_tag_its_phase(serve, tmp_path):
+    server = serve()
+    ran = tmp_path / "ran"
+    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--action",
+                     f"3s:echo $$ >> {ran}", users=4, run_time="7s")  # fmt: skip
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr
+    assert len(ran.read_text().split()) == 1, "one run, by the master"
+    audit = run.json("audit")
+    phases = phases_by_number(audit)
+    assert phases[0]["acked"] > 0 and phases[1]["acked"] > 0, "the workers' logs carry the phase the master opened"
+    assert phases[0]["acked"] + phases[1]["acked"] == audit["acked"] == stats["acked"]
+    assert audit["status"] == "ok" and all(phase["status"] == "ok" for phase in phases.values())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--action", "soon:echo hi"], "--action='soon:echo hi' is not valid; accepted: AT:COMMAND"),
+        (["--action", "30s"], "--action='30s' is not valid"),
+        (["--action", "1s:true", "--action-failure", "halt"], "--action-failure='halt' is not valid; accepted: "
+                                                             "continue or stop"),
+        (["--action", "1s:true", "--action-timeout", "0"], "--action-timeout='0' is not valid"),
+    ],
+)
+def test_a_bad_action_option_is_one_line_and_exit_2(serve, tmp_path, args, message):
+    run = run_locust("single", grpc_host(serve()), tmp_path, *args, run_time="2s", timeout=60)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_the_web_ui_shows_the_actions_and_never_lets_a_form_set_or_change_them(serve, tmp_path):
+    server = serve()
+    planted = tmp_path / "planted"
+    with web_ui_process(tmp_path, grpc_host(server), "--action", "1s:true") as web:
+        page = wait_for_page(web)
+        arguments = template_args(page)
+        assert "action" not in arguments.get("extra_options", {}), "no form field for actions"
+        assert any(tab["key"] == "grpc-actions" for tab in arguments["extended_tabs"])
+        for form in ({"action": f"0:touch {planted}"}, {"action_timeout": "1"}, {"action_failure": "stop"}):
+            answer = web.post("swarm", {"user_count": "1", "spawn_rate": "1", **form})
+            assert not answer["success"] and "cannot be set from the web UI" in answer["message"]
+        assert web.post("swarm", {"user_count": "2", "spawn_rate": "2"})["success"]
+        stats = web.wait_for("stats/requests", lambda answer: any(
+            table["key"] == "grpc-actions" and table["data"] and table["data"][0]["exit_code"] == 0
+            for table in answer.get("extended_stats", [])))  # fmt: skip
+        row = next(table for table in stats["extended_stats"] if table["key"] == "grpc-actions")["data"][0]
+        assert (row["command"], row["status"]) == ("true", row["status"]) and row["status"].startswith("exited 0")
+    time.sleep(0.5)
+    assert not planted.exists(), "/swarm never runs a command"
+    assert not Path(ROOT / "planted").exists()
