@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from conftest import grpc_host
 from locust_runs import run_locust
 
+from grpc_user import LogClient
+
 LOST_EXIT_CODE = 3
+UNKNOWN_EXIT_CODE = 4
 
 
 def test_without_faults_every_acknowledged_log_is_found_and_the_run_passes(serve, tmp_path):
@@ -69,3 +74,25 @@ def test_partial_batches_audit_only_the_entries_the_server_accepted(serve, tmp_p
     assert audit["acked"] == audit["persisted"] == stats["acked"] == stats["stored"]
     assert (audit["lost"], audit["unexpected"]) == (0, 0)
     assert audit["acked"] == run.logs()["BatchWriteLog"]["Logs Acked"]
+
+
+def test_a_service_still_storing_an_earlier_backlog_is_waited_for_and_never_called_lost(serve, tmp_path):
+    """Issue 20's busy service, scaled down: storage at 300 logs/s behind an earlier test's backlog keeps this
+    run's count flat for longer than --audit-settle, though every log of it comes."""
+    server = serve("--store-rate", "300")
+    with LogClient(server.target) as client:
+        client.batch_write_logs([{"message": "an earlier test's log"}] * 3000)  # 10 s of storage
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "200", "--audit-timeout", "2.5",
+                     users=2)  # fmt: skip
+    audit = run.json("audit")
+    assert audit["status"] == "unsettled", audit
+    assert run.returncode == UNKNOWN_EXIT_CODE, run.stderr[-2000:]
+    assert "Delivery audit UNSETTLED" in run.stderr and "LOST" not in run.stderr
+    assert "still storing" in audit["detail"] and "raise --audit-timeout" in audit["detail"], audit["detail"]
+    deadline = time.monotonic() + 30
+    with LogClient(server.target) as client:
+        while client.query_logs(run_id=audit["run_id"], limit=1).total_count < audit["acked"]:
+            assert time.monotonic() < deadline, "the logs the audit waited for never came"
+            time.sleep(0.5)
+    stats = server.stop()
+    assert audit["acked"] == 200 and stats["dropped"] == 0

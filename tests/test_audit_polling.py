@@ -1,7 +1,7 @@
 """How the audit decides: reached, settled below acked (lost), or still storing at the timeout (unsettled).
 
-The service is replaced by a scripted sequence of stored counts behind the audit's own call seam;
-the audit against a real server is in test_audit.py.
+The service is replaced by scripted sequences of stored counts (this run's, and other logs the service stores
+meanwhile) behind the audit's own call seam; the audit against a real server is in test_audit.py.
 """
 
 from __future__ import annotations
@@ -20,21 +20,25 @@ class Clock:
         self.now += seconds
 
 
-def scripted(counts: list[int], clock: Clock, monkeypatch):
+def scripted(counts: list[int], others: list[int], clock: Clock, monkeypatch):
+    """Each poll takes the next of this run's ``counts`` and of the ``others`` stored (the last ones repeat)."""
     monkeypatch.setattr("grpc_user.locust.audit.audit.time.monotonic", lambda: clock.now)
-    remaining = iter(counts)
+    remaining, other = iter(counts), iter(others)
+    now = {"run": 0, "others": 0}
 
     def call(path: str, payload: bytes) -> bytes:
-        count = next(remaining, counts[-1])
-        return pb.QueryLogResponse(success=True, total_count=count).SerializeToString()
+        if pb.QueryLogRequest.FromString(payload).metadata_filters:
+            now["run"], now["others"] = next(remaining, counts[-1]), next(other, others[-1])
+            return pb.QueryLogResponse(success=True, total_count=now["run"]).SerializeToString()
+        return pb.QueryLogResponse(success=True, total_count=now["run"] + now["others"]).SerializeToString()
 
     return call
 
 
 def audit(counts: list[int], monkeypatch, acked: int = 100, timeout: float = 5, settle: float = 1,
-          until_settled: bool = False):  # fmt: skip
+          until_settled: bool = False, others: list[int] | None = None):  # fmt: skip
     clock = Clock()
-    call = scripted(counts, clock, monkeypatch)
+    call = scripted(counts, others or [0], clock, monkeypatch)
     return audit_delivery(call, run_id="r", acked=acked, timeout=timeout, settle=settle, sleep=clock.sleep,
                           until_settled=until_settled)  # fmt: skip
 
@@ -46,7 +50,20 @@ def test_reaching_the_acknowledged_count_is_ok(monkeypatch):
 
 def test_a_count_that_stands_still_below_acked_is_lost(monkeypatch):
     result = audit([10, 90, 90], monkeypatch)
-    assert (result.status, result.lost, result.detail) == ("lost", 10, "")
+    assert (result.status, result.lost) == ("lost", 10)
+    assert result.detail == "the service stored nothing for 1 s (--audit-settle)"
+
+
+def test_a_count_that_stands_still_while_the_service_stores_other_logs_is_waited_for(monkeypatch):
+    # an earlier backlog stored first: this run's count stays flat for 2 s, then its logs come
+    result = audit([0] * 8 + [50, 100], monkeypatch, others=list(range(0, 10_000, 300)))
+    assert (result.status, result.persisted) == ("ok", 100), result
+
+
+def test_a_service_still_storing_other_logs_at_the_timeout_is_unsettled_never_lost(monkeypatch):
+    result = audit([10], monkeypatch, timeout=3, others=list(range(0, 100_000, 300)))
+    assert (result.status, result.lost_min, result.lost_max) == ("unsettled", 90, 90), result
+    assert result.detail.startswith("the service was still storing 1,200 logs/s, none of this run's"), result.detail
 
 
 def test_a_count_still_rising_at_the_timeout_is_unsettled_with_an_estimate(monkeypatch):

@@ -29,7 +29,9 @@ POLL_SECONDS = 0.25
 RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 
 
-STATUSES = ("running", "ok", "in_doubt", "lost", "unsettled", "skipped", "error")
+STATUSES = ("running", "ok", "in_doubt", "lost", "unsettled", "interrupted", "skipped", "error")
+LOST_EXIT_CODE = 3  # acknowledged logs were lost (--audit-allow-loss accepts it)
+UNKNOWN_EXIT_CODE = 4  # delivery unknown: unsettled at --audit-timeout, interrupted, or the audit could not count
 
 
 @dataclass
@@ -38,7 +40,8 @@ class AuditResult:
 
     ``status``: ok (nothing missing); in_doubt (nothing acknowledged is missing, but up to
     ``lost_max`` logs of calls with an unknown outcome were not found); lost (``lost_min`` > 0:
-    the count stood still below acked); unsettled (still storing when the timeout ran out);
+    the service stored nothing for the settle period with acked logs missing); unsettled (still
+    storing when the timeout ran out); interrupted (a signal cut the audit short: the counts so far);
     skipped; error (the audit could not count); running (still polling). ``lost`` = ``lost_min``.
     """
 
@@ -70,7 +73,10 @@ class AuditResult:
                         f"{self.lost_min:,}..{self.lost_max:,}",
             "lost": f"{self.lost_min:,} of {acked} were lost"
                     + (f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""),
-            "unsettled": f"{self.lost_max:,} of {acked}{doubt} were not stored yet when the audit gave up",
+            "unsettled": f"{self.lost_max:,} of {acked}{doubt} were not stored yet when the audit gave up; "
+                         "delivery unknown, not lost",
+            "interrupted": f"cut short by a signal after {self.settle_seconds:.1f} s: {self.persisted:,} of {acked}"
+                           f"{doubt} stored so far; delivery unknown",
             "skipped": "skipped",
             "error": "could not count the stored logs",
         }
@@ -85,13 +91,24 @@ class AuditResult:
         )
 
 
-def stored_count_request(run_id: str) -> bytes:
-    """QueryLog counting this run's logs: metadata filter only, limit 1, total_count is the answer."""
-    return pb.QueryLogRequest(metadata_filters={"run_id": run_id}, limit=1).SerializeToString()
+def exit_code(result: AuditResult, allow_loss: bool) -> int:
+    """The exit code a headless run gets from its audit (0: the audit does not fail the run)."""
+    if result.status == "lost" and not allow_loss:
+        return LOST_EXIT_CODE
+    if result.status in ("unsettled", "interrupted", "error"):
+        return UNKNOWN_EXIT_CODE
+    return 0
 
 
-def count_stored(call: Callable[[str, bytes], bytes], run_id: str) -> int:
-    """How many logs the service stores with metadata run_id=<run_id>."""
+def stored_count_request(run_id: str | None) -> bytes:
+    """QueryLog counting this run's logs (metadata filter only), or every stored log (``run_id`` None: no filter,
+    so the real service applies no level filter either); limit 1, total_count is the answer."""
+    filters = {} if run_id is None else {"run_id": run_id}
+    return pb.QueryLogRequest(metadata_filters=filters, limit=1).SerializeToString()
+
+
+def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None) -> int:
+    """How many logs the service stores with metadata run_id=<run_id> (``None``: how many it stores in all)."""
     response = pb.QueryLogResponse.FromString(call(QUERY_PATH, stored_count_request(run_id)))
     if not response.success:
         raise RuntimeError(f"QueryLog answered success=false: {response.error_message or 'no message'}")
@@ -103,19 +120,44 @@ def skipped(run_id: str, acked: int, reason: str, in_doubt: int = 0) -> AuditRes
     return AuditResult(run_id, acked, 0, 0, 0, 0.0, "skipped", reason, in_doubt)
 
 
-def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: float, settled: bool,
+def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: float, idle: bool,
             detail: str = "") -> AuditResult:  # fmt: skip
-    """The audit's figures from the final count; ``settled``: the count stood still (else the time ran out)."""
+    """The audit's verdict from its last count: the one place that decides what the figures mean.
+
+    ``idle``: the service stored nothing at all (this run's logs or anyone's) for the settle period, so what is
+    missing will not come. Without that proof a shortfall is ``unsettled``, never ``lost``.
+    """
     lost_min, lost_max = max(acked - count, 0), max(acked + in_doubt - count, 0)
     if not lost_max:
         status = "ok"
-    elif not settled:
+    elif not idle:
         status = "unsettled"
     else:
         status = "lost" if lost_min else "in_doubt"
     unexpected = max(count - acked - in_doubt, 0)
     return AuditResult(run_id, acked, count, lost_min, unexpected, round(settle_seconds, 3), status, detail,
                        in_doubt, lost_min, lost_max)  # fmt: skip
+
+
+@dataclass
+class _Counts:
+    """The audit's two counts over time: this run's stored logs and the service's, and when each last moved."""
+
+    started: float
+    run: int = -1
+    run_first: int = 0
+    run_moved: float = 0.0
+    service: int = -1
+    service_first: int = 0
+    service_moved: float = 0.0
+
+    def update(self, now: float, run: int, service: int) -> None:
+        if self.run < 0:
+            self.run_first, self.service_first = run, service
+        if run != self.run:
+            self.run, self.run_moved = run, now
+        if service != self.service:
+            self.service, self.service_moved = service, now
 
 
 def audit_delivery(
@@ -131,46 +173,53 @@ def audit_delivery(
     progress: Callable[[AuditResult], Any] | None = None,
     until_settled: bool = False,
 ) -> AuditResult:
-    """Poll the stored count until it reaches ``acked + in_doubt``, stands still ``settle`` s, or ``timeout`` s pass.
+    """Poll the stored counts until this run's reaches ``acked + in_doubt``, the service stores nothing for
+    ``settle`` s, or ``timeout`` s pass.
 
+    Each poll counts this run's logs and every log the service stores. A service still storing anything (an
+    earlier test's backlog, another team's run, a slow store) may store this run's logs next, so only a service
+    that stored nothing for ``settle`` s proves a shortfall lost; at the timeout it is ``unsettled``.
     ``until_settled``: ``acked`` is only a lower bound (a worker's final counts never arrived), so reaching it
-    proves nothing: wait for the count to stand still, and the logs found beyond it count as unexpected.
+    proves nothing: wait for the service to stand still, and the logs found beyond it count as unexpected.
     """
-    started = time.monotonic()
-    last_count, last_change, first_count = -1, started, 0
+    counts = _Counts(time.monotonic())
     while True:
         now = time.monotonic()
         try:
-            count = count_stored(call, run_id)
+            count, service = count_stored(call, run_id), count_stored(call, None)
         except grpc.RpcError as error:
             # A busy or flaky service (the very thing under test) gets retried until the timeout.
-            if status_name(error) not in RETRYABLE or now - started >= timeout:
-                return AuditResult(run_id, acked, 0, 0, 0, now - started, "error", error_message(error, target),
-                                   in_doubt)  # fmt: skip
+            if status_name(error) not in RETRYABLE or now - counts.started >= timeout:
+                return AuditResult(run_id, acked, 0, 0, 0, now - counts.started, "error",
+                                   error_message(error, target), in_doubt)  # fmt: skip
             sleep(POLL_SECONDS)
             continue
         except RuntimeError as error:
-            return AuditResult(run_id, acked, 0, 0, 0, now - started, "error", str(error), in_doubt)
-        if last_count < 0:
-            first_count = count
-        if count != last_count:
-            last_count, last_change = count, now
+            return AuditResult(run_id, acked, 0, 0, 0, now - counts.started, "error", str(error), in_doubt)
+        counts.update(now, count, service)
         if progress is not None:
-            progress(AuditResult(run_id, acked, count, 0, 0, round(now - started, 1), "running", "", in_doubt))
+            progress(AuditResult(run_id, acked, count, 0, 0, round(now - counts.started, 1), "running", "",
+                                 in_doubt))  # fmt: skip
         reached = count >= acked + in_doubt and not until_settled
-        if reached or now - last_change >= settle or now - started >= timeout:
+        idle = now - counts.service_moved >= settle
+        if reached or idle or now - counts.started >= timeout:
             break
         sleep(POLL_SECONDS)
-    settled = count >= acked + in_doubt or now - last_change >= settle
-    result = verdict(run_id, acked, in_doubt, count, last_change - started, settled)
+    result = verdict(run_id, acked, in_doubt, count, counts.run_moved - counts.started, idle or reached)
     if result.status == "unsettled":
-        result.detail = _still_storing(count - first_count, now - started, result.lost_max, timeout)
+        result.detail = _still_storing(counts, now, result.lost_max, timeout)
+    elif result.status in ("lost", "in_doubt"):
+        result.detail = f"the service stored nothing for {settle:g} s (--audit-settle)"
     return result
 
 
-def _still_storing(stored_meanwhile: int, seconds: float, missing: int, timeout: float) -> str:
-    rate = stored_meanwhile / seconds if seconds > 0 else 0.0
-    if rate <= 0:
-        return f"--audit-timeout {timeout:g} s ran out"
-    return (f"still storing {rate:,.0f} logs/s when --audit-timeout {timeout:g} s ran out; "
-            f"about {missing / rate:,.0f} s more needed: raise --audit-timeout")
+def _still_storing(counts: _Counts, now: float, missing: int, timeout: float) -> str:
+    """Why the audit gave up, in figures: this run's storage rate, or the service's while this run's stood still."""
+    seconds = max(now - counts.started, 1e-9)
+    rate = (counts.run - counts.run_first) / seconds
+    if rate > 0:
+        return (f"still storing {rate:,.0f} logs/s of this run when --audit-timeout {timeout:g} s ran out; "
+                f"about {missing / rate:,.0f} s more needed: raise --audit-timeout")  # fmt: skip
+    others = (counts.service - counts.service_first) / seconds
+    return (f"the service was still storing {others:,.0f} logs/s, none of this run's, when --audit-timeout "
+            f"{timeout:g} s ran out (a backlog stored first?): raise --audit-timeout")  # fmt: skip

@@ -21,8 +21,6 @@ from grpc_user.target import Target, parse_target
 
 logger = logging.getLogger(__name__)
 PREFLIGHT_TIMEOUT_SECONDS = 3.0
-AUDIT_EXIT_CODE = 3
-AUDIT_ERROR_EXIT_CODE = 4
 # The audit counts with a deadline of its own: a load's --grpc-timeout may be far shorter than a count takes.
 AUDIT_QUERY_TIMEOUT_SECONDS = 10.0
 

@@ -18,14 +18,8 @@ import gevent
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
 from grpc_user.locust.actions.runner import end_actions
-from grpc_user.locust.audit.audit import AuditResult
-from grpc_user.locust.audit.checks import (
-    AUDIT_ERROR_EXIT_CODE,
-    AUDIT_EXIT_CODE,
-    delivery_audit,
-    delivery_audit_by_phase,
-    write_audit,
-)
+from grpc_user.locust.audit.audit import AuditResult, exit_code
+from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, write_audit
 from grpc_user.locust.counts.files import write_logs_totals, write_run_info
 from grpc_user.locust.counts.latency import write_latency_split
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
@@ -85,12 +79,15 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
     if prefix:
         write_audit(prefix, result, run.phase_audits)
         write_run_info(prefix, run_info(environment, run))
-    if result.status in ("lost", "unsettled") and not run.settings.audit_allow_loss:
-        logger.error("%s (exit code %d; --audit-allow-loss accepts it)", result.sentence(), AUDIT_EXIT_CODE)
-        environment.process_exit_code = AUDIT_EXIT_CODE
+    code = exit_code(result, run.settings.audit_allow_loss)
+    if result.status == "lost" and code:
+        logger.error("%s (exit code %d; --audit-allow-loss accepts it)", result.sentence(), code)
+    elif result.status == "unsettled":
+        logger.error("%s (exit code %d): %s", result.sentence(), code, result.detail)
     elif result.status == "error":
-        logger.error("Delivery audit failed (exit code %d): %s", AUDIT_ERROR_EXIT_CODE, result.detail)
-        environment.process_exit_code = AUDIT_ERROR_EXIT_CODE
+        logger.error("Delivery audit failed (exit code %d): %s", code, result.detail)
+    if code:
+        environment.process_exit_code = code
     _close(finished_transports)
     if environment.runner.state in (STATE_STOPPED, STATE_STOPPING, STATE_CLEANUP):  # no new test uses them
         _close(run.transports)

@@ -45,8 +45,8 @@ def register_options(parser: Any) -> None:
     _add(parser, "--no-audit", "skip the delivery audit at the end (targets without QueryLog)",
          action="store_true", default=False)
     _add(parser, "--audit-timeout", "seconds to wait for acknowledged logs to be stored", default="15")
-    _add(parser, "--audit-settle", "seconds the stored count must stand still before logs count as lost "
-         "(longer than the service's flush period, 5 s)", default="6")
+    _add(parser, "--audit-settle", "seconds the service must store nothing at all before the logs still missing "
+         "count as lost (longer than the service's flush period, 5 s)", default="6")
     _add(parser, "--audit-allow-loss", "do not fail the run when acknowledged logs were lost",
          action="store_true", default=False)
     # Actions run shell commands: command line or environment only, like the security settings.

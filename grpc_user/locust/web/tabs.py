@@ -64,7 +64,7 @@ AUDIT_STRIP_SCRIPT = Template("""<script>
   strip.id = "grpc-audit-strip";
   strip.style.cssText = "position:fixed;left:0;right:0;bottom:0;z-index:2000;padding:6px 16px;" +
     "font:14px sans-serif;color:#fff;display:none";
-  var colours = {ok: "#2e7d32", in_doubt: "#ed6c02", running: "#0277bd", skipped: "#616161"};
+  var colours = {ok: "#2e7d32", in_doubt: "#ed6c02", running: "#0277bd", skipped: "#616161", unsettled: "#ed6c02"};
   var previous = "";
   function poll() {
     fetch("./$route", {credentials: "include"}).then(function (answer) { return answer.json(); })
