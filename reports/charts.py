@@ -38,6 +38,16 @@ def _figure(rows: int = 1) -> tuple[Figure, list]:
     return figure, list(axes)
 
 
+def _mark_actions(figure: Figure, timeline: Timeline) -> None:
+    """A dashed vertical line at each action's start on every panel, its number at the top of the first."""
+    for seconds, label in timeline.actions:
+        for index, ax in enumerate(figure.axes):
+            ax.axvline(seconds, color="black", linestyle="--", linewidth=1, alpha=0.7)
+            if index == 0:
+                ax.annotate(f"action {label}", (seconds, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
+                            textcoords="offset points", fontsize="small")  # fmt: skip
+
+
 def _png(figure: Figure) -> bytes:
     for ax in figure.axes:
         ax.set_ylim(bottom=0)
@@ -56,6 +66,7 @@ def _throughput(timeline: Timeline) -> Chart:
     if has_logs:
         axes[1].plot(timeline.logs_seconds, timeline.logs_per_second, color="tab:green", label="logs acked/s")
         axes[1].set_ylabel("logs acked/s")
+    _mark_actions(figure, timeline)
     return Chart("report_throughput.png", "Requests/s and logs/s over time", _png(figure))
 
 
@@ -66,6 +77,7 @@ def _latency(timeline: Timeline) -> Chart:
     ax.set_ylabel("ms")
     ax.set_title("Latency percentiles over time (Locust's current window, all RPCs)")
     ax.legend(loc="upper left")
+    _mark_actions(figure, timeline)
     return Chart("report_latency.png", "Latency percentiles over time", _png(figure))
 
 
@@ -74,6 +86,7 @@ def _users(timeline: Timeline) -> Chart:
     ax.step(timeline.seconds, timeline.users, where="post", color="tab:purple")
     ax.set_ylabel("users")
     ax.set_title("Users over time")
+    _mark_actions(figure, timeline)
     return Chart("report_users.png", "Users over time", _png(figure))
 
 
@@ -101,6 +114,7 @@ def _failures(timeline: Timeline) -> Chart | None:
         title = "Failures/s over time (total)"
     ax.set_ylabel("failures/s")
     ax.set_title(title)
+    _mark_actions(figure, timeline)
     return Chart("report_failures.png", title, _png(figure), note)
 
 

@@ -281,6 +281,46 @@ def _audit(figures: Figures) -> Section | None:
     return Section("Delivery audit", blocks)
 
 
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
+def _actions(figures: Figures) -> Section | None:
+    """The actions, their outcome, what happened around each, and the delivery audit of each phase."""
+    if not figures.actions:
+        return None
+    blocks: list[Block] = [_plain(a.audit["sentence"]) for a in figures.actions if a.audit and a.audit.get("sentence")]
+    blocks.append(Table(
+        ["phase", "at s", "command", "outcome", "exit code", "took s", "first line of output"],
+        [[str(a.phase), f"{a.at:g}", _plain(a.command), a.status, a.exit_code or "n/a", _seconds(a.duration),
+          _plain(a.output.split(" | ")[0])[:120]] for a in figures.actions]))  # fmt: skip
+    around = [
+        [str(a.phase), "yes" if a.disrupted else "no",
+         "not recovered" if a.disrupted and a.time_to_recover is None else _seconds(a.time_to_recover),
+         "n/a" if a.failed_calls is None else count(a.failed_calls), ms(a.worst_p99_ms)]
+        for a in figures.actions
+    ]  # fmt: skip
+    blocks += [
+        Table(["action", "disrupted", "time to recover s", "failed calls", "worst p99 ms"], around),
+        "Around each action, from its start to the next action (or the end): an interval of the stats history is "
+        "disrupted when it has failures or its requests/s is below 90% of the 10 s before the action. Time to "
+        "recover runs to the end of the last disrupted interval; failed calls and the worst p99 (Locust's current "
+        "window) are counted up to then. n/a without a stats history.",
+    ]
+    phases = (figures.audit or {}).get("phases") or []
+    if phases:
+        rows = [[str(p["phase"]), "before the first action" if p.get("action") is None else _plain(p["action"]),
+                 count(p["acked"]), count(p.get("in_doubt", 0)), count(p["persisted"]),
+                 f"{p.get('lost_min', p['lost']):,}..{p.get('lost_max', p['lost']):,}", p["status"]]
+                for p in phases]  # fmt: skip
+        blocks += [
+            Table(["phase", "sent after", "acked", "in doubt", "stored", "lost", "status"], rows),
+            "Phase N holds the logs sent after the Nth action started (metadata phase=N); each phase is counted "
+            "apart (QueryLog by run id and phase) once the run's audit has settled.",
+        ]
+    return Section("Actions", blocks)
+
+
 def comparison_table(changes: list[Change]) -> Table:
     """Each figure in the baseline and this run, its absolute and relative change, regressions flagged."""
     rows = [
@@ -344,6 +384,7 @@ def build(
         _latency(figures),
         _service_time(figures),
         _audit(figures),
+        _actions(figures),
     ]
     if changes is not None:
         sections.append(_comparison(changes, baseline))

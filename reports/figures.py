@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reports.actions import ActionFigures, measure_around, read_actions
 from reports.loading import RunData
 
 AGGREGATED = "Aggregated"
@@ -67,6 +68,8 @@ class Timeline:
     logs_per_second: np.ndarray | None = None
     failures_by_cause: pd.DataFrame | None = None
     causes_exact: bool = True
+    first_stamp: float = 0.0
+    actions: list[tuple[float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Figures:
     audit: dict[str, Any] | None
     logs_totals: dict[str, int] | None
     capacity: dict[str, Any] | None
+    actions: list[ActionFigures] = field(default_factory=list)
 
     @property
     def has_logs(self) -> bool:
@@ -257,6 +261,7 @@ def _timeline(data: RunData) -> Timeline | None:
         p50=aggregated["50%"].to_numpy(dtype=float),
         p95=aggregated["95%"].to_numpy(dtype=float),
         p99=aggregated["99%"].to_numpy(dtype=float),
+        first_stamp=float(stamps[0]),
     )
     timeline.failures_by_cause, timeline.causes_exact = _failures_by_cause(
         data.history, stamps, data.failures
@@ -324,6 +329,12 @@ def compute(data: RunData) -> Figures:
     history_aggregated = None
     if data.history is not None:
         history_aggregated = _last_per_stamp(data.history[data.history["Name"] == AGGREGATED])
+    timeline = _timeline(data)
+    actions = read_actions(data.actions, data.audit)
+    if timeline is not None:
+        measure_around(actions, timeline.first_stamp, timeline.seconds, timeline.rps, timeline.failures_per_second,
+                       timeline.p99)  # fmt: skip
+        timeline.actions = [(a.start_seconds, str(a.phase)) for a in actions if a.start_seconds is not None]
     exceptions = []
     if data.exceptions is not None:
         pairs = zip(data.exceptions["Count"], data.exceptions["Message"], strict=True)
@@ -339,8 +350,9 @@ def compute(data: RunData) -> Figures:
         service_time=data.service_time,
         request_rates=_history_rates(history_aggregated, "Total Request Count"),
         logs_rates=_history_rates(_logs_history_aggregated(data), "Logs Acked"),
-        timeline=_timeline(data),
+        timeline=timeline,
         audit=data.audit,
         logs_totals=logs_totals,
         capacity=data.capacity,
+        actions=actions,
     )

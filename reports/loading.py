@@ -44,6 +44,7 @@ LOGS_COLUMNS = ("Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected")
 LOGS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Name", "Logs Sent", "Logs Acked")
 LATENCY_COLUMNS = ("Name", "Outcome", "Count", "Average (ms)", *PERCENTILES, "Max (ms)")
 AUDIT_KEYS = ("acked", "persisted", "lost", "unexpected", "status")
+ACTIONS_COLUMNS = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Duration (s)")
 CAPACITY_KEYS = ("answer", "max_sustainable_rps", "max_sustainable_logs_per_second", "breaking_cause", "steps")
 
 # Columns that must hold numbers on every row where present; the percentiles of history rows may be 'N/A'.
@@ -55,9 +56,11 @@ STRICT_NUMBERS = {
     "logs": ("Requests", "Logs Sent", "Logs Acked", "Logs Rejected", "Logs In Doubt"),
     "logs history": ("Timestamp", "User Count", "Logs Sent", "Logs Acked"),
     "latency": ("Count", "Average (ms)", *PERCENTILES, "Max (ms)"),
+    "actions": ("Phase", "At (s)"),
 }
 # Every other column is a number too (checked finite; an empty or N/A cell is allowed), but these.
-TEXT_COLUMNS = frozenset({"Type", "Name", "Method", "Error", "Message", "Traceback", "Nodes", "Outcome"})
+TEXT_COLUMNS = frozenset({"Type", "Name", "Method", "Error", "Message", "Traceback", "Nodes", "Outcome", "Command",
+                          "Status", "Output", "Detail"})  # fmt: skip
 # Locust writes 'N/A' percentiles for a name without requests and for the first history row.
 LOOSE_NUMBERS = {
     "stats": ("Max Response Time", "Average Content Size", "Average Response Time", *PERCENTILES, "100%"),
@@ -85,6 +88,7 @@ class RunData:
     capacity: dict[str, Any] | None
     audit: dict[str, Any] | None
     run_info: dict[str, Any] | None
+    actions: pd.DataFrame | None = None
 
     def path(self, suffix: str) -> Path:
         """``<prefix><suffix>``, e.g. ``_stats.csv``."""
@@ -234,4 +238,5 @@ def load_run(run: Path) -> RunData:
         capacity=_capacity(prefix.parent / "capacity.json"),
         audit=_audit(prefix, run_info),
         run_info=run_info,
+        actions=_optional_csv(prefix, "_actions.csv", "actions", ACTIONS_COLUMNS),
     )

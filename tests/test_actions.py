@@ -53,8 +53,16 @@ def test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted
     if on_stop == "drop-queue":
         assert run.returncode == 3, run.stderr
         assert stats["dropped_on_stop"] > 0 and phases[1]["status"] == "lost"
-        assert f'after "{RESTART}" at 1 s: {phases[1]["lost_min"]:,} of {phases[1]["acked"]:,} acknowledged logs ' \
-               "lost" in run.stderr  # fmt: skip
+        lost, acked = phases[1]["lost_min"], phases[1]["acked"]
+        verdict = f'after "{RESTART}" at 1 s: {lost:,} of {acked:,} acknowledged logs lost'
+        assert verdict in run.stderr
+        report = subprocess.run([sys.executable, "-m", "reports", run.prefix], cwd=ROOT, capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
+        assert report.returncode == 0, report.stderr
+        markdown = Path(run.prefix).with_name("report.md").read_text()
+        assert "## Actions" in markdown and verdict in markdown
+        assert f"| 1 | {RESTART} | {phases[1]['acked']:,} |" in markdown, "the per-phase audit table"
+        assert "| action | disrupted | time to recover s | failed calls | worst p99 ms |" in markdown
     else:
         assert stats["dropped_on_stop"] == 0 and stats["stored"] == stats["acked"]
         # A call broken by the restart is in doubt (the server may never have queued it): never acknowledged and lost.
