@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,13 +12,14 @@ from grpc_user import calls, health
 from grpc_user.channels import aio_channel
 from grpc_user.client import client_settings
 from grpc_user.config import DEFAULT_TIMEOUT_SECONDS
+from grpc_user.connection_watch import ConnectionWatch, Mark, watch_aio_channel
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
 
 
 class AsyncLogClient:
-    """grpc.aio LogService client with the same API and results as ``LogClient``."""
+    """grpc.aio LogService client with the same API and results as ``LogClient`` (rejected or in doubt alike)."""
 
     def __init__(
         self,
@@ -29,25 +31,35 @@ class AsyncLogClient:
         self.target, self.timeout, self.max_batch_size = client_settings(target, timeout, max_batch_size)
         self._channel = aio_channel(self.target)
         self._stub = pb_grpc.LogServiceStub(self._channel)
+        self._watch = ConnectionWatch()
+        self._watching: asyncio.Task | None = None
+
+    def _mark(self) -> Mark:
+        if self._watching is None:  # the first call: now there is a running loop to watch the channel on
+            self._watching = asyncio.ensure_future(watch_aio_channel(self._channel, self._watch))
+        return self._watch.mark()
 
     async def write_log(self, message: str, **kwargs: Any) -> WriteResult:
         """Send one WriteLog; see ``grpc_user.entries`` for how keywords are split."""
         request = calls.write_request(message, **kwargs)
+        mark = self._mark()
         try:
             return calls.write_result(await self._stub.WriteLog(request, timeout=self.timeout))
         except grpc.RpcError as error:
-            return calls.write_failure(error, self.target.address)
+            in_doubt = calls.outcome_unknown(error, self._watch.never_sent(mark))
+            return calls.write_failure(error, self.target.address, in_doubt)
 
     async def batch_write_logs(self, entries: Iterable[pb.LogEntry | Mapping[str, Any]]) -> BatchResult:
         """Send the entries as BatchWriteLog RPCs of at most ``max_batch_size`` entries each."""
         chunks = []
         for request in calls.batch_requests(entries, self.max_batch_size):
-            sent = len(request.log_entries)
+            sent, mark = len(request.log_entries), self._mark()
             try:
                 response = await self._stub.BatchWriteLog(request, timeout=self.timeout)
                 chunks.append(calls.chunk_result(response, sent))
             except grpc.RpcError as error:
-                chunks.append(calls.chunk_failure(error, self.target.address, sent))
+                in_doubt = calls.outcome_unknown(error, self._watch.never_sent(mark))
+                chunks.append(calls.chunk_failure(error, self.target.address, sent, in_doubt))
         return calls.batch_result(chunks)
 
     async def query_logs(self, **filters: Any) -> QueryResult:
@@ -65,7 +77,9 @@ class AsyncLogClient:
         )
 
     async def close(self) -> None:
-        """Close the channel."""
+        """Close the channel (and stop watching it)."""
+        if self._watching is not None:
+            self._watching.cancel()
         await self._channel.close()
 
     async def __aenter__(self) -> AsyncLogClient:

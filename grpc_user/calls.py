@@ -23,11 +23,11 @@ QUERY_LOG = "QueryLog"
 # The method path of each RPC, as the wire and untyped (bytes-in, bytes-out) callers name it.
 METHOD_PATHS = {rpc: f"/{SERVICE}/{rpc}" for rpc in (WRITE_LOG, BATCH_WRITE_LOG, QUERY_LOG)}
 _QUERY_FIELDS = frozenset({"service_name", "level", "start_time", "end_time", "trace_id", "limit", "offset"})
-# Statuses after which the service may still have queued the request: the client gave up or lost the answer.
-_OUTCOME_UNKNOWN = frozenset({"DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN", "INTERNAL", "DATA_LOSS"})
-# UNAVAILABLE is the service's own answer or a connection that never opened, unless the connection broke mid-call.
-_BROKEN_CONNECTION = ("socket closed", "connection reset", "broken pipe", "goaway", "stream removed", "keepalive",
-                      "connection aborted", "end of tcp stream", "eof")  # fmt: skip
+# Statuses by which the service (or a proxy in front of it) refuses a request: nothing was queued. Every other
+# status (UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, …) can come from a transport that broke or
+# gave up after the request was sent.
+REFUSALS = frozenset({"INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+                      "FAILED_PRECONDITION", "OUT_OF_RANGE", "UNIMPLEMENTED", "UNAUTHENTICATED"})  # fmt: skip
 
 
 def write_request(message: str, **kwargs: Any) -> pb.WriteLogRequest:
@@ -77,15 +77,14 @@ def status_name(error: grpc.RpcError) -> str:
     return code.name if code is not None else "UNKNOWN"
 
 
-def outcome_unknown(error: grpc.RpcError) -> bool:
-    """True when a failed call may still have reached the service: a deadline, a cancel, a broken connection."""
-    status = status_name(error)
-    if status in _OUTCOME_UNKNOWN:
-        return True
-    if status != "UNAVAILABLE":
-        return False
-    details = (error.details() if hasattr(error, "details") else str(error)) or ""
-    return any(sign in details.lower() for sign in _BROKEN_CONNECTION)
+def outcome_unknown(error: grpc.RpcError, never_sent: bool) -> bool:
+    """True when a failed call's request may have been queued (in doubt), False when it was rejected.
+
+    Rejected: the service said no (a status of ``REFUSALS``), or the request provably never left the client
+    (``never_sent``, from the channel's connectivity: ``grpc_user.connection_watch``). Any other failure happened
+    after the request may have been written, whatever its detail says.
+    """
+    return not never_sent and status_name(error) not in REFUSALS
 
 
 def error_message(error: grpc.RpcError, target: str) -> str:
@@ -106,10 +105,11 @@ def write_result(response: pb.WriteLogResponse) -> WriteResult:
     )
 
 
-def write_failure(error: grpc.RpcError, target: str) -> WriteResult:
-    """A WriteResult for a call that ended in a gRPC error."""
+def write_failure(error: grpc.RpcError, target: str, in_doubt: bool = False) -> WriteResult:
+    """A WriteResult for a call that ended in a gRPC error (``in_doubt``: it may have been queued)."""
     status = status_name(error)
-    return WriteResult(success=False, error_message=error_message(error, target), status=status, cause=status)
+    return WriteResult(success=False, error_message=error_message(error, target), status=status, cause=status,
+                       in_doubt=in_doubt)  # fmt: skip
 
 
 def chunk_result(response: pb.BatchWriteLogResponse, sent: int) -> ChunkResult:
@@ -130,12 +130,12 @@ def chunk_result(response: pb.BatchWriteLogResponse, sent: int) -> ChunkResult:
     )
 
 
-def chunk_failure(error: grpc.RpcError, target: str, sent: int) -> ChunkResult:
-    """A ChunkResult for a BatchWriteLog that ended in a gRPC error: nothing accepted."""
+def chunk_failure(error: grpc.RpcError, target: str, sent: int, in_doubt: bool = False) -> ChunkResult:
+    """A ChunkResult for a BatchWriteLog that ended in a gRPC error: nothing acknowledged (``in_doubt``: its logs
+    may have been queued)."""
     status = status_name(error)
-    return ChunkResult(
-        sent=sent, accepted=0, success=False, error_message=error_message(error, target), status=status, cause=status
-    )
+    return ChunkResult(sent=sent, accepted=0, success=False, error_message=error_message(error, target),
+                       status=status, cause=status, in_doubt=in_doubt)  # fmt: skip
 
 
 def batch_result(chunks: list[ChunkResult]) -> BatchResult:

@@ -20,18 +20,23 @@ class _Record:
 
 @dataclass
 class WriteResult(_Record):
-    """Outcome of one WriteLog: ``status`` is the gRPC status name, ``cause`` the failure kind."""
+    """Outcome of one WriteLog: ``status`` is the gRPC status name, ``cause`` the failure kind.
+
+    Exactly one of: acknowledged (``success``), rejected (neither), in doubt (``in_doubt``: the call failed after
+    its request may have reached the service, which may have queued it).
+    """
 
     success: bool
     log_id: str = ""
     error_message: str = ""
     status: str = OK
     cause: str = ""
+    in_doubt: bool = False
 
 
 @dataclass
 class ChunkResult(_Record):
-    """Outcome of one BatchWriteLog RPC (one chunk of a batch)."""
+    """Outcome of one BatchWriteLog RPC (one chunk of a batch); ``in_doubt``: its ``sent`` logs may have been queued."""
 
     sent: int
     accepted: int
@@ -40,6 +45,7 @@ class ChunkResult(_Record):
     status: str = OK
     cause: str = ""
     log_ids: list[str] = field(default_factory=list)
+    in_doubt: bool = False
 
 
 @dataclass
@@ -63,12 +69,18 @@ class BatchResult(_Record):
         return 0 < self.success_count < self.total_count
 
     @property
+    def in_doubt_count(self) -> int:
+        """Entries of chunks whose calls failed after they may have reached the service."""
+        return sum(chunk.sent for chunk in self.results if chunk.in_doubt)
+
+    @property
     def log_ids(self) -> list[str]:
         """Ids of the accepted entries, in order."""
         return [log_id for chunk in self.results for log_id in chunk.log_ids]
 
     def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "success": self.success, "partial": self.partial}
+        return {**super().as_dict(), "success": self.success, "partial": self.partial,
+                "in_doubt_count": self.in_doubt_count}  # fmt: skip
 
 
 @dataclass

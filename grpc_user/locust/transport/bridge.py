@@ -39,6 +39,7 @@ from gevent.event import AsyncResult
 from grpc._cython import cygrpc
 
 from grpc_user.channels import aio_channel
+from grpc_user.connection_watch import ConnectionWatch, watch_aio_channel
 from grpc_user.locust.transport.hub_selector import HubSelector
 from grpc_user.security import Security
 from grpc_user.target import Target
@@ -235,13 +236,16 @@ def hub_loop() -> HubLoop:
 
 
 class AioTransport:
-    """One grpc.aio channel per target; ``unary`` blocks only the calling greenlet."""
+    """One grpc.aio channel per target; ``unary`` blocks only the calling greenlet; ``watch`` follows the
+    channel's connectivity (whether a failed call's request can have left: ``grpc_user.connection_watch``)."""
 
     def __init__(self, target: Target, security: Security) -> None:
         self._loop = hub_loop()
         self._metadata = security.call_metadata() or None
         self._channel: grpc.aio.Channel = self._loop.run(_open(target, security))
         self._methods: dict[str, Any] = {}
+        self.watch = ConnectionWatch()
+        self._watching = self._loop.submit(watch_aio_channel(self._channel, self.watch))
 
     def _method(self, path: str) -> Any:
         method = self._methods.get(path)
@@ -267,6 +271,7 @@ class AioTransport:
     def close(self, grace: float | None = None) -> None:
         """Close the channel; calls in flight after ``grace`` seconds end with CANCELLED (a dead loop has none)."""
         if not self._loop.stopped_because:
+            self._watching.cancel()
             self._loop.run(self._channel.close(grace))
 
 

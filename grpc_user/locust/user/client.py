@@ -17,6 +17,7 @@ from gevent import GreenletExit
 from locust.exception import StopUser
 
 from grpc_user import calls
+from grpc_user.connection_watch import ConnectionWatch
 from grpc_user.locust.counts.latency import OK, LatencySplit
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
@@ -36,7 +37,10 @@ RUN_ID_KEY = "run_id"
 
 
 class UnaryTransport(Protocol):
-    """Sends serialized requests; waiting for the answer blocks only the calling greenlet."""
+    """Sends serialized requests; waiting for the answer blocks only the calling greenlet; ``watch`` follows its
+    channel's connectivity."""
+
+    watch: ConnectionWatch
 
     def start_unary(self, path: str, payload: bytes, timeout: float) -> PendingCall: ...
 
@@ -142,6 +146,7 @@ class GrpcLogClient:
         scheduled = self._await_arrival() if self._arrivals is not None else 0.0
         start_time = time.time()
         started = time.perf_counter()
+        mark = self._transport.watch.mark()
         try:
             call = self._transport.start_unary(calls.METHOD_PATHS[rpc], payload, self.timeout)
         except LoopStopped as error:
@@ -163,8 +168,9 @@ class GrpcLogClient:
             result, acked, in_doubt, length = _loop_failure(rpc, error, sent), 0, sent, 0
             exception = GrpcCallFailure(BRIDGE_STOPPED, str(error))
         else:
-            result, acked, length = _error_result(rpc, error, self.target, sent), 0, 0
-            in_doubt = sent if calls.outcome_unknown(error) else 0
+            unknown = calls.outcome_unknown(error, self._transport.watch.never_sent(mark))
+            result, acked, length = _error_result(rpc, error, self.target, sent, unknown), 0, 0
+            in_doubt = sent if unknown else 0
             exception = GrpcCallFailure(calls.status_name(error), error.details() or "")
         if scheduled:  # an open model measures from when the call should have started: no coordinated omission
             self._service_time.record(name, exception.cause if exception else OK, elapsed_ms)
@@ -277,9 +283,9 @@ def _query_outcome(raw: bytes) -> tuple[QueryResult, int, GrpcCallFailure | None
     return result, 0, None if result.success else failure_from_message(result.error_message)
 
 
-def _error_result(rpc: str, error: grpc.RpcError, target: str, sent: int) -> Any:
+def _error_result(rpc: str, error: grpc.RpcError, target: str, sent: int, in_doubt: bool) -> Any:
     if rpc == calls.WRITE_LOG:
-        return calls.write_failure(error, target)
+        return calls.write_failure(error, target, in_doubt)
     if rpc == calls.BATCH_WRITE_LOG:
-        return calls.chunk_failure(error, target, sent)
+        return calls.chunk_failure(error, target, sent, in_doubt)
     return calls.query_failure(error, target)

@@ -1,0 +1,116 @@
+"""Each call ends as exactly one of acknowledged, rejected or in doubt, decided from whether its request can have
+left the client (the channel's connectivity), never from the words of an error's detail.
+
+Against ``tests/hostile_transport.py``: a real gRPC server on loopback that stores each write the moment it
+arrives, so a call its transport then cut provably reached it, and must be in doubt, never rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from hostile_transport import HostileLogService, ResettingProxy, SilentListener, goaway_during_a_call, running, serve
+from locust_runs import free_port, run_locust
+
+from grpc_user import AsyncLogClient, LogClient
+
+
+def assert_in_doubt(result, status: str, service: HostileLogService) -> None:
+    assert service.received == 1, "the call never reached the service: nothing to be in doubt about"
+    assert (result.success, result.status, result.in_doubt) == (False, status, True), result
+
+
+def test_a_call_cut_by_the_server_s_max_connection_age_is_in_doubt():
+    service = HostileLogService(answer_after=2.0)
+    with running(service, max_connection_age_ms=300, grace_ms=100) as target, LogClient(target) as client:
+        result = client.write_log("cut by the connection's age")
+    assert_in_doubt(result, "UNAVAILABLE", service)
+
+
+def test_a_call_cut_by_a_goaway_is_in_doubt():
+    service = HostileLogService(answer_after=2.0)
+    server, port = serve(service)
+    stopping = goaway_during_a_call(server, service)
+    with LogClient(f"127.0.0.1:{port}") as client:
+        result = client.write_log("cut by a GOAWAY")
+    stopping.join(5)
+    assert_in_doubt(result, result.status, service)
+    assert result.status in ("UNAVAILABLE", "CANCELLED"), result
+
+
+def test_a_connection_reset_mid_call_is_in_doubt():
+    service = HostileLogService(answer_after=2.0)
+    with running(service) as target:
+        proxy = ResettingProxy(target, reset_when=service.arrived)
+        with LogClient(proxy.target) as client:
+            result = client.write_log("cut by a reset")
+        proxy.close()
+    assert_in_doubt(result, "UNAVAILABLE", service)
+
+
+def test_a_call_past_its_deadline_is_in_doubt():
+    service = HostileLogService(answer_after=1.0)
+    with running(service) as target, LogClient(target, timeout=0.3) as client:
+        result = client.write_log("answered too late")
+    assert_in_doubt(result, "DEADLINE_EXCEEDED", service)
+
+
+def test_a_batch_cut_mid_call_has_every_entry_in_doubt():
+    service = HostileLogService(answer_after=2.0)
+    with running(service, max_connection_age_ms=300, grace_ms=100) as target, LogClient(target) as client:
+        batch = client.batch_write_logs([{"message": f"entry {n}"} for n in range(5)])
+    assert (batch.success_count, batch.in_doubt_count, service.stored[""]) == (0, 5, 5)
+
+
+def test_the_asyncio_client_classifies_a_cut_call_in_doubt_too():
+    service = HostileLogService(answer_after=2.0)
+
+    async def write(target: str):
+        async with AsyncLogClient(target) as client:
+            return await client.write_log("cut by the connection's age")
+
+    with running(service, max_connection_age_ms=300, grace_ms=100) as target:
+        result = asyncio.run(write(target))
+    assert_in_doubt(result, "UNAVAILABLE", service)
+
+
+def test_a_refusal_by_the_service_is_rejected():
+    service = HostileLogService(refuse=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    with running(service) as target, LogClient(target) as client:
+        result = client.write_log("refused")
+    assert (result.status, result.in_doubt, sum(service.stored.values())) == ("RESOURCE_EXHAUSTED", False, 0)
+
+
+def test_a_target_that_refuses_connections_rejects_the_call_it_never_sent():
+    with LogClient(f"127.0.0.1:{free_port()}", timeout=2) as client:
+        result = client.write_log("nowhere to go")
+    assert (result.status, result.in_doubt) == ("UNAVAILABLE", False), result
+
+
+def test_a_deadline_while_the_connection_never_opened_rejects_the_call_it_never_sent():
+    """TCP accepted, HTTP/2 never: the channel never became READY, so the request never left."""
+    silent = SilentListener()
+    with LogClient(silent.target, timeout=0.5) as client:
+        result = client.write_log("stuck before the wire")
+    silent.close()
+    assert (result.status, result.in_doubt) == ("DEADLINE_EXCEEDED", False), result
+
+
+def test_a_locust_run_against_max_connection_age_counts_the_cut_calls_in_doubt_not_rejected(tmp_path):
+    """Issue 20: 140 calls cut by max connection age were counted rejected, and the audit then found
+    ``unexpected=140`` logs. Cut calls are in doubt, and the audit accounts for every stored log."""
+    service = HostileLogService(answer_after=0.4)
+    server, port = serve(service, max_connection_age_ms=1000, grace_ms=100)
+    try:
+        run = run_locust("single", f"grpc://127.0.0.1:{port}", tmp_path, "--grpc-timeout", "3", users=10, run_time="4s")
+    finally:
+        server.stop(None)
+    logs = run.logs()["WriteLog"]
+    audit = run.json("audit")
+    failures = run.failures()
+    assert failures and all(error.startswith("UNAVAILABLE: ") for error in failures), failures
+    assert logs["Logs Rejected"] == 0 and logs["Logs In Doubt"] == sum(failures.values()) > 0, logs
+    stored = service.stored[audit["run_id"]]
+    assert audit["acked"] <= stored <= audit["acked"] + audit["in_doubt"], (audit, stored)
+    assert (audit["unexpected"], audit["lost_min"]) == (0, 0), audit
