@@ -26,7 +26,7 @@ TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around 
 EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 
-.PHONY: help venv proto test test-browser lint demo capacity history prometheus-check server replicas web headless report bench soak distributed clean
+.PHONY: help venv proto test test-browser lint demo capacity history prometheus-check deploy-check server replicas web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
@@ -40,6 +40,7 @@ help:
 	@echo "make history     every run under reports/runs against the ones before it (HISTORY_ARGS=)"
 	@echo "make distributed WORKERS= WORKLOAD= HOST= [WEB=1] (a master and WORKERS worker processes here)"
 	@echo "make capacity    WORKLOAD= HOST= ARGS= : the highest rate the service sustains, and what breaks above it"
+	@echo "make deploy-check does a deploy under load lose logs? a restart 10 s into 30 s of load, drop-queue and flush"
 	@echo "make bench       CPU per call vs a bare grpc.aio loop, server and report throughput"
 	@echo "make soak        10 minutes against the reference server, RSS at start, middle, end"
 	@echo "make proto       regenerate grpc_user/pb from proto/log_service.proto"
@@ -125,6 +126,11 @@ capacity: $(STAMP)
 		--csv $(CAPACITY_DIR)/locust --csv-full-history --html $(CAPACITY_DIR)/locust.html $(ARGS) || status=$$?; \
 	$(PY) -m reports $(CAPACITY_DIR) || exit $$?; \
 	echo "run folder: $(CAPACITY_DIR)"; exit $$status
+
+# Does a deploy under load lose logs? 30 s of the single workload with a restart at 10 s, with a server that drops
+# its queue on stop (as the real service does) and with one that flushes it; both reports; exit 0 when as expected.
+deploy-check: $(STAMP)
+	$(PY) deploy/check/deploy_check.py
 
 # A real Prometheus (Debian's prometheus package) scrapes a real run's /metrics; a figure is queried back.
 prometheus-check: $(STAMP)

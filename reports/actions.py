@@ -4,9 +4,10 @@ around it read from the stats history.
 Around an action, an interval of the history is *disrupted* when it has failures or its requests/s
 falls below 90% of the mean of the 10 s before the action. The action's window runs from its start
 to the next action's start (or the end of the run). Time to recover: from the action's start to the
-end of the last disrupted interval of its window (0 when none was disrupted; None when the window
-ends disrupted). Failed calls: the failures from the action's start to that recovery (or to the
-window's end). Worst latency: the highest p99 of Locust's current-window percentile over the same span.
+first of 3 undisrupted intervals in a row after its first disrupted one (or of the undisrupted ones
+that end the window): 0 when none was disrupted, None when the window ends disrupted. Failed calls:
+the failures from the action's start to that recovery (or to the window's end). Worst latency: the
+highest p99 of Locust's current-window percentile over the same span.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 BASELINE_SECONDS = 10.0
 DISRUPTED_RPS_SHARE = 0.9
+STABLE_INTERVALS = 3
 
 
 @dataclass
@@ -69,6 +71,17 @@ def read_actions(frame: pd.DataFrame | None, audit: dict[str, Any] | None) -> li
     return sorted(actions, key=lambda action: action.phase)
 
 
+def _first_stable(disrupted: np.ndarray) -> int | None:
+    """Index of the first of STABLE_INTERVALS undisrupted intervals in a row after the first disrupted one (or of the
+    undisrupted intervals that end the window); None when the window ends disrupted."""
+    calm = 0
+    for index in range(int(np.flatnonzero(disrupted)[0]) + 1, len(disrupted)):
+        calm = 0 if disrupted[index] else calm + 1
+        if calm == STABLE_INTERVALS:
+            return index - STABLE_INTERVALS + 1
+    return len(disrupted) - calm if calm else None
+
+
 def measure_around(actions: list[ActionFigures], first_stamp: float, seconds: np.ndarray, rps: np.ndarray,
                    failures_per_second: np.ndarray, p99: np.ndarray) -> None:  # fmt: skip
     """Fill each action's start on the history's axis, time to recover, failed calls and worst p99.
@@ -98,10 +111,9 @@ def measure_around(actions: list[ActionFigures], first_stamp: float, seconds: np
         if not action.disrupted:
             action.time_to_recover, span = 0.0, inside
         else:
-            last = int(np.flatnonzero(disrupted)[-1])
-            recovered = last < len(inside) - 1
-            action.time_to_recover = float(ends[inside[last]] - moment) if recovered else None
-            span = inside[: last + 1]
+            recovery = _first_stable(disrupted)
+            action.time_to_recover = None if recovery is None else float(starts[inside[recovery]] - moment)
+            span = inside[:recovery] if recovery is not None else inside
         action.failed_calls = int(round(float(np.sum(failures_per_second[span] * widths[span]))))
         rows = np.concatenate([span, span + 1])
         worst = p99[rows][~np.isnan(p99[rows])]
