@@ -157,3 +157,13 @@ def test_the_web_ui_shows_the_actions_and_never_lets_a_form_set_or_change_them(s
     time.sleep(0.5)
     assert not planted.exists(), "/swarm never runs a command"
     assert not Path(ROOT / "planted").exists()
+
+
+def test_an_action_at_the_start_of_a_distributed_test_opens_its_phase_on_every_worker(serve, tmp_path):
+    """The master's phase message may reach a worker before the spawn message that starts its test."""
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--action", "0s:true", users=4,
+                     run_time="3s")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    phases = phases_by_number(run.json("audit"))
+    assert phases[0]["acked"] == 0 and phases[1]["acked"] == run.json("audit")["acked"] > 0

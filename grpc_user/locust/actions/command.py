@@ -27,6 +27,7 @@ READER_JOIN_SECONDS = 1.0
 READ_BYTES = 65536
 POLL_SECONDS = 0.05
 SHELL = "/bin/sh"
+UNKNOWN_EXIT_CODE = 255
 # gevent's patched posix_spawn watches the child with a libev child watcher that can miss a quick exit; the
 # originals, polled, never do.
 _posix_spawn = get_original("os", "posix_spawn")
@@ -130,7 +131,11 @@ class RunningCommand:
         """The exit code (-N for signal N), or None when ``timeout`` seconds passed first."""
         deadline = time.monotonic() + timeout
         while self.exit_code is None:
-            pid, status = _waitpid(self.pid, os.WNOHANG)
+            try:
+                pid, status = _waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else (a SIGCHLD handler): it ended, its code is lost
+                self.exit_code = UNKNOWN_EXIT_CODE
+                break
             if pid:
                 self.exit_code = os.waitstatus_to_exitcode(status)
             elif time.monotonic() >= deadline:

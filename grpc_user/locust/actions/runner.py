@@ -32,16 +32,19 @@ def register_worker_messages(environment: Any) -> None:
     """A worker opens the phases the master tells it of."""
 
     def phase(environment: Any, msg: Any, **_: Any) -> None:
-        run = suite_run(environment)
-        if msg.data.get("run_id") == run.settings.run_id:
-            run.phases.current = max(run.phases.current, int(msg.data["phase"]))
+        run, run_id, phase = suite_run(environment), msg.data.get("run_id"), int(msg.data["phase"])
+        if run_id == run.settings.run_id:
+            run.phases.current = max(run.phases.current, phase)
+        else:  # the master's action came before this worker's test start (a slow spawn): keep it for that start
+            earlier = run.phases.announced
+            run.phases.announced = (str(run_id), max(phase, earlier[1]) if earlier and earlier[0] == run_id else phase)
 
     environment.runner.register_message(PHASE_MESSAGE, phase)
 
 
 def start_actions(environment: Any, run: SuiteRun, csv_prefix: str, stop_test: Callable[[Any], None]) -> None:
     """At test start on the master or single process: one greenlet per action, waiting for its time."""
-    run.phases.start_run()
+    run.phases.start_run(run.settings.run_id)
     run.action_outcomes = [ActionOutcome(a.phase, a.at, a.command) for a in run.settings.actions.actions]
     run.action_greenlets = []
     if isinstance(environment.runner, WorkerRunner) or not run.action_outcomes:

@@ -37,6 +37,7 @@ class PhaseCounts:
     """Per-phase counts of one test (never reset by Locust's Reset Stats: the audit needs the whole run)."""
 
     current: int = 0
+    announced: tuple[str, int] | None = None
     by_phase: dict[int, PhaseLogs] = field(default_factory=dict)
     _unreported: dict[int, list[int]] = field(default_factory=dict)
 
@@ -71,8 +72,9 @@ class PhaseCounts:
             logs.audit_acked += values[3]
             logs.audit_in_doubt += values[4]
 
-    def start_run(self) -> None:
-        """A new test: phase 0, nothing counted."""
-        self.current = 0
+    def start_run(self, run_id: str = "") -> None:
+        """A new test: phase 0 (or the phase the master already announced for ``run_id``), nothing counted."""
+        announced, self.announced = self.announced, None
+        self.current = announced[1] if announced and announced[0] == run_id else 0
         self.by_phase.clear()
         self._unreported.clear()
