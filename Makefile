@@ -26,7 +26,7 @@ TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around 
 EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 
-.PHONY: help venv proto test test-browser lint demo capacity history prometheus-check deploy-check server replicas web headless report bench soak distributed clean
+.PHONY: help venv proto test promtool test-browser lint demo capacity history prometheus-check deploy-check server replicas web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
@@ -56,8 +56,16 @@ $(STAMP): pyproject.toml constraints.txt
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Igrpc_user/pb=proto --python_out=. --pyi_out=. --grpc_python_out=. proto/log_service.proto
 
-test: $(STAMP)
+# promtool (Debian's prometheus package, installed here when missing, which needs root) checks /metrics in the tests.
+test: $(STAMP) promtool
 	$(PY) -m pytest --ignore=tests/browser $(PYTEST_ARGS)
+
+promtool:
+	@command -v promtool >/dev/null || { \
+		echo "installing Debian's prometheus (its promtool checks /metrics)"; \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq prometheus >/dev/null || { \
+		echo "make test: could not install prometheus (as root: apt-get install prometheus)"; exit 2; }; }
 
 # The web UI in a real headless Chromium: Debian's chromium and chromium-driver (installed here when missing,
 # which needs root), selenium from PyPI into the venv.

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from grpc_user.histograms import DISTRIBUTION_PERCENTILES, LatencyHistograms
 from reports.figures import Figures, Timeline
 
 logger = logging.getLogger(__name__)
@@ -143,12 +144,62 @@ def _knee(capacity: dict) -> Chart:
     return Chart("report_capacity.png", "Capacity: the knee", _png(figure))
 
 
-def render_charts(figures: Figures) -> list[Chart]:
-    """All charts the run's history allows (none without a stats history), and the knee of a capacity search."""
-    knee = [_knee(figures.capacity)] if figures.capacity else []
+def distribution_points(histograms: LatencyHistograms, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One RPC's latency distribution, every outcome: x = 1/(1-p) (the usual HDR plot's axis), y = ms. Percentiles
+    beyond what the call count resolves (99.99% of 100 calls) are left out; 100% is drawn at the last one's x."""
+    latencies = histograms.combined(name=name)
+    resolved = [p for p in DISTRIBUTION_PERCENTILES if p < 100 and 1 / (1 - p / 100) <= max(latencies.count, 1)]
+    values = latencies.values_at(resolved + [100.0])
+    x = [1 / (1 - p / 100) for p in resolved]
+    x.append(x[-1] * 10 if len(x) > 1 else 10.0)
+    return np.array(x), np.array([values[p] / 1000 for p in [*resolved, 100.0]])
+
+
+def _distribution(figures: Figures, baseline: Figures | None) -> Chart | None:
+    """The HDR percentile distribution per RPC (and the baseline's, dashed): latency against 1/(1-p), log scale."""
+    mine = (figures.histograms or {}).get("latency")
+    theirs = None if baseline is None else (baseline.histograms or {}).get("latency")
+    if mine is None or not mine.names():
+        return None
+    figure = Figure(figsize=(SIZE[0], SIZE[1] * 1.4), dpi=DPI)
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    ax.grid(True, which="both", alpha=0.3)
+    colours = iter(("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"))
+    highest = 10.0
+    for name in mine.names():
+        colour = next(colours, "tab:grey")
+        x, y = distribution_points(mine, name)
+        ax.plot(x, y, color=colour, marker=".", label=name)
+        highest = max(highest, x[-1])
+        if theirs is not None and name in theirs.names():
+            x, y = distribution_points(theirs, name)
+            ax.plot(x, y, color=colour, linestyle="--", label=f"{name} (baseline)")
+            highest = max(highest, x[-1])
+    ax.set_xscale("log")
+    ticks = [t for t in (1, 2, 10, 100, 1_000, 10_000, 100_000) if t <= highest * 1.01]
+    ax.set_xticks(ticks, [f"{100 * (1 - 1 / t):g}%" for t in ticks])
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency ms")
+    ax.set_title("Latency by percentile (HDR histograms, every outcome)" + (" against the baseline" if theirs else ""))
+    ax.legend(loc="upper left", fontsize="small")
+    ax.set_ylim(bottom=0)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    note = ("Each RPC's latency at each percentile, from the run's full HDR histograms; the x axis spreads the tail "
+            "(1/(1-p), log scale). The last point of a line is the slowest call.")
+    return Chart("report_latency_distribution.png", "Latency distribution (HDR)", buffer.getvalue(), note)
+
+
+def render_charts(figures: Figures, baseline: Figures | None = None) -> list[Chart]:
+    """All charts the run's files allow: the HDR latency distribution (against the baseline's when given), the knee
+    of a capacity search, and the history's charts (none without a stats history)."""
+    fixed = [chart for chart in (_distribution(figures, baseline),) if chart is not None]
+    fixed += [_knee(figures.capacity)] if figures.capacity else []
     timeline = figures.timeline
     if timeline is None:
-        logger.info("no stats history: no charts")
-        return knee
-    charts = [*knee, _throughput(timeline), _latency(timeline), _users(timeline), _failures(timeline)]
+        logger.info("no stats history: no history charts")
+        return fixed
+    charts = [*fixed, _throughput(timeline), _latency(timeline), _users(timeline), _failures(timeline)]
     return [chart for chart in charts if chart is not None]

@@ -46,8 +46,13 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--baseline", type=Path, help="another run to compare with, figure by figure")
     cli.add_argument("--json", action="store_true", help="print the run's summary as JSON on stdout")
     gates = cli.add_argument_group("gates")
+    gates.add_argument("--max-p50-ms", type=non_negative, metavar="MS",
+                       help="p50 over all calls (failures included) at most MS; microseconds as decimals (0.8)")
     gates.add_argument("--max-p95-ms", type=non_negative, metavar="MS",
-                       help="Locust's p95 over all calls (failures included) at most MS")  # fmt: skip
+                       help="p95 over all calls (failures included) at most MS, from the suite's HDR histograms "
+                            "(Locust's when the run has none)")
+    gates.add_argument("--max-p99-ms", type=non_negative, metavar="MS",
+                       help="p99 over all calls (failures included) at most MS")  # fmt: skip
     gates.add_argument("--max-p95-ok-ms", type=non_negative, metavar="MS",
                        help="p95 of successful calls alone at most MS (from _latency.csv)")  # fmt: skip
     gates.add_argument(
@@ -108,7 +113,8 @@ def _terminal(figures: Figures, files: list[Path], changes: list[Change] | None)
         f"report: {files[0]} ({files[1].name}, {len(files) - 2} chart(s))",
         f"Aggregated: {document.count(total.requests)} requests, {document.count(total.failures)} failures "
         f"({document.percent(total.failure_pct)}), {document.rate(total.rps)} requests/s{logs}, "
-        f"p95 {document.ms(total.p95)} ms",
+        f"p50 {document.ms(total.p50)} ms, p95 {document.ms(total.p95)} ms, p99 {document.ms(total.p99)} ms "
+        f"({document.latency_source(figures)})",
     ]
     if figures.capacity is not None:
         lines.append(figures.capacity["answer"])
@@ -125,10 +131,11 @@ def run(args: argparse.Namespace) -> int:
     """Load, compute, write the report, print the summary and the gates; the exit code."""
     data = load_run(args.run)
     figures = compute(data)
-    changes = None
+    changes, baseline = None, None
     if args.baseline is not None:
-        changes = compare(figures, compute(load_run(args.baseline)))
-    charts = render_charts(figures)
+        baseline = compute(load_run(args.baseline))
+        changes = compare(figures, baseline)
+    charts = render_charts(figures, baseline)
     report = document.build(
         figures,
         charts,
@@ -140,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     files = _write(args.out or data.prefix.parent, markdown.render(report), html.render(report), charts)
     thresholds = Thresholds(
         args.max_p95_ms, args.max_failure_rate, args.min_rps, args.min_logs_per_second, args.max_lost,
-        args.max_p95_ok_ms,
+        args.max_p95_ok_ms, args.max_p50_ms, args.max_p99_ms,
     )
     gates: list[GateResult] = evaluate(figures, thresholds)
     if args.json:

@@ -1,8 +1,9 @@
 """A run against a baseline run: each key figure per RPC and aggregated, its change, regressions flagged.
 
 A change is a regression when it goes the wrong way (less throughput, more latency or failures) by more
-than ``TOLERANCE`` relative and more than the metric's absolute floor (1 ms: Locust rounds latencies;
-0.1 percentage point of failures), so that noise between two equal runs is not flagged.
+than ``TOLERANCE`` relative and more than the metric's absolute floor (1 ms for Locust's rounded
+latencies, 10 µs when both runs have the suite's HDR histograms; 0.1 percentage point of failures), so
+that noise between two equal runs is not flagged.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from reports.figures import AGGREGATED, Figures, RpcFigures
+from reports.figures import AGGREGATED, HDR, Figures, RpcFigures
 
 TOLERANCE = 0.05
+HDR_FLOOR_MS = 0.01
+LATENCIES = ("p50", "p95", "p99")
 
 # (label, attribute, higher is better, absolute floor)
 METRICS = (
@@ -75,8 +78,10 @@ def compare(current: Figures, baseline: Figures) -> list[Change]:
     names = sorted(set(mine) | set(theirs))
     mine[AGGREGATED], theirs[AGGREGATED] = current.aggregated, baseline.aggregated
     changes = []
+    both_hdr = current.latency_source == baseline.latency_source == HDR
     for name in [*names, AGGREGATED]:
         for label, attribute, higher_is_better, floor in METRICS:
+            floor = HDR_FLOOR_MS if both_hdr and attribute in LATENCIES else floor
             if attribute == "logs_per_second" and not (current.has_logs or baseline.has_logs):
                 continue
             old, new = _value(theirs.get(name), attribute), _value(mine.get(name), attribute)

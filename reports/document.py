@@ -9,7 +9,7 @@ from typing import Any
 
 from reports.charts import Chart
 from reports.compare import TOLERANCE, Change
-from reports.figures import Figures, RpcFigures
+from reports.figures import HDR, Figures, RpcFigures
 
 _FIGURE = re.compile(r"^([-+]?[\d,]+(\.\d+)?%?|n/a|)$")
 
@@ -56,10 +56,17 @@ def rate(value: float | None) -> str:
 
 
 def ms(value: float | None) -> str:
-    """Milliseconds: whole when whole (Locust rounds percentiles), else one decimal."""
+    """Milliseconds: whole when whole (Locust rounds percentiles), else to the microsecond (0.317)."""
     if value is None or math.isnan(value):
         return "n/a"
-    return f"{int(value):,}" if value == int(value) else f"{value:,.1f}"
+    return f"{int(value):,}" if value == int(value) else f"{value:,.3f}"
+
+
+def latency_source(figures: Figures) -> str:
+    """Whose percentiles the report shows, in a few words."""
+    if figures.latency_source == HDR:
+        return "the suite's HDR histograms, to the µs"
+    return "Locust's percentiles, two significant digits"
 
 
 def percent(value: float | None) -> str:
@@ -121,8 +128,14 @@ def _requests(figures: Figures) -> Section:
         "mean size B",
     ]
     rows = [_rpc_row(rpc, figures.has_logs) for rpc in [*figures.rpcs, figures.aggregated]]
-    note = "Requests/s is Locust's figure for the whole run"
+    note = "Requests, failures and requests/s are Locust's figures for the whole run"
     note += "; logs/s is logs acknowledged per second of the run (_logs.csv)." if figures.has_logs else "."
+    if figures.latency_source == HDR:
+        note += (" p50 to max: the suite's HDR histograms (_histograms.json; every call, all outcomes, to the "
+                 "microsecond, 3 significant digits, never outside the calls' min and max). Locust's own "
+                 "percentiles (locust_stats.csv, the web UI) round to two significant digits and differ.")
+    else:
+        note += " p50 to max: Locust's percentiles (two significant digits; no _histograms.json in this run)."
     return Section("Requests per RPC", [Table(headers, rows), note])
 
 
@@ -193,7 +206,7 @@ def _failures(figures: Figures) -> Section:
 def _latency(figures: Figures) -> Section | None:
     if figures.latency is None:
         return None
-    note = "Failed calls apart from successful ones."
+    note = "Failed calls apart from successful ones, from the suite's HDR histograms (_latency.csv)."
     if figures.service_time is not None:
         note += (" Measured from each call's scheduled start (--arrival-rate, an open model): time spent waiting "
                  "for a stalled service or a free user counts, so there is no coordinated omission.")
@@ -211,7 +224,7 @@ def _capacity(figures: Figures) -> Section | None:
             rate(step["offered_logs_per_second"]),
             rate(step["acked_logs_per_second"]),
             "n/a" if step["stored_logs_per_second"] is None else rate(step["stored_logs_per_second"]),
-            f"{step['p50_ms']} / {step['p95_ms']} / {step['p99_ms']}",
+            f"{ms(step['p50_ms'])} / {ms(step['p95_ms'])} / {ms(step['p99_ms'])}",
             ", ".join(f"{cause} {n}" for cause, n in step["failures"].items()) or "none",
             count(step["dropped"]),
             "n/a" if step["backlog_end"] is None else f"{step['backlog_start']:,} -> {step['backlog_end']:,}",

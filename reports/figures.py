@@ -10,10 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from grpc_user.histograms import Latencies, LatencyHistograms
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.loading import RunData
 
 AGGREGATED = "Aggregated"
+HDR = "hdr"
+LOCUST = "locust"
 _WRAPPED = re.compile(r"^([A-Za-z_][\w.]*)\((.*)\)$", re.S)
 
 
@@ -91,6 +94,8 @@ class Figures:
     logs_totals: dict[str, int] | None
     capacity: dict[str, Any] | None
     actions: list[ActionFigures] = field(default_factory=list)
+    latency_source: str = LOCUST
+    histograms: dict[str, LatencyHistograms] | None = None
 
     @property
     def has_logs(self) -> bool:
@@ -149,12 +154,49 @@ def _parameters(data: RunData, duration: float) -> dict[str, Any]:
         "started at": info.get("started_at"),
         "stopped at": info.get("stopped_at"),
         "workers": info.get("workers"),
+        "load model": load_model(info),
     }
 
 
-def _rpc(row: pd.Series, logs_acked: float | None, duration: float) -> RpcFigures:
+def load_model(info: dict[str, Any]) -> str | None:
+    """How the load was offered, from ``_run.json``'s options: the open model's rate or ramp, pacing, a capacity
+    search, or Locust's closed model of users (None for a run without ``_run.json``)."""
+    options = info.get("options")
+    if not isinstance(options, dict):
+        return None
+    if options.get("capacity"):
+        return "capacity search (open model, rates chosen by the search)"
+    rate = str(options.get("arrival_rate") or "")
+    if rate:
+        return f"open model: {describe_rate(rate)}"
+    if options.get("target_rps"):
+        return f"pacing (closed model): {float(options['target_rps']):,g} calls/s in total"
+    return "closed model (each user waits for its answer)"
+
+
+def describe_rate(rate: str) -> str:
+    """``--arrival-rate`` in words: ``100`` -> 100 calls/s offered; ``100:2000:60s:10`` -> a ramp."""
+    parts = rate.split(":")
+    if len(parts) < 3:
+        return f"{float(parts[-1]):,g} calls/s offered"
+    steps = f" in {parts[3]} steps" if len(parts) > 3 and parts[3] else ""
+    return f"{float(parts[0]):,g} to {float(parts[1]):,g} calls/s offered, ramped over {parts[2]}{steps}, then held"
+
+
+def _rpc(row: pd.Series, logs_acked: float | None, duration: float, latencies: Latencies | None = None) -> RpcFigures:
+    """One row; its percentiles and max from the suite's HDR histograms when given (``latencies``), else Locust's."""
     requests, failures = int(row["Request Count"]), int(row["Failure Count"])
     logs_rate = None if logs_acked is None or duration <= 0 else logs_acked / duration
+    if latencies is not None:
+        hdr = latencies.summary() if latencies.count else None
+        marks = hdr.percentiles_ms if hdr else {}
+        return RpcFigures(
+            name=str(row["Name"]), requests=requests, failures=failures,
+            failure_pct=100.0 * failures / requests if requests else 0.0, rps=float(row["Requests/s"]),
+            logs_per_second=logs_rate, p50=marks.get(50.0, math.nan), p90=marks.get(90.0, math.nan),
+            p95=marks.get(95.0, math.nan), p99=marks.get(99.0, math.nan), max_ms=hdr.max_ms if hdr else math.nan,
+            mean_size=_finite(row["Average Content Size"]),
+        )  # fmt: skip
     return RpcFigures(
         name=str(row["Name"]),
         requests=requests,
@@ -308,16 +350,19 @@ def _logs_totals(logs: pd.DataFrame | None) -> dict[str, int] | None:
     return {key: int(sums[column]) if column in sums.index else 0 for key, column in columns}
 
 
-def _per_rpc(stats: pd.DataFrame, logs: pd.DataFrame | None, duration: float) -> list[RpcFigures]:
+def _per_rpc(stats: pd.DataFrame, logs: pd.DataFrame | None, duration: float,
+             latency: LatencyHistograms | None) -> list[RpcFigures]:  # fmt: skip
     """One RpcFigures per name, sorted; a name used by several methods (GET /, POST /) gets the method."""
     per_name = stats[stats["Name"] != AGGREGATED].sort_values(["Name", "Type"])
-    if per_name["Name"].duplicated().any():
-        per_name = per_name.assign(Name=per_name["Type"].fillna("").astype(str) + " " + per_name["Name"])
     acked = {} if logs is None else dict(zip(logs["Name"], logs["Logs Acked"].astype(float), strict=True))
-    return [
-        _rpc(row, None if logs is None else acked.get(row["Name"], 0.0), duration)
-        for _, row in per_name.iterrows()
-    ]
+    hdr = {name: latency.combined(name=name) for name in per_name["Name"]} if latency is not None else {}
+    logs_acked = {name: None if logs is None else acked.get(name, 0.0) for name in per_name["Name"]}
+    if per_name["Name"].duplicated().any():
+        per_name = per_name.assign(Name=per_name["Type"].fillna("").astype(str) + " " + per_name["Name"],
+                                   Raw=per_name["Name"])  # fmt: skip
+    else:
+        per_name = per_name.assign(Raw=per_name["Name"])
+    return [_rpc(row, logs_acked[row["Raw"]], duration, hdr.get(row["Raw"])) for _, row in per_name.iterrows()]
 
 
 def compute(data: RunData) -> Figures:
@@ -339,11 +384,13 @@ def compute(data: RunData) -> Figures:
     if data.exceptions is not None:
         pairs = zip(data.exceptions["Count"], data.exceptions["Message"], strict=True)
         exceptions = [(int(n), str(message)) for n, message in pairs]
+    latency = (data.histograms or {}).get("latency")
     return Figures(
         parameters=_parameters(data, duration),
         duration_seconds=duration,
-        rpcs=_per_rpc(stats, data.logs, duration),
-        aggregated=_rpc(aggregated_row, None if logs_totals is None else logs_totals["acked"], duration),
+        rpcs=_per_rpc(stats, data.logs, duration, latency),
+        aggregated=_rpc(aggregated_row, None if logs_totals is None else logs_totals["acked"], duration,
+                        None if latency is None else latency.combined()),
         causes=_causes(data.failures),
         exceptions=exceptions,
         latency=data.latency,
@@ -355,4 +402,6 @@ def compute(data: RunData) -> Figures:
         logs_totals=logs_totals,
         capacity=data.capacity,
         actions=actions,
+        latency_source=HDR if latency is not None else LOCUST,
+        histograms=data.histograms,
     )

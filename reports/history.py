@@ -1,10 +1,13 @@
 """``python -m reports history DIR``: how did each run compare with the ones before it?
 
-Reads every run folder under DIR (each with one ``<prefix>_stats.csv``), groups the runs by workload,
-and shows each run's date, users, requests/s, logs/s, p95, failure % and audit status, flagging a
-figure that is worse than the median of the previous runs of the same workload by more than the
-baseline comparison's tolerance (``reports.compare``). ``--max-regression-pct P`` is a CI gate:
-the newest run against the median of the previous ``--last`` runs, exit 1 beyond P%.
+Reads every run folder under DIR (each with one ``<prefix>_stats.csv``) and compares like with like:
+ordinary runs are grouped by workload and load model (closed, pacing at a rate, open model at a rate or
+ramp, from ``_run.json``), each shown with its date, users, requests/s, logs/s, p95, failure % and
+audit status; a capacity search is compared by its answer (logs/s sustained, per batch size), and a
+search that ended without one (stopped, interrupted) is shown as interrupted and compared with
+nothing. A figure worse than the median of the previous runs of its group by more than the baseline
+comparison's tolerance (``reports.compare``) is flagged. ``--max-regression-pct P`` is a CI gate:
+the newest run of each group against the median of the previous ``--last`` runs, exit 1 beyond P%.
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ from matplotlib.figure import Figure
 
 from reports.charts import Chart
 from reports.compare import METRICS, TOLERANCE
-from reports.document import Document, Section, Table
-from reports.figures import compute
+from reports.document import Document, Section, Table, ms
+from reports.figures import compute, describe_rate
 from reports.gates import non_negative
 from reports.loading import STATS_SUFFIX, ReportError, load_run
 from reports.markdown import render
 
 # The baseline comparison's figures (label, attribute, higher is better, noise floor) that the history shows.
 FIGURES = tuple(metric for metric in METRICS if metric[1] in ("rps", "logs_per_second", "p95", "failure_pct"))
+# A capacity search's figure: its answer.
+CAPACITY_FIGURES = (("logs/s sustained", "sustained", True, 0.0),)
+RUN, CAPACITY, INTERRUPTED = "run", "capacity", "interrupted"
 
 
 @dataclass
@@ -46,6 +52,9 @@ class HistoryRow:
     failure_pct: float
     audit: str
     flags: tuple[str, ...] = ()
+    kind: str = RUN
+    sustained: float | None = None
+    answer: str = ""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,28 +96,66 @@ def load_history(folder: Path) -> list[HistoryRow]:
             continue
         info, total = data.run_info or {}, figures.aggregated
         audit = (figures.audit or {}).get("status", "none")
-        # A capacity search is no ordinary run of its workload: compared only with other searches.
-        workload = str(info.get("workload") or "unknown") + ("-capacity" if data.capacity else "")
-        rows.append(HistoryRow(run.name, str(info.get("started_at") or run.name), workload,
-                               info.get("users"), total.rps, total.logs_per_second, total.p95, total.failure_pct,
-                               audit))  # fmt: skip
+        row = HistoryRow(run.name, str(info.get("started_at") or run.name), "", info.get("users"), total.rps,
+                         total.logs_per_second, total.p95, total.failure_pct, audit)  # fmt: skip
+        rows += _grouped(row, info, data.capacity)
     if not rows:
         raise ReportError(f"{folder}: no run folders with a *{STATS_SUFFIX}")
     return sorted(rows, key=lambda row: row.started)
 
 
+def _grouped(row: HistoryRow, info: dict, capacity: dict | None) -> list[HistoryRow]:
+    """The history rows of one run: an ordinary run in its workload and load model's group; a capacity search by
+    its answer, one row per batch size searched; a search without an answer as interrupted."""
+    workload = str(info.get("workload") or "unknown")
+    options = info.get("options") if isinstance(info.get("options"), dict) else {}
+    if capacity is None and not options.get("capacity"):
+        return [HistoryRow(**{**row.__dict__, "workload": f"{workload}, {_load_model(options)}"})]
+    group = f"{workload}-capacity"
+    if capacity is None:
+        return [HistoryRow(**{**row.__dict__, "workload": group, "kind": INTERRUPTED,
+                              "answer": "interrupted: the search ended without an answer (no capacity.json)"})]
+    found = capacity.get("batch_sizes") or [capacity]
+    return [HistoryRow(**{**row.__dict__, "kind": CAPACITY,
+                          "workload": group + (f", batch of {size}" if (size := each.get("batch_size")) else ""),
+                          "sustained": float(each.get("max_sustainable_logs_per_second") or 0.0),
+                          "answer": _answer(capacity, each)})
+            for each in found]  # fmt: skip
+
+
+def _answer(capacity: dict, found: dict) -> str:
+    """The search's one-line answer, or for one batch size of a sweep its own in a few words."""
+    if not capacity.get("batch_sizes"):
+        return str(capacity.get("answer") or "")
+    cause = (found.get("breaking_cause") or {}).get("status", "")
+    return (f"{float(found.get('max_sustainable_logs_per_second') or 0):,.0f} logs/s sustained "
+            f"({float(found.get('max_sustainable_rps') or 0):,.0f} calls/s) in batches of {found.get('batch_size')}; "
+            f"broken by {cause}")
+
+
+def _load_model(options: dict) -> str:
+    """The group of an ordinary run: its load model and offered rate."""
+    if options.get("arrival_rate"):
+        return f"open model at {describe_rate(str(options['arrival_rate']))}"
+    if options.get("target_rps"):
+        return f"pacing at {float(options['target_rps']):,g} calls/s"
+    return "closed model"
+
+
 def flag_regressions(rows: list[HistoryRow], window: int, tolerance_pct: float) -> list[HistoryRow]:
-    """Each run's figures against the median of up to ``window`` runs before it; worse beyond the tolerance."""
+    """Each run's figures against the median of up to ``window`` runs before it; worse beyond the tolerance. An
+    interrupted search is compared with nothing and is no baseline."""
     flagged = []
     for index, row in enumerate(rows):
-        before = rows[max(0, index - window) : index]
-        flagged.append(HistoryRow(**{**row.__dict__, "flags": tuple(_worse(row, before, tolerance_pct))}))
+        before = [earlier for earlier in rows[max(0, index - window) : index] if earlier.kind != INTERRUPTED]
+        flags = () if row.kind == INTERRUPTED else tuple(_worse(row, before, tolerance_pct))
+        flagged.append(HistoryRow(**{**row.__dict__, "flags": flags}))
     return flagged
 
 
 def _worse(row: HistoryRow, before: list[HistoryRow], tolerance_pct: float) -> list[str]:
     flags = []
-    for label, attribute, higher_is_better, floor in FIGURES:
+    for label, attribute, higher_is_better, floor in CAPACITY_FIGURES if row.kind == CAPACITY else FIGURES:
         values = [getattr(run, attribute) for run in before if getattr(run, attribute) is not None]
         current = getattr(row, attribute)
         if not values or current is None:
@@ -125,8 +172,11 @@ def _chart(workload: str, rows: list[HistoryRow]) -> bytes:
     FigureCanvasAgg(figure)
     throughput, latency = figure.subplots(2, 1, sharex=True)
     positions = range(len(rows))
-    throughput.plot(positions, [row.rps for row in rows], marker="o", label="requests/s")
-    if any(row.logs_per_second is not None for row in rows):
+    if any(row.kind == CAPACITY for row in rows):
+        throughput.plot(positions, [row.sustained or 0 for row in rows], marker="o", label="logs/s sustained")
+    else:
+        throughput.plot(positions, [row.rps for row in rows], marker="o", label="requests/s")
+    if any(row.logs_per_second is not None for row in rows) and not any(row.kind == CAPACITY for row in rows):
         throughput.plot(positions, [row.logs_per_second or 0 for row in rows], marker="o", label="logs/s")
     throughput.set_title(f"History of the {workload} workload")
     throughput.legend(loc="upper left", fontsize="small")
@@ -143,17 +193,27 @@ def _chart(workload: str, rows: list[HistoryRow]) -> bytes:
 
 
 def _table(rows: list[HistoryRow]) -> Table:
+    if any(row.kind != RUN for row in rows):
+        body = [[row.started, row.folder, "interrupted" if row.kind == INTERRUPTED else f"{row.sustained:,.0f}",
+                 row.answer, row.audit, "; ".join(row.flags) or ""] for row in rows]  # fmt: skip
+        return Table(["started", "run", "logs/s sustained", "answer", "audit", "regression"], body)
     body = [[row.started, row.folder, str(row.users or ""), f"{row.rps:,.1f}",
-             "" if row.logs_per_second is None else f"{row.logs_per_second:,.1f}", f"{row.p95:,.0f}",
+             "" if row.logs_per_second is None else f"{row.logs_per_second:,.1f}", ms(row.p95),
              f"{row.failure_pct:.2f}", row.audit, "; ".join(row.flags) or ""] for row in rows]  # fmt: skip
     headers = ["started", "run", "users", "requests/s", "logs/s", "p95 ms", "failure %", "audit", "regression"]
     return Table(headers, body)
 
 
+def _file_name(group: str) -> str:
+    """A group's name as a file name: ``single, open model at 100 calls/s`` -> ``single_open_model_at_100_calls_s``."""
+    return "_".join("".join(c if c.isalnum() or c in ".-" else " " for c in group).split())
+
+
 def run(args: argparse.Namespace) -> int:
     """Write history.md and one chart per workload, print the table, apply the gate; the exit code."""
     rows = load_history(args.runs)
-    workloads = sorted({row.workload for row in rows if not args.workload or row.workload == args.workload})
+    workloads = sorted({row.workload for row in rows
+                        if not args.workload or row.workload.split(",")[0].removesuffix("-capacity") == args.workload})
     if not workloads:
         raise ReportError(f"{args.runs}: no run of workload {args.workload!r}")
     out = args.out or args.runs
@@ -163,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         runs = flag_regressions([row for row in rows if row.workload == workload], args.last, TOLERANCE * 100)
         shown = runs[-args.last :]
         title = f"{workload}: requests/s, logs/s and p95 over runs"
-        chart = Chart(f"history_{workload}.png", title, _chart(workload, shown))
+        chart = Chart(f"history_{_file_name(workload)}.png", title, _chart(workload, shown))
         (out / chart.filename).write_bytes(chart.png)
         sections.append(Section(f"{workload} ({len(shown)} of {len(runs)} runs)", [_table(shown), chart]))
         if args.max_regression_pct is not None and len(runs) > 1:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from grpc_user.histograms import HISTOGRAMS_FILE_SUFFIX, HistogramError, LatencyHistograms, read_histograms_file
+
 logger = logging.getLogger(__name__)
 
 STATS_SUFFIX = "_stats.csv"
@@ -89,6 +91,7 @@ class RunData:
     audit: dict[str, Any] | None
     run_info: dict[str, Any] | None
     actions: pd.DataFrame | None = None
+    histograms: dict[str, LatencyHistograms] | None = None
 
     def path(self, suffix: str) -> Path:
         """``<prefix><suffix>``, e.g. ``_stats.csv``."""
@@ -212,6 +215,19 @@ def _audit(prefix: Path, run_info: dict[str, Any] | None) -> dict[str, Any] | No
     return audit
 
 
+def _histograms(prefix: Path) -> dict[str, LatencyHistograms] | None:
+    """The suite's HDR histograms (``<prefix>_histograms.json``) when the run has them."""
+    path = prefix.with_name(prefix.name + HISTOGRAMS_FILE_SUFFIX)
+    if not path.is_file():
+        return None
+    try:
+        return read_histograms_file(str(path))
+    except HistogramError as error:
+        raise ReportError(f"{path}: {error}") from None
+    except OSError as error:
+        raise ReportError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
 def load_run(run: Path) -> RunData:
     """Read a run folder or ``--csv`` prefix: Locust's ``_stats.csv`` is required, the rest optional."""
     prefix = find_prefix(run)
@@ -239,4 +255,5 @@ def load_run(run: Path) -> RunData:
         audit=_audit(prefix, run_info),
         run_info=run_info,
         actions=_optional_csv(prefix, "_actions.csv", "actions", ACTIONS_COLUMNS),
+        histograms=_histograms(prefix),
     )

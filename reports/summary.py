@@ -4,7 +4,8 @@
 when the run has the suite's ``_logs.csv`` (a batch request carries many logs), else requests
 (requests, requests without failure, failed requests); ``counted`` says which. ``logs_per_second`` is
 ``success_count`` per second of the run. ``requests``/``failed_requests``/``requests_per_second`` are
-always Locust's Aggregated request figures.
+always Locust's Aggregated request figures. ``latency_ms`` comes from the suite's HDR histograms
+(``latency_source`` "hdr", microsecond decimals) when the run has them, else from Locust's stats ("locust").
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def summary(figures: Figures, gates: list[GateResult]) -> dict[str, Any]:
         "duration_seconds": round(duration, 3),
         "logs_per_second": round(ok / duration, 3) if duration > 0 else None,
         "requests_per_second": round(total.rps, 3),
+        "latency_source": figures.latency_source,
         "latency_ms": {
             "p50": _ms(total.p50),
+            "p90": _ms(total.p90),
             "p95": _ms(total.p95),
             "p99": _ms(total.p99),
             "max": _ms(total.max_ms),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 from conftest import grpc_host
 from locust_runs import ROOT, run_locust
+from test_reports import plain_run
 
 
 def history(*args: str) -> subprocess.CompletedProcess[str]:
@@ -28,14 +30,14 @@ def test_a_slower_newest_run_is_flagged_and_fails_the_gate(serve, tmp_path):
 
     passing = history(str(runs), "--last", "5")
     assert passing.returncode == 0, passing.stderr
-    assert "## single (3 of 3 runs)" in passing.stdout and "p95 ms" in passing.stdout
-    assert (runs / "history.md").exists() and (runs / "history_single.png").stat().st_size > 0
+    assert "## single, closed model (3 of 3 runs)" in passing.stdout and "p95 ms" in passing.stdout
+    assert (runs / "history.md").exists() and (runs / "history_single_closed_model.png").stat().st_size > 0
     newest = passing.stdout.strip().splitlines()[-3]
     assert "requests/s" in newest and "worse" in newest, newest
 
     gated = history(str(runs), "--max-regression-pct", "30")
     assert gated.returncode == 1
-    assert "regression: single 20261129T000000Z-single: requests/s" in gated.stderr
+    assert "regression: single, closed model 20261129T000000Z-single: requests/s" in gated.stderr
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
@@ -46,3 +48,41 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert empty.returncode == 2 and "no run folders" in empty.stderr
     bad = history(str(tmp_path), "--last", "0")
     assert bad.returncode == 2 and "--last" in bad.stderr and bad.stderr.strip().count("\n") == 0
+
+
+def write_run(runs, folder: str, rps: float, options: dict, capacity: dict | None = None) -> None:
+    """A run folder by hand: Locust's files of a plain 10 s run, the suite's _run.json and a search's capacity.json."""
+    run = runs / folder
+    plain_run(run, [("WriteLog", int(rps * 10), 0)], prefix="locust")
+    info = {"workload": "single", "started_at": folder[:8], "users": 10, "options": {"capacity": None,
+            "arrival_rate": "", "target_rps": 0.0, **options}}  # fmt: skip
+    (run / "locust_run.json").write_text(json.dumps(info))
+    if capacity is not None:
+        (run / "capacity.json").write_text(json.dumps({"steps": [], "batch_sizes": [], "breaking_cause": {
+            "status": "ACK_RATE", "words": "acked < 95%"}, **capacity}))  # fmt: skip
+
+
+def test_history_compares_searches_by_their_answer_and_open_runs_by_their_rate(tmp_path):
+    runs, search = tmp_path / "runs", {"capacity": {"start": 100}}
+    answer = lambda logs: {"answer": f"Capacity: {logs:,} logs/s sustained", "max_sustainable_rps": logs,  # noqa: E731
+                           "max_sustainable_logs_per_second": logs}  # fmt: skip
+    write_run(runs, "20261101T000000Z-capacity-single", 50, search, answer(1000))
+    write_run(runs, "20261102T000000Z-capacity-single", 20, search, answer(2800))  # fewer calls/s, more capacity
+    write_run(runs, "20261103T000000Z-capacity-single", 10, search)  # stopped by SIGTERM: no capacity.json
+    write_run(runs, "20261104T000000Z-single", 100, {"arrival_rate": "100"})
+    write_run(runs, "20261105T000000Z-single", 200, {"arrival_rate": "200"})
+    write_run(runs, "20261106T000000Z-single", 100, {"arrival_rate": "100"})
+    done = history(str(runs))
+    assert done.returncode == 0, done.stderr
+    capacity = done.stdout.split("## single-capacity", 1)[1].split("\n## ", 1)[0]
+    assert "2,800" in capacity and "worse" not in capacity, capacity
+    interrupted = next(line for line in capacity.splitlines() if "20261103T000000Z" in line)
+    assert "interrupted" in interrupted and "worse" not in interrupted
+    assert "## single, open model at 100 calls/s offered (2 of 2 runs)" in done.stdout
+    assert "## single, open model at 200 calls/s offered (1 of 1 runs)" in done.stdout
+    assert "closed model" not in done.stdout, "the searches are not ordinary runs"
+
+    write_run(runs, "20261107T000000Z-capacity-single", 60, search, answer(1200))
+    gated = history(str(runs), "--max-regression-pct", "10")
+    assert gated.returncode == 1
+    assert "regression: single-capacity 20261107T000000Z-capacity-single: logs/s sustained 1,200.0" in gated.stderr

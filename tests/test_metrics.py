@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from conftest import grpc_host
-from locust_runs import distributed_args
+from locust_runs import ROOT, distributed_args
 from prometheus_client.parser import text_string_to_metric_families
 from web_runs import http, web_ui_process
 
@@ -48,7 +51,7 @@ def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(ser
         assert after[(f"{PREFIX}_requests_total", (("name", name),))] == int(stats[name]["Request Count"])
         assert after[(f"{PREFIX}_logs_acked_total", (("name", name),))] == int(logs[name]["Logs Acked"])
         assert after[(f"{PREFIX}_logs_sent_total", (("name", name),))] == int(logs[name]["Logs Sent"])
-        count = after[(f"{PREFIX}_latency_ms_count", (("name", name), ("outcome", "OK")))]
+        count = after[(f"{PREFIX}_latency_seconds_count", (("name", name), ("outcome", "OK")))]
         assert count == int(stats[name]["Request Count"]) - int(stats[name]["Failure Count"])
     assert after[(f"{PREFIX}_requests_total", (("name", "WriteLog"),))] >= during[
         (f"{PREFIX}_requests_total", (("name", "WriteLog"),))], "a counter only goes up within a test"
@@ -56,3 +59,38 @@ def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(ser
     assert after[(f"{PREFIX}_audit_status", (("run_id", audit["run_id"]), ("status", audit["status"])))] == 1
     assert after[(f"{PREFIX}_audit_acked", run_id)] == audit["acked"]
     assert after[(f"{PREFIX}_audit_lost_max", run_id)] == audit["lost_max"]
+
+
+def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
+    """``promtool check metrics`` (Debian's prometheus package; ``make test`` installs it) on an exposition."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: make test installs Debian's prometheus package (apt-get install prometheus)"
+    return subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+
+
+def test_metrics_follow_prometheus_conventions_resolve_a_101_ms_service_and_gauges_end_at_zero(serve, tmp_path):
+    server = serve("--latency-ms", "101")
+    args = ("--autostart", "-u", "4", "-r", "4", "--max-requests", "50", "--autoquit", "60", "--audit-settle", "1",
+            "--arrival-rate", "20")  # fmt: skip
+    with web_ui_process(tmp_path, grpc_host(server), *args, locustfile="locustfiles/single.py") as web:
+        deadline = time.monotonic() + 10
+        while scrape(web.url).get((f"{PREFIX}_arrival_rate_offered_per_second", ())) != 20:
+            assert time.monotonic() < deadline, "the offered rate never showed in /metrics during the run"
+            time.sleep(0.3)
+        checked = promtool_check(http(f"{web.url}/metrics"))
+        web.wait_for("grpc-audit", lambda audit: audit.get("status") not in ("", "pending", "running"))
+        after = scrape(web.url)
+    dashboard = (ROOT / "deploy" / "grafana" / "grpc-log-loadtest.json").read_text()
+    scraped = {name for name, _labels in after}
+    for used in set(re.findall(r"grpc_log_loadtest_\w+", dashboard)):
+        assert used in scraped, f"the Grafana dashboard queries {used}, which /metrics does not serve"
+    assert checked.returncode == 0 and not checked.stdout.strip() and not checked.stderr.strip(), checked
+    labels = (("name", "WriteLog"), ("outcome", "OK"))
+    calls = after[(f"{PREFIX}_latency_seconds_count", labels)]
+    assert calls == 50
+    assert after[(f"{PREFIX}_latency_seconds_bucket", (("le", "0.1"), *labels))] == 0, "no call took 100 ms or less"
+    assert after[(f"{PREFIX}_latency_seconds_bucket", (("le", "0.0001"), *labels))] == 0
+    assert after[(f"{PREFIX}_latency_seconds_bucket", (("le", "+Inf"), *labels))] == calls
+    assert after[(f"{PREFIX}_latency_seconds_sum", labels)] >= 0.101 * calls
+    for gauge in ("arrival_rate_offered_per_second", "arrival_rate_achieved_per_second", "users"):
+        assert after[(f"{PREFIX}_{gauge}", ())] == 0, f"{gauge} is 0 once no test runs"

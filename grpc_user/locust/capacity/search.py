@@ -36,9 +36,9 @@ import gevent
 import grpc
 from locust.runners import MasterRunner
 
+from grpc_user.histograms import Latencies
 from grpc_user.locust.audit.checks import stored_count
 from grpc_user.locust.capacity.knee import KneeSearch
-from grpc_user.locust.counts.latency import percentile
 from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
 from grpc_user.locust.user.client import ARRIVAL_NAME, REQUEST_TYPE
 
@@ -61,7 +61,7 @@ class Snapshot:
     at: float
     requests: int
     failures: int
-    response_times: dict[int, int]
+    latency: Latencies
     errors: dict[str, int]
     sent: int
     acked: int
@@ -83,9 +83,9 @@ class Step:
     backlog_start: int | None
     backlog_end: int | None
     backlog_rise: int | None
-    p50_ms: int
-    p95_ms: int
-    p99_ms: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
     failure_rate: float
     failures: dict[str, int]
     dropped: int
@@ -100,7 +100,7 @@ class Step:
         """One log line for the step."""
         verdict = "good" if self.good else "bad: " + "; ".join(cause["words"] for cause in self.broken_by)
         return (f"capacity step {self.offered_rps:,.0f} calls/s offered: {self.achieved_rps:,.0f} achieved, "
-                f"{self.acked_logs_per_second:,.0f} logs/s acknowledged, p95 {self.p95_ms} ms: {verdict}")
+                f"{self.acked_logs_per_second:,.0f} logs/s acknowledged, p95 {self.p95_ms:,.3f} ms: {verdict}")
 
 
 def register_worker_messages(environment: Any) -> None:
@@ -192,7 +192,8 @@ def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | Non
 
 
 def snapshot(environment: Any, run: SuiteRun) -> Snapshot:
-    """Locust's cumulative stats (workers' included), the suite's log counts and the stored count, now."""
+    """Locust's cumulative counts (workers' included), the suite's latency histograms (every call, all outcomes; no
+    dropped arrival), log counts and the stored count, now."""
     stats = environment.runner.stats
     arrivals = stats.entries.get((ARRIVAL_NAME, REQUEST_TYPE))
     try:
@@ -205,7 +206,7 @@ def snapshot(environment: Any, run: SuiteRun) -> Snapshot:
         at=time.time(),
         requests=stats.total.num_requests,
         failures=stats.total.num_failures,
-        response_times=dict(stats.total.response_times),
+        latency=run.latency.combined(),
         errors={str(error.error): error.occurrences for error in stats.errors.values()},
         sent=run.counter.run_sent,
         acked=run.counter.audit_acked,
@@ -222,11 +223,9 @@ def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot
     dropped = after.dropped - before.dropped
     calls = after.requests - before.requests - dropped
     failed = after.failures - before.failures - dropped
-    histogram = sorted((value, count - before.response_times.get(value, 0))
-                       for value, count in after.response_times.items()
-                       if count > before.response_times.get(value, 0))  # fmt: skip
-    measured = sum(count for _, count in histogram)
-    p50, p95, p99 = (percentile(histogram, measured, share) if measured else 0 for share in (0.5, 0.95, 0.99))
+    latency = after.latency.since(before.latency)
+    marks = latency.values_at((50.0, 95.0, 99.0)) if latency.count else {50.0: 0, 95.0: 0, 99.0: 0}
+    p50, p95, p99 = (marks[share] / 1000 for share in (50.0, 95.0, 99.0))
     failures: dict[str, int] = {}
     for text, occurrences in after.errors.items():
         cause, new = text.split(":", 1)[0], occurrences - before.errors.get(text, 0)
@@ -257,7 +256,7 @@ def _broken(step: Step, slo: Any) -> list[dict[str, str]]:
                        "words": f"failures {step.failure_rate:.1%} > {slo.slo_failure_rate:.1%} (mostly {top})"})
     if step.p95_ms > slo.slo_p95_ms:
         broken.append({"status": "LATENCY_P95",
-                       "words": f"p95 {step.p95_ms} ms > {slo.slo_p95_ms:g} ms (from the scheduled start)"})
+                       "words": f"p95 {step.p95_ms:,.3f} ms > {slo.slo_p95_ms:g} ms (from the scheduled start)"})
     if step.acked_logs_per_second < KEEP_UP * step.offered_logs_per_second:
         broken.append({"status": "ACK_RATE", "words": f"{step.acked_logs_per_second:,.0f} logs/s acknowledged < 95% "
                        f"of the {step.offered_logs_per_second:,.0f} offered"})

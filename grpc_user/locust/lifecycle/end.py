@@ -17,11 +17,12 @@ from typing import Any
 import gevent
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
+from grpc_user.histograms import OK
 from grpc_user.locust.actions.runner import end_actions
 from grpc_user.locust.audit.audit import AuditResult, exit_code
 from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, write_audit
 from grpc_user.locust.counts.files import write_logs_totals, write_run_info
-from grpc_user.locust.counts.latency import write_latency_split
+from grpc_user.locust.counts.latency import write_histograms, write_latency_split
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
 from grpc_user.locust.lifecycle.state import SuiteRun
 
@@ -53,8 +54,11 @@ def write_run_files(environment: Any, run: SuiteRun) -> None:
     run.history = None
     write_logs_totals(prefix, run.counter)
     write_latency_split(prefix, run.latency)
+    histograms = {"latency": run.latency}
     if run.settings.arrival_rate is not None:  # latency counts from the scheduled start; this from the send
         write_latency_split(prefix, run.service_time, "service_time")
+        histograms["service_time"] = run.service_time
+    write_histograms(prefix, histograms)
     write_run_info(prefix, run_info(environment, run))
 
 
@@ -112,12 +116,15 @@ def print_logs_summary(run: SuiteRun) -> None:
         for name, logs in sorted(run.counter.by_name.items()) + [("Aggregated", run.counter.total())]:
             row = (name, logs.requests, logs.sent, logs.acked, logs.in_doubt, logs.rejected, logs.acked / duration)
             summary_logger.info("%-20s %10d %12d %12d %10d %12d %12.1f", *row)
-    failed_rows = [row for row in run.latency.rows() if row[1] != "OK"]
-    if failed_rows:
-        summary_logger.info("Latency by outcome (ms), failed calls apart from successful ones:")
-        summary_logger.info("%-20s %-20s %8s %8s %8s %8s %8s", "Name", "Outcome", "# calls", "avg", "50%", "95%", "max")
-        for name, outcome, count, average, p50, _p90, p95, _p99, most in run.latency.rows():
-            summary_logger.info("%-20s %-20s %8d %8.1f %8d %8d %8d", name, outcome, count, average, p50, p95, most)
+    rows = list(run.latency.rows())
+    if any(outcome != OK for _, outcome, _ in rows):
+        summary_logger.info("Latency by outcome (ms, HDR histograms), failed calls apart from successful ones:")
+        summary_logger.info("%-20s %-20s %8s %10s %10s %10s %10s", "Name", "Outcome", "# calls", "avg", "50%", "95%",
+                            "max")  # fmt: skip
+        for name, outcome, summary in rows:
+            marks = summary.percentiles_ms
+            summary_logger.info("%-20s %-20s %8d %10.3f %10.3f %10.3f %10.3f", name, outcome, summary.count,
+                                summary.mean_ms, marks[50.0], marks[95.0], summary.max_ms)  # fmt: skip
     if run.audit is not None:
         summary_logger.info("%s", AuditResult(**run.audit).summary())
     for phase in run.phase_audits:
@@ -142,7 +149,7 @@ def run_info(environment: Any, run: SuiteRun) -> dict[str, Any]:
         "started_at": _iso(run.started_at),
         "stopped_at": _iso(stopped_at) if stopped_at else None,
         "duration_seconds": round(stopped_at - run.started_at, 3) if stopped_at else None,
-        "workers": environment.runner.worker_count if isinstance(environment.runner, MasterRunner) else 0,
+        "workers": run.workers,
         "options": run.settings.public(),
     }
     if run.audit is not None:

@@ -45,7 +45,7 @@ from grpc_user.locust.lifecycle.settings import (
     settings_from_options,
 )
 from grpc_user.locust.lifecycle.spawn_options import read_default_options_once
-from grpc_user.locust.lifecycle.state import SuiteRun, all_runs, suite_run
+from grpc_user.locust.lifecycle.state import SuiteRun, all_environments, all_runs, suite_run
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.user.client import report_dropped_arrivals
 from grpc_user.locust.web.tabs import install_web_ui
@@ -145,6 +145,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
         exit_unless_target_serves(environment, run)
     if isinstance(runner, MasterRunner):
         register_master_messages(environment, lambda: gevent.spawn(_finish, environment))
+        _send_user_total_with_every_spawn(environment, runner)
     if web_ui is not None:
         install_web_ui(environment, web_ui)
     run.initialized = True
@@ -165,8 +166,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
         _refuse_test(environment, run)
         return
     run.settings = dataclasses.replace(settings, run_id=_test_run_id(environment, run, settings.run_id))
-    if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
-        setattr(environment.parsed_options, TOTAL_USERS_OPTION, runner.target_user_count)
+    run.workers = runner.worker_count if isinstance(runner, MasterRunner) else 0
     if not isinstance(runner, WorkerRunner):
         logger.info("run id %s: every log of this test carries metadata run_id=%s", run.settings.run_id,
                     run.settings.run_id)  # fmt: skip
@@ -200,6 +200,19 @@ def _stop_for_failed_action(environment: Any) -> None:
     """``--action-failure stop``: the test ends, exit code 1 (the audit's 3 or 4 still wins)."""
     environment.process_exit_code = 1
     _finish(environment)
+
+
+def _send_user_total_with_every_spawn(environment: Any, runner: MasterRunner) -> None:
+    """Each worker's share of ``--arrival-rate`` is its users over the test's total: the master puts the total in the
+    options that Locust sends with every spawn message, so a change of users (web UI, shape) keeps the rate."""
+    start = runner.start
+
+    def start_with_total(user_count: int, spawn_rate: float, *args: Any, **kwargs: Any) -> None:
+        if environment.parsed_options is not None:
+            setattr(environment.parsed_options, TOTAL_USERS_OPTION, user_count)
+        start(user_count, spawn_rate, *args, **kwargs)
+
+    runner.start = start_with_total
 
 
 def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
@@ -298,8 +311,8 @@ def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     """Workers add their log counts to every stats report."""
     for run in all_runs():
         data[REPORT_KEY] = run.counter.take_report()
-        data[LATENCY_REPORT_KEY] = run.latency.take_report()
-        data[SERVICE_TIME_REPORT_KEY] = run.service_time.take_report()
+        data[LATENCY_REPORT_KEY] = run.latency.drain()
+        data[SERVICE_TIME_REPORT_KEY] = run.service_time.drain()
         data[PHASE_REPORT_KEY] = run.phases.take_report()
 
 
@@ -308,18 +321,33 @@ def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     """The master adds each worker's log counts to its own."""
     for run in all_runs():
         run.counter.merge_report(data.get(REPORT_KEY) or {})
-        run.latency.merge_report(data.get(LATENCY_REPORT_KEY) or [])
-        run.service_time.merge_report(data.get(SERVICE_TIME_REPORT_KEY) or [])
+        run.latency.merge(data.get(LATENCY_REPORT_KEY) or [])
+        run.service_time.merge(data.get(SERVICE_TIME_REPORT_KEY) or [])
         run.phases.merge_report(data.get(PHASE_REPORT_KEY) or [])
 
 
 @events.reset_stats.add_listener
 def on_reset_stats(**_: Any) -> None:
-    """Reset Stats in the web UI resets the per-RPC log counts too (not the audit's totals)."""
+    """Reset Stats in the web UI resets the per-RPC log counts and latency too (not the audit's totals)."""
     for run in all_runs():
-        run.counter.reset_stats()
-        run.latency.reset()
-        run.service_time.reset()
+        _reset_suite_stats(run)
+
+
+@events.spawning_complete.add_listener
+def on_spawning_complete(user_count: int, **_: Any) -> None:
+    """``--reset-stats``: Locust resets its stats when spawning completes, without firing ``reset_stats``; the suite's
+    per-RPC counts and latency follow (not the audit's totals). The master notes how many workers run the test."""
+    for environment, run in all_environments():
+        if isinstance(environment.runner, MasterRunner):
+            run.workers = max(run.workers, environment.runner.worker_count)
+        if getattr(environment, "reset_stats", False):
+            _reset_suite_stats(run)
+
+
+def _reset_suite_stats(run: SuiteRun) -> None:
+    run.counter.reset_stats()
+    run.latency.reset()
+    run.service_time.reset()
 
 
 def _write_history(environment: Any, run: SuiteRun) -> None:

@@ -7,9 +7,9 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from grpc_user.histograms import LatencyHistograms
 from grpc_user.locust.actions.command import ActionOutcome
 from grpc_user.locust.actions.plan import ActionPlan
-from grpc_user.locust.counts.latency import LatencySplit
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import PhaseCounts
 from grpc_user.locust.lifecycle.budget import BudgetPool, RequestBudget
@@ -24,8 +24,8 @@ class SuiteRun:
 
     settings: SuiteSettings = field(default_factory=SuiteSettings)
     counter: LogCounter = field(default_factory=LogCounter)
-    latency: LatencySplit = field(default_factory=LatencySplit)
-    service_time: LatencySplit = field(default_factory=LatencySplit)
+    latency: LatencyHistograms = field(default_factory=LatencyHistograms)
+    service_time: LatencyHistograms = field(default_factory=LatencyHistograms)
     arrivals: ArrivalClock | None = None
     live_rate: LiveRate | None = None
     capacity_greenlet: Any = None
@@ -51,6 +51,7 @@ class SuiteRun:
     budget_pool: BudgetPool | None = None
     final_counts_from: set[str] = field(default_factory=set)
     workers_without_final_counts: list[str] = field(default_factory=list)
+    workers: int = 0
 
 
 _runs: weakref.WeakKeyDictionary[Any, SuiteRun] = weakref.WeakKeyDictionary()
@@ -62,6 +63,11 @@ def suite_run(environment: Any) -> SuiteRun:
     if run is None:
         run = _runs[environment] = SuiteRun()
     return run
+
+
+def all_environments() -> list[tuple[Any, SuiteRun]]:
+    """Every live (Environment, SuiteRun) pair."""
+    return list(_runs.items())
 
 
 def all_runs() -> list[SuiteRun]:

@@ -18,7 +18,7 @@ from locust.exception import StopUser
 
 from grpc_user import calls
 from grpc_user.connection_watch import ConnectionWatch
-from grpc_user.locust.counts.latency import OK, LatencySplit
+from grpc_user.histograms import OK, LatencyHistograms
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
 from grpc_user.locust.counts.phases import PhaseCounts
@@ -57,12 +57,12 @@ class GrpcLogClient:
         max_batch_size: int,
         request_event: Any,
         counter: LogCounter,
-        latency: LatencySplit,
+        latency: LatencyHistograms,
         budget: RequestBudget,
         context: Callable[[], dict],
         run_id: str = "",
         arrivals: ArrivalClock | None = None,
-        service_time: LatencySplit | None = None,
+        service_time: LatencyHistograms | None = None,
         phases: PhaseCounts | None = None,
     ) -> None:
         self.target = target
@@ -173,7 +173,7 @@ class GrpcLogClient:
             in_doubt = sent if unknown else 0
             exception = GrpcCallFailure(calls.status_name(error), error.details() or "")
         if scheduled:  # an open model measures from when the call should have started: no coordinated omission
-            self._service_time.record(name, exception.cause if exception else OK, elapsed_ms)
+            self._service_time.record(name, exception.cause if exception else OK, int(elapsed_ms * 1000 + 0.5))
             elapsed_ms += max(start_time - scheduled, 0.0) * 1000
             start_time = scheduled
         audited = None if tagged is None or tagged == sent else _audited(sent, tagged, acked, in_doubt)
@@ -199,7 +199,7 @@ class GrpcLogClient:
                 start_time: float, elapsed_ms: float, result: Any, exception: GrpcCallFailure | None,
                 length: int) -> None:  # fmt: skip
         self._counter.add(name, sent, acked, in_doubt, audited)
-        self._latency.record(name, exception.cause if exception else OK, elapsed_ms)
+        self._latency.record(name, exception.cause if exception else OK, int(elapsed_ms * 1000 + 0.5))  # µs
         self._fire(
             request_type=REQUEST_TYPE,
             name=name,

@@ -3,7 +3,13 @@
 A collector reads the run's state at each scrape (nothing is counted per call for it): Locust's stats
 for requests and failures per RPC and cause, the suite's log counts and latency histograms, users, the
 arrival rate, and the last delivery audit. Counters only go up within a test and start again from
-zero at a new test, which Prometheus's ``rate()`` and ``increase()`` treat as a counter reset.
+zero at a new test or a reset of the stats, which Prometheus's ``rate()`` and ``increase()`` treat as a
+counter reset. Gauges of a test (users, arrival rates) are 0 while no test runs.
+
+``grpc_log_loadtest_latency_seconds`` is read from the suite's HDR histograms (values to the µs, 3
+significant digits), with buckets from 100 µs: a sub-millisecond service is resolved, not rounded.
+Names and units follow Prometheus's conventions (base units, ``_total`` counters), checked with
+``promtool check metrics`` in the tests.
 """
 
 from __future__ import annotations
@@ -13,14 +19,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from grpc_user.locust.lifecycle.state import suite_run
 
 PREFIX = "grpc_log_loadtest"
-# Milliseconds to seconds: what a log service's latency spans, from a healthy call to a deadline.
-BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000)
+# Microseconds: what a log service's latency spans, from a healthy call on a LAN to a deadline.
+BUCKETS_US = (100, 250, 500, 750, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+              2_500_000, 5_000_000, 10_000_000, 30_000_000)  # fmt: skip
+TEST_RUNNING = (STATE_RUNNING, STATE_SPAWNING)
 
 
 class SuiteCollector:
@@ -66,27 +75,25 @@ class SuiteCollector:
 
     @staticmethod
     def _latency(run: Any) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(f"{PREFIX}_latency_ms", "call latency in ms per RPC name and outcome "
-                                       "(from the scheduled start with --arrival-rate)", labels=["name", "outcome"])
-        for (name, outcome), histogram in sorted(run.latency.histograms.items()):
-            cumulative, buckets = 0, []
-            ordered = sorted(histogram.items())
-            for bound in BUCKETS_MS:
-                cumulative = sum(count for value, count in ordered if value <= bound)
-                buckets.append((str(bound), cumulative))
-            buckets.append(("+Inf", sum(histogram.values())))
-            family.add_metric([name, outcome], buckets, sum_value=run.latency.totals.get((name, outcome), 0.0))
+        family = HistogramMetricFamily(f"{PREFIX}_latency_seconds", "call latency per RPC name and outcome, from the "
+                                       "suite's HDR histograms (from the scheduled start with --arrival-rate)",
+                                       labels=["name", "outcome"])  # fmt: skip
+        for (name, outcome), latencies in sorted(run.latency.by_key.items()):
+            counts = latencies.count_at_or_below(BUCKETS_US)
+            buckets = [(f"{bound / 1e6:g}", count) for bound, count in zip(BUCKETS_US, counts, strict=True)]
+            buckets.append(("+Inf", latencies.count))
+            total_seconds = latencies.mean() * latencies.count / 1e6
+            family.add_metric([name, outcome], buckets, sum_value=total_seconds)
         return family
 
-    @staticmethod
-    def _arrivals(run: Any, stats: Any) -> Iterator[Any]:
+    def _arrivals(self, run: Any, stats: Any) -> Iterator[Any]:
         schedule = run.live_rate or run.settings.arrival_rate
-        if schedule is None or not run.started_at:
-            return
-        offered = schedule.rate(time.time() - run.started_at)
-        yield GaugeMetricFamily(f"{PREFIX}_arrival_rate_offered", "calls/s the open model offers now", value=offered)
-        yield GaugeMetricFamily(f"{PREFIX}_arrival_rate_achieved", "calls/s started now (Locust's current rate)",
-                                value=stats.total.current_rps)  # fmt: skip
+        running = run.started_at and self._environment.runner.state in TEST_RUNNING
+        offered = schedule.rate(time.time() - run.started_at) if schedule is not None and running else 0.0
+        yield GaugeMetricFamily(f"{PREFIX}_arrival_rate_offered_per_second", "calls per second the open model offers "
+                                "now (0 while no test runs)", value=offered)  # fmt: skip
+        yield GaugeMetricFamily(f"{PREFIX}_arrival_rate_achieved_per_second", "calls per second started now, Locust's "
+                                "current rate (0 while no test runs)", value=stats.total.current_rps if running else 0)
 
     @staticmethod
     def _audit(run: Any) -> Iterator[Any]:

@@ -1,0 +1,125 @@
+"""Latency in HDR histograms: to the microsecond, merged exactly across workers, never outside [min, max], the same
+figure in every output (``_latency.csv``, the report, its gates, ``--json``); the counts follow Locust's resets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+import grpc
+import msgpack
+import pytest
+from conftest import grpc_host
+from locust_runs import ROOT, distributed_args, run_locust
+
+from grpc_user import calls
+from grpc_user.histograms import LatencyHistograms, read_histograms_file
+
+pytestmark = pytest.mark.slow
+
+
+def reports(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "reports", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
+def latency_rows(prefix: str, suffix: str = "latency") -> dict[tuple[str, str], dict[str, float]]:
+    with open(f"{prefix}_{suffix}.csv", newline="") as handle:
+        return {(row["Name"], row["Outcome"]): {key: float(value) for key, value in row.items()
+                                                if key not in ("Name", "Outcome")}
+                for row in csv.DictReader(handle)}  # fmt: skip
+
+
+def test_two_workers_histograms_add_up_exactly_to_one_that_saw_every_call():
+    rng = random.Random(7)
+    first = [rng.randint(200, 2_000) for _ in range(3_000)] + [1_058_500]
+    second = [rng.randint(900, 250_000) for _ in range(2_000)] + [150]
+    workers, alone = [LatencyHistograms(), LatencyHistograms()], LatencyHistograms()
+    for worker, values in zip(workers, (first, second), strict=True):
+        for value in values:
+            worker.record("WriteLog", "OK", value)
+            alone.record("WriteLog", "OK", value)
+    master = LatencyHistograms()
+    for worker in workers:  # as Locust carries a report: msgpack
+        master.merge(msgpack.unpackb(msgpack.packb(worker.drain()), use_list=True))
+    merged, expected = master.by_key[("WriteLog", "OK")], alone.by_key[("WriteLog", "OK")]
+    assert merged.count == expected.count == 5_002
+    assert merged.recorded() == expected.recorded(), "every bucket adds up exactly"
+    assert (merged.low(), merged.high()) == (150, 1_058_500), "min and max stay exact, not bucket edges"
+    shares = (0.0, 50.0, 90.0, 99.0, 99.9, 100.0)
+    assert merged.values_at(shares) == expected.values_at(shares)
+    ordered = sorted(first + second)
+    for share, value in merged.values_at(shares).items():
+        exact = ordered[max(int(share / 100 * len(ordered) + 0.5), 1) - 1]
+        assert abs(value - exact) <= exact / 1000 + 1, (share, value, exact)  # 3 significant digits
+    assert workers[0].drain() == [], "a worker's drain starts it again from empty"
+
+
+def test_at_1055_ms_no_percentile_lies_above_the_slowest_call_and_the_p95_gates_pass(serve, tmp_path):
+    server = serve("--latency-ms", "1055")
+    run = run_locust("single", grpc_host(server), tmp_path, users=2, run_time="3s")
+    assert run.returncode == 0, run.stderr[-2000:]
+    for key, row in latency_rows(run.prefix).items():
+        assert 1055 <= row["Min (ms)"] <= row["50%"] <= row["95%"] <= row["99%"] <= row["Max (ms)"] < 1100, (key, row)
+    slowest = latency_rows(run.prefix)[("Aggregated", "OK")]["Max (ms)"]
+    gated = reports(tmp_path, "--max-p95-ms", 1080, "--max-p95-ok-ms", 1080, "--max-p99-ms", slowest, "--json")
+    assert gated.returncode == 0, gated.stderr
+    summary = json.loads(gated.stdout)
+    assert summary["latency_source"] == "hdr"
+    assert summary["latency_ms"]["p95"] <= summary["latency_ms"]["max"] == slowest
+    locust_p95 = float(run.stats()["Aggregated"]["95%"])
+    assert locust_p95 == 1100, "Locust's own column stays as Locust writes it"
+
+
+def bare_p50_ms(target: str, count: int) -> float:
+    """p50 of ``count`` sequential WriteLogs on a plain sync grpc channel from this process (no Locust)."""
+    request = calls.write_request("bare", service_name="bare-measurement").SerializeToString()
+    with grpc.insecure_channel(target) as channel:
+        write = channel.unary_unary(calls.METHOD_PATHS[calls.WRITE_LOG])
+        for _ in range(50):
+            write(request, timeout=5)
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            write(request, timeout=5)
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def test_a_sub_millisecond_p50_reads_to_the_microsecond_and_matches_a_bare_measurement(serve, tmp_path):
+    server = serve()
+    before = bare_p50_ms(server.target, 400)
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "800", users=1, run_time="20s")
+    after = bare_p50_ms(server.target, 400)
+    assert run.returncode == 0, run.stderr[-2000:]
+    suite = latency_rows(run.prefix)[("WriteLog", "OK")]["50%"]
+    bare = (before + after) / 2
+    assert suite != round(suite), f"p50 {suite} ms is to the microsecond, not whole milliseconds"
+    assert abs(suite - bare) <= 0.5 * bare + 0.1, f"suite p50 {suite:.3f} ms, bare grpc p50 {bare:.3f} ms"
+    hdr = read_histograms_file(f"{run.prefix}_histograms.json")["latency"].combined(name="WriteLog", outcome="OK")
+    assert hdr.count == 800 and hdr.value_at(50.0) / 1000 == suite, "the CSV's p50 is the saved histogram's"
+
+
+def test_reset_stats_resets_the_suites_counts_with_locusts(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--reset-stats", users=4, spawn_rate=2, run_time="4s")
+    assert run.returncode == 0, run.stderr[-2000:]
+    requests = run.requests("WriteLog")
+    assert run.logs()["WriteLog"]["Requests"] == requests
+    assert latency_rows(run.prefix)[("WriteLog", "OK")]["Count"] == requests
+    audit = run.json("audit")
+    assert audit["acked"] > requests, "the audit keeps the whole test's totals"
+
+
+def test_run_json_records_the_workers_that_ran_the_test(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), users=4, run_time="3s")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.json("run")["workers"] == 2
+    latency = read_histograms_file(f"{run.prefix}_histograms.json")["latency"]
+    assert latency.combined(name="WriteLog").count == run.requests("WriteLog"), "every worker's calls are merged"
