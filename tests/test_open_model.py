@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import grpc_host
 from locust_runs import ROOT, LocustRun, distributed_args, run_locust
+from web_runs import web_ui_process
 
 RATE = 200
 
@@ -68,3 +70,33 @@ def test_a_ramp_of_rates_offers_what_its_schedule_says(serve, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     expected = (50 + 250) / 2 * 2 + 250 * 1
     assert abs(run.requests("WriteLog") - expected) <= 0.1 * expected
+
+
+def written(web) -> tuple[float, int]:
+    """(now, WriteLog calls the master has counted so far)."""
+    stats = web.get("stats/requests")["stats"]
+    return time.monotonic(), sum(row["num_requests"] for row in stats if row["name"] == "WriteLog")
+
+
+def test_a_distributed_open_model_keeps_its_total_rate_when_the_users_change(serve, tmp_path):
+    """The web UI doubles the users mid-test: the two workers' shares follow, the total stays at the rate."""
+    server = serve()
+    rate = 60
+    with web_ui_process(tmp_path, grpc_host(server), *distributed_args(2), "--arrival-rate", str(rate), "--no-audit",
+                        locustfile="locustfiles/single.py") as web:  # fmt: skip
+        deadline = time.monotonic() + 20
+        while web.get("stats/requests").get("worker_count", 0) < 2:
+            assert time.monotonic() < deadline, "the two workers never connected"
+            time.sleep(0.2)
+        assert web.post("swarm", {"user_count": "4", "spawn_rate": "4"})["success"]
+        web.wait_for("stats/requests", lambda stats: stats["state"] == "running")
+        time.sleep(1.5)
+        assert web.post("swarm", {"user_count": "8", "spawn_rate": "8"})["success"]
+        time.sleep(3.5)  # the workers' first reports after the change (every 3 s)
+        first = written(web)
+        time.sleep(7.5)
+        last = written(web)
+        web.post("stop", {})
+    achieved = (last[1] - first[1]) / (last[0] - first[0])
+    assert achieved <= 1.35 * rate, f"{achieved:.0f} calls/s after doubling the users, offered {rate} in total"
+    assert achieved >= 0.6 * rate, f"{achieved:.0f} calls/s: the open model stopped offering"
