@@ -87,9 +87,12 @@ def bridge_user(target: str, calls: int, batch_size: int) -> Measured:
     return locust_client(target, calls, "benchmarks/locustfiles/bridge_user.py", extra)
 
 
-def suite(target: str, calls: int, batch_size: int) -> Measured:
-    """The suite's own workload (single or batch), stopped by ``--max-requests``."""
+def suite(target: str, calls: int, batch_size: int, before_hdr: bool = False) -> Measured:
+    """The suite's own workload (single or batch), stopped by ``--max-requests``; ``before_hdr``: its latency recorded
+    as before the HDR histograms (``benchmarks.before_hdr``)."""
     locustfile = "locustfiles/batch.py" if batch_size else "locustfiles/single.py"
+    if before_hdr:
+        locustfile = f"benchmarks/locustfiles/before_hdr_{'batch' if batch_size else 'single'}.py"
     extra = ["--max-requests", str(calls), "--no-audit", *(["--batch-size", str(batch_size)] if batch_size else [])]
     return locust_client(target, calls, locustfile, extra)
 
@@ -98,6 +101,7 @@ LAYERS: tuple[tuple[str, Callable[[str, int, int], Measured]], ...] = (
     ("bare grpc.aio loop", partial(module_client, "bare_aio")),
     ("bridge alone (greenlets)", partial(module_client, "bridge_alone")),
     ("Locust User on the bridge", bridge_user),
+    ("suite, latency before HDR", partial(suite, before_hdr=True)),
     ("suite GrpcUser (Locust)", suite),
 )
 CALLS = (("WriteLog", 0, 4000, 24000), ("BatchWriteLog x1000", 1000, 40, 240))
