@@ -5,20 +5,24 @@ it, stops the server gracefully afterwards and exits with COMMAND's exit code. C
 ``REFERENCE_SERVER_PID`` and ``REFERENCE_SERVER_STATS_FILE``, so that ``python -m
 reference_server.restart`` (an ``--action``, say) can restart the server on the same port mid-run.
 
-Stopping is COMMAND's to do: SIGTERM (and SIGINT sent to this process alone) is passed on to it,
-and this process waits for it to finish, however long its delivery audit and files take. The
-server runs in its own session, so a terminal's Ctrl-C reaches Locust (which then stops its users
-and audits) but not the server it is auditing.
+Stopping is COMMAND's to do, and COMMAND gets each stop signal exactly once. It runs in a process
+group of its own: a signal sent to this process's group (``timeout -s INT``, a CI runner's cancel)
+or to this process alone (``kill``, Kubernetes) reaches this process only, which passes it on and
+waits for COMMAND to finish, however long its delivery audit and files take. With a terminal, its
+foreground is handed to COMMAND's group for the run (and back after), so the terminal's Ctrl-C
+reaches COMMAND once, directly. The server runs in its own session: Ctrl-C reaches Locust (which
+then stops its users and audits) but not the server it is auditing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE, start_server_process
@@ -27,22 +31,47 @@ logger = logging.getLogger("reference_server.around")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def terminal_delivers_to(process_group: int) -> bool:
-    """True when this process runs in the terminal's foreground group: Ctrl-C then reaches COMMAND directly."""
+def foreground_terminal() -> int | None:
+    """The terminal on stdin when this process's group is its foreground (its Ctrl-C comes here), else None."""
     try:
-        return os.tcgetpgrp(sys.stdin.fileno()) == process_group
+        descriptor = sys.stdin.fileno()
+        return descriptor if os.tcgetpgrp(descriptor) == os.getpgrp() else None
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
 
 
-def forward_signals(child: subprocess.Popen) -> None:
-    """Pass stop signals on to the child once (a terminal's Ctrl-C already reached it)."""
+def _set_foreground(terminal: int, process_group: int) -> None:
+    """Give the terminal's foreground to ``process_group`` (SIGTTOU ignored: this process may be in the background)."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(terminal, process_group)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+
+
+@contextlib.contextmanager
+def terminal_handed_to(child: subprocess.Popen) -> Iterator[None]:
+    """While the child runs, the terminal's Ctrl-C reaches its process group (not this one), and back after."""
+    terminal = foreground_terminal()
+    if terminal is not None:
+        _set_foreground(terminal, child.pid)
+    try:
+        yield
+    finally:
+        if terminal is not None:
+            _set_foreground(terminal, os.getpgrp())
+
+
+def forward_signals(children: list[subprocess.Popen], received: list[int]) -> None:
+    """Pass each stop signal this process gets on to the child (once started), in its own process group, which got
+    none of them; note each in ``received``."""
 
     def forward(signum: int, _frame: Any) -> None:
-        if signum == signal.SIGINT and terminal_delivers_to(os.getpgrp()):
-            return
-        if child.poll() is None:
-            child.send_signal(signum)
+        received.append(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
 
     for signum in FORWARDED:
         signal.signal(signum, forward)
@@ -57,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     split = args.index("--")
     server_args, command = args[:split], args[split + 1 :]
+    children: list[subprocess.Popen] = []
+    received: list[int] = []
+    forward_signals(children, received)
     try:
         server = start_server_process(*server_args)
     except RuntimeError as error:
@@ -65,10 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = f"grpc://{server.target}"
     logger.info("reference server listening on %s (LOCUST_HOST)", host)
     try:
+        if received:  # stopped while the server started: COMMAND never runs
+            logger.info("reference_server.around: %s before the command started", signal.Signals(received[0]).name)
+            return 128 + received[0]
         exported = {"LOCUST_HOST": host, PID_VARIABLE: str(server.pid), STATS_FILE_VARIABLE: str(server.stats_file)}
-        child = subprocess.Popen(command, env={**os.environ, **exported})
-        forward_signals(child)
-        return child.wait()
+        child = subprocess.Popen(command, env={**os.environ, **exported}, process_group=0)
+        children.append(child)
+        with terminal_handed_to(child):
+            return child.wait()
     finally:
         stats = server.stop()
         logger.info("reference server stopped: acked %d, stored %d, dropped %d, lost to failed flushes %d, dropped "

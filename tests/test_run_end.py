@@ -28,11 +28,20 @@ def locust_command(workload: str, prefix: str, *args: str, users: int = 10, run_
             "-r", str(users), "-t", run_time, "--csv", prefix, "--audit-settle", "1", *args]  # fmt: skip
 
 
+def wait_until_running(prefix: str, process: subprocess.Popen) -> None:
+    """Until Locust's history file has a row of figures (its users run), however slowly a busy machine starts it."""
+    history, deadline = Path(f"{prefix}_stats_history.csv"), time.monotonic() + FINISH_TIMEOUT_SECONDS
+    while not (history.exists() and len(history.read_text().splitlines()) > 1):
+        assert process.poll() is None and time.monotonic() < deadline, "Locust never started its users"
+        time.sleep(0.1)
+
+
 def stopped_by_signal(command: list[str], prefix: str, signum: int, **popen: object) -> LocustRun:
-    """Start ``command``, send ``signum`` after a few seconds, wait for it to finish by itself."""
+    """Start ``command``, send ``signum`` a few seconds into the run, wait for it to finish by itself."""
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                **popen)  # fmt: skip
-    time.sleep(SIGNAL_AFTER_SECONDS)
+    wait_until_running(prefix, process)
+    time.sleep(SIGNAL_AFTER_SECONDS - 1)
     os.killpg(process.pid, signum) if popen.get("start_new_session") else process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
     return LocustRun(process.returncode, stdout, stderr, prefix)

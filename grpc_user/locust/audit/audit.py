@@ -75,8 +75,8 @@ class AuditResult:
                     + (f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""),
             "unsettled": f"{self.lost_max:,} of {acked}{doubt} were not stored yet when the audit gave up; "
                          "delivery unknown, not lost",
-            "interrupted": f"cut short by a signal after {self.settle_seconds:.1f} s: {self.persisted:,} of {acked}"
-                           f"{doubt} stored so far; delivery unknown",
+            "interrupted": f"cut short by {self.detail or 'a signal'} after {self.settle_seconds:.1f} s: "
+                           f"{self.persisted:,} of {acked}{doubt} stored so far; delivery unknown",
             "skipped": "skipped",
             "error": "could not count the stored logs",
         }
@@ -139,6 +139,11 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
                        in_doubt, lost_min, lost_max)  # fmt: skip
 
 
+def interrupted(run_id: str, acked: int, in_doubt: int, count: int, seconds: float, cause: str) -> AuditResult:
+    """The counts so far of an audit that a signal (``cause``, e.g. SIGINT) cut short: no verdict, no loss claimed."""
+    return AuditResult(run_id, acked, max(count, 0), 0, 0, round(seconds, 3), "interrupted", cause, in_doubt)
+
+
 @dataclass
 class _Counts:
     """The audit's two counts over time: this run's stored logs and the service's, and when each last moved."""
@@ -172,6 +177,7 @@ def audit_delivery(
     target: str = "",
     progress: Callable[[AuditResult], Any] | None = None,
     until_settled: bool = False,
+    interrupted_by: Callable[[], str] = str,
 ) -> AuditResult:
     """Poll the stored counts until this run's reaches ``acked + in_doubt``, the service stores nothing for
     ``settle`` s, or ``timeout`` s pass.
@@ -181,10 +187,14 @@ def audit_delivery(
     that stored nothing for ``settle`` s proves a shortfall lost; at the timeout it is ``unsettled``.
     ``until_settled``: ``acked`` is only a lower bound (a worker's final counts never arrived), so reaching it
     proves nothing: wait for the service to stand still, and the logs found beyond it count as unexpected.
+    ``interrupted_by``: what cut the audit short ('' while nothing did), asked before each poll (``sleep`` may
+    return early for it); then the result is ``interrupted`` with the counts so far.
     """
     counts = _Counts(time.monotonic())
     while True:
         now = time.monotonic()
+        if cause := interrupted_by():
+            return interrupted(run_id, acked, in_doubt, counts.run, now - counts.started, cause)
         try:
             count, service = count_stored(call, run_id), count_stored(call, None)
         except grpc.RpcError as error:

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import gevent
 import grpc
 
 from grpc_user.config import default_target
@@ -70,10 +69,11 @@ def delivery_audit(
         in_doubt=in_doubt,
         timeout=settings.audit_timeout,
         settle=settings.audit_settle,
-        sleep=gevent.sleep,
         target=str(target),
         progress=progress,
         until_settled=bool(run.workers_without_final_counts),
+        interrupted_by=lambda: run.audit_interrupted_by,
+        sleep=run.audit_interrupt.wait,
     )
     if run.workers_without_final_counts and not result.detail:
         result.detail = (f"the final counts of {len(run.workers_without_final_counts)} worker(s) never arrived: "

@@ -18,8 +18,8 @@ from grpc_user.locust.counts.phases import METADATA_KEY, PhaseCounts, PhaseLogs
 from grpc_user.pb import log_service_pb2 as pb
 
 QUERY_PATH = METHOD_PATHS[QUERY_LOG]
-# The run's audit could not count, or did not run: no phase can be counted either.
-NOT_COUNTED = ("error", "skipped")
+# The run's audit could not count, did not run, or was cut short: no phase is counted either.
+NOT_COUNTED = ("error", "skipped", "interrupted")
 
 
 def stored_in_phase(call: Callable[[str, bytes], bytes], run_id: str, phase: int) -> int:

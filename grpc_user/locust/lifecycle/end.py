@@ -88,6 +88,8 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
         logger.error("%s (exit code %d; --audit-allow-loss accepts it)", result.sentence(), code)
     elif result.status == "unsettled":
         logger.error("%s (exit code %d): %s", result.sentence(), code, result.detail)
+    elif result.status == "interrupted":
+        logger.error("%s (exit code %d)", result.sentence(), code)
     elif result.status == "error":
         logger.error("Delivery audit failed (exit code %d): %s", code, result.detail)
     if code:

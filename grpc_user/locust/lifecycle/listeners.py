@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import signal
 import sys
 import time
 from typing import Any
@@ -46,6 +45,7 @@ from grpc_user.locust.lifecycle.settings import (
 )
 from grpc_user.locust.lifecycle.spawn_options import read_default_options_once
 from grpc_user.locust.lifecycle.state import SuiteRun, all_environments, all_runs, suite_run
+from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.user.client import report_dropped_arrivals
 from grpc_user.locust.web.tabs import install_web_ui
@@ -105,14 +105,6 @@ def wait_for_init(environment: Any, run: SuiteRun) -> None:
                      INIT_WAIT_SECONDS)  # fmt: skip
 
 
-def interrupt_main_greenlet() -> None:
-    """Ctrl-C as Locust expects it: KeyboardInterrupt in the main greenlet, never in whichever greenlet
-    happens to run when the signal lands (the gRPC bridge's loop, a user mid-call)."""
-    hub = gevent.get_hub()
-    if not hub.parent.dead:
-        hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt())
-
-
 @events.init_command_line_parser.add_listener
 def _add_options(parser: Any, **_: Any) -> None:
     register_options(parser)
@@ -132,7 +124,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     except OptionError as error:
         exit_on_bad_option(error)
     run.startup_host = environment.host or ""
-    gevent.signal_handler(signal.SIGINT, interrupt_main_greenlet)
+    install_stop_signals(environment)
     # Registered now, after Locust's own: ``quitting`` runs listeners in reverse, so these run first.
     environment.events.quitting.add_listener(on_quitting)
     if isinstance(runner, WorkerRunner):
@@ -186,6 +178,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     if run.settings.capacity is not None and not isinstance(runner, WorkerRunner):
         run.capacity_greenlet = gevent.spawn(search.search_capacity, environment, run, _finish)
     run.audit, run.final_counts_from, run.workers_without_final_counts = None, set(), []
+    reset_audit_interrupt(run)
     _start_budget(environment, run)
     prefix = csv_prefix(environment)
     actions.start_actions(environment, run, prefix, _stop_for_failed_action)
@@ -287,6 +280,8 @@ def finish_stop_under_way(runner: Any, run: SuiteRun) -> None:
 def on_quitting(environment: Any, **_: Any) -> None:
     """Ctrl-C, SIGTERM or the end of a headless run: stop users still running, wait for the audit, print the logs."""
     run = suite_run(environment)
+    if not enter_shutdown(run):
+        return
     runner = environment.runner
     if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
         logger.info("Stopping users first: calls in flight finish (within --grpc-timeout %g s) and are counted "

@@ -7,6 +7,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from gevent.event import Event
+
 from grpc_user.histograms import LatencyHistograms
 from grpc_user.locust.actions.command import ActionOutcome
 from grpc_user.locust.actions.plan import ActionPlan
@@ -46,6 +48,10 @@ class SuiteRun:
     stopped_at: float = 0.0
     audit: dict[str, Any] | None = None
     audit_greenlet: Any = None
+    audit_interrupted_by: str = ""  # the signal that cut the audit short ('' while none did)
+    audit_interrupt: Event = field(default_factory=Event)  # set with it: the audit's sleep ends at once
+    quitting_greenlet: Any = None  # the greenlet running Locust's shutdown (None before it starts)
+    interrupt_sent: bool = False  # the first Ctrl-C went to Locust's main greenlet
     history: Any = None
     history_greenlet: Any = None
     budget_pool: BudgetPool | None = None
