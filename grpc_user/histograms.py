@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -59,42 +60,77 @@ class Summary:
     percentiles_ms: dict[float, float]
 
 
+# HdrHistogram's own indexing (``_counts_index_for``), taken from a histogram of the suite's range and precision,
+# so that ``Latencies.record`` can count a value with a few integer operations instead of four method calls.
+_LAYOUT = new_histogram()
+_SUB_BUCKET_MASK = _LAYOUT.sub_bucket_mask
+_BUCKET_SHIFT = _LAYOUT.unit_magnitude + _LAYOUT.sub_bucket_half_count_magnitude + 1
+_UNIT_MAGNITUDE = _LAYOUT.unit_magnitude
+_HALF_COUNT_MAGNITUDE = _LAYOUT.sub_bucket_half_count_magnitude
+_HALF_COUNT = _LAYOUT.sub_bucket_half_count
+del _LAYOUT
+
+
 class Latencies:
-    """One histogram with its exact smallest and largest value (µs)."""
+    """One HdrHistogram with the exact count, smallest and largest value (µs) beside it.
 
-    __slots__ = ("histogram", "min_us", "max_us")
+    ``record`` is the hot path: HdrHistogram's bucket index in a few integer operations, one counter
+    incremented, the exact count, min and max kept here; HdrHistogram's own totals are set from them
+    whenever the histogram is added, encoded or read (``synced``).
+    """
 
-    def __init__(self, histogram: HdrHistogram | None = None, min_us: int | None = None,
-                 max_us: int | None = None) -> None:  # fmt: skip
+    __slots__ = ("histogram", "total", "min_us", "max_us", "_counts")
+
+    def __init__(self, histogram: HdrHistogram | None = None, total: int = 0, min_us: int = sys.maxsize,
+                 max_us: int = -1) -> None:  # fmt: skip
         self.histogram = histogram if histogram is not None else new_histogram()
-        self.min_us = min_us
-        self.max_us = max_us
+        self._counts = self.histogram.counts
+        self.total, self.min_us, self.max_us = total, min_us, max_us
+
+    def record(self, micros: int, times: int = 1) -> None:
+        """Count ``times`` values of ``micros`` µs (above one hour: counted as one hour)."""
+        value = micros if micros < HIGHEST_US else HIGHEST_US
+        bucket = (value | _SUB_BUCKET_MASK).bit_length() - _BUCKET_SHIFT
+        self._counts[((bucket + 1) << _HALF_COUNT_MAGNITUDE) + (value >> (bucket + _UNIT_MAGNITUDE)) - _HALF_COUNT] \
+            += times  # fmt: skip
+        self.total += times
+        if value < self.min_us:
+            self.min_us = value
+        if value > self.max_us:
+            self.max_us = value
+
+    def synced(self) -> HdrHistogram:
+        """The HdrHistogram with its total, min and max set from the exact ones (before it is added or encoded)."""
+        histogram = self.histogram
+        histogram.total_count = self.total
+        histogram.min_value = self.min_us if self.total else sys.maxsize
+        histogram.max_value = self.max_us if self.total else 0
+        return histogram
 
     @property
     def count(self) -> int:
         """How many values."""
-        return self.histogram.get_total_count()
+        return self.total
 
     def low(self) -> int:
         """The smallest value recorded (µs; exact)."""
-        return self.min_us if self.min_us is not None else self.histogram.min_value
+        return self.min_us
 
     def high(self) -> int:
         """The largest value recorded (µs; exact)."""
-        return self.max_us if self.max_us is not None else self.histogram.max_value
+        return self.max_us
 
     def add(self, other: Latencies) -> None:
         """Add ``other``'s values, exactly (bucket by bucket)."""
-        if not other.count:
+        if not other.total:
             return
-        low, high = (other.low(), other.high()) if not self.count else (min(self.low(), other.low()),
-                                                                          max(self.high(), other.high()))
-        self.histogram.add(other.histogram)
-        self.min_us, self.max_us = low, high
+        self.synced().add(other.synced())
+        self.total += other.total
+        self.min_us, self.max_us = min(self.min_us, other.min_us), max(self.max_us, other.max_us)
 
     def encode(self) -> tuple[str, int, int]:
         """HdrHistogram's standard encoding (V2, compressed, base64) and the exact min and max (µs)."""
-        return self.histogram.encode().decode("ascii"), self.low(), self.high()
+        return self.synced().encode().decode("ascii"), self.min_us, self.max_us
 
     @classmethod
     def decode(cls, encoded: str, min_us: int, max_us: int) -> Latencies:
@@ -110,7 +146,9 @@ class Latencies:
                                  f"{LOWEST_US}..{HIGHEST_US} at {SIGNIFICANT_DIGITS}")  # fmt: skip
         if not isinstance(min_us, int) or not isinstance(max_us, int) or not 0 <= min_us <= max_us:
             raise HistogramError(f"min {min_us!r} and max {max_us!r} µs are not two whole numbers, min <= max")
-        return cls(histogram, min_us, max_us)
+        if not histogram.get_total_count():
+            raise HistogramError("an empty histogram")
+        return cls(histogram, histogram.get_total_count(), min_us, max_us)
 
     def recorded(self) -> list[tuple[int, int, int]]:
         """(lowest, highest, count) of every HdrHistogram bucket holding values, ascending (µs)."""
@@ -182,7 +220,7 @@ class Latencies:
         step = Latencies()
         for lowest, _highest, count in self.recorded():
             if count > before.get(lowest, 0):
-                step.histogram.record_value(lowest, count - before.get(lowest, 0))
+                step.record(lowest, count - before.get(lowest, 0))
         return step
 
     def copy(self) -> Latencies:
@@ -195,7 +233,7 @@ class Latencies:
 class LatencyHistograms:
     """Latencies keyed by (name, outcome), recorded in µs; merged, encoded and summarized as a whole.
 
-    ``record`` is the hot path: one dict lookup and HdrHistogram's ``record_value``. A worker
+    ``record`` is the hot path: one dict lookup and ``Latencies.record``. A worker
     ``drain``s what it recorded since its last report and sends it; the master ``merge``s it.
     """
 
@@ -207,7 +245,7 @@ class LatencyHistograms:
         latencies = self.by_key.get((name, outcome))
         if latencies is None:
             latencies = self.by_key[(name, outcome)] = Latencies()
-        latencies.histogram.record_value(micros if micros < HIGHEST_US else HIGHEST_US)
+        latencies.record(micros)
 
     def reset(self) -> None:
         """Forget every value (a new test, or a reset of Locust's stats)."""

@@ -20,7 +20,7 @@ from conftest import grpc_host
 from locust_runs import ROOT, distributed_args, run_locust
 
 from grpc_user import calls
-from grpc_user.histograms import LatencyHistograms, read_histograms_file
+from grpc_user.histograms import HIGHEST_US, Latencies, LatencyHistograms, new_histogram, read_histograms_file
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +136,17 @@ def test_run_json_records_the_workers_that_ran_the_test(serve, tmp_path):
     assert run.json("run")["workers"] == 2
     latency = read_histograms_file(f"{run.prefix}_histograms.json")["latency"]
     assert latency.combined(name="WriteLog").count == run.requests("WriteLog"), "every worker's calls are merged"
+
+
+def test_the_hot_path_counts_every_value_in_the_bucket_hdrhistograms_own_record_value_would():
+    rng = random.Random(3)
+    values = [0, 1, 2_047, 2_048, 2_049, 1_058_500, HIGHEST_US, HIGHEST_US + 1, *(rng.randint(0, 3_000) for _ in
+              range(5_000)), *(rng.randint(0, 10**10) for _ in range(5_000))]  # fmt: skip
+    fast, reference = Latencies(), new_histogram()
+    for value in values:
+        fast.record(value)
+        reference.record_value(min(value, HIGHEST_US))
+    assert list(fast.histogram.counts) == list(reference.counts)
+    assert (fast.count, fast.low(), fast.high()) == (reference.total_count, reference.min_value, reference.max_value)
+    decoded = Latencies.decode(*fast.encode())
+    assert decoded.recorded() == fast.recorded() and decoded.count == fast.count

@@ -81,6 +81,11 @@ def test_history_compares_searches_by_their_answer_and_open_runs_by_their_rate(t
     assert "## single, open model at 100 calls/s offered (2 of 2 runs)" in done.stdout
     assert "## single, open model at 200 calls/s offered (1 of 1 runs)" in done.stdout
     assert "closed model" not in done.stdout, "the searches are not ordinary runs"
+    report = subprocess.run([sys.executable, "-m", "reports", str(runs / "20261105T000000Z-single")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    text = (runs / "20261105T000000Z-single" / "report.md").read_text()
+    assert "| load model | open model: 200 calls/s offered |" in text, "the report states the offered rate"
 
     write_run(runs, "20261107T000000Z-capacity-single", 60, search, answer(1200))
     gated = history(str(runs), "--max-regression-pct", "10")

@@ -323,7 +323,7 @@ def test_baseline_comparison_flags_lower_throughput_and_higher_latency(
     for (name, outcome), latencies in latency.by_key.items():
         for lowest, _highest, times in latencies.recorded():
             tripled.record(name, outcome, lowest * 3 + 10_000)
-            tripled.by_key[(name, outcome)].histogram.record_value(lowest * 3 + 10_000, times - 1)
+            tripled.by_key[(name, outcome)].record(lowest * 3 + 10_000, times - 1)
     write_histograms_file(str(slower / "mixed_histograms.json"), {"latency": tripled})
     done = cli(slower, "--baseline", real_run)
     assert done.returncode == 0, done.stderr
