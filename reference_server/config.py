@@ -39,6 +39,7 @@ class ServerConfig:
     auth_token: str = ""
     stats_file: str = ""
     on_stop: str = "flush"
+    count_by: str = ""
 
     def __post_init__(self) -> None:
         checks = (

@@ -104,6 +104,9 @@ class Flusher:
             self._stats.stored += await self.in_storage_thread(self._store.store, kept)
         except (sqlite3.Error, OSError) as error:
             self._flush_failed(len(kept), error)
+            return
+        if self._config.count_by:
+            self._stats.count_values("stored", kept, self._config.count_by)
 
     def _flush_failed(self, count: int, error: Exception) -> None:
         """A batch that could not be stored is dropped, as the real service drops it; logged at most once a second."""
@@ -143,6 +146,8 @@ class Flusher:
         if drop_queue:
             await self._store_batch(self.queue.take(self._config.flush_batch))
             dropped = len(self.queue.entries)
+            if self._config.count_by:
+                self._stats.count_values("dropped_on_stop", self.queue.entries, self._config.count_by)
             self.queue.entries.clear()
             self._stats.dropped_on_stop += dropped
             if dropped:

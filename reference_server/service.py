@@ -57,6 +57,8 @@ class LogService(pb_grpc.LogServiceServicer):
             self._stats.rejected_queue_full += 1
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "log queue is full")
         self._stats.acked += 1
+        if self._config.count_by:
+            self._stats.count_values("acked", (request.log_entry,), self._config.count_by)
         return pb.WriteLogResponse(success=True, log_id=f"queued-{time.time_ns()}")
 
     async def BatchWriteLog(
@@ -71,6 +73,8 @@ class LogService(pb_grpc.LogServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refusal)
         accepted = self._queue.offer(entries, self._config.flush_batch)
         self._stats.acked += accepted
+        if self._config.count_by:
+            self._stats.count_values("acked", entries[:accepted], self._config.count_by)
         self._stats.rejected_queue_full += len(entries) - accepted
         stamp = time.time_ns()
         log_ids = [f"queued-{stamp}-{index}" for index in range(accepted)]

@@ -33,7 +33,7 @@ def phases_by_number(audit: dict) -> dict[int, dict]:
 
 @pytest.mark.parametrize("on_stop", ["drop-queue", "flush"])
 def test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted(serve, tmp_path, on_stop):
-    server = serve("--on-stop", on_stop, *BACKLOG)
+    server = serve("--on-stop", on_stop, "--count-by", "phase", *BACKLOG)
     run = run_locust("single", grpc_host(server), tmp_path, "--action", f"1s:{RESTART}", "--target-rps", "200",
                      "--audit-timeout", "60", "--audit-settle", "3", users=4, run_time="4s",
                      env=server_env(server))  # fmt: skip
@@ -48,6 +48,13 @@ def test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted
     lost_min = sum(phase["lost_min"] for phase in phases.values())
     lost_max = sum(phase["lost_max"] for phase in phases.values())
     assert lost_min <= stats["dropped_on_stop"] <= lost_max
+    counted = stats["by_metadata"]  # the server's own counts per phase (--count-by phase)
+    for number, phase in phases.items():
+        key = str(number)
+        assert phase["persisted"] == counted.get("stored", {}).get(key, 0), (number, phase, counted)
+        assert phase["acked"] <= counted["acked"].get(key, 0) <= phase["acked"] + phase["in_doubt"]
+        dropped = counted.get("dropped_on_stop", {}).get(key, 0)
+        assert phase["lost_min"] <= dropped <= phase["lost_max"], (number, phase, counted)
     actions = run.rows("actions")
     assert [(row["Phase"], row["Status"], row["Exit Code"]) for row in actions] == [("1", "ok", "0")]
     if on_stop == "drop-queue":
