@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -29,6 +30,9 @@ from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE, start_se
 
 logger = logging.getLogger("reference_server.around")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# GNU timeout signals this process, then its whole process group (this process again): copies of one signal
+# that arrive this close together are one.
+DUPLICATE_WITHIN_SECONDS = 0.5
 
 
 def foreground_terminal() -> int | None:
@@ -65,9 +69,15 @@ def terminal_handed_to(child: subprocess.Popen) -> Iterator[None]:
 
 def forward_signals(children: list[subprocess.Popen], received: list[int]) -> None:
     """Pass each stop signal this process gets on to the child (once started), in its own process group, which got
-    none of them; note each in ``received``."""
+    none of them; note each in ``received``. Copies of one signal (``DUPLICATE_WITHIN_SECONDS``) go on once."""
+
+    last: dict[int, float] = {}
 
     def forward(signum: int, _frame: Any) -> None:
+        now = time.monotonic()
+        if now - last.get(signum, -DUPLICATE_WITHIN_SECONDS) < DUPLICATE_WITHIN_SECONDS:
+            return
+        last[signum] = now
         received.append(signum)
         for child in children:
             if child.poll() is None:

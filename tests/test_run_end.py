@@ -134,7 +134,7 @@ def test_an_audit_that_cannot_count_fails_the_run_with_its_own_exit_code(serve, 
     command = locust_command("single", prefix, "--host", grpc_host(server), "--audit-timeout", "1", users=2,
                              run_time="2s")  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    wait_until_running(prefix, process)
     server.kill()
     _, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
     assert process.returncode == 4, stderr[-3000:]
@@ -160,7 +160,8 @@ def test_a_worker_interrupted_while_the_master_s_stop_is_under_way_still_sends_i
     prefix = str(tmp_path / "single")
     command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), users=20)
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(SIGNAL_AFTER_SECONDS)
+    wait_until_running(prefix, process)
+    time.sleep(SIGNAL_AFTER_SECONDS - 1)
     workers = psutil.Process(process.pid).children()
     process.send_signal(signal.SIGINT)
     time.sleep(0.15)
@@ -182,7 +183,8 @@ def test_a_lost_worker_does_not_hang_the_end_of_the_run(serve, tmp_path):
     command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), "--audit-settle",
                              "3", users=4, run_time="8s")  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(SIGNAL_AFTER_SECONDS)
+    wait_until_running(prefix, process)
+    time.sleep(SIGNAL_AFTER_SECONDS - 1)
     workers = psutil.Process(process.pid).children()
     assert len(workers) == 2, workers
     workers[0].kill()

@@ -4,10 +4,12 @@ Real Locust processes, real signals, sent once the run is where the test means i
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -106,9 +108,11 @@ def test_a_repeated_sigterm_prints_the_summary_and_the_audit_once(serve, tmp_pat
 
 
 COUNT_SIGINTS = """
-import signal, sys, time
+import os, signal, sys, time
 received = []
 signal.signal(signal.SIGINT, lambda *_: received.append(time.monotonic()))
+if os.isatty(0):  # Locust reads keys from a terminal: its process group must own the terminal's foreground
+    print(f"foreground: {os.tcgetpgrp(0) == os.getpgrp()}", flush=True)
 print("ready", flush=True)
 deadline = time.monotonic() + float(sys.argv[1])
 while time.monotonic() < deadline and not (received and time.monotonic() - received[0] > 1.5):
@@ -137,3 +141,25 @@ def test_the_embedded_server_wrapper_passes_on_a_signal_sent_to_it_alone(tmp_pat
 
 
 
+
+
+def test_the_terminal_s_ctrl_c_reaches_the_wrapped_command_once(tmp_path):
+    """A real terminal (a pty whose Ctrl-C the kernel turns into SIGINT for the foreground process group)."""
+    primary, secondary = os.openpty()
+
+    def own_terminal() -> None:  # a session whose foreground group gets the terminal's Ctrl-C, as in a shell
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    command = [sys.executable, "-m", "reference_server.around", "--", sys.executable, "-c", COUNT_SIGINTS, "20"]
+    try:
+        wrapper = subprocess.Popen(command, cwd=ROOT, stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True, preexec_fn=own_terminal)  # fmt: skip
+        assert wrapper.stdout.readline().strip() == "foreground: True"
+        assert wrapper.stdout.readline().strip() == "ready"
+        os.write(primary, b"\x03")  # Ctrl-C typed at the terminal
+        stdout, stderr = wrapper.communicate(timeout=60)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert "SIGINTs received: 1" in stdout, (stdout, stderr)
+    assert wrapper.returncode == 0, stderr
