@@ -329,7 +329,9 @@ def _actions(figures: Figures) -> Section | None:
         blocks += [
             Table(["phase", "sent after", "acked", "in doubt", "stored", "lost", "status"], rows),
             "Phase N holds the logs sent after the Nth action started (metadata phase=N); each phase is counted "
-            "apart (QueryLog by run id and phase) once the run's audit has settled.",
+            "apart (QueryLog by run id and phase) once the run's audit has settled. A log counts in the phase it was "
+            "sent in: an action that drops the service's queue also loses the logs of the phase before it that "
+            "were still queued when it struck.",
         ]
     return Section("Actions", blocks)
 
