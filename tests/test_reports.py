@@ -540,3 +540,15 @@ def test_max_p95_ok_ms_gates_successful_calls_alone(real_run: Path, tmp_path: Pa
     next(plain.glob("*_latency.csv")).unlink()
     missing = cli(plain, "--max-p95-ok-ms", "100")
     assert missing.returncode == 1 and "--max-p95-ok-ms 100: no _latency.csv in this run" in missing.stderr
+
+
+@pytest.mark.parametrize("status", ["unsettled", "interrupted"])
+def test_max_lost_on_an_audit_that_did_not_know_delivery_is_breached(tmp_path: Path, status: str) -> None:
+    """Logs not stored yet when the audit gave up, or was cut short, are not a loss figure a gate may pass on."""
+    folder = plain_run(tmp_path / "plain", [("/", 100, 0)])
+    audit = {"run_id": "r", "acked": 100, "persisted": 40, "lost": 0, "unexpected": 0, "settle_seconds": 1.0,
+             "status": status, "detail": "", "in_doubt": 0, "lost_min": 0, "lost_max": 0}  # fmt: skip
+    (folder / "plain_audit.json").write_text(json.dumps(audit))
+    done = cli(folder, "--max-lost", "1000")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr == f"gate breached: --max-lost 1000: the delivery audit status is {status}\n"
