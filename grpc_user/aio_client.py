@@ -37,7 +37,7 @@ class AsyncLogClient:
     def _mark(self) -> Mark:
         if self._watching is None:  # the first call: now there is a running loop to watch the channel on
             self._watching = asyncio.ensure_future(watch_aio_channel(self._channel, self._watch))
-        return self._watch.mark()
+        return self._watch.current
 
     async def write_log(self, message: str, **kwargs: Any) -> WriteResult:
         """Send one WriteLog; see ``grpc_user.entries`` for how keywords are split."""

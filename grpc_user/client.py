@@ -62,7 +62,7 @@ class LogClient:
     def write_log(self, message: str, **kwargs: Any) -> WriteResult:
         """Send one WriteLog; see ``grpc_user.entries`` for how keywords are split."""
         request = calls.write_request(message, **kwargs)
-        mark = self._watch.mark()
+        mark = self._watch.current
         try:
             return calls.write_result(self._stub.WriteLog(request, timeout=self.timeout))
         except grpc.RpcError as error:
@@ -72,7 +72,7 @@ class LogClient:
         """Send the entries as BatchWriteLog RPCs of at most ``max_batch_size`` entries each."""
         chunks = []
         for request in calls.batch_requests(entries, self.max_batch_size):
-            sent, mark = len(request.log_entries), self._watch.mark()
+            sent, mark = len(request.log_entries), self._watch.current
             try:
                 chunks.append(calls.chunk_result(self._stub.BatchWriteLog(request, timeout=self.timeout), sent))
             except grpc.RpcError as error:

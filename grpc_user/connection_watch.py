@@ -8,7 +8,7 @@ fate unknown: in doubt.
 ``ConnectionWatch`` is fed every connectivity change of one channel (``observe``) and counts the changes that may
 have passed through READY: READY itself, and the changes it might have missed (the same state seen twice, IDLE,
 which a channel reaches when its connection closes, SHUTDOWN). Only CONNECTING and TRANSIENT_FAILURE are connection
-attempts that provably failed. A call takes a ``mark`` when it starts (two attribute reads) and asks
+attempts that provably failed. A call reads ``current`` when it starts (one attribute read, its mark) and asks
 ``never_sent(mark)`` only when it fails.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import NamedTuple
 
 import grpc
 import grpc.aio
@@ -28,21 +27,19 @@ State = grpc.ChannelConnectivity
 NOT_CONNECTED = frozenset({State.CONNECTING, State.TRANSIENT_FAILURE})
 
 
-class Mark(NamedTuple):
-    """A call's view of its channel when it started: the count of possible connections, and whether it was READY."""
-
-    connections: int
-    ready: bool
+# A call's mark: the count of possible connections times two, plus one when the channel was READY.
+Mark = int
 
 
 class ConnectionWatch:
     """The connectivity of one channel as far as a failed call needs it (fed by ``observe``)."""
 
-    __slots__ = ("state", "connections", "_changed")
+    __slots__ = ("state", "connections", "current", "_changed")
 
     def __init__(self) -> None:
         self.state: grpc.ChannelConnectivity | None = None
         self.connections = 0
+        self.current: Mark = 0  # the mark of a call starting now
         self._changed = threading.Condition()
 
     def observe(self, state: grpc.ChannelConnectivity) -> None:
@@ -54,6 +51,7 @@ class ConnectionWatch:
             possible = state not in NOT_CONNECTED or state == self.state
         self.connections += possible
         self.state = state
+        self.current = self.connections << 1 | (state is State.READY)
         with self._changed:
             self._changed.notify_all()
 
@@ -66,13 +64,9 @@ class ConnectionWatch:
         with self._changed:
             self._changed.wait_for(lambda: self.state not in (None, State.IDLE), timeout)
 
-    def mark(self) -> Mark:
-        """What a call starting now needs to remember."""
-        return Mark(self.connections, self.state is State.READY)
-
     def never_sent(self, mark: Mark) -> bool:
         """True when a call started at ``mark`` and failing now provably never wrote its request."""
-        return not mark.ready and self.connections == mark.connections and self.state in NOT_CONNECTED
+        return not mark & 1 and self.connections == mark >> 1 and self.state in NOT_CONNECTED
 
 
 def watch_sync_channel(channel: grpc.Channel) -> ConnectionWatch:

@@ -146,7 +146,7 @@ class GrpcLogClient:
         scheduled = self._await_arrival() if self._arrivals is not None else 0.0
         start_time = time.time()
         started = time.perf_counter()
-        mark = self._transport.watch.mark()
+        mark = self._transport.watch.current
         try:
             call = self._transport.start_unary(calls.METHOD_PATHS[rpc], payload, self.timeout)
         except LoopStopped as error:
