@@ -125,13 +125,13 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
     """The audit's verdict from its last count: the one place that decides what the figures mean.
 
     ``idle``: the service stored nothing at all (this run's logs or anyone's) for the settle period, so what is
-    missing will not come. Without that proof a shortfall is ``unsettled``, never ``lost``.
+    missing will not come. Without that proof a shortfall is ``unsettled``, never ``lost``: lost 0..``lost_max``.
     """
     lost_min, lost_max = max(acked - count, 0), max(acked + in_doubt - count, 0)
     if not lost_max:
         status = "ok"
     elif not idle:
-        status = "unsettled"
+        status, lost_min = "unsettled", 0  # what is missing may still come: lost 0..lost_max
     else:
         status = "lost" if lost_min else "in_doubt"
     unexpected = max(count - acked - in_doubt, 0)
