@@ -25,7 +25,8 @@ PACED_USERS = 20
 
 
 def _locust(host: str, folder: str, users: int, seconds: int, *load: str) -> tuple[dict[str, dict[str, str]], float]:
-    """One headless single-workload run pinned to core 0: Locust's stats rows by name, and its CPU seconds."""
+    """One headless single-workload run pinned to core 0: Locust's stats rows by name (and the suite's arrival counts
+    under ``arrivals``), and its CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     prefix = f"{folder}/open"
     command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", str(users),
@@ -36,12 +37,16 @@ def _locust(host: str, folder: str, users: int, seconds: int, *load: str) -> tup
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     with open(f"{prefix}_stats.csv", newline="") as handle:
-        return {row["Name"]: row for row in csv.DictReader(handle)}, cpu
+        stats = {row["Name"]: row for row in csv.DictReader(handle)}
+    if os.path.exists(f"{prefix}_arrivals.csv"):  # dropped arrivals are the suite's own count, not requests
+        with open(f"{prefix}_arrivals.csv", newline="") as handle:
+            stats["arrivals"] = next(csv.DictReader(handle))
+    return stats, cpu
 
 
 def _row(label: str, stats: dict[str, dict[str, str]], seconds: int, cpu: float, rate: int) -> str:
     calls = int(stats.get("WriteLog", {}).get("Request Count", 0))
-    dropped = int(stats.get("Arrival", {}).get("Request Count", 0))
+    dropped = int(stats.get("arrivals", {}).get("Dropped", 0))
     write = stats.get("WriteLog", {})
     return (f"{label:<34} {rate:>8} {calls / seconds:>10.0f} {dropped:>8} {write.get('50%', '-'):>7} "
             f"{write.get('95%', '-'):>7} {write.get('99%', '-'):>7} {cpu / seconds:>10.2f}")

@@ -22,6 +22,8 @@ BATCH_WRITE_LOG = "BatchWriteLog"
 QUERY_LOG = "QueryLog"
 # The method path of each RPC, as the wire and untyped (bytes-in, bytes-out) callers name it.
 METHOD_PATHS = {rpc: f"/{SERVICE}/{rpc}" for rpc in (WRITE_LOG, BATCH_WRITE_LOG, QUERY_LOG)}
+# The answer's message type of each RPC, as an unreadable answer's failure names it.
+RESPONSE_NAMES = {rpc: f"{rpc}Response" for rpc in METHOD_PATHS}
 _QUERY_FIELDS = frozenset({"service_name", "level", "start_time", "end_time", "trace_id", "limit", "offset"})
 # Statuses by which the service (or a proxy in front of it) refuses a request: nothing was queued. Every other
 # status (UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, …) can come from a transport that broke or

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2
 
 from grpc_user.calls import METHOD_PATHS, SERVICE, WRITE_LOG, error_message, status_name
@@ -28,7 +29,10 @@ AsyncBytesCall = Callable[[str, bytes], Awaitable[bytes]]
 
 
 def _health_verdict(answer: bytes) -> tuple[bool, str, str]:
-    response = health_pb2.HealthCheckResponse.FromString(answer)
+    try:
+        response = health_pb2.HealthCheckResponse.FromString(answer)
+    except DecodeError:
+        return False, "INTERNAL", f"INTERNAL: unreadable HealthCheckResponse ({len(answer)} bytes)"
     state = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     return response.status == health_pb2.HealthCheckResponse.SERVING, "OK", f"health service: {state}"
 

@@ -178,6 +178,29 @@ def _throughput(figures: Figures) -> Section:
     return Section("Throughput", blocks)
 
 
+def _arrivals(figures: Figures) -> Section | None:
+    arrivals = figures.arrivals
+    if arrivals is None:
+        return None
+    seconds = max(figures.duration_seconds, 1e-9)
+    figures_by_label = [("offered", arrivals.offered), ("made", arrivals.made), ("dropped", arrivals.dropped),
+                        *((f"dropped: {cause}", value) for cause, value in arrivals.dropped_by_cause.items())]
+    rows = [[label, count(value), rate(value / seconds)] for label, value in figures_by_label]
+    blocks: list[Block] = [
+        Table(["calls", "count", "per second"], rows),
+        "Open model: calls offered on the schedule, made by a user, and dropped (no user could take the start: "
+        "USERS_BUSY, every user in a call, raise -u; USERS_NOT_READY, users not spawned yet or in their own code "
+        "between calls; GENERATOR_BEHIND, this process could not dispatch the rate). Dropped calls never reached "
+        "the service: they are in no request count, rate, percentile or gate.",
+    ]
+    if arrivals.intervals is not None and arrivals.dropped:
+        intervals = arrivals.intervals
+        blocks.append(Table(["second", "offered/s", "made/s", "dropped/s"], [
+            [f"{row['seconds']:g}", rate(row["offered/s"]), rate(row["made/s"]), rate(row["dropped/s"])]
+            for _, row in intervals.iterrows()]))  # fmt: skip
+    return Section("Arrivals", blocks)
+
+
 def _failures(figures: Figures) -> Section:
     total = sum(cause.count for cause in figures.causes)
     if not figures.causes:
@@ -394,6 +417,7 @@ def build(
         _parameters(figures, derived),
         _requests(figures),
         _throughput(figures),
+        _arrivals(figures),
         _failures(figures),
         _capacity(figures),
         _latency(figures),

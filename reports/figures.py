@@ -12,6 +12,7 @@ import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
 from reports.actions import ActionFigures, measure_around, read_actions
+from reports.arrivals import Arrivals, arrival_figures
 from reports.loading import RunData
 
 AGGREGATED = "Aggregated"
@@ -96,6 +97,7 @@ class Figures:
     actions: list[ActionFigures] = field(default_factory=list)
     latency_source: str = LOCUST
     histograms: dict[str, LatencyHistograms] | None = None
+    arrivals: Arrivals | None = None
 
     @property
     def has_logs(self) -> bool:
@@ -404,4 +406,5 @@ def compute(data: RunData) -> Figures:
         actions=actions,
         latency_source=HDR if latency is not None else LOCUST,
         histograms=data.histograms,
+        arrivals=arrival_figures(data.arrivals, data.arrivals_history),
     )

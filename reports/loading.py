@@ -45,6 +45,8 @@ EXCEPTIONS_COLUMNS = ("Count", "Message")
 LOGS_COLUMNS = ("Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected")
 LOGS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Name", "Logs Sent", "Logs Acked")
 LATENCY_COLUMNS = ("Name", "Outcome", "Count", "Average (ms)", *PERCENTILES, "Max (ms)")
+ARRIVALS_COLUMNS = ("Offered", "Made", "Dropped")
+ARRIVALS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Offered", "Made", "Dropped")
 AUDIT_KEYS = ("acked", "persisted", "lost", "unexpected", "status")
 ACTIONS_COLUMNS = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Duration (s)")
 CAPACITY_KEYS = ("answer", "max_sustainable_rps", "max_sustainable_logs_per_second", "breaking_cause", "steps")
@@ -59,6 +61,8 @@ STRICT_NUMBERS = {
     "logs history": ("Timestamp", "User Count", "Logs Sent", "Logs Acked"),
     "latency": ("Count", "Average (ms)", *PERCENTILES, "Max (ms)"),
     "actions": ("Phase", "At (s)"),
+    "arrivals": ARRIVALS_COLUMNS,
+    "arrivals history": ARRIVALS_HISTORY_COLUMNS,
 }
 # Every other column is a number too (checked finite; an empty or N/A cell is allowed), but these.
 TEXT_COLUMNS = frozenset({"Type", "Name", "Method", "Error", "Message", "Traceback", "Nodes", "Outcome", "Command",
@@ -92,6 +96,8 @@ class RunData:
     run_info: dict[str, Any] | None
     actions: pd.DataFrame | None = None
     histograms: dict[str, LatencyHistograms] | None = None
+    arrivals: pd.DataFrame | None = None
+    arrivals_history: pd.DataFrame | None = None
 
     def path(self, suffix: str) -> Path:
         """``<prefix><suffix>``, e.g. ``_stats.csv``."""
@@ -256,4 +262,6 @@ def load_run(run: Path) -> RunData:
         run_info=run_info,
         actions=_optional_csv(prefix, "_actions.csv", "actions", ACTIONS_COLUMNS),
         histograms=_histograms(prefix),
+        arrivals=_optional_csv(prefix, "_arrivals.csv", "arrivals", ARRIVALS_COLUMNS),
+        arrivals_history=_optional_csv(prefix, "_arrivals_history.csv", "arrivals history", ARRIVALS_HISTORY_COLUMNS),
     )

@@ -42,15 +42,52 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     assert percentile_ms(pacing, "WriteLog") < 100, "pacing (closed model) waits for answers and hides the stall"
 
 
-def test_arrivals_that_find_every_user_busy_are_dropped_and_counted(serve, tmp_path):
-    server = serve("--latency-ms", "200")
-    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "100", users=5, run_time="3s")
-    assert run.returncode == 1, "dropped arrivals are failures"
-    dropped = run.failures()["ARRIVAL_DROPPED: every user was busy at the scheduled start (raise -u)"]
-    assert run.logs()["Arrival"]["Requests"] == dropped
-    offered = run.requests("WriteLog") + dropped
-    assert abs(offered - 300) <= 30, f"{offered} arrivals offered in 3 s at 100/s"
-    assert run.requests("WriteLog") <= 5 * 3 / 0.2 + 5, "at most -u calls in flight"
+def test_dropped_arrivals_are_counted_apart_from_requests_so_no_figure_or_gate_counts_them(serve, tmp_path):
+    """Issue 20.5 scaled down: a 500 ms service, 2 users, 50 arrivals/s. The service handles about 4 calls/s; the
+    other arrivals find every user busy and are dropped: counted by the suite, never Locust requests."""
+    server = serve("--latency-ms", "500")
+    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "50", users=2, run_time="4s")
+    assert run.returncode == 1, "an open model that could not offer its rate fails the run"
+    assert "Arrival" not in run.stats() and not any("ARRIVAL" in error for error in run.failures())
+    arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+    made = run.requests("WriteLog")
+    assert arrivals["Made"] == made <= 2 * 4 / 0.5 + 2, "at most -u calls in flight"
+    assert abs(arrivals["Offered"] - 200) <= 25, f"{arrivals['Offered']} arrivals offered in 4 s at 50/s"
+    assert arrivals["Dropped"] == arrivals["Dropped USERS_BUSY"] == arrivals["Offered"] - made
+    assert float(run.stats()["Aggregated"]["50%"]) >= 500, "no drop pulls the percentiles below the service's time"
+    assert "because every user was busy with a call at the scheduled start (raise -u)" in run.stderr
+    history = run.rows("arrivals_history")
+    drops = [int(row["Dropped"]) for row in history]
+    assert sum(later > earlier for earlier, later in zip(drops, drops[1:], strict=False)) >= 2, \
+        f"drops are counted in the intervals they happen in, not in a burst: {drops}"  # fmt: skip
+    report = subprocess.run([sys.executable, "-m", "reports", run.prefix, "--min-rps", "20"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert report.returncode == 1 and "< --min-rps 20" in report.stderr, report.stdout + report.stderr
+    markdown = Path(run.prefix).with_name("report.md").read_text()
+    assert "## Arrivals" in markdown and "| dropped: USERS_BUSY |" in markdown
+
+
+def test_a_locustfiles_own_wait_time_does_not_defeat_the_rate_options(serve, tmp_path):
+    """constant(1) and 10 users would give 10 calls/s: --target-rps 40 and --arrival-rate 40 replace it, said once."""
+    server = serve()
+    locustfile = str(ROOT / "tests" / "locustfiles" / "own_wait_time.py")
+    for option in ("--target-rps", "--arrival-rate"):
+        run = run_locust("own", grpc_host(server), tmp_path / option, option, "40", users=10, run_time="3s",
+                         locustfile=locustfile)  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert run.stderr.count(f"SleepyWriter.wait_time is ignored: {option} sets the rate") == 1, run.stderr[-3000:]
+        assert run.requests("WriteLog") >= 0.75 * 40 * 3, f"{option}: {run.requests('WriteLog')} calls in 3 s"
+
+
+def test_a_drop_names_users_that_were_not_ready_rather_than_busy(serve, tmp_path):
+    """Users that spend their time in their own task code between calls are not busy with calls: the drop says so."""
+    server = serve()
+    locustfile = str(ROOT / "tests" / "locustfiles" / "slow_task_code.py")
+    run = run_locust("slow", grpc_host(server), tmp_path, "--arrival-rate", "20", users=2, run_time="3s",
+                     locustfile=locustfile)  # fmt: skip
+    arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+    assert arrivals["Dropped USERS_NOT_READY"] > 0 and arrivals["Dropped USERS_BUSY"] == 0, arrivals
+    assert "because no user was ready for work at the scheduled start" in run.stderr
 
 
 def test_the_rate_is_a_total_split_exactly_over_workers_even_an_idle_one(serve, tmp_path):
@@ -58,7 +95,7 @@ def test_the_rate_is_a_total_split_exactly_over_workers_even_an_idle_one(serve, 
     run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--arrival-rate", str(RATE),
                      users=1, run_time="3s")  # fmt: skip
     assert run.returncode in (0, 1), run.stderr[-3000:]
-    dropped = run.logs().get("Arrival", {}).get("Requests", 0)
+    dropped = int(run.rows("arrivals")[0]["Dropped"])
     assert dropped <= 0.05 * 3 * RATE, "one user keeps up with 200 calls/s of 1 ms calls (a slow one drops a start)"
     offered = run.requests("WriteLog") + dropped
     assert abs(offered - 3 * RATE) <= 0.1 * 3 * RATE, "one user on one worker takes the whole rate"

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from grpc_user.calls import METHOD_PATHS, QUERY_LOG, error_message, status_name
+from grpc_user.calls import METHOD_PATHS, QUERY_LOG, RESPONSE_NAMES, error_message, status_name
 from grpc_user.pb import log_service_pb2 as pb
 
 QUERY_PATH = METHOD_PATHS[QUERY_LOG]
@@ -108,8 +109,14 @@ def stored_count_request(run_id: str | None) -> bytes:
 
 
 def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None) -> int:
-    """How many logs the service stores with metadata run_id=<run_id> (``None``: how many it stores in all)."""
-    response = pb.QueryLogResponse.FromString(call(QUERY_PATH, stored_count_request(run_id)))
+    """How many logs the service stores with metadata run_id=<run_id> (``None``: how many it stores in all);
+    RuntimeError when the answer says success=false or cannot be read, grpc.RpcError when the call fails."""
+    answer = call(QUERY_PATH, stored_count_request(run_id))
+    try:
+        response = pb.QueryLogResponse.FromString(answer)
+    except DecodeError:
+        raise RuntimeError(f"INTERNAL: unreadable {RESPONSE_NAMES[QUERY_LOG]} ({len(answer)} bytes): the target "
+                           "does not answer QueryLog as the log service does") from None
     if not response.success:
         raise RuntimeError(f"QueryLog answered success=false: {response.error_message or 'no message'}")
     return response.total_count

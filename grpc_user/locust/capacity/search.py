@@ -22,7 +22,6 @@ stats reach the master every 3 s.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -39,8 +38,9 @@ from locust.runners import MasterRunner
 from grpc_user.histograms import Latencies
 from grpc_user.locust.audit.checks import stored_count
 from grpc_user.locust.capacity.knee import KneeSearch
+from grpc_user.locust.counts.arrivals import DROP_CAUSES
+from grpc_user.locust.lifecycle.progress import WaitProgress
 from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
-from grpc_user.locust.user.client import ARRIVAL_NAME, REQUEST_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Snapshot:
     errors: dict[str, int]
     sent: int
     acked: int
-    dropped: int
+    dropped: dict[str, int]
     stored: int | None
 
 
@@ -89,12 +89,18 @@ class Step:
     failure_rate: float
     failures: dict[str, int]
     dropped: int
+    dropped_by_cause: dict[str, int] = field(default_factory=dict)
     broken_by: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def good(self) -> bool:
         """Nothing broke."""
         return not self.broken_by
+
+    @property
+    def every_call_failed(self) -> bool:
+        """No call of the step's steady part succeeded (none was made, or all failed)."""
+        return self.failure_rate >= 1.0
 
     def line(self) -> str:
         """One log line for the step."""
@@ -133,14 +139,23 @@ def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], Non
             knee.record(rate, step.good)
             steps.append(step)
             logger.info("%s", step.line())
-            if not step.good:
-                healthy = [done.backlog_end for done in steps if done.good and done.backlog_end is not None]
-                recover(environment, run, batch_size, max(min(healthy, default=0), 0))
+            if step.good:
+                continue
+            if not knee.good and step.every_call_failed:  # no lower rate will work: the service fails every call
+                logger.warning("capacity search: every call failed at %s calls/s and no rate worked: the search "
+                               "stops", f"{rate:,.0f}")  # fmt: skip
+                break
+            healthy = [done.backlog_end for done in steps if done.good and done.backlog_end is not None]
+            recover(environment, run, batch_size, max(min(healthy, default=0), 0))
         searches.append((batch_size, knee, steps))
     result = capacity_result(environment, run, searches)
-    logger.info("%s", result["answer"])
     # Failures in bad steps are what the search looks for: its answer sets the exit code (the audit may still fail).
-    environment.process_exit_code = 0 if result["max_sustainable_rps"] else 1
+    if result["max_sustainable_rps"]:
+        logger.info("%s", result["answer"])
+        environment.process_exit_code = 0
+    else:
+        logger.error("%s (exit code 1)", result["answer"])
+        environment.process_exit_code = 1
     folder = os.path.dirname(getattr(environment.parsed_options, "csv_prefix", None) or "")
     if getattr(environment.parsed_options, "csv_prefix", None):
         with open(os.path.join(folder, RESULT_FILE), "w") as handle:
@@ -158,18 +173,27 @@ def offer(environment: Any, run: SuiteRun, rate: float, batch_size: int | None) 
 
 def recover(environment: Any, run: SuiteRun, batch_size: int | None, settled: int) -> None:
     """Offer nothing until the backlog is back to ``settled`` (a good step's; at most RECOVERY_SECONDS): a queue
-    left full by a bad step must not fail the next one."""
+    left full by a bad step must not fail the next one. A backlog that cannot be counted is not waited for."""
     offer(environment, run, 0.0, batch_size)
     deadline = time.monotonic() + RECOVERY_SECONDS
-    while time.monotonic() < deadline:
-        gevent.sleep(RECOVERY_POLL_SECONDS)
-        try:
-            backlog = run.counter.audit_acked - stored_count(environment, run)
-        except (grpc.RpcError, RuntimeError):
-            continue
-        if backlog <= settled:
-            return
-    logger.warning("capacity search: the backlog did not drain in %g s after a bad step", RECOVERY_SECONDS)
+    progress: WaitProgress | None = None
+    try:
+        while time.monotonic() < deadline:
+            gevent.sleep(RECOVERY_POLL_SECONDS)
+            try:
+                backlog = run.counter.audit_acked - stored_count(environment, run)
+            except (grpc.RpcError, RuntimeError) as error:
+                logger.warning("capacity search: the backlog cannot be counted (%s): no wait for it to drain", error)
+                return
+            if backlog <= settled:
+                return
+            if progress is None:
+                progress = WaitProgress("capacity search: storing the backlog of a bad step", backlog - settled)
+            progress.update(progress.total - (backlog - settled))
+        logger.warning("capacity search: the backlog did not drain in %g s after a bad step", RECOVERY_SECONDS)
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | None) -> Step:
@@ -180,28 +204,31 @@ def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | Non
     before = snapshot(environment, run)
     backlogs = [before.acked - before.stored] if before.stored is not None else []
     end = before.at + seconds * (1 - WARMUP_SHARE)
-    while (left := end - time.time()) > BACKLOG_POLL_SECONDS:
+    countable = before.stored is not None  # a count that failed is not asked again in this step
+    while end - time.time() > BACKLOG_POLL_SECONDS:
         gevent.sleep(BACKLOG_POLL_SECONDS)
-        with contextlib.suppress(grpc.RpcError, RuntimeError):
-            backlogs.append(run.counter.audit_acked - stored_count(environment, run))
-    gevent.sleep(max(left, 0.0))
-    after = snapshot(environment, run)
+        if countable:
+            try:
+                backlogs.append(run.counter.audit_acked - stored_count(environment, run))
+            except (grpc.RpcError, RuntimeError):
+                countable = False
+    gevent.sleep(max(end - time.time(), 0.0))
+    after = snapshot(environment, run, count_stored=countable)
     if after.stored is not None:
         backlogs.append(after.acked - after.stored)
     return judge(rate, batch_size, before, after, run, backlogs)
 
 
-def snapshot(environment: Any, run: SuiteRun) -> Snapshot:
-    """Locust's cumulative counts (workers' included), the suite's latency histograms (every call, all outcomes; no
-    dropped arrival), log counts and the stored count, now."""
+def snapshot(environment: Any, run: SuiteRun, count_stored: bool = True) -> Snapshot:
+    """Locust's cumulative counts (workers' included), the suite's latency histograms (every call, all outcomes; a
+    dropped arrival is no call), log and arrival counts and the stored count (``count_stored`` False: not asked)."""
     stats = environment.runner.stats
-    arrivals = stats.entries.get((ARRIVAL_NAME, REQUEST_TYPE))
+    stored: int | None = None
     try:
-        stored: int | None = stored_count(environment, run)
+        stored = stored_count(environment, run) if count_stored else None
     except (grpc.RpcError, RuntimeError) as error:
         logger.warning("capacity search: could not count the stored logs (%s); the backlog check skips this step",
                        error)  # fmt: skip
-        stored = None
     return Snapshot(
         at=time.time(),
         requests=stats.total.num_requests,
@@ -210,7 +237,7 @@ def snapshot(environment: Any, run: SuiteRun) -> Snapshot:
         errors={str(error.error): error.occurrences for error in stats.errors.values()},
         sent=run.counter.run_sent,
         acked=run.counter.audit_acked,
-        dropped=arrivals.num_requests if arrivals else 0,
+        dropped=dict(run.arrival_counts.dropped),
         stored=stored,
     )
 
@@ -220,16 +247,17 @@ def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot
     """A step's figures over its steady part, and what broke (if anything)."""
     slo = run.settings.capacity
     seconds = max(after.at - before.at, 1e-9)
-    dropped = after.dropped - before.dropped
-    calls = after.requests - before.requests - dropped
-    failed = after.failures - before.failures - dropped
+    dropped = {cause: count - before.dropped.get(cause, 0) for cause, count in after.dropped.items()
+               if count > before.dropped.get(cause, 0)}  # fmt: skip
+    calls = after.requests - before.requests
+    failed = after.failures - before.failures
     latency = after.latency.since(before.latency)
     marks = latency.values_at((50.0, 95.0, 99.0)) if latency.count else {50.0: 0, 95.0: 0, 99.0: 0}
     p50, p95, p99 = (marks[share] / 1000 for share in (50.0, 95.0, 99.0))
     failures: dict[str, int] = {}
     for text, occurrences in after.errors.items():
         cause, new = text.split(":", 1)[0], occurrences - before.errors.get(text, 0)
-        if new > 0 and not cause.startswith("ARRIVAL_DROPPED"):
+        if new > 0:
             failures[cause] = failures.get(cause, 0) + new
     sent, acked = after.sent - before.sent, after.acked - before.acked
     offered_logs = rate * (sent / calls if calls else float(batch_size or 1))
@@ -242,7 +270,7 @@ def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot
         backlog_end=after.acked - after.stored if known else None,
         backlog_rise=_rise(backlogs),
         p50_ms=p50, p95_ms=p95, p99_ms=p99, failure_rate=failed / calls if calls else 1.0, failures=failures,
-        dropped=dropped,
+        dropped=sum(dropped.values()), dropped_by_cause=dropped,
     )  # fmt: skip
     step.broken_by = _broken(step, slo)
     return step
@@ -261,8 +289,8 @@ def _broken(step: Step, slo: Any) -> list[dict[str, str]]:
         broken.append({"status": "ACK_RATE", "words": f"{step.acked_logs_per_second:,.0f} logs/s acknowledged < 95% "
                        f"of the {step.offered_logs_per_second:,.0f} offered"})
     if step.dropped:
-        broken.append({"status": "ARRIVALS_DROPPED", "words": f"{step.dropped} arrivals found every user busy "
-                       "(raise -u)"})
+        causes = "; ".join(f"{count:,} because {DROP_CAUSES[cause]}" for cause, count in step.dropped_by_cause.items())
+        broken.append({"status": "ARRIVALS_DROPPED", "words": f"{step.dropped:,} arrivals dropped: {causes}"})
     allowed = step.acked_logs_per_second * max((1 - KEEP_UP) * step.seconds / 2, BACKLOG_POLL_SECONDS)
     if step.backlog_rise is not None and step.backlog_rise > allowed:
         stored = step.stored_logs_per_second or 0.0

@@ -21,9 +21,11 @@ from grpc_user.histograms import OK
 from grpc_user.locust.actions.runner import end_actions
 from grpc_user.locust.audit.audit import AuditResult, exit_code
 from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, write_audit
+from grpc_user.locust.counts.arrivals import write_arrivals_totals
 from grpc_user.locust.counts.files import write_logs_totals, write_run_info
 from grpc_user.locust.counts.latency import write_histograms, write_latency_split
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
+from grpc_user.locust.lifecycle.progress import WaitProgress
 from grpc_user.locust.lifecycle.state import SuiteRun
 
 logger = logging.getLogger(__name__)
@@ -59,17 +61,31 @@ def write_run_files(environment: Any, run: SuiteRun) -> None:
         write_latency_split(prefix, run.service_time, "service_time")
         histograms["service_time"] = run.service_time
     write_histograms(prefix, histograms)
+    if run.arrivals_history is not None:
+        run.arrivals_history.append(run.arrival_counts, environment.runner.user_count)
+        run.arrivals_history.close()
+        run.arrivals_history = None
+        write_arrivals_totals(prefix, run.arrival_counts)
     write_run_info(prefix, run_info(environment, run))
 
 
 def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transports: dict[Any, Any]) -> None:
     """Run the delivery audit of test ``run_id`` (progress shows in the web UI), record it, set the exit code."""
 
+    shown: list[WaitProgress] = []
+
     def progress(partial: AuditResult) -> None:
         if run.settings.run_id == run_id:
             run.audit = partial.as_dict()
+        if not shown:
+            shown.append(WaitProgress("Delivery audit: stored", partial.acked + partial.in_doubt))
+        shown[0].update(partial.persisted)
 
-    result = delivery_audit(environment, run, progress)
+    try:
+        result = delivery_audit(environment, run, progress)
+    finally:
+        for bar in shown:
+            bar.close()
     if run.settings.run_id != run_id:  # a new test started in the web UI meanwhile: only the log keeps it
         logger.info("%s", result.summary())
         _close(finished_transports)
@@ -127,12 +143,24 @@ def print_logs_summary(run: SuiteRun) -> None:
             marks = summary.percentiles_ms
             summary_logger.info("%-20s %-20s %8d %10.3f %10.3f %10.3f %10.3f", name, outcome, summary.count,
                                 summary.mean_ms, marks[50.0], marks[95.0], summary.max_ms)  # fmt: skip
+    if run.arrival_counts.offered:
+        summary_logger.info("%s", run.arrival_counts.summary())
     if run.audit is not None:
         summary_logger.info("%s", AuditResult(**run.audit).summary())
     for phase in run.phase_audits:
         summary_logger.info("  phase %d %s", phase["phase"], phase["sentence"])
     for outcome in run.action_outcomes:
         summary_logger.info("  %s", outcome.sentence())
+
+
+def fail_on_dropped_arrivals(environment: Any, run: SuiteRun) -> None:
+    """An open model that could not offer its rate did not measure what was asked: exit 1 (Locust's code for
+    failures) when nothing else set the exit code, with one line saying why."""
+    dropped = run.arrival_counts.total_dropped
+    if dropped and environment.process_exit_code is None:
+        logger.error("%d of %d scheduled calls were dropped (exit code 1): %s", dropped, run.arrival_counts.offered,
+                     run.arrival_counts.summary())  # fmt: skip
+        environment.process_exit_code = 1
 
 
 def run_info(environment: Any, run: SuiteRun) -> dict[str, Any]:

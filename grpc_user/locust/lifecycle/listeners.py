@@ -20,6 +20,8 @@ from locust.stats import CSV_STATS_INTERVAL_SEC
 from grpc_user.locust.actions import runner as actions
 from grpc_user.locust.audit.checks import preflight, run_target
 from grpc_user.locust.capacity import search
+from grpc_user.locust.counts.arrivals import REPORT_KEY as ARRIVALS_REPORT_KEY
+from grpc_user.locust.counts.arrivals import ArrivalsHistoryWriter
 from grpc_user.locust.counts.files import LogsHistoryWriter, write_run_info
 from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
 from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
@@ -33,7 +35,13 @@ from grpc_user.locust.lifecycle.distributed import (
     start_master_budget,
     start_worker_budget,
 )
-from grpc_user.locust.lifecycle.end import csv_prefix, end_test, print_logs_summary, run_info
+from grpc_user.locust.lifecycle.end import (
+    csv_prefix,
+    end_test,
+    fail_on_dropped_arrivals,
+    print_logs_summary,
+    run_info,
+)
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.options import register_options
 from grpc_user.locust.lifecycle.settings import (
@@ -47,7 +55,6 @@ from grpc_user.locust.lifecycle.spawn_options import read_default_options_once
 from grpc_user.locust.lifecycle.state import SuiteRun, all_environments, all_runs, suite_run
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
-from grpc_user.locust.user.client import report_dropped_arrivals
 from grpc_user.locust.web.tabs import install_web_ui
 
 logger = logging.getLogger(__name__)
@@ -80,7 +87,8 @@ def target_problem(environment: Any, run: SuiteRun) -> str:
 
 
 def exit_unless_target_serves(environment: Any, run: SuiteRun) -> None:
-    """Headless preflight before any user spawns: one line naming the target and the cause; exit 2
+    """Preflight of an unattended run (headless, --autostart) before any user spawns and before the -t timer
+    starts: one line naming the target and the cause; exit 2
     for a malformed --host, 1 for a target that does not answer as a LogService."""
     problem = target_problem(environment, run)
     if problem:
@@ -133,7 +141,8 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
         actions.register_worker_messages(environment)
         run.initialized = True
         return
-    if getattr(environment.parsed_options, "headless", False):
+    options = environment.parsed_options
+    if getattr(options, "headless", False) or getattr(options, "autostart", False):  # unattended: before any timer
         exit_unless_target_serves(environment, run)
     if isinstance(runner, MasterRunner):
         register_master_messages(environment, lambda: gevent.spawn(_finish, environment))
@@ -173,6 +182,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.counter.start_run()
     run.latency.reset()
     run.service_time.reset()
+    run.arrival_counts.start_run()
     run.started_at, run.stopping_at, run.stopped_at = time.time(), 0.0, 0.0
     run.arrivals = _arrival_clock(environment, run)
     if run.settings.capacity is not None and not isinstance(runner, WorkerRunner):
@@ -185,6 +195,8 @@ def on_test_start(environment: Any, **_: Any) -> None:
     if not isinstance(runner, WorkerRunner) and prefix:
         run.history = LogsHistoryWriter(prefix)
         run.history.start()
+        open_model = run.settings.arrival_rate is not None or run.settings.capacity is not None
+        run.arrivals_history = ArrivalsHistoryWriter(prefix) if open_model else None
         run.history_greenlet = gevent.spawn(_write_history, environment, run)
         write_run_info(prefix, run_info(environment, run))
 
@@ -223,7 +235,8 @@ def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
     schedule = run.live_rate or run.settings.arrival_rate
     logger.info("arrival rate %s calls/s in total (open model): at most -u calls in flight; latency counts from "
                 "each call's scheduled start", schedule)  # fmt: skip
-    return ArrivalClock(schedule, lambda: min(runner.user_count / total(), 1.0), run.started_at)
+    return ArrivalClock(schedule, lambda: min(runner.user_count / total(), 1.0), run.started_at,
+                        run.arrival_counts, lambda: runner.user_count)  # fmt: skip
 
 
 def _refuse_test(environment: Any, run: SuiteRun) -> None:
@@ -246,11 +259,11 @@ def _test_run_id(environment: Any, run: SuiteRun, typed: str) -> str:
 
 @events.test_stopping.add_listener
 def on_test_stopping(environment: Any, **_: Any) -> None:
-    """Users are about to stop: no more starts are offered; the drops not reported yet are."""
+    """Users are about to stop: no more starts are offered."""
     run = suite_run(environment)
     run.stopping_at = time.time()
     if run.arrivals is not None:
-        report_dropped_arrivals(environment.events.request.fire, run.counter, run.arrivals.stop(), run.stopping_at)
+        run.arrivals.stop()
 
 
 @events.test_stop.add_listener
@@ -261,8 +274,10 @@ def on_test_stop(environment: Any, **_: Any) -> None:
         return
     if run.capacity_greenlet is not None and not run.capacity_greenlet.dead \
             and run.capacity_greenlet is not gevent.getcurrent():  # fmt: skip
-        logger.warning("the test stopped before the capacity search found the knee: no capacity.json")
         run.capacity_greenlet.kill(block=False)
+        logger.error("capacity search: the test stopped (-t, STOP or a signal) before the search found the knee: no "
+                     "answer and no capacity.json (exit code 1); leave -t out, the search ends the test by itself")
+        environment.process_exit_code = 1
     if isinstance(environment.runner, WorkerRunner):
         send_final_counts(environment)
     else:
@@ -295,6 +310,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
         run.audit_greenlet.join()
     actions.end_actions(run, csv_prefix(environment), kill_running=True)
     print_logs_summary(run)
+    fail_on_dropped_arrivals(environment, run)
     if csv_prefix(environment):
         # Locust rewrites its --csv files once per interval and not after the stop: let it write
         # once more, so the files it closes hold the final figures, not those of a second earlier.
@@ -309,6 +325,7 @@ def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
         data[LATENCY_REPORT_KEY] = run.latency.drain()
         data[SERVICE_TIME_REPORT_KEY] = run.service_time.drain()
         data[PHASE_REPORT_KEY] = run.phases.take_report()
+        data[ARRIVALS_REPORT_KEY] = run.arrival_counts.take_report()
 
 
 @events.worker_report.add_listener
@@ -319,6 +336,7 @@ def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         run.latency.merge(data.get(LATENCY_REPORT_KEY) or [])
         run.service_time.merge(data.get(SERVICE_TIME_REPORT_KEY) or [])
         run.phases.merge_report(data.get(PHASE_REPORT_KEY) or [])
+        run.arrival_counts.merge_report(data.get(ARRIVALS_REPORT_KEY) or [])
 
 
 @events.reset_stats.add_listener
@@ -343,6 +361,7 @@ def _reset_suite_stats(run: SuiteRun) -> None:
     run.counter.reset_stats()
     run.latency.reset()
     run.service_time.reset()
+    run.arrival_counts.reset_stats()
 
 
 def _write_history(environment: Any, run: SuiteRun) -> None:
@@ -350,6 +369,8 @@ def _write_history(environment: Any, run: SuiteRun) -> None:
         gevent.sleep(CSV_STATS_INTERVAL_SEC)
         if run.history is not None:
             run.history.append(run.counter, environment.runner.user_count)
+        if run.arrivals_history is not None:
+            run.arrivals_history.append(run.arrival_counts, environment.runner.user_count)
 
 
 def _start_budget(environment: Any, run: SuiteRun) -> None:

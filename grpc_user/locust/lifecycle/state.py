@@ -12,6 +12,7 @@ from gevent.event import Event
 from grpc_user.histograms import LatencyHistograms
 from grpc_user.locust.actions.command import ActionOutcome
 from grpc_user.locust.actions.plan import ActionPlan
+from grpc_user.locust.counts.arrivals import ArrivalCounter
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import PhaseCounts
 from grpc_user.locust.lifecycle.budget import BudgetPool, RequestBudget
@@ -29,6 +30,8 @@ class SuiteRun:
     latency: LatencyHistograms = field(default_factory=LatencyHistograms)
     service_time: LatencyHistograms = field(default_factory=LatencyHistograms)
     arrivals: ArrivalClock | None = None
+    arrival_counts: ArrivalCounter = field(default_factory=ArrivalCounter)
+    arrivals_history: Any = None
     live_rate: LiveRate | None = None
     capacity_greenlet: Any = None
     budget: RequestBudget = field(default_factory=RequestBudget)
@@ -43,6 +46,7 @@ class SuiteRun:
     startup_host: str = ""
     initialized: bool = False
     used_run_ids: set[str] = field(default_factory=set)
+    overridden_wait_times: set[str] = field(default_factory=set)
     started_at: float = 0.0
     stopping_at: float = 0.0
     stopped_at: float = 0.0

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import grpc
 from gevent import GreenletExit
+from google.protobuf.message import DecodeError
 from locust.exception import StopUser
 
 from grpc_user import calls
@@ -23,7 +24,7 @@ from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
 from grpc_user.locust.counts.phases import PhaseCounts
 from grpc_user.locust.lifecycle.budget import RequestBudget
-from grpc_user.locust.open_model.clock import ArrivalClock, Dropped
+from grpc_user.locust.open_model.clock import ArrivalClock
 from grpc_user.locust.transport.bridge import LoopStopped, PendingCall
 from grpc_user.locust.user.failures import GrpcCallFailure, failure_from_message
 from grpc_user.pb import log_service_pb2 as pb
@@ -31,8 +32,6 @@ from grpc_user.results import BatchResult, ChunkResult, QueryResult, WriteResult
 
 REQUEST_TYPE = "grpc"
 BRIDGE_STOPPED = "BRIDGE_STOPPED"
-ARRIVAL_NAME = "Arrival"
-ARRIVAL_DROPPED = GrpcCallFailure("ARRIVAL_DROPPED", "every user was busy at the scheduled start (raise -u)")
 RUN_ID_KEY = "run_id"
 
 
@@ -144,6 +143,15 @@ class GrpcLogClient:
             _tag_phase(request, str(phase))
         payload = request.SerializeToString()
         scheduled = self._await_arrival() if self._arrivals is not None else 0.0
+        try:
+            return self._send(rpc, name, payload, sent, outcome, tagged, scheduled, phase)
+        finally:
+            if scheduled:
+                self._arrivals.call_done()
+
+    def _send(self, rpc: str, name: str, payload: bytes, sent: int,
+              outcome: Callable[[bytes], tuple[Any, int, GrpcCallFailure | None]], tagged: int | None,
+              scheduled: float, phase: int | None) -> Any:  # fmt: skip
         start_time = time.time()
         started = time.perf_counter()
         mark = self._transport.watch.current
@@ -162,8 +170,12 @@ class GrpcLogClient:
             raise
         elapsed_ms = (time.perf_counter() - started) * 1000
         if error is None:
-            result, acked, exception = outcome(raw)
-            in_doubt, length = 0, len(raw)
+            try:
+                result, acked, exception = outcome(raw)
+                in_doubt, length = 0, len(raw)
+            except DecodeError:  # status OK, but not the answer the contract defines: whatever it says is unknown
+                exception = GrpcCallFailure("INTERNAL", f"unreadable {calls.RESPONSE_NAMES[rpc]} ({len(raw)} bytes)")
+                result, acked, in_doubt, length = _failure(rpc, exception, sent), 0, sent, len(raw)
         elif isinstance(error, LoopStopped):
             result, acked, in_doubt, length = _loop_failure(rpc, error, sent), 0, sent, 0
             exception = GrpcCallFailure(BRIDGE_STOPPED, str(error))
@@ -186,14 +198,12 @@ class GrpcLogClient:
         return result
 
     def _await_arrival(self) -> float:
-        """Wait for this call's scheduled start; report the starts dropped while every user was busy."""
+        """Wait for this call's scheduled start (its epoch time)."""
         try:
-            scheduled, dropped = self._arrivals.next_start()
-            report_dropped_arrivals(self._fire, self._counter, dropped, time.time())
+            return self._arrivals.next_start()
         except BaseException:  # stopped before the call was sent: its permit goes back
             self._budget.refund()
             raise
-        return scheduled
 
     def _record(self, rpc: str, name: str, sent: int, acked: int, in_doubt: int, audited: tuple[int, int] | None,
                 start_time: float, elapsed_ms: float, result: Any, exception: GrpcCallFailure | None,
@@ -211,17 +221,6 @@ class GrpcLogClient:
             start_time=start_time,
             url=self._urls[rpc],
         )
-
-
-def report_dropped_arrivals(
-    fire: Callable[..., Any], counter: LogCounter, dropped: Dropped, noticed: float
-) -> None:
-    """One failed request event (``ARRIVAL_DROPPED``) and one count per scheduled start no user could take; its
-    response time is how long it had waited unserved when noticed, so drops raise the percentiles, never lower them."""
-    for waited in dropped.waits(noticed):
-        counter.add(ARRIVAL_NAME, 0, 0)
-        fire(request_type=REQUEST_TYPE, name=ARRIVAL_NAME, response_time=waited * 1000, response_length=0,
-             exception=ARRIVAL_DROPPED, start_time=noticed - waited)  # fmt: skip
 
 
 def _tag_phase(request: Any, phase: str) -> None:
@@ -257,8 +256,13 @@ def _audited(sent: int, tagged: int, acked: int, in_doubt: int) -> tuple[int, in
 
 def _loop_failure(rpc: str, error: LoopStopped, sent: int) -> Any:
     """The result of a call the bridge could not complete: its loop is gone."""
-    failure = {"success": False, "error_message": f"{BRIDGE_STOPPED}: {error}", "status": BRIDGE_STOPPED,
-               "cause": BRIDGE_STOPPED}  # fmt: skip
+    return _failure(rpc, GrpcCallFailure(BRIDGE_STOPPED, str(error)), sent)
+
+
+def _failure(rpc: str, exception: GrpcCallFailure, sent: int) -> Any:
+    """The result of a call that got no readable answer (its loop is gone, or the answer cannot be parsed)."""
+    failure = {"success": False, "error_message": str(exception), "status": exception.cause,
+               "cause": exception.cause}  # fmt: skip
     if rpc == calls.WRITE_LOG:
         return WriteResult(**failure)
     if rpc == calls.BATCH_WRITE_LOG:

@@ -8,6 +8,7 @@ event per RPC, and ``self.data`` generates seed-style test data for this user.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from locust import User
@@ -24,6 +25,7 @@ from grpc_user.locust.workloads.testdata import LogDataGenerator
 from grpc_user.target import parse_target
 
 USERS_PER_WORKER_INDEX = 1_000_000
+logger = logging.getLogger(__name__)
 
 
 def total_users(environment: Any) -> int:
@@ -72,6 +74,23 @@ class GrpcUser(User):
             seed=self.settings.seed,
             user_index=user_index,
         )
+        self._keep_the_rate_options()
+
+    def _keep_the_rate_options(self) -> None:
+        """A locustfile's own ``wait_time`` would silently defeat ``--target-rps`` and ``--arrival-rate`` (a user
+        sleeping is not ready for its start): with either, the suite's ``wait_time`` replaces it, said in one line."""
+        settings = self.settings
+        option = ("--arrival-rate" if settings.arrival_rate is not None else "--capacity-search"
+                  if settings.capacity is not None else "--target-rps" if settings.target_rps else "")  # fmt: skip
+        if not option or type(self).wait_time is GrpcUser.wait_time:
+            return
+        self.wait_time = self._suite_wait_time  # type: ignore[method-assign]
+        name = type(self).__name__
+        if name not in self._run.overridden_wait_times:
+            self._run.overridden_wait_times.add(name)
+            logger.warning("%s.wait_time is ignored: %s sets the rate (%s), so the suite's pacing replaces the "
+                           "locustfile's own", name, option, "each call waits for its scheduled start"
+                           if option != "--target-rps" else "each user paces itself to its share")  # fmt: skip
 
     @property
     def settings(self) -> Any:
@@ -81,6 +100,9 @@ class GrpcUser(User):
     def wait_time(self) -> float:
         """Closed loop by default; ``--target-rps`` paces each user to its share; with ``--arrival-rate`` each call
         waits for its scheduled start instead (``self.client`` does)."""
+        return self._suite_wait_time()
+
+    def _suite_wait_time(self) -> float:
         rate = self.settings.target_rps
         if not rate:
             return 0.0

@@ -1,0 +1,137 @@
+"""Every run stops when told and answers: no rate starves gevent's hub, a capacity search against a service that
+fails every call answers quickly, and a run that ends without an answer says so with a non-zero exit."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+from conftest import grpc_host
+from hostile_answers import GarbageAnswers, SilentServer
+from locust_runs import ROOT, free_port, run_locust
+
+# Far above what any process can dispatch: before the fix, its dispatcher never yielded and only SIGKILL ended it.
+IMPOSSIBLE_RATE = "1000000"
+
+
+def locust_command(host: str, tmp_path, *args: str, users: int = 5) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", str(users), "-r",
+            str(users), "--host", host, "--csv", str(tmp_path / "single"), "--audit-settle", "1", *args]  # fmt: skip
+
+
+def test_a_rate_no_process_can_dispatch_still_stops_on_time_and_reports_its_shortfall(serve, tmp_path):
+    server = serve()
+    started = time.monotonic()
+    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", IMPOSSIBLE_RATE, run_time="3s",
+                     timeout=60)  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert elapsed < 3 + 20, f"-t 3s took {elapsed:.1f} s"
+    assert run.returncode == 1, run.stderr[-3000:]
+    arrivals = run.rows("arrivals")[0]
+    assert int(arrivals["Offered"]) > 100_000, arrivals
+    assert int(arrivals["Made"]) == run.requests("WriteLog") > 0, "every call made is a request; no drop is"
+    assert int(arrivals["Dropped"]) == int(arrivals["Offered"]) - int(arrivals["Made"])
+    assert "Arrival" not in run.stats(), "dropped arrivals are not requests"
+    assert "scheduled calls were dropped (exit code 1)" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_run_at_a_million_calls_per_second_within_seconds(serve, tmp_path, signal_number):
+    server = serve()
+    process = subprocess.Popen(locust_command(grpc_host(server), tmp_path, "--arrival-rate", IMPOSSIBLE_RATE,
+                                              "--no-audit", "-t", "60s"),
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(3)
+    signalled = time.monotonic()
+    process.send_signal(signal_number)
+    try:
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    stopped_in = time.monotonic() - signalled
+    assert stopped_in < 10, f"{signal_number.name} took {stopped_in:.1f} s to end the run"
+    assert "Shutting down" in stderr, stderr[-3000:]
+    assert (tmp_path / "single_arrivals.csv").exists() and (tmp_path / "single_logs.csv").exists()
+
+
+def test_a_capacity_search_starting_at_a_million_calls_per_second_stops_on_time(serve, tmp_path):
+    server = serve()
+    started = time.monotonic()
+    run = run_locust("single", grpc_host(server), tmp_path, "--capacity-search", "--capacity-start", IMPOSSIBLE_RATE,
+                     "--capacity-step", "2", run_time="4s", timeout=60)  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert elapsed < 4 + 20, f"-t 4s took {elapsed:.1f} s"
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "before the search found the knee: no answer and no capacity.json (exit code 1)" in run.stderr
+
+
+def test_a_capacity_search_against_a_service_that_fails_every_call_answers_quickly_and_fails(tmp_path):
+    with GarbageAnswers() as server:
+        started = time.monotonic()
+        run = run_locust("single", server.target, tmp_path, "--capacity-search", "--capacity-step", "2",
+                         users=50, run_time="10m", timeout=120)  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert elapsed < 60, f"the search took {elapsed:.1f} s to answer"
+    assert run.returncode != 0, run.stderr[-3000:]
+    assert "every call failed at 100 calls/s and no rate worked" in run.stderr
+    assert "Capacity of grpc://" in run.stderr and "no rate tried was sustained" in run.stderr
+    assert "could not count the stored logs" in run.stderr, "the backlog check skipped, no wait for it"
+
+
+def test_a_capacity_search_cut_short_by_its_run_time_exits_non_zero_and_says_why(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--capacity-search", "--capacity-step", "2",
+                     users=50, run_time="3s", timeout=60)  # fmt: skip
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "before the search found the knee: no answer and no capacity.json (exit code 1)" in run.stderr
+    assert not (tmp_path / "capacity.json").exists()
+
+
+def test_a_target_that_never_answers_refuses_an_autostarted_test_even_when_run_time_ends_it_first(tmp_path):
+    with SilentServer() as server:
+        started = time.monotonic()
+        command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--autostart", "-u", "2", "-r", "2",
+                   "-t", "3s", "--autoquit", "1", "--web-host", "127.0.0.1", "--web-port", str(free_port()),
+                   "--host", server.target, "--csv", str(tmp_path / "single")]  # fmt: skip
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - started
+    assert done.returncode != 0, done.stderr[-3000:]
+    assert f"target {server.target.removeprefix('grpc://')}" in done.stderr or "is not serving" in done.stderr
+    assert "is not serving the log service" in done.stderr, done.stderr[-3000:]
+    assert elapsed < 30
+
+
+def test_a_long_audit_wait_logs_its_progress_without_a_terminal(serve, tmp_path):
+    """The store takes 100 logs/s: the audit of 1,500 acknowledged logs waits seconds, and says how it goes."""
+    server = serve("--store-rate", "100")
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "1500", "--audit-timeout", "60",
+                     run_time="30s", timeout=90)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = r"Delivery audit: stored: [\d,]+ of 1,500 logs \([\d,]+ logs/s, about [\d,]+ s left"
+    assert re.search(line, run.stderr), run.stderr[-3000:]
+
+
+def test_a_long_wait_on_a_terminal_shows_a_bar_with_the_count_the_rate_and_an_eta():
+    primary, secondary = os.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal has a size
+    code = ("import time; from grpc_user.locust.lifecycle.progress import WaitProgress\n"
+            "bar = WaitProgress('Delivery audit: stored', 1000)\n"
+            "for stored in range(100, 600, 100):\n    bar.update(stored); time.sleep(0.6)\n"
+            "bar.close()")  # fmt: skip
+    try:
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, stderr=secondary, timeout=60, check=True)
+        shown = os.read(primary, 1 << 16).decode(errors="replace")
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    bar = r"Delivery audit: stored:\s+[1-9]\d%\|.*\| \d00/1\.00k \[\d\d:\d\d<\d\d:\d\d, [\d.]+ logs/s\]"
+    assert re.search(bar, shown), shown  # the count, the time so far and left (ETA), the rate
