@@ -50,10 +50,14 @@ def test_a_signal_stops_a_run_at_a_million_calls_per_second_within_seconds(serve
     process = subprocess.Popen(locust_command(grpc_host(server), tmp_path, "--arrival-rate", IMPOSSIBLE_RATE,
                                               "--no-audit", "-t", "60s"),
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(3)
-    signalled = time.monotonic()
-    process.send_signal(signal_number)
     try:
+        started = []
+        while not any("arrival rate" in line for line in started):  # the test runs (on a busy machine: seconds)
+            started.append(process.stderr.readline())
+            assert started[-1], "".join(started)
+        time.sleep(2)
+        signalled = time.monotonic()
+        process.send_signal(signal_number)
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
