@@ -260,13 +260,14 @@ def _loop_failure(rpc: str, error: LoopStopped, sent: int) -> Any:
 
 
 def _failure(rpc: str, exception: GrpcCallFailure, sent: int) -> Any:
-    """The result of a call that got no readable answer (its loop is gone, or the answer cannot be parsed)."""
+    """The result of a call that got no readable answer (its loop is gone, or the answer cannot be parsed): the
+    ``sent`` logs it carried are in doubt."""
     failure = {"success": False, "error_message": str(exception), "status": exception.cause,
                "cause": exception.cause}  # fmt: skip
     if rpc == calls.WRITE_LOG:
-        return WriteResult(**failure)
+        return WriteResult(**failure, in_doubt=bool(sent))
     if rpc == calls.BATCH_WRITE_LOG:
-        return ChunkResult(sent=sent, accepted=0, **failure)
+        return ChunkResult(sent=sent, accepted=0, **failure, in_doubt=bool(sent))
     return QueryResult(**failure)
 
 
