@@ -17,6 +17,7 @@ import pytest
 from conftest import grpc_host
 from hostile_answers import GarbageAnswers, SilentServer
 from locust_runs import ROOT, free_port, run_locust
+from web_runs import http, web_ui_process
 
 # Far above what any process can dispatch: before the fix, its dispatcher never yielded and only SIGKILL ended it.
 IMPOSSIBLE_RATE = "1000000"
@@ -139,3 +140,16 @@ def test_a_long_wait_on_a_terminal_shows_a_bar_with_the_count_the_rate_and_an_et
         os.close(secondary)
     bar = r"Delivery audit: stored:\s+[1-9]\d%\|.*\| \d00/1\.00k \[\d\d:\d\d<\d\d:\d\d, [\d.]+ logs/s\]"
     assert re.search(bar, shown), shown  # the count, the time so far and left (ETA), the rate
+
+
+def test_the_web_ui_answers_and_stops_a_test_at_a_million_calls_per_second(serve, tmp_path):
+    server = serve()
+    with web_ui_process(tmp_path, grpc_host(server), locustfile="locustfiles/single.py") as web:
+        started = web.post("swarm", {"user_count": "5", "spawn_rate": "5", "arrival_rate": IMPOSSIBLE_RATE})
+        assert started["success"], started
+        time.sleep(2)
+        assert "grpc_log_loadtest_users" in http(f"{web.url}/metrics"), "/metrics answers while the test runs"
+        asked = time.monotonic()
+        assert web.post("stop", {})["success"]
+        web.wait_for("stats/requests", lambda stats: stats["state"] == "stopped", timeout=20)
+        assert time.monotonic() - asked < 20
