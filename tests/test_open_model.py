@@ -137,3 +137,13 @@ def test_a_distributed_open_model_keeps_its_total_rate_when_the_users_change(ser
     achieved = (last[1] - first[1]) / (last[0] - first[0])
     assert achieved <= 1.35 * rate, f"{achieved:.0f} calls/s after doubling the users, offered {rate} in total"
     assert achieved >= 0.6 * rate, f"{achieved:.0f} calls/s: the open model stopped offering"
+
+
+def test_starts_after_max_requests_is_reached_are_not_offered_so_not_dropped(serve, tmp_path):
+    """The last permitted calls take 200 ms to answer: the starts scheduled meanwhile are no drop."""
+    server = serve("--latency-ms", "200")
+    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "100", "--max-requests", "150",
+                     users=60, run_time="20s")  # fmt: skip
+    arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+    assert (arrivals["Made"], arrivals["Dropped"]) == (150, 0) and run.requests("WriteLog") == 150, arrivals
+    assert run.returncode == 0, run.stderr[-3000:]

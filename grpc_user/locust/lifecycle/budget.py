@@ -56,6 +56,11 @@ class RequestBudget:
         self._wake_waiters()
         self._spent_if_done()
 
+    @property
+    def used_up(self) -> bool:
+        """No call will be permitted any more (``--max-requests`` reached)."""
+        return self.remaining is not None and self.remaining <= 0 and self.exhausted
+
     def take(self) -> bool:
         """Take a permit for one call (waiting for a lease if one is on its way); False when the budget is used up."""
         if self.remaining is None:

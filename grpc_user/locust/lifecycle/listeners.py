@@ -236,7 +236,7 @@ def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
     logger.info("arrival rate %s calls/s in total (open model): at most -u calls in flight; latency counts from "
                 "each call's scheduled start", schedule)  # fmt: skip
     return ArrivalClock(schedule, lambda: min(runner.user_count / total(), 1.0), run.started_at,
-                        run.arrival_counts, lambda: runner.user_count)  # fmt: skip
+                        run.arrival_counts, lambda: runner.user_count, lambda: run.budget.used_up)  # fmt: skip
 
 
 def _refuse_test(environment: Any, run: SuiteRun) -> None:

@@ -54,13 +54,16 @@ class ArrivalClock:
     """This process's share of the schedule, handed to waiting users at each start's time.
 
     ``share()``: this process's fraction of the total rate; ``users()``: users running here (a drop
-    is ``USERS_BUSY`` when each of them holds a start whose call has not ended, else ``USERS_NOT_READY``).
+    is ``USERS_BUSY`` when each of them holds a start whose call has not ended, else ``USERS_NOT_READY``);
+    ``closed()``: no call may start any more (``--max-requests`` reached): the starts no user takes then
+    are not offered, so not dropped either.
     """
 
     def __init__(self, schedule: RateSchedule | LiveRate, share: Callable[[], float], started: float,
-                 counter: ArrivalCounter, users: Callable[[], int]) -> None:  # fmt: skip
+                 counter: ArrivalCounter, users: Callable[[], int],
+                 closed: Callable[[], bool] = lambda: False) -> None:  # fmt: skip
         self._schedule, self._share, self._started = schedule, share, started
-        self._counter, self._users = counter, users
+        self._counter, self._users, self._closed = counter, users, closed
         self._waiting: deque[AsyncResult] = deque()
         self._first_waiter = Event()
         self._busy = 0
@@ -117,5 +120,6 @@ class ArrivalClock:
         if scheduled > until:
             return scheduled
         missed = math.floor((until - scheduled) * rate) + 1
-        self._counter.add_dropped(cause, missed)
+        if not self._closed():
+            self._counter.add_dropped(cause, missed)
         return scheduled + missed / rate
