@@ -184,7 +184,7 @@ def _distribution(figures: Figures, baseline: Figures | None) -> Chart | None:
     ax.set_title("Latency by percentile (HDR histograms, every outcome)" + (" against the baseline" if theirs else ""))
     ax.legend(loc="upper left", fontsize="small")
     ax.set_ylim(bottom=0)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.13)  # fixed margins: tight_layout costs 0.4 s
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     note = ("Each RPC's latency at each percentile, from the run's full HDR histograms; the x axis spreads the tail "
