@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -10,14 +12,27 @@ import grpc
 from grpc_user import calls, health
 from grpc_user.channels import sync_channel
 from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size, default_target
-from grpc_user.connection_watch import Mark, watch_sync_channel
+from grpc_user.connection_watch import ConnectionWatch, Mark, watch_sync_channel
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
 from grpc_user.target import Target, parse_target
 
+def _close_channel(channel: grpc.Channel, watch: ConnectionWatch) -> None:
+    """Unsubscribe, let grpc's polling thread see it (its watch wakes every 0.2 s), then close: a channel closed under
+    that thread makes it print "Cannot monitor channel state: Channel closed!" with a traceback."""
+    channel.unsubscribe(watch.observe)
+    polling = getattr(channel, "_connectivity_state", None)  # grpc._channel's private state: listed in architecture.md
+    deadline = time.monotonic() + POLL_STOP_SECONDS
+    while polling is not None and polling.polling and time.monotonic() < deadline:
+        time.sleep(0.01)
+    channel.close()
+
+
 # How long a failed call waits for the channel's connectivity changes to be delivered (grpc's polling thread).
 CATCH_UP_SECONDS = 0.5
+# How long closing waits for grpc's connectivity polling thread to stop (it looks every 0.2 s).
+POLL_STOP_SECONDS = 0.5
 
 
 def check_timeout(timeout: float) -> float:
@@ -58,6 +73,9 @@ class LogClient:
         self._channel = sync_channel(self.target)
         self._watch = watch_sync_channel(self._channel)
         self._stub = pb_grpc.LogServiceStub(self._channel)
+        # Closed when the client is collected or, at the latest, at interpreter exit while grpc's polling thread still
+        # runs: a channel with a subscriber left to ``Channel.__del__`` at shutdown waits forever for that thread's lock.
+        self._close = weakref.finalize(self, _close_channel, self._channel, self._watch)
 
     def write_log(self, message: str, **kwargs: Any) -> WriteResult:
         """Send one WriteLog; see ``grpc_user.entries`` for how keywords are split."""
@@ -99,9 +117,8 @@ class LogClient:
         )
 
     def close(self) -> None:
-        """Close the channel."""
-        self._channel.unsubscribe(self._watch.observe)
-        self._channel.close()
+        """Close the channel (once; later calls do nothing)."""
+        self._close()
 
     def __enter__(self) -> LogClient:
         return self

@@ -193,3 +193,16 @@ def test_the_client_the_settings_and_the_reference_server_never_import_locust_or
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_client_left_open_or_closed_twice_lets_the_interpreter_exit_quietly(server):
+    """A channel with a connectivity subscriber left to grpc's ``__del__`` at shutdown waited forever for the polling
+    thread's lock; a channel closed under that thread printed a traceback from it."""
+    script = ("from grpc_user import LogClient\n"
+              f"LogClient({server.target!r}).write_log('left open')\n"
+              "LogClient('127.0.0.1:1', timeout=1).write_log('refused, left open')\n"
+              f"closed = LogClient({server.target!r}); closed.write_log('closed'); closed.close(); closed.close()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
