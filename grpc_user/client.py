@@ -11,12 +11,20 @@ import grpc
 
 from grpc_user import calls, health
 from grpc_user.channels import sync_channel
-from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size, default_target
+from grpc_user.config import (
+    DEFAULT_TIMEOUT_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+    TIMEOUT_ACCEPTED,
+    default_max_batch_size,
+    default_target,
+)
 from grpc_user.connection_watch import ConnectionWatch, Mark, watch_sync_channel
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
 from grpc_user.target import Target, parse_target
+
 
 def _close_channel(channel: grpc.Channel, watch: ConnectionWatch) -> None:
     """Unsubscribe, let grpc's polling thread see it (its watch wakes every 0.2 s), then close: a channel closed under
@@ -36,9 +44,10 @@ POLL_STOP_SECONDS = 0.5
 
 
 def check_timeout(timeout: float) -> float:
-    """A per-call deadline must be a positive number of seconds."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout={timeout!r}; accepted: a number of seconds > 0")
+    """A per-call deadline: seconds from MIN_TIMEOUT_SECONDS to MAX_TIMEOUT_SECONDS (what gRPC can keep)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not MIN_TIMEOUT_SECONDS <= timeout <= MAX_TIMEOUT_SECONDS:  # fmt: skip
+        raise ValueError(f"timeout={timeout!r}; accepted: {TIMEOUT_ACCEPTED}")
     return float(timeout)
 
 

@@ -7,6 +7,11 @@ import os
 from grpc_user.target import DEFAULT_PORT
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
+# gRPC deadlines are whole milliseconds, and a deadline billions of seconds away overflows into an instant
+# DEADLINE_EXCEEDED (measured: 4e9 s works, 9e9 s fails every call): a deadline is taken from 1 ms to a day.
+MIN_TIMEOUT_SECONDS = 0.001
+MAX_TIMEOUT_SECONDS = 86400.0
+TIMEOUT_ACCEPTED = f"a number of seconds from {MIN_TIMEOUT_SECONDS:g} to {MAX_TIMEOUT_SECONDS:g} (a day)"
 
 
 def env_int(name: str, default: int) -> int:

@@ -57,3 +57,6 @@ def test_the_search_finds_the_storage_rate_in_batches_and_sweeps_batch_sizes(ser
 def test_capacity_options_are_checked_up_front(tmp_path):
     run = run_locust("batch", "grpc://127.0.0.1:9", tmp_path, "--batch-sizes", "10,x")
     assert run.returncode == 2 and "--batch-sizes='10,x' is not valid" in run.stderr
+    single = run_locust("single", "grpc://127.0.0.1:9", tmp_path, "--capacity-search", "--batch-sizes", "10,100")
+    assert single.returncode == 2 and "--batch-sizes='10,100' is not valid; accepted: a workload that sends " \
+        "--batch-size batches (locustfiles/batch.py, mixed.py); WriteLogUser sends none" in single.stderr  # fmt: skip

@@ -184,6 +184,22 @@ def test_the_web_ui_refuses_to_change_security_settings_or_send_credentials_else
     assert server.stats()["calls"] == {}, "nothing was sent anywhere"
 
 
+def test_a_form_the_command_line_would_refuse_is_refused_by_swarm_before_any_user_spawns(web_ui, server):
+    for form, refused in (({"arrival_rate": "abc"}, "--arrival-rate='abc' is not valid; accepted: calls per second"),
+                          ({"arrival_rate": "0"}, "--arrival-rate='0' is not valid"),
+                          ({"grpc_timeout": "1e12"}, "--grpc-timeout='1e12' is not valid; accepted: a number of "
+                                                     "seconds >= 0.001 and <= 86400"),
+                          ({"capacity_search": "true", "capacity_step": "0.01"}, "--capacity-step='0.01'"),
+                          ({"capacity_search": "true", "target_rps": "20"}, "--target-rps='20' is not valid")):
+        answer = web_ui.post("swarm", {"user_count": "2", "spawn_rate": "2", **form})
+        assert answer["success"] is False and answer["message"].startswith(refused), answer
+        assert "\n" not in answer["message"]
+    time.sleep(0.5)
+    assert web_ui.get("stats/requests")["state"] == "ready", "no refused test started"
+    assert server.stats()["calls"] == {}, "no user spawned, nothing was sent"
+    assert web_ui.post("swarm", {"user_count": "1", "spawn_rate": "1", "arrival_rate": "20"})["success"]
+
+
 def test_a_distributed_web_ui_audits_after_every_worker_sent_its_final_counts(serve, tmp_path):
     server = serve()
     with web_ui_process(tmp_path, f"grpc://{server.target}", *distributed_args(2), "--audit-settle", "1",

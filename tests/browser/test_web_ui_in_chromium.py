@@ -77,3 +77,24 @@ def test_a_host_change_that_would_carry_credentials_is_refused_on_the_form(brows
         )
         assert "--host cannot be changed to 'grpc://127.0.0.1:1'" in alert
         assert server.stats()["calls"] == {}, "no call went anywhere"
+
+
+def test_a_refused_option_is_shown_on_the_form_and_no_user_spawns(browser, tmp_path):
+    with start_server_process("--flush-period", "0.1") as server, \
+            web_ui_process(tmp_path, f"grpc://{server.target}", locustfile="locustfiles/single.py") as web:  # fmt: skip
+        browser.get(f"{web.url}/")
+        wait = WebDriverWait(browser, WAIT_SECONDS)
+        # The suite's options are in the form's "Custom parameters" section, folded until opened.
+        wait.until(lambda page: page.find_elements(By.XPATH, "//*[contains(text(), 'Custom parameters')]"))
+        if not any(field.is_displayed() for field in browser.find_elements(By.NAME, "arrivalRate")):
+            next(item for item in browser.find_elements(By.XPATH, "//*[contains(text(), 'Custom parameters')]")
+                 if item.is_displayed()).click()  # fmt: skip
+        wait.until(lambda page: any(field.is_displayed() for field in page.find_elements(By.NAME, "arrivalRate")))
+        replace_text(browser, "arrivalRate", "abc")
+        button(browser, "START").click()
+        alert = wait.until(
+            lambda page: next((item.text for item in page.find_elements(By.CSS_SELECTOR, "[role=alert]")), None)
+        )
+        assert "--arrival-rate='abc' is not valid; accepted: calls per second R > 0" in alert
+        assert web.get("stats/requests")["state"] == "ready", "the test did not start"
+        assert server.stats()["calls"] == {}, "no user spawned, no call went anywhere"

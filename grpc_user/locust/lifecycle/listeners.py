@@ -7,9 +7,11 @@ master (or the single local process) writes files and audits; workers report the
 from __future__ import annotations
 
 import dataclasses
+import glob
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -46,10 +48,11 @@ from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.options import register_options
 from grpc_user.locust.lifecycle.settings import (
     OptionError,
+    SuiteSettings,
     choose_run_id,
     parse_actions,
     parse_security,
-    settings_from_options,
+    settings_for_test,
 )
 from grpc_user.locust.lifecycle.spawn_options import read_default_options_once
 from grpc_user.locust.lifecycle.state import SuiteRun, all_environments, all_runs, suite_run
@@ -70,10 +73,23 @@ TOTAL_USERS_OPTION = "grpc_total_users"
 TEST_RUN_ID_OPTION = "grpc_test_run_id"
 
 
-def exit_on_bad_option(error: OptionError) -> None:
-    """One line naming the option, the value and what is accepted; exit 2."""
-    sys.stderr.write(f"locust: error: {error}\n")
-    sys.exit(2)
+def exit_before_any_test(environment: Any, line: str, code: int) -> None:
+    """Quit before a test ever started: one line, the exit code, and none of the empty --csv files Locust opened
+    already, so that no run folder looks like a run (``make`` then removes the empty folder)."""
+    prefix = csv_prefix(environment)
+    if prefix:
+        for path in Path(prefix).parent.glob(f"{glob.escape(Path(prefix).name)}_*.csv"):
+            if path.stat().st_size == 0:
+                path.unlink()
+    sys.stderr.write(f"locust: error: {line}\n")
+    sys.exit(code)
+
+
+def test_settings(environment: Any) -> SuiteSettings:
+    """The options of the test about to start, validated the one way (``settings_for_test``); OptionError."""
+    run = suite_run(environment)
+    return settings_for_test(environment.parsed_options, environment.host, run.startup_security,
+                             environment.user_classes or [], run.startup_actions)  # fmt: skip
 
 
 def target_problem(environment: Any, run: SuiteRun) -> str:
@@ -92,8 +108,7 @@ def exit_unless_target_serves(environment: Any, run: SuiteRun) -> None:
     for a malformed --host, 1 for a target that does not answer as a LogService."""
     problem = target_problem(environment, run)
     if problem:
-        sys.stderr.write(f"locust: error: {problem}\n")
-        sys.exit(2 if problem.startswith("--host") else 1)
+        exit_before_any_test(environment, problem, 2 if problem.startswith("--host") else 1)
 
 
 def is_worker(environment: Any) -> bool:
@@ -128,9 +143,9 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
         # A worker runs no action: it tags phases if the master's options (sent with each spawn) name actions.
         if environment.parsed_options and not isinstance(runner, WorkerRunner):
             run.startup_actions = parse_actions(environment.parsed_options)
-        run.settings = settings_from_options(environment.parsed_options, run.startup_security, run.startup_actions)
+        run.settings = test_settings(environment)
     except OptionError as error:
-        exit_on_bad_option(error)
+        exit_before_any_test(environment, str(error), 2)
     run.startup_host = environment.host or ""
     install_stop_signals(environment)
     # Registered now, after Locust's own: ``quitting`` runs listeners in reverse, so these run first.
@@ -161,7 +176,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     runner = environment.runner
     run.started_at = 0.0
     try:
-        settings = settings_from_options(environment.parsed_options, run.startup_security, run.startup_actions)
+        settings = test_settings(environment)
     except OptionError as error:
         logger.error("%s", error)
         _refuse_test(environment, run)

@@ -41,6 +41,9 @@ class GrpcUser(User):
     """Abstract User for the gRPC log service; subclass it and write tasks with ``self.client``."""
 
     abstract = True
+    # True when the tasks send batches of ``--batch-size`` (``self.settings.batch_size``): ``--batch-sizes`` is
+    # refused for a workload whose users send none.
+    uses_batch_size = False
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

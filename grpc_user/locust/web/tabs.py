@@ -8,7 +8,8 @@
   Delivery audit tab is open, so that tab shows the result by itself.
 * "Actions" (with ``--action``): each action's time, command, outcome and its phase's audit.
 * Security settings and actions are fixed at start-up: a ``/swarm`` request that tries to change
-  them, or to point credentials at another host, is refused with a message the page shows.
+  them, or to point credentials at another host, is refused with a message the page shows; so is a
+  form whose test the command line would refuse (``grpc_user.locust.web.form``), before any user spawns.
 
 Uses Locust's documented extension points (``extended_tabs`` / ``extended_tables`` template
 arguments and ``extended_stats`` in the ``/stats/requests`` answer), as in Locust's
@@ -29,6 +30,7 @@ from flask import Blueprint, jsonify, request
 from grpc_user.locust.audit.audit import AuditResult
 from grpc_user.locust.lifecycle.settings import ACTION_OPTIONS, SECURITY_OPTIONS
 from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.web.form import form_problem
 from grpc_user.locust.web.metrics import install_metrics
 
 logger = logging.getLogger(__name__)
@@ -207,7 +209,7 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
     def guard_swarm() -> Any:
         if request.endpoint != "locust.swarm" or request.method != "POST":
             return None
-        reason = refusal(environment, request.form)
+        reason = refusal(environment, request.form) or form_problem(environment, request.form)
         if not reason:
             return None
         logger.error("web UI: %s", reason)

@@ -26,6 +26,7 @@ class BatchWriteUser(GrpcUser):
     """BatchWriteLog, ``--batch-size`` generated logs per call."""
 
     abstract = True
+    uses_batch_size = True
 
     @task
     def batch_write_logs(self) -> None:
@@ -36,6 +37,7 @@ class MixedUser(GrpcUser):
     """Writes, batches and the queries a log viewer makes, weighted by ``--mix``."""
 
     abstract = True
+    uses_batch_size = True
 
     @task
     def mixed(self) -> None:
