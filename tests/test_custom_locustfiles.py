@@ -59,3 +59,16 @@ def test_a_run_keeps_the_garbage_collector_off_the_hot_path(serve, tmp_path):
     state = json.loads(next(line for line in run.stderr.splitlines() if line.startswith("GC_STATE "))[9:])
     assert state["frozen"] > 10_000, "start-up objects are out of the collector's reach"
     assert state["young_threshold"] == YOUNG_GENERATION_THRESHOLD
+
+
+def test_a_task_that_raises_on_every_call_prints_its_first_traceback_then_a_count(serve, tmp_path):
+    server = serve()
+    run = run_locust("task_raises", grpc_host(server), tmp_path, "--no-audit", users=3, run_time="2s",
+                     locustfile="tests/locustfiles/task_raises.py")  # fmt: skip
+    server.kill()
+    raised = sum(int(row["Count"]) for row in run.rows("exceptions"))
+    assert raised > 100, "Locust counts every exception in its exceptions table"
+    assert run.stderr.count("Traceback (most recent call last)") == 1, run.stderr[-3000:]
+    counted = re.search(r"ValueError: no such adv_id \d+ \(at .*task_raises\.py:\d+\) was raised (\d+) times in "
+                        r"tasks; only its first traceback was printed", run.stderr)  # fmt: skip
+    assert counted and int(counted.group(1)) == raised, run.stderr[-3000:]

@@ -29,6 +29,7 @@ from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
 from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
 from grpc_user.locust.counts.logs import REPORT_KEY
 from grpc_user.locust.counts.phases import REPORT_KEY as PHASE_REPORT_KEY
+from grpc_user.locust.lifecycle import task_errors
 from grpc_user.locust.lifecycle.distributed import (
     FINAL_COUNTS_MARGIN_SECONDS,
     register_master_messages,
@@ -137,6 +138,7 @@ def _add_options(parser: Any, **_: Any) -> None:
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
     """Validate the options, fix the security settings, wire messages, install the web UI's additions."""
     tune_garbage_collection()
+    task_errors.install()
     run = suite_run(environment)
     try:
         run.startup_security = parse_security(environment.parsed_options) if environment.parsed_options else None
@@ -313,6 +315,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
     if not enter_shutdown(run):
         return
     runner = environment.runner
+    task_errors.report()
     if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
         logger.info("Stopping users first: calls in flight finish (within --grpc-timeout %g s) and are counted "
                     "before the audit", run.settings.grpc_timeout)  # fmt: skip
