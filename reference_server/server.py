@@ -23,6 +23,7 @@ from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from reference_server.config import ConfigError, ServerConfig
 from reference_server.faults import Faults
 from reference_server.ingest import Flusher, LogQueue
+from reference_server.listen import check_listenable, listen_address
 from reference_server.service import LogService
 from reference_server.stats import ServerStats, write_stats_file
 from reference_server.storage import LogStore
@@ -61,7 +62,7 @@ class ReferenceServer:
     @property
     def target(self) -> str:
         """``host:port`` clients connect to."""
-        return f"{self.config.host}:{self.port}"
+        return listen_address(self.config.host, self.port)
 
     def stats(self) -> ServerStats:
         """A snapshot of the server's counters."""
@@ -160,7 +161,8 @@ class ReferenceServer:
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection([SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                              reflection.SERVICE_NAME], server)  # fmt: skip
-        address = f"{config.host}:{self.port or config.port}"
+        check_listenable(config.host, self.port or config.port)
+        address = listen_address(config.host, self.port or config.port)
         credentials = _credentials(config)
         try:
             port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)

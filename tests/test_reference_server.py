@@ -227,12 +227,22 @@ def test_health_and_reflection_answer():
         (["--flush-period", "soon"], "argument --flush-period: invalid float value: 'soon'"),
         (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
          "--tls-cert='/nonexistent.pem' is not a readable file"),
+        (["--host", "10.9.9.9", "--port", "0"], "cannot listen on 10.9.9.9:0: Cannot assign requested address; "
+                                                "accepted: an address of this machine"),
+        (["--host", "no such host", "--port", "0"], "--host='no such host' is not valid"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(args, message):
     done = subprocess.run([sys.executable, "-m", "reference_server", *args], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and message in done.stderr
+
+
+def test_an_ipv6_host_is_served_on_that_address():
+    with server(host="::1") as running:
+        assert running.target.startswith("[::1]:")
+        with LogClient(running.target) as client:
+            assert client.write_log("over IPv6").success
 
 
 def test_busy_port_is_one_clear_line():
