@@ -86,8 +86,9 @@ def load_history(folder: Path) -> list[HistoryRow]:
         raise ReportError(f"{folder}: no such folder of runs")
     rows = []
     for run in sorted(path for path in folder.iterdir() if path.is_dir()):
-        if not any(run.glob(f"*{STATS_SUFFIX}")):
-            continue
+        stats = list(run.glob(f"*{STATS_SUFFIX}"))
+        if not stats or all(path.stat().st_size == 0 for path in stats):
+            continue  # not a run, or one that never started (Locust opened its files, then refused to start)
         try:
             data = load_run(run)
             figures = compute(data)

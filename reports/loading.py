@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from grpc_user.histograms import HISTOGRAMS_FILE_SUFFIX, HistogramError, LatencyHistograms, read_histograms_file
+from reports.schema import AUDIT, CAPACITY, RUN_INFO, shape_problem
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +48,7 @@ LOGS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Name", "Logs Sent", "Logs Ac
 LATENCY_COLUMNS = ("Name", "Outcome", "Count", "Average (ms)", *PERCENTILES, "Max (ms)")
 ARRIVALS_COLUMNS = ("Offered", "Made", "Dropped")
 ARRIVALS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Offered", "Made", "Dropped")
-AUDIT_KEYS = ("acked", "persisted", "lost", "unexpected", "status")
 ACTIONS_COLUMNS = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Duration (s)")
-CAPACITY_KEYS = ("answer", "max_sustainable_rps", "max_sustainable_logs_per_second", "breaking_cause", "steps")
 
 # Columns that must hold numbers on every row where present; the percentiles of history rows may be 'N/A'.
 STRICT_NUMBERS = {
@@ -178,7 +177,8 @@ def _optional_csv(data_prefix: Path, suffix: str, kind: str, columns: tuple[str,
     return None if frame.empty else frame
 
 
-def _optional_json(path: Path) -> dict[str, Any] | None:
+def _optional_json(path: Path, schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON object in ``path`` (None when absent), every field a report reads of the shape ``schema`` says."""
     if not path.is_file():
         return None
     try:
@@ -189,6 +189,8 @@ def _optional_json(path: Path) -> dict[str, Any] | None:
         raise ReportError(f"{path}: {error}") from None
     if not isinstance(value, dict):
         raise ReportError(f"{path}: expected a JSON object")
+    if problem := shape_problem(value, schema):
+        raise ReportError(f"{path}: {problem}")
     return value
 
 
@@ -199,25 +201,14 @@ def _no_constant(name: str) -> Any:
 
 def _capacity(path: Path) -> dict[str, Any] | None:
     """A capacity search's ``capacity.json`` beside the run's files, when there is one."""
-    capacity = _optional_json(path)
-    if capacity is None:
-        return None
-    missing = [key for key in CAPACITY_KEYS if key not in capacity]
-    if missing or not isinstance(capacity.get("steps"), list):
-        raise ReportError(f"{path}: not a capacity search result (missing {', '.join(missing) or 'steps'})")
-    return capacity
+    return _optional_json(path, CAPACITY)
 
 
 def _audit(prefix: Path, run_info: dict[str, Any] | None) -> dict[str, Any] | None:
     path = prefix.with_name(prefix.name + "_audit.json")
-    audit = _optional_json(path)
-    if audit is None and run_info and isinstance(run_info.get("audit"), dict):
-        audit = run_info["audit"]
-    if audit is None:
-        return None
-    missing = [key for key in AUDIT_KEYS if key not in audit]
-    if missing:
-        raise ReportError(f"{path}: not a delivery audit, missing {', '.join(missing)}")
+    audit = _optional_json(path, AUDIT)
+    if audit is None and run_info:
+        audit = run_info.get("audit")
     return audit
 
 
@@ -246,7 +237,7 @@ def load_run(run: Path) -> RunData:
         raise ReportError(f"{stats_path}: no Aggregated row (truncated?)")
     if int(aggregated["Request Count"].iloc[-1]) == 0:
         raise ReportError(f"{stats_path}: the run recorded 0 requests, nothing to report")
-    run_info = _optional_json(prefix.with_name(prefix.name + "_run.json"))
+    run_info = _optional_json(prefix.with_name(prefix.name + "_run.json"), RUN_INFO)
     return RunData(
         prefix=prefix,
         stats=stats,

@@ -6,6 +6,8 @@ when the run has the suite's ``_logs.csv`` (a batch request carries many logs), 
 ``success_count`` per second of the run. ``requests``/``failed_requests``/``requests_per_second`` are
 always Locust's Aggregated request figures. ``latency_ms`` comes from the suite's HDR histograms
 (``latency_source`` "hdr", microsecond decimals) when the run has them, else from Locust's stats ("locust").
+``exceptions`` counts what the locustfile's tasks raised (Locust's ``_exceptions.csv``: no request, so in no
+other figure), in all and per message.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def _ms(value: float) -> float | None:
 
 
 def summary(figures: Figures, gates: list[GateResult]) -> dict[str, Any]:
-    """Totals, rates, failures by cause with up to 3 sample messages, the audit (or None) and the gates."""
+    """Totals, rates, failures by cause with up to 3 sample messages, exceptions raised in tasks, the audit (or
+    None) and the gates."""
     total = figures.aggregated
     if figures.logs_totals is not None:
         counted, sent, ok = "logs", figures.logs_totals["sent"], figures.logs_totals["acked"]
@@ -49,6 +52,10 @@ def summary(figures: Figures, gates: list[GateResult]) -> dict[str, Any]:
             "max": _ms(total.max_ms),
         },
         "error_summary": {c.cause: {"count": c.count, "samples": c.samples} for c in figures.causes},
+        "exceptions": {
+            "count": sum(count for count, _ in figures.exceptions),
+            "by_message": [{"count": count, "message": message} for count, message in figures.exceptions],
+        },
         "audit": figures.audit,
         "gates": [{"option": g.option, "passed": g.passed, "line": g.line} for g in gates],
     }

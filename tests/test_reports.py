@@ -19,6 +19,7 @@ from grpc_user.histograms import LatencyHistograms, read_histograms_file, write_
 from reference_server.process import start_server_process
 from reports.cli import main
 from reports.document import ms
+from reports.history import main as history_main
 
 pytestmark = pytest.mark.slow
 
@@ -308,6 +309,20 @@ def test_json_summary_counts_logs_and_groups_errors_by_cause(real_run: Path, tmp
     assert (tmp_path / "report.md").is_file()
 
 
+def test_json_summary_counts_the_exceptions_raised_in_tasks(tmp_path: Path) -> None:
+    folder = plain_run(tmp_path / "run", [("WriteLog", 100, 0)])
+    write_csv(folder / "plain_exceptions.csv", ["Count", "Message", "Traceback", "Nodes"],
+              [[3540, "ValueError('no such adv_id')", "  File \"x.py\", line 3", "local"],
+               [4, "KeyError('level')", "  File \"x.py\", line 9", "local"]])  # fmt: skip
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main([str(folder), "--out", str(tmp_path / "out"), "--json"]) == 0
+    summary = json.loads(stdout.getvalue())
+    assert summary["exceptions"] == {"count": 3544, "by_message": [
+        {"count": 3540, "message": "ValueError('no such adv_id')"}, {"count": 4, "message": "KeyError('level')"}]}
+    assert summary["error_summary"] == {}, "no request failed: the exceptions are counted apart"
+
+
 def test_baseline_comparison_flags_lower_throughput_and_higher_latency(
     real_run: Path, tmp_path: Path
 ) -> None:
@@ -552,3 +567,59 @@ def test_max_lost_on_an_audit_that_did_not_know_delivery_is_breached(tmp_path: P
     done = cli(folder, "--max-lost", "1000")
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr == f"gate breached: --max-lost 1000: the delivery audit status is {status}\n"
+
+
+def _wrong(value: object) -> object:
+    """A value of another JSON type than ``value``."""
+    if isinstance(value, str):
+        return 5
+    if isinstance(value, bool | int | float):
+        return ["many"]
+    return ["not", "an", "object"] if isinstance(value, dict) else {"not": "a value"}
+
+
+def test_a_json_field_of_the_wrong_shape_is_one_line_and_exit_2_never_a_traceback(real_run: Path,
+                                                                                  tmp_path: Path) -> None:  # fmt: skip
+    """Every field of ``_run.json`` and ``_audit.json``, one at a time, for the report and the history."""
+    prefix = next(real_run.glob("*_stats.csv")).name[: -len("_stats.csv")]
+    tried = 0
+    for kind in ("run", "audit"):
+        original = json.loads((real_run / f"{prefix}_{kind}.json").read_text())
+        for key in (key for key in original if original[key] is not None):
+            runs = tmp_path / f"{kind}-{key}"
+            folder = runs / "20261130T000000Z-mixed"
+            shutil.copytree(real_run, folder)
+            (folder / f"{prefix}_{kind}.json").write_text(json.dumps({**original, key: _wrong(original[key])}))
+            stderr = io.StringIO()
+            with contextlib.redirect_stderr(stderr):
+                code = report(folder, "--out", str(folder / "out"), "--max-lost", "0")
+                history_code = history_main([str(runs)])
+            tried += 1
+            lines = stderr.getvalue().strip().splitlines()
+            assert code == 2 and history_code == 2, (kind, key, stderr.getvalue())
+            assert lines[0].startswith(f"reports: {folder / prefix}_{kind}.json: {key}") and len(lines) == 3, lines
+            assert lines[1].startswith("reports history: skipped") and "Traceback" not in stderr.getvalue()
+    assert tried >= 15
+
+
+def test_the_history_of_a_workload_named_with_a_slash_or_an_audit_status_that_is_no_text(real_run: Path,
+                                                                                        tmp_path: Path) -> None:
+    prefix = next(real_run.glob("*_stats.csv")).name[: -len("_stats.csv")]
+    runs = tmp_path / "runs"
+    for name, kind, key, value in (("20261129T000000Z-mixed", "run", "workload", "team/mixed"),
+                                   ("20261130T000000Z-mixed", "audit", "status", 5)):  # fmt: skip
+        shutil.copytree(real_run, runs / name)
+        path = runs / name / f"{prefix}_{kind}.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), key: value}))
+    never_started = runs / "20261130T010000Z-mixed"
+    never_started.mkdir()
+    (never_started / "locust_stats.csv").write_text("")
+    stderr, stdout = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
+        code = history_main([str(runs)])
+    assert code == 0, stderr.getvalue()
+    assert "## team/mixed (1 of 1 runs)" in stdout.getvalue() and (runs / "history_team_mixed.png").is_file()
+    assert stderr.getvalue().splitlines() == [
+        f"reports history: skipped {runs}/20261130T000000Z-mixed/{prefix}_audit.json: status: 5 is not of type "
+        "'string'"
+    ], "the run that never started is skipped silently"
