@@ -25,6 +25,13 @@ TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around 
 # It acknowledges faster than SQLite stores: the delivery audit gets time to see the backlog stored.
 EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
+# After a run: a run folder left empty (the test never started) is removed; a failed run's last line gives
+# Locust's exit code in words, since make itself exits 2 whenever a command fails, whatever the code.
+EXIT_CODES := 1 failures, or a target that is no LogService; 2 a bad option; 3 logs lost or still storing; 4 the audit could not count
+define finish_run
+rmdir $(1) 2>/dev/null && echo "no run folder: the test never started" || echo "run folder: $(1)"; \
+	[ $$status -eq 0 ] || echo "locust exited with code $$status ($(EXIT_CODES))"; exit $$status
+endef
 
 .PHONY: help venv proto test promtool test-browser lint demo capacity history prometheus-check deploy-check server replicas web headless report bench soak distributed clean
 
@@ -91,14 +98,15 @@ replicas: $(STAMP)
 
 web: $(STAMP)
 	mkdir -p $(RUN_DIR)
-	$(TARGET) $(LOCUST_RUN) --web-host 127.0.0.1 --web-port $(WEB_PORT) \
-		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
+	@status=0; $(TARGET) $(LOCUST_RUN) --web-host 127.0.0.1 --web-port $(WEB_PORT) \
+		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS) || status=$$?; \
+	$(call finish_run,$(RUN_DIR))
 
 headless: $(STAMP)
 	mkdir -p $(RUN_DIR)
-	$(TARGET) $(LOCUST_RUN) --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
-		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
-	@echo "run folder: $(RUN_DIR)"
+	@status=0; $(TARGET) $(LOCUST_RUN) --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
+		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS) || status=$$?; \
+	$(call finish_run,$(RUN_DIR))
 
 # Every run under reports/runs against the ones before it (HISTORY_ARGS="--last 20 --max-regression-pct 10").
 HISTORY_ARGS ?=
@@ -117,16 +125,16 @@ demo: $(STAMP)
 	@status=0; \
 	$(MAKE) --no-print-directory headless WORKLOAD=mixed USERS=20 SPAWN_RATE=10 RUN_TIME=20s HOST= RUN_DIR=$(RUN_DIR) \
 		ARGS="--target-rps $(DEMO_RPS)" || status=$$?; \
-	$(MAKE) --no-print-directory report RUN=$(RUN_DIR) || exit $$?; \
+	[ ! -d $(RUN_DIR) ] || $(MAKE) --no-print-directory report RUN=$(RUN_DIR) || exit $$?; \
 	exit $$status
 
 # The master listens for its workers on loopback only: spawn messages carry every option in cleartext.
 distributed: $(STAMP)
 	mkdir -p $(RUN_DIR)
-	$(TARGET) $(LOCUST_RUN) --processes $(WORKERS) --master-bind-host 127.0.0.1 \
+	@status=0; $(TARGET) $(LOCUST_RUN) --processes $(WORKERS) --master-bind-host 127.0.0.1 \
 		$(if $(WEB),--web-host 127.0.0.1 --web-port $(WEB_PORT),--headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME)) \
-		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS)
-	@echo "run folder: $(RUN_DIR)"
+		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS) || status=$$?; \
+	$(call finish_run,$(RUN_DIR))
 
 # The capacity search ends the run by itself; -u is the most calls in flight (the open model's users).
 CAPACITY_USERS ?= 1000
@@ -136,8 +144,8 @@ capacity: $(STAMP)
 	@status=0; \
 	$(TARGET) $(LOCUST_RUN) --headless -u $(CAPACITY_USERS) -r $(CAPACITY_USERS) --capacity-search \
 		--csv $(CAPACITY_DIR)/locust --csv-full-history --html $(CAPACITY_DIR)/locust.html $(ARGS) || status=$$?; \
-	$(PY) -m reports $(CAPACITY_DIR) || exit $$?; \
-	echo "run folder: $(CAPACITY_DIR)"; exit $$status
+	[ ! -s $(CAPACITY_DIR)/locust_stats.csv ] || $(PY) -m reports $(CAPACITY_DIR) || exit $$?; \
+	$(call finish_run,$(CAPACITY_DIR))
 
 # Does a deploy under load lose logs? 30 s of the single workload with a restart at 10 s, with a server that drops
 # its queue on stop (as the real service does) and with one that flushes it; both reports; exit 0 when as expected.
