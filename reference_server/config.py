@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 
@@ -42,6 +43,10 @@ class ServerConfig:
     count_by: str = ""
 
     def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"--{field.name.replace('_', '-')}={value!r} is not valid; accepted: a finite number")
         checks = (
             ("--port", self.port, 0 <= self.port < 65536, "0-65535 (0: a free port)"),
             ("--queue-size", self.queue_size, self.queue_size >= 1, "a whole number >= 1"),

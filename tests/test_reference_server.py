@@ -230,6 +230,8 @@ def test_health_and_reflection_answer():
         (["--host", "10.9.9.9", "--port", "0"], "cannot listen on 10.9.9.9:0: Cannot assign requested address; "
                                                 "accepted: an address of this machine"),
         (["--host", "no such host", "--port", "0"], "--host='no such host' is not valid"),
+        (["--flush-period", "inf"], "--flush-period=inf is not valid; accepted: a finite number"),
+        (["--stall-for", "inf"], "--stall-for=inf is not valid; accepted: a finite number"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(args, message):
