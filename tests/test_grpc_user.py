@@ -161,6 +161,7 @@ def test_invalid_options_exit_2_with_one_line_naming_option_value_and_accepted(t
     errors = [line for line in run.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and message in errors[0], run.stderr
     assert "Traceback" not in run.stderr
+    assert list(tmp_path.iterdir()) == [], "a test that never started leaves none of Locust's empty CSV files"
 
 
 def test_an_arrival_rate_of_0_from_the_environment_is_refused_not_read_as_off(tmp_path):
@@ -174,6 +175,7 @@ def test_unreachable_target_fails_fast_with_one_line_naming_it(tmp_path):
     assert run.returncode == 1
     assert "locust: error: target grpc://127.0.0.1:9 is not serving the log service: UNAVAILABLE" in run.stderr
     assert "Traceback" not in run.stderr
+    assert list(tmp_path.iterdir()) == [], "a test that never started leaves none of Locust's empty CSV files"
 
 
 def test_failed_calls_latency_is_kept_apart_from_successful_calls(serve, tmp_path):
