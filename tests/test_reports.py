@@ -618,7 +618,8 @@ def test_the_history_of_a_workload_named_with_a_slash_or_an_audit_status_that_is
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
         code = history_main([str(runs)])
     assert code == 0, stderr.getvalue()
-    assert "## team/mixed (1 of 1 runs)" in stdout.getvalue() and (runs / "history_team_mixed.png").is_file()
+    assert "## team/mixed, closed model (1 of 1 runs)" in stdout.getvalue()
+    assert (runs / "history_team_mixed_closed_model.png").is_file()
     assert stderr.getvalue().splitlines() == [
         f"reports history: skipped {runs}/20261130T000000Z-mixed/{prefix}_audit.json: status: 5 is not of type "
         "'string'"
