@@ -59,7 +59,8 @@ def write_run(runs, folder: str, rps: float, options: dict, capacity: dict | Non
     (run / "locust_run.json").write_text(json.dumps(info))
     if capacity is not None:
         (run / "capacity.json").write_text(json.dumps({"steps": [], "batch_sizes": [], "breaking_cause": {
-            "status": "ACK_RATE", "words": "acked < 95%"}, **capacity}))  # fmt: skip
+            "status": "ACK_RATE", "words": "acked < 95%"}, "slo": {"p95_ms": 1000, "failure_rate": 0.01},
+            **capacity}))  # fmt: skip
 
 
 def test_history_compares_searches_by_their_answer_and_open_runs_by_their_rate(tmp_path):
