@@ -82,8 +82,9 @@ class LogClient:
         self._channel = sync_channel(self.target)
         self._watch = watch_sync_channel(self._channel)
         self._stub = pb_grpc.LogServiceStub(self._channel)
-        # Closed when the client is collected or, at the latest, at interpreter exit while grpc's polling thread still
-        # runs: a channel with a subscriber left to ``Channel.__del__`` at shutdown waits forever for that thread's lock.
+        # Closed when the client is collected or, at the latest, at interpreter exit while grpc's polling thread
+        # still runs: a channel with a subscriber left to ``Channel.__del__`` at shutdown waits forever for that
+        # thread's lock.
         self._close = weakref.finalize(self, _close_channel, self._channel, self._watch)
 
     def write_log(self, message: str, **kwargs: Any) -> WriteResult:
