@@ -144,6 +144,24 @@ def _knee(capacity: dict) -> Chart:
     return Chart("report_capacity.png", "Capacity: the knee", _png(figure))
 
 
+def _freshness(figures: Figures) -> Chart | None:
+    """Visibility latency of the samples found in each interval: p50, p95 and max per RPC."""
+    fresh = figures.freshness
+    if fresh is None or fresh.history is None or fresh.history.empty:
+        return None
+    figure, (ax,) = _figure()
+    for name, rows in fresh.history.groupby("Name", sort=True):
+        line = ax.plot(rows["seconds"], rows["50%"], marker=".", label=f"{name} p50")[0]
+        ax.plot(rows["seconds"], rows["95%"], linestyle="--", color=line.get_color(), label=f"{name} p95")
+        ax.plot(rows["seconds"], rows["Max (ms)"], linestyle=":", color=line.get_color(), label=f"{name} max")
+    ax.set_ylabel("visibility latency ms")
+    ax.set_title("Freshness over time: acknowledgement to the first QueryLog that returns the log")
+    ax.legend(loc="upper left", fontsize="small")
+    note = (f"Each point: the samples found in that second. Late by at most the poll interval, "
+            f"{fresh.poll_interval_ms:g} ms.")  # fmt: skip
+    return Chart("report_freshness.png", "Freshness over time", _png(figure), note)
+
+
 def distribution_points(histograms: LatencyHistograms, name: str) -> tuple[np.ndarray, np.ndarray]:
     """One RPC's latency distribution, every outcome: x = 1/(1-p) (the usual HDR plot's axis), y = ms. Percentiles
     beyond what the call count resolves (99.99% of 100 calls) are left out; 100% is drawn at the last one's x."""
@@ -197,6 +215,8 @@ def render_charts(figures: Figures, baseline: Figures | None = None) -> list[Cha
     of a capacity search, and the history's charts (none without a stats history)."""
     fixed = [chart for chart in (_distribution(figures, baseline),) if chart is not None]
     fixed += [_knee(figures.capacity)] if figures.capacity else []
+    freshness = _freshness(figures)
+    fixed += [freshness] if freshness is not None else []
     timeline = figures.timeline
     if timeline is None:
         logger.info("no stats history: no history charts")

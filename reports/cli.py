@@ -70,6 +70,9 @@ def parser() -> argparse.ArgumentParser:
     gates.add_argument(
         "--max-lost", type=count, metavar="N", help="logs lost at most N (needs the delivery audit)"
     )
+    gates.add_argument("--max-visibility-p95-ms", type=non_negative, metavar="MS",
+                       help="p95 of visibility latency (acknowledgement to the first QueryLog that returns a log) at "
+                       "most MS (_freshness.csv; more than 5%% of samples never visible breaches it)")  # fmt: skip
     return cli
 
 
@@ -118,6 +121,11 @@ def _terminal(figures: Figures, files: list[Path], changes: list[Change] | None)
     ]
     if figures.capacity is not None:
         lines.append(figures.capacity["answer"])
+    if figures.freshness is not None:
+        fresh = figures.freshness
+        lines.append(f"Freshness: p50 {document.ms(fresh.p50)} ms, p95 {document.ms(fresh.p95)} ms, max "
+                     f"{document.ms(fresh.max_ms)} ms from acknowledgement to visible ({fresh.visible:,} of "
+                     f"{fresh.samples:,} samples; poll interval {fresh.poll_interval_ms:g} ms)")  # fmt: skip
     if changes is not None:
         lines += [
             "",
@@ -147,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     files = _write(args.out or data.prefix.parent, markdown.render(report), html.render(report), charts)
     thresholds = Thresholds(
         args.max_p95_ms, args.max_failure_rate, args.min_rps, args.min_logs_per_second, args.max_lost,
-        args.max_p95_ok_ms, args.max_p50_ms, args.max_p99_ms,
+        args.max_p95_ok_ms, args.max_p50_ms, args.max_p99_ms, args.max_visibility_p95_ms,
     )
     gates: list[GateResult] = evaluate(figures, thresholds)
     if args.json:

@@ -251,19 +251,22 @@ def _capacity(figures: Figures) -> Section | None:
             ", ".join(f"{cause} {n}" for cause, n in step["failures"].items()) or "none",
             count(step["dropped"]),
             "n/a" if step["backlog_end"] is None else f"{step['backlog_start']:,} -> {step['backlog_end']:,}",
+            "n/a" if step.get("visibility_p95_ms") is None else ms(step["visibility_p95_ms"]),
             "good" if step["good"] else ", ".join(cause["status"] for cause in step["broken_by"]),
         ]
         for step in capacity["steps"]
     ]
     headers = ["calls/s offered", "achieved", "logs/s offered", "acked", "stored", "p50/p95/p99 ms", "failures",
-               "dropped", "backlog", "verdict"]  # fmt: skip
+               "dropped", "backlog", "visible p95 ms", "verdict"]  # fmt: skip
     cause, slo = capacity["breaking_cause"], capacity["slo"]
     blocks: list[Block] = [
         _plain(capacity["answer"]),
         f"Breaking cause: {_plain(cause['words'])} ({cause['status']}). A step is bad when its failures exceed "
         f"{slo['failure_rate']:.1%}, its p95 (from the scheduled start) exceeds {slo['p95_ms']:g} ms, fewer "
         "than 95% of the offered logs are acknowledged, an arrival is dropped, or the service stores "
-        "less than 95% of what it acknowledges.",
+        "less than 95% of what it acknowledges"
+        + (f", or its logs become visible to QueryLog later than {slo['visibility_p95_ms']:g} ms (p95, FRESHNESS)."
+           if slo.get("visibility_p95_ms") else "."),
         Table(headers, rows),
     ]
     if capacity.get("batch_sizes"):
@@ -359,6 +362,35 @@ def _actions(figures: Figures) -> Section | None:
     return Section("Actions", blocks)
 
 
+def _freshness(figures: Figures) -> Section | None:
+    fresh = figures.freshness
+    if fresh is None:
+        return None
+    rows = [[_plain(row["Name"]), count(int(row["Samples"])), count(int(row["Visible"])),
+             count(int(row["Never Visible"])), ms(row["50%"]), ms(row["95%"]), ms(row["99%"]), ms(row["Max (ms)"])]
+            for _, row in fresh.rows.iterrows()]  # fmt: skip
+    headers = ["RPC", "samples", "visible", "never visible", "p50 ms", "p95 ms", "p99 ms", "max ms"]
+    gap = f" (the largest gap between two polls was {fresh.max_poll_gap_ms:,.0f} ms)" if fresh.max_poll_gap_ms else ""
+    blocks: list[Block] = [
+        "Visibility latency: from a log's acknowledgement to the first QueryLog that returns it, over logs sampled "
+        "during the run. The service acknowledges before it stores, so this is how stale a log viewer or an alert "
+        f"built on QueryLog is. The probe queries every {fresh.poll_interval_ms:g} ms: a figure is late by at most "
+        f"that much{gap}. The audit's settle time is another thing: how long the audit waited for the last of "
+        "the run's logs after the stop.",
+        Table(headers, rows),
+    ]
+    if fresh.probe_queries is not None:
+        share = fresh.probe_queries / max(figures.aggregated.requests + fresh.probe_queries, 1)
+        blocks.append(f"The probe made {count(fresh.probe_queries)} QueryLog calls ({percent(share * 100)} of all "
+                      "calls), kept out of the request figures above.")  # fmt: skip
+    if fresh.never_visible:
+        named = ", ".join(f"{s['name']} sample {s['sample']} of {s['probe']} (acknowledged {s['acked_at']})"
+                          for s in fresh.never_visible_samples or [])  # fmt: skip
+        blocks.append(f"{count(fresh.never_visible)} sampled log(s) never became visible by the end of the audit"
+                      + (f": {named}" if named else "") + ".")  # fmt: skip
+    return Section("Freshness (visibility latency)", blocks)
+
+
 def comparison_table(changes: list[Change]) -> Table:
     """Each figure in the baseline and this run, its absolute and relative change, regressions flagged."""
     rows = [
@@ -424,6 +456,7 @@ def build(
         _service_time(figures),
         _audit(figures),
         _actions(figures),
+        _freshness(figures),
     ]
     if changes is not None:
         sections.append(_comparison(changes, baseline))

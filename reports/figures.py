@@ -77,6 +77,34 @@ class Timeline:
 
 
 @dataclass
+class Freshness:
+    """Visibility latency (ms): acknowledgement to the first QueryLog that returns a sampled log.
+
+    ``rows``: ``_freshness.csv`` (per name and Aggregated); ``history``: the samples found per interval with
+    ``seconds`` since the run's first history row; the rest from ``_freshness.json`` when present.
+    """
+
+    rows: pd.DataFrame
+    history: pd.DataFrame | None
+    poll_interval_ms: float
+    samples: int
+    visible: int
+    never_visible: int
+    p50: float
+    p95: float
+    p99: float
+    max_ms: float
+    max_poll_gap_ms: float | None = None
+    probe_queries: int | None = None
+    never_visible_samples: list[dict[str, Any]] | None = None
+
+    @property
+    def p95_with_never_visible(self) -> float:
+        """p95 over every sample, a sample never visible counting as infinitely late (what the gate reads)."""
+        return math.inf if self.never_visible > 0.05 * self.samples else self.p95
+
+
+@dataclass
 class Figures:
     """Everything a report shows about one run."""
 
@@ -98,6 +126,7 @@ class Figures:
     latency_source: str = LOCUST
     histograms: dict[str, LatencyHistograms] | None = None
     arrivals: Arrivals | None = None
+    freshness: Freshness | None = None
 
     @property
     def has_logs(self) -> bool:
@@ -367,6 +396,35 @@ def _per_rpc(stats: pd.DataFrame, logs: pd.DataFrame | None, duration: float,
     return [_rpc(row, logs_acked[row["Raw"]], duration, hdr.get(row["Raw"])) for _, row in per_name.iterrows()]
 
 
+def _freshness(data: RunData) -> Freshness | None:
+    rows = data.freshness
+    if rows is None:
+        return None
+    total = rows[rows["Name"] == AGGREGATED]
+    total = total.iloc[-1] if not total.empty else rows.iloc[-1]
+    info = data.freshness_info or {}
+    history = data.freshness_history
+    if history is not None:
+        first = data.history if data.history is not None else history
+        start = float(first["Timestamp"].min())
+        history = history.assign(seconds=history["Timestamp"].astype(float) - start)
+    return Freshness(
+        rows=rows,
+        history=history,
+        poll_interval_ms=float(total["Poll Interval (ms)"]),
+        samples=int(total["Samples"]),
+        visible=int(total["Visible"]),
+        never_visible=int(total["Never Visible"]),
+        p50=float(total["50%"]),
+        p95=float(total["95%"]),
+        p99=float(total["99%"]),
+        max_ms=float(total["Max (ms)"]),
+        max_poll_gap_ms=info.get("max_poll_gap_ms"),
+        probe_queries=info.get("probe_queries"),
+        never_visible_samples=info.get("never_visible_samples"),
+    )
+
+
 def compute(data: RunData) -> Figures:
     """All figures of one run; sidecar-based ones are None when the sidecar is absent."""
     stats = data.stats
@@ -407,4 +465,5 @@ def compute(data: RunData) -> Figures:
         latency_source=HDR if latency is not None else LOCUST,
         histograms=data.histograms,
         arrivals=arrival_figures(data.arrivals, data.arrivals_history),
+        freshness=_freshness(data),
     )

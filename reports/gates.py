@@ -25,6 +25,7 @@ class Thresholds:
     max_p95_ok_ms: float | None = None
     max_p50_ms: float | None = None
     max_p99_ms: float | None = None
+    max_visibility_p95_ms: float | None = None
 
 
 @dataclass
@@ -121,6 +122,19 @@ def _p95_ok(figures: Figures, limit: float) -> GateResult:
     return _at_most(option, label, p95, limit, " ms")
 
 
+def _visibility_p95(figures: Figures, limit: float) -> GateResult:
+    """p95 of visibility latency; with more than 5% of the samples never visible it is infinite."""
+    option = "--max-visibility-p95-ms"
+    fresh = figures.freshness
+    if fresh is None or not fresh.samples:
+        why = "no _freshness.csv in this run (--no-freshness?)" if fresh is None else "no sampled log"
+        return GateResult(option, False, f"{option} {_show(limit)}: {why}")
+    label = "visibility latency p95"
+    if fresh.never_visible:
+        label += f" ({fresh.never_visible} of {fresh.samples} samples never visible)"
+    return _at_most(option, label, fresh.p95_with_never_visible, limit, " ms")
+
+
 def evaluate(figures: Figures, thresholds: Thresholds) -> list[GateResult]:
     """Verdicts of the asked gates, on the Aggregated row (and the delivery audit for --max-lost)."""
     total = figures.aggregated
@@ -151,4 +165,6 @@ def evaluate(figures: Figures, thresholds: Thresholds) -> list[GateResult]:
         results.append(_lost(figures, thresholds.max_lost))
     if thresholds.max_p95_ok_ms is not None:
         results.append(_p95_ok(figures, thresholds.max_p95_ok_ms))
+    if thresholds.max_visibility_p95_ms is not None:
+        results.append(_visibility_p95(figures, thresholds.max_visibility_p95_ms))
     return results

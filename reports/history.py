@@ -51,6 +51,7 @@ class HistoryRow:
     p95: float
     failure_pct: float
     audit: str
+    visibility_p95: float | None = None
     flags: tuple[str, ...] = ()
     kind: str = RUN
     sustained: float | None = None
@@ -98,7 +99,8 @@ def load_history(folder: Path) -> list[HistoryRow]:
         info, total = data.run_info or {}, figures.aggregated
         audit = (figures.audit or {}).get("status", "none")
         row = HistoryRow(run.name, str(info.get("started_at") or run.name), "", info.get("users"), total.rps,
-                         total.logs_per_second, total.p95, total.failure_pct, audit)  # fmt: skip
+                         total.logs_per_second, total.p95, total.failure_pct, audit,
+                         figures.freshness.p95 if figures.freshness is not None else None)  # fmt: skip
         rows += _grouped(row, info, data.capacity)
     if not rows:
         raise ReportError(f"{folder}: no run folders with a *{STATS_SUFFIX}")
@@ -200,8 +202,10 @@ def _table(rows: list[HistoryRow]) -> Table:
         return Table(["started", "run", "logs/s sustained", "answer", "audit", "regression"], body)
     body = [[row.started, row.folder, str(row.users or ""), f"{row.rps:,.1f}",
              "" if row.logs_per_second is None else f"{row.logs_per_second:,.1f}", ms(row.p95),
-             f"{row.failure_pct:.2f}", row.audit, "; ".join(row.flags) or ""] for row in rows]  # fmt: skip
-    headers = ["started", "run", "users", "requests/s", "logs/s", "p95 ms", "failure %", "audit", "regression"]
+             f"{row.failure_pct:.2f}", row.audit, "" if row.visibility_p95 is None else ms(row.visibility_p95),
+             "; ".join(row.flags) or ""] for row in rows]  # fmt: skip
+    headers = ["started", "run", "users", "requests/s", "logs/s", "p95 ms", "failure %", "audit",
+               "visibility p95 ms", "regression"]  # fmt: skip
     return Table(headers, body)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from grpc_user.histograms import HISTOGRAMS_FILE_SUFFIX, HistogramError, LatencyHistograms, read_histograms_file
-from reports.schema import AUDIT, CAPACITY, RUN_INFO, shape_problem
+from reports.schema import AUDIT, CAPACITY, FRESHNESS, RUN_INFO, shape_problem
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ LOGS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Name", "Logs Sent", "Logs Ac
 LATENCY_COLUMNS = ("Name", "Outcome", "Count", "Average (ms)", *PERCENTILES, "Max (ms)")
 ARRIVALS_COLUMNS = ("Offered", "Made", "Dropped")
 ARRIVALS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Offered", "Made", "Dropped")
+FRESHNESS_COLUMNS = ("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)",
+                     "Poll Interval (ms)")  # fmt: skip
+FRESHNESS_HISTORY_COLUMNS = ("Timestamp", "Name", "Visible", "50%", "95%", "99%", "Max (ms)")
 ACTIONS_COLUMNS = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Duration (s)")
 
 # Columns that must hold numbers on every row where present; the percentiles of history rows may be 'N/A'.
@@ -62,6 +65,8 @@ STRICT_NUMBERS = {
     "actions": ("Phase", "At (s)"),
     "arrivals": ARRIVALS_COLUMNS,
     "arrivals history": ARRIVALS_HISTORY_COLUMNS,
+    "freshness": FRESHNESS_COLUMNS[1:],
+    "freshness history": FRESHNESS_HISTORY_COLUMNS[:1] + FRESHNESS_HISTORY_COLUMNS[2:],
 }
 # Every other column is a number too (checked finite; an empty or N/A cell is allowed), but these.
 TEXT_COLUMNS = frozenset({"Type", "Name", "Method", "Error", "Message", "Traceback", "Nodes", "Outcome", "Command",
@@ -97,6 +102,9 @@ class RunData:
     histograms: dict[str, LatencyHistograms] | None = None
     arrivals: pd.DataFrame | None = None
     arrivals_history: pd.DataFrame | None = None
+    freshness: pd.DataFrame | None = None
+    freshness_history: pd.DataFrame | None = None
+    freshness_info: dict[str, Any] | None = None
 
     def path(self, suffix: str) -> Path:
         """``<prefix><suffix>``, e.g. ``_stats.csv``."""
@@ -255,4 +263,8 @@ def load_run(run: Path) -> RunData:
         histograms=_histograms(prefix),
         arrivals=_optional_csv(prefix, "_arrivals.csv", "arrivals", ARRIVALS_COLUMNS),
         arrivals_history=_optional_csv(prefix, "_arrivals_history.csv", "arrivals history", ARRIVALS_HISTORY_COLUMNS),
+        freshness=_optional_csv(prefix, "_freshness.csv", "freshness", FRESHNESS_COLUMNS),
+        freshness_history=_optional_csv(prefix, "_freshness_history.csv", "freshness history",
+                                        FRESHNESS_HISTORY_COLUMNS),  # fmt: skip
+        freshness_info=_optional_json(prefix.with_name(prefix.name + "_freshness.json"), FRESHNESS),
     )

@@ -1,4 +1,5 @@
-"""The shapes of the JSON files the reports read (``_run.json``, ``_audit.json``, ``capacity.json``), as JSON Schema.
+"""The shapes of the JSON files the reports read (``_run.json``, ``_audit.json``, ``capacity.json``,
+``_freshness.json``), as JSON Schema.
 
 Every field a report reads is declared with the type it must have, so a hand-edited or foreign file (an audit
 status that is no text, a figure that is no number) becomes one line naming the file and the field, never a
@@ -53,10 +54,15 @@ _STEP_FIELDS = {
     "dropped": COUNT, "backlog_start": _nullable(NUMBER), "backlog_end": _nullable(NUMBER),
     "good": {"type": "boolean"}, "broken_by": {"type": "array", "items": _record({"status": TEXT}, ("status",))},
 }  # fmt: skip
+_NEVER_VISIBLE = _record({"name": TEXT, "probe": TEXT, "sample": COUNT, "acked_at": TEXT},
+                         ("name", "probe", "sample", "acked_at"))  # fmt: skip
+FRESHNESS = _record({"max_poll_gap_ms": NUMBER, "probe_queries": COUNT,
+                     "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE}})  # fmt: skip
 CAPACITY = _record(
     {"answer": TEXT, "max_sustainable_rps": NUMBER, "max_sustainable_logs_per_second": NUMBER,
      "breaking_cause": _CAUSE,
-     "slo": _record({"p95_ms": NUMBER, "failure_rate": NUMBER}, ("p95_ms", "failure_rate")),
+     "slo": _record({"p95_ms": NUMBER, "failure_rate": NUMBER, "visibility_p95_ms": NUMBER},
+                    ("p95_ms", "failure_rate")),
      "steps": {"type": "array", "items": _record(_STEP_FIELDS, tuple(_STEP_FIELDS))},
      "batch_sizes": {"type": "array", "items": _record(
          {"batch_size": _nullable(COUNT), "max_sustainable_rps": NUMBER,

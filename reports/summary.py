@@ -23,6 +23,27 @@ def _ms(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _freshness(figures: Figures) -> dict[str, Any] | None:
+    """Visibility latency in ms per RPC and aggregated, the samples never visible, the poll interval."""
+    fresh = figures.freshness
+    if fresh is None:
+        return None
+    by_name = {str(row["Name"]): {"samples": int(row["Samples"]), "visible": int(row["Visible"]),
+                                  "never_visible": int(row["Never Visible"]), "p50": float(row["50%"]),
+                                  "p95": float(row["95%"]), "p99": float(row["99%"]), "max": float(row["Max (ms)"])}
+               for _, row in fresh.rows.iterrows()}  # fmt: skip
+    return {
+        "visibility_latency_ms": {"p50": fresh.p50, "p95": fresh.p95, "p99": fresh.p99, "max": fresh.max_ms},
+        "samples": fresh.samples,
+        "visible": fresh.visible,
+        "never_visible": fresh.never_visible,
+        "never_visible_samples": fresh.never_visible_samples or [],
+        "poll_interval_ms": fresh.poll_interval_ms,
+        "probe_queries": fresh.probe_queries,
+        "by_name": by_name,
+    }
+
+
 def summary(figures: Figures, gates: list[GateResult]) -> dict[str, Any]:
     """Totals, rates, failures by cause with up to 3 sample messages, exceptions raised in tasks, the audit (or
     None) and the gates."""
@@ -57,5 +78,6 @@ def summary(figures: Figures, gates: list[GateResult]) -> dict[str, Any]:
             "by_message": [{"count": count, "message": message} for count, message in figures.exceptions],
         },
         "audit": figures.audit,
+        "freshness": _freshness(figures),
         "gates": [{"option": g.option, "passed": g.passed, "line": g.line} for g in gates],
     }

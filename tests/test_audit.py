@@ -51,9 +51,9 @@ def test_audit_allow_loss_reports_lost_logs_without_failing_the_run(serve, tmp_p
     assert "Delivery audit LOST" in run.stdout + run.stderr
 
 
-def test_no_audit_writes_a_skipped_audit_and_never_queries_the_service(serve, tmp_path):
+def test_no_audit_writes_a_skipped_audit_and_with_no_freshness_never_queries_the_service(serve, tmp_path):
     server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "300", "--no-audit")
+    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "300", "--no-audit", "--no-freshness")
     stats = server.stop()
     assert run.returncode == 0, run.stderr
     audit = run.json("audit")

@@ -90,6 +90,9 @@ class Step:
     failures: dict[str, int]
     dropped: int
     dropped_by_cause: dict[str, int] = field(default_factory=dict)
+    visibility_p95_ms: float | None = None
+    visibility_samples: int = 0
+    visibility_late: int = 0
     broken_by: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -201,6 +204,8 @@ def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | Non
     offer(environment, run, rate, batch_size)
     seconds = run.settings.capacity.step_seconds
     gevent.sleep(seconds * WARMUP_SHARE)
+    if run.freshness is not None:
+        run.freshness.start_window()
     before = snapshot(environment, run)
     backlogs = [before.acked - before.stored] if before.stored is not None else []
     end = before.at + seconds * (1 - WARMUP_SHARE)
@@ -216,7 +221,12 @@ def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | Non
     after = snapshot(environment, run, count_stored=countable)
     if after.stored is not None:
         backlogs.append(after.acked - after.stored)
-    return judge(rate, batch_size, before, after, run, backlogs)
+    step = judge(rate, batch_size, before, after, run, backlogs)
+    if run.freshness is not None:
+        p95, step.visibility_samples, step.visibility_late = run.freshness.window_p95_ms(time.monotonic())
+        step.visibility_p95_ms = None if p95 is None else round(p95, 1)
+        step.broken_by = _broken(step, run.settings.capacity)
+    return step
 
 
 def snapshot(environment: Any, run: SuiteRun, count_stored: bool = True) -> Snapshot:
@@ -285,6 +295,12 @@ def _broken(step: Step, slo: Any) -> list[dict[str, str]]:
     if step.p95_ms > slo.slo_p95_ms:
         broken.append({"status": "LATENCY_P95",
                        "words": f"p95 {step.p95_ms:,.3f} ms > {slo.slo_p95_ms:g} ms (from the scheduled start)"})
+    slo_visibility, late, p95 = slo.slo_visibility_p95_ms, step.visibility_late, step.visibility_p95_ms
+    if slo_visibility and (p95 is not None and p95 > slo_visibility or p95 is None and late):
+        seen = f"p95 {p95:,.0f} ms" if p95 is not None else f"{late} of {late + step.visibility_samples} samples " \
+            "still not visible"  # fmt: skip
+        broken.append({"status": "FRESHNESS", "words": f"freshness: logs visible to QueryLog too late ({seen} > "
+                       f"{slo_visibility:g} ms after their acknowledgement)"})
     if step.acked_logs_per_second < KEEP_UP * step.offered_logs_per_second:
         broken.append({"status": "ACK_RATE", "words": f"{step.acked_logs_per_second:,.0f} logs/s acknowledged < 95% "
                        f"of the {step.offered_logs_per_second:,.0f} offered"})
@@ -324,7 +340,8 @@ def capacity_result(environment: Any, run: SuiteRun, searches: list[tuple[int | 
         "step_seconds": run.settings.capacity.step_seconds,
         "warmup_seconds": run.settings.capacity.step_seconds * WARMUP_SHARE,
         "precision": run.settings.capacity.precision,
-        "slo": {"p95_ms": run.settings.capacity.slo_p95_ms, "failure_rate": run.settings.capacity.slo_failure_rate},
+        "slo": {"p95_ms": run.settings.capacity.slo_p95_ms, "failure_rate": run.settings.capacity.slo_failure_rate,
+                "visibility_p95_ms": run.settings.capacity.slo_visibility_p95_ms},
         **{key: value for key, value in best.items() if key != "steps"},
         "steps": [step for found in per_size for step in found["steps"]],
         "batch_sizes": [{key: value for key, value in found.items() if key != "steps"} for found in per_size]

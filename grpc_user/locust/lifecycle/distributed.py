@@ -16,6 +16,8 @@ import gevent
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
 
+from grpc_user.locust.freshness.lifecycle import hand_off
+from grpc_user.locust.freshness.probe import HANDOFF_KEY as FRESHNESS_HANDOFF_KEY
 from grpc_user.locust.lifecycle.budget import BudgetPool
 from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
 
@@ -91,6 +93,7 @@ def send_final_counts(environment: Any) -> None:
     runner = environment.runner
     report: dict[str, Any] = {}
     environment.events.report_to_master.fire(client_id=runner.client_id, data=report)
+    report[FRESHNESS_HANDOFF_KEY] = hand_off(suite_run(environment))  # the master keeps looking for them
     runner.send_message("stats", report)
     runner.send_message(FINAL_COUNTS, {"run_id": suite_run(environment).settings.run_id})
 

@@ -24,6 +24,8 @@ from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phas
 from grpc_user.locust.counts.arrivals import write_arrivals_totals
 from grpc_user.locust.counts.files import write_logs_totals, write_run_info
 from grpc_user.locust.counts.latency import write_histograms, write_latency_split
+from grpc_user.locust.freshness.files import summary_line as freshness_line
+from grpc_user.locust.freshness.lifecycle import finish_probe
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
 from grpc_user.locust.lifecycle.progress import WaitProgress
 from grpc_user.locust.lifecycle.state import SuiteRun
@@ -43,7 +45,8 @@ def end_test(environment: Any, run: SuiteRun) -> None:
     write_run_files(environment, run)
     finished_transports, run.transports = run.transports, {}
     run.audit, run.phase_audits = None, []
-    run.audit_greenlet = gevent.spawn(finish_audit, environment, run, run.settings.run_id, finished_transports)
+    run.audit_greenlet = gevent.spawn(finish_audit, environment, run, run.settings.run_id, finished_transports,
+                                      run.freshness)  # fmt: skip
 
 
 def write_run_files(environment: Any, run: SuiteRun) -> None:
@@ -69,8 +72,10 @@ def write_run_files(environment: Any, run: SuiteRun) -> None:
     write_run_info(prefix, run_info(environment, run))
 
 
-def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transports: dict[Any, Any]) -> None:
-    """Run the delivery audit of test ``run_id`` (progress shows in the web UI), record it, set the exit code."""
+def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transports: dict[Any, Any],
+                 probe: Any = None) -> None:  # fmt: skip
+    """Run the delivery audit of test ``run_id`` (progress shows in the web UI), record it, set the exit code;
+    then finish its freshness ``probe`` (the samples not visible by the end of the audit never were)."""
 
     shown: list[WaitProgress] = []
 
@@ -86,8 +91,12 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
     finally:
         for bar in shown:
             bar.close()
-    if run.settings.run_id != run_id:  # a new test started in the web UI meanwhile: only the log keeps it
+    same_test = run.settings.run_id == run_id
+    freshness = finish_probe(environment, run, probe, csv_prefix(environment) if same_test else "")
+    if not same_test:  # a new test started in the web UI meanwhile: only the log keeps it
         logger.info("%s", result.summary())
+        if freshness is not None:
+            logger.info("%s", freshness_line(freshness))
         _close(finished_transports)
         return
     run.phase_audits = delivery_audit_by_phase(environment, run, result)
@@ -95,6 +104,7 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
     for phase in run.phase_audits:
         logger.log(logging.ERROR if phase["status"] in ("lost", "unsettled") else logging.INFO,
                    "Delivery audit, phase %d: %s", phase["phase"], phase["sentence"])  # fmt: skip
+    run.freshness_figures = freshness
     prefix = csv_prefix(environment)
     if prefix:
         write_audit(prefix, result, run.phase_audits)
@@ -151,6 +161,24 @@ def print_logs_summary(run: SuiteRun) -> None:
         summary_logger.info("  phase %d %s", phase["phase"], phase["sentence"])
     for outcome in run.action_outcomes:
         summary_logger.info("  %s", outcome.sentence())
+    if run.freshness_figures is not None:
+        print_freshness_summary(run.freshness_figures)
+
+
+def print_freshness_summary(data: dict[str, Any]) -> None:
+    """Visibility latency per RPC (ms), the samples never visible, by name, and the probe's own calls."""
+    summary_logger.info("Visibility latency per RPC (ms), acknowledgement to the first QueryLog that returns the log:")
+    summary_logger.info("%-20s %8s %8s %8s %8s %8s %8s %8s", "Name", "samples", "visible", "never", "50%", "95%",
+                        "99%", "max")  # fmt: skip
+    for name, row in [*data["by_name"].items(), ("Aggregated", data["aggregated"])]:
+        summary_logger.info("%-20s %8d %8d %8d %8.0f %8.0f %8.0f %8.0f", name, row["samples"], row["visible"],
+                            row["never_visible"], row["p50"], row["p95"], row["p99"], row["max"])  # fmt: skip
+    for sample in data["never_visible_samples"]:
+        summary_logger.info("  never visible: %s sample %s of probe %s, acknowledged at %s", sample["name"],
+                            sample["sample"], sample["probe"], sample["acked_at"])  # fmt: skip
+    summary_logger.info("freshness probe: %d QueryLog calls (%d failed), not in the request stats",
+                        data["probe_queries"], data["probe_query_failures"])  # fmt: skip
+    summary_logger.info("%s", freshness_line(data))
 
 
 def fail_on_dropped_arrivals(environment: Any, run: SuiteRun) -> None:

@@ -29,6 +29,9 @@ from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
 from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
 from grpc_user.locust.counts.logs import REPORT_KEY
 from grpc_user.locust.counts.phases import REPORT_KEY as PHASE_REPORT_KEY
+from grpc_user.locust.freshness.lifecycle import start_probe
+from grpc_user.locust.freshness.probe import HANDOFF_KEY as FRESHNESS_HANDOFF_KEY
+from grpc_user.locust.freshness.probe import REPORT_KEY as FRESHNESS_REPORT_KEY
 from grpc_user.locust.lifecycle import task_errors
 from grpc_user.locust.lifecycle.distributed import (
     FINAL_COUNTS_MARGIN_SECONDS,
@@ -209,6 +212,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     _start_budget(environment, run)
     prefix = csv_prefix(environment)
     actions.start_actions(environment, run, prefix, _stop_for_failed_action)
+    start_probe(environment, run, prefix, lambda: _total_users(environment))
     if not isinstance(runner, WorkerRunner) and prefix:
         run.history = LogsHistoryWriter(prefix)
         run.history.start()
@@ -237,6 +241,14 @@ def _send_user_total_with_every_spawn(environment: Any, runner: MasterRunner) ->
     runner.start = start_with_total
 
 
+def _total_users(environment: Any) -> float:
+    """The test's users in total: the master's count on a worker, the runner's own elsewhere."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return float(getattr(environment.parsed_options, TOTAL_USERS_OPTION, 0) or 1)
+    return float(runner.target_user_count or 1)
+
+
 def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
     """This process's share of ``--arrival-rate``: in proportion to the users it runs of all the test's users."""
     if run.settings.arrival_rate is None and run.settings.capacity is None:
@@ -245,10 +257,7 @@ def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
     run.live_rate = LiveRate(run.settings.capacity.start) if run.settings.capacity else None
     if isinstance(runner, MasterRunner):
         return None
-    if isinstance(runner, WorkerRunner):
-        total = lambda: float(getattr(environment.parsed_options, TOTAL_USERS_OPTION, 0) or 1)  # noqa: E731
-    else:
-        total = lambda: float(runner.target_user_count or 1)  # noqa: E731
+    total = lambda: _total_users(environment)  # noqa: E731
     schedule = run.live_rate or run.settings.arrival_rate
     logger.info("arrival rate %s calls/s in total (open model): at most -u calls in flight; latency counts from "
                 "each call's scheduled start", schedule)  # fmt: skip
@@ -344,6 +353,8 @@ def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
         data[SERVICE_TIME_REPORT_KEY] = run.service_time.drain()
         data[PHASE_REPORT_KEY] = run.phases.take_report()
         data[ARRIVALS_REPORT_KEY] = run.arrival_counts.take_report()
+        if run.freshness is not None:
+            data[FRESHNESS_REPORT_KEY] = run.freshness.take_report()
 
 
 @events.worker_report.add_listener
@@ -355,6 +366,10 @@ def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         run.service_time.merge(data.get(SERVICE_TIME_REPORT_KEY) or [])
         run.phases.merge_report(data.get(PHASE_REPORT_KEY) or [])
         run.arrival_counts.merge_report(data.get(ARRIVALS_REPORT_KEY) or [])
+        if run.freshness is not None:
+            run.freshness.merge_report(data.get(FRESHNESS_REPORT_KEY) or {}, client_id)
+            if FRESHNESS_HANDOFF_KEY in data:
+                run.freshness.adopt(data[FRESHNESS_HANDOFF_KEY], time.monotonic(), client_id)
 
 
 @events.reset_stats.add_listener
@@ -380,6 +395,8 @@ def _reset_suite_stats(run: SuiteRun) -> None:
     run.latency.reset()
     run.service_time.reset()
     run.arrival_counts.reset_stats()
+    if run.freshness is not None:
+        run.freshness.reset_stats()
 
 
 def _write_history(environment: Any, run: SuiteRun) -> None:

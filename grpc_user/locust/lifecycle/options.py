@@ -38,6 +38,8 @@ def register_options(parser: Any) -> None:
          default="1000")
     _add(parser, "--slo-failure-rate", "capacity search: a step is bad above this failure rate (0.01 = 1%%)",
          default="0.01")
+    _add(parser, "--slo-visibility-p95-ms", "capacity search: a step is bad when its logs' visibility latency p95 "
+         "(acknowledgement to the first QueryLog that returns them) is above this; 0: no freshness SLO", default="0")
     _add(parser, "--batch-sizes", "capacity search of the batch workload: one search per batch size, e.g. "
          "10,100,500,1000", default="")
     _add(parser, "--target-rps", "pacing (closed model): each user paces itself to its share of this many calls/s "
@@ -47,6 +49,12 @@ def register_options(parser: Any) -> None:
     _add(parser, "--audit-timeout", "seconds to wait for acknowledged logs to be stored", default="15")
     _add(parser, "--audit-settle", "seconds the service must store nothing at all before the logs still missing "
          "count as lost (longer than the service's flush period, 5 s)", default="6")
+    _add(parser, "--no-freshness", "do not measure visibility latency (acknowledgement to the first QueryLog that "
+         "returns a log)", action="store_true", default=False)
+    _add(parser, "--freshness-sample-rate", "acknowledged logs sampled per second in total for visibility latency",
+         default="20")
+    _add(parser, "--freshness-poll-interval", "seconds between the freshness probe's queries: the error bound of "
+         "visibility latency", default="0.1")
     _add(parser, "--audit-allow-loss", "do not fail the run when acknowledged logs were lost",
          action="store_true", default=False)
     # Actions run shell commands: command line or environment only, like the security settings.

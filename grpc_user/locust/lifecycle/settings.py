@@ -68,6 +68,7 @@ class CapacitySettings:
     slo_p95_ms: float = 1000.0
     slo_failure_rate: float = 0.01
     batch_sizes: tuple[int, ...] = ()
+    slo_visibility_p95_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class SuiteSettings:
     target_rps: float = 0.0
     arrival_rate: RateSchedule | None = None
     capacity: CapacitySettings | None = None
+    freshness: bool = True
+    freshness_sample_rate: float = 20.0
+    freshness_poll_interval: float = 0.1
     security: Security = Security()
     actions: ActionPlan = ActionPlan()
 
@@ -308,6 +312,8 @@ def _capacity(
         slo_p95_ms=_number("--slo-p95-ms", get("slo_p95_ms", 1000), "milliseconds"),
         slo_failure_rate=failure_rate,
         batch_sizes=sizes,
+        slo_visibility_p95_ms=_number("--slo-visibility-p95-ms", get("slo_visibility_p95_ms", 0), "milliseconds",
+                                      allow_zero=True),
     )
 
 
@@ -333,6 +339,10 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
     seed_raw = get("seed", "")
     target_rps = _number("--target-rps", get("target_rps", 0), "requests per second (0: no pacing)", allow_zero=True)
     arrival_rate = _arrival_rate(get("arrival_rate", ""), target_rps)
+    capacity = _capacity(options, arrival_rate, target_rps, max_batch)
+    if capacity is not None and capacity.slo_visibility_p95_ms and get("no_freshness", False):
+        raise OptionError("--slo-visibility-p95-ms", get("slo_visibility_p95_ms", 0), "a freshness SLO needs the "
+                          "freshness probe: not with --no-freshness")  # fmt: skip
     return SuiteSettings(
         batch_size=_whole("--batch-size", get("batch_size", 100), 1, max_batch),
         mix=parse_mix(get("mix", DEFAULT_MIX)),
@@ -349,7 +359,11 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
         max_requests=_whole("--max-requests", get("max_requests", 0), 0),
         target_rps=target_rps,
         arrival_rate=arrival_rate,
-        capacity=_capacity(options, arrival_rate, target_rps, max_batch),
+        capacity=capacity,
+        freshness=not get("no_freshness", False),
+        freshness_sample_rate=_number("--freshness-sample-rate", get("freshness_sample_rate", 20.0), "samples per "
+                                      "second"),
+        freshness_poll_interval=_number("--freshness-poll-interval", get("freshness_poll_interval", 0.1), "seconds"),
         security=security if security is not None else parse_security(options),
         actions=actions if actions is not None else parse_actions(options),
     )

@@ -62,6 +62,8 @@ class SuiteRun:
     final_counts_from: set[str] = field(default_factory=set)
     workers_without_final_counts: list[str] = field(default_factory=list)
     workers: int = 0
+    freshness: Any = None
+    freshness_figures: dict[str, Any] | None = None
 
 
 _runs: weakref.WeakKeyDictionary[Any, SuiteRun] = weakref.WeakKeyDictionary()

@@ -23,6 +23,7 @@ from grpc_user.histograms import OK, LatencyHistograms
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
 from grpc_user.locust.counts.phases import PhaseCounts
+from grpc_user.locust.freshness.probe import FreshnessProbe, Sample
 from grpc_user.locust.lifecycle.budget import RequestBudget
 from grpc_user.locust.open_model.clock import ArrivalClock
 from grpc_user.locust.transport.bridge import LoopStopped, PendingCall
@@ -63,12 +64,14 @@ class GrpcLogClient:
         arrivals: ArrivalClock | None = None,
         service_time: LatencyHistograms | None = None,
         phases: PhaseCounts | None = None,
+        freshness: FreshnessProbe | None = None,
     ) -> None:
         self.target = target
         self._phases = phases
         self.run_id = run_id
         self._arrivals = arrivals
         self._service_time = service_time
+        self._freshness = freshness
         self.timeout = timeout
         self.max_batch_size = max_batch_size
         self._transport = transport
@@ -143,15 +146,21 @@ class GrpcLogClient:
             _tag_phase(request, str(phase))
         payload = request.SerializeToString()
         scheduled = self._await_arrival() if self._arrivals is not None else 0.0
+        probe, sample = self._freshness, None
+        if sent and probe is not None and time.monotonic() >= probe.due:  # a log sampled for visibility latency
+            sample = probe.tag(rpc, name, request, time.monotonic())
+            if sample is not None:  # sampled when it is sent, not while it waited for its scheduled start
+                payload = request.SerializeToString()
+                probe.untag(sample)
         try:
-            return self._send(rpc, name, payload, sent, outcome, tagged, scheduled, phase)
+            return self._send(rpc, name, payload, sent, outcome, tagged, scheduled, phase, sample)
         finally:
             if scheduled:
                 self._arrivals.call_done()
 
     def _send(self, rpc: str, name: str, payload: bytes, sent: int,
               outcome: Callable[[bytes], tuple[Any, int, GrpcCallFailure | None]], tagged: int | None,
-              scheduled: float, phase: int | None) -> Any:  # fmt: skip
+              scheduled: float, phase: int | None, sample: Sample | None) -> Any:  # fmt: skip
         start_time = time.time()
         started = time.perf_counter()
         mark = self._transport.watch.current
@@ -173,6 +182,8 @@ class GrpcLogClient:
             try:
                 result, acked, exception = outcome(raw)
                 in_doubt, length = 0, len(raw)
+                if sample is not None and acked == sent:
+                    self._freshness.acked(sample, time.monotonic())
             except DecodeError:  # status OK, but not the answer the contract defines: whatever it says is unknown
                 exception = GrpcCallFailure("INTERNAL", f"unreadable {calls.RESPONSE_NAMES[rpc]} ({len(raw)} bytes)")
                 result, acked, in_doubt, length = _failure(rpc, exception, sent), 0, sent, len(raw)

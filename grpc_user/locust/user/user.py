@@ -69,6 +69,7 @@ class GrpcUser(User):
             arrivals=run.arrivals,
             service_time=run.service_time,
             phases=run.phases if self.settings.actions.actions else None,
+            freshness=run.freshness,
         )
         self.data = LogDataGenerator(
             run_id=self.settings.run_id,

@@ -28,6 +28,9 @@ PREFIX = "grpc_log_loadtest"
 # Microseconds: what a log service's latency spans, from a healthy call on a LAN to a deadline.
 BUCKETS_US = (100, 250, 500, 750, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
               2_500_000, 5_000_000, 10_000_000, 30_000_000)  # fmt: skip
+# Microseconds: how long a log takes to become visible, from a fast flush to a service far behind.
+VISIBILITY_BUCKETS_US = (10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+                         10_000_000, 30_000_000, 60_000_000)  # fmt: skip
 # Locust's runner states (locust.runners.STATE_RUNNING, STATE_SPAWNING), written out: the web UI's modules are
 # imported by tests that must not load Locust (and its monkey-patching) into the test process.
 TEST_RUNNING = ("running", "spawning")
@@ -63,6 +66,7 @@ class SuiteCollector:
                                 value=environment.runner.user_count)  # fmt: skip
         yield from self._arrivals(run, stats)
         yield from self._audit(run)
+        yield from self._freshness(run)
 
     @staticmethod
     def _logs(run: Any) -> Iterator[Any]:
@@ -110,6 +114,40 @@ class SuiteCollector:
                                        labels=["run_id"])  # fmt: skip
             family.add_metric([audit.get("run_id", "")], audit.get(key, audit.get("lost", 0)) or 0)
             yield family
+
+
+    @staticmethod
+    def _freshness(run: Any) -> Iterator[Any]:
+        probe = run.freshness
+        if probe is None:
+            return
+        latency = HistogramMetricFamily(f"{PREFIX}_visibility_latency_seconds", "freshness: from a sampled log's "
+                                        "acknowledgement to the first QueryLog that returns it, per RPC name, from "
+                                        "the probe's HDR histograms", labels=["name"])  # fmt: skip
+        quantiles = GaugeMetricFamily(f"{PREFIX}_visibility_latency_quantile_seconds", "visibility latency at a "
+                                      "quantile (1: the largest) per RPC name, from the HDR histograms",
+                                      labels=["name", "quantile"])  # fmt: skip
+        for name in probe.histograms.names():
+            latencies = probe.histograms.combined(name=name)
+            counts = latencies.count_at_or_below(VISIBILITY_BUCKETS_US)
+            buckets = [(f"{bound / 1e6:g}", count) for bound, count in zip(VISIBILITY_BUCKETS_US, counts, strict=True)]
+            latency.add_metric([name], [*buckets, ("+Inf", latencies.count)],
+                               sum_value=latencies.mean() * latencies.count / 1e6)  # fmt: skip
+            values = latencies.values_at((50.0, 95.0, 99.0, 100.0))
+            for percentile, micros in values.items():
+                quantiles.add_metric([name, f"{percentile / 100:g}"], micros / 1e6)
+        yield latency
+        yield quantiles
+        for key, help_text, value in (
+            ("samples", "logs sampled for visibility latency", sum(probe.samples.values())),
+            ("pending", "sampled logs acknowledged and not visible yet", probe.pending_count()),
+            ("never_visible", "sampled logs not visible by the end of the audit", len(probe.never_visible)),
+        ):  # fmt: skip
+            yield GaugeMetricFamily(f"{PREFIX}_freshness_{key}", help_text, value=value)
+        yield CounterMetricFamily(f"{PREFIX}_freshness_probe_queries", "the freshness probe's QueryLog calls (not in "
+                                  "the request counts)", value=probe.queries)  # fmt: skip
+        yield GaugeMetricFamily(f"{PREFIX}_freshness_poll_interval_seconds", "the freshness probe's poll interval: "
+                                "how late a visibility figure may be", value=probe.poll_interval)  # fmt: skip
 
 
 def install_metrics(environment: Any, web_ui: Any) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from grpc_user.locust.audit.audit import AuditResult
+from grpc_user.locust.freshness.files import figures, strip_sentence
 from grpc_user.locust.lifecycle.settings import ACTION_OPTIONS, SECURITY_OPTIONS
 from grpc_user.locust.lifecycle.state import suite_run
 from grpc_user.locust.web.form import form_problem
@@ -66,6 +67,10 @@ AUDIT_STRIP_SCRIPT = Template("""<script>
   strip.id = "grpc-audit-strip";
   strip.style.cssText = "position:fixed;left:0;right:0;bottom:0;z-index:2000;padding:6px 16px;" +
     "font:14px sans-serif;color:#fff;display:none";
+  var freshness = document.createElement("div");
+  freshness.id = "grpc-freshness";
+  freshness.style.cssText = "position:fixed;right:0;bottom:0;z-index:2001;padding:6px 16px;" +
+    "font:14px sans-serif;color:#fff;background:#37474f;display:none";
   var colours = {ok: "#2e7d32", in_doubt: "#ed6c02", running: "#0277bd", skipped: "#616161", unsettled: "#ed6c02"};
   var previous = "";
   function poll() {
@@ -78,6 +83,9 @@ AUDIT_STRIP_SCRIPT = Template("""<script>
         var onAuditTab = new URLSearchParams(window.location.search).get("tab") === "$tab";
         if (previous === "running" && audit.status !== "running" && onAuditTab) { window.location.reload(); }
         previous = audit.status;
+        if (!document.body.contains(freshness)) { document.body.appendChild(freshness); }
+        freshness.style.display = audit.freshness ? "block" : "none";
+        freshness.textContent = audit.freshness || "";
       }).catch(function () {}).finally(function () { setTimeout(poll, 1000); });
   }
   poll();
@@ -125,14 +133,25 @@ def logs_rows(environment: Any, rate: LogsRate) -> list[dict[str, Any]]:
 
 
 def audit_state(environment: Any) -> dict[str, Any]:
-    """The audit of the current or last test, its verdict in a sentence first ('' before any test)."""
+    """The audit of the current or last test, its verdict in a sentence first ('' before any test), and the
+    freshness figure shown beside it (``freshness``: '' without a probe)."""
     run = suite_run(environment)
+    freshness = freshness_sentence(run)
     if run.audit is not None:
-        return {"sentence": AuditResult(**run.audit).sentence(), **run.audit}
+        return {"sentence": AuditResult(**run.audit).sentence(), **run.audit, "freshness": freshness}
     if not run.started_at:
-        return {"sentence": "", "status": "", "run_id": ""}
+        return {"sentence": "", "status": "", "run_id": "", "freshness": ""}
     sentence = f"Delivery audit of run {run.settings.run_id}: runs when the test stops"
-    return {"sentence": sentence, "status": "pending", "run_id": run.settings.run_id}
+    return {"sentence": sentence, "status": "pending", "run_id": run.settings.run_id, "freshness": freshness}
+
+
+def freshness_sentence(run: Any) -> str:
+    """Visibility latency so far (or final), in a sentence; '' with ``--no-freshness`` or before any sample."""
+    if run.freshness is None or not run.started_at:
+        return ""
+    data = run.freshness_figures or figures(run.freshness, run.settings.freshness_sample_rate,
+                                            with_histograms=False)  # fmt: skip
+    return strip_sentence(data) if data["samples"] or data["status"] == "error" else ""
 
 
 def audit_rows(environment: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,331 @@
+"""The freshness probe of one process: which acknowledged logs it sampled, which QueryLog found them, when.
+
+A sample is an acknowledged log tagged with two metadata pairs: ``freshness_probe=<this process's
+token>`` and ``freshness_sample=<its number>``. One QueryLog per poll interval and token (metadata
+filter on the token, a time window from the oldest pending sample's own timestamp to the newest)
+returns every pending sample the service has stored; each found sample's visibility latency is
+the start of that query minus the moment its acknowledgement arrived (``time.monotonic`` seconds).
+The true moment lies between the previous query and this one: the poll interval bounds the error.
+
+Figures are the suite's HDR histograms (``grpc_user.histograms``: µs, 1 µs..1 h, 3 significant digits)
+keyed by (request name, ``OK``), over the whole run, per history interval, and not yet reported to the master
+(workers send them encoded; the master adds them exactly). At a stop a worker hands its pending samples over, each
+with its age, so the master keeps looking for them during the audit without comparing two clocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from grpc_user import calls
+from grpc_user.histograms import OK, Latencies, LatencyHistograms
+from grpc_user.pb import log_service_pb2 as pb
+
+PROBE_KEY = "freshness_probe"
+SAMPLE_KEY = "freshness_sample"
+REPORT_KEY = "grpc_freshness"
+HANDOFF_KEY = "grpc_freshness_handoff"
+QUERY_PATH = calls.METHOD_PATHS[calls.QUERY_LOG]
+# A log whose own timestamp is this far from the clock is not sampled: the query window is built from it.
+MAX_CLOCK_OFFSET_SECONDS = 60.0
+WINDOW_MARGIN_SECONDS = 0.001
+LIMIT_MARGIN = 100
+NAMED_NEVER_VISIBLE = 20
+# Bounded memory against a service that stores nothing: no new sample while this many are pending.
+MAX_PENDING = 10_000
+# A QueryLog that fails this way will not work later either: the probe stops and says why.
+FATAL_STATUSES = frozenset({"UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"})
+
+
+@dataclass(slots=True)
+class Sample:
+    """One sampled log: its token and number, request name, own timestamp (epoch s), acknowledgement (monotonic s)."""
+
+    token: str
+    number: int
+    name: str
+    logged_at: float
+    acked_at: float = 0.0
+    entry: Any = None
+
+    def named(self, wall_offset: float) -> dict[str, Any]:
+        """JSON-ready description of a sample that never became visible (``wall_offset``: epoch minus monotonic)."""
+        return {"name": self.name, "probe": self.token, "sample": self.number,
+                "logged_at": _rfc3339(self.logged_at), "acked_at": _rfc3339(wall_offset + self.acked_at)}  # fmt: skip
+
+
+def _rfc3339(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat()
+
+
+def _epoch(text: str) -> float | None:
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+@dataclass
+class FreshnessProbe:
+    """Samples, pending samples, found samples' visibility latency (ms) per request name, the probe's own calls.
+
+    ``rate``: samples per second for this process at ``share() == 1`` (the test's total rate; a worker's share is
+    its users over all users). ``poll_interval``: seconds between two queries.
+    """
+
+    token: str
+    rate: float
+    poll_interval: float
+    share: Callable[[], float] = lambda: 1.0
+    due: float = 0.0
+    pending: dict[tuple[str, int], Sample] = field(default_factory=dict)
+    histograms: LatencyHistograms = field(default_factory=LatencyHistograms)
+    samples: dict[str, int] = field(default_factory=dict)
+    never_visible: list[Sample] = field(default_factory=list)
+    queries: int = 0
+    query_failures: int = 0
+    error: str = ""
+    max_poll_gap: float = 0.0
+    remote_pending: dict[str, int] = field(default_factory=dict)
+    closed: bool = False
+    late_after: float = 0.0
+    window: Latencies | None = None
+    remote_late: dict[str, int] = field(default_factory=dict)
+    poller: Any = None
+    history: Any = None
+    _next_number: int = 0
+    _interval: LatencyHistograms = field(default_factory=LatencyHistograms)
+    _unreported: LatencyHistograms = field(default_factory=LatencyHistograms)
+    _unreported_samples: dict[str, int] = field(default_factory=dict)
+    _unreported_calls: list[int] = field(default_factory=lambda: [0, 0])
+    _last_poll: float = 0.0
+    _sampled_at: float = 0.0
+    _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            self.due = float("inf")
+
+    # Sampling, on the calling user's greenlet.
+
+    def tag(self, rpc: str, name: str, request: Any, now: float) -> Sample | None:
+        """Tag one entry of a WriteLog or BatchWriteLog request due for sampling (``now >= due``); None if none fits.
+
+        The caller serializes the request, then calls ``untag``: the request object is left as it was.
+        """
+        interval = self._interval_now()
+        self._sampled_at = max(self.due, now - interval) if self.due != float("inf") else now
+        self.due = self._sampled_at + interval
+        entries = [request.log_entry] if rpc == calls.WRITE_LOG else request.log_entries
+        if not entries or len(self.pending) >= MAX_PENDING:
+            return None
+        entry = entries[-1]
+        if PROBE_KEY in entry.metadata:
+            return None
+        logged_at = _epoch(entry.timestamp) if entry.timestamp else None
+        if logged_at is None or abs(logged_at - (self._wall_offset + now)) > MAX_CLOCK_OFFSET_SECONDS:
+            return None
+        number, self._next_number = self._next_number, self._next_number + 1
+        entry.metadata[PROBE_KEY] = self.token
+        entry.metadata[SAMPLE_KEY] = str(number)
+        return Sample(self.token, number, name, logged_at, entry=entry)
+
+    def _interval_now(self) -> float:
+        share = self.share() if not self.closed else 0.0
+        return 1.0 / (self.rate * share) if share > 0 and self.rate > 0 else float("inf")
+
+    def refresh_due(self) -> None:
+        """The next sample's time from this process's share now (users spawn and stop; the poller calls this)."""
+        self.due = self._sampled_at + self._interval_now()
+
+    @staticmethod
+    def untag(sample: Sample) -> None:
+        """Take the tags off the request object again (they are in the serialized payload)."""
+        del sample.entry.metadata[PROBE_KEY]
+        del sample.entry.metadata[SAMPLE_KEY]
+        sample.entry = None
+
+    def acked(self, sample: Sample, now: float) -> None:
+        """The sample's call was acknowledged (every log of it) at ``now``: look for it from now on."""
+        if self.closed:
+            return
+        sample.acked_at = now
+        self.pending[(sample.token, sample.number)] = sample
+        for counts in (self.samples, self._unreported_samples):
+            counts[sample.name] = counts.get(sample.name, 0) + 1
+
+    # Polling, on the probe's own greenlet.
+
+    def queries_due(self) -> list[tuple[str, bytes]]:
+        """One QueryLog per token with pending samples: (token, serialized request)."""
+        by_token: dict[str, list[Sample]] = {}
+        for sample in self.pending.values():
+            by_token.setdefault(sample.token, []).append(sample)
+        requests = []
+        for token, samples in by_token.items():
+            numbers = [sample.number for sample in samples]
+            times = [sample.logged_at for sample in samples]
+            request = pb.QueryLogRequest(
+                metadata_filters={PROBE_KEY: token},
+                start_time=_rfc3339(min(times) - WINDOW_MARGIN_SECONDS),
+                end_time=_rfc3339(max(times) + WINDOW_MARGIN_SECONDS),
+                limit=max(numbers) - min(numbers) + 1 + LIMIT_MARGIN,
+            )
+            requests.append((token, request.SerializeToString()))
+        return requests
+
+    def started_poll(self, now: float) -> None:
+        """A poll starts at ``now``: the gap since the previous one bounds the error of what it finds."""
+        if self._last_poll:
+            self.max_poll_gap = max(self.max_poll_gap, now - self._last_poll)
+        self._last_poll = now
+
+    def observe(self, token: str, raw: bytes, asked_at: float) -> int:
+        """Record the pending samples a QueryLog answer (``raw``) returned; ``asked_at``: when it was sent."""
+        self.queries += 1
+        self._unreported_calls[0] += 1
+        response = pb.QueryLogResponse.FromString(raw)
+        if not response.success:
+            self.failed(f"QueryLog answered success=false: {response.error_message or 'no message'}", fatal=False)
+            return 0
+        found = 0
+        for entry in response.logs:
+            metadata = entry.metadata
+            if metadata.get(PROBE_KEY) != token or not metadata.get(SAMPLE_KEY, "").isdigit():
+                continue
+            sample = self.pending.pop((token, int(metadata[SAMPLE_KEY])), None)
+            if sample is not None:
+                self.record(sample.name, (asked_at - sample.acked_at) * 1000)
+                found += 1
+        return found
+
+    def failed(self, detail: str, fatal: bool) -> None:
+        """A probe query failed; a fatal failure (UNIMPLEMENTED, ...) stops the probe."""
+        self.query_failures += 1
+        self._unreported_calls[1] += 1
+        self.error = detail
+        if fatal:
+            self.close()
+
+    def record(self, name: str, latency_ms: float) -> None:
+        """One visibility latency of request ``name``."""
+        micros = max(int(round(latency_ms * 1000)), 0)
+        for histograms in (self.histograms, self._interval, self._unreported):
+            histograms.record(name, OK, micros)
+        if self.window is not None:
+            self.window.record(micros)
+
+    # A window of the run (a capacity step): every name's samples found in it, and those still pending too late.
+
+    def start_window(self) -> None:
+        """From now on, also record into a fresh window histogram (all names)."""
+        self.window = Latencies()
+
+    def late(self, now: float) -> int:
+        """Samples pending here for longer than ``late_after`` s, and at the workers as they last reported."""
+        local = sum(1 for sample in self.pending.values() if now - sample.acked_at > self.late_after)
+        return local + sum(self.remote_late.values())
+
+    def window_p95_ms(self, now: float) -> tuple[float | None, int, int]:
+        """(p95 in ms, samples found, samples late) of the window: the p95 counts the samples pending longer than
+        ``late_after`` as later than any found (None when none was found or more than 5% are late)."""
+        found = self.window.count if self.window is not None else 0
+        late = self.late(now) if self.late_after > 0 else 0
+        if not found or late > 0.05 * (found + late):
+            return None, found, late
+        return self.window.value_at(min(95.0 * (found + late) / found, 100.0)) / 1000, found, late
+
+    # The end, the master's merge, the files.
+
+    def close(self) -> None:
+        """Stop sampling and polling."""
+        self.closed = True
+        self.due = float("inf")
+
+    def finish(self) -> None:
+        """The end of the audit: whatever is still pending was never visible."""
+        self.close()
+        self.never_visible.extend(sorted(self.pending.values(), key=lambda sample: sample.acked_at))
+        self.pending.clear()
+
+    def hand_off(self, now: float) -> list[list[Any]]:
+        """A worker at its stop: its pending samples with their age in s, for the master to keep looking for."""
+        self.close()
+        items = [[s.token, s.number, s.name, s.logged_at, now - s.acked_at] for s in self.pending.values()]
+        self.pending.clear()
+        return items
+
+    def adopt(self, items: list[list[Any]], now: float, worker: str = "") -> None:
+        """The master takes a worker's pending samples over (ages turned into this process's clock)."""
+        for token, number, name, logged_at, age in items:
+            self.pending[(token, number)] = Sample(token, number, name, logged_at, now - age)
+        self.remote_pending.pop(worker, None)
+        self.remote_late.pop(worker, None)
+
+    def take_report(self) -> dict[str, Any]:
+        """What a worker sends the master with each stats report: histograms and counts since the last one."""
+        report = {
+            "histograms": self._unreported.drain(),
+            "samples": self._unreported_samples,
+            "queries": self._unreported_calls[0],
+            "failures": self._unreported_calls[1],
+            "max_poll_gap": self.max_poll_gap,
+            "error": self.error,
+            "pending": len(self.pending),
+            "late": sum(1 for s in self.pending.values() if time.monotonic() - s.acked_at > self.late_after)
+            if self.late_after > 0 else 0,
+        }
+        self._unreported_samples, self._unreported_calls = {}, [0, 0]
+        return report
+
+    def merge_report(self, report: dict[str, Any], worker: str) -> None:
+        """The master adds a worker's report."""
+        found = LatencyHistograms.decode(report.get("histograms") or [])
+        for (name, outcome), latencies in found.by_key.items():
+            self.histograms.add(name, outcome, latencies)
+            self._interval.add(name, outcome, latencies)
+            if self.window is not None:
+                self.window.add(latencies)
+        for name, count in report.get("samples", {}).items():
+            self.samples[name] = self.samples.get(name, 0) + count
+        self.queries += report.get("queries", 0)
+        self.query_failures += report.get("failures", 0)
+        self.max_poll_gap = max(self.max_poll_gap, report.get("max_poll_gap", 0.0))
+        self.error = report.get("error") or self.error
+        self.remote_pending[worker] = report.get("pending", 0)
+        self.remote_late[worker] = report.get("late", 0)
+
+    def reset_stats(self) -> None:
+        """Reset Stats: the figures start again (pending samples are still looked for)."""
+        self.histograms.reset()
+        self._interval.reset()
+        self.samples.clear()
+
+    def take_interval(self) -> dict[str, Latencies]:
+        """The samples found since the last call, per name (a history row each)."""
+        rows = {name: self._interval.combined(name=name) for name in self._interval.names()}
+        self._interval = LatencyHistograms()
+        return rows
+
+    def pending_count(self) -> int:
+        """Samples acknowledged and not found yet, here and (on the master) at the workers."""
+        return len(self.pending) + sum(self.remote_pending.values())
+
+    def never_visible_by_name(self) -> dict[str, int]:
+        """Samples never visible by the end of the audit, per request name."""
+        counts: dict[str, int] = {}
+        for sample in self.never_visible:
+            counts[sample.name] = counts.get(sample.name, 0) + 1
+        return counts
+
+    def named_never_visible(self) -> list[dict[str, Any]]:
+        """The first of the samples never visible, by name, number and times."""
+        return [sample.named(self._wall_offset) for sample in self.never_visible[:NAMED_NEVER_VISIBLE]]
+

@@ -1,0 +1,280 @@
+"""Freshness: visibility latency (acknowledgement to the first QueryLog that returns a log), measured by the probe.
+
+Accuracy against the reference server, whose flusher stores on a timer (``--flush-period``) or slowly
+(``--store-rate``): real servers in subprocesses, real headless Locust, a few seconds of load each. Tolerances
+are stated at each assertion and use the run's own largest gap between two polls (both cores may be busy).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+from conftest import grpc_host
+from locust_runs import ROOT, distributed_args, run_locust
+from prometheus_client.parser import text_string_to_metric_families
+from web_runs import http, web_ui_process
+
+from grpc_user.calls import METHOD_PATHS, WRITE_LOG, write_request
+from grpc_user.histograms import Latencies
+from grpc_user.locust.freshness.poller import poll_once
+from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe
+from grpc_user.pb import log_service_pb2 as pb
+
+pytestmark = pytest.mark.slow
+
+LIGHT_LOAD = ("--target-rps", "100")
+
+
+def freshness(run) -> dict:
+    return run.json("freshness")
+
+
+def history(run) -> list[dict[str, str]]:
+    with open(f"{run.prefix}_freshness_history.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# The probe on its own.
+
+
+def test_a_sampled_request_is_sent_tagged_and_left_as_it_was():
+    probe = FreshnessProbe("run.w1", rate=20, poll_interval=0.1)
+    request = write_request("hello", run_id="r")
+    before = request.SerializeToString()
+    sample = probe.tag(WRITE_LOG, "WriteLog", request, now=time.monotonic())
+    tagged = pb.WriteLogRequest.FromString(request.SerializeToString())
+    probe.untag(sample)
+    assert (tagged.log_entry.metadata[PROBE_KEY], tagged.log_entry.metadata[SAMPLE_KEY]) == ("run.w1", "0")
+    assert request.SerializeToString() == before
+
+
+def test_a_sample_taken_while_users_spawn_does_not_hold_up_the_next_ones():
+    users = [1]
+    probe = FreshnessProbe("t", rate=20, poll_interval=0.1, share=lambda: users[0] / 300)
+    start = time.monotonic()
+    assert probe.tag(WRITE_LOG, "WriteLog", write_request("x"), start) is not None  # 1 of 300 users: 1 per 15 s
+    users[0] = 300
+    probe.refresh_due()  # the poller does this every poll
+    assert probe.due <= start + 0.05 + 1e-9
+
+
+def test_samples_follow_the_rate_share_of_this_process():
+    probe = FreshnessProbe("t", rate=20, poll_interval=0.1, share=lambda: 0.5)  # 10 per second here
+    taken, start = 0, time.monotonic()
+    for step in range(1000):  # 10 s of calls, one every 10 ms
+        now = start + step * 0.01
+        if now >= probe.due and probe.tag(WRITE_LOG, "WriteLog", write_request("x"), now) is not None:
+            taken += 1
+    assert 95 <= taken <= 105
+
+
+def test_one_query_finds_every_pending_sample_the_service_stored(serve):
+    server = serve("--flush-period", "0.05")
+    probe = FreshnessProbe("probe-test", rate=1000, poll_interval=0.1)
+    with grpc.insecure_channel(server.target) as channel:
+        call = lambda path, payload: channel.unary_unary(path)(payload, timeout=5)  # noqa: E731
+        for index in range(30):
+            request = write_request(f"log {index}", run_id="r")
+            sample = probe.tag(WRITE_LOG, "WriteLog", request, now=time.monotonic())
+            payload = request.SerializeToString()
+            probe.untag(sample)
+            call(METHOD_PATHS[WRITE_LOG], payload)
+            probe.acked(sample, time.monotonic())
+        found, polls = 0, 0
+        while probe.pending and polls < 50:
+            found += poll_once(probe, call)
+            polls += 1
+            time.sleep(0.02)
+    assert found == 30 and probe.queries == polls
+    assert probe.histograms.combined().count == 30
+
+
+def test_histograms_sent_by_workers_add_up_exactly_on_the_master():
+    worker_a, worker_b, master = (FreshnessProbe(t, 20, 0.1) for t in ("a", "b", ""))
+    for value in range(1, 500):
+        worker_a.record("WriteLog", value * 1.5)
+        worker_b.record("WriteLog", value * 3.0)
+    expected = Latencies()
+    expected.add(worker_a.histograms.combined())
+    expected.add(worker_b.histograms.combined())
+    master.merge_report(worker_a.take_report(), "a")
+    master.merge_report(worker_b.take_report(), "b")
+    merged = master.histograms.combined(name="WriteLog")
+    assert merged.summary() == expected.summary() and merged.count == 998
+    assert (merged.low(), merged.high()) == (1500, 1497000)  # the exact smallest and largest, in µs
+
+
+# Accuracy against the reference server, through real Locust.
+
+
+def test_with_a_two_second_flush_visibility_spreads_evenly_over_two_seconds(serve, tmp_path):
+    server = serve("--flush-period", "2", "--flush-batch", "100000")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--audit-settle", "3", run_time="5s")
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = freshness(run)
+    row = data["by_name"]["WriteLog"]
+    gap = data["max_poll_gap_ms"]
+    assert data["poll_interval_ms"] == 100 and row["never_visible"] == 0
+    assert row["visible"] == row["samples"] >= 50  # 20 samples/s over ~5 s
+    # A log acknowledged at a uniform moment waits for the next tick of a 2 s timer: uniform over 0..2 s.
+    assert 700 <= row["p50"] <= 1300
+    assert 1600 <= row["p95"] <= 2000 + gap
+    assert 1700 <= row["max"] <= 2000 + gap + 150
+    assert "Visibility latency per RPC" in run.stderr and "late by at most the poll interval, 100 ms" in run.stderr
+
+
+def test_with_a_fifth_of_a_second_flush_every_sample_is_visible_within_a_third_of_a_second(serve, tmp_path):
+    server = serve("--flush-period", "0.2", "--flush-batch", "100000")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, run_time="3s")
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = freshness(run)
+    row = data["aggregated"]
+    assert row["visible"] == row["samples"] >= 30 and data["never_visible"] == 0
+    assert row["max"] <= 200 + max(data["max_poll_gap_ms"], 100) + 100, data  # ~0.3 s on a quiet machine
+
+
+def test_with_a_slow_store_visibility_grows_through_the_run(serve, tmp_path):
+    # 100 logs/s offered, 40 stored per second: a log acknowledged t s into the run is stored ~2.5 t s in.
+    server = serve("--store-rate", "40", "--flush-batch", "10")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--audit-timeout", "30", "--audit-settle", "3",
+                     run_time="4s")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = freshness(run)
+    assert data["never_visible"] == 0 and data["aggregated"]["max"] >= 3000
+    rows = history(run)
+    p50s = [float(row["50%"]) for row in rows]
+    assert len(rows) >= 4
+    assert p50s[-1] >= p50s[0] + 2000, p50s  # the chart over time shows the backlog
+    assert p50s[len(p50s) // 2] > p50s[0], p50s
+
+
+def test_samples_never_stored_are_counted_and_named(serve, tmp_path):
+    server = serve("--drop-rate", "1")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--audit-timeout", "3", run_time="2s")
+    assert run.returncode == 3  # the audit's verdict: lost
+    data = freshness(run)
+    assert data["never_visible"] == data["samples"] >= 10 and data["visible"] == 0
+    named = data["never_visible_samples"][0]
+    assert named["name"] == "WriteLog" and named["probe"] == run.json("run")["run_id"]
+    assert "never visible" in run.stderr
+
+
+def test_the_probe_s_queries_stay_out_of_the_request_stats(serve, tmp_path):
+    server = serve()
+    run = run_locust("batch", grpc_host(server), tmp_path, "--batch-size", "10", users=2, run_time="2s")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert set(run.stats()) == {"BatchWriteLog", "Aggregated"}
+    data = freshness(run)
+    assert data["probe_queries"] > 0 and data["by_name"]["BatchWriteLog"]["visible"] > 0
+    assert "freshness probe:" in run.stderr
+
+
+def test_no_freshness_measures_nothing(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--no-freshness", users=2, run_time="2s")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not (tmp_path / "single_freshness.json").exists()
+    assert "Visibility latency" not in run.stderr
+
+
+@pytest.mark.parametrize("option, value", [("--freshness-sample-rate", "0"), ("--freshness-poll-interval", "x")])
+def test_a_bad_freshness_option_is_one_line_and_exit_2(serve, tmp_path, option, value):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, option, value, users=1, run_time="1s")
+    assert run.returncode == 2
+    assert f"{option}={value!r} is not valid" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_workers_probe_their_own_samples_and_the_master_adds_them(serve, tmp_path):
+    server = serve("--flush-period", "1", "--flush-batch", "100000")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--audit-settle", "2", *distributed_args(2),
+                     users=4, run_time="4s", timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    data = freshness(run)
+    row = data["aggregated"]
+    # Both workers sampled (20/s in total, split by their users); the samples pending at the stop were handed
+    # to the master, which found them during the audit.
+    assert row["visible"] == row["samples"] >= 20 and data["never_visible"] == 0
+    # Late by at most the largest gap between two polls of any process (hundreds of ms on a busy machine).
+    assert 1000 - 150 <= row["max"] <= 1000 + data["max_poll_gap_ms"] + 500
+
+
+def test_the_report_shows_and_gates_freshness_and_the_json_and_history_carry_it(serve, tmp_path):
+    server = serve("--flush-period", "0.5", "--flush-batch", "100000")
+    folder = tmp_path / "runs" / "20261130T000000Z-single"
+    folder.mkdir(parents=True)
+    run = run_locust("single", grpc_host(server), folder, *LIGHT_LOAD, run_time="2s")
+    assert run.returncode == 0, run.stderr[-2000:]
+    aggregated = {row["Name"]: row for row in run.rows("freshness")}["Aggregated"]
+    reports = lambda *args: subprocess.run([sys.executable, "-m", "reports", *map(str, args)], cwd=ROOT,  # noqa: E731
+                                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    breached = reports(folder, "--max-visibility-p95-ms", "1")
+    assert breached.returncode == 1
+    assert f"gate breached: visibility latency p95 {float(aggregated['95%']):.6g} ms > --max-visibility-p95-ms 1" \
+        in breached.stderr  # fmt: skip
+    held = reports(folder, "--max-visibility-p95-ms", "5000", "--json")
+    assert held.returncode == 0, held.stderr
+    summary = json.loads(held.stdout)["freshness"]
+    assert summary["visibility_latency_ms"]["p95"] == float(aggregated["95%"])
+    assert (summary["samples"], summary["poll_interval_ms"]) == (int(aggregated["Samples"]), 100.0)
+    text = (folder / "report.md").read_text()
+    assert "## Freshness (visibility latency)" in text and "late by at most that much" in text
+    assert (folder / "report_freshness.png").read_bytes()[:4] == b"\x89PNG"
+    history = reports("history", tmp_path / "runs")
+    assert history.returncode == 0 and "visibility p95 ms" in history.stdout
+
+
+def test_a_capacity_step_whose_logs_become_visible_too_late_is_bad_and_the_answer_says_freshness(serve, tmp_path):
+    # Storage keeps up to 150 logs/s behind a queue that never fills: above that the backlog, and with it the
+    # time until a log is visible, grows within a step. A 500 ms freshness SLO breaks first (the call latency SLO
+    # is out of the way: on a busy machine a step's p95 may pass the default 1 s).
+    server = serve("--store-rate", "150")
+    run = run_locust("single", grpc_host(server), tmp_path, "--capacity-search", "--capacity-start", "40",
+                     "--capacity-step", "3", "--capacity-precision", "0.3", "--slo-visibility-p95-ms", "500",
+                     "--slo-p95-ms", "10000", users=300, run_time="120s", timeout=150)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads((tmp_path / "capacity.json").read_text())
+    assert result["breaking_cause"]["status"] == "FRESHNESS", result["breaking_cause"]
+    assert "freshness: logs visible to QueryLog too late" in result["answer"] and result["answer"] in run.stderr
+    assert 80 <= result["max_sustainable_rps"] <= 240, result["answer"]
+    good = [step for step in result["steps"] if step["good"]]
+    assert good and all(step["visibility_p95_ms"] <= 500 for step in good)
+    assert result["slo"]["visibility_p95_ms"] == 500
+
+
+def test_a_freshness_slo_without_the_probe_is_refused(tmp_path):
+    run = run_locust("single", "grpc://127.0.0.1:9", tmp_path, "--capacity-search", "--slo-visibility-p95-ms", "500",
+                     "--no-freshness")  # fmt: skip
+    assert run.returncode == 2 and "--slo-visibility-p95-ms='500' is not valid" in run.stderr
+
+
+def test_the_web_ui_shows_freshness_beside_the_audit_strip_and_metrics_carry_it(serve, tmp_path):
+    server = serve("--flush-period", "0.3", "--flush-batch", "100000")
+    with web_ui_process(tmp_path, grpc_host(server), "--audit-settle", "1", "--target-rps", "100",
+                        locustfile="locustfiles/single.py") as web:  # fmt: skip
+        assert web.post("swarm", {"user_count": "4", "spawn_rate": "4"})["success"]
+        during = web.wait_for("grpc-audit", lambda answer: answer.get("freshness", "").startswith(
+            "Freshness: visible after p95"), timeout=15)  # fmt: skip
+        assert "polled every 100 ms" in during["freshness"]
+        assert 'id = "grpc-freshness"' in http(f"{web.url}/")
+        assert web.post("stop", {})["success"]
+        done = web.wait_for("grpc-audit", lambda answer: answer.get("status") not in ("", "pending", "running"))
+        samples = {}
+        for family in text_string_to_metric_families(http(f"{web.url}/metrics")):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        data = json.loads(open(f"{web.prefix}_freshness.json").read())
+    prefix = "grpc_log_loadtest"
+    assert data["visible"] > 0 and str(data["aggregated"]["samples"]) in done["freshness"].replace(",", "")
+    assert samples[(f"{prefix}_visibility_latency_seconds_count", (("name", "WriteLog"),))] == data["visible"]
+    p95 = samples[(f"{prefix}_visibility_latency_quantile_seconds", (("name", "WriteLog"), ("quantile", "0.95")))]
+    assert p95 * 1000 == pytest.approx(data["by_name"]["WriteLog"]["p95"], abs=0.001)
+    assert samples[(f"{prefix}_freshness_samples", ())] == data["samples"]
+    assert samples[(f"{prefix}_freshness_poll_interval_seconds", ())] == 0.1
+    assert samples[(f"{prefix}_freshness_probe_queries_total", ())] == data["probe_queries"]
