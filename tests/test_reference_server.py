@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import signal
 import subprocess
 import sys
@@ -270,17 +269,17 @@ def test_around_runs_a_command_against_a_fresh_server_and_passes_its_exit_code()
 
 def small_disk_server(tmp_path: Path, file_size_limit: int, *args: str) -> tuple[subprocess.Popen, str]:
     """A server subprocess whose files may grow to ``file_size_limit`` bytes: a full disk without root or mounts.
-    Its output goes to a pipe, which the limit does not apply to."""
-
-    def small_disk() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-
+    Its output goes to a pipe, which the limit does not apply to. The limit is set by a small Python that then
+    execs the server (an ignored SIGXFSZ and the limit survive exec), not by ``preexec_fn``: a child forked from this
+    test process, which runs grpc's threads, could crash before its exec."""
     ready = tmp_path / "port"
-    command = [sys.executable, "-m", "reference_server", "--port", "0", "--ready-file", str(ready),
-               "--flush-period", "0.1", *args]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               preexec_fn=small_disk)  # fmt: skip
+    server = [sys.executable, "-m", "reference_server", "--port", "0", "--ready-file", str(ready),
+              "--flush-period", "0.1", *args]  # fmt: skip
+    limit = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             f"resource.setrlimit(resource.RLIMIT_FSIZE, ({file_size_limit}, {file_size_limit})); "
+             "os.execv(sys.argv[1], sys.argv[1:])")  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-c", limit, *server], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
     deadline = time.monotonic() + 15
     while not (ready.exists() and ready.read_text()):
         if process.poll() is not None or time.monotonic() > deadline:
