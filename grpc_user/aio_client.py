@@ -27,9 +27,10 @@ class AsyncLogClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_batch_size: int | None = None,
+        lb_policy: str = "",
     ) -> None:
         self.target, self.timeout, self.max_batch_size = client_settings(target, timeout, max_batch_size)
-        self._channel = aio_channel(self.target)
+        self._channel = aio_channel(self.target, lb_policy=lb_policy)
         self._stub = pb_grpc.LogServiceStub(self._channel)
         self._watch = ConnectionWatch()
         self._watching: asyncio.Task | None = None

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from grpc_user.channels import LB_POLICIES
 from grpc_user.client import LogClient
 from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_target
 from grpc_user.levels import LEVEL_NAMES
@@ -33,7 +34,11 @@ def build_parser() -> OneLineParser:
     """The command line: health, write and query over one LogClient."""
     parser = OneLineParser(prog="python -m grpc_user", description=__doc__)
     parser.add_argument("--target", default=None,
-                        help="host:port or grpc://host:port (default from GRPC_SERVER_HOST/PORT)")
+                        help="host:port, grpc://host:port, grpcs://host:port or one of grpc's forms: dns:///host:port, "
+                        "ipv4:a:port,b:port, ipv6:[a]:port, unix:path (grpcs+ before one: TLS); default from "
+                        "GRPC_SERVER_HOST/PORT")  # fmt: skip
+    parser.add_argument("--grpc-lb", default="", choices=["", *LB_POLICIES],
+                        help="grpc's load-balancing policy over the addresses the target resolves to")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="per-call deadline in seconds")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -105,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with LogClient(args.target or default_target(), timeout=args.timeout) as client:
+        with LogClient(args.target or default_target(), timeout=args.timeout, lb_policy=args.grpc_lb) as client:
             result = run_command(client, args)
     except (ValueError, TypeError) as error:
         parser.error(str(error))

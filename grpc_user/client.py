@@ -77,9 +77,10 @@ class LogClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_batch_size: int | None = None,
+        lb_policy: str = "",
     ) -> None:
         self.target, self.timeout, self.max_batch_size = client_settings(target, timeout, max_batch_size)
-        self._channel = sync_channel(self.target)
+        self._channel = sync_channel(self.target, lb_policy=lb_policy)
         self._watch = watch_sync_channel(self._channel)
         self._stub = pb_grpc.LogServiceStub(self._channel)
         # Closed when the client is collected or, at the latest, at interpreter exit while grpc's polling thread

@@ -17,7 +17,7 @@ from reference_server.config import ON_STOP, ConfigError, ServerConfig, environm
 from reference_server.server import ReferenceServer
 
 HELP = {
-    "host": "address to listen on",
+    "host": "address to listen on, or unix:PATH for a unix socket",
     "port": "port (0: a free one, see --ready-file)",
     "db": "SQLite file (WAL); in memory when not given",
     "queue_size": "acknowledged logs waiting for storage, at most (LOG_BUFFER_SIZE)",
@@ -32,6 +32,8 @@ HELP = {
     "seed": "seed of the fault decisions",
     "max_batch": "largest BatchWriteLog accepted (INVALID_ARGUMENT above)",
     "max_message_bytes": "largest request accepted (RESOURCE_EXHAUSTED above; gRPC's 4 MiB)",
+    "max_concurrent_streams": "calls one HTTP/2 connection may have in flight (grpc.max_concurrent_streams; 0: no "
+    "limit); a client queues the rest",
     "tls_cert": "serve TLS with this certificate (PEM)",
     "tls_key": "private key of --tls-cert (PEM)",
     "tls_client_ca": "require client certificates signed by this CA (mutual TLS)",

@@ -34,6 +34,7 @@ class ServerConfig:
     seed: int | None = None
     max_batch: int = 10000
     max_message_bytes: int = 4 * 1024 * 1024
+    max_concurrent_streams: int = 0
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -60,6 +61,8 @@ class ServerConfig:
             ("--store-rate", self.store_rate, self.store_rate >= 0, "logs per second >= 0 (0: no limit)"),
             ("--max-batch", self.max_batch, self.max_batch >= 1, "a whole number >= 1"),
             ("--max-message-bytes", self.max_message_bytes, self.max_message_bytes >= 1024, "bytes >= 1024"),
+            ("--max-concurrent-streams", self.max_concurrent_streams, self.max_concurrent_streams >= 0,
+             "a whole number >= 0 (0: gRPC's default, no limit)"),
         )
         for option, value, valid, accepted in checks:
             if not valid:

@@ -61,8 +61,8 @@ class ReferenceServer:
 
     @property
     def target(self) -> str:
-        """``host:port`` clients connect to."""
-        return listen_address(self.config.host, self.port)
+        """``host:port`` clients connect to (``unix:PATH`` for a unix socket)."""
+        return self.config.host if self.config.host.startswith("unix:") else listen_address(self.config.host, self.port)
 
     def stats(self) -> ServerStats:
         """A snapshot of the server's counters."""
@@ -153,16 +153,21 @@ class ReferenceServer:
             except OSError as error:
                 why = error.strerror or error
                 raise ConfigError(f"--stats-file {config.stats_file!r} cannot be written: {why}") from None
-        server = grpc.aio.server(options=[("grpc.max_receive_message_length", config.max_message_bytes),
-                                          ("grpc.so_reuseport", 0)])  # fmt: skip
+        options: list[tuple[str, int]] = [("grpc.max_receive_message_length", config.max_message_bytes),
+                                          ("grpc.so_reuseport", 0)]  # fmt: skip
+        if config.max_concurrent_streams:
+            options.append(("grpc.max_concurrent_streams", config.max_concurrent_streams))
+        server = grpc.aio.server(options=options)
         service = LogService(config, flusher.queue, flusher, flusher.faults, self._stats)
         pb_grpc.add_LogServiceServicer_to_server(service, server)
         health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection([SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                              reflection.SERVICE_NAME], server)  # fmt: skip
-        check_listenable(config.host, self.port or config.port)
-        address = listen_address(config.host, self.port or config.port)
+        unix = config.host.startswith("unix:")  # a unix socket: grpc's unix:path, no port
+        if not unix:
+            check_listenable(config.host, self.port or config.port)
+        address = config.host if unix else listen_address(config.host, self.port or config.port)
         credentials = _credentials(config)
         try:
             port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)

@@ -44,6 +44,10 @@ def register_options(parser: Any) -> None:
          "10,100,500,1000", default="")
     _add(parser, "--target-rps", "pacing (closed model): each user paces itself to its share of this many calls/s "
          "and waits for its answers, so a slow service lowers the rate; 0: no pacing", default="0")
+    _add(parser, "--grpc-connections", "gRPC channels (HTTP/2 connections) each Locust process opens to the "
+         "target; each user keeps to one (user index modulo N)", default="1")
+    _add(parser, "--grpc-lb", "grpc's load-balancing policy over the addresses the target resolves to: round_robin "
+         "or pick_first (grpc's default); e.g. with --host dns:///name:port or ipv4:a:port,b:port", default="")
     _add(parser, "--no-audit", "skip the delivery audit at the end (targets without QueryLog)",
          action="store_true", default=False)
     _add(parser, "--audit-timeout", "seconds to wait for acknowledged logs to be stored", default="15")

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from grpc_user.channels import LB_POLICIES
 from grpc_user.config import (
     DEFAULT_TIMEOUT_SECONDS,
     MAX_TIMEOUT_SECONDS,
@@ -48,6 +49,7 @@ MIN_CAPACITY_STEP_SECONDS = 3.0
 MAX_METADATA_BYTES = 8192
 METADATA_ENTRY_OVERHEAD = 32
 PRINTABLE_ASCII = "printable ASCII (space to ~)"
+MAX_GRPC_CONNECTIONS = 1000
 
 
 class OptionError(ValueError):
@@ -93,6 +95,8 @@ class SuiteSettings:
     freshness: bool = True
     freshness_sample_rate: float = 20.0
     freshness_poll_interval: float = 0.1
+    grpc_connections: int = 1
+    grpc_lb: str = ""
     security: Security = Security()
     actions: ActionPlan = ActionPlan()
 
@@ -326,6 +330,14 @@ def parse_actions(options: argparse.Namespace) -> ActionPlan:
         raise OptionError(error.option, error.value, error.accepted) from None
 
 
+def _lb_policy(raw: Any) -> str:
+    if raw in (None, ""):
+        return ""
+    if str(raw).strip() not in LB_POLICIES:
+        raise OptionError("--grpc-lb", raw, f"{' or '.join(LB_POLICIES)} (grpc's default: pick_first)")
+    return str(raw).strip()
+
+
 def settings_from_options(options: argparse.Namespace | None, security: Security | None = None,
                           actions: ActionPlan | None = None) -> SuiteSettings:  # fmt: skip
     """Validate the parsed Locust options into SuiteSettings; raise OptionError on the first bad one.
@@ -364,6 +376,8 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
         freshness_sample_rate=_number("--freshness-sample-rate", get("freshness_sample_rate", 20.0), "samples per "
                                       "second"),
         freshness_poll_interval=_number("--freshness-poll-interval", get("freshness_poll_interval", 0.1), "seconds"),
+        grpc_connections=_whole("--grpc-connections", get("grpc_connections", 1), 1, MAX_GRPC_CONNECTIONS),
+        grpc_lb=_lb_policy(get("grpc_lb", "")),
         security=security if security is not None else parse_security(options),
         actions=actions if actions is not None else parse_actions(options),
     )

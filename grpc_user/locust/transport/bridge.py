@@ -236,13 +236,18 @@ def hub_loop() -> HubLoop:
 
 
 class AioTransport:
-    """One grpc.aio channel per target; ``unary`` blocks only the calling greenlet; ``watch`` follows the
-    channel's connectivity (whether a failed call's request can have left: ``grpc_user.connection_watch``)."""
+    """One grpc.aio channel; ``unary`` blocks only the calling greenlet; ``watch`` follows the channel's
+    connectivity (whether a failed call's request can have left: ``grpc_user.connection_watch``).
 
-    def __init__(self, target: Target, security: Security) -> None:
+    ``lb_policy``: grpc's load-balancing policy ('' for its default); ``own_connections``: connections of the
+    channel's own, not shared with the process's other channels to the same target.
+    """
+
+    def __init__(self, target: Target, security: Security, *, lb_policy: str = "",
+                 own_connections: bool = False) -> None:  # fmt: skip
         self._loop = hub_loop()
         self._metadata = security.call_metadata() or None
-        self._channel: grpc.aio.Channel = self._loop.run(_open(target, security))
+        self._channel: grpc.aio.Channel = self._loop.run(_open(target, security, lb_policy, own_connections))
         self._methods: dict[str, Any] = {}
         self.watch = ConnectionWatch()
         self._watching = self._loop.submit(watch_aio_channel(self._channel, self.watch))
@@ -275,8 +280,8 @@ class AioTransport:
             self._loop.run(self._channel.close(grace))
 
 
-async def _open(target: Target, security: Security) -> grpc.aio.Channel:
-    return aio_channel(target, security)
+async def _open(target: Target, security: Security, lb_policy: str, own_connections: bool) -> grpc.aio.Channel:
+    return aio_channel(target, security, lb_policy=lb_policy, own_connections=own_connections)
 
 
 def _answer(call: grpc.aio.UnaryUnaryCall) -> bytes:
@@ -294,9 +299,14 @@ def _answer(call: grpc.aio.UnaryUnaryCall) -> bytes:
     raise RuntimeError("the gRPC call was not finished")  # its response task is done: never reached
 
 
-def shared_transport(run: Any, target: Target, security: Security) -> AioTransport:
-    """The process's transport for a target (one HTTP/2 connection shared by every user)."""
-    key = (target, security)
-    if key not in run.transports:
-        run.transports[key] = AioTransport(target, security)
-    return run.transports[key]
+def shared_transport(run: Any, target: Target, security: Security, *, lb_policy: str = "", connections: int = 1,
+                     user_number: int = 0) -> AioTransport:  # fmt: skip
+    """One of the process's ``connections`` channels to a target: the one user ``user_number`` keeps to (its number
+    modulo ``connections``). With one, every user shares one channel (one HTTP/2 connection per server it reaches);
+    with more, each channel opens connections of its own (grpc would otherwise share them between the channels)."""
+    key = (target, security, lb_policy, connections, user_number % connections)
+    transport = run.transports.get(key)
+    if transport is None:
+        transport = run.transports[key] = AioTransport(target, security, lb_policy=lb_policy,
+                                                       own_connections=connections > 1)  # fmt: skip
+    return transport

@@ -54,9 +54,12 @@ class GrpcUser(User):
             raise LocustError(f"--host: {error}") from None
         runner = environment.runner
         worker_index = runner.worker_index if isinstance(runner, WorkerRunner) else 0
-        user_index = worker_index * USERS_PER_WORKER_INDEX + next(run.user_numbers)
+        user_number = next(run.user_numbers)
+        user_index = worker_index * USERS_PER_WORKER_INDEX + user_number
+        settings = self.settings
         self.client = GrpcLogClient(
-            transport=shared_transport(run, target, self.settings.security),
+            transport=shared_transport(run, target, settings.security, lb_policy=settings.grpc_lb,
+                                       connections=settings.grpc_connections, user_number=user_number),
             target=str(target),
             timeout=self.settings.grpc_timeout,
             max_batch_size=default_max_batch_size(),
