@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from grpc_user.histograms import DISTRIBUTION_PERCENTILES, LatencyHistograms
 from reports.figures import Figures, Timeline
+from reports.peers import PeerSpread
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,19 @@ def _failures(timeline: Timeline) -> Chart | None:
     return Chart("report_failures.png", title, _png(figure), note)
 
 
+def _peers(spread: PeerSpread | None) -> Chart | None:
+    """Calls/s per server over time, when there is more than one server and a history."""
+    if spread is None or spread.per_second is None or len(spread.peers) < 2:
+        return None
+    figure, (ax,) = _figure()
+    for peer, values in sorted(spread.per_second.items()):
+        ax.plot(spread.seconds, values, label=peer)
+    ax.set_ylabel("calls/s")
+    ax.set_title("Calls/s per server over time")
+    ax.legend(loc="upper left", fontsize="small")
+    return Chart("report_peers.png", "Calls/s per server over time", _png(figure))
+
+
 def _knee(capacity: dict) -> Chart:
     """The capacity search's steps: achieved against offered logs/s, and latency against the offered rate."""
     figure, axes = _figure(2)
@@ -221,5 +235,6 @@ def render_charts(figures: Figures, baseline: Figures | None = None) -> list[Cha
     if timeline is None:
         logger.info("no stats history: no history charts")
         return fixed
-    charts = [*fixed, _throughput(timeline), _latency(timeline), _users(timeline), _failures(timeline)]
+    charts = [*fixed, _throughput(timeline), _latency(timeline), _users(timeline), _failures(timeline),
+              _peers(figures.peers)]  # fmt: skip
     return [chart for chart in charts if chart is not None]

@@ -360,6 +360,16 @@ def _actions(figures: Figures) -> Section | None:
             "were still queued when it struck.",
         ]
     return Section("Actions", blocks)
+def _peers(figures: Figures) -> Section | None:
+    spread = figures.peers
+    if spread is None:
+        return None
+    rows = [[_plain(peer.peer), count(peer.requests), percent(peer.share * 100),
+             "more than 2x its fair share" if peer in spread.skewed else ""] for peer in spread.peers]  # fmt: skip
+    blocks: list[Block] = [f"Calls per server, as grpc counted them; a fair share is {spread.fair_share:.0%}."]
+    blocks += [f"Warning: {warning}" for warning in spread.warnings()]
+    blocks.append(Table(["server", "requests", "share", "flag"], rows))
+    return Section("Where the calls went", blocks)
 
 
 def _freshness(figures: Figures) -> Section | None:
@@ -457,6 +467,7 @@ def build(
         _audit(figures),
         _actions(figures),
         _freshness(figures),
+        _peers(figures),
     ]
     if changes is not None:
         sections.append(_comparison(changes, baseline))

@@ -14,6 +14,7 @@ from grpc_user.histograms import Latencies, LatencyHistograms
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
 from reports.loading import RunData
+from reports.peers import PeerSpread, spread
 
 AGGREGATED = "Aggregated"
 HDR = "hdr"
@@ -127,6 +128,7 @@ class Figures:
     histograms: dict[str, LatencyHistograms] | None = None
     arrivals: Arrivals | None = None
     freshness: Freshness | None = None
+    peers: PeerSpread | None = None
 
     @property
     def has_logs(self) -> bool:
@@ -466,4 +468,5 @@ def compute(data: RunData) -> Figures:
         histograms=data.histograms,
         arrivals=arrival_figures(data.arrivals, data.arrivals_history),
         freshness=_freshness(data),
+        peers=spread(data.peers, data.peers_history),
     )

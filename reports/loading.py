@@ -51,6 +51,8 @@ ARRIVALS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Offered", "Made", "Dropp
 FRESHNESS_COLUMNS = ("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)",
                      "Poll Interval (ms)")  # fmt: skip
 FRESHNESS_HISTORY_COLUMNS = ("Timestamp", "Name", "Visible", "50%", "95%", "99%", "Max (ms)")
+PEERS_COLUMNS = ("Peer", "Requests")
+PEERS_HISTORY_COLUMNS = ("Timestamp", "Peer", "Requests")
 ACTIONS_COLUMNS = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Duration (s)")
 
 # Columns that must hold numbers on every row where present; the percentiles of history rows may be 'N/A'.
@@ -67,10 +69,12 @@ STRICT_NUMBERS = {
     "arrivals history": ARRIVALS_HISTORY_COLUMNS,
     "freshness": FRESHNESS_COLUMNS[1:],
     "freshness history": FRESHNESS_HISTORY_COLUMNS[:1] + FRESHNESS_HISTORY_COLUMNS[2:],
+    "peers": ("Requests",),
+    "peers history": ("Timestamp", "Requests"),
 }
 # Every other column is a number too (checked finite; an empty or N/A cell is allowed), but these.
 TEXT_COLUMNS = frozenset({"Type", "Name", "Method", "Error", "Message", "Traceback", "Nodes", "Outcome", "Command",
-                          "Status", "Output", "Detail"})  # fmt: skip
+                          "Status", "Output", "Detail", "Peer"})  # fmt: skip
 # Locust writes 'N/A' percentiles for a name without requests and for the first history row.
 LOOSE_NUMBERS = {
     "stats": ("Max Response Time", "Average Content Size", "Average Response Time", *PERCENTILES, "100%"),
@@ -105,6 +109,8 @@ class RunData:
     freshness: pd.DataFrame | None = None
     freshness_history: pd.DataFrame | None = None
     freshness_info: dict[str, Any] | None = None
+    peers: pd.DataFrame | None = None
+    peers_history: pd.DataFrame | None = None
 
     def path(self, suffix: str) -> Path:
         """``<prefix><suffix>``, e.g. ``_stats.csv``."""
@@ -267,4 +273,6 @@ def load_run(run: Path) -> RunData:
         freshness_history=_optional_csv(prefix, "_freshness_history.csv", "freshness history",
                                         FRESHNESS_HISTORY_COLUMNS),  # fmt: skip
         freshness_info=_optional_json(prefix.with_name(prefix.name + "_freshness.json"), FRESHNESS),
+        peers=_optional_csv(prefix, "_peers.csv", "peers", PEERS_COLUMNS),
+        peers_history=_optional_csv(prefix, "_peers_history.csv", "peers history", PEERS_HISTORY_COLUMNS),
     )

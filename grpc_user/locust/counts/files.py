@@ -3,6 +3,8 @@
 ``<prefix>_logs.csv``          Type,Name,Requests,Logs Sent,Logs Acked,Logs Rejected,Logs In Doubt (+ Aggregated)
 ``<prefix>_logs_history.csv``  Timestamp,User Count,Type,Name,Logs Sent,Logs Acked (cumulative, every interval)
 ``<prefix>_run.json``          workload, users, spawn rate, run time, target, run id, start/stop, options
+``<prefix>_peers.csv``         Peer,Requests: calls per server address (those the target lists and none reached: 0)
+``<prefix>_peers_history.csv`` Timestamp,Peer,Requests (cumulative, every interval)
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import time
 from typing import IO, Any
 
 from grpc_user.locust.counts.logs import LogCounter, RpcLogs
+from grpc_user.locust.counts.peers import PeerCounter
 
 LOGS_HEADER = ("Type", "Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected", "Logs In Doubt")
 HISTORY_HEADER = ("Timestamp", "User Count", "Type", "Name", "Logs Sent", "Logs Acked")
+PEERS_HEADER = ("Peer", "Requests")
+PEERS_HISTORY_HEADER = ("Timestamp", "Peer", "Requests")
 REQUEST_TYPE = "grpc"
 
 
@@ -36,22 +41,44 @@ def write_logs_totals(prefix: str, counter: LogCounter) -> str:
     return path
 
 
+def write_peers(prefix: str, peers: PeerCounter, listed: tuple[str, ...] = ()) -> str:
+    """Write ``<prefix>_peers.csv``: calls per peer, most first; ``listed`` peers (the target's addresses) that no
+    call reached get a row of 0."""
+    path = f"{prefix}_peers.csv"
+    counts = {peer: 0 for peer in listed} | peers.by_peer
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PEERS_HEADER)
+        writer.writerows(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return path
+
+
 class LogsHistoryWriter:
-    """Appends cumulative log counts to ``<prefix>_logs_history.csv`` once per stats interval."""
+    """Appends cumulative log counts to ``<prefix>_logs_history.csv``, and calls per peer to
+    ``<prefix>_peers_history.csv``, once per stats interval."""
 
     def __init__(self, prefix: str) -> None:
         self.path = f"{prefix}_logs_history.csv"
+        self.peers_path = f"{prefix}_peers_history.csv"
         self._handle: IO[str] | None = None
+        self._peers_handle: IO[str] | None = None
+        self._peers_written: dict[str, int] = {}
+        self._started = 0
 
     def start(self) -> None:
-        """Truncate the file and write its header."""
+        """Truncate the files and write their headers."""
         self.close()
         self._handle = open(self.path, "w", newline="")
         csv.writer(self._handle).writerow(HISTORY_HEADER)
         self._handle.flush()
+        self._peers_handle, self._peers_written = open(self.peers_path, "w", newline=""), {}
+        self._started = int(time.time())
+        csv.writer(self._peers_handle).writerow(PEERS_HISTORY_HEADER)
+        self._peers_handle.flush()
 
-    def append(self, counter: LogCounter, user_count: int) -> None:
-        """One row per request name and an Aggregated row, stamped now."""
+    def append(self, counter: LogCounter, user_count: int, peers: PeerCounter | None = None) -> None:
+        """One row per request name and an Aggregated row, stamped now; one row per peer when the peers' counts
+        changed (they are read every few seconds, not every interval)."""
         if self._handle is None:
             return
         now = int(time.time())
@@ -59,12 +86,20 @@ class LogsHistoryWriter:
         for kind, name, logs in _rows(counter):
             writer.writerow((now, user_count, kind, name, logs.sent, logs.acked))
         self._handle.flush()
+        if peers is not None and self._peers_handle is not None and peers.by_peer != self._peers_written:
+            rows = [(now, peer, calls) for peer, calls in sorted(peers.by_peer.items())]
+            if not self._peers_written and now > self._started:  # where each peer's count started from
+                rows = [(self._started, peer, 0) for peer in sorted(peers.by_peer)] + rows
+            self._peers_written = dict(peers.by_peer)
+            csv.writer(self._peers_handle).writerows(rows)
+            self._peers_handle.flush()
 
     def close(self) -> None:
-        """Close the file (the rows already written stay)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        """Close the files (the rows already written stay)."""
+        for handle in (self._handle, self._peers_handle):
+            if handle is not None:
+                handle.close()
+        self._handle = self._peers_handle = None
 
 
 def write_run_info(prefix: str, info: dict[str, Any]) -> str:

@@ -92,6 +92,7 @@ def send_final_counts(environment: Any) -> None:
     """A worker whose users stopped: Locust's last stats report (the suite's counts ride on it), then FINAL_COUNTS."""
     runner = environment.runner
     report: dict[str, Any] = {}
+    suite_run(environment).peers.finish()
     environment.events.report_to_master.fire(client_id=runner.client_id, data=report)
     report[FRESHNESS_HANDOFF_KEY] = hand_off(suite_run(environment))  # the master keeps looking for them
     runner.send_message("stats", report)

@@ -20,9 +20,9 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterR
 from grpc_user.histograms import OK
 from grpc_user.locust.actions.runner import end_actions
 from grpc_user.locust.audit.audit import AuditResult, exit_code
-from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, write_audit
+from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, run_target, write_audit
 from grpc_user.locust.counts.arrivals import write_arrivals_totals
-from grpc_user.locust.counts.files import write_logs_totals, write_run_info
+from grpc_user.locust.counts.files import write_logs_totals, write_peers, write_run_info
 from grpc_user.locust.counts.latency import write_histograms, write_latency_split
 from grpc_user.locust.freshness.files import summary_line as freshness_line
 from grpc_user.locust.freshness.lifecycle import finish_probe
@@ -54,10 +54,12 @@ def write_run_files(environment: Any, run: SuiteRun) -> None:
     prefix = csv_prefix(environment)
     if not prefix or run.history is None:
         return
-    run.history.append(run.counter, environment.runner.user_count)
+    run.peers.finish()
+    run.history.append(run.counter, environment.runner.user_count, run.peers)
     run.history.close()
     run.history = None
     write_logs_totals(prefix, run.counter)
+    write_peers(prefix, run.peers, listed_peers(environment))
     write_latency_split(prefix, run.latency)
     histograms = {"latency": run.latency}
     if run.settings.arrival_rate is not None:  # latency counts from the scheduled start; this from the send
@@ -70,6 +72,14 @@ def write_run_files(environment: Any, run: SuiteRun) -> None:
         run.arrivals_history = None
         write_arrivals_totals(prefix, run.arrival_counts)
     write_run_info(prefix, run_info(environment, run))
+
+
+def listed_peers(environment: Any) -> tuple[str, ...]:
+    """The server addresses the run's target lists (an ``ipv4:``/``ipv6:`` list), as grpc names its peers."""
+    try:
+        return run_target(environment).listed_peers
+    except ValueError:
+        return ()
 
 
 def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transports: dict[Any, Any],

@@ -28,6 +28,7 @@ from grpc_user.locust.counts.files import LogsHistoryWriter, write_run_info
 from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
 from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
 from grpc_user.locust.counts.logs import REPORT_KEY
+from grpc_user.locust.counts.peers import REPORT_KEY as PEERS_REPORT_KEY
 from grpc_user.locust.counts.phases import REPORT_KEY as PHASE_REPORT_KEY
 from grpc_user.locust.freshness.lifecycle import start_probe
 from grpc_user.locust.freshness.probe import HANDOFF_KEY as FRESHNESS_HANDOFF_KEY
@@ -200,6 +201,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
                 _refuse_test(environment, run)
                 return
     run.counter.start_run()
+    run.peers.start_run()
     run.latency.reset()
     run.service_time.reset()
     run.arrival_counts.start_run()
@@ -349,6 +351,7 @@ def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     """Workers add their log counts to every stats report."""
     for run in all_runs():
         data[REPORT_KEY] = run.counter.take_report()
+        data[PEERS_REPORT_KEY] = run.peers.take_report()
         data[LATENCY_REPORT_KEY] = run.latency.drain()
         data[SERVICE_TIME_REPORT_KEY] = run.service_time.drain()
         data[PHASE_REPORT_KEY] = run.phases.take_report()
@@ -362,6 +365,7 @@ def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     """The master adds each worker's log counts to its own."""
     for run in all_runs():
         run.counter.merge_report(data.get(REPORT_KEY) or {})
+        run.peers.merge_report(data.get(PEERS_REPORT_KEY) or {})
         run.latency.merge(data.get(LATENCY_REPORT_KEY) or [])
         run.service_time.merge(data.get(SERVICE_TIME_REPORT_KEY) or [])
         run.phases.merge_report(data.get(PHASE_REPORT_KEY) or [])
@@ -392,6 +396,7 @@ def on_spawning_complete(user_count: int, **_: Any) -> None:
 
 def _reset_suite_stats(run: SuiteRun) -> None:
     run.counter.reset_stats()
+    run.peers.reset_stats()
     run.latency.reset()
     run.service_time.reset()
     run.arrival_counts.reset_stats()
@@ -403,7 +408,8 @@ def _write_history(environment: Any, run: SuiteRun) -> None:
     while run.history is not None:
         gevent.sleep(CSV_STATS_INTERVAL_SEC)
         if run.history is not None:
-            run.history.append(run.counter, environment.runner.user_count)
+            run.peers.poll()  # a master's own channels make no load calls: its workers report theirs
+            run.history.append(run.counter, environment.runner.user_count, run.peers)
         if run.arrivals_history is not None:
             run.arrivals_history.append(run.arrival_counts, environment.runner.user_count)
 

@@ -14,6 +14,7 @@ from grpc_user.locust.actions.command import ActionOutcome
 from grpc_user.locust.actions.plan import ActionPlan
 from grpc_user.locust.counts.arrivals import ArrivalCounter
 from grpc_user.locust.counts.logs import LogCounter
+from grpc_user.locust.counts.peers import PeerCounter
 from grpc_user.locust.counts.phases import PhaseCounts
 from grpc_user.locust.lifecycle.budget import BudgetPool, RequestBudget
 from grpc_user.locust.lifecycle.settings import SuiteSettings
@@ -27,6 +28,7 @@ class SuiteRun:
 
     settings: SuiteSettings = field(default_factory=SuiteSettings)
     counter: LogCounter = field(default_factory=LogCounter)
+    peers: PeerCounter = field(default_factory=PeerCounter)
     latency: LatencyHistograms = field(default_factory=LatencyHistograms)
     service_time: LatencyHistograms = field(default_factory=LatencyHistograms)
     arrivals: ArrivalClock | None = None

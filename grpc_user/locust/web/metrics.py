@@ -61,6 +61,7 @@ class SuiteCollector:
             failures.add_metric([name, cause], count)
         yield failures
         yield from self._logs(run)
+        yield self._peers(run)
         yield self._latency(run)
         yield GaugeMetricFamily(f"{PREFIX}_users", "users running (the most calls in flight with --arrival-rate)",
                                 value=environment.runner.user_count)  # fmt: skip
@@ -77,6 +78,15 @@ class SuiteCollector:
             for name, logs in sorted(run.counter.by_name.items()):
                 family.add_metric([name], getattr(logs, field))
             yield family
+
+    @staticmethod
+    def _peers(run: Any) -> CounterMetricFamily:
+        run.peers.poll()  # within a test only; a master's own channels make no load calls, its workers report theirs
+        family = CounterMetricFamily(f"{PREFIX}_peer_requests", "calls per server that answered them (grpc's "
+                                     "per-subchannel counts, read every few seconds)", labels=["peer"])  # fmt: skip
+        for peer, calls in sorted(run.peers.by_peer.items()):
+            family.add_metric([peer], calls)
+        return family
 
     @staticmethod
     def _latency(run: Any) -> HistogramMetricFamily:

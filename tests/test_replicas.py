@@ -1,0 +1,153 @@
+"""Load that reaches every replica: grpc's target forms and load balancing, --grpc-connections, calls per server.
+
+Real reference servers on loopback (replicas over one SQLite store, as the real service's share
+MongoDB), real headless Locust in subprocesses; the servers' own counters say where the calls went.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from locust_runs import ROOT, distributed_args, run_locust
+from tls_certs import make_ca, make_leaf
+
+LATENCY_MS = 500
+CALLS = 900  # per run: --max-requests, so a slow start on a busy machine changes nothing but the time it takes
+
+
+def replica_set(serve, tmp_path: Path, count: int, *args: str) -> list:
+    """``count`` reference servers over one SQLite file."""
+    store = str(tmp_path / "store.db")
+    return [serve("--db", store, *args) for _ in range(count)]
+
+
+def listing(replicas: list) -> str:
+    return "ipv4:" + ",".join(replica.target for replica in replicas)
+
+
+def server_side_connections(port: int) -> int:
+    """TCP connections the server on ``port`` has accepted and holds open (the kernel's table, server side)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state = int(fields[1].rsplit(":", 1)[1], 16), fields[3]
+            count += local_port == port and state == "01"  # ESTABLISHED
+    return count
+
+
+def report_of(run) -> subprocess.CompletedProcess:
+    """``python -m reports`` of a run, which must succeed."""
+    report = subprocess.run([sys.executable, "-m", "reports", run.prefix], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    return report
+
+
+@pytest.mark.parametrize("processes", [0, 2], ids=["one process", "two worker processes"])
+def test_round_robin_over_three_replicas_gives_each_a_third_and_the_audit_is_exact(serve, tmp_path, processes):
+    replicas = replica_set(serve, tmp_path, 3)
+    extra = distributed_args(processes) if processes else ()
+    run = run_locust("single", listing(replicas), tmp_path, "--grpc-lb", "round_robin", "--max-requests", str(CALLS),
+                     *extra, users=6, run_time="60s")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    acked = [replica.stop()["acked"] for replica in replicas]
+    total = sum(acked)
+    assert total == run.logs()["WriteLog"]["Logs Acked"] == run.requests("WriteLog") == CALLS
+    assert all(abs(share / total - 1 / 3) <= 0.05 for share in acked), acked
+    audit = run.json("audit")
+    assert (audit["status"], audit["acked"], audit["persisted"], audit["lost_max"]) == ("ok", total, total, 0)
+    peers = {row["Peer"]: int(row["Requests"]) for row in run.rows("peers")}
+    assert peers == {f"ipv4:{replica.target}": share for replica, share in zip(replicas, acked, strict=True)}
+    report = report_of(run)
+    assert "warning" not in report.stdout
+    assert "## Where the calls went" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "report_peers.png").stat().st_size > 0, "a chart of calls/s per server"
+
+
+def test_pick_first_sends_every_call_to_one_replica_and_the_report_warns(serve, tmp_path):
+    replicas = replica_set(serve, tmp_path, 3)
+    run = run_locust("single", listing(replicas), tmp_path, "--grpc-lb", "pick_first", "--max-requests", str(CALLS),
+                     users=4, run_time="60s")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    acked = sorted(replica.stop()["acked"] for replica in replicas)
+    assert acked[:2] == [0, 0] and acked[2] == run.requests("WriteLog") > 0
+    assert run.json("audit")["status"] == "ok"
+    peers = sorted(int(row["Requests"]) for row in run.rows("peers"))
+    assert peers == acked, "the replicas no call reached are listed with 0"
+    report = report_of(run)
+    assert "answered 100% of the calls, more than 2x its fair share (33% of 3 servers)" in report.stdout
+    assert "more than 2x its fair share" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_grpc_connections_n_opens_n_connections_counted_by_the_server(serve, tmp_path, connections):
+    server = serve()
+    command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", "8", "-r", "8",
+               "-t", "3s", "--host", server.target, "--grpc-connections", str(connections), "--no-audit",
+               "--csv", str(tmp_path / "single")]  # fmt: skip
+    locust = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    watcher = threading.Thread(target=lambda: [seen.append(server_side_connections(server.port)) or time.sleep(0.1)
+                                               for _ in iter(lambda: locust.poll() is None, False)])  # fmt: skip
+    watcher.start()
+    _, stderr = locust.communicate(timeout=90)
+    watcher.join()
+    assert locust.returncode == 0, stderr[-3000:]
+    assert max(seen) == connections
+
+
+def test_more_connections_than_a_server_allows_streams_per_connection_end_client_side_queueing(serve, tmp_path):
+    """A server allowing 4 calls in flight per connection, 200 users, calls of 0.5 s: over one connection the
+    calls wait in the client for a stream (most until their deadline); over 50, each user has a stream."""
+    server = serve("--max-concurrent-streams", "4", "--latency-ms", str(LATENCY_MS))
+    medians, deadlines = {}, {}
+    for connections in (1, 50):
+        (tmp_path / str(connections)).mkdir()
+        run = run_locust("single", server.target, tmp_path / str(connections), "--grpc-connections", str(connections),
+                         "--grpc-timeout", "3", "--no-audit", users=200, spawn_rate=200)  # fmt: skip
+        medians[connections] = float(run.stats()["WriteLog"]["50%"])
+        deadlines[connections] = run.failures().get("DEADLINE_EXCEEDED: Deadline Exceeded", 0)
+    assert medians[1] >= 4 * LATENCY_MS and deadlines[1] > 0, (medians, deadlines)
+    assert medians[50] < 2 * LATENCY_MS and deadlines[50] == 0, (medians, deadlines)
+
+
+def test_every_target_form_connects_plainly_and_over_tls_the_audit_and_the_cli_too(serve, tmp_path):
+    ca = make_ca(tmp_path, "ca")
+    leaf = make_leaf(tmp_path, "server", ca, dns=["localhost"], ips=["127.0.0.1"])
+    tls = replica_set(serve, tmp_path, 2, "--tls-cert", leaf.cert, "--tls-key", leaf.key)
+    plain = serve()
+    socket = serve("--host", f"unix:{tmp_path / 'logs.sock'}")
+    forms = {
+        f"dns:///localhost:{plain.port}": "",
+        f"ipv4:{plain.target},{plain.target}": "",
+        f"unix:{tmp_path / 'logs.sock'}": "",
+        f"grpcs+dns:///localhost:{tls[0].port}": ca[0].cert,
+        f"grpcs+{listing(tls)}": ca[0].cert,
+    }
+    for target, ca_file in forms.items():
+        roots = {"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": ca_file} if ca_file else {}  # grpc's own roots for the CLI
+        cli = [sys.executable, "-m", "grpc_user", "--target", target, "--grpc-lb", "round_robin", "health"]
+        health = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **roots})
+        assert health.returncode == 0, (target, health.stdout, health.stderr)
+        folder = tmp_path / target.replace("/", "_")
+        folder.mkdir()
+        run = run_locust("single", target, folder, "--grpc-lb", "round_robin",
+                         *(("--grpc-ca", ca_file) if ca_file else ()), users=2, run_time="1s")  # fmt: skip
+        assert run.returncode == 0, (target, run.stderr[-3000:])
+        assert run.json("audit")["status"] == "ok"
+    assert socket.stop()["acked"] > 0
+
+
+@pytest.mark.parametrize("bad", ["dns:///logs.example", "ipv4:127.0.0.1", "ipv6:[::1]", "unix:"])
+def test_a_malformed_grpc_form_is_one_line_and_exit_2(tmp_path, bad):
+    run = run_locust("single", bad, tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].startswith("locust: error: --host: invalid")
+    assert "Traceback" not in run.stderr
