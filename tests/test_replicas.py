@@ -100,7 +100,7 @@ def test_grpc_connections_n_opens_n_connections_counted_by_the_server(serve, tmp
     _, stderr = locust.communicate(timeout=90)
     watcher.join()
     assert locust.returncode == 0, stderr[-3000:]
-    assert max(seen) == connections
+    assert max(seen) == connections, seen
 
 
 def test_more_connections_than_a_server_allows_streams_per_connection_end_client_side_queueing(serve, tmp_path):
