@@ -174,3 +174,15 @@ def test_an_action_at_the_start_of_a_distributed_test_opens_its_phase_on_every_w
     assert run.returncode == 0, run.stderr
     phases = phases_by_number(run.json("audit"))
     assert phases[0]["acked"] == 0 and phases[1]["acked"] == run.json("audit")["acked"] > 0
+
+
+def test_with_processes_each_action_reports_its_own_exit_code(serve, tmp_path):
+    """``--processes`` watches its forked workers with gevent's SIGCHLD handler, which reaps every child of the
+    master: an action's exit status must come from that watcher, never be lost (it was reported as 255)."""
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--action", "1s:hostname",
+                     "--action", "1s:/bin/true", "--action", "1s:sleep 0.3; exit 3", "--action", "1s:kill -9 $$",
+                     users=2, run_time="3s")  # fmt: skip
+    outcomes = [(row["Command"], row["Status"], row["Exit Code"]) for row in run.rows("actions")]
+    assert outcomes == [("hostname", "ok", "0"), ("/bin/true", "ok", "0"), ("sleep 0.3; exit 3", "failed", "3"),
+                        ("kill -9 $$", "failed", "-9")], run.stderr  # fmt: skip

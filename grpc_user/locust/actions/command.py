@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import gevent
-from gevent.monkey import get_original
+import gevent.os
 from gevent.os import nb_read
 
 from grpc_user.locust.actions.plan import Action
@@ -25,13 +25,7 @@ LINE_CHARS = 200
 KILL_GRACE_SECONDS = 2.0
 READER_JOIN_SECONDS = 1.0
 READ_BYTES = 65536
-POLL_SECONDS = 0.05
 SHELL = "/bin/sh"
-UNKNOWN_EXIT_CODE = 255
-# gevent's patched posix_spawn watches the child with a libev child watcher that can miss a quick exit; the
-# originals, polled, never do.
-_posix_spawn = get_original("os", "posix_spawn")
-_waitpid = get_original("os", "waitpid")
 STATUSES = ("pending", "running", "ok", "failed", "timed_out", "not_started", "ended_by_stop")
 
 
@@ -87,8 +81,12 @@ class ActionOutcome:
 class RunningCommand:
     """A started command: its process group, and a greenlet keeping the first lines of its output.
 
-    Spawned with ``posix_spawn`` (a vfork: no fork handlers run in a process whose gRPC threads are busy, which a
-    fork, gevent's included, would break), and polled for its exit, so the hub never blocks on it.
+    Spawned with gevent's ``posix_spawn`` (a vfork: no fork handlers run in a process whose gRPC threads are busy,
+    which a fork, gevent's included, would break), which watches the child with the hub's child watcher; its exit
+    status is then read with gevent's ``waitpid``, cooperatively. The hub's SIGCHLD handler reaps every child (it
+    is installed as soon as anything is watched: ``--processes`` watches its workers), so the status must come from
+    that watcher: the OS's own ``waitpid`` would find the child already reaped. The handler is installed before the
+    spawn, so a command that exits at once is not missed either.
     """
 
     def __init__(self, outcome: ActionOutcome) -> None:
@@ -96,8 +94,9 @@ class RunningCommand:
         read_end, write_end = os.pipe()
         redirects = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (os.POSIX_SPAWN_DUP2, write_end, 1),
                      (os.POSIX_SPAWN_DUP2, write_end, 2)]  # fmt: skip
+        gevent.get_hub().loop.install_sigchld()
         try:
-            self.pid = _posix_spawn(SHELL, [SHELL, "-c", outcome.command], dict(os.environ), setsid=True,
+            self.pid = gevent.os.posix_spawn(SHELL, [SHELL, "-c", outcome.command], dict(os.environ), setsid=True,
                                     setsigdef=(signal.SIGPIPE, signal.SIGXFSZ), file_actions=redirects)  # fmt: skip
         except OSError:
             os.close(read_end)
@@ -129,19 +128,10 @@ class RunningCommand:
 
     def wait(self, timeout: float) -> int | None:
         """The exit code (-N for signal N), or None when ``timeout`` seconds passed first."""
-        deadline = time.monotonic() + timeout
-        while self.exit_code is None:
-            try:
-                pid, status = _waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped by someone else (a SIGCHLD handler): it ended, its code is lost
-                self.exit_code = UNKNOWN_EXIT_CODE
-                break
-            if pid:
+        if self.exit_code is None:
+            with gevent.Timeout(timeout, False):
+                _, status = gevent.os.waitpid(self.pid, 0)
                 self.exit_code = os.waitstatus_to_exitcode(status)
-            elif time.monotonic() >= deadline:
-                return None
-            else:
-                gevent.sleep(POLL_SECONDS)
         return self.exit_code
 
     def kill(self) -> int:
