@@ -226,7 +226,8 @@ def audit_delivery(
     if result.status == "unsettled":
         result.detail = _still_storing(counts, now, result.lost_max, timeout)
     elif result.status in ("lost", "in_doubt"):
-        result.detail = f"the service stored nothing for {settle:g} s (--audit-settle)"
+        result.detail = (f"the service stored nothing for {settle:g} s (--audit-settle; a service that flushes less "
+                         f"often than that needs a longer --audit-settle)")
     return result
 
 
