@@ -186,3 +186,17 @@ def test_with_processes_each_action_reports_its_own_exit_code(serve, tmp_path):
     outcomes = [(row["Command"], row["Status"], row["Exit Code"]) for row in run.rows("actions")]
     assert outcomes == [("hostname", "ok", "0"), ("/bin/true", "ok", "0"), ("sleep 0.3; exit 3", "failed", "3"),
                         ("kill -9 $$", "failed", "-9")], run.stderr  # fmt: skip
+
+
+def test_an_action_due_while_the_test_stops_never_starts(serve, tmp_path):
+    """-t ends the test at 2 s; calls in flight (3 s each) keep it stopping until about 5 s: the action due at 3 s
+    falls in that stop and must not start, as one due after the end does not."""
+    server = serve("--latency-ms", "3000")
+    marker = tmp_path / "ran"
+    run = run_locust("single", grpc_host(server), tmp_path, "--action", f"3s:touch {marker}", "--grpc-timeout", "10",
+                     users=2, run_time="2s")  # fmt: skip
+    (action,) = run.rows("actions")
+    assert action["Status"] == "not_started", run.stderr
+    assert not marker.exists(), "the command ran after the test stopped"
+    assert "starting (phase 1)" not in run.stderr
+

@@ -62,6 +62,8 @@ def _run_at_its_time(environment: Any, run: SuiteRun, action: Action, outcome: A
     delay = run.started_at + action.at - time.time()
     if delay > 0:
         gevent.sleep(delay)
+    if outcome.status != "pending":  # the test began to stop as this woke up: end_actions has marked it
+        return
     run.phases.current = max(run.phases.current, action.phase)
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(PHASE_MESSAGE, {"run_id": run.settings.run_id, "phase": action.phase})
@@ -83,8 +85,9 @@ def _log(outcome: ActionOutcome) -> None:
 
 
 def end_actions(run: SuiteRun, csv_prefix: str, kill_running: bool) -> None:
-    """At the test's end: actions not started yet never will; with ``kill_running`` (the process quits) the ones
-    still running are ended too. The file is rewritten."""
+    """As soon as the test begins to stop (``test_stopping``: -t, STOP, Ctrl-C, SIGTERM, a failed action) and again
+    at its end: actions not started yet never will (not_started); with ``kill_running`` (the process quits) the
+    ones still running are ended too. The file is rewritten."""
     for greenlet, outcome in zip(run.action_greenlets, run.action_outcomes, strict=True):
         if outcome.status == "pending":
             greenlet.kill(block=False)

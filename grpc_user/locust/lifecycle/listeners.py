@@ -287,11 +287,13 @@ def _test_run_id(environment: Any, run: SuiteRun, typed: str) -> str:
 
 @events.test_stopping.add_listener
 def on_test_stopping(environment: Any, **_: Any) -> None:
-    """Users are about to stop: no more starts are offered."""
+    """Users are about to stop: no more starts are offered, and no action starts any more."""
     run = suite_run(environment)
     run.stopping_at = time.time()
     if run.arrivals is not None:
         run.arrivals.stop()
+    if not isinstance(environment.runner, WorkerRunner) and run.started_at:
+        actions.end_actions(run, csv_prefix(environment), kill_running=False)
 
 
 @events.test_stop.add_listener
