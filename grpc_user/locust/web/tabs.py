@@ -228,7 +228,7 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
     def guard_swarm() -> Any:
         if request.endpoint != "locust.swarm" or request.method != "POST":
             return None
-        reason = refusal(environment, request.form) or form_problem(environment, request.form)
+        reason = refusal(environment, request.form) or form_problem(environment, web_ui, request.form)
         if not reason:
             return None
         logger.error("web UI: %s", reason)
