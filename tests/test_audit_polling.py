@@ -79,3 +79,17 @@ def test_with_a_worker_s_counts_missing_the_audit_waits_for_the_count_to_stand_s
     result = audit([60, 100, 130, 150, 150], monkeypatch, until_settled=True)
     assert (result.status, result.persisted, result.unexpected) == ("ok", 150, 50), result
     assert audit([60, 100, 130, 150, 150], monkeypatch).persisted == 100, "otherwise it stops at acked"
+
+
+def test_an_interrupted_audit_claims_no_loss_and_counts_what_is_missing_as_at_most_lost(monkeypatch):
+    clock = Clock()
+    call = scripted([10, 40], [0], clock, monkeypatch)
+    polls = iter(["", "", "SIGINT"])  # two polls, then a signal
+    result = audit_delivery(call, run_id="r", acked=100, in_doubt=5, timeout=60, settle=30, sleep=clock.sleep,
+                            interrupted_by=lambda: next(polls))  # fmt: skip
+    assert (result.status, result.persisted, result.lost, result.lost_min) == ("interrupted", 40, 0, 0), result
+    assert result.lost_max == 65, "missing like unsettled: 100 acknowledged + 5 in doubt - 40 stored"
+    assert "lost=0..65" in result.summary()
+    never_counted = audit_delivery(call, run_id="r", acked=100, timeout=60, settle=30, sleep=clock.sleep,
+                                   interrupted_by=lambda: "SIGTERM")  # fmt: skip
+    assert (never_counted.persisted, never_counted.lost_min, never_counted.lost_max) == (0, 0, 100), never_counted

@@ -147,8 +147,11 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
 
 
 def interrupted(run_id: str, acked: int, in_doubt: int, count: int, seconds: float, cause: str) -> AuditResult:
-    """The counts so far of an audit that a signal (``cause``, e.g. SIGINT) cut short: no verdict, no loss claimed."""
-    return AuditResult(run_id, acked, max(count, 0), 0, 0, round(seconds, 3), "interrupted", cause, in_doubt)
+    """The counts so far of an audit that a signal (``cause``, e.g. SIGINT) cut short: no verdict, no loss claimed,
+    and what is missing may still come: lost 0..``lost_max`` as for ``unsettled`` (``count`` -1: never counted)."""
+    persisted = max(count, 0)
+    lost_max = max(acked + in_doubt - persisted, 0)
+    return AuditResult(run_id, acked, persisted, 0, 0, round(seconds, 3), "interrupted", cause, in_doubt, 0, lost_max)
 
 
 @dataclass
