@@ -200,3 +200,17 @@ def test_an_action_due_while_the_test_stops_never_starts(serve, tmp_path):
     assert not marker.exists(), "the command ran after the test stopped"
     assert "starting (phase 1)" not in run.stderr
 
+
+def test_an_action_that_writes_without_end_neither_starves_the_load_nor_overruns_its_timeout(serve, tmp_path):
+    """Paced at 60 calls/s: the load of the 3 s while the command writes keeps at least half the rate of the 1 s
+    before it (measured in the same run), its timeout and -t hold, and only the first lines are kept."""
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--action", "1s:yes", "--action-timeout", "2",
+                     "--target-rps", "60", users=4, run_time="4s", timeout=60)  # fmt: skip
+    (action,) = run.rows("actions")
+    assert action["Status"] == "timed_out" and float(action["Duration (s)"]) < 4, (action, run.stderr[-3000:])
+    assert len(action["Output"].split(" | ")) == 5 and int(action["Output Bytes"]) > 1_000_000, action
+    assert float(run.json("run")["duration_seconds"]) < 6, "-t held"
+    phases = phases_by_number(run.json("audit"))
+    before, during = phases[0]["acked"] / 1, phases[1]["acked"] / 3
+    assert during >= before / 2, (before, during)

@@ -2,12 +2,16 @@
 
 The command runs with ``/bin/sh -c`` in its own session and process group, so a command that hangs past
 ``--action-timeout`` is ended with everything it started (SIGTERM, then SIGKILL after a grace).
-Only the first lines of its output are kept (stdout and stderr together), however much it writes.
+Only the first lines of its output are kept (stdout and stderr together), however much it writes; the rest is
+counted (lines, bytes) and dropped. Its pipe is read one chunk per turn of the hub's loop with a pause after each, so
+a command that writes without end (``yes``) neither starves the load nor holds off its timeout: it blocks on a full
+pipe instead, at most ``READ_BYTES / READ_PAUSE_SECONDS`` bytes a second (100 MiB/s).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import time
@@ -16,7 +20,7 @@ from typing import Any
 
 import gevent
 import gevent.os
-from gevent.os import nb_read
+from gevent.socket import wait_read
 
 from grpc_user.locust.actions.plan import Action
 
@@ -24,7 +28,8 @@ OUTPUT_LINES = 5
 LINE_CHARS = 200
 KILL_GRACE_SECONDS = 2.0
 READER_JOIN_SECONDS = 1.0
-READ_BYTES = 65536
+READ_BYTES = 1 << 20  # the pipe is made this large (Linux allows 1 MiB unprivileged); 64 KiB if it cannot be
+READ_PAUSE_SECONDS = 0.01
 SHELL = "/bin/sh"
 STATUSES = ("pending", "running", "ok", "failed", "timed_out", "not_started", "ended_by_stop")
 
@@ -34,7 +39,7 @@ class ActionOutcome:
     """What became of one action. ``status``: pending, running, ok (exit 0), failed (another exit code, or the
     command could not start), timed_out (killed after ``--action-timeout``), not_started (the test ended first),
     ended_by_stop (still running when the test ended: killed). Times are Unix seconds; ``exit_code`` None while
-    unknown; ``output`` the first lines; ``output_lines`` how many lines it wrote in all."""
+    unknown; ``output`` the first lines; ``output_lines`` and ``output_bytes`` how much it wrote in all."""
 
     phase: int
     at: float
@@ -45,6 +50,7 @@ class ActionOutcome:
     exit_code: int | None = None
     output: list[str] = field(default_factory=list)
     output_lines: int = 0
+    output_bytes: int = 0
     detail: str = ""
 
     @property
@@ -106,25 +112,41 @@ class RunningCommand:
         self.exit_code: int | None = None
         self._output = read_end
         os.set_blocking(read_end, False)
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, READ_BYTES)
         self._reader = gevent.spawn(self._read)
 
     def _read(self) -> None:
-        partial = b""
+        """Until the pipe's end: one read per turn of the hub's loop and a pause; lines are split only until the
+        first ``OUTPUT_LINES`` are kept, after that they are only counted."""
+        partial, last = b"", b"\n"
         while True:
-            chunk = nb_read(self._output, READ_BYTES)
+            wait_read(self._output)
+            try:
+                chunk = os.read(self._output, READ_BYTES)
+            except BlockingIOError:
+                continue
             if not chunk:
                 break
-            *lines, partial = (partial + chunk).split(b"\n")
-            for line in lines:
-                self._keep(line)
-            partial = partial[-LINE_CHARS * 4 :]
-        if partial:
-            self._keep(partial)
+            self.outcome.output_bytes += len(chunk)
+            self.outcome.output_lines += chunk.count(b"\n")
+            last = chunk[-1:]
+            if len(self.outcome.output) < OUTPUT_LINES:
+                partial = self._keep_lines(partial + chunk)
+            gevent.sleep(READ_PAUSE_SECONDS)
+        if last != b"\n":  # a last line without its newline
+            self.outcome.output_lines += 1
+            if partial:
+                self._keep_lines(partial + b"\n")
 
-    def _keep(self, line: bytes) -> None:
-        self.outcome.output_lines += 1
-        if len(self.outcome.output) < OUTPUT_LINES:
+    def _keep_lines(self, data: bytes) -> bytes:
+        """Keep whole lines of ``data`` until ``OUTPUT_LINES`` are kept; return the start of the unfinished one."""
+        while len(self.outcome.output) < OUTPUT_LINES:
+            line, newline, data = data.partition(b"\n")
+            if not newline:
+                return line[: LINE_CHARS * 4]  # enough bytes for LINE_CHARS characters
             self.outcome.output.append(line.decode(errors="replace").rstrip()[:LINE_CHARS])
+        return b""
 
     def wait(self, timeout: float) -> int | None:
         """The exit code (-N for signal N), or None when ``timeout`` seconds passed first."""

@@ -25,7 +25,7 @@ from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
 logger = logging.getLogger(__name__)
 PHASE_MESSAGE = "grpc_user_phase"
 HEADER = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Ended (unix s)", "Duration (s)",
-          "Output Lines", "Output", "Detail")  # fmt: skip
+          "Output Lines", "Output", "Detail", "Output Bytes")  # fmt: skip
 
 
 def register_worker_messages(environment: Any) -> None:
@@ -80,7 +80,8 @@ def _run_at_its_time(environment: Any, run: SuiteRun, action: Action, outcome: A
 
 def _log(outcome: ActionOutcome) -> None:
     level = logging.INFO if outcome.status in ("ok", "running") else logging.ERROR
-    output = f"; output ({outcome.output_lines} lines): {' | '.join(outcome.output)}" if outcome.output else ""
+    written = f"{outcome.output_lines:,} lines, {outcome.output_bytes:,} bytes"
+    output = f"; output ({written}): {' | '.join(outcome.output)}" if outcome.output else ""
     logger.log(level, "%s%s", outcome.sentence(), output)
 
 
@@ -110,5 +111,5 @@ def write_actions(csv_prefix: str, outcomes: list[ActionOutcome]) -> str:
             duration = "" if o.duration is None else f"{o.duration:.3f}"
             writer.writerow((o.phase, f"{o.at:g}", o.command, o.status, "" if o.exit_code is None else o.exit_code,
                              stamp(o.started_at), stamp(o.ended_at), duration, o.output_lines, " | ".join(o.output),
-                             o.detail))  # fmt: skip
+                             o.detail, o.output_bytes))  # fmt: skip
     return path
