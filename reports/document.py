@@ -74,8 +74,13 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.2f}%"
 
 
-def _signed(value: float | None, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value:+,.2f}{unit}"
+def _signed(value: float | None, unit: str = "", decimals: int = 2) -> str:
+    return "n/a" if value is None else f"{value:+,.{decimals}f}{unit}"
+
+
+def _figure(metric: str, value: float | None) -> str:
+    """A compared figure: latencies to the microsecond (``ms``), rates to one decimal."""
+    return ms(value) if metric.endswith(" ms") else rate(value)
 
 
 def _plain(value: Any) -> str:
@@ -407,9 +412,9 @@ def comparison_table(changes: list[Change]) -> Table:
         [
             c.name,
             c.metric,
-            rate(c.baseline),
-            rate(c.current),
-            _signed(c.delta),
+            _figure(c.metric, c.baseline),
+            _figure(c.metric, c.current),
+            _signed(c.delta, "", 3 if c.metric.endswith(" ms") else 2),
             _signed(c.percent, "%"),
             "REGRESSION" if c.regression else "",
         ]

@@ -219,7 +219,11 @@ def describe_rate(rate: str) -> str:
 def _rpc(row: pd.Series, logs_acked: float | None, duration: float, latencies: Latencies | None = None) -> RpcFigures:
     """One row; its percentiles and max from the suite's HDR histograms when given (``latencies``), else Locust's."""
     requests, failures = int(row["Request Count"]), int(row["Failure Count"])
-    logs_rate = None if logs_acked is None or duration <= 0 else logs_acked / duration
+    # Over the window of Locust's own Requests/s for this row (its count over its rate: since the last stats reset),
+    # so that one log per call gives logs/s == requests/s; the run's duration when the row has no rate.
+    rps = float(row["Requests/s"])
+    window = requests / rps if requests and rps > 0 else duration
+    logs_rate = None if logs_acked is None or window <= 0 else logs_acked / window
     if latencies is not None:
         hdr = latencies.summary() if latencies.count else None
         marks = hdr.percentiles_ms if hdr else {}

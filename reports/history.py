@@ -166,7 +166,9 @@ def _worse(row: HistoryRow, before: list[HistoryRow], tolerance_pct: float) -> l
         median = statistics.median(values)
         change = (median - current) if higher_is_better else (current - median)
         if change > floor and median and change / abs(median) * 100 > tolerance_pct:
-            flags.append(f"{label} {current:,.1f} vs median {median:,.1f} ({change / abs(median):+.0%} worse)")
+            digits = 3 if label.endswith(" ms") else 1  # latencies to the microsecond, as the table shows them
+            flags.append(f"{label} {current:,.{digits}f} vs median {median:,.{digits}f} "
+                         f"({change / abs(median):+.0%} worse)")  # fmt: skip
     return flags
 
 

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -191,11 +192,14 @@ def test_per_rpc_figures_equal_locusts_stats_csv_and_the_runs_hdr_histograms(rea
         assert shown["max ms"] == ms(hdr.high() / 1000)
 
 
-def test_logs_per_second_is_logs_acked_over_the_run_duration(real_run: Path, real_report: Path) -> None:
+def test_logs_per_second_is_logs_acked_over_the_window_of_locusts_requests_per_second(real_run: Path,
+                                                                                     real_report: Path) -> None:
+    """Logs/s and requests/s share one window, after a stats reset too (Locust's window, not the run's)."""
     table = markdown_table((real_report / "report.md").read_text(), "Requests per RPC")
-    duration = json.loads((real_run / "mixed_run.json").read_text())["duration_seconds"]
+    window = {row["Name"]: int(row["Request Count"]) / float(row["Requests/s"])
+              for row in rows(real_run / "mixed_stats.csv") if float(row["Requests/s"]) > 0}  # fmt: skip
     for row in rows(real_run / "mixed_logs.csv"):
-        assert table[row["Name"]]["logs/s"] == f"{int(row['Logs Acked']) / duration:,.1f}"
+        assert table[row["Name"]]["logs/s"] == f"{int(row['Logs Acked']) / window[row['Name']]:,.1f}"
 
 
 def test_report_has_failure_causes_latency_split_audit_and_throughput(real_report: Path) -> None:
@@ -349,6 +353,7 @@ def test_baseline_comparison_flags_lower_throughput_and_higher_latency(
     assert "-50.00%" in rps_row and "REGRESSION" in rps_row
     p95_row = next(line for line in comparison.splitlines() if line.startswith("| Aggregated | p95 ms"))
     assert "REGRESSION" in p95_row
+    assert re.search(r"\| [+-]?[\d,]+\.\d{3} \|", p95_row), f"latencies compared to the microsecond: {p95_row}"
     p50_row = next(line for line in comparison.splitlines() if line.startswith("| Aggregated | p50 ms"))
     assert "REGRESSION" in p50_row, "the HDR histograms (every latency tripled) drive every percentile"
 
