@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE, start_server_process
+from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE, ServerProcess, start_server_process
 
 logger = logging.getLogger("reference_server.around")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -116,11 +116,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminal_handed_to(child):
             return child.wait()
     finally:
-        stats = server.stop()
-        logger.info("reference server stopped: acked %d, stored %d, dropped %d, lost to failed flushes %d, dropped "
-                    "from the queue at a stop %d, restarts %d", stats["acked"], stats["stored"], stats["dropped"],
-                    stats["flush_failed"], stats["dropped_on_stop"], stats["restarts"])  # fmt: skip
+        stop_and_report(server)
 
+
+def stop_and_report(server: ServerProcess) -> None:
+    """Stop the server gracefully; one line with its final counters (or why they could not be read)."""
+    try:
+        stats = server.stop()
+    except (OSError, ValueError) as error:  # its stats file gone or cut short: COMMAND's exit code stands
+        logger.error("reference server stopped; its counters could not be read: %s", error)
+        return
+    logger.info("reference server stopped: acked %d, stored %d, dropped %d, lost to failed flushes %d, dropped "
+                "from the queue at a stop %d, restarts %d", stats["acked"], stats["stored"], stats["dropped"],
+                stats["flush_failed"], stats["dropped_on_stop"], stats["restarts"])  # fmt: skip
 
 if __name__ == "__main__":
     sys.exit(main())

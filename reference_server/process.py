@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -39,16 +40,33 @@ def restart_server(pid: int, stats_file: str | Path, timeout: float = STOP_TIMEO
     raise TimeoutError(f"the reference server (pid {pid}) was not serving again {timeout:g} s after SIGHUP")
 
 
+def server_files(cli_args: tuple[str, ...], folder: Path) -> tuple[Path, Path, list[str]]:
+    """The server's ready file and stats file: the ones ``cli_args`` name (``--ready-file``, ``--stats-file``, with
+    a space or ``=``; the last one given, as the server reads them), else ``port`` and ``stats.json`` in ``folder``;
+    and the other arguments, in order."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    parser.add_argument("--ready-file", default=str(folder / "port"))
+    parser.add_argument("--stats-file", default=str(folder / "stats.json"))
+    try:
+        given, rest = parser.parse_known_args(list(cli_args))
+    except argparse.ArgumentError:  # an option without its value: the server's own parser says so
+        return folder / "port", folder / "stats.json", list(cli_args)
+    return Path(given.ready_file), Path(given.stats_file), rest
+
+
 class ServerProcess:
-    """A running ``python -m reference_server`` on a free loopback port."""
+    """A running ``python -m reference_server`` on a free loopback port. ``stats_file`` is the file its counters
+    are written to: the caller's ``--stats-file`` if given, else one in a temporary folder (as the ready file)."""
 
     def __init__(self, *cli_args: str, env: dict[str, str] | None = None, cpu_core: int | None = None) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="reference-server-")
         folder = Path(self._folder.name)
-        self._ready_file, self.stats_file = folder / "port", folder / "stats.json"
+        self._ready_file, self.stats_file, other_args = server_files(cli_args, folder)
+        self._ready_file.unlink(missing_ok=True)  # a previous server's port is not this one's
         self._log = open(folder / "server.log", "w+")
         command = [sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0",
-                   "--ready-file", str(self._ready_file), "--stats-file", str(self.stats_file), *cli_args]  # fmt: skip
+                   "--ready-file", str(self._ready_file), "--stats-file", str(self.stats_file),
+                   *other_args]  # fmt: skip
         pin = (lambda: os.sched_setaffinity(0, {cpu_core})) if cpu_core is not None else None
         # Its own session: a terminal's Ctrl-C meant for the load generator must not stop the server it audits.
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -83,13 +101,15 @@ class ServerProcess:
         return restart_server(self.pid, self.stats_file)
 
     def stop(self) -> dict[str, Any]:
-        """SIGTERM: the server stops accepting, flushes everything queued; return its final counters."""
+        """SIGTERM: the server stops accepting, flushes everything queued; return its final counters. Raises
+        OSError or ValueError when its stats file cannot be read (removed, or not JSON)."""
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
             self._process.wait(STOP_TIMEOUT_SECONDS)
-        stats = self.stats()
-        self._cleanup()
-        return stats
+        try:
+            return self.stats()
+        finally:
+            self._cleanup()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: queued logs are lost."""

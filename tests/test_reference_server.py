@@ -341,3 +341,17 @@ def test_a_stats_file_that_cannot_be_written_at_start_is_one_line_and_exit_2(tmp
     assert done.stderr.splitlines() == [
         f"python -m reference_server: error: --stats-file '{missing}' cannot be written: No such file or directory"
     ]
+
+
+def test_around_with_its_own_stats_and_ready_files_can_restart_the_server_and_reports_its_counters(tmp_path):
+    """``--stats-file``/``--ready-file`` given to around are the server's: the restart command and around's last
+    line read the file the server writes (not one in around's temporary folder, which the server never wrote)."""
+    stats_file, ready_file = tmp_path / "stats.json", tmp_path / "port"
+    ready_file.write_text("1")  # a previous run's port: never taken for this server's
+    done = subprocess.run([sys.executable, "-m", "reference_server.around", "--flush-period", "0.1", "--stats-file",
+                           str(stats_file), f"--ready-file={ready_file}", "--", sys.executable, "-m",
+                           "reference_server.restart"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "restarted" in done.stdout and "Traceback" not in done.stderr
+    assert "restarts 1" in done.stderr and json.loads(stats_file.read_text())["restarts"] == 1
+    assert f"grpc://127.0.0.1:{ready_file.read_text()}" in done.stderr
