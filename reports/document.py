@@ -370,7 +370,8 @@ def _peers(figures: Figures) -> Section | None:
     if spread is None:
         return None
     rows = [[_plain(peer.peer), count(peer.requests), percent(peer.share * 100),
-             "more than 2x its fair share" if peer in spread.skewed else ""] for peer in spread.peers]  # fmt: skip
+             "more than 2x its fair share" if peer in spread.skewed else "no call reached it" if peer in spread.idle
+             else ""] for peer in spread.peers]  # fmt: skip
     blocks: list[Block] = [f"Calls per server, as grpc counted them; a fair share is {spread.fair_share:.0%}."]
     blocks += [f"Warning: {warning}" for warning in spread.warnings()]
     blocks.append(Table(["server", "requests", "share", "flag"], rows))

@@ -2,7 +2,8 @@
 
 A peer is a server address as grpc names it (``ipv4:10.0.0.7:50051``). Its fair share is an equal
 part of the calls among every peer the run knows of (those that answered, and those the target listed
-that none reached); a peer with more than ``SKEW_FACTOR`` times its fair share is flagged.
+that none reached); a peer with more than ``SKEW_FACTOR`` times its fair share is flagged, and so is a peer that
+no call reached (with two servers, one taking everything is exactly twice its fair share: only the idle one shows it).
 """
 
 from __future__ import annotations
@@ -38,12 +39,23 @@ class PeerSpread:
         """Peers that took more than SKEW_FACTOR times their fair share."""
         return [peer for peer in self.peers if peer.share > SKEW_FACTOR * self.fair_share]
 
+    @property
+    def idle(self) -> list[PeerShare]:
+        """Peers the target listed that no call reached (none when there is one server)."""
+        return [peer for peer in self.peers if peer.requests == 0] if len(self.peers) > 1 else []
+
     def warnings(self) -> list[str]:
-        """One sentence per skewed peer."""
-        return [f"{peer.peer} answered {peer.share:.0%} of the calls, more than {SKEW_FACTOR:g}x its fair share "
-                f"({self.fair_share:.0%} of {len(self.peers)} servers): the load did not reach every replica "
-                "evenly (one connection per process is pinned to one server; see --grpc-connections and "
-                "--grpc-lb round_robin)" for peer in self.skewed]  # fmt: skip
+        """One sentence per skewed peer, one for the idle ones."""
+        advice = ("(one connection per process is pinned to one server; see --grpc-connections and "
+                  "--grpc-lb round_robin)")  # fmt: skip
+        lines = [f"{peer.peer} answered {peer.share:.0%} of the calls, more than {SKEW_FACTOR:g}x its fair share "
+                 f"({self.fair_share:.0%} of {len(self.peers)} servers): the load did not reach every replica "
+                 f"evenly {advice}" for peer in self.skewed]  # fmt: skip
+        if self.idle:
+            lines.append(f"{', '.join(peer.peer for peer in self.idle)}: no call reached "
+                         f"{'it' if len(self.idle) == 1 else 'them'} ({len(self.idle)} of {len(self.peers)} servers "
+                         f"idle) {advice}")  # fmt: skip
+        return lines
 
 
 def spread(peers: pd.DataFrame | None, history: pd.DataFrame | None) -> PeerSpread | None:

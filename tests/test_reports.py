@@ -629,3 +629,17 @@ def test_the_history_of_a_workload_named_with_a_slash_or_an_audit_status_that_is
         f"reports history: skipped {runs}/20261130T000000Z-mixed/{prefix}_audit.json: status: 5 is not of type "
         "'string'"
     ], "the run that never started is skipped silently"
+
+
+def test_a_replica_no_call_reached_is_warned_about_even_with_two_servers() -> None:
+    """pick_first over two replicas: the busy one is exactly twice its fair share, so only the idle one shows it."""
+    import pandas as pd
+
+    from reports.peers import spread
+
+    two = spread(pd.DataFrame({"Peer": ["ipv4:127.0.0.1:1", "ipv4:127.0.0.1:2"], "Requests": [1580, 0]}), None)
+    assert two is not None and not two.skewed and [peer.peer for peer in two.idle] == ["ipv4:127.0.0.1:2"]
+    assert any("ipv4:127.0.0.1:2: no call reached it (1 of 2 servers idle)" in line for line in two.warnings())
+    even = spread(pd.DataFrame({"Peer": ["a", "b"], "Requests": [700, 720]}), None)
+    one = spread(pd.DataFrame({"Peer": ["a"], "Requests": [700]}), None)
+    assert even is not None and one is not None and even.warnings() == [] and one.warnings() == []
