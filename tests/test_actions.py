@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import grpc_host
-from locust_runs import ROOT, distributed_args, run_locust
+from locust_runs import ROOT, distributed_args, free_port, run_locust
 from web_runs import template_args, wait_for_page, web_ui_process
 
 from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE
@@ -186,6 +187,7 @@ def test_with_processes_each_action_reports_its_own_exit_code(serve, tmp_path):
     outcomes = [(row["Command"], row["Status"], row["Exit Code"]) for row in run.rows("actions")]
     assert outcomes == [("hostname", "ok", "0"), ("/bin/true", "ok", "0"), ("sleep 0.3; exit 3", "failed", "3"),
                         ("kill -9 $$", "failed", "-9")], run.stderr  # fmt: skip
+    assert "ignored by a worker" not in run.stderr, "the workers --processes forks say nothing of the master's actions"
 
 
 def test_an_action_due_while_the_test_stops_never_starts(serve, tmp_path):
@@ -214,3 +216,44 @@ def test_an_action_that_writes_without_end_neither_starves_the_load_nor_overruns
     phases = phases_by_number(run.json("audit"))
     before, during = phases[0]["acked"] / 1, phases[1]["acked"] / 3
     assert during >= before / 2, (before, during)
+
+
+def test_actions_due_at_the_same_moment_start_in_phase_order(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, *[arg for n in range(1, 6) for arg in ("--action",
+                     f"1s:echo {n}")], users=2, run_time="2s")  # fmt: skip
+    rows = run.rows("actions")
+    assert [row["Output"] for row in rows] == ["1", "2", "3", "4", "5"]
+    started = [float(row["Started (unix s)"]) for row in rows]
+    assert started == sorted(started), rows
+    order = [int(n) for n in re.findall(r"starting \(phase (\d)\)", run.stderr)]
+    assert order == [1, 2, 3, 4, 5], run.stderr
+
+
+def test_an_action_after_the_end_of_the_run_time_is_warned_of_at_the_start_and_the_test_goes_on(serve, tmp_path):
+    server = serve()
+    run = run_locust("single", grpc_host(server), tmp_path, "--action", "1s:true", "--action", "10s:echo late",
+                     users=2, run_time="2s")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    warning = '-t 2s ends the test before 1 action(s) fall due, which will not run: "echo late" at 10 s'
+    assert run.stderr.count(warning) == 1, run.stderr
+    assert [row["Status"] for row in run.rows("actions")] == ["ok", "not_started"]
+
+
+def test_an_action_given_to_a_worker_is_one_line_saying_actions_run_on_the_master(serve, tmp_path):
+    server = serve()
+    port = str(free_port())
+    locust = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--master-port", port]
+    worker = subprocess.Popen([*locust, "--worker", "--master-host", "127.0.0.1", "--action", "1s:true"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    master = subprocess.run([*locust, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                             "--expect-workers", "1", "--headless", "-u", "1", "-r", "1", "-t", "2s", "--host",
+                             grpc_host(server), "--audit-settle", "1"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=90)  # fmt: skip
+    try:
+        worker_log = worker.communicate(timeout=30)[1]
+    finally:
+        worker.kill()
+    assert master.returncode == 0, master.stderr
+    warning = "--action is ignored by a worker: actions run on the master"
+    assert worker_log.count(warning) == 1 and warning not in master.stderr, worker_log

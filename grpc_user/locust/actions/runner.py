@@ -1,7 +1,8 @@
 """Run a test's actions at their times on the master (or the single process), open their phases, tell the workers.
 
 Each action runs in its own greenlet, started AT seconds after the test starts, so a slow or hanging
-command never delays the next one (``--action-timeout`` bounds it). Starting an action opens its
+command never delays the next one (``--action-timeout`` bounds it). Actions start in phase order, those due at the
+same moment too: each waits for the one before it to start. Starting an action opens its
 phase at once on the master; the workers hear of it in a message (``PHASE_MESSAGE``), so a worker's
 call sent within that message's latency of the start still counts in the phase before.
 ``<prefix>_actions.csv`` is rewritten whenever an action starts or ends.
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import csv
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import gevent
+from gevent.event import Event
 from locust.runners import MasterRunner, WorkerRunner
+from locust.util.timespan import parse_timespan
 
 from grpc_user.locust.actions.command import ActionOutcome, run_action
 from grpc_user.locust.actions.plan import Action
@@ -26,6 +30,15 @@ logger = logging.getLogger(__name__)
 PHASE_MESSAGE = "grpc_user_phase"
 HEADER = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Ended (unix s)", "Duration (s)",
           "Output Lines", "Output", "Detail", "Output Bytes")  # fmt: skip
+
+
+def warn_of_worker_actions(options: Any) -> None:
+    """One line when ``--action`` was given to a worker started as one (``--worker``): it runs no action. The
+    workers that ``--processes`` forks from a master inherit the master's options, and say nothing."""
+    forked_by_master = bool(getattr(options, "processes", None)) and "--worker" not in sys.argv[1:]
+    if getattr(options, "action", None) and not forked_by_master:
+        logger.warning("--action is ignored by a worker: actions run on the master (give them to the master or the "
+                       "single process; its workers tag their logs with the phases it opens)")
 
 
 def register_worker_messages(environment: Any) -> None:
@@ -49,25 +62,51 @@ def start_actions(environment: Any, run: SuiteRun, csv_prefix: str, stop_test: C
     run.action_greenlets = []
     if isinstance(environment.runner, WorkerRunner) or not run.action_outcomes:
         return
+    previous: Event | None = None
     for action, outcome in zip(run.settings.actions.actions, run.action_outcomes, strict=True):
-        greenlet = gevent.spawn(_run_at_its_time, environment, run, action, outcome, csv_prefix, stop_test)
+        started = Event()
+        greenlet = gevent.spawn(_run_at_its_time, environment, run, action, outcome, csv_prefix, stop_test,
+                                previous, started)  # fmt: skip
         run.action_greenlets.append(greenlet)
+        previous = started
     logger.info("%d action(s): %s", len(run.action_outcomes),
                 "; ".join(action.label() for action in run.settings.actions.actions))  # fmt: skip
+    _warn_of_actions_after_the_end(environment, run.settings.actions.actions)
     write_actions(csv_prefix, run.action_outcomes)
 
 
+def _warn_of_actions_after_the_end(environment: Any, actions: tuple[Action, ...]) -> None:
+    """One line when -t (``run_time``: seconds, or a timespan set by the web UI) ends the test before some action
+    falls due; the test goes on, those actions end as not_started."""
+    run_time = getattr(environment.parsed_options, "run_time", None)
+    if isinstance(run_time, str):
+        try:
+            run_time = parse_timespan(run_time)
+        except ValueError:  # none given, or a form's value Locust refuses itself
+            run_time = None
+    late = [action for action in actions if run_time and action.at >= run_time]
+    if late:
+        logger.warning("-t %gs ends the test before %d action(s) fall due, which will not run: %s", run_time,
+                       len(late), "; ".join(action.label() for action in late))  # fmt: skip
+
+
 def _run_at_its_time(environment: Any, run: SuiteRun, action: Action, outcome: ActionOutcome, csv_prefix: str,
-                     stop_test: Callable[[Any], None]) -> None:  # fmt: skip
-    delay = run.started_at + action.at - time.time()
-    if delay > 0:
-        gevent.sleep(delay)
-    if outcome.status != "pending":  # the test began to stop as this woke up: end_actions has marked it
-        return
-    run.phases.current = max(run.phases.current, action.phase)
-    if isinstance(environment.runner, MasterRunner):
-        environment.runner.send_message(PHASE_MESSAGE, {"run_id": run.settings.run_id, "phase": action.phase})
-    logger.info("action %d %s: starting (phase %d)", action.phase, action.label(), action.phase)
+                     stop_test: Callable[[Any], None], previous: Event | None, started: Event) -> None:  # fmt: skip
+    """At the action's time, once the action before it (``previous``) has started: open its phase, run it."""
+    try:
+        delay = run.started_at + action.at - time.time()
+        if delay > 0:
+            gevent.sleep(delay)
+        if previous is not None:
+            previous.wait()
+        if outcome.status != "pending":  # the test began to stop as this woke up: end_actions has marked it
+            return
+        run.phases.current = max(run.phases.current, action.phase)
+        if isinstance(environment.runner, MasterRunner):
+            environment.runner.send_message(PHASE_MESSAGE, {"run_id": run.settings.run_id, "phase": action.phase})
+        logger.info("action %d %s: starting (phase %d)", action.phase, action.label(), action.phase)
+    finally:
+        started.set()
     try:
         run_action(outcome, run.settings.actions.timeout)
     finally:

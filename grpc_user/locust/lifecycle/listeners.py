@@ -157,6 +157,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     # Registered now, after Locust's own: ``quitting`` runs listeners in reverse, so these run first.
     environment.events.quitting.add_listener(on_quitting)
     if isinstance(runner, WorkerRunner):
+        actions.warn_of_worker_actions(environment.parsed_options)
         register_worker_messages(environment)
         search.register_worker_messages(environment)
         actions.register_worker_messages(environment)
