@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from grpc_user import calls
 from grpc_user.histograms import OK, Latencies, LatencyHistograms
 from grpc_user.pb import log_service_pb2 as pb
@@ -191,7 +193,11 @@ class FreshnessProbe:
         """Record the pending samples a QueryLog answer (``raw``) returned; ``asked_at``: when it was sent."""
         self.queries += 1
         self._unreported_calls[0] += 1
-        response = pb.QueryLogResponse.FromString(raw)
+        try:
+            response = pb.QueryLogResponse.FromString(raw)
+        except DecodeError:  # a proxy or a misconfigured service: it will not get better, and must not kill the audit
+            self.failed(f"INTERNAL: unreadable QueryLogResponse ({len(raw)} bytes)", fatal=True)
+            return 0
         if not response.success:
             self.failed(f"QueryLog answered success=false: {response.error_message or 'no message'}", fatal=False)
             return 0
