@@ -14,7 +14,8 @@ from reference_server.process import start_server_process
 def start_locust(host: str, tmp_path, *args: str) -> tuple[subprocess.Popen, str]:
     prefix = str(tmp_path / "single")
     command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", "10", "-r", "100",
-               "--host", host, "--csv", prefix, "--csv-full-history", "--no-audit", "--no-freshness", *args]  # fmt: skip
+               "--host", host, "--csv", prefix, "--csv-full-history", "--no-audit", "--no-freshness",
+               *args]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), prefix
 
 
