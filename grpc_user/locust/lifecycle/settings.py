@@ -42,7 +42,8 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # The audit's waits: longer than a day is a typo, and gevent's timers overflow long before infinity.
 MAX_WAIT_SECONDS = 86400.0
 # A capacity step's steady part (four fifths, 1.6 s at 2 s) must hold several backlog samples (every 0.25 s)
-# and enough calls to judge: at 0.01 s a step measured nothing and the search "found" 50 logs/s on a service taking thousands.
+# and enough calls to judge: at 0.01 s a step measured nothing and the search "found" 50 logs/s on a service
+# taking thousands.
 MIN_CAPACITY_STEP_SECONDS = 2.0
 # gRPC servers refuse calls whose metadata passes 8 KiB (grpc.max_metadata_size; each entry counts 32 bytes
 # beyond its key and value), and some of those between 8 and 16 KiB at random.
