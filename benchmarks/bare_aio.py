@@ -1,6 +1,6 @@
 """The reference client: a bare grpc.aio loop, no Locust, no gevent, sending the suite's requests.
 
-    python -m benchmarks.bare_aio --target 127.0.0.1:50051 --calls 20000 --concurrency 50
+python -m benchmarks.bare_aio --target 127.0.0.1:50051 --calls 20000 --concurrency 50
 """
 
 from __future__ import annotations

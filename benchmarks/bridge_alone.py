@@ -1,6 +1,6 @@
 """The bridge alone: greenlets calling ``AioTransport`` with no Locust, sending the suite's requests.
 
-    python -m benchmarks.bridge_alone --target 127.0.0.1:50051 --calls 20000 --concurrency 50
+python -m benchmarks.bridge_alone --target 127.0.0.1:50051 --calls 20000 --concurrency 50
 """
 
 from __future__ import annotations

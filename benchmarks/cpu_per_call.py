@@ -119,8 +119,10 @@ def cheapest(rounds: list[tuple[Measured, Measured]]) -> tuple[float, Measured]:
 
 def compare(target: str, server: str) -> dict[str, list[tuple[str, float, Measured]]]:
     """Every layer on ``target``, WriteLog and batches of 1000: {call: [(layer, CPU-µs/call, run)]}; print the table."""
-    print(f"server: {server} on {target} (core {SERVER_CORE}); clients pinned to core {CLIENT_CORE}, "
-          f"{USERS} concurrent callers; the clients alternate, each keeps its cheapest of {REPEATS} rounds")
+    print(
+        f"server: {server} on {target} (core {SERVER_CORE}); clients pinned to core {CLIENT_CORE}, "
+        f"{USERS} concurrent callers; the clients alternate, each keeps its cheapest of {REPEATS} rounds"
+    )
     measured = {}
     for label, batch, n1, n2 in CALLS:
         rounds: dict[str, list] = {layer: [] for layer, _ in LAYERS}

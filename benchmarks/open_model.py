@@ -48,8 +48,10 @@ def _row(label: str, stats: dict[str, dict[str, str]], seconds: int, cpu: float,
     calls = int(stats.get("WriteLog", {}).get("Request Count", 0))
     dropped = int(stats.get("arrivals", {}).get("Dropped", 0))
     write = stats.get("WriteLog", {})
-    return (f"{label:<34} {rate:>8} {calls / seconds:>10.0f} {dropped:>8} {write.get('50%', '-'):>7} "
-            f"{write.get('95%', '-'):>7} {write.get('99%', '-'):>7} {cpu / seconds:>10.2f}")
+    return (
+        f"{label:<34} {rate:>8} {calls / seconds:>10.0f} {dropped:>8} {write.get('50%', '-'):>7} "
+        f"{write.get('95%', '-'):>7} {write.get('99%', '-'):>7} {cpu / seconds:>10.2f}"
+    )
 
 
 def main() -> None:
@@ -68,8 +70,10 @@ def main() -> None:
                 stats, cpu = _locust(f"grpc://{server.target}", folder, users, STALL["seconds"], option,
                                      str(STALL["rate"]))  # fmt: skip
             print(_row(f"{STALL['for']} s stall, {model}, -u {users}", stats, STALL["seconds"], cpu, STALL["rate"]))
-    print(f"target: {RATE} calls/s held with about {RATE * LATENCY_MS // 1000} in flight on one core; the stall run "
-          f"offers {STALL['rate'] * STALL['seconds']} calls with p95 >= 1000 ms")
+    print(
+        f"target: {RATE} calls/s held with about {RATE * LATENCY_MS // 1000} in flight on one core; the stall run "
+        f"offers {STALL['rate'] * STALL['seconds']} calls with p95 >= 1000 ms"
+    )
 
 
 if __name__ == "__main__":

@@ -149,12 +149,12 @@ def write_run(folder: Path, seconds: int = SECONDS) -> int:
         if kind:
             failure_rows.append(["grpc", name, "RESOURCE_EXHAUSTED: log queue is full", failed, "", ""])
     pd.DataFrame(stats_rows, columns=STATS_HEADER).to_csv(f"{prefix}_stats.csv", index=False)
-    pd.DataFrame(
-        logs_rows, columns=["Type", "Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected"]
-    ).to_csv(f"{prefix}_logs.csv", index=False)
-    pd.DataFrame(
-        failure_rows, columns=["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"]
-    ).to_csv(f"{prefix}_failures.csv", index=False)
+    pd.DataFrame(logs_rows, columns=["Type", "Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected"]).to_csv(
+        f"{prefix}_logs.csv", index=False
+    )
+    pd.DataFrame(failure_rows, columns=["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"]).to_csv(
+        f"{prefix}_failures.csv", index=False
+    )
     Path(f"{prefix}_exceptions.csv").write_text("Count,Message,Traceback,Nodes\n")
     Path(f"{prefix}_run.json").write_text(
         json.dumps(
@@ -185,9 +185,7 @@ def main() -> None:
             raise RuntimeError(f"python -m reports exited with {code}")
         written = sorted(p.name for p in out.iterdir())
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "reports", folder, "--out", str(out)], check=True, capture_output=True
-        )
+        subprocess.run([sys.executable, "-m", "reports", folder, "--out", str(out)], check=True, capture_output=True)
         process = time.perf_counter() - started
     print(
         f"report of 1 h full history, {len(RPCS)} RPCs ({rows:,} history rows): {elapsed:.2f} s "

@@ -110,8 +110,10 @@ def projection(best: dict[int, tuple[float, float, float]], cores: int = 16) -> 
     """What a ``cores``-core generator reaches with a worker process per core but one (left to the master), from the
     CPU per call of one worker (optimistic: it had a core to itself) and of two (pessimistic: oversubscribed)."""
     rates = sorted(1e6 / client_us * (cores - 1) for _, client_us, _ in best.values())
-    return (f"a {cores}-core generator ({cores - 1} worker processes, a core left for the master) would reach "
-            f"{rates[0]:,.0f} to {rates[-1]:,.0f} WriteLog/s against a service that keeps up")
+    return (
+        f"a {cores}-core generator ({cores - 1} worker processes, a core left for the master) would reach "
+        f"{rates[0]:,.0f} to {rates[-1]:,.0f} WriteLog/s against a service that keeps up"
+    )
 
 
 def main() -> None:

@@ -76,8 +76,7 @@ def channel_credentials(target: Target, security: Security) -> grpc.ChannelCrede
 def sync_channel(target: Target, security: Security | None = None, *, lb_policy: str = "") -> grpc.Channel:
     """A blocking channel to the target (``lb_policy``: one of ``LB_POLICIES``, '' for grpc's default)."""
     security = security or Security()
-    credentials, options = channel_credentials(target, security), channel_options(security, target,
-                                                                                  lb_policy=lb_policy)
+    credentials, options = channel_credentials(target, security), channel_options(security, target, lb_policy=lb_policy)
     if credentials is not None:
         return grpc.secure_channel(target.address, credentials, options=options)
     return grpc.insecure_channel(target.address, options=options)

@@ -37,8 +37,12 @@ def build_parser() -> OneLineParser:
                         help="host:port, grpc://host:port, grpcs://host:port or one of grpc's forms: dns:///host:port, "
                         "ipv4:a:port,b:port, ipv6:[a]:port, unix:path (grpcs+ before one: TLS); default from "
                         "GRPC_SERVER_HOST/PORT")  # fmt: skip
-    parser.add_argument("--grpc-lb", default="", choices=["", *LB_POLICIES],
-                        help="grpc's load-balancing policy over the addresses the target resolves to")
+    parser.add_argument(
+        "--grpc-lb",
+        default="",
+        choices=["", *LB_POLICIES],
+        help="grpc's load-balancing policy over the addresses the target resolves to",
+    )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="per-call deadline in seconds")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)

@@ -164,8 +164,9 @@ class Latencies:
         """The value (µs) at ``percentile`` (0..100), within [min, max]."""
         return self.values_at((percentile,))[percentile]
 
-    def values_at(self, percentiles: Iterable[float], buckets: list[tuple[int, int, int]] | None = None
-                  ) -> dict[float, int]:
+    def values_at(
+        self, percentiles: Iterable[float], buckets: list[tuple[int, int, int]] | None = None
+    ) -> dict[float, int]:
         """Several percentiles in one pass (µs), each within [min, max]: HdrHistogram's definition (the highest value
         equivalent to the one where the cumulative count reaches p% of the total, rounded), clamped to what was
         recorded. An empty histogram gives 0."""

@@ -139,8 +139,9 @@ def parse_target(text: str) -> Target:
     if not valid_host(match["host"]):
         raise ValueError(f"invalid host {match['host']!r} in target {text!r}; accepted: {ACCEPTED_HOSTS}")
     if not match["port"]:
-        raise ValueError(f"no port in target {text!r}; accepted: {ACCEPTED_FORMS} (the log service listens on "
-                         f"{DEFAULT_PORT})")
+        raise ValueError(
+            f"no port in target {text!r}; accepted: {ACCEPTED_FORMS} (the log service listens on {DEFAULT_PORT})"
+        )
     port = int(match["port"])
     if not 0 < port < 65536:
         raise ValueError(f"invalid port {port} in target {text!r}; accepted: 1-65535")

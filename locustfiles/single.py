@@ -1,6 +1,6 @@
 """WriteLog workload: each user sends one generated log per call (closed loop, or --target-rps).
 
-    locust -f locustfiles/single.py --host grpc://127.0.0.1:50051
+locust -f locustfiles/single.py --host grpc://127.0.0.1:50051
 """
 
 from grpc_user.locust.workloads.workloads import SingleWriteUser

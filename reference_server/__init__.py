@@ -1,6 +1,6 @@
 """The embedded default target: a Python LogService with the real service's semantics.
 
-    python -m reference_server --port 50051 --queue-size 1000 --flush-batch 100 --flush-period 5
+python -m reference_server --port 50051 --queue-size 1000 --flush-batch 100 --flush-period 5
 """
 
 from reference_server.config import ConfigError, ServerConfig

@@ -40,9 +40,9 @@ HELP = {
     "auth_token": "require 'authorization: Bearer <token>' (REFERENCE_AUTH_TOKEN)",
     "stats_file": "write the counters as JSON here after each flush and at shutdown",
     "count_by": "count acknowledged, stored and dropped-at-stop logs per value of this metadata key (stats: "
-                "by_metadata), e.g. phase",
+    "by_metadata), e.g. phase",
     "on_stop": "at a graceful stop (SIGTERM, or a SIGHUP restart): flush stores every queued log; drop-queue stores "
-               "the batch being built and drops the rest of the queue, as the real service does",
+    "the batch being built and drops the rest of the queue, as the real service does",
 }
 
 

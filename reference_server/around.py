@@ -130,5 +130,6 @@ def stop_and_report(server: ServerProcess) -> None:
                 "from the queue at a stop %d, restarts %d", stats["acked"], stats["stored"], stats["dropped"],
                 stats["flush_failed"], stats["dropped_on_stop"], stats["restarts"])  # fmt: skip
 
+
 if __name__ == "__main__":
     sys.exit(main())

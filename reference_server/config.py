@@ -61,8 +61,12 @@ class ServerConfig:
             ("--store-rate", self.store_rate, self.store_rate >= 0, "logs per second >= 0 (0: no limit)"),
             ("--max-batch", self.max_batch, self.max_batch >= 1, "a whole number >= 1"),
             ("--max-message-bytes", self.max_message_bytes, self.max_message_bytes >= 1024, "bytes >= 1024"),
-            ("--max-concurrent-streams", self.max_concurrent_streams, self.max_concurrent_streams >= 0,
-             "a whole number >= 0 (0: gRPC's default, no limit)"),
+            (
+                "--max-concurrent-streams",
+                self.max_concurrent_streams,
+                self.max_concurrent_streams >= 0,
+                "a whole number >= 0 (0: gRPC's default, no limit)",
+            ),
         )
         for option, value, valid, accepted in checks:
             if not valid:

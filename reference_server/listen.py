@@ -42,5 +42,7 @@ def check_listenable(host: str, port: int) -> None:
             try:
                 probe.bind(address)
             except OSError as error:
-                raise ConfigError(f"cannot listen on {listen_address(host, port)}: {error.strerror or error}; "
-                                  f"accepted: {ACCEPTED}, and a port no other process listens on") from None
+                raise ConfigError(
+                    f"cannot listen on {listen_address(host, port)}: {error.strerror or error}; "
+                    f"accepted: {ACCEPTED}, and a port no other process listens on"
+                ) from None

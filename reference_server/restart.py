@@ -23,16 +23,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pid, stats_file = os.environ.get(PID_VARIABLE, ""), os.environ.get(STATS_FILE_VARIABLE, "")
     if not pid.isdigit() or not stats_file:
-        sys.stderr.write(f"reference_server.restart: {PID_VARIABLE} and {STATS_FILE_VARIABLE} are not set: run "
-                         "under python -m reference_server.around (make headless without HOST)\n")
+        sys.stderr.write(
+            f"reference_server.restart: {PID_VARIABLE} and {STATS_FILE_VARIABLE} are not set: run "
+            "under python -m reference_server.around (make headless without HOST)\n"
+        )
         return 2
     try:
         stats = restart_server(int(pid), stats_file, args.timeout)
     except (OSError, TimeoutError, ValueError, KeyError) as error:
         sys.stderr.write(f"reference_server.restart: {error}\n")
         return 1
-    sys.stdout.write(f"reference server (pid {pid}) restarted: {stats['dropped_on_stop']:,} acknowledged logs dropped "
-                     f"from its queue at stops so far, {stats['stored']:,} stored\n")
+    sys.stdout.write(
+        f"reference server (pid {pid}) restarted: {stats['dropped_on_stop']:,} acknowledged logs dropped "
+        f"from its queue at stops so far, {stats['stored']:,} stored\n"
+    )
     return 0
 
 

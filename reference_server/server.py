@@ -198,4 +198,3 @@ class ReferenceServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-

@@ -97,7 +97,7 @@ def measure_around(actions: list[ActionFigures], first_stamp: float, seconds: np
         if moment is None:
             continue
         action.start_seconds = moment
-        following = [a.started_at - first_stamp for a in actions[index + 1:] if a.started_at is not None]
+        following = [a.started_at - first_stamp for a in actions[index + 1 :] if a.started_at is not None]
         window_end = min(following, default=float(seconds[-1]))
         before = (ends <= moment) & (ends > moment - BASELINE_SECONDS)
         baseline = float(np.mean(rps[before])) if before.any() else None

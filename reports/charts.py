@@ -98,16 +98,12 @@ def _failures(timeline: Timeline) -> Chart | None:
     figure, (ax,) = _figure()
     by_cause = timeline.failures_by_cause
     if by_cause is not None and not by_cause.empty and by_cause.to_numpy().sum() > 0:
-        ax.stackplot(
-            by_cause.index.to_numpy(), by_cause.to_numpy().T, labels=[str(c) for c in by_cause.columns]
-        )
+        ax.stackplot(by_cause.index.to_numpy(), by_cause.to_numpy().T, labels=[str(c) for c in by_cause.columns])
         ax.legend(loc="upper left", fontsize="small")
         note = (
             ""
             if timeline.causes_exact
-            else (
-                "An RPC with several causes has its failures/s split by the causes' shares in _failures.csv."
-            )
+            else ("An RPC with several causes has its failures/s split by the causes' shares in _failures.csv.")
         )
         title = "Failures/s over time by cause"
     else:
@@ -219,8 +215,10 @@ def _distribution(figures: Figures, baseline: Figures | None) -> Chart | None:
     figure.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.13)  # fixed margins: tight_layout costs 0.4 s
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
-    note = ("Each RPC's latency at each percentile, from the run's full HDR histograms; the x axis spreads the tail "
-            "(1/(1-p), log scale). The last point of a line is the slowest call.")
+    note = (
+        "Each RPC's latency at each percentile, from the run's full HDR histograms; the x axis spreads the tail "
+        "(1/(1-p), log scale). The last point of a line is the slowest call."
+    )
     return Chart("report_latency_distribution.png", "Latency distribution (HDR)", buffer.getvalue(), note)
 
 

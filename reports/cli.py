@@ -46,11 +46,19 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--baseline", type=Path, help="another run to compare with, figure by figure")
     cli.add_argument("--json", action="store_true", help="print the run's summary as JSON on stdout")
     gates = cli.add_argument_group("gates")
-    gates.add_argument("--max-p50-ms", type=non_negative, metavar="MS",
-                       help="p50 over all calls (failures included) at most MS; microseconds as decimals (0.8)")
-    gates.add_argument("--max-p95-ms", type=non_negative, metavar="MS",
-                       help="p95 over all calls (failures included) at most MS, from the suite's HDR histograms "
-                            "(Locust's when the run has none)")
+    gates.add_argument(
+        "--max-p50-ms",
+        type=non_negative,
+        metavar="MS",
+        help="p50 over all calls (failures included) at most MS; microseconds as decimals (0.8)",
+    )
+    gates.add_argument(
+        "--max-p95-ms",
+        type=non_negative,
+        metavar="MS",
+        help="p95 over all calls (failures included) at most MS, from the suite's HDR histograms "
+        "(Locust's when the run has none)",
+    )
     gates.add_argument("--max-p99-ms", type=non_negative, metavar="MS",
                        help="p99 over all calls (failures included) at most MS")  # fmt: skip
     gates.add_argument("--max-p95-ok-ms", type=non_negative, metavar="MS",
@@ -61,15 +69,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="F",
         help="failures/requests at most F, 0..1 (0.05 = 5%%)",
     )
-    gates.add_argument(
-        "--min-rps", type=non_negative, metavar="R", help="requests/s (Locust's, whole run) at least R"
-    )
+    gates.add_argument("--min-rps", type=non_negative, metavar="R", help="requests/s (Locust's, whole run) at least R")
     gates.add_argument(
         "--min-logs-per-second", type=non_negative, metavar="L", help="logs acked/s at least L (_logs.csv)"
     )
-    gates.add_argument(
-        "--max-lost", type=count, metavar="N", help="logs lost at most N (needs the delivery audit)"
-    )
+    gates.add_argument("--max-lost", type=count, metavar="N", help="logs lost at most N (needs the delivery audit)")
     gates.add_argument("--max-visibility-p95-ms", type=non_negative, metavar="MS",
                        help="p95 of visibility latency (acknowledgement to the first QueryLog that returns a log) at "
                        "most MS (_freshness.csv; more than 5%% of samples never visible breaches it)")  # fmt: skip
@@ -101,9 +105,7 @@ def _text_table(table: document.Table) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(table.headers))]
     numeric = [table.numeric(i) for i in range(len(widths))]
     lines = [
-        "  ".join(
-            cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i]) for i, cell in enumerate(row)
-        )
+        "  ".join(cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i]) for i, cell in enumerate(row))
         for row in rows
     ]
     return "\n".join(line.rstrip() for line in lines)
@@ -156,8 +158,15 @@ def run(args: argparse.Namespace) -> int:
     )
     files = _write(args.out or data.prefix.parent, markdown.render(report), html.render(report), charts)
     thresholds = Thresholds(
-        args.max_p95_ms, args.max_failure_rate, args.min_rps, args.min_logs_per_second, args.max_lost,
-        args.max_p95_ok_ms, args.max_p50_ms, args.max_p99_ms, args.max_visibility_p95_ms,
+        args.max_p95_ms,
+        args.max_failure_rate,
+        args.min_rps,
+        args.min_logs_per_second,
+        args.max_lost,
+        args.max_p95_ok_ms,
+        args.max_p50_ms,
+        args.max_p99_ms,
+        args.max_visibility_p95_ms,
     )
     gates: list[GateResult] = evaluate(figures, thresholds)
     if args.json:

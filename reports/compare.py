@@ -60,9 +60,7 @@ def _value(rpc: RpcFigures | None, attribute: str) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _is_regression(
-    baseline: float | None, current: float | None, higher_is_better: bool, floor: float
-) -> bool:
+def _is_regression(baseline: float | None, current: float | None, higher_is_better: bool, floor: float) -> bool:
     if baseline is None or current is None:
         return False
     worse = baseline - current if higher_is_better else current - baseline

@@ -136,9 +136,11 @@ def _requests(figures: Figures) -> Section:
     note = "Requests, failures and requests/s are Locust's figures for the whole run"
     note += "; logs/s is logs acknowledged per second of the run (_logs.csv)." if figures.has_logs else "."
     if figures.latency_source == HDR:
-        note += (" p50 to max: the suite's HDR histograms (_histograms.json; every call, all outcomes, to the "
-                 "microsecond, 3 significant digits, never outside the calls' min and max). Locust's own "
-                 "percentiles (locust_stats.csv, the web UI) round to two significant digits and differ.")
+        note += (
+            " p50 to max: the suite's HDR histograms (_histograms.json; every call, all outcomes, to the "
+            "microsecond, 3 significant digits, never outside the calls' min and max). Locust's own "
+            "percentiles (locust_stats.csv, the web UI) round to two significant digits and differ."
+        )
     else:
         note += " p50 to max: Locust's percentiles (two significant digits; no _histograms.json in this run)."
     return Section("Requests per RPC", [Table(headers, rows), note])
@@ -188,8 +190,12 @@ def _arrivals(figures: Figures) -> Section | None:
     if arrivals is None:
         return None
     seconds = max(figures.duration_seconds, 1e-9)
-    figures_by_label = [("offered", arrivals.offered), ("made", arrivals.made), ("dropped", arrivals.dropped),
-                        *((f"dropped: {cause}", value) for cause, value in arrivals.dropped_by_cause.items())]
+    figures_by_label = [
+        ("offered", arrivals.offered),
+        ("made", arrivals.made),
+        ("dropped", arrivals.dropped),
+        *((f"dropped: {cause}", value) for cause, value in arrivals.dropped_by_cause.items()),
+    ]
     rows = [[label, count(value), rate(value / seconds)] for label, value in figures_by_label]
     blocks: list[Block] = [
         Table(["calls", "count", "per second"], rows),
@@ -236,8 +242,10 @@ def _latency(figures: Figures) -> Section | None:
         return None
     note = "Failed calls apart from successful ones, from the suite's HDR histograms (_latency.csv)."
     if figures.service_time is not None:
-        note += (" Measured from each call's scheduled start (--arrival-rate, an open model): time spent waiting "
-                 "for a stalled service or a free user counts, so there is no coordinated omission.")
+        note += (
+            " Measured from each call's scheduled start (--arrival-rate, an open model): time spent waiting "
+            "for a stalled service or a free user counts, so there is no coordinated omission."
+        )
     return Section("Latency by outcome", [_latency_table(figures.latency), note])
 
 
@@ -270,8 +278,11 @@ def _capacity(figures: Figures) -> Section | None:
         f"{slo['failure_rate']:.1%}, its p95 (from the scheduled start) exceeds {slo['p95_ms']:g} ms, fewer "
         "than 95% of the offered logs are acknowledged, an arrival is dropped, or the service stores "
         "less than 95% of what it acknowledges"
-        + (f", or its logs become visible to QueryLog later than {slo['visibility_p95_ms']:g} ms (p95, FRESHNESS)."
-           if slo.get("visibility_p95_ms") else "."),
+        + (
+            f", or its logs become visible to QueryLog later than {slo['visibility_p95_ms']:g} ms (p95, FRESHNESS)."
+            if slo.get("visibility_p95_ms")
+            else "."
+        ),
         Table(headers, rows),
     ]
     if capacity.get("batch_sizes"):
@@ -365,6 +376,8 @@ def _actions(figures: Figures) -> Section | None:
             "were still queued when it struck.",
         ]
     return Section("Actions", blocks)
+
+
 def _peers(figures: Figures) -> Section | None:
     spread = figures.peers
     if spread is None:
@@ -427,9 +440,7 @@ def comparison_table(changes: list[Change]) -> Table:
 def _comparison(changes: list[Change], baseline: str) -> Section:
     flagged = sum(change.regression for change in changes)
     verdict = (
-        f"{flagged} regression(s) beyond {TOLERANCE:.0%}."
-        if flagged
-        else f"No regression beyond {TOLERANCE:.0%}."
+        f"{flagged} regression(s) beyond {TOLERANCE:.0%}." if flagged else f"No regression beyond {TOLERANCE:.0%}."
     )
     return Section(
         "Comparison with the baseline",

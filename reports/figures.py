@@ -307,9 +307,7 @@ def _failures_by_cause(
     per_name = history[history["Name"] != AGGREGATED]
     if failures is None or per_name.empty:
         return None, True
-    counts = per_name.pivot_table(
-        index="Timestamp", columns="Name", values="Total Failure Count", aggfunc="last"
-    )
+    counts = per_name.pivot_table(index="Timestamp", columns="Name", values="Total Failure Count", aggfunc="last")
     counts = counts.reindex(stamps).ffill().fillna(0.0)
     rates = counts.diff().iloc[1:].div(np.diff(stamps), axis=0)
     mix = failures.assign(Cause=failures["Error"].fillna("").astype(str).map(cause_of)).pivot_table(
@@ -342,9 +340,7 @@ def _timeline(data: RunData) -> Timeline | None:
         p99=aggregated["99%"].to_numpy(dtype=float),
         first_stamp=float(stamps[0]),
     )
-    timeline.failures_by_cause, timeline.causes_exact = _failures_by_cause(
-        data.history, stamps, data.failures
-    )
+    timeline.failures_by_cause, timeline.causes_exact = _failures_by_cause(data.history, stamps, data.failures)
     logs = _logs_history_aggregated(data)
     if logs is not None and len(logs) > 1:
         logs_stamps = logs["Timestamp"].to_numpy(dtype=float)
@@ -360,9 +356,7 @@ def _logs_history_aggregated(data: RunData) -> pd.DataFrame | None:
     logs = _last_per_stamp(data.logs_history[data.logs_history["Name"] == AGGREGATED])
     if data.history is None or logs.empty or data.history["Timestamp"].min() >= logs["Timestamp"].iloc[0]:
         return logs
-    start = pd.DataFrame(
-        {"Timestamp": [data.history["Timestamp"].min()], "User Count": [0], "Logs Acked": [0]}
-    )
+    start = pd.DataFrame({"Timestamp": [data.history["Timestamp"].min()], "User Count": [0], "Logs Acked": [0]})
     return pd.concat([start, logs[["Timestamp", "User Count", "Logs Acked"]]], ignore_index=True)
 
 
@@ -455,8 +449,12 @@ def compute(data: RunData) -> Figures:
         parameters=_parameters(data, duration),
         duration_seconds=duration,
         rpcs=_per_rpc(stats, data.logs, duration, latency),
-        aggregated=_rpc(aggregated_row, None if logs_totals is None else logs_totals["acked"], duration,
-                        None if latency is None else latency.combined()),
+        aggregated=_rpc(
+            aggregated_row,
+            None if logs_totals is None else logs_totals["acked"],
+            duration,
+            None if latency is None else latency.combined(),
+        ),
         causes=_causes(data.failures),
         exceptions=exceptions,
         latency=data.latency,

@@ -60,9 +60,7 @@ def fraction(text: str) -> float:
     try:
         value = _number(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"must be a fraction from 0 to 1 (0.05 = 5%), got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1 (0.05 = 5%), got {text!r}") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1 (0.05 = 5%), got {text!r}")
     return value
@@ -102,9 +100,7 @@ def _lost(figures: Figures, limit: int) -> GateResult:
         return GateResult(option, False, f"{option} {limit}: no delivery audit in this run")
     if audit.get("status") in ("skipped", "error", "unsettled", "interrupted"):  # delivery unknown: no figure
         detail = f" ({audit['detail']})" if audit.get("detail") else ""
-        return GateResult(
-            option, False, f"{option} {limit}: the delivery audit status is {audit['status']}{detail}"
-        )
+        return GateResult(option, False, f"{option} {limit}: the delivery audit status is {audit['status']}{detail}")
     return _at_most(option, "lost (at most)", float(audit.get("lost_max", audit["lost"])), limit)
 
 
@@ -157,9 +153,7 @@ def evaluate(figures: Figures, thresholds: Thresholds) -> list[GateResult]:
             results.append(GateResult("--min-logs-per-second", False, line))
         else:
             results.append(
-                _at_least(
-                    "--min-logs-per-second", "logs/s", total.logs_per_second, thresholds.min_logs_per_second
-                )
+                _at_least("--min-logs-per-second", "logs/s", total.logs_per_second, thresholds.min_logs_per_second)
             )
     if thresholds.max_lost is not None:
         results.append(_lost(figures, thresholds.max_lost))

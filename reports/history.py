@@ -70,8 +70,12 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--last", type=_positive, default=20, metavar="N", help="runs per workload to show (20)")
     cli.add_argument("--workload", default="", help="only this workload")
     cli.add_argument("--out", type=Path, help="write history.md and history.png here (default: the runs folder)")
-    cli.add_argument("--max-regression-pct", type=non_negative, metavar="P",
-                     help="exit 1 when the newest run is worse than the median of the previous N by more than P%%")
+    cli.add_argument(
+        "--max-regression-pct",
+        type=non_negative,
+        metavar="P",
+        help="exit 1 when the newest run is worse than the median of the previous N by more than P%%",
+    )
     return cli
 
 
@@ -116,8 +120,16 @@ def _grouped(row: HistoryRow, info: dict, capacity: dict | None) -> list[History
         return [HistoryRow(**{**row.__dict__, "workload": f"{workload}, {_load_model(options)}"})]
     group = f"{workload}-capacity"
     if capacity is None:
-        return [HistoryRow(**{**row.__dict__, "workload": group, "kind": INTERRUPTED,
-                              "answer": "interrupted: the search ended without an answer (no capacity.json)"})]
+        return [
+            HistoryRow(
+                **{
+                    **row.__dict__,
+                    "workload": group,
+                    "kind": INTERRUPTED,
+                    "answer": "interrupted: the search ended without an answer (no capacity.json)",
+                }
+            )
+        ]
     found = capacity.get("batch_sizes") or [capacity]
     return [HistoryRow(**{**row.__dict__, "kind": CAPACITY,
                           "workload": group + (f", batch of {size}" if (size := each.get("batch_size")) else ""),
@@ -131,9 +143,11 @@ def _answer(capacity: dict, found: dict) -> str:
     if not capacity.get("batch_sizes"):
         return str(capacity.get("answer") or "")
     cause = (found.get("breaking_cause") or {}).get("status", "")
-    return (f"{float(found.get('max_sustainable_logs_per_second') or 0):,.0f} logs/s sustained "
-            f"({float(found.get('max_sustainable_rps') or 0):,.0f} calls/s) in batches of {found.get('batch_size')}; "
-            f"broken by {cause}")
+    return (
+        f"{float(found.get('max_sustainable_logs_per_second') or 0):,.0f} logs/s sustained "
+        f"({float(found.get('max_sustainable_rps') or 0):,.0f} calls/s) in batches of {found.get('batch_size')}; "
+        f"broken by {cause}"
+    )
 
 
 def _load_model(options: dict) -> str:
@@ -219,8 +233,13 @@ def _file_name(group: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Write history.md and one chart per workload, print the table, apply the gate; the exit code."""
     rows = load_history(args.runs)
-    workloads = sorted({row.workload for row in rows
-                        if not args.workload or row.workload.split(",")[0].removesuffix("-capacity") == args.workload})
+    workloads = sorted(
+        {
+            row.workload
+            for row in rows
+            if not args.workload or row.workload.split(",")[0].removesuffix("-capacity") == args.workload
+        }
+    )
     if not workloads:
         raise ReportError(f"{args.runs}: no run of workload {args.workload!r}")
     out = args.out or args.runs

@@ -26,9 +26,7 @@ def _table(table: Table) -> str:
     numeric = [table.numeric(i) for i in range(len(table.headers))]
     rows = []
     for row in table.rows:
-        cells = "".join(
-            f"<td{NUMBER if numeric[i] else ''}>{escape(cell)}</td>" for i, cell in enumerate(row)
-        )
+        cells = "".join(f"<td{NUMBER if numeric[i] else ''}>{escape(cell)}</td>" for i, cell in enumerate(row))
         flagged = ' class="flag"' if "REGRESSION" in row else ""
         rows.append(f"<tr{flagged}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -270,8 +270,9 @@ def load_run(run: Path) -> RunData:
         arrivals=_optional_csv(prefix, "_arrivals.csv", "arrivals", ARRIVALS_COLUMNS),
         arrivals_history=_optional_csv(prefix, "_arrivals_history.csv", "arrivals history", ARRIVALS_HISTORY_COLUMNS),
         freshness=_optional_csv(prefix, "_freshness.csv", "freshness", FRESHNESS_COLUMNS),
-        freshness_history=_optional_csv(prefix, "_freshness_history.csv", "freshness history",
-                                        FRESHNESS_HISTORY_COLUMNS),  # fmt: skip
+        freshness_history=_optional_csv(
+            prefix, "_freshness_history.csv", "freshness history", FRESHNESS_HISTORY_COLUMNS
+        ),  # fmt: skip
         freshness_info=_optional_json(prefix.with_name(prefix.name + "_freshness.json"), FRESHNESS),
         peers=_optional_csv(prefix, "_peers.csv", "peers", PEERS_COLUMNS),
         peers_history=_optional_csv(prefix, "_peers_history.csv", "peers history", PEERS_HISTORY_COLUMNS),

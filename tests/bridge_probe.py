@@ -1,6 +1,6 @@
 """Run by test_bridge.py in a fresh, monkey-patched process: the transport under gevent, as Locust uses it.
 
-    python tests/bridge_probe.py TARGET   -> one JSON line of measurements
+python tests/bridge_probe.py TARGET   -> one JSON line of measurements
 """
 
 from gevent import monkey

@@ -39,8 +39,10 @@ def _gevent_patched() -> bool:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Importing Locust patches threads into greenlets: in-process servers would then hang, not fail."""
     if _gevent_patched():
-        raise pytest.UsageError("a test module imported Locust (gevent monkey-patching) into the test process; "
-                                "run Locust in a subprocess (tests/locust_runs.py) instead")
+        raise pytest.UsageError(
+            "a test module imported Locust (gevent monkey-patching) into the test process; "
+            "run Locust in a subprocess (tests/locust_runs.py) instead"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -135,8 +135,10 @@ def test_an_action_in_distributed_mode_runs_once_on_the_master_and_workers_tag_i
     [
         (["--action", "soon:echo hi"], "--action='soon:echo hi' is not valid; accepted: AT:COMMAND"),
         (["--action", "30s"], "--action='30s' is not valid"),
-        (["--action", "1s:true", "--action-failure", "halt"], "--action-failure='halt' is not valid; accepted: "
-                                                             "continue or stop"),
+        (
+            ["--action", "1s:true", "--action-failure", "halt"],
+            "--action-failure='halt' is not valid; accepted: continue or stop",
+        ),
         (["--action", "1s:true", "--action-timeout", "0"], "--action-timeout='0' is not valid"),
     ],
 )

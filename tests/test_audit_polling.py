@@ -51,8 +51,10 @@ def test_reaching_the_acknowledged_count_is_ok(monkeypatch):
 def test_a_count_that_stands_still_below_acked_is_lost(monkeypatch):
     result = audit([10, 90, 90], monkeypatch)
     assert (result.status, result.lost) == ("lost", 10)
-    assert result.detail.startswith("the service stored nothing for 1 s (--audit-settle; a service that flushes less "
-                                    "often than that needs a longer --audit-settle)")
+    assert result.detail.startswith(
+        "the service stored nothing for 1 s (--audit-settle; a service that flushes less "
+        "often than that needs a longer --audit-settle)"
+    )
 
 
 def test_a_count_that_stands_still_while_the_service_stores_other_logs_is_waited_for(monkeypatch):

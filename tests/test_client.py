@@ -188,8 +188,10 @@ def test_cli_reports_a_dead_target_and_bad_input_in_one_line(capsys):
 
 def test_the_client_the_settings_and_the_reference_server_never_import_locust_or_gevent():
     """Importing Locust monkey-patches the process: a script or service using the client must not pay for it."""
-    code = ("import sys, grpc_user, grpc_user.security, grpc_user.channels, grpc_user.cli, reference_server, "
-            "reference_server.around; print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))")
+    code = (
+        "import sys, grpc_user, grpc_user.security, grpc_user.channels, grpc_user.cli, reference_server, "
+        "reference_server.around; print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -198,11 +200,18 @@ def test_the_client_the_settings_and_the_reference_server_never_import_locust_or
 def test_a_client_left_open_or_closed_twice_lets_the_interpreter_exit_quietly(server):
     """A channel with a connectivity subscriber left to grpc's ``__del__`` at shutdown waited forever for the polling
     thread's lock; a channel closed under that thread printed a traceback from it."""
-    script = ("from grpc_user import LogClient\n"
-              f"LogClient({server.target!r}).write_log('left open')\n"
-              "LogClient('127.0.0.1:1', timeout=1).write_log('refused, left open')\n"
-              f"closed = LogClient({server.target!r}); closed.write_log('closed'); closed.close(); closed.close()\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parent.parent)
+    script = (
+        "from grpc_user import LogClient\n"
+        f"LogClient({server.target!r}).write_log('left open')\n"
+        "LogClient('127.0.0.1:1', timeout=1).write_log('refused, left open')\n"
+        f"closed = LogClient({server.target!r}); closed.write_log('closed'); closed.close(); closed.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr

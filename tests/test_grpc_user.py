@@ -156,8 +156,7 @@ def test_generated_run_id_is_printed_and_written(serve, tmp_path):
 def test_invalid_options_exit_2_with_one_line_naming_option_value_and_accepted(tmp_path, option, value, message):
     args = [option, value] if option not in ("--host", "-u") else []
     host = value if option == "--host" else "grpc://127.0.0.1:9"
-    run = run_locust("single", host, tmp_path, *args, users=int(value) if option == "-u" else 5,
-                     spawn_rate=1)
+    run = run_locust("single", host, tmp_path, *args, users=int(value) if option == "-u" else 5, spawn_rate=1)
     assert run.returncode == 2
     errors = [line for line in run.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and message in errors[0], run.stderr
@@ -194,8 +193,9 @@ def test_failed_calls_latency_is_kept_apart_from_successful_calls(serve, tmp_pat
 
 def test_deadline_exceeded_latency_is_the_deadline_not_the_server_time(serve, tmp_path):
     server = serve("--latency-ms", "600")
-    run = run_locust("single", grpc_host(server), tmp_path, "--grpc-timeout", "0.2", "--no-audit",
-                     "--max-requests", "20")
+    run = run_locust(
+        "single", grpc_host(server), tmp_path, "--grpc-timeout", "0.2", "--no-audit", "--max-requests", "20"
+    )
     server.kill()
     row = {row["Outcome"]: row for row in run.rows("latency")}["DEADLINE_EXCEEDED"]
     assert int(row["Count"]) == 20

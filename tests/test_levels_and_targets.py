@@ -35,8 +35,23 @@ def test_targets_accept_the_documented_forms(text, address, tls):
     assert (target.address, target.tls) == (address, tls)
 
 
-@pytest.mark.parametrize("bad", ["http://h:1", "h:port", "h:0", "h:70000", "", "a b:1", "grpc://", "localhost",
-                                 "équipe:1", "[::zz]:1", "a..b:1", "-a:1"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://h:1",
+        "h:port",
+        "h:0",
+        "h:70000",
+        "",
+        "a b:1",
+        "grpc://",
+        "localhost",
+        "équipe:1",
+        "[::zz]:1",
+        "a..b:1",
+        "-a:1",
+    ],
+)
 def test_malformed_targets_raise_naming_the_value_and_the_accepted_forms(bad):
     with pytest.raises(ValueError, match="accepted"):
         parse_target(bad)

@@ -54,8 +54,10 @@ def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(ser
         assert after[(f"{PREFIX}_logs_sent_total", (("name", name),))] == int(logs[name]["Logs Sent"])
         count = after[(f"{PREFIX}_latency_seconds_count", (("name", name), ("outcome", "OK")))]
         assert count == int(stats[name]["Request Count"]) - int(stats[name]["Failure Count"])
-    assert after[(f"{PREFIX}_requests_total", (("name", "WriteLog"),))] >= during[
-        (f"{PREFIX}_requests_total", (("name", "WriteLog"),))], "a counter only goes up within a test"
+    assert (
+        after[(f"{PREFIX}_requests_total", (("name", "WriteLog"),))]
+        >= during[(f"{PREFIX}_requests_total", (("name", "WriteLog"),))]
+    ), "a counter only goes up within a test"
     peers = {labels: value for (name, labels), value in after.items() if name == f"{PREFIX}_peer_requests_total"}
     assert peers == {(("peer", f"ipv4:{server.target}"),): int(stats["Aggregated"]["Request Count"])}
     run_id = (("run_id", audit["run_id"]),)

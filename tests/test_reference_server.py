@@ -224,10 +224,14 @@ def test_health_and_reflection_answer():
         (["--error-rate", "1.5"], "--error-rate=1.5 is not valid; accepted: a fraction from 0 to 1"),
         (["--port", "70000"], "--port=70000 is not valid; accepted: 0-65535"),
         (["--flush-period", "soon"], "argument --flush-period: invalid float value: 'soon'"),
-        (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
-         "--tls-cert='/nonexistent.pem' is not a readable file"),
-        (["--host", "10.9.9.9", "--port", "0"], "cannot listen on 10.9.9.9:0: Cannot assign requested address; "
-                                                "accepted: an address of this machine"),
+        (
+            ["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
+            "--tls-cert='/nonexistent.pem' is not a readable file",
+        ),
+        (
+            ["--host", "10.9.9.9", "--port", "0"],
+            "cannot listen on 10.9.9.9:0: Cannot assign requested address; accepted: an address of this machine",
+        ),
         (["--host", "no such host", "--port", "0"], "--host='no such host' is not valid"),
         (["--flush-period", "inf"], "--flush-period=inf is not valid; accepted: a finite number"),
         (["--stall-for", "inf"], "--stall-for=inf is not valid; accepted: a finite number"),
@@ -256,8 +260,10 @@ def test_busy_port_is_one_clear_line():
 
 
 def test_around_runs_a_command_against_a_fresh_server_and_passes_its_exit_code():
-    script = "import os, sys; from grpc_user import LogClient; " \
-             "c = LogClient(os.environ['LOCUST_HOST']); sys.exit(0 if c.write_log('x').success else 5)"
+    script = (
+        "import os, sys; from grpc_user import LogClient; "
+        "c = LogClient(os.environ['LOCUST_HOST']); sys.exit(0 if c.write_log('x').success else 5)"
+    )
     ok = subprocess.run([sys.executable, "-m", "reference_server.around", "--", sys.executable, "-c", script],
                         capture_output=True, text=True, timeout=60)  # fmt: skip
     failing = subprocess.run([sys.executable, "-m", "reference_server.around", "--", sys.executable, "-c",

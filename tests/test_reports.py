@@ -128,9 +128,7 @@ def plain_run(
         locust_csv_header("stats"),
         [*body, stats_row("", "Aggregated", total, failed, total / 10)],
     )
-    write_csv(
-        folder / f"{prefix}_failures.csv", FAILURES_HEADER, [["GET", n, e, c, "", ""] for n, e, c in failures]
-    )
+    write_csv(folder / f"{prefix}_failures.csv", FAILURES_HEADER, [["GET", n, e, c, "", ""] for n, e, c in failures])
     (folder / f"{prefix}_exceptions.csv").write_text("Count,Message,Traceback,Nodes\n")
     if history:
         lines = [[1000, 0, "", "Aggregated", 0, 0, *["N/A"] * 11, 0, 0, 0, 0.0, 0, 0, 0]]
@@ -175,8 +173,7 @@ def plain_run(
 # --- figures of a real run -------------------------------------------------------------------------------
 
 
-def test_per_rpc_figures_equal_locusts_stats_csv_and_the_runs_hdr_histograms(real_run: Path,
-                                                                             real_report: Path) -> None:
+def test_per_rpc_figures_equal_locusts_stats_csv_and_the_runs_hdr_histograms(real_run: Path, real_report: Path) -> None:
     table = markdown_table((real_report / "report.md").read_text(), "Requests per RPC")
     stats = rows(real_run / "mixed_stats.csv")
     latency = read_histograms_file(str(real_run / "mixed_histograms.json"))["latency"]
@@ -192,8 +189,9 @@ def test_per_rpc_figures_equal_locusts_stats_csv_and_the_runs_hdr_histograms(rea
         assert shown["max ms"] == ms(hdr.high() / 1000)
 
 
-def test_logs_per_second_is_logs_acked_over_the_window_of_locusts_requests_per_second(real_run: Path,
-                                                                                     real_report: Path) -> None:
+def test_logs_per_second_is_logs_acked_over_the_window_of_locusts_requests_per_second(
+    real_run: Path, real_report: Path
+) -> None:
     """Logs/s and requests/s share one window, after a stats reset too (Locust's window, not the run's)."""
     table = markdown_table((real_report / "report.md").read_text(), "Requests per RPC")
     window = {row["Name"]: int(row["Request Count"]) / float(row["Requests/s"])
@@ -236,9 +234,7 @@ def test_html_is_self_contained(real_report: Path) -> None:
 
 
 def test_gates_that_hold_exit_0_and_are_listed(real_run: Path, tmp_path: Path) -> None:
-    done = cli(
-        real_run, "--out", tmp_path, "--max-p95-ms", "100000", "--max-failure-rate", "1", "--min-rps", "0"
-    )
+    done = cli(real_run, "--out", tmp_path, "--max-p95-ms", "100000", "--max-failure-rate", "1", "--min-rps", "0")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("gate passed:") == 3 and done.stderr == ""
 
@@ -322,14 +318,17 @@ def test_json_summary_counts_the_exceptions_raised_in_tasks(tmp_path: Path) -> N
     with contextlib.redirect_stdout(stdout):
         assert main([str(folder), "--out", str(tmp_path / "out"), "--json"]) == 0
     summary = json.loads(stdout.getvalue())
-    assert summary["exceptions"] == {"count": 3544, "by_message": [
-        {"count": 3540, "message": "ValueError('no such adv_id')"}, {"count": 4, "message": "KeyError('level')"}]}
+    assert summary["exceptions"] == {
+        "count": 3544,
+        "by_message": [
+            {"count": 3540, "message": "ValueError('no such adv_id')"},
+            {"count": 4, "message": "KeyError('level')"},
+        ],
+    }
     assert summary["error_summary"] == {}, "no request failed: the exceptions are counted apart"
 
 
-def test_baseline_comparison_flags_lower_throughput_and_higher_latency(
-    real_run: Path, tmp_path: Path
-) -> None:
+def test_baseline_comparison_flags_lower_throughput_and_higher_latency(real_run: Path, tmp_path: Path) -> None:
     slower = tmp_path / "slower"
     shutil.copytree(real_run, slower)
     stats = rows(real_run / "mixed_stats.csv")
@@ -385,9 +384,7 @@ def test_plain_locust_files_without_sidecars(tmp_path: Path) -> None:
     parameters = markdown_table(text, "Run")
     assert parameters["duration (s)"]["value"] == "10.0" and parameters["users"]["value"] == "4"
     summary = json.loads(cli(folder, "--json").stdout)
-    assert (
-        summary["counted"] == "requests" and summary["total_count"] == 100 and summary["failed_count"] == 10
-    )
+    assert summary["counted"] == "requests" and summary["total_count"] == 100 and summary["failed_count"] == 10
     assert summary["audit"] is None
 
 
@@ -607,8 +604,9 @@ def test_a_json_field_of_the_wrong_shape_is_one_line_and_exit_2_never_a_tracebac
     assert tried >= 15
 
 
-def test_the_history_of_a_workload_named_with_a_slash_or_an_audit_status_that_is_no_text(real_run: Path,
-                                                                                        tmp_path: Path) -> None:
+def test_the_history_of_a_workload_named_with_a_slash_or_an_audit_status_that_is_no_text(
+    real_run: Path, tmp_path: Path
+) -> None:
     prefix = next(real_run.glob("*_stats.csv")).name[: -len("_stats.csv")]
     runs = tmp_path / "runs"
     for name, kind, key, value in (("20261129T000000Z-mixed", "run", "workload", "team/mixed"),
@@ -626,8 +624,7 @@ def test_the_history_of_a_workload_named_with_a_slash_or_an_audit_status_that_is
     assert "## team/mixed, closed model (1 of 1 runs)" in stdout.getvalue()
     assert (runs / "history_team_mixed_closed_model.png").is_file()
     assert stderr.getvalue().splitlines() == [
-        f"reports history: skipped {runs}/20261130T000000Z-mixed/{prefix}_audit.json: status: 5 is not of type "
-        "'string'"
+        f"reports history: skipped {runs}/20261130T000000Z-mixed/{prefix}_audit.json: status: 5 is not of type 'string'"
     ], "the run that never started is skipped silently"
 
 

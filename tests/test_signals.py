@@ -141,9 +141,6 @@ def test_the_embedded_server_wrapper_passes_on_a_signal_sent_to_it_alone(tmp_pat
     assert "SIGINTs received: 1" in stdout, (stdout, stderr)
 
 
-
-
-
 def test_the_terminal_s_ctrl_c_reaches_the_wrapped_command_once(tmp_path):
     """A real terminal (a pty whose Ctrl-C the kernel turns into SIGINT for the foreground process group)."""
     primary, secondary = os.openpty()

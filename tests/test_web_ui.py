@@ -172,7 +172,7 @@ def test_the_audit_shows_its_progress_then_its_verdict_by_itself(serve, tmp_path
         done = web.wait_for("grpc-audit", audit_done)
         assert done["sentence"].startswith("Delivery audit OK: all ") and done["persisted"] == done["acked"]
         page = http(f"{web.url}/")
-        assert 'id = "grpc-audit-strip"' in page and "fetch(\"./grpc-audit\"" in page
+        assert 'id = "grpc-audit-strip"' in page and 'fetch("./grpc-audit"' in page
 
 
 def test_the_web_ui_refuses_to_change_security_settings_or_send_credentials_elsewhere(web_ui, server):
@@ -186,12 +186,16 @@ def test_the_web_ui_refuses_to_change_security_settings_or_send_credentials_else
 
 
 def test_a_form_the_command_line_would_refuse_is_refused_by_swarm_before_any_user_spawns(web_ui, server):
-    for form, refused in (({"arrival_rate": "abc"}, "--arrival-rate='abc' is not valid; accepted: calls per second"),
-                          ({"arrival_rate": "0"}, "--arrival-rate='0' is not valid"),
-                          ({"grpc_timeout": "1e12"}, "--grpc-timeout='1e12' is not valid; accepted: a number of "
-                                                     "seconds >= 0.001 and <= 86400"),
-                          ({"capacity_search": "true", "capacity_step": "0.01"}, "--capacity-step='0.01'"),
-                          ({"capacity_search": "true", "target_rps": "20"}, "--target-rps='20' is not valid")):
+    for form, refused in (
+        ({"arrival_rate": "abc"}, "--arrival-rate='abc' is not valid; accepted: calls per second"),
+        ({"arrival_rate": "0"}, "--arrival-rate='0' is not valid"),
+        (
+            {"grpc_timeout": "1e12"},
+            "--grpc-timeout='1e12' is not valid; accepted: a number of seconds >= 0.001 and <= 86400",
+        ),
+        ({"capacity_search": "true", "capacity_step": "0.01"}, "--capacity-step='0.01'"),
+        ({"capacity_search": "true", "target_rps": "20"}, "--target-rps='20' is not valid"),
+    ):
         answer = web_ui.post("swarm", {"user_count": "2", "spawn_rate": "2", **form})
         assert answer["success"] is False and answer["message"].startswith(refused), answer
         assert "\n" not in answer["message"]
@@ -218,14 +222,20 @@ def test_a_refused_swarm_form_changes_no_option_and_every_field_is_checked_befor
             ({"user_count": "2", "spawn_rate": "2", "message_bytes": "-1"}, "--message-bytes='-1' is not valid"),
             # Locust's /swarm wrote the fields before these, then refused: they stayed for the next start
             ({"run_id": "left-behind", "max_requests": "3", "user_count": "2"}, "spawn_rate='' is not valid"),
-            ({"run_id": "left-behind", "max_requests": "3", "user_count": "2", "spawn_rate": "2", "run_time": "abc"},
-             "run_time='abc' is not valid; accepted: a Locust timespan"),
-            ({"run_id": "left-behind", "max_requests": "3", "user_count": "2", "spawn_rate": "0"},
-             "spawn_rate='0' is not valid"),
+            (
+                {"run_id": "left-behind", "max_requests": "3", "user_count": "2", "spawn_rate": "2", "run_time": "abc"},
+                "run_time='abc' is not valid; accepted: a Locust timespan",
+            ),
+            (
+                {"run_id": "left-behind", "max_requests": "3", "user_count": "2", "spawn_rate": "0"},
+                "spawn_rate='0' is not valid",
+            ),
             # an option the form does not show: Locust's /swarm raised reading it (an HTML error, no JSON)
             ({"user_count": "2", "spawn_rate": "2", "expect_workers": "abc"}, "expect_workers='abc' is not valid"),
-            ({"run_id": "left-behind", "user_count": "2", "spawn_rate": "2", "web_port": "1"},
-             "web_port='1' is not valid; accepted: a field of the start form"),
+            (
+                {"run_id": "left-behind", "user_count": "2", "spawn_rate": "2", "web_port": "1"},
+                "web_port='1' is not valid; accepted: a field of the start form",
+            ),
         ):
             answer = swarm(web, form)
             assert answer["success"] is False and answer["message"].startswith(refused), (form, answer)

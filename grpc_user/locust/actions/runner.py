@@ -37,8 +37,10 @@ def warn_of_worker_actions(options: Any) -> None:
     workers that ``--processes`` forks from a master inherit the master's options, and say nothing."""
     forked_by_master = bool(getattr(options, "processes", None)) and "--worker" not in sys.argv[1:]
     if getattr(options, "action", None) and not forked_by_master:
-        logger.warning("--action is ignored by a worker: actions run on the master (give them to the master or the "
-                       "single process; its workers tag their logs with the phases it opens)")
+        logger.warning(
+            "--action is ignored by a worker: actions run on the master (give them to the master or the "
+            "single process; its workers tag their logs with the phases it opens)"
+        )
 
 
 def register_worker_messages(environment: Any) -> None:

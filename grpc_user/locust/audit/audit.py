@@ -70,14 +70,14 @@ class AuditResult:
             "running": f"settling: {self.persisted:,} of {acked}{doubt} stored after {self.settle_seconds:.1f} s",
             "ok": f"all {acked}{doubt} were stored",
             "in_doubt": f"all {acked} were stored; {self.lost_max:,} of the {self.in_doubt:,} logs in doubt were not "
-                        "(their calls ended without an answer, so they may never have been queued): lost "
-                        f"{self.lost_min:,}..{self.lost_max:,}",
+            "(their calls ended without an answer, so they may never have been queued): lost "
+            f"{self.lost_min:,}..{self.lost_max:,}",
             "lost": f"{self.lost_min:,} of {acked} were lost"
-                    + (f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""),
+            + (f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""),
             "unsettled": f"{self.lost_max:,} of {acked}{doubt} were not stored yet when the audit gave up; "
-                         "delivery unknown, not lost",
+            "delivery unknown, not lost",
             "interrupted": f"cut short by {self.detail or 'a signal'} after {self.settle_seconds:.1f} s: "
-                           f"{self.persisted:,} of {acked}{doubt} stored so far; delivery unknown",
+            f"{self.persisted:,} of {acked}{doubt} stored so far; delivery unknown",
             "skipped": "skipped",
             "error": "could not count the stored logs",
         }
@@ -115,8 +115,10 @@ def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None) -> int
     try:
         response = pb.QueryLogResponse.FromString(answer)
     except DecodeError:
-        raise RuntimeError(f"INTERNAL: unreadable {RESPONSE_NAMES[QUERY_LOG]} ({len(answer)} bytes): the target "
-                           "does not answer QueryLog as the log service does") from None
+        raise RuntimeError(
+            f"INTERNAL: unreadable {RESPONSE_NAMES[QUERY_LOG]} ({len(answer)} bytes): the target "
+            "does not answer QueryLog as the log service does"
+        ) from None
     if not response.success:
         raise RuntimeError(f"QueryLog answered success=false: {response.error_message or 'no message'}")
     return response.total_count
@@ -229,8 +231,10 @@ def audit_delivery(
     if result.status == "unsettled":
         result.detail = _still_storing(counts, now, result.lost_max, timeout)
     elif result.status in ("lost", "in_doubt"):
-        result.detail = (f"the service stored nothing for {settle:g} s (--audit-settle; a service that flushes less "
-                         f"often than that needs a longer --audit-settle)")
+        result.detail = (
+            f"the service stored nothing for {settle:g} s (--audit-settle; a service that flushes less "
+            f"often than that needs a longer --audit-settle)"
+        )
     return result
 
 

@@ -31,8 +31,9 @@ def run_target(environment: Any) -> Target:
 
 def _bytes_call(run: SuiteRun, target: Target, timeout: float) -> Any:
     settings = run.settings
-    transport = shared_transport(run, target, settings.security, lb_policy=settings.grpc_lb,
-                                 connections=settings.grpc_connections)
+    transport = shared_transport(
+        run, target, settings.security, lb_policy=settings.grpc_lb, connections=settings.grpc_connections
+    )
     return lambda path, payload: transport.unary(path, payload, timeout)
 
 

@@ -108,8 +108,10 @@ class Step:
     def line(self) -> str:
         """One log line for the step."""
         verdict = "good" if self.good else "bad: " + "; ".join(cause["words"] for cause in self.broken_by)
-        return (f"capacity step {self.offered_rps:,.0f} calls/s offered: {self.achieved_rps:,.0f} achieved, "
-                f"{self.acked_logs_per_second:,.0f} logs/s acknowledged, p95 {self.p95_ms:,.3f} ms: {verdict}")
+        return (
+            f"capacity step {self.offered_rps:,.0f} calls/s offered: {self.achieved_rps:,.0f} achieved, "
+            f"{self.acked_logs_per_second:,.0f} logs/s acknowledged, p95 {self.p95_ms:,.3f} ms: {verdict}"
+        )
 
 
 def register_worker_messages(environment: Any) -> None:
@@ -290,29 +292,52 @@ def _broken(step: Step, slo: Any) -> list[dict[str, str]]:
     broken = []
     if step.failure_rate > slo.slo_failure_rate:
         top = max(step.failures, key=step.failures.get) if step.failures else "no answer"
-        broken.append({"status": "FAILURE_RATE",
-                       "words": f"failures {step.failure_rate:.1%} > {slo.slo_failure_rate:.1%} (mostly {top})"})
+        broken.append(
+            {
+                "status": "FAILURE_RATE",
+                "words": f"failures {step.failure_rate:.1%} > {slo.slo_failure_rate:.1%} (mostly {top})",
+            }
+        )
     if step.p95_ms > slo.slo_p95_ms:
-        broken.append({"status": "LATENCY_P95",
-                       "words": f"p95 {step.p95_ms:,.3f} ms > {slo.slo_p95_ms:g} ms (from the scheduled start)"})
+        broken.append(
+            {
+                "status": "LATENCY_P95",
+                "words": f"p95 {step.p95_ms:,.3f} ms > {slo.slo_p95_ms:g} ms (from the scheduled start)",
+            }
+        )
     slo_visibility, late, p95 = slo.slo_visibility_p95_ms, step.visibility_late, step.visibility_p95_ms
     if slo_visibility and (p95 is not None and p95 > slo_visibility or p95 is None and late):
         seen = f"p95 {p95:,.0f} ms" if p95 is not None else f"{late} of {late + step.visibility_samples} samples " \
             "still not visible"  # fmt: skip
-        broken.append({"status": "FRESHNESS", "words": f"freshness: logs visible to QueryLog too late ({seen} > "
-                       f"{slo_visibility:g} ms after their acknowledgement)"})
+        broken.append(
+            {
+                "status": "FRESHNESS",
+                "words": f"freshness: logs visible to QueryLog too late ({seen} > "
+                f"{slo_visibility:g} ms after their acknowledgement)",
+            }
+        )
     if step.acked_logs_per_second < KEEP_UP * step.offered_logs_per_second:
-        broken.append({"status": "ACK_RATE", "words": f"{step.acked_logs_per_second:,.0f} logs/s acknowledged < 95% "
-                       f"of the {step.offered_logs_per_second:,.0f} offered"})
+        broken.append(
+            {
+                "status": "ACK_RATE",
+                "words": f"{step.acked_logs_per_second:,.0f} logs/s acknowledged < 95% "
+                f"of the {step.offered_logs_per_second:,.0f} offered",
+            }
+        )
     if step.dropped:
         causes = "; ".join(f"{count:,} because {DROP_CAUSES[cause]}" for cause, count in step.dropped_by_cause.items())
         broken.append({"status": "ARRIVALS_DROPPED", "words": f"{step.dropped:,} arrivals dropped: {causes}"})
     allowed = step.acked_logs_per_second * max((1 - KEEP_UP) * step.seconds / 2, BACKLOG_POLL_SECONDS)
     if step.backlog_rise is not None and step.backlog_rise > allowed:
         stored = step.stored_logs_per_second or 0.0
-        broken.append({"status": "BACKLOG_RISING", "words": f"the backlog rose by {step.backlog_rise:,} logs "
-                       f"({stored:,.0f} logs/s stored of {step.acked_logs_per_second:,.0f} acknowledged): "
-                       f"{step.backlog_start:,} -> {step.backlog_end:,}"})
+        broken.append(
+            {
+                "status": "BACKLOG_RISING",
+                "words": f"the backlog rose by {step.backlog_rise:,} logs "
+                f"({stored:,.0f} logs/s stored of {step.acked_logs_per_second:,.0f} acknowledged): "
+                f"{step.backlog_start:,} -> {step.backlog_end:,}",
+            }
+        )
     return broken
 
 
@@ -340,12 +365,16 @@ def capacity_result(environment: Any, run: SuiteRun, searches: list[tuple[int | 
         "step_seconds": run.settings.capacity.step_seconds,
         "warmup_seconds": run.settings.capacity.step_seconds * WARMUP_SHARE,
         "precision": run.settings.capacity.precision,
-        "slo": {"p95_ms": run.settings.capacity.slo_p95_ms, "failure_rate": run.settings.capacity.slo_failure_rate,
-                "visibility_p95_ms": run.settings.capacity.slo_visibility_p95_ms},
+        "slo": {
+            "p95_ms": run.settings.capacity.slo_p95_ms,
+            "failure_rate": run.settings.capacity.slo_failure_rate,
+            "visibility_p95_ms": run.settings.capacity.slo_visibility_p95_ms,
+        },
         **{key: value for key, value in best.items() if key != "steps"},
         "steps": [step for found in per_size for step in found["steps"]],
         "batch_sizes": [{key: value for key, value in found.items() if key != "steps"} for found in per_size]
-        if run.settings.capacity.batch_sizes else [],
+        if run.settings.capacity.batch_sizes
+        else [],
     }
 
 
@@ -354,11 +383,15 @@ def _answer(target: str, found: dict[str, Any]) -> str:
     size = f" (batch of {found['batch_size']})" if found["batch_size"] else ""
     cause = found["breaking_cause"]
     if not found["max_sustainable_rps"]:
-        return (f"Capacity of {target}{size}: no rate tried was sustained, down to {found['knee_between_rps'][1]:,.0f} "
-                f"calls/s: {cause['words']} ({cause['status']})")
-    return (f"Capacity of {target}{size}: {found['max_sustainable_logs_per_second']:,.0f} logs/s sustained "
-            f"({found['max_sustainable_rps']:,.0f} calls/s, knee within ±{found['achieved_precision']:.0%}); "
-            f"{found['knee_between_rps'][1]:,.0f} calls/s broke it: {cause['words']} ({cause['status']})")
+        return (
+            f"Capacity of {target}{size}: no rate tried was sustained, down to {found['knee_between_rps'][1]:,.0f} "
+            f"calls/s: {cause['words']} ({cause['status']})"
+        )
+    return (
+        f"Capacity of {target}{size}: {found['max_sustainable_logs_per_second']:,.0f} logs/s sustained "
+        f"({found['max_sustainable_rps']:,.0f} calls/s, knee within ±{found['achieved_precision']:.0%}); "
+        f"{found['knee_between_rps'][1]:,.0f} calls/s broke it: {cause['words']} ({cause['status']})"
+    )
 
 
 def _one_search(batch_size: int | None, knee: KneeSearch, steps: list[Step]) -> dict[str, Any]:

@@ -286,7 +286,8 @@ class FreshnessProbe:
             "error": self.error,
             "pending": len(self.pending),
             "late": sum(1 for s in self.pending.values() if time.monotonic() - s.acked_at > self.late_after)
-            if self.late_after > 0 else 0,
+            if self.late_after > 0
+            else 0,
         }
         self._unreported_samples, self._unreported_calls = {}, [0, 0]
         return report
@@ -334,4 +335,3 @@ class FreshnessProbe:
     def named_never_visible(self) -> list[dict[str, Any]]:
         """The first of the samples never visible, by name, number and times."""
         return [sample.named(self._wall_offset) for sample in self.never_visible[:NAMED_NEVER_VISIBLE]]
-

@@ -306,8 +306,10 @@ def on_test_stop(environment: Any, **_: Any) -> None:
     if run.capacity_greenlet is not None and not run.capacity_greenlet.dead \
             and run.capacity_greenlet is not gevent.getcurrent():  # fmt: skip
         run.capacity_greenlet.kill(block=False)
-        logger.error("capacity search: the test stopped (-t, STOP or a signal) before the search found the knee: no "
-                     "answer and no capacity.json (exit code 1); leave -t out, the search ends the test by itself")
+        logger.error(
+            "capacity search: the test stopped (-t, STOP or a signal) before the search found the knee: no "
+            "answer and no capacity.json (exit code 1); leave -t out, the search ends the test by itself"
+        )
         environment.process_exit_code = 1
     if isinstance(environment.runner, WorkerRunner):
         send_final_counts(environment)

@@ -48,8 +48,10 @@ class WaitProgress:
         rate = self._count / elapsed
         left = f", about {(self.total - self._count) / rate:,.0f} s left" if rate > 0 and self.total > self._count \
             else ""  # fmt: skip
-        return (f"{self.description}: {self._count:,} of {self.total:,} {self.unit} ({rate:,.0f} {self.unit}/s"
-                f"{left}, {elapsed:,.0f} s so far)")
+        return (
+            f"{self.description}: {self._count:,} of {self.total:,} {self.unit} ({rate:,.0f} {self.unit}/s"
+            f"{left}, {elapsed:,.0f} s so far)"
+        )
 
     def close(self) -> None:
         """Remove the bar (the verdict follows on its own line)."""

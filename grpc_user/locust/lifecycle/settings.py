@@ -270,8 +270,9 @@ def _arrival_rate(raw: Any, target_rps: float) -> RateSchedule | None:
     except ValueError as error:
         raise OptionError("--arrival-rate", raw, str(error)) from None
     if target_rps:
-        raise OptionError("--arrival-rate", raw, "either --arrival-rate (open model) or --target-rps (pacing), "
-                          "not both")
+        raise OptionError(
+            "--arrival-rate", raw, "either --arrival-rate (open model) or --target-rps (pacing), not both"
+        )
     return schedule
 
 
@@ -311,14 +312,20 @@ def _capacity(
         raise OptionError("--slo-failure-rate", get("slo_failure_rate", 0.01), "a fraction from 0 to 1")
     return CapacitySettings(
         start=_number("--capacity-start", get("capacity_start", 100), "calls per second", least=LOWEST_RATE),
-        step_seconds=_number("--capacity-step", get("capacity_step", 6), "seconds", least=MIN_CAPACITY_STEP_SECONDS,
-                             most=MAX_WAIT_SECONDS),
+        step_seconds=_number(
+            "--capacity-step",
+            get("capacity_step", 6),
+            "seconds",
+            least=MIN_CAPACITY_STEP_SECONDS,
+            most=MAX_WAIT_SECONDS,
+        ),
         precision=precision,
         slo_p95_ms=_number("--slo-p95-ms", get("slo_p95_ms", 1000), "milliseconds"),
         slo_failure_rate=failure_rate,
         batch_sizes=sizes,
-        slo_visibility_p95_ms=_number("--slo-visibility-p95-ms", get("slo_visibility_p95_ms", 0), "milliseconds",
-                                      allow_zero=True),
+        slo_visibility_p95_ms=_number(
+            "--slo-visibility-p95-ms", get("slo_visibility_p95_ms", 0), "milliseconds", allow_zero=True
+        ),
     )
 
 
@@ -360,8 +367,13 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
         batch_size=_whole("--batch-size", get("batch_size", 100), 1, max_batch),
         mix=parse_mix(get("mix", DEFAULT_MIX)),
         run_id=_text("--run-id", get("run_id", ""), ""),
-        grpc_timeout=_number("--grpc-timeout", get("grpc_timeout", DEFAULT_TIMEOUT_SECONDS), "seconds",
-                             least=MIN_TIMEOUT_SECONDS, most=MAX_TIMEOUT_SECONDS),
+        grpc_timeout=_number(
+            "--grpc-timeout",
+            get("grpc_timeout", DEFAULT_TIMEOUT_SECONDS),
+            "seconds",
+            least=MIN_TIMEOUT_SECONDS,
+            most=MAX_TIMEOUT_SECONDS,
+        ),
         message_bytes=_whole("--message-bytes", get("message_bytes", 128), 0, MAX_MESSAGE_BYTES),
         seed=None if seed_raw in ("", None) else _whole("--seed", seed_raw, 0),
         service_name=_text("--service-name", get("service_name", ""), "locust-loadtest"),
@@ -374,8 +386,9 @@ def settings_from_options(options: argparse.Namespace | None, security: Security
         arrival_rate=arrival_rate,
         capacity=capacity,
         freshness=not get("no_freshness", False),
-        freshness_sample_rate=_number("--freshness-sample-rate", get("freshness_sample_rate", 20.0), "samples per "
-                                      "second"),
+        freshness_sample_rate=_number(
+            "--freshness-sample-rate", get("freshness_sample_rate", 20.0), "samples per second"
+        ),
         freshness_poll_interval=_number("--freshness-poll-interval", get("freshness_poll_interval", 0.1), "seconds"),
         grpc_connections=_whole("--grpc-connections", get("grpc_connections", 1), 1, MAX_GRPC_CONNECTIONS),
         grpc_lb=_lb_policy(get("grpc_lb", "")),

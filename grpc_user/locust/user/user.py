@@ -58,8 +58,14 @@ class GrpcUser(User):
         user_index = worker_index * USERS_PER_WORKER_INDEX + user_number
         settings = self.settings
         self.client = GrpcLogClient(
-            transport=shared_transport(run, target, settings.security, lb_policy=settings.grpc_lb,
-                                       connections=settings.grpc_connections, user_number=user_number),
+            transport=shared_transport(
+                run,
+                target,
+                settings.security,
+                lb_policy=settings.grpc_lb,
+                connections=settings.grpc_connections,
+                user_number=user_number,
+            ),
             target=str(target),
             timeout=self.settings.grpc_timeout,
             max_batch_size=default_max_batch_size(),

@@ -97,8 +97,12 @@ def options_with_form(options: argparse.Namespace | None, form: MultiDict, form_
             values[field] = form.getlist(field)
         elif field in values and field != "shape_class":
             if field not in form_options:
-                raise OptionError(field, text, f"a field of the start form ({', '.join(LOCUST_FIELDS[:4])}, … and "
-                                  f"the options it shows): --{field.replace('_', '-')} is set when Locust starts")
+                raise OptionError(
+                    field,
+                    text,
+                    f"a field of the start form ({', '.join(LOCUST_FIELDS[:4])}, … and "
+                    f"the options it shows): --{field.replace('_', '-')} is set when Locust starts",
+                )
             values[field] = _as_option(field, text, form, values[field])
     if not shape_runs:
         for field in ("user_count", "spawn_rate"):

@@ -107,8 +107,11 @@ class SuiteCollector:
         offered = schedule.rate(time.time() - run.started_at) if schedule is not None and running else 0.0
         yield GaugeMetricFamily(f"{PREFIX}_arrival_rate_offered_per_second", "calls per second the open model offers "
                                 "now (0 while no test runs)", value=offered)  # fmt: skip
-        yield GaugeMetricFamily(f"{PREFIX}_arrival_rate_achieved_per_second", "calls per second started now, Locust's "
-                                "current rate (0 while no test runs)", value=stats.total.current_rps if running else 0)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_arrival_rate_achieved_per_second",
+            "calls per second started now, Locust's current rate (0 while no test runs)",
+            value=stats.total.current_rps if running else 0,
+        )
 
     @staticmethod
     def _audit(run: Any) -> Iterator[Any]:
@@ -124,7 +127,6 @@ class SuiteCollector:
                                        labels=["run_id"])  # fmt: skip
             family.add_metric([audit.get("run_id", "")], audit.get(key, audit.get("lost", 0)) or 0)
             yield family
-
 
     @staticmethod
     def _freshness(run: Any) -> Iterator[Any]:

@@ -194,8 +194,10 @@ def refusal(environment: Any, form: Any) -> str:
     has_credentials = security is not None and bool(security.token or security.metadata or security.key)
     new_host = str(form.get("host", run.startup_host)).strip()
     if has_credentials and new_host != run.startup_host:
-        return (f"--host cannot be changed to {new_host!r} from the web UI: a bearer token, --grpc-metadata or a "
-                "client certificate is configured and would be sent there (restart Locust with the new --host)")
+        return (
+            f"--host cannot be changed to {new_host!r} from the web UI: a bearer token, --grpc-metadata or a "
+            "client certificate is configured and would be sent there (restart Locust with the new --host)"
+        )
     return ""
 
 
@@ -213,7 +215,8 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
     if suite_run(environment).settings.actions.actions:
         web_ui.template_args["extended_tabs"].append({"title": "Actions", "key": ACTIONS_TAB_KEY})
         web_ui.template_args["extended_tables"].append(
-            {"key": ACTIONS_TAB_KEY, "structure": [{"key": key, "title": title} for key, title in ACTION_COLUMNS]})
+            {"key": ACTIONS_TAB_KEY, "structure": [{"key": key, "title": title} for key, title in ACTION_COLUMNS]}
+        )
     routes = Blueprint("grpc_user", __name__, url_prefix=getattr(environment.parsed_options, "web_base_path", None))
 
     @routes.route(f"/{AUDIT_ROUTE}")

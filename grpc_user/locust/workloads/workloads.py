@@ -66,5 +66,6 @@ class MixedUser(GrpcUser):
                 name="QueryLog:time-range",
             )
         else:
-            self.client.query_logs(run_id=self.settings.run_id, monitor_type="click", limit=20,
-                                   name="QueryLog:metadata")
+            self.client.query_logs(
+                run_id=self.settings.run_id, monitor_type="click", limit=20, name="QueryLog:metadata"
+            )
