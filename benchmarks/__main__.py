@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from benchmarks.command_line import run_benchmark
+
 SECTIONS = (
     ("CPU per call: the suite vs a bare grpc.aio loop, against the reference server", "benchmarks.cpu_per_call"),
     ("CPU per call against a fast grpc-go sink (never the bottleneck)", "benchmarks.fast_sink"),
@@ -32,4 +34,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main, __doc__))

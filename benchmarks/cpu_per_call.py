@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from benchmarks.command_line import run_benchmark
 from reference_server.process import start_server_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,4 +158,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, __doc__))

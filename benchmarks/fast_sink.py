@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.command_line import run_benchmark
 from benchmarks.cpu_per_call import SERVER_CORE, compare, ratio
 
 SOURCE = Path(__file__).resolve().parent / "sink" / "main.go"
@@ -66,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main, __doc__))

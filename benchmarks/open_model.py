@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.command_line import run_benchmark
 from reference_server.process import start_server_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,4 +78,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, __doc__))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.command_line import run_benchmark
 from benchmarks.locust_csv import HISTORY_HEADER, PERCENTILE_COLUMNS, STATS_HEADER
 from reports.cli import main as report_main
 
@@ -195,4 +196,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, __doc__))

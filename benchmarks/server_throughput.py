@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from benchmarks.command_line import run_benchmark
 from reference_server.process import start_server_process
 
 SERVER_CORE = 1
@@ -43,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, __doc__))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.command_line import run_benchmark
 from reference_server.process import start_server_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, __doc__))

@@ -69,7 +69,11 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("runs", type=Path, help="the folder holding the run folders, e.g. reports/runs")
     cli.add_argument("--last", type=_positive, default=20, metavar="N", help="runs per workload to show (20)")
     cli.add_argument("--workload", default="", help="only this workload")
-    cli.add_argument("--out", type=Path, help="write history.md and history.png here (default: the runs folder)")
+    cli.add_argument(
+        "--out",
+        type=Path,
+        help="write history.md and one history_<workload>.png per workload here (default: the runs folder)",
+    )
     cli.add_argument(
         "--max-regression-pct",
         type=non_negative,

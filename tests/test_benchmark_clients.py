@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
+from locust_runs import ROOT
 
 from benchmarks import cpu_per_call
+from benchmarks.__main__ import SECTIONS
 from benchmarks.fast_sink import running_sink
 from grpc_user import LogClient
 from reference_server.process import start_server_process
@@ -39,3 +43,14 @@ def test_the_fast_sink_answers_every_rpc_of_the_contract():
             batch = client.batch_write_logs([{"message": "a"}, {"message": "b"}])
             assert batch.success and batch.success_count == 2
             assert client.query_logs(service_name="s").success
+
+
+@pytest.mark.parametrize("section", [module for _, module in SECTIONS] + ["benchmarks", "benchmarks.soak"])
+def test_every_benchmark_answers_help_without_starting(section):
+    """``--help`` prints what the benchmark measures and exits 0 at once; an unknown option is refused with 2."""
+    help_run = subprocess.run([sys.executable, "-m", section, "--help"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=30)  # fmt: skip
+    assert help_run.returncode == 0 and help_run.stdout.startswith(f"usage: python -m {section}"), help_run
+    refused = subprocess.run([sys.executable, "-m", section, "--bogus"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=30)  # fmt: skip
+    assert refused.returncode == 2 and "unrecognized arguments: --bogus" in refused.stderr, refused
