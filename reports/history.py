@@ -24,9 +24,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from reports.charts import Chart
-from reports.compare import METRICS, TOLERANCE
+from reports.compare import HDR_FLOOR_MS, LATENCIES, METRICS, TOLERANCE
 from reports.document import Document, Section, Table, ms
-from reports.figures import compute, describe_rate
+from reports.figures import HDR, compute, describe_rate
 from reports.gates import non_negative
 from reports.loading import STATS_SUFFIX, ReportError, load_run
 from reports.markdown import render
@@ -56,6 +56,8 @@ class HistoryRow:
     kind: str = RUN
     sustained: float | None = None
     answer: str = ""
+    # True when p95 comes from the suite's HDR histograms (to the microsecond), not Locust's whole milliseconds.
+    hdr: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,7 +110,8 @@ def load_history(folder: Path) -> list[HistoryRow]:
         audit = (figures.audit or {}).get("status", "none")
         row = HistoryRow(run.name, str(info.get("started_at") or run.name), "", info.get("users"), total.rps,
                          total.logs_per_second, total.p95, total.failure_pct, audit,
-                         figures.freshness.p95 if figures.freshness is not None else None)  # fmt: skip
+                         figures.freshness.p95 if figures.freshness is not None else None,
+                         hdr=figures.latency_source == HDR)  # fmt: skip
         rows += _grouped(row, info, data.capacity)
     if not rows:
         raise ReportError(f"{folder}: no run folders with a *{STATS_SUFFIX}")
@@ -182,6 +185,8 @@ def _worse(row: HistoryRow, before: list[HistoryRow], tolerance_pct: float) -> l
         if not values or current is None:
             continue
         median = statistics.median(values)
+        if attribute in LATENCIES and row.hdr and all(run.hdr for run in before):
+            floor = HDR_FLOOR_MS  # as the baseline comparison does when both runs have HDR histograms
         change = (median - current) if higher_is_better else (current - median)
         if change > floor and median and change / abs(median) * 100 > tolerance_pct:
             digits = 3 if label.endswith(" ms") else 1  # latencies to the microsecond, as the table shows them

@@ -10,6 +10,8 @@ from conftest import grpc_host
 from locust_runs import ROOT, run_locust
 from test_reports import plain_run
 
+from grpc_user.histograms import LatencyHistograms, write_histograms_file
+
 
 def history(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "reports", "history", *args], cwd=ROOT, capture_output=True,
@@ -92,3 +94,19 @@ def test_history_compares_searches_by_their_answer_and_open_runs_by_their_rate(t
     gated = history(str(runs), "--max-regression-pct", "10")
     assert gated.returncode == 1
     assert "regression: single-capacity 20261107T000000Z-capacity-single: logs/s sustained 1,200.0" in gated.stderr
+
+
+def test_a_sub_millisecond_p95_regression_is_flagged_when_every_run_has_hdr_histograms(tmp_path):
+    """The history compares HDR latencies to the microsecond, as the baseline comparison does: a p95 that doubles
+    from 0.3 to 0.6 ms is a regression, where Locust's whole milliseconds (1 ms floor) would hide it."""
+    runs = tmp_path / "runs"
+    for day, p95_us in ((1, 300), (2, 300), (3, 600)):
+        folder = f"2026110{day}T000000Z-single"
+        write_run(runs, folder, 100, {})
+        histograms = LatencyHistograms()
+        for _ in range(100):
+            histograms.record("WriteLog", "OK", p95_us)
+        write_histograms_file(str(runs / folder / "locust_histograms.json"), {"latency": histograms})
+    done = history(str(runs), "--max-regression-pct", "50")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "20261103T000000Z-single: p95 ms 0.600 vs median 0.300" in done.stderr, done.stderr
