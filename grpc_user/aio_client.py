@@ -11,11 +11,11 @@ import grpc
 from grpc_user import calls, health
 from grpc_user.channels import aio_channel
 from grpc_user.client import client_settings
-from grpc_user.config import DEFAULT_TIMEOUT_SECONDS
 from grpc_user.connection_watch import ConnectionWatch, Mark, watch_aio_channel
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
+from grpc_user.settings import DEFAULT_TIMEOUT_SECONDS
 
 
 class AsyncLogClient:

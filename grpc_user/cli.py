@@ -10,9 +10,9 @@ from typing import Any, NoReturn
 
 from grpc_user.channels import LB_POLICIES
 from grpc_user.client import LogClient
-from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_target
 from grpc_user.levels import LEVEL_NAMES
 from grpc_user.results import HealthResult, QueryResult, WriteResult
+from grpc_user.settings import DEFAULT_TIMEOUT_SECONDS, default_target
 
 
 class OneLineParser(argparse.ArgumentParser):

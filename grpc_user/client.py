@@ -11,7 +11,11 @@ import grpc
 
 from grpc_user import calls, health
 from grpc_user.channels import sync_channel
-from grpc_user.config import (
+from grpc_user.connection_watch import ConnectionWatch, Mark, watch_sync_channel
+from grpc_user.pb import log_service_pb2 as pb
+from grpc_user.pb import log_service_pb2_grpc as pb_grpc
+from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
+from grpc_user.settings import (
     DEFAULT_TIMEOUT_SECONDS,
     MAX_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
@@ -19,10 +23,6 @@ from grpc_user.config import (
     default_max_batch_size,
     default_target,
 )
-from grpc_user.connection_watch import ConnectionWatch, Mark, watch_sync_channel
-from grpc_user.pb import log_service_pb2 as pb
-from grpc_user.pb import log_service_pb2_grpc as pb_grpc
-from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
 from grpc_user.target import Target, parse_target
 
 

@@ -12,7 +12,7 @@ import argparse
 import pytest
 from tls_certs import make_ca, make_leaf
 
-from grpc_user.locust.lifecycle.settings import OptionError, settings_for_test
+from grpc_user.locust.settings.suite import OptionError, settings_for_test
 
 HOST = "grpc://127.0.0.1:50051"
 

@@ -15,11 +15,11 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
-from grpc_user.config import default_target
 from grpc_user.locust.freshness.files import FreshnessHistoryWriter, figures, write_freshness
 from grpc_user.locust.freshness.poller import poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.locust.transport.bridge import shared_transport
+from grpc_user.settings import default_target
 from grpc_user.target import parse_target
 
 logger = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from flask import Blueprint, jsonify, request
 
 from grpc_user.locust.audit.audit import AuditResult
 from grpc_user.locust.freshness.files import figures, strip_sentence
-from grpc_user.locust.lifecycle.settings import ACTION_OPTIONS, SECURITY_OPTIONS
 from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.settings.suite import ACTION_OPTIONS, SECURITY_OPTIONS
 from grpc_user.locust.web.form import form_problem
 from grpc_user.locust.web.metrics import install_metrics
 

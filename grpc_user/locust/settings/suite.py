@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from grpc_user.channels import LB_POLICIES
-from grpc_user.config import (
+from grpc_user.locust.actions.plan import ActionError, ActionPlan, parse_plan
+from grpc_user.locust.capacity.knee import LOWEST_RATE
+from grpc_user.locust.open_model.schedule import RateSchedule, parse_rate_schedule
+from grpc_user.security import Security
+from grpc_user.settings import (
     DEFAULT_TIMEOUT_SECONDS,
     MAX_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
     default_max_batch_size,
     default_target,
 )
-from grpc_user.locust.actions.plan import ActionError, ActionPlan, parse_plan
-from grpc_user.locust.capacity.knee import LOWEST_RATE
-from grpc_user.locust.open_model.schedule import RateSchedule, parse_rate_schedule
-from grpc_user.security import Security
 from grpc_user.target import ACCEPTED_FORMS, ACCEPTED_HOSTS, parse_target, valid_authority
 
 MIX_KINDS = ("write", "batch", "query")

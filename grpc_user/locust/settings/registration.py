@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from grpc_user.config import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
-from grpc_user.locust.lifecycle.settings import DEFAULT_MIX, DEFAULT_TOKEN_ENV
+from grpc_user.locust.settings.suite import DEFAULT_MIX, DEFAULT_TOKEN_ENV
+from grpc_user.settings import DEFAULT_TIMEOUT_SECONDS, default_max_batch_size
 
 
 def _add(parser: Any, flag: str, help_text: str, web_ui: bool = True, **kwargs: Any) -> None:

@@ -1,4 +1,5 @@
-"""Defaults from the environment, with the seed clients' variable names."""
+"""The client's settings: call deadlines, the target and the largest batch, from the seed clients' environment
+variables (GRPC_SERVER_HOST, GRPC_SERVER_PORT, MAX_BATCH_SIZE)."""
 
 from __future__ import annotations
 
