@@ -49,6 +49,9 @@ def test_an_unreadable_query_answer_fails_the_query_and_the_audit_quickly_with_i
     assert failures and all(error == "INTERNAL: unreadable QueryLogResponse (N bytes)" for error in failures), failures
     audit = run.json("audit")
     assert audit["status"] == "error" and "unreadable QueryLogResponse" in audit["detail"]
+    acked = audit["acked"] + audit["in_doubt"]
+    assert (audit["persisted"], audit["lost_min"], audit["lost_max"]) == (0, 0, acked), "nothing counted: all unknown"
+    assert f"persisted=0 lost=0..{acked} " in run.stderr, "an audit that could not count claims no count"
     assert "Delivery audit failed (exit code 4): INTERNAL: unreadable QueryLogResponse" in run.stderr
 
 

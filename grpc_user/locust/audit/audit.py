@@ -148,12 +148,15 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
                        in_doubt, lost_min, lost_max)  # fmt: skip
 
 
-def interrupted(run_id: str, acked: int, in_doubt: int, count: int, seconds: float, cause: str) -> AuditResult:
-    """The counts so far of an audit that a signal (``cause``, e.g. SIGINT) cut short: no verdict, no loss claimed,
-    and what is missing may still come: lost 0..``lost_max`` as for ``unsettled`` (``count`` -1: never counted)."""
+def undecided(
+    status: str, run_id: str, acked: int, in_doubt: int, count: int, seconds: float, detail: str
+) -> AuditResult:
+    """An audit without a verdict (``status`` "interrupted": a signal, ``detail`` e.g. SIGINT, cut it short; "error":
+    it could not count, ``detail`` says why): the counts so far, no loss claimed, and what is missing may still come:
+    lost 0..``lost_max`` as for ``unsettled`` (``count`` -1: never counted, so lost 0..acked + in doubt)."""
     persisted = max(count, 0)
     lost_max = max(acked + in_doubt - persisted, 0)
-    return AuditResult(run_id, acked, persisted, 0, 0, round(seconds, 3), "interrupted", cause, in_doubt, 0, lost_max)
+    return AuditResult(run_id, acked, persisted, 0, 0, round(seconds, 3), status, detail, in_doubt, 0, lost_max)
 
 
 @dataclass
@@ -206,18 +209,18 @@ def audit_delivery(
     while True:
         now = time.monotonic()
         if cause := interrupted_by():
-            return interrupted(run_id, acked, in_doubt, counts.run, now - counts.started, cause)
+            return undecided("interrupted", run_id, acked, in_doubt, counts.run, now - counts.started, cause)
         try:
             count, service = count_stored(call, run_id), count_stored(call, None)
         except grpc.RpcError as error:
             # A busy or flaky service (the very thing under test) gets retried until the timeout.
             if status_name(error) not in RETRYABLE or now - counts.started >= timeout:
-                return AuditResult(run_id, acked, 0, 0, 0, now - counts.started, "error",
-                                   error_message(error, target), in_doubt)  # fmt: skip
+                detail = error_message(error, target)
+                return undecided("error", run_id, acked, in_doubt, counts.run, now - counts.started, detail)
             sleep(POLL_SECONDS)
             continue
         except RuntimeError as error:
-            return AuditResult(run_id, acked, 0, 0, 0, now - counts.started, "error", str(error), in_doubt)
+            return undecided("error", run_id, acked, in_doubt, counts.run, now - counts.started, str(error))
         counts.update(now, count, service)
         if progress is not None:
             progress(AuditResult(run_id, acked, count, 0, 0, round(now - counts.started, 1), "running", "",

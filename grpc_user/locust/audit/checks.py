@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from grpc_user.health import check
-from grpc_user.locust.audit.audit import AuditResult, audit_delivery, count_stored, skipped
+from grpc_user.locust.audit.audit import AuditResult, audit_delivery, count_stored, skipped, undecided
 from grpc_user.locust.audit.phases import audit_phases
 from grpc_user.locust.lifecycle.state import SuiteRun
 from grpc_user.locust.transport.bridge import LoopStopped, shared_transport
@@ -64,7 +64,7 @@ def delivery_audit(
     try:
         call = _bytes_call(run, target, max(settings.grpc_timeout, AUDIT_QUERY_TIMEOUT_SECONDS))
     except LoopStopped as error:  # this process can make no call at all: the audit cannot count
-        return AuditResult(settings.run_id, acked, 0, 0, 0, 0.0, "error", str(error), in_doubt)
+        return undecided("error", settings.run_id, acked, in_doubt, -1, 0.0, str(error))
     result = audit_delivery(
         call,
         run_id=settings.run_id,
