@@ -22,7 +22,7 @@ import gevent
 import gevent.os
 from gevent.socket import wait_read
 
-from grpc_user.locust.actions.plan import Action
+from grpc_user.locust.settings.action_plan import Action
 
 OUTPUT_LINES = 5
 LINE_CHARS = 200

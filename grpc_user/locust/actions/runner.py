@@ -23,8 +23,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from locust.util.timespan import parse_timespan
 
 from grpc_user.locust.actions.command import ActionOutcome, run_action
-from grpc_user.locust.actions.plan import Action
 from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
+from grpc_user.locust.settings.action_plan import Action
 
 logger = logging.getLogger(__name__)
 PHASE_MESSAGE = "grpc_user_phase"

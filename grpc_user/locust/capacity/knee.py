@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from grpc_user.locust.settings.rates import LOWEST_RATE
+
 RAMP_FACTOR = 2.0
-# Below this rate, a service that fails even there has no capacity worth searching for.
-LOWEST_RATE = 1.0
 
 
 @dataclass

@@ -26,7 +26,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from grpc_user.locust.counts.arrivals import GENERATOR_BEHIND, USERS_BUSY, USERS_NOT_READY, ArrivalCounter
-from grpc_user.locust.open_model.schedule import RateSchedule
+from grpc_user.locust.settings.rates import RateSchedule
 
 # With no rate (no users yet), look again this much later.
 IDLE_STEP_SECONDS = 0.05

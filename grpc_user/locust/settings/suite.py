@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from grpc_user.channels import LB_POLICIES
-from grpc_user.locust.actions.plan import ActionError, ActionPlan, parse_plan
-from grpc_user.locust.capacity.knee import LOWEST_RATE
-from grpc_user.locust.open_model.schedule import RateSchedule, parse_rate_schedule
+from grpc_user.locust.settings.action_plan import ActionError, ActionPlan, parse_plan
+from grpc_user.locust.settings.rates import LOWEST_RATE, RateSchedule, parse_rate_schedule
 from grpc_user.security import Security
 from grpc_user.settings import (
     DEFAULT_TIMEOUT_SECONDS,

@@ -1,7 +1,7 @@
-"""``--arrival-rate`` schedules: a constant rate, a linear ramp, or a ramp in steps (calls per second in total).
+"""Rates of the open model, calls per second in total: ``--arrival-rate`` schedules (a constant rate, a linear ramp,
+or a ramp in steps) and the lowest rate a capacity search offers.
 
-Kept free of Locust and gevent: the settings that validate it are imported by the plain client too.
-The clock that turns a schedule into call starts is ``grpc_user.locust.open_model.clock``.
+Pure values: the clock that turns a schedule into call starts is ``grpc_user.locust.open_model.clock``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 
 _TIMESPAN = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
+# Below this rate, a service that fails even there has no capacity worth searching for (``--capacity-start``).
+LOWEST_RATE = 1.0
 ACCEPTED = ("calls per second R > 0 in total (e.g. 500), a ramp START:END:DURATION (e.g. 100:2000:60s), "
             "or steps START:END:DURATION:STEPS (e.g. 100:2000:60s:10)")  # fmt: skip
 
