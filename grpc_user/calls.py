@@ -30,6 +30,13 @@ _QUERY_FIELDS = frozenset({"service_name", "level", "start_time", "end_time", "t
 # gave up after the request was sent.
 REFUSALS = frozenset({"INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
                       "FAILED_PRECONDITION", "OUT_OF_RANGE", "UNIMPLEMENTED", "UNAUTHENTICATED"})  # fmt: skip
+# A call whose HTTP/2 stream the server refused (RST_STREAM REFUSED_STREAM, error code 7): gRPC's status is UNAVAILABLE
+# and its details are grpc core's own words for the frame (``refused_stream``); the failure is named apart.
+REFUSED_STREAM = "REFUSED_STREAM"
+REFUSED_STREAM_DETAILS = "Received RST_STREAM with error code 7"
+REFUSED_STREAM_TEXT = (
+    "UNAVAILABLE, the server refused the call's stream before processing any of it (RST_STREAM REFUSED_STREAM)"
+)
 
 
 def write_request(message: str, **kwargs: Any) -> pb.WriteLogRequest:
@@ -79,20 +86,41 @@ def status_name(error: grpc.RpcError) -> str:
     return code.name if code is not None else "UNKNOWN"
 
 
+def refused_stream(error: grpc.RpcError) -> bool:
+    """True when the server reset the call's HTTP/2 stream with REFUSED_STREAM: it processed none of it (RFC 9113
+    §8.7), so the request was never queued.
+
+    gRPC's Python API gives no HTTP/2 error code, only the status (UNAVAILABLE) and the details its own transport
+    wrote when it read the RST_STREAM frame (``REFUSED_STREAM_DETAILS``): a fact of the client's HTTP/2 layer, not
+    words of the service. A grpc server refuses streams past its ``grpc.max_concurrent_streams`` (counting, by
+    default, calls its application has not released yet, so a client that keeps under the limit meets refusals
+    too); grpc retries a refused call once by itself, so a call that fails so was refused twice.
+    """
+    return status_name(error) == "UNAVAILABLE" and REFUSED_STREAM_DETAILS in (error.details() or "")
+
+
+def failure_cause(error: grpc.RpcError) -> str:
+    """How a failed call is named and grouped: ``REFUSED_STREAM`` for a refused stream, else its status name."""
+    return REFUSED_STREAM if refused_stream(error) else status_name(error)
+
+
 def outcome_unknown(error: grpc.RpcError, never_sent: bool) -> bool:
     """True when a failed call's request may have been queued (in doubt), False when it was rejected.
 
-    Rejected: the service said no (a status of ``REFUSALS``), or the request provably never left the client
-    (``never_sent``, from the channel's connectivity: ``grpc_user.connection_watch``). Any other failure happened
-    after the request may have been written, whatever its detail says.
+    Rejected: the service said no (a status of ``REFUSALS``), the server refused the call's stream before
+    processing any of it (``refused_stream``), or the request provably never left the client (``never_sent``,
+    from the channel's connectivity: ``grpc_user.connection_watch``). Any other failure happened after the request
+    may have been written, whatever its detail says.
     """
-    return not never_sent and status_name(error) not in REFUSALS
+    return not never_sent and status_name(error) not in REFUSALS and not refused_stream(error)
 
 
 def error_message(error: grpc.RpcError, target: str) -> str:
-    """``STATUS: details (target …)``: starts with the status so failures group by cause."""
+    """``CAUSE: details (target …)``: starts with the status (``failure_cause``) so failures group by cause."""
     details = error.details() if hasattr(error, "details") else str(error)
-    return f"{status_name(error)}: {details or 'no details'} (target {target})"
+    if refused_stream(error):
+        details = REFUSED_STREAM_TEXT
+    return f"{failure_cause(error)}: {details or 'no details'} (target {target})"
 
 
 def write_result(response: pb.WriteLogResponse) -> WriteResult:
@@ -109,9 +137,8 @@ def write_result(response: pb.WriteLogResponse) -> WriteResult:
 
 def write_failure(error: grpc.RpcError, target: str, in_doubt: bool = False) -> WriteResult:
     """A WriteResult for a call that ended in a gRPC error (``in_doubt``: it may have been queued)."""
-    status = status_name(error)
-    return WriteResult(success=False, error_message=error_message(error, target), status=status, cause=status,
-                       in_doubt=in_doubt)  # fmt: skip
+    return WriteResult(success=False, error_message=error_message(error, target), status=status_name(error),
+                       cause=failure_cause(error), in_doubt=in_doubt)  # fmt: skip
 
 
 def chunk_result(response: pb.BatchWriteLogResponse, sent: int) -> ChunkResult:
@@ -135,9 +162,8 @@ def chunk_result(response: pb.BatchWriteLogResponse, sent: int) -> ChunkResult:
 def chunk_failure(error: grpc.RpcError, target: str, sent: int, in_doubt: bool = False) -> ChunkResult:
     """A ChunkResult for a BatchWriteLog that ended in a gRPC error: nothing acknowledged (``in_doubt``: its logs
     may have been queued)."""
-    status = status_name(error)
     return ChunkResult(sent=sent, accepted=0, success=False, error_message=error_message(error, target),
-                       status=status, cause=status, in_doubt=in_doubt)  # fmt: skip
+                       status=status_name(error), cause=failure_cause(error), in_doubt=in_doubt)  # fmt: skip
 
 
 def batch_result(chunks: list[ChunkResult]) -> BatchResult:
@@ -183,5 +209,5 @@ def query_result(response: pb.QueryLogResponse) -> QueryResult:
 
 def query_failure(error: grpc.RpcError, target: str) -> QueryResult:
     """A QueryResult for a call that ended in a gRPC error."""
-    status = status_name(error)
-    return QueryResult(success=False, error_message=error_message(error, target), status=status, cause=status)
+    return QueryResult(success=False, error_message=error_message(error, target), status=status_name(error),
+                       cause=failure_cause(error))  # fmt: skip

@@ -32,8 +32,8 @@ HELP = {
     "seed": "seed of the fault decisions",
     "max_batch": "largest BatchWriteLog accepted (INVALID_ARGUMENT above)",
     "max_message_bytes": "largest request accepted (RESOURCE_EXHAUSTED above; gRPC's 4 MiB)",
-    "max_concurrent_streams": "calls one HTTP/2 connection may have in flight (grpc.max_concurrent_streams; 0: no "
-    "limit); a client queues the rest",
+    "max_concurrent_streams": "calls one HTTP/2 connection may have in flight (grpc.max_concurrent_streams, "
+    "counted as HTTP/2 counts streams, without grpc's overload protection; 0: no limit); a client queues the rest",
     "tls_cert": "serve TLS with this certificate (PEM)",
     "tls_key": "private key of --tls-cert (PEM)",
     "tls_client_ca": "require client certificates signed by this CA (mutual TLS)",

@@ -9,7 +9,9 @@ provably received. The faults around it:
 - ``goaway_during_a_call(server, service)``: a graceful stop (GOAWAY) once a call has arrived, then its calls cut;
 - ``ResettingProxy``: a TCP proxy that resets the client's connection (RST) once a call has arrived;
 - a deadline: ``answer_after`` longer than the client's timeout;
-- ``SilentListener``: a port that accepts TCP and never speaks HTTP/2, so no request can leave the client.
+- ``SilentListener``: a port that accepts TCP and never speaks HTTP/2, so no request can leave the client;
+- ``StreamRefuser``: an HTTP/2 peer that refuses every stream (RST_STREAM REFUSED_STREAM: processed none of it), after
+  relaying its first connections to a real service.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import socket
 import struct
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from concurrent import futures
 
 import grpc
@@ -173,3 +175,84 @@ class SilentListener:
     def close(self) -> None:
         """Stop listening."""
         self._socket.close()
+
+
+# HTTP/2 (RFC 9113): the client's preface, frame types, flags and the REFUSED_STREAM error code.
+CLIENT_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0x0, 0x1, 0x3, 0x4, 0x6, 0x7, 0x8
+ACK = 0x1
+REFUSED_STREAM = 0x7
+
+
+def _frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream_id.to_bytes(4, "big") + payload
+
+
+class StreamRefuser:
+    """A port on 127.0.0.1 whose connections numbered in ``refuse`` (from 1 in the order accepted; all of them when
+    None) speak just enough HTTP/2 to refuse every stream: each HEADERS frame is answered RST_STREAM REFUSED_STREAM,
+    its header block never read, so nothing of the call was processed. The other connections are relayed to
+    ``upstream``, a real service (a Locust run's preflight and audit need one). ``refused`` counts the refused
+    streams (grpc retries a refused call once by itself)."""
+
+    def __init__(self, upstream: str = "", refuse: Container[int] | None = None) -> None:
+        self._upstream, self._refuse_connections = upstream, refuse
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.target = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self.connections = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                refuse = self._refuse_connections is None or self.connections in self._refuse_connections
+            serve_it = self._refuse if refuse else self._relay
+            threading.Thread(target=serve_it, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        host, port = self._upstream.rsplit(":", 1)
+        with client, socket.create_connection((host, int(port))) as upstream, contextlib.suppress(OSError):
+            peers = {client: upstream, upstream: client}
+            while True:
+                for source in select.select(list(peers), [], [])[0]:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    peers[source].sendall(data)
+
+    def _refuse(self, client: socket.socket) -> None:
+        with client, contextlib.suppress(OSError, EOFError):
+            reader = client.makefile("rb")
+            if reader.read(len(CLIENT_PREFACE)) != CLIENT_PREFACE:
+                return
+            client.sendall(_frame(SETTINGS, 0, 0))
+            while True:
+                header = reader.read(9)
+                if len(header) < 9:
+                    return
+                length, kind, flags = int.from_bytes(header[:3], "big"), header[3], header[4]
+                stream_id = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
+                payload = reader.read(length)
+                if kind == SETTINGS and not flags & ACK:
+                    client.sendall(_frame(SETTINGS, ACK, 0))
+                elif kind == PING and not flags & ACK:
+                    client.sendall(_frame(PING, ACK, 0, payload))
+                elif kind == HEADERS:
+                    with self._lock:
+                        self.refused += 1
+                    client.sendall(_frame(RST_STREAM, 0, stream_id, REFUSED_STREAM.to_bytes(4, "big")))
+                elif kind == DATA and length:  # give the connection's window back: the client never stalls
+                    client.sendall(_frame(WINDOW_UPDATE, 0, 0, length.to_bytes(4, "big")))
+                elif kind == GOAWAY:
+                    return
+
+    def close(self) -> None:
+        """Stop accepting (connections already open go on until their client closes them)."""
+        self._listener.close()

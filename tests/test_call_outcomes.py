@@ -1,5 +1,6 @@
 """Each call ends as exactly one of acknowledged, rejected or in doubt, decided from whether its request can have
-left the client (the channel's connectivity), never from the words of an error's detail.
+left the client (the channel's connectivity) or reached the service at all (an HTTP/2 REFUSED_STREAM, as the client's
+own HTTP/2 layer reports it), never from the words of the service's detail.
 
 Against ``tests/hostile_transport.py``: a real gRPC server on loopback that stores each write the moment it
 arrives, so a call its transport then cut provably reached it, and must be in doubt, never rejected.
@@ -10,10 +11,19 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from hostile_transport import HostileLogService, ResettingProxy, SilentListener, goaway_during_a_call, running, serve
+from hostile_transport import (
+    HostileLogService,
+    ResettingProxy,
+    SilentListener,
+    StreamRefuser,
+    goaway_during_a_call,
+    running,
+    serve,
+)
 from locust_runs import free_port, run_locust
 
 from grpc_user import AsyncLogClient, LogClient
+from reference_server.process import start_server_process
 
 
 def assert_in_doubt(result, status: str, service: HostileLogService) -> None:
@@ -95,6 +105,52 @@ def test_a_deadline_while_the_connection_never_opened_rejects_the_call_it_never_
         result = client.write_log("stuck before the wire")
     silent.close()
     assert (result.status, result.in_doubt) == ("DEADLINE_EXCEEDED", False), result
+
+
+def test_a_stream_the_server_refused_is_rejected_and_named_apart():
+    """HTTP/2 REFUSED_STREAM: the server processed none of the call (grpc retried it once, refused again)."""
+    refuser = StreamRefuser()
+    with LogClient(refuser.target) as client:
+        write = client.write_log("refused before any processing")
+        batch = client.batch_write_logs([{"message": f"entry {n}"} for n in range(3)])
+    refuser.close()
+    assert refuser.refused >= 2
+    assert (write.success, write.status, write.cause, write.in_doubt) == (False, "UNAVAILABLE", "REFUSED_STREAM", False)
+    assert write.error_message.startswith("REFUSED_STREAM: "), write
+    assert (batch.success_count, batch.in_doubt_count, batch.results[0].cause) == (0, 0, "REFUSED_STREAM"), batch
+
+
+def test_the_asyncio_client_rejects_a_refused_stream_too():
+    refuser = StreamRefuser()
+
+    async def write():
+        async with AsyncLogClient(refuser.target) as client:
+            return await client.write_log("refused before any processing")
+
+    result = asyncio.run(write())
+    refuser.close()
+    assert (result.status, result.cause, result.in_doubt) == ("UNAVAILABLE", "REFUSED_STREAM", False), result
+
+
+def test_a_locust_run_counts_refused_streams_rejected_and_the_audit_stays_exact(tmp_path):
+    """Two connections per process: the first (the preflight's, users 0 and 2) reaches a real server, the second
+    (users 1 and 3) meets a server that refuses every stream, the audit's own (the third) the real server again.
+    Refused calls are rejected logs named REFUSED_STREAM, none in doubt, and the audit finds exactly the
+    acknowledged logs."""
+    server = start_server_process("--flush-period", "0.1")
+    refuser = StreamRefuser(upstream=server.target, refuse={2})
+    try:
+        run = run_locust("single", refuser.target, tmp_path, "--grpc-connections", "2", "--max-requests", "400",
+                         "--no-freshness", users=4, run_time="60s")  # fmt: skip
+    finally:
+        refuser.close()
+        server.kill()
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]  # failed calls: Locust's 1
+    logs, failures, audit = run.logs()["WriteLog"], run.failures(), run.json("audit")
+    refused = failures.pop(next(error for error in failures if error.startswith("REFUSED_STREAM: ")))
+    assert failures == {} and refuser.refused >= refused > 0, (failures, refuser.refused, refused)
+    assert (logs["Logs Rejected"], logs["Logs In Doubt"], logs["Logs Acked"] + refused) == (refused, 0, 400), logs
+    assert (audit["status"], audit["persisted"], audit["in_doubt"]) == ("ok", logs["Logs Acked"], 0), audit
 
 
 def test_a_locust_run_against_max_connection_age_counts_the_cut_calls_in_doubt_not_rejected(tmp_path):

@@ -194,7 +194,7 @@ class GrpcLogClient:
             unknown = calls.outcome_unknown(error, self._transport.watch.never_sent(mark))
             result, acked, length = _error_result(rpc, error, self.target, sent, unknown), 0, 0
             in_doubt = sent if unknown else 0
-            exception = GrpcCallFailure(calls.status_name(error), error.details() or "")
+            exception = _status_failure(error)
         if scheduled:  # an open model measures from when the call should have started: no coordinated omission
             self._service_time.record(name, exception.cause if exception else OK, int(elapsed_ms * 1000 + 0.5))
             elapsed_ms += max(start_time - scheduled, 0.0) * 1000
@@ -297,6 +297,13 @@ def _batch_outcome(raw: bytes, sent: int) -> tuple[ChunkResult, int, GrpcCallFai
 def _query_outcome(raw: bytes) -> tuple[QueryResult, int, GrpcCallFailure | None]:
     result = calls.query_result(pb.QueryLogResponse.FromString(raw))
     return result, 0, None if result.success else failure_from_message(result.error_message)
+
+
+def _status_failure(error: grpc.RpcError) -> GrpcCallFailure:
+    """The request event's exception for a call that ended in a gRPC status (a refused stream named apart)."""
+    if calls.refused_stream(error):
+        return GrpcCallFailure(calls.REFUSED_STREAM, calls.REFUSED_STREAM_TEXT)
+    return GrpcCallFailure(calls.status_name(error), error.details() or "")
 
 
 def _error_result(rpc: str, error: grpc.RpcError, target: str, sent: int, in_doubt: bool) -> Any:
