@@ -4,11 +4,14 @@ suite's options, the ``LOCUST_*`` variables, then the one validation of a test; 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import unpatched_locust  # noqa: F401  (before Locust's parser is imported)
 
-from grpc_user.locust.settings.arguments import ArgumentsError, settings_from_arguments
-from grpc_user.locust.settings.suite import OptionError
+from grpc_user.locust.settings.arguments import ArgumentsError, locust_parser, settings_from_arguments
+from grpc_user.locust.settings.suite import OPTIONS, CapacitySettings, OptionError
+from grpc_user.locust.settings.table import options_of
 
 HOST = ["--host", "grpc://127.0.0.1:50051"]
 
@@ -50,3 +53,89 @@ def test_the_target_is_checked_too():
 def test_what_locusts_parser_refuses_itself_is_an_option_error_not_an_exit():
     with pytest.raises(ArgumentsError, match="^unrecognized arguments: --batch-sise"):
         settings_from_arguments([*HOST, "--batch-sise", "5"], environ={})
+
+
+# One bad value per option that takes a value, and the line ``locust`` prints for it. Options that need others to be
+# read at all (--capacity-search's) get them in PREREQUISITES.
+BAD_VALUES = {
+    "--batch-size": ("1001", "accepted: a whole number from 1 to 1000"),
+    "--mix": ("write=1,read=2", "accepted: comma-separated kind=weight with kinds write/batch/query"),
+    "--message-bytes": ("lots", "accepted: a whole number from 0 to 4194304"),
+    "--seed": ("x", "accepted: a whole number >= 0"),
+    "--service-name": ("shop\udcff", "accepted: text that is valid UTF-8"),
+    "--run-id": ("run\udcff", "accepted: text that is valid UTF-8"),
+    "--grpc-timeout": ("-1", "accepted: a number of seconds >= 0.001 and <= 86400"),
+    "--grpc-connections": ("0", "accepted: a whole number from 1 to 1000"),
+    "--grpc-lb": ("least_request", "accepted: pick_first or round_robin (grpc's default: pick_first)"),
+    "--max-requests": ("-5", "accepted: a whole number >= 0"),
+    "--target-rps": ("fast", "accepted: a number of requests per second (0: no pacing) >= 0"),
+    "--arrival-rate": ("100:2000", "accepted: calls per second R > 0 in total (e.g. 500), a ramp"),
+    "--capacity-start": ("0.5", "accepted: a number of calls per second >= 1"),
+    "--capacity-step": ("1", "accepted: a number of seconds >= 2 and <= 86400"),
+    "--capacity-precision": ("1", "accepted: a fraction > 0 and < 1"),
+    "--slo-p95-ms": ("0", "accepted: a number of milliseconds > 0"),
+    "--slo-failure-rate": ("1.5", "accepted: a fraction >= 0 and <= 1"),
+    "--batch-sizes": ("10,x", "accepted: comma-separated batch sizes from 1 to 1000"),
+    "--slo-visibility-p95-ms": ("-1", "accepted: a number of milliseconds >= 0"),
+    "--audit-timeout": ("inf", "accepted: a number of seconds > 0 and <= 86400"),
+    "--audit-settle": ("0", "accepted: a number of seconds > 0 and <= 86400"),
+    "--freshness-sample-rate": ("nan", "accepted: a number of samples per second > 0"),
+    "--freshness-poll-interval": ("0", "accepted: a number of seconds > 0"),
+    "--action": ("soon:echo hi", "accepted: AT:COMMAND with AT a Locust timespan"),
+    "--action-failure": ("halt", "accepted: continue or stop"),
+    "--action-timeout": ("0", "accepted: a number of seconds > 0"),
+    "--grpc-ca": ("/no/such/ca.pem", "accepted: the path of a readable PEM file"),
+    "--grpc-cert": ("/no/such/cert.pem", "accepted: the path of a readable PEM file"),
+    "--grpc-key": ("/no/such/key.pem", "accepted: the path of a readable PEM file"),
+    "--grpc-authority": ("bad|name", "accepted: host or host:port"),
+    "--grpc-metadata": ("novalue", "accepted: key=value with a lowercase key"),
+    "--grpc-token-env": ("UNPRINTABLE_TOKEN", "accepted: a variable holding a token of printable ASCII"),
+}
+PREREQUISITES = {option.flag: ["--capacity-search"] for option in options_of(CapacitySettings)}
+
+
+def test_every_option_that_takes_a_value_has_a_bad_value_case():
+    assert set(BAD_VALUES) == {option.flag for option in OPTIONS if option.kind != "switch"}
+
+
+@pytest.mark.parametrize(("flag", "value", "accepted"), [(flag, *case) for flag, case in BAD_VALUES.items()])
+def test_each_options_bad_value_is_refused_in_one_line_as_locust_refuses_it(flag, value, accepted, monkeypatch):
+    monkeypatch.setenv("UNPRINTABLE_TOKEN", "tøken")  # the token's variable is read from the process environment
+    with pytest.raises(OptionError) as refused:
+        settings_from_arguments([*HOST, *PREREQUISITES.get(flag, []), flag, value], environ={})
+    line = str(refused.value)
+    assert line.startswith(f"{flag}=") and f" is not valid; {accepted}" in line and "\n" not in line, line
+
+
+@pytest.mark.parametrize("flag", [option.flag for option in OPTIONS if option.kind == "value"])
+def test_each_option_is_read_from_its_locust_variable(flag, monkeypatch):
+    monkeypatch.setenv("UNPRINTABLE_TOKEN", "tøken")
+    variable = "LOCUST_" + flag.removeprefix("--").replace("-", "_").upper()
+    value, _ = BAD_VALUES[flag]
+    with pytest.raises(OptionError, match=f"^{re.escape(flag)}="):
+        settings_from_arguments([*HOST, *PREREQUISITES.get(flag, [])], environ={variable: value})
+
+
+def test_the_help_shows_the_suites_options_in_their_groups_as_locusts_own():
+    parser = locust_parser(add_help=True)
+    groups = {
+        group.title: [action.option_strings[0] for action in group._group_actions if action.option_strings]
+        for group in parser._action_groups
+    }
+    for option in OPTIONS:
+        assert option.flag in groups[option.group]
+    assert "Web UI options" in groups  # Locust's own groups are still there
+    assert "--batch-size N" in parser.format_help() and "[env LOCUST_BATCH_SIZE]" in parser.format_help()
+
+
+def test_the_web_ui_shows_the_options_the_table_marks_for_it():
+    shown = set(locust_parser().args_included_in_web_ui)
+    assert {option.dest for option in OPTIONS if option.web_ui} <= shown
+    assert not {option.dest for option in OPTIONS if not option.web_ui} & shown
+
+
+def test_an_option_of_a_section_that_is_off_is_still_refused_when_bad():
+    with pytest.raises(OptionError, match=r"^--batch-sizes='10,x' is not valid; accepted: comma-separated batch"):
+        settings_from_arguments([*HOST, "--batch-sizes", "10,x"], environ={})
+    with pytest.raises(OptionError, match=r"^--batch-sizes='10' is not valid; accepted: with --capacity-search only"):
+        settings_from_arguments([*HOST, "--batch-sizes", "10"], environ={})

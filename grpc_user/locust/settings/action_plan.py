@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from grpc_user.locust.settings.rates import parse_seconds
+from grpc_user.locust.settings.table import option
+from grpc_user.locust.settings.values import Refused, number, one_of
+
+ACTIONS = "Actions (command line or environment only: they run shell commands)"
 FAILURE_POLICIES = ("continue", "stop")
-DEFAULT_TIMEOUT_SECONDS = 300.0
 ACCEPTED = "AT:COMMAND with AT a Locust timespan after the test starts (30, 30s, 2m, 1h30m) and a shell command"
-
-
-class ActionError(ValueError):
-    """An action option with a value it does not accept: ``option``, the value, what is accepted."""
-
-    def __init__(self, option: str, value: object, accepted: str) -> None:
-        super().__init__(f"{option}={value!r} is not valid; accepted: {accepted}")
-        self.option, self.value, self.accepted = option, value, accepted
 
 
 @dataclass(frozen=True)
@@ -32,13 +29,66 @@ class Action:
         return f'"{command}" at {self.at:g} s'
 
 
+def parse_action(raw: Any) -> tuple[float, str]:
+    """``30s:kubectl rollout restart deployment/log-service`` -> (30.0, the command)."""
+    at, sep, command = str(raw).partition(":")
+    if not sep or not command.strip():
+        raise Refused(ACCEPTED, shown=raw)
+    try:
+        return parse_seconds(at), command.strip()
+    except ValueError:
+        raise Refused(ACCEPTED, shown=raw) from None
+
+
+def parse_actions(raw: Any) -> tuple[Action, ...]:
+    """``--action`` values (one or a list) -> Actions sorted by time, numbered from phase 1."""
+    items = [raw] if isinstance(raw, str) else list(raw or ())
+    timed = sorted((parse_action(item) for item in items), key=lambda pair: pair[0])
+    return tuple(Action(phase, at, command) for phase, (at, command) in enumerate(timed, start=1))
+
+
+def stops_on_failure(raw: Any) -> bool:
+    """``--action-failure``: ``stop`` -> True, ``continue`` -> False."""
+    return one_of(FAILURE_POLICIES, " or ".join(FAILURE_POLICIES))(raw) == "stop"
+
+
 @dataclass(frozen=True)
 class ActionPlan:
-    """Every action in start order, what a failing one does, how long one may run."""
+    """Every action in start order, what a failing one does, how long one may run. Fixed when Locust starts."""
 
-    actions: tuple[Action, ...] = ()
-    stop_on_failure: bool = False
-    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    actions: tuple[Action, ...] = option(
+        "--action",
+        parse=parse_actions,
+        default=(),
+        help=(
+            "AT:COMMAND: run COMMAND with the shell AT (a Locust timespan: 30s, 2m) "
+            "after the test starts, on the master; every log carries the phase it was sent in and the audit reports "
+            "each phase (repeatable)"
+        ),
+        group=ACTIONS,
+        kind="repeat",
+        web_ui=False,
+        shown_default="none",
+        metavar="AT:COMMAND",
+    )
+    stop_on_failure: bool = option(
+        "--action-failure",
+        parse=stops_on_failure,
+        default="continue",
+        help="what a failing action does: continue (reported) or stop (ends the test, exit 1)",
+        group=ACTIONS,
+        web_ui=False,
+        metavar="continue|stop",
+    )
+    timeout: float = option(
+        "--action-timeout",
+        parse=number("seconds"),
+        default="300",
+        help="seconds an action may run before it is killed with its children (reported; the test goes on)",
+        group=ACTIONS,
+        web_ui=False,
+        metavar="S",
+    )
 
     def public(self) -> dict[str, object]:
         """JSON-ready, for ``_run.json`` and the web UI."""
@@ -47,36 +97,3 @@ class ActionPlan:
             "action_failure": "stop" if self.stop_on_failure else "continue",
             "action_timeout": self.timeout,
         }
-
-
-def parse_action(raw: str) -> tuple[float, str]:
-    """``30s:kubectl rollout restart deployment/log-service`` -> (30.0, the command)."""
-    # Imported here: importing locust monkey-patches the process, and the web UI's tabs import this module's
-    # constants in processes (tests) that must stay unpatched.
-    from locust.util.timespan import parse_timespan
-
-    at, sep, command = str(raw).partition(":")
-    if not sep or not command.strip():
-        raise ActionError("--action", raw, ACCEPTED)
-    try:
-        seconds = parse_timespan(at.strip())
-    except ValueError:
-        raise ActionError("--action", raw, ACCEPTED) from None
-    return float(seconds), command.strip()
-
-
-def parse_plan(raw_actions: list[str] | str | None, failure: str = "continue",
-               timeout: object = DEFAULT_TIMEOUT_SECONDS) -> ActionPlan:  # fmt: skip
-    """Validate the options into an ActionPlan (actions sorted by time, numbered from phase 1); raise ActionError."""
-    items = [raw_actions] if isinstance(raw_actions, str) else list(raw_actions or ())
-    timed = sorted((parse_action(item) for item in items), key=lambda pair: pair[0])
-    if str(failure) not in FAILURE_POLICIES:
-        raise ActionError("--action-failure", failure, " or ".join(FAILURE_POLICIES))
-    try:
-        seconds = float(str(timeout).strip())
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < float("inf"):
-        raise ActionError("--action-timeout", timeout, "a number of seconds > 0")
-    actions = tuple(Action(phase, at, command) for phase, (at, command) in enumerate(timed, start=1))
-    return ActionPlan(actions, str(failure) == "stop", seconds)

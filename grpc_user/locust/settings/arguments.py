@@ -28,6 +28,15 @@ def _refuse(message: str) -> NoReturn:
     raise ArgumentsError(message)
 
 
+def locust_parser(add_help: bool = False) -> argument_parser.LocustArgumentParser:
+    """Locust's own parser (its options, in its groups) with the suite's registered on it, reading no config file:
+    the parser ``locust`` builds once it has imported a locustfile with a GrpcUser."""
+    parser = argument_parser.get_empty_argument_parser(add_help=add_help, default_config_files=[])
+    argument_parser.setup_parser_arguments(parser)
+    register_options(parser)
+    return parser
+
+
 def settings_from_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = None,
                             user_classes: Iterable[type] = ()) -> SuiteSettings:  # fmt: skip
     """``argv`` (without the program name, e.g. ``["--batch-size", "0"]``) and ``environ`` (the ``LOCUST_*``
@@ -37,9 +46,7 @@ def settings_from_arguments(argv: Sequence[str], environ: Mapping[str, str] | No
 
     Raises OptionError with the one line ``locust`` prints after ``locust: error:`` (its exit code is 2);
     ArgumentsError (an OptionError) for what Locust's parser refuses itself. Reads no config file."""
-    parser = argument_parser.get_empty_argument_parser(add_help=False, default_config_files=[])
-    argument_parser.setup_parser_arguments(parser)
-    register_options(parser)
+    parser = locust_parser()
     parser.error = _refuse  # type: ignore[method-assign]  # Locust's error() exits the process
     options = parser.parse_args(list(argv), env_vars=os.environ if environ is None else environ)
     return settings_for_test(options, options.host, None, user_classes)

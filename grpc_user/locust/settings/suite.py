@@ -1,25 +1,40 @@
-"""The suite's Locust options, validated up front into one typed record.
+"""The suite's settings: ``SuiteSettings`` declares every suite option once (flag, parser, default, help, ``--help``
+group, web UI, ``LOCUST_*`` variable: ``table.option``) and holds their validated values.
 
-Every value is checked before users spawn: a bad one becomes one line naming the option, the
-value and what is accepted (``OptionError``), never a traceback halfway through a run.
+Every value is checked before users spawn: a bad one becomes one line naming the option, the value and what is
+accepted (``OptionError``), never a traceback halfway through a run. ``settings_for_test`` is the one validation of a
+test, run by the command line and by the web UI's ``/swarm``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import os
 import secrets
-import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from grpc_user.channels import LB_POLICIES
-from grpc_user.locust.settings.action_plan import ActionError, ActionPlan, parse_plan
+from grpc_user.locust.settings.action_plan import ActionPlan
 from grpc_user.locust.settings.rates import LOWEST_RATE, RateSchedule, parse_rate_schedule
+from grpc_user.locust.settings.security import SecurityOptions
+from grpc_user.locust.settings.table import Option, option, options_of, read_settings, section
+from grpc_user.locust.settings.values import (
+    LB_POLICY,
+    OptionError,
+    Parser,
+    Refused,
+    batch_sizes,
+    fraction,
+    mix,
+    negated,
+    number,
+    optional,
+    switch,
+    text,
+    whole,
+)
 from grpc_user.security import Security
 from grpc_user.settings import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -28,15 +43,14 @@ from grpc_user.settings import (
     default_max_batch_size,
     default_target,
 )
-from grpc_user.target import ACCEPTED_FORMS, ACCEPTED_HOSTS, parse_target, valid_authority
+from grpc_user.target import ACCEPTED_FORMS, ACCEPTED_HOSTS, parse_target
 
-MIX_KINDS = ("write", "batch", "query")
-DEFAULT_MIX = "write=70,batch=20,query=10"
-DEFAULT_TOKEN_ENV = "GRPC_AUTH_TOKEN"
-# Fixed at start-up: the web UI and /swarm may not change them (they could send a secret to any host).
-SECURITY_OPTIONS = ("grpc_ca", "grpc_cert", "grpc_key", "grpc_authority", "grpc_metadata", "grpc_token_env")
-# Fixed at start-up too: an action is a shell command, so /swarm could otherwise run any command on this machine.
-ACTION_OPTIONS = ("action", "action_failure", "action_timeout")
+WORKLOAD = "Workload and test data"
+CALLS = "gRPC calls"
+LOAD = "Load model"
+CAPACITY = "Capacity search (--capacity-search)"
+AUDIT = "Delivery audit"
+FRESHNESS = "Freshness (visibility latency)"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # The audit's waits: longer than a day is a typo, and gevent's timers overflow long before infinity.
 MAX_WAIT_SECONDS = 86400.0
@@ -44,61 +58,289 @@ MAX_WAIT_SECONDS = 86400.0
 # and enough calls to judge: at 0.01 s a step measured nothing and the search "found" 50 logs/s on a service
 # taking thousands.
 MIN_CAPACITY_STEP_SECONDS = 2.0
-# gRPC servers refuse calls whose metadata passes 8 KiB (grpc.max_metadata_size; each entry counts 32 bytes
-# beyond its key and value), and some of those between 8 and 16 KiB at random.
-MAX_METADATA_BYTES = 8192
-METADATA_ENTRY_OVERHEAD = 32
-PRINTABLE_ASCII = "printable ASCII (space to ~)"
 MAX_GRPC_CONNECTIONS = 1000
 
 
-class OptionError(ValueError):
-    """A suite option with a value it does not accept."""
+def _batch_size(raw: Any) -> int:
+    """1..MAX_BATCH_SIZE (read when parsed, as the client reads it)."""
+    parse: Parser = whole(1, default_max_batch_size())
+    return parse(raw)
 
-    def __init__(self, option: str, value: Any, accepted: str) -> None:
-        super().__init__(f"{option}={value!r} is not valid; accepted: {accepted}")
-        self.option = option
+
+def _batch_sizes(raw: Any) -> tuple[int, ...]:
+    parse: Parser = batch_sizes(default_max_batch_size())
+    return parse(raw)
+
+
+def _arrival_rate(raw: Any) -> RateSchedule | None:
+    """Off when empty (the default); ``0`` is refused like ``0.0``, never read as off."""
+    if raw is None or not str(raw).strip():
+        return None
+    try:
+        return parse_rate_schedule(str(raw))
+    except ValueError as error:
+        raise Refused(str(error)) from None
+
+
+CAPACITY_SEARCH = Option(
+    "--capacity-search",
+    parse=switch,
+    default=False,
+    help=(
+        "find the highest rate the service sustains: steps of the open model's "
+        "arrival rate, a geometric ramp then a bisection; writes capacity.json beside the --csv files"
+    ),
+    group=CAPACITY,
+    kind="switch",
+)
 
 
 @dataclass(frozen=True)
 class CapacitySettings:
     """``--capacity-search``: where the knee search starts, how it steps, and what a bad step is."""
 
-    start: float = 100.0
-    step_seconds: float = 6.0
-    precision: float = 0.1
-    slo_p95_ms: float = 1000.0
-    slo_failure_rate: float = 0.01
-    batch_sizes: tuple[int, ...] = ()
-    slo_visibility_p95_ms: float = 0.0
+    start: float = option(
+        "--capacity-start",
+        parse=number("calls per second", least=LOWEST_RATE),
+        default="100",
+        help="first offered rate of the capacity search, calls/s",
+        group=CAPACITY,
+        metavar="R",
+    )
+    step_seconds: float = option(
+        "--capacity-step",
+        parse=number("seconds", least=MIN_CAPACITY_STEP_SECONDS, most=MAX_WAIT_SECONDS),
+        default="6",
+        help="seconds per step of the capacity search (the first fifth is warm-up)",
+        group=CAPACITY,
+        metavar="S",
+    )
+    precision: float = option(
+        "--capacity-precision",
+        parse=fraction(allow_zero=False, allow_one=False),
+        default="0.1",
+        help="the knee's relative half-width at which the search stops",
+        group=CAPACITY,
+        metavar="F",
+    )
+    slo_p95_ms: float = option(
+        "--slo-p95-ms",
+        parse=number("milliseconds"),
+        default="1000",
+        help="a step is bad above this p95 (from the scheduled start)",
+        group=CAPACITY,
+        metavar="MS",
+    )
+    slo_failure_rate: float = option(
+        "--slo-failure-rate",
+        parse=fraction(allow_zero=True, allow_one=True),
+        default="0.01",
+        help="a step is bad above this failure rate (0.01: one call in a hundred)",
+        group=CAPACITY,
+        metavar="F",
+    )
+    batch_sizes: tuple[int, ...] = option(
+        "--batch-sizes",
+        parse=_batch_sizes,
+        default="",
+        help="one search per batch size (batch and mixed workloads), e.g. 10,100,500,1000",
+        group=CAPACITY,
+        shown_default="one search at --batch-size",
+        metavar="N,N,…",
+    )
+    slo_visibility_p95_ms: float = option(
+        "--slo-visibility-p95-ms",
+        parse=number("milliseconds", allow_zero=True),
+        default="0",
+        help=(
+            "a step is bad when its logs' "
+            "visibility latency p95 (acknowledgement to the first QueryLog that returns them) is above this; 0: no "
+            "freshness SLO"
+        ),
+        group=CAPACITY,
+        metavar="MS",
+    )
 
 
 @dataclass(frozen=True)
 class SuiteSettings:
-    """Validated values of every suite option."""
+    """Every suite option, declared once, and its validated value: read from Locust's parsed options by
+    ``settings_from_options``; the defaults are the options' defaults."""
 
-    batch_size: int = 100
-    mix: tuple[tuple[str, int], ...] = (("write", 70), ("batch", 20), ("query", 10))
-    run_id: str = ""
-    grpc_timeout: float = DEFAULT_TIMEOUT_SECONDS
-    message_bytes: int = 128
-    seed: int | None = None
-    service_name: str = "locust-loadtest"
-    audit: bool = True
-    audit_timeout: float = 15.0
-    audit_settle: float = 6.0
-    audit_allow_loss: bool = False
-    max_requests: int = 0
-    target_rps: float = 0.0
-    arrival_rate: RateSchedule | None = None
-    capacity: CapacitySettings | None = None
-    freshness: bool = True
-    freshness_sample_rate: float = 20.0
-    freshness_poll_interval: float = 0.1
-    grpc_connections: int = 1
-    grpc_lb: str = ""
-    security: Security = Security()
-    actions: ActionPlan = ActionPlan()
+    batch_size: int = option(
+        "--batch-size",
+        parse=_batch_size,
+        default="100",
+        help="entries per BatchWriteLog, 1..MAX_BATCH_SIZE (1000)",
+        group=WORKLOAD,
+        metavar="N",
+    )
+    mix: tuple[tuple[str, int], ...] = option(
+        "--mix",
+        parse=mix,
+        default="write=70,batch=20,query=10",
+        help="weights of the mixed workload's calls",
+        group=WORKLOAD,
+        metavar="write=W,batch=B,query=Q",
+    )
+    message_bytes: int = option(
+        "--message-bytes",
+        parse=whole(0, MAX_MESSAGE_BYTES),
+        default="128",
+        help="size of each generated log message, bytes",
+        group=WORKLOAD,
+        metavar="N",
+    )
+    seed: int | None = option(
+        "--seed",
+        parse=optional(whole(0)),
+        default="",
+        help="seed of the generated test data (per user: seed and user index)",
+        group=WORKLOAD,
+        shown_default="random",
+        metavar="N",
+    )
+    service_name: str = option(
+        "--service-name",
+        parse=text("locust-loadtest"),
+        default="locust-loadtest",
+        help="service_name of the generated logs",
+        group=WORKLOAD,
+        metavar="NAME",
+    )
+    run_id: str = option(
+        "--run-id",
+        parse=text(),
+        default="",
+        help="tag every log with metadata run_id=ID; printed at the start",
+        group=WORKLOAD,
+        shown_default="generated per test",
+        metavar="ID",
+    )
+    grpc_timeout: float = option(
+        "--grpc-timeout",
+        parse=number("seconds", least=MIN_TIMEOUT_SECONDS, most=MAX_TIMEOUT_SECONDS),
+        default=f"{DEFAULT_TIMEOUT_SECONDS:g}",
+        help="deadline of every call, seconds",
+        group=CALLS,
+        metavar="S",
+    )
+    grpc_connections: int = option(
+        "--grpc-connections",
+        parse=whole(1, MAX_GRPC_CONNECTIONS),
+        default="1",
+        help=(
+            "gRPC channels (HTTP/2 connections) each Locust "
+            "process opens to the target; each user keeps to one (user index modulo N)"
+        ),
+        group=CALLS,
+        metavar="N",
+    )
+    grpc_lb: str = option(
+        "--grpc-lb",
+        parse=LB_POLICY,
+        default="",
+        help=(
+            "grpc's load-balancing policy over the addresses the target resolves to: "
+            "round_robin or pick_first; e.g. with --host dns:///name:port or ipv4:a:port,b:port"
+        ),
+        group=CALLS,
+        shown_default="grpc's default (pick_first)",
+        metavar="round_robin|pick_first",
+    )
+    max_requests: int = option(
+        "--max-requests",
+        parse=whole(0),
+        default="0",
+        help="stop after this many calls in total (0: no limit)",
+        group=LOAD,
+        metavar="N",
+    )
+    target_rps: float = option(
+        "--target-rps",
+        parse=number("requests per second (0: no pacing)", allow_zero=True),
+        default="0",
+        help=(
+            "pacing (closed "
+            "model): each user paces itself to its share of this many calls/s and waits for its answers, so a slow "
+            "service lowers the rate; 0: no pacing"
+        ),
+        group=LOAD,
+        metavar="R",
+    )
+    arrival_rate: RateSchedule | None = option(
+        "--arrival-rate",
+        parse=_arrival_rate,
+        default="",
+        help=(
+            "open model: calls start at this rate in total, on a clock that does "
+            "not wait for answers; -u is then the most calls in flight; R, or a ramp START:END:DURATION[:STEPS]"
+        ),
+        group=LOAD,
+        metavar="R",
+    )
+    capacity: CapacitySettings | None = section(CapacitySettings, None, switch=CAPACITY_SEARCH)
+    audit: bool = option(
+        "--no-audit",
+        parse=negated,
+        default=False,
+        help="skip the delivery audit at the end (targets without QueryLog: add --no-freshness)",
+        group=AUDIT,
+        kind="switch",
+    )
+    audit_timeout: float = option(
+        "--audit-timeout",
+        parse=number("seconds", most=MAX_WAIT_SECONDS),
+        default="15",
+        help="seconds to wait for acknowledged logs to be stored",
+        group=AUDIT,
+        metavar="S",
+    )
+    audit_settle: float = option(
+        "--audit-settle",
+        parse=number("seconds", most=MAX_WAIT_SECONDS),
+        default="6",
+        help=(
+            "seconds the service must store nothing "
+            "at all before the logs still missing count as lost (longer than the service's flush period, 5 s)"
+        ),
+        group=AUDIT,
+        metavar="S",
+    )
+    audit_allow_loss: bool = option(
+        "--audit-allow-loss",
+        parse=switch,
+        default=False,
+        help="do not fail the run when acknowledged logs were lost",
+        group=AUDIT,
+        kind="switch",
+    )
+    freshness: bool = option(
+        "--no-freshness",
+        parse=negated,
+        default=False,
+        help="do not measure visibility latency (acknowledgement to the first QueryLog that returns a log)",
+        group=FRESHNESS,
+        kind="switch",
+    )
+    freshness_sample_rate: float = option(
+        "--freshness-sample-rate",
+        parse=number("samples per second"),
+        default="20",
+        help="acknowledged logs sampled per second in total for visibility latency",
+        group=FRESHNESS,
+        metavar="R",
+    )
+    freshness_poll_interval: float = option(
+        "--freshness-poll-interval",
+        parse=number("seconds"),
+        default="0.1",
+        help="seconds between the freshness probe's queries: the error bound of visibility latency",
+        group=FRESHNESS,
+        metavar="S",
+    )
+    actions: ActionPlan = section(ActionPlan, ActionPlan())
+    security: Security = section(SecurityOptions, Security(), build=SecurityOptions.security)
 
     def public(self) -> dict[str, Any]:
         """The settings as JSON-ready data for reports, with secrets left out."""
@@ -112,6 +354,16 @@ class SuiteSettings:
         data["grpc_token"] = "set" if self.security.token else "unset"
         data["grpc_tls"] = {name: security[name] for name in ("ca", "cert", "key", "authority")}
         return data
+
+
+# The one table: every suite option in declaration order, as Locust's parser, ``--help``, the web UI and the README
+# show them.
+OPTIONS: tuple[Option, ...] = tuple(options_of(SuiteSettings))
+BY_FLAG = {declared.flag: declared for declared in OPTIONS}
+# Fixed at start-up: the web UI and /swarm may not change them (they could send a secret to any host, or run any
+# command on this machine).
+SECURITY_OPTIONS = tuple(item.dest for item in options_of(SecurityOptions))
+ACTION_OPTIONS = tuple(item.dest for item in options_of(ActionPlan))
 
 
 def new_run_id() -> str:
@@ -131,269 +383,64 @@ def choose_run_id(typed: str, used: set[str]) -> str:
     return run_id
 
 
-def _whole(option: str, raw: Any, low: int, high: int | None = None) -> int:
-    accepted = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise OptionError(option, raw, accepted) from None
-    if value < low or (high is not None and value > high):
-        raise OptionError(option, raw, accepted)
-    return value
-
-
-def _number(option: str, raw: Any, unit: str, allow_zero: bool = False, least: float = 0.0,
-            most: float = math.inf) -> float:  # fmt: skip
-    """A finite number of ``unit``: > 0 (>= 0 with ``allow_zero``; >= ``least`` when given) and <= ``most``."""
-    inclusive = bool(least or allow_zero)
-    accepted = f"a number of {unit} {'>=' if inclusive else '>'} {least:g}"
-    accepted += f" and <= {most:g}" if math.isfinite(most) else ""
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        raise OptionError(option, raw, accepted) from None
-    if not math.isfinite(value) or not (value >= least if inclusive else value > least) or value > most:
-        raise OptionError(option, raw, accepted)
-    return value
-
-
-def _text(option: str, raw: Any, default: str) -> str:
-    """A string that protobuf can send (UTF-8: no lone surrogates from an undecodable environment variable)."""
-    value = str(raw or default)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise OptionError(option, raw, "text that is valid UTF-8") from None
-    return value
-
-
-def parse_mix(raw: str) -> tuple[tuple[str, int], ...]:
-    """``write=70,batch=20,query=10`` -> weights; kinds from MIX_KINDS, whole weights, some > 0."""
-    accepted = f"comma-separated kind=weight with kinds {'/'.join(MIX_KINDS)} and whole weights, e.g. {DEFAULT_MIX}"
-    weights: dict[str, int] = {}
-    for part in str(raw).split(","):
-        kind, sep, weight = part.strip().partition("=")
-        if not sep or kind.strip() not in MIX_KINDS or kind.strip() in weights or not weight.strip().isdigit():
-            raise OptionError("--mix", raw, accepted)
-        weights[kind.strip()] = int(weight)
-    if not any(weights.values()):
-        raise OptionError("--mix", raw, accepted)
-    return tuple(weights.items())
-
-
-def _printable(text: str) -> str:
-    """The first character gRPC cannot send in text metadata ('' when there is none)."""
-    return next((char for char in text if not " " <= char <= "~"), "")
-
-
-def parse_metadata_pairs(pairs: list[str] | str | None) -> tuple[tuple[str, str], ...]:
-    """``--grpc-metadata key=value`` pairs as gRPC sends them: a lowercase key (no ``grpc-`` prefix, no ``-bin``
-    binary header) and a value of printable ASCII. A bad value is named by its key only (values may be secret)."""
-    if not pairs:
-        return ()
-    items = [pairs] if isinstance(pairs, str) else list(pairs)
-    accepted = "key=value with a lowercase key of a-z 0-9 - _ . (not starting with grpc-)"
-    parsed = []
-    for item in items:
-        key, sep, value = str(item).partition("=")
-        valid_key = key and all(c.isdigit() or "a" <= c <= "z" or c in "-_." for c in key)
-        if not sep or not valid_key or key.startswith("grpc-") or key.endswith("-bin"):
-            raise OptionError("--grpc-metadata", item, accepted)
-        if bad := _printable(value):
-            raise OptionError("--grpc-metadata", f"{key}=…", f"a value of {PRINTABLE_ASCII}, the only characters "
-                              f"gRPC sends in text metadata ({bad!r} is not)")  # fmt: skip
-        parsed.append((key, value))
-    return tuple(parsed)
-
-
-def _readable_file(option: str, path: str) -> str:
-    if path and not os.path.isfile(path):
-        raise OptionError(option, path, "the path of a readable PEM file")
-    return path
-
-
-def _check_pem(ca: str, cert: str, key: str) -> None:
-    """Load the TLS files as gRPC will (OpenSSL, through Python's ssl): a file that is no PEM, or a key that does
-    not match its certificate, is named now instead of failing every handshake later."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if ca:
-        try:
-            context.load_verify_locations(cafile=ca)
-        except (ssl.SSLError, OSError, ValueError) as error:
-            raise OptionError("--grpc-ca", ca, f"a PEM file of CA certificates ({error.args[-1]})") from None
-    if cert:
-        try:
-            context.load_cert_chain(cert, key, password=lambda: b"")
-        except (ssl.SSLError, OSError, ValueError) as error:
-            raise OptionError("--grpc-cert", cert, "a PEM certificate whose private key is the unencrypted PEM "
-                              f"--grpc-key ({error.args[-1]})") from None  # fmt: skip
-
-
-def _metadata_size(security: Security) -> int:
-    return sum(len(key) + len(value) + METADATA_ENTRY_OVERHEAD for key, value in security.call_metadata())
-
-
 def parse_security(options: argparse.Namespace) -> Security:
-    """TLS files, authority, metadata pairs and the token named by ``--grpc-token-env``, checked against what gRPC
-    accepts; the token is never shown, not even in an error."""
-    cert = _readable_file("--grpc-cert", getattr(options, "grpc_cert", "") or "")
-    key = _readable_file("--grpc-key", getattr(options, "grpc_key", "") or "")
-    if bool(cert) != bool(key):
-        raise OptionError("--grpc-cert" if cert else "--grpc-key", cert or key, "--grpc-cert and --grpc-key together")
-    ca = _readable_file("--grpc-ca", getattr(options, "grpc_ca", "") or "")
-    _check_pem(ca, cert, key)
-    authority = getattr(options, "grpc_authority", "") or ""
-    if authority and not valid_authority(authority):
-        raise OptionError("--grpc-authority", authority, f"host or host:port, the host being {ACCEPTED_HOSTS}")
-    token_env = getattr(options, "grpc_token_env", DEFAULT_TOKEN_ENV) or DEFAULT_TOKEN_ENV
-    token = os.environ.get(token_env, "")
-    if bad := _printable(token):
-        raise OptionError("--grpc-token-env", token_env, f"a variable holding a token of {PRINTABLE_ASCII}, the only "
-                          f"characters gRPC sends in the authorization header (its token holds {bad!r})")  # fmt: skip
-    metadata = parse_metadata_pairs(getattr(options, "grpc_metadata", None))
-    security = Security(ca=ca, cert=cert, key=key, authority=authority, metadata=metadata, token=token)
-    if (size := _metadata_size(security)) > MAX_METADATA_BYTES:
-        raise OptionError("--grpc-metadata", f"{len(security.metadata)} pairs, {size} bytes in all",
-                          f"at most {MAX_METADATA_BYTES} bytes of metadata in all, the bearer token's included "
-                          f"({METADATA_ENTRY_OVERHEAD} per pair beyond its key and value): gRPC servers refuse calls "
-                          "carrying more")  # fmt: skip
-    return security
-
-
-def _arrival_rate(raw: Any, target_rps: float) -> RateSchedule | None:
-    """Off when empty (the default); ``0`` is refused like ``0.0``, never read as off."""
-    if raw is None or not str(raw).strip():
-        return None
-    try:
-        schedule = parse_rate_schedule(str(raw))
-    except ValueError as error:
-        raise OptionError("--arrival-rate", raw, str(error)) from None
-    if target_rps:
-        raise OptionError(
-            "--arrival-rate", raw, "either --arrival-rate (open model) or --target-rps (pacing), not both"
-        )
-    return schedule
-
-
-def _batch_sizes(raw: Any, max_batch: int) -> tuple[int, ...]:
-    if raw in (None, ""):
-        return ()
-    accepted = f"comma-separated batch sizes from 1 to {max_batch}, e.g. 10,100,500,1000"
-    try:
-        sizes = tuple(int(part) for part in str(raw).split(","))
-    except ValueError:
-        raise OptionError("--batch-sizes", raw, accepted) from None
-    if not all(1 <= size <= max_batch for size in sizes):
-        raise OptionError("--batch-sizes", raw, accepted)
-    return sizes
-
-
-def _capacity(
-    options: argparse.Namespace, arrival_rate: RateSchedule | None, target_rps: float, max_batch: int
-) -> CapacitySettings | None:
-    get = lambda name, default: getattr(options, name, default)  # noqa: E731
-    sizes = _batch_sizes(get("batch_sizes", ""), max_batch)
-    if not get("capacity_search", False):
-        if sizes:
-            raise OptionError("--batch-sizes", get("batch_sizes", ""), "with --capacity-search only")
-        return None
-    if arrival_rate is not None:
-        raise OptionError("--arrival-rate", str(arrival_rate), "no --arrival-rate with --capacity-search (it sets "
-                          "the rate itself)")  # fmt: skip
-    if target_rps:
-        raise OptionError("--target-rps", get("target_rps", 0), "0 with --capacity-search: the search offers its "
-                          "own rates in the open model, which pacing would hold back")  # fmt: skip
-    precision = _number("--capacity-precision", get("capacity_precision", 0.1), "a fraction")
-    if precision >= 1:
-        raise OptionError("--capacity-precision", get("capacity_precision", 0.1), "a fraction from 0 to 1")
-    failure_rate = _number("--slo-failure-rate", get("slo_failure_rate", 0.01), "a fraction", allow_zero=True)
-    if failure_rate > 1:
-        raise OptionError("--slo-failure-rate", get("slo_failure_rate", 0.01), "a fraction from 0 to 1")
-    return CapacitySettings(
-        start=_number("--capacity-start", get("capacity_start", 100), "calls per second", least=LOWEST_RATE),
-        step_seconds=_number(
-            "--capacity-step",
-            get("capacity_step", 6),
-            "seconds",
-            least=MIN_CAPACITY_STEP_SECONDS,
-            most=MAX_WAIT_SECONDS,
-        ),
-        precision=precision,
-        slo_p95_ms=_number("--slo-p95-ms", get("slo_p95_ms", 1000), "milliseconds"),
-        slo_failure_rate=failure_rate,
-        batch_sizes=sizes,
-        slo_visibility_p95_ms=_number(
-            "--slo-visibility-p95-ms", get("slo_visibility_p95_ms", 0), "milliseconds", allow_zero=True
-        ),
-    )
+    """The security options as the client's Security (``SecurityOptions.security``); OptionError."""
+    parsed: SecurityOptions = read_settings(SecurityOptions, options)
+    return parsed.security()
 
 
 def parse_actions(options: argparse.Namespace) -> ActionPlan:
-    """``--action``, ``--action-failure``, ``--action-timeout`` as an ActionPlan; raise OptionError."""
-    get = lambda name, default: getattr(options, name, default)  # noqa: E731
-    try:
-        return parse_plan(get("action", None), get("action_failure", "continue"), get("action_timeout", 300))
-    except ActionError as error:
-        raise OptionError(error.option, error.value, error.accepted) from None
+    """``--action``, ``--action-failure``, ``--action-timeout`` as an ActionPlan; OptionError."""
+    plan: ActionPlan = read_settings(ActionPlan, options)
+    return plan
 
 
-def _lb_policy(raw: Any) -> str:
-    if raw in (None, ""):
-        return ""
-    if str(raw).strip() not in LB_POLICIES:
-        raise OptionError("--grpc-lb", raw, f"{' or '.join(LB_POLICIES)} (grpc's default: pick_first)")
-    return str(raw).strip()
+def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) -> None:
+    """What each value accepts alone but not with the others."""
+    raw = lambda name: getattr(options, name, "")  # noqa: E731
+    if settings.arrival_rate is not None and settings.target_rps:
+        raise OptionError(
+            "--arrival-rate",
+            raw("arrival_rate"),
+            "either --arrival-rate (open model) or --target-rps (pacing), not both",
+        )
+    if settings.capacity is None:
+        if BY_FLAG["--batch-sizes"].read(options):
+            raise OptionError("--batch-sizes", raw("batch_sizes"), "with --capacity-search only")
+        return
+    if settings.arrival_rate is not None:
+        raise OptionError(
+            "--arrival-rate",
+            str(settings.arrival_rate),
+            "no --arrival-rate with --capacity-search (it sets the rate itself)",
+        )
+    if settings.target_rps:
+        raise OptionError(
+            "--target-rps",
+            raw("target_rps"),
+            "0 with --capacity-search: the search offers its own rates in the open model, which pacing would hold back",
+        )
+    if settings.capacity.slo_visibility_p95_ms and not settings.freshness:
+        raise OptionError(
+            "--slo-visibility-p95-ms",
+            raw("slo_visibility_p95_ms"),
+            "a freshness SLO needs the freshness probe: not with --no-freshness",
+        )
 
 
-def settings_from_options(options: argparse.Namespace | None, security: Security | None = None,
-                          actions: ActionPlan | None = None) -> SuiteSettings:  # fmt: skip
+def settings_from_options(
+    options: argparse.Namespace | None, security: Security | None = None, actions: ActionPlan | None = None
+) -> SuiteSettings:
     """Validate the parsed Locust options into SuiteSettings; raise OptionError on the first bad one.
 
     ``security``, ``actions``: settings fixed at start-up, used instead of what the options say now.
     """
     if options is None:
         return SuiteSettings()
-    get = lambda name, default: getattr(options, name, default)  # noqa: E731
-    max_batch = default_max_batch_size()
-    seed_raw = get("seed", "")
-    target_rps = _number("--target-rps", get("target_rps", 0), "requests per second (0: no pacing)", allow_zero=True)
-    arrival_rate = _arrival_rate(get("arrival_rate", ""), target_rps)
-    capacity = _capacity(options, arrival_rate, target_rps, max_batch)
-    if capacity is not None and capacity.slo_visibility_p95_ms and get("no_freshness", False):
-        raise OptionError("--slo-visibility-p95-ms", get("slo_visibility_p95_ms", 0), "a freshness SLO needs the "
-                          "freshness probe: not with --no-freshness")  # fmt: skip
-    return SuiteSettings(
-        batch_size=_whole("--batch-size", get("batch_size", 100), 1, max_batch),
-        mix=parse_mix(get("mix", DEFAULT_MIX)),
-        run_id=_text("--run-id", get("run_id", ""), ""),
-        grpc_timeout=_number(
-            "--grpc-timeout",
-            get("grpc_timeout", DEFAULT_TIMEOUT_SECONDS),
-            "seconds",
-            least=MIN_TIMEOUT_SECONDS,
-            most=MAX_TIMEOUT_SECONDS,
-        ),
-        message_bytes=_whole("--message-bytes", get("message_bytes", 128), 0, MAX_MESSAGE_BYTES),
-        seed=None if seed_raw in ("", None) else _whole("--seed", seed_raw, 0),
-        service_name=_text("--service-name", get("service_name", ""), "locust-loadtest"),
-        audit=not get("no_audit", False),
-        audit_timeout=_number("--audit-timeout", get("audit_timeout", 15.0), "seconds", most=MAX_WAIT_SECONDS),
-        audit_settle=_number("--audit-settle", get("audit_settle", 6.0), "seconds", most=MAX_WAIT_SECONDS),
-        audit_allow_loss=bool(get("audit_allow_loss", False)),
-        max_requests=_whole("--max-requests", get("max_requests", 0), 0),
-        target_rps=target_rps,
-        arrival_rate=arrival_rate,
-        capacity=capacity,
-        freshness=not get("no_freshness", False),
-        freshness_sample_rate=_number(
-            "--freshness-sample-rate", get("freshness_sample_rate", 20.0), "samples per second"
-        ),
-        freshness_poll_interval=_number("--freshness-poll-interval", get("freshness_poll_interval", 0.1), "seconds"),
-        grpc_connections=_whole("--grpc-connections", get("grpc_connections", 1), 1, MAX_GRPC_CONNECTIONS),
-        grpc_lb=_lb_policy(get("grpc_lb", "")),
-        security=security if security is not None else parse_security(options),
-        actions=actions if actions is not None else parse_actions(options),
-    )
+    fixed = {name: value for name, value in (("security", security), ("actions", actions)) if value is not None}
+    settings: SuiteSettings = read_settings(SuiteSettings, options, fixed)
+    _check_combinations(settings, options)
+    return settings
 
 
 def check_users(options: argparse.Namespace) -> None:
@@ -403,7 +450,10 @@ def check_users(options: argparse.Namespace) -> None:
         raise OptionError("-u/--users", users, "a whole number >= 0")
     spawn_rate = getattr(options, "spawn_rate", None)
     if spawn_rate is not None:
-        _number("-r/--spawn-rate", spawn_rate, "users per second")
+        try:
+            number("users per second")(spawn_rate)
+        except Refused as refused:
+            raise OptionError("-r/--spawn-rate", spawn_rate, refused.accepted) from None
 
 
 def check_target(host: str | None, security: Security) -> None:
