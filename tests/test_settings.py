@@ -12,7 +12,8 @@ import argparse
 import pytest
 from tls_certs import make_ca, make_leaf
 
-from grpc_user.locust.settings.suite import OptionError, settings_for_test
+from grpc_user.locust.settings.checks import settings_for_test
+from grpc_user.locust.settings.values import OptionError
 
 HOST = "grpc://127.0.0.1:50051"
 

@@ -10,8 +10,9 @@ import pytest
 import unpatched_locust  # noqa: F401  (before Locust's parser is imported)
 
 from grpc_user.locust.settings.arguments import ArgumentsError, locust_parser, settings_from_arguments
-from grpc_user.locust.settings.suite import OPTIONS, CapacitySettings, OptionError
+from grpc_user.locust.settings.suite import OPTIONS, CapacitySettings
 from grpc_user.locust.settings.table import options_of
+from grpc_user.locust.settings.values import OptionError
 
 HOST = ["--host", "grpc://127.0.0.1:50051"]
 

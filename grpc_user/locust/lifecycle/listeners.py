@@ -53,16 +53,11 @@ from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.state import SuiteRun, all_environments, all_runs, suite_run
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
+from grpc_user.locust.settings.checks import settings_for_test
 from grpc_user.locust.settings.registration import register_options
 from grpc_user.locust.settings.spawn_defaults import read_default_options_once
-from grpc_user.locust.settings.suite import (
-    OptionError,
-    SuiteSettings,
-    choose_run_id,
-    parse_actions,
-    parse_security,
-    settings_for_test,
-)
+from grpc_user.locust.settings.suite import SuiteSettings, choose_run_id, parse_actions, parse_security
+from grpc_user.locust.settings.values import OptionError
 from grpc_user.locust.web.tabs import install_web_ui
 
 logger = logging.getLogger(__name__)

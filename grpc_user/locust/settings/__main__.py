@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from grpc_user.locust.settings.arguments import locust_parser, settings_from_arguments
-from grpc_user.locust.settings.suite import OptionError
+from grpc_user.locust.settings.values import OptionError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,10 @@ from typing import NoReturn
 
 from locust import argument_parser
 
+from grpc_user.locust.settings.checks import settings_for_test
 from grpc_user.locust.settings.registration import register_options
-from grpc_user.locust.settings.suite import OptionError, SuiteSettings, settings_for_test
+from grpc_user.locust.settings.suite import SuiteSettings
+from grpc_user.locust.settings.values import OptionError
 
 
 class ArgumentsError(OptionError):

@@ -2,8 +2,8 @@
 group, web UI, ``LOCUST_*`` variable: ``table.option``) and holds their validated values.
 
 Every value is checked before users spawn: a bad one becomes one line naming the option, the value and what is
-accepted (``OptionError``), never a traceback halfway through a run. ``settings_for_test`` is the one validation of a
-test, run by the command line and by the web UI's ``/swarm``.
+accepted (``OptionError``), never a traceback halfway through a run. ``checks.settings_for_test`` is the one
+validation of a test, run by the command line and by the web UI's ``/swarm``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import secrets
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +40,7 @@ from grpc_user.settings import (
     MAX_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
     default_max_batch_size,
-    default_target,
 )
-from grpc_user.target import ACCEPTED_FORMS, ACCEPTED_HOSTS, parse_target
 
 WORKLOAD = "Workload and test data"
 CALLS = "gRPC calls"
@@ -440,60 +437,4 @@ def settings_from_options(
     fixed = {name: value for name, value in (("security", security), ("actions", actions)) if value is not None}
     settings: SuiteSettings = read_settings(SuiteSettings, options, fixed)
     _check_combinations(settings, options)
-    return settings
-
-
-def check_users(options: argparse.Namespace) -> None:
-    """Locust's ``-u`` and ``-r`` as a test takes them (Locust itself would fail with a traceback in a greenlet)."""
-    users = getattr(options, "num_users", None)
-    if users is not None and (isinstance(users, bool) or not isinstance(users, int) or users < 0):
-        raise OptionError("-u/--users", users, "a whole number >= 0")
-    spawn_rate = getattr(options, "spawn_rate", None)
-    if spawn_rate is not None:
-        try:
-            number("users per second")(spawn_rate)
-        except Refused as refused:
-            raise OptionError("-r/--spawn-rate", spawn_rate, refused.accepted) from None
-
-
-def check_target(host: str | None, security: Security) -> None:
-    """``--host`` (else GRPC_SERVER_HOST/PORT) as the suite and gRPC take it; TLS files need a ``grpcs://`` target."""
-    text = host or default_target()
-    try:
-        target = parse_target(text)
-    except ValueError:
-        raise OptionError("--host", text, f"{ACCEPTED_FORMS}, the host being {ACCEPTED_HOSTS}, the port "
-                          "1-65535") from None  # fmt: skip
-    tls_files = [(option, path) for option, path in (("--grpc-ca", security.ca), ("--grpc-cert", security.cert))
-                 if path]  # fmt: skip
-    if tls_files and not target.tls:
-        option, path = tls_files[0]
-        raise OptionError(option, path, f"with a grpcs:// --host only: {target} is plaintext, and the file would be "
-                          "ignored")  # fmt: skip
-
-
-def check_workload(settings: SuiteSettings, user_classes: Iterable[type]) -> None:
-    """Options the test's users would ignore: ``--batch-sizes`` needs a user class that sends ``--batch-size``
-    batches (``uses_batch_size``), or every search would measure the same thing."""
-    capacity = settings.capacity
-    classes = list(user_classes)
-    if capacity is None or not capacity.batch_sizes or not classes:
-        return
-    if not any(getattr(user, "uses_batch_size", False) for user in classes):
-        names = ", ".join(user.__name__ for user in classes)
-        raise OptionError("--batch-sizes", ",".join(map(str, capacity.batch_sizes)), "a workload that sends "
-                          f"--batch-size batches (locustfiles/batch.py, mixed.py); {names} sends none")  # fmt: skip
-
-
-def settings_for_test(options: argparse.Namespace | None, host: str | None, security: Security | None,
-                      user_classes: Iterable[type], actions: ActionPlan | None = None) -> SuiteSettings:  # fmt: skip
-    """The one validation of a test, shared by the command line (before any user spawns) and the web UI's
-    ``/swarm`` (before it answers): Locust's ``-u``/``-r``, the suite's options, the target and the workload.
-    ``security``, ``actions``: fixed at start-up. Raises OptionError, one line naming the option, the value
-    and what is accepted."""
-    if options is not None:
-        check_users(options)
-    settings = settings_from_options(options, security, actions)
-    check_target(host, settings.security)
-    check_workload(settings, user_classes)
     return settings

@@ -17,7 +17,8 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from grpc_user.locust.lifecycle.state import suite_run
-from grpc_user.locust.settings.suite import OptionError, settings_for_test
+from grpc_user.locust.settings.checks import settings_for_test
+from grpc_user.locust.settings.values import OptionError
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
