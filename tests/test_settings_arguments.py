@@ -9,6 +9,7 @@ import re
 import pytest
 import unpatched_locust  # noqa: F401  (before Locust's parser is imported)
 
+from grpc_user.locust.settings.__main__ import main as settings_command
 from grpc_user.locust.settings.arguments import ArgumentsError, locust_parser, settings_from_arguments
 from grpc_user.locust.settings.suite import OPTIONS, CapacitySettings
 from grpc_user.locust.settings.table import options_of
@@ -140,3 +141,14 @@ def test_an_option_of_a_section_that_is_off_is_still_refused_when_bad():
         settings_from_arguments([*HOST, "--batch-sizes", "10,x"], environ={})
     with pytest.raises(OptionError, match=r"^--batch-sizes='10' is not valid; accepted: with --capacity-search only"):
         settings_from_arguments([*HOST, "--batch-sizes", "10"], environ={})
+
+
+def test_the_settings_command_prints_the_grouped_help_or_the_verdict(capsys, monkeypatch):
+    monkeypatch.delenv("LOCUST_BATCH_SIZE", raising=False)
+    assert settings_command([]) == 0 and "Capacity search (--capacity-search):" in capsys.readouterr().out
+    assert settings_command([*HOST, "--batch-size", "0"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "locust: error: --batch-size='0' is not valid; accepted: a whole number from 1 to 1000\n"
+    )
+    assert settings_command([*HOST, "--batch-size", "7"]) == 0 and "'batch_size': 7" in capsys.readouterr().out

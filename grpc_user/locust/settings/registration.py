@@ -23,7 +23,7 @@ def register_option(container: Any, declared: Option) -> None:
     """Add one option to a parser or argument group, with the attributes Locust's web UI reads from its own
     ``LocustArgumentParser.add_argument`` (an argument group's ``add_argument`` does not set them)."""
     extra = {"metavar": declared.metavar} if declared.metavar and declared.kind != "switch" else {}
-    default = list(declared.default) if declared.kind == "repeat" else declared.default  # a new list per parser
+    default = list(declared.default) if isinstance(declared.default, tuple) else declared.default  # a list per parser
     action = container.add_argument(declared.flag, action=ACTIONS[declared.kind], default=default,
                                     env_var=declared.env_var, help=help_line(declared), **extra)  # fmt: skip
     action.include_in_web_ui = declared.web_ui
