@@ -22,6 +22,7 @@ from grpc_user.security import Security
 from grpc_user.target import ACCEPTED_HOSTS, valid_authority
 
 SECURITY = "Security (command line or environment only)"
+DEFAULT_TOKEN_ENV = "GRPC_AUTH_TOKEN"
 # gRPC servers refuse calls whose metadata passes 8 KiB (grpc.max_metadata_size; each entry counts 32 bytes
 # beyond its key and value), and some of those between 8 and 16 KiB at random.
 MAX_METADATA_BYTES = 8192
@@ -101,8 +102,8 @@ class SecurityOptions:
     )
     grpc_token_env: str = option(
         "--grpc-token-env",
-        parse=text(),
-        default="GRPC_AUTH_TOKEN",
+        parse=text(DEFAULT_TOKEN_ENV),
+        default=DEFAULT_TOKEN_ENV,
         help="environment variable holding a bearer token for authorization",
         group=SECURITY,
         web_ui=False,
@@ -119,12 +120,11 @@ class SecurityOptions:
                 "--grpc-cert and --grpc-key together",
             )
         _load_pem(self.grpc_ca, self.grpc_cert, self.grpc_key)
-        token_env = self.grpc_token_env or "GRPC_AUTH_TOKEN"
-        token = os.environ.get(token_env, "")
+        token = os.environ.get(self.grpc_token_env, "")
         if bad := first_unprintable(token):
             raise OptionError(
                 "--grpc-token-env",
-                token_env,
+                self.grpc_token_env,
                 f"a variable holding a token of {PRINTABLE_ASCII}, the "
                 f"only characters gRPC sends in the authorization header (its token holds {bad!r})",
             )

@@ -49,6 +49,7 @@ CAPACITY = "Capacity search (--capacity-search)"
 AUDIT = "Delivery audit"
 FRESHNESS = "Freshness (visibility latency)"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_SERVICE_NAME = "locust-loadtest"
 # The audit's waits: longer than a day is a typo, and gevent's timers overflow long before infinity.
 MAX_WAIT_SECONDS = 86400.0
 # A capacity step's steady part (four fifths, 1.6 s at 2 s) must hold several backlog samples (every 0.25 s)
@@ -65,6 +66,7 @@ def _batch_size(raw: Any) -> int:
 
 
 def _batch_sizes(raw: Any) -> tuple[int, ...]:
+    """``10,100,500``: sizes of 1..MAX_BATCH_SIZE (read when parsed); empty -> ()."""
     parse: Parser = batch_sizes(default_max_batch_size())
     return parse(raw)
 
@@ -199,8 +201,8 @@ class SuiteSettings:
     )
     service_name: str = option(
         "--service-name",
-        parse=text("locust-loadtest"),
-        default="locust-loadtest",
+        parse=text(DEFAULT_SERVICE_NAME),
+        default=DEFAULT_SERVICE_NAME,
         help="service_name of the generated logs",
         group=WORKLOAD,
         metavar="NAME",
