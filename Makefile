@@ -33,7 +33,7 @@ rmdir $(1) 2>/dev/null && echo "no run folder: the test never started" || echo "
 	[ $$status -eq 0 ] || echo "locust exited with code $$status ($(EXIT_CODES))"; exit $$status
 endef
 
-.PHONY: help venv proto test promtool test-browser lint demo capacity history prometheus-check deploy-check server replicas web headless report bench soak distributed clean
+.PHONY: help options venv proto test promtool test-browser lint demo capacity history prometheus-check deploy-check server replicas web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
@@ -51,6 +51,11 @@ help:
 	@echo "make bench       CPU per call vs a bare grpc.aio loop, server and report throughput"
 	@echo "make soak        10 minutes against the reference server, RSS at start, middle, end"
 	@echo "make proto       regenerate grpc_user/pb from proto/log_service.proto"
+	@echo "make options     Locust's --help with the suite's options in their groups (ARGS=\"...\": check a command line)"
+
+# locust --help prints its help before it imports a locustfile, so it never shows a plugin's options (locustio/locust#2917).
+options: $(STAMP)
+	@$(PY) -m grpc_user.locust.settings $(ARGS)
 
 venv: $(STAMP)
 
