@@ -4,6 +4,7 @@ default, each option follows Locust's conventions, and the settings' defaults ar
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 from pathlib import Path
 
@@ -48,3 +49,19 @@ def test_options_that_run_commands_or_carry_secrets_are_kept_out_of_the_web_ui()
     hidden = {option.flag for option in OPTIONS if not option.web_ui}
     assert hidden == {"--action", "--action-failure", "--action-timeout", "--grpc-ca", "--grpc-cert", "--grpc-key",
                       "--grpc-authority", "--grpc-metadata", "--grpc-token-env"}  # fmt: skip
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    return names | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+
+
+def test_the_settings_foundation_imports_nothing_of_the_plugins_features_and_loads_locust_only_to_parse():
+    folder = Path(__file__).resolve().parents[1] / "grpc_user" / "locust" / "settings"
+    for path in folder.glob("*.py"):
+        imported = imports_of(path)
+        plugin = {name for name in imported if name.startswith("grpc_user.locust")}
+        assert all(name.startswith("grpc_user.locust.settings") for name in plugin), (path.name, plugin)
+        if path.name not in ("arguments.py", "spawn_defaults.py"):  # Locust's parser; Locust's defaults memoized
+            assert not {name for name in imported if name.split(".")[0] in ("locust", "gevent")}, path.name
