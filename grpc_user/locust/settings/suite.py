@@ -359,6 +359,7 @@ class SuiteSettings:
 # show them.
 OPTIONS: tuple[Option, ...] = tuple(options_of(SuiteSettings))
 BY_FLAG = {declared.flag: declared for declared in OPTIONS}
+BY_DEST = {declared.dest: declared for declared in OPTIONS}
 # Fixed at start-up: the web UI and /swarm may not change them (they could send a secret to any host, or run any
 # command on this machine).
 SECURITY_OPTIONS = tuple(item.dest for item in options_of(SecurityOptions))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from grpc_user.locust.lifecycle.state import suite_run
 from grpc_user.locust.settings.checks import settings_for_test
+from grpc_user.locust.settings.suite import BY_DEST
 from grpc_user.locust.settings.values import OptionError
 
 if TYPE_CHECKING:
@@ -55,7 +56,10 @@ def _user_count(text: str) -> int:
 def _as_option(field: str, text: str, form: MultiDict, current: Any) -> Any:
     """``text`` as Locust's ``/swarm`` writes it into an option whose value is ``current``: ``true`` for a flag,
     the text for an option without a value, a list for a list, else the current value's type (int, float, str).
-    Raises OptionError where Locust's conversion would raise."""
+    Raises OptionError where Locust's conversion would raise. A suite option is taken as typed, a flag as ``true``:
+    its kind is the table's, and ``settings_for_test`` parses it with the table's parser."""
+    if (declared := BY_DEST.get(field)) is not None:
+        return text == "true" if declared.kind == "switch" else text
     if isinstance(current, bool):
         return text == "true"
     if current is None:
