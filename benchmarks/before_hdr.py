@@ -13,7 +13,7 @@ from typing import Any
 
 from locust import events
 
-from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.run.state import suite_run
 
 
 def _two_digits(response_time: float) -> int:

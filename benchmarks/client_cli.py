@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from grpc_user import calls
-from grpc_user.locust.workloads.testdata import LogDataGenerator
+from grpc_user.testdata import LogDataGenerator
 
 
 def bench_data(user_index: int) -> LogDataGenerator:

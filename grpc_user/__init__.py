@@ -40,7 +40,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "GrpcUser":
-        from grpc_user.locust.user.user import GrpcUser
+        from grpc_user.locust.user.users import GrpcUser
 
         return GrpcUser
     raise AttributeError(f"module 'grpc_user' has no attribute {name!r}")

@@ -2,6 +2,6 @@
 
 import sys
 
-from grpc_user.cli import main
+from grpc_user.command_line import main
 
 sys.exit(main())

@@ -3,7 +3,7 @@
 locust -f locustfiles/batch.py --host grpc://127.0.0.1:50051 --batch-size 500
 """
 
-from grpc_user.locust.workloads.workloads import BatchWriteUser
+from grpc_user.locust.workloads import BatchWriteUser
 
 
 class BatchWriteLogUser(BatchWriteUser):

@@ -3,7 +3,7 @@
 locust -f locustfiles/mixed.py --host grpc://127.0.0.1:50051 --mix write=50,batch=30,query=20
 """
 
-from grpc_user.locust.workloads.workloads import MixedUser
+from grpc_user.locust.workloads import MixedUser
 
 
 class MixedLogUser(MixedUser):

@@ -3,7 +3,7 @@
 locust -f locustfiles/single.py --host grpc://127.0.0.1:50051
 """
 
-from grpc_user.locust.workloads.workloads import SingleWriteUser
+from grpc_user.locust.workloads import SingleWriteUser
 
 
 class WriteLogUser(SingleWriteUser):

@@ -6,7 +6,7 @@ meanwhile) behind the audit's own call seam; the audit against a real server is 
 
 from __future__ import annotations
 
-from grpc_user.locust.audit.audit import audit_delivery
+from grpc_user.locust.audit.delivery import audit_delivery
 from grpc_user.pb import log_service_pb2 as pb
 
 
@@ -22,7 +22,7 @@ class Clock:
 
 def scripted(counts: list[int], others: list[int], clock: Clock, monkeypatch):
     """Each poll takes the next of this run's ``counts`` and of the ``others`` stored (the last ones repeat)."""
-    monkeypatch.setattr("grpc_user.locust.audit.audit.time.monotonic", lambda: clock.now)
+    monkeypatch.setattr("grpc_user.locust.audit.delivery.time.monotonic", lambda: clock.now)
     remaining, other = iter(counts), iter(others)
     now = {"run": 0, "others": 0}
 

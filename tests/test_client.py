@@ -13,7 +13,7 @@ import pytest
 
 import grpc_user
 from grpc_user import AsyncLogClient, LogClient, shared_client
-from grpc_user.cli import main as cli_main
+from grpc_user.command_line import main as cli_main
 from reference_server import ReferenceServer, ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +189,7 @@ def test_cli_reports_a_dead_target_and_bad_input_in_one_line(capsys):
 def test_the_client_the_settings_and_the_reference_server_never_import_locust_or_gevent():
     """Importing Locust monkey-patches the process: a script or service using the client must not pay for it."""
     code = (
-        "import sys, grpc_user, grpc_user.security, grpc_user.channels, grpc_user.cli, reference_server, "
+        "import sys, grpc_user, grpc_user.security, grpc_user.channels, grpc_user.command_line, reference_server, "
         "reference_server.around; print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -128,7 +128,7 @@ def test_a_long_audit_wait_logs_its_progress_without_a_terminal(serve, tmp_path)
 def test_a_long_wait_on_a_terminal_shows_a_bar_with_the_count_the_rate_and_an_eta():
     primary, secondary = os.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal has a size
-    code = ("import time; from grpc_user.locust.lifecycle.progress import WaitProgress\n"
+    code = ("import time; from grpc_user.locust.run.progress import WaitProgress\n"
             "bar = WaitProgress('Delivery audit: stored', 1000)\n"
             "for stored in range(100, 600, 100):\n    bar.update(stored); time.sleep(0.6)\n"
             "bar.close()")  # fmt: skip

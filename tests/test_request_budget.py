@@ -1,6 +1,6 @@
 """--max-requests permits: exact totals, abandoned calls given back, leases from the master that add up."""
 
-from grpc_user.locust.lifecycle.budget import BudgetPool, RequestBudget
+from grpc_user.locust.run.budget import BudgetPool, RequestBudget
 
 
 def test_permits_run_out_and_spent_fires_when_the_last_call_finishes():

@@ -1,7 +1,7 @@
 """Generated test data: the seeds' fields, exact message size, determinism under a seed."""
 
-from grpc_user.locust.workloads.testdata import MONITOR_TYPES, LogDataGenerator
 from grpc_user.pb import log_service_pb2 as pb
+from grpc_user.testdata import MONITOR_TYPES, LogDataGenerator
 
 SEED_FIELDS = {"run_id", "adv_id", "aweme_id", "plan_id", "monitor_type", "co_id", "client_type"}
 

@@ -23,7 +23,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from locust.util.timespan import parse_timespan
 
 from grpc_user.locust.actions.command import ActionOutcome, run_action
-from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
+from grpc_user.locust.run.state import SuiteRun, suite_run
 from grpc_user.locust.settings.action_plan import Action
 
 logger = logging.getLogger(__name__)

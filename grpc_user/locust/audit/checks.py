@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 
 from grpc_user.health import check
-from grpc_user.locust.audit.audit import AuditResult, audit_delivery, count_stored, skipped, undecided
+from grpc_user.locust.audit.delivery import AuditResult, audit_delivery, count_stored, skipped, undecided
 from grpc_user.locust.audit.phases import audit_phases
-from grpc_user.locust.lifecycle.state import SuiteRun
+from grpc_user.locust.run.state import SuiteRun
 from grpc_user.locust.transport.bridge import LoopStopped, shared_transport
 from grpc_user.results import HealthResult
 from grpc_user.settings import default_target

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from grpc_user.calls import METHOD_PATHS, QUERY_LOG
-from grpc_user.locust.audit.audit import AuditResult, verdict
+from grpc_user.locust.audit.delivery import AuditResult, verdict
 from grpc_user.locust.counts.phases import METADATA_KEY, PhaseCounts, PhaseLogs
 from grpc_user.locust.settings.action_plan import Action
 from grpc_user.pb import log_service_pb2 as pb

@@ -39,8 +39,8 @@ from grpc_user.histograms import Latencies
 from grpc_user.locust.audit.checks import stored_count
 from grpc_user.locust.capacity.knee import KneeSearch
 from grpc_user.locust.counts.arrivals import DROP_CAUSES
-from grpc_user.locust.lifecycle.progress import WaitProgress
-from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
+from grpc_user.locust.run.progress import WaitProgress
+from grpc_user.locust.run.state import SuiteRun, suite_run
 
 logger = logging.getLogger(__name__)
 

@@ -1,2 +1,1 @@
-"""A run's life: Locust's events, the run id, the request budget,
-master/worker messages, and the one way a test ends."""
+"""A test's life in Locust's events: what happens at init, at each start and stop, on the workers, at the end."""

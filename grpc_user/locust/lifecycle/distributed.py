@@ -18,8 +18,8 @@ from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
 
 from grpc_user.locust.freshness.lifecycle import hand_off
 from grpc_user.locust.freshness.probe import HANDOFF_KEY as FRESHNESS_HANDOFF_KEY
-from grpc_user.locust.lifecycle.budget import BudgetPool
-from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
+from grpc_user.locust.run.budget import BudgetPool
+from grpc_user.locust.run.state import SuiteRun, suite_run
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A test ends one way however it is stopped (``-t``, ``--max-requests``, STOP, Ctrl-C, SIGTERM, a
 lost worker): users stop taking work and their calls in flight finish and are counted
-(``grpc_user.locust.user.client``), the workers' final counts arrive (``grpc_user.locust.lifecycle.distributed``), then
+(``grpc_user.locust.user.session``), the workers' final counts arrive (``grpc_user.locust.lifecycle.distributed``), then
 the audit runs, then its files are written; a quitting process waits for all of it.
 """
 
@@ -19,16 +19,16 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterR
 
 from grpc_user.histograms import OK
 from grpc_user.locust.actions.runner import end_actions
-from grpc_user.locust.audit.audit import AuditResult, exit_code
 from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, run_target, write_audit
+from grpc_user.locust.audit.delivery import AuditResult, exit_code
 from grpc_user.locust.counts.arrivals import write_arrivals_totals
 from grpc_user.locust.counts.files import write_logs_totals, write_peers, write_run_info
 from grpc_user.locust.counts.latency import write_histograms, write_latency_split
 from grpc_user.locust.freshness.files import summary_line as freshness_line
 from grpc_user.locust.freshness.lifecycle import finish_probe
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
-from grpc_user.locust.lifecycle.progress import WaitProgress
-from grpc_user.locust.lifecycle.state import SuiteRun
+from grpc_user.locust.run.progress import WaitProgress
+from grpc_user.locust.run.state import SuiteRun
 
 logger = logging.getLogger(__name__)
 summary_logger = logging.getLogger("locust.stats_logger")

@@ -1,6 +1,6 @@
 """Locust event listeners that make the suite a plugin: options, run ids, log counts, sidecars, budget, the end.
 
-Imported by ``grpc_user.locust.user.user``, so every locustfile with a GrpcUser gets them. Only the
+Imported by ``grpc_user.locust.user.users``, so every locustfile with a GrpcUser gets them. Only the
 master (or the single local process) writes files and audits; workers report their counts to it.
 """
 
@@ -50,9 +50,9 @@ from grpc_user.locust.lifecycle.end import (
     run_info,
 )
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
-from grpc_user.locust.lifecycle.state import SuiteRun, all_environments, all_runs, suite_run
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
+from grpc_user.locust.run.state import SuiteRun, all_environments, all_runs, suite_run
 from grpc_user.locust.settings.checks import settings_for_test
 from grpc_user.locust.settings.registration import register_options
 from grpc_user.locust.settings.spawn_defaults import read_default_options_once

@@ -22,7 +22,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from grpc_user.locust.lifecycle.state import SuiteRun, suite_run
+from grpc_user.locust.run.state import SuiteRun, suite_run
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.run.state import suite_run
 from grpc_user.locust.settings.checks import settings_for_test
 from grpc_user.locust.settings.suite import BY_DEST
 from grpc_user.locust.settings.values import OptionError

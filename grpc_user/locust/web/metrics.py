@@ -22,7 +22,7 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.run.state import suite_run
 
 PREFIX = "grpc_log_loadtest"
 # Microseconds: what a log service's latency spans, from a healthy call on a LAN to a deadline.

@@ -27,9 +27,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from grpc_user.locust.audit.audit import AuditResult
+from grpc_user.locust.audit.delivery import AuditResult
 from grpc_user.locust.freshness.files import figures, strip_sentence
-from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.run.state import suite_run
 from grpc_user.locust.settings.suite import ACTION_OPTIONS, SECURITY_OPTIONS
 from grpc_user.locust.web.form import form_problem
 from grpc_user.locust.web.metrics import install_metrics

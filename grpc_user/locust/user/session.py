@@ -24,8 +24,8 @@ from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
 from grpc_user.locust.counts.phases import PhaseCounts
 from grpc_user.locust.freshness.probe import FreshnessProbe, Sample
-from grpc_user.locust.lifecycle.budget import RequestBudget
 from grpc_user.locust.open_model.clock import ArrivalClock
+from grpc_user.locust.run.budget import RequestBudget
 from grpc_user.locust.transport.bridge import LoopStopped, PendingCall
 from grpc_user.locust.user.failures import GrpcCallFailure, failure_from_message
 from grpc_user.pb import log_service_pb2 as pb

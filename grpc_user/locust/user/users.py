@@ -17,12 +17,12 @@ from locust.runners import WorkerRunner
 from locust.user.wait_time import constant_throughput
 
 from grpc_user.locust.lifecycle import listeners  # registers the suite's Locust event listeners
-from grpc_user.locust.lifecycle.state import suite_run
+from grpc_user.locust.run.state import suite_run
 from grpc_user.locust.transport.bridge import shared_transport
-from grpc_user.locust.user.client import GrpcLogClient
-from grpc_user.locust.workloads.testdata import LogDataGenerator
+from grpc_user.locust.user.session import GrpcLogClient
 from grpc_user.settings import default_max_batch_size, default_target
 from grpc_user.target import parse_target
+from grpc_user.testdata import LogDataGenerator
 
 USERS_PER_WORKER_INDEX = 1_000_000
 logger = logging.getLogger(__name__)

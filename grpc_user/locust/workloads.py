@@ -7,7 +7,7 @@ import datetime as dt
 from locust import task
 
 from grpc_user.entries import timestamp_value
-from grpc_user.locust.user.user import GrpcUser
+from grpc_user.locust.user.users import GrpcUser
 
 VIEWER_WINDOW = dt.timedelta(minutes=5)
 

@@ -15,8 +15,8 @@ from grpc_user.locust.counts.arrivals import ArrivalCounter
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.peers import PeerCounter
 from grpc_user.locust.counts.phases import PhaseCounts
-from grpc_user.locust.lifecycle.budget import BudgetPool, RequestBudget
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
+from grpc_user.locust.run.budget import BudgetPool, RequestBudget
 from grpc_user.locust.settings.action_plan import ActionPlan
 from grpc_user.locust.settings.suite import SuiteSettings
 from grpc_user.security import Security

@@ -1,0 +1,2 @@
+"""The run's foundations, read by every feature: ``SuiteRun`` (one per Locust Environment), the request budget,
+the terminal's wait progress."""

@@ -1,1 +1,0 @@
-"""The workloads the locustfiles run, and the seed clients' test data."""
