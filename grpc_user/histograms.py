@@ -18,8 +18,6 @@ milliseconds with microsecond decimals (0.317).
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -307,47 +305,3 @@ class LatencyHistograms:
             merged = self.combined(outcome=outcome)
             if merged.count:
                 yield AGGREGATED, outcome, merged.summary()
-
-
-HISTOGRAMS_FILE_SUFFIX = "_histograms.json"
-ENCODING = "HdrHistogram V2 compressed, base64 (encodeIntoCompressedByteBuffer)"
-
-
-def write_histograms_file(path: str, metrics: dict[str, LatencyHistograms]) -> str:
-    """Write ``metrics`` (e.g. ``{"latency": ..., "service_time": ...}``) as JSON: each metric's histograms in
-    HdrHistogram's standard encoding, so any percentile can be recomputed later. Returns the path."""
-    document = {
-        "encoding": ENCODING,
-        "unit": "microseconds",
-        "lowest_us": LOWEST_US,
-        "highest_us": HIGHEST_US,
-        "significant_digits": SIGNIFICANT_DIGITS,
-        "entries": "[name, outcome, encoded histogram, exact min µs, exact max µs]",
-        "metrics": {metric: histograms.encode() for metric, histograms in sorted(metrics.items())},
-    }
-    partial = f"{path}.partial"
-    with open(partial, "w") as handle:
-        json.dump(document, handle, indent=1)
-    os.replace(partial, path)
-    return path
-
-
-def read_histograms_file(path: str) -> dict[str, LatencyHistograms]:
-    """The metrics of ``write_histograms_file``; HistogramError naming what is wrong, OSError when unreadable."""
-    try:
-        with open(path) as handle:
-            document = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise HistogramError(f"not valid JSON ({error})") from None
-    metrics = document.get("metrics") if isinstance(document, dict) else None
-    if not isinstance(metrics, dict):
-        raise HistogramError("no 'metrics' object: not a histograms file")
-    result = {}
-    for metric, report in metrics.items():
-        if not isinstance(report, list):
-            raise HistogramError(f"metric {metric!r}: expected a list of histograms")
-        try:
-            result[str(metric)] = LatencyHistograms.decode(report)
-        except HistogramError as error:
-            raise HistogramError(f"metric {metric!r}: {error}") from None
-    return result

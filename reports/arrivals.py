@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-DROPPED_PREFIX = "Dropped "
+from grpc_user.run_files.schema import DROPPED_CAUSE_PREFIX
 
 
 @dataclass
@@ -30,8 +30,8 @@ def arrival_figures(totals: pd.DataFrame | None, history: pd.DataFrame | None) -
     if totals is None:
         return None
     row = totals.iloc[-1]
-    by_cause = {column[len(DROPPED_PREFIX):]: int(row[column]) for column in totals.columns
-                if column.startswith(DROPPED_PREFIX) and int(row[column])}  # fmt: skip
+    by_cause = {column[len(DROPPED_CAUSE_PREFIX):]: int(row[column]) for column in totals.columns
+                if column.startswith(DROPPED_CAUSE_PREFIX) and int(row[column])}  # fmt: skip
     return Arrivals(int(row["Offered"]), int(row["Made"]), int(row["Dropped"]), by_cause, _intervals(history))
 
 

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
+from grpc_user.run_files.schema import AGGREGATED
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
 from reports.loading import RunData
 from reports.peers import PeerSpread, spread
 
-AGGREGATED = "Aggregated"
 HDR = "hdr"
 LOCUST = "locust"
 _WRAPPED = re.compile(r"^([A-Za-z_][\w.]*)\((.*)\)$", re.S)

@@ -10,6 +10,7 @@ import argparse
 import math
 from dataclasses import dataclass
 
+from grpc_user.run_files.schema import AGGREGATED, OK
 from reports.figures import HDR, Figures
 
 
@@ -108,11 +109,11 @@ def _p95_ok(figures: Figures, limit: float) -> GateResult:
     """p95 of successful calls alone: fast failures cannot pull it down as they pull Locust's p95."""
     option = "--max-p95-ok-ms"
     latency = figures.latency
-    ok = None if latency is None else latency[latency["Outcome"] == "OK"]
+    ok = None if latency is None else latency[latency["Outcome"] == OK]
     if ok is None or ok.empty:
         why = "no _latency.csv in this run" if latency is None else "no successful call in _latency.csv"
         return GateResult(option, False, f"{option} {_show(limit)}: {why}")
-    aggregated = ok[ok["Name"] == "Aggregated"]
+    aggregated = ok[ok["Name"] == AGGREGATED]
     p95 = float(aggregated["95%"].iloc[-1]) if not aggregated.empty else float(ok["95%"].max())
     label = "p95 of successful calls" if not aggregated.empty else "p95 of successful calls (worst RPC)"
     return _at_most(option, label, p95, limit, " ms")

@@ -23,12 +23,13 @@ from typing import NoReturn
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from grpc_user.run_files.schema import STATS
 from reports.charts import Chart
 from reports.compare import HDR_FLOOR_MS, LATENCIES, METRICS, TOLERANCE
 from reports.document import Document, Section, Table, ms
 from reports.figures import HDR, compute, describe_rate
 from reports.gates import non_negative
-from reports.loading import STATS_SUFFIX, ReportError, load_run
+from reports.loading import ReportError, load_run
 from reports.markdown import render
 
 # The baseline comparison's figures (label, attribute, higher is better, noise floor) that the history shows.
@@ -97,7 +98,7 @@ def load_history(folder: Path) -> list[HistoryRow]:
         raise ReportError(f"{folder}: no such folder of runs")
     rows = []
     for run in sorted(path for path in folder.iterdir() if path.is_dir()):
-        stats = list(run.glob(f"*{STATS_SUFFIX}"))
+        stats = list(run.glob(f"*{STATS.suffix}"))
         if not stats or all(path.stat().st_size == 0 for path in stats):
             continue  # not a run, or one that never started (Locust opened its files, then refused to start)
         try:
@@ -114,7 +115,7 @@ def load_history(folder: Path) -> list[HistoryRow]:
                          hdr=figures.latency_source == HDR)  # fmt: skip
         rows += _grouped(row, info, data.capacity)
     if not rows:
-        raise ReportError(f"{folder}: no run folders with a *{STATS_SUFFIX}")
+        raise ReportError(f"{folder}: no run folders with a *{STATS.suffix}")
     return sorted(rows, key=lambda row: row.started)
 
 

@@ -11,75 +11,36 @@ from typing import Any
 
 import pandas as pd
 
-from grpc_user.histograms import HISTOGRAMS_FILE_SUFFIX, HistogramError, LatencyHistograms, read_histograms_file
-from reports.schema import AUDIT, CAPACITY, FRESHNESS, RUN_INFO, shape_problem
+from grpc_user.histograms import HistogramError, LatencyHistograms
+from grpc_user.run_files import read_histograms
+from grpc_user.run_files.schema import (
+    ACTIONS,
+    AGGREGATED,
+    ARRIVALS,
+    ARRIVALS_HISTORY,
+    AUDIT,
+    CAPACITY,
+    EXCEPTIONS,
+    FAILURES,
+    FRESHNESS,
+    FRESHNESS_HISTORY,
+    FRESHNESS_INFO,
+    HISTOGRAMS,
+    LATENCY,
+    LOGS,
+    LOGS_HISTORY,
+    PEERS,
+    PEERS_HISTORY,
+    RUN_INFO,
+    SERVICE_TIME,
+    STATS,
+    STATS_HISTORY,
+    CsvFile,
+    JsonFile,
+)
+from reports.schema import shape_problem
 
 logger = logging.getLogger(__name__)
-
-STATS_SUFFIX = "_stats.csv"
-PERCENTILES = ("50%", "90%", "95%", "99%")
-
-STATS_COLUMNS = (
-    "Type",
-    "Name",
-    "Request Count",
-    "Failure Count",
-    "Requests/s",
-    "Max Response Time",
-    "Average Content Size",
-    "Average Response Time",
-    *PERCENTILES,
-    "100%",
-)
-HISTORY_COLUMNS = (
-    "Timestamp",
-    "User Count",
-    "Name",
-    "Total Request Count",
-    "Total Failure Count",
-    "50%",
-    "95%",
-    "99%",
-)
-FAILURES_COLUMNS = ("Name", "Error", "Occurrences")
-EXCEPTIONS_COLUMNS = ("Count", "Message")
-LOGS_COLUMNS = ("Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected")
-LOGS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Name", "Logs Sent", "Logs Acked")
-LATENCY_COLUMNS = ("Name", "Outcome", "Count", "Average (ms)", *PERCENTILES, "Max (ms)")
-ARRIVALS_COLUMNS = ("Offered", "Made", "Dropped")
-ARRIVALS_HISTORY_COLUMNS = ("Timestamp", "User Count", "Offered", "Made", "Dropped")
-FRESHNESS_COLUMNS = ("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)",
-                     "Poll Interval (ms)")  # fmt: skip
-FRESHNESS_HISTORY_COLUMNS = ("Timestamp", "Name", "Visible", "50%", "95%", "99%", "Max (ms)")
-PEERS_COLUMNS = ("Peer", "Requests")
-PEERS_HISTORY_COLUMNS = ("Timestamp", "Peer", "Requests")
-ACTIONS_COLUMNS = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Duration (s)")
-
-# Columns that must hold numbers on every row where present; the percentiles of history rows may be 'N/A'.
-STRICT_NUMBERS = {
-    "stats": ("Request Count", "Failure Count", "Requests/s"),
-    "stats history": ("Timestamp", "User Count", "Total Request Count", "Total Failure Count"),
-    "failures": ("Occurrences",),
-    "exceptions": ("Count",),
-    "logs": ("Requests", "Logs Sent", "Logs Acked", "Logs Rejected", "Logs In Doubt"),
-    "logs history": ("Timestamp", "User Count", "Logs Sent", "Logs Acked"),
-    "latency": ("Count", "Average (ms)", *PERCENTILES, "Max (ms)"),
-    "actions": ("Phase", "At (s)"),
-    "arrivals": ARRIVALS_COLUMNS,
-    "arrivals history": ARRIVALS_HISTORY_COLUMNS,
-    "freshness": FRESHNESS_COLUMNS[1:],
-    "freshness history": FRESHNESS_HISTORY_COLUMNS[:1] + FRESHNESS_HISTORY_COLUMNS[2:],
-    "peers": ("Requests",),
-    "peers history": ("Timestamp", "Requests"),
-}
-# Every other column is a number too (checked finite; an empty or N/A cell is allowed), but these.
-TEXT_COLUMNS = frozenset({"Type", "Name", "Method", "Error", "Message", "Traceback", "Nodes", "Outcome", "Command",
-                          "Status", "Output", "Detail", "Peer"})  # fmt: skip
-# Locust writes 'N/A' percentiles for a name without requests and for the first history row.
-LOOSE_NUMBERS = {
-    "stats": ("Max Response Time", "Average Content Size", "Average Response Time", *PERCENTILES, "100%"),
-    "stats history": ("50%", "95%", "99%"),
-}
 
 
 class ReportError(Exception):
@@ -120,14 +81,14 @@ class RunData:
 def find_prefix(run: Path) -> Path:
     """The CSV prefix of a run folder (its single ``*_stats.csv``) or of a ``--csv`` prefix path."""
     if run.is_dir():
-        found = sorted(p for p in run.glob(f"*{STATS_SUFFIX}") if p.is_file())
+        found = sorted(p for p in run.glob(f"*{STATS.suffix}") if p.is_file())
         if not found:
-            raise ReportError(f"{run}: no *{STATS_SUFFIX} in this folder (not a Locust --csv run folder)")
+            raise ReportError(f"{run}: no *{STATS.suffix} in this folder (not a Locust --csv run folder)")
         if len(found) > 1:
             names = ", ".join(p.name for p in found)
             raise ReportError(f"{run}: several Locust runs in this folder ({names}); pass the --csv prefix")
-        return run / found[0].name[: -len(STATS_SUFFIX)]
-    stats = run.with_name(run.name + STATS_SUFFIX)
+        return run / found[0].name[: -len(STATS.suffix)]
+    stats = Path(STATS.path(run))
     if stats.is_file():
         return run
     if not run.parent.is_dir():
@@ -137,8 +98,10 @@ def find_prefix(run: Path) -> Path:
     raise ReportError(f"{run}: no such run folder, and no {stats.name} for it as a --csv prefix")
 
 
-def _read_csv(path: Path, kind: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read one CSV, check its columns and numbers; every problem becomes a ReportError naming the file."""
+def _read_csv(path: Path, file: CsvFile) -> pd.DataFrame:
+    """Read one CSV, check it has ``file``'s required columns and numbers; every problem becomes a ReportError
+    naming the file."""
+    kind = file.kind
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -156,43 +119,44 @@ def _read_csv(path: Path, kind: str, columns: tuple[str, ...]) -> pd.DataFrame:
         raise ReportError(f"{path}: unreadable {kind} CSV ({first})") from None
     except OSError as error:
         raise ReportError(f"{path}: cannot read ({error.strerror or error})") from None
-    missing = [c for c in columns if c not in frame.columns]
+    missing = [c for c in file.required if c not in frame.columns]
     if missing:
         raise ReportError(f"{path}: not a Locust {kind} CSV, missing column(s) {', '.join(missing)}")
     if "Name" in frame.columns:
         frame["Name"] = frame["Name"].fillna("").astype(str)
-    for column in (column for column in STRICT_NUMBERS.get(kind, ()) if column in frame.columns):
+    for column in (column for column in file.numbers if column in frame.columns):
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = values.isna()
         if bad.any():
             line = int(bad.to_numpy().nonzero()[0][0]) + 2
             raise ReportError(f"{path}: line {line}: '{column}' is not a number (truncated or foreign CSV?)")
         frame[column] = values
-    for column in (column for column in frame.columns if column not in TEXT_COLUMNS):
+    for column in (column for column in frame.columns if column not in file.text):
         values = pd.to_numeric(frame[column], errors="coerce")
         infinite = values.abs() == float("inf")
         if infinite.any():
             line = int(infinite.to_numpy().nonzero()[0][0]) + 2
             raise ReportError(f"{path}: line {line}: '{column}' is {frame[column].iloc[line - 2]!r}, not a finite "
                               "number")  # fmt: skip
-    for column in LOOSE_NUMBERS.get(kind, ()):
+    for column in file.loose_numbers:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 
 
-def _optional_csv(data_prefix: Path, suffix: str, kind: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
-    path = data_prefix.with_name(data_prefix.name + suffix)
+def _optional_csv(prefix: Path, file: CsvFile) -> pd.DataFrame | None:
+    path = Path(file.path(prefix))
     if not path.is_file():
         logger.debug("no %s", path)
         return None
     if path.stat().st_size == 0:
-        raise ReportError(f"{path}: empty file, not a Locust {kind} CSV")
-    frame = _read_csv(path, kind, columns)
+        raise ReportError(f"{path}: empty file, not a Locust {file.kind} CSV")
+    frame = _read_csv(path, file)
     return None if frame.empty else frame
 
 
-def _optional_json(path: Path, schema: dict[str, Any]) -> dict[str, Any] | None:
-    """The JSON object in ``path`` (None when absent), every field a report reads of the shape ``schema`` says."""
+def _optional_json(prefix: Path, file: JsonFile) -> dict[str, Any] | None:
+    """The JSON object of ``file`` (None when absent), every field a report reads of the shape it declares."""
+    path = Path(file.path(prefix))
     if not path.is_file():
         return None
     try:
@@ -203,7 +167,7 @@ def _optional_json(path: Path, schema: dict[str, Any]) -> dict[str, Any] | None:
         raise ReportError(f"{path}: {error}") from None
     if not isinstance(value, dict):
         raise ReportError(f"{path}: expected a JSON object")
-    if problem := shape_problem(value, schema):
+    if problem := shape_problem(value, file.shape):
         raise ReportError(f"{path}: {problem}")
     return value
 
@@ -213,14 +177,8 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a finite number")
 
 
-def _capacity(path: Path) -> dict[str, Any] | None:
-    """A capacity search's ``capacity.json`` beside the run's files, when there is one."""
-    return _optional_json(path, CAPACITY)
-
-
 def _audit(prefix: Path, run_info: dict[str, Any] | None) -> dict[str, Any] | None:
-    path = prefix.with_name(prefix.name + "_audit.json")
-    audit = _optional_json(path, AUDIT)
+    audit = _optional_json(prefix, AUDIT)
     if audit is None and run_info:
         audit = run_info.get("audit")
     return audit
@@ -228,11 +186,11 @@ def _audit(prefix: Path, run_info: dict[str, Any] | None) -> dict[str, Any] | No
 
 def _histograms(prefix: Path) -> dict[str, LatencyHistograms] | None:
     """The suite's HDR histograms (``<prefix>_histograms.json``) when the run has them."""
-    path = prefix.with_name(prefix.name + HISTOGRAMS_FILE_SUFFIX)
+    path = Path(HISTOGRAMS.path(prefix))
     if not path.is_file():
         return None
     try:
-        return read_histograms_file(str(path))
+        return read_histograms(path)
     except HistogramError as error:
         raise ReportError(f"{path}: {error}") from None
     except OSError as error:
@@ -242,38 +200,36 @@ def _histograms(prefix: Path) -> dict[str, LatencyHistograms] | None:
 def load_run(run: Path) -> RunData:
     """Read a run folder or ``--csv`` prefix: Locust's ``_stats.csv`` is required, the rest optional."""
     prefix = find_prefix(run)
-    stats_path = prefix.with_name(prefix.name + STATS_SUFFIX)
-    stats = _read_csv(stats_path, "stats", STATS_COLUMNS)
+    stats_path = Path(STATS.path(prefix))
+    stats = _read_csv(stats_path, STATS)
     if stats.empty:
         raise ReportError(f"{stats_path}: no rows (header only): the run recorded nothing")
-    aggregated = stats[stats["Name"] == "Aggregated"]
+    aggregated = stats[stats["Name"] == AGGREGATED]
     if aggregated.empty:
-        raise ReportError(f"{stats_path}: no Aggregated row (truncated?)")
+        raise ReportError(f"{stats_path}: no {AGGREGATED} row (truncated?)")
     if int(aggregated["Request Count"].iloc[-1]) == 0:
         raise ReportError(f"{stats_path}: the run recorded 0 requests, nothing to report")
-    run_info = _optional_json(prefix.with_name(prefix.name + "_run.json"), RUN_INFO)
+    run_info = _optional_json(prefix, RUN_INFO)
     return RunData(
         prefix=prefix,
         stats=stats,
-        history=_optional_csv(prefix, "_stats_history.csv", "stats history", HISTORY_COLUMNS),
-        failures=_optional_csv(prefix, "_failures.csv", "failures", FAILURES_COLUMNS),
-        exceptions=_optional_csv(prefix, "_exceptions.csv", "exceptions", EXCEPTIONS_COLUMNS),
-        logs=_optional_csv(prefix, "_logs.csv", "logs", LOGS_COLUMNS),
-        logs_history=_optional_csv(prefix, "_logs_history.csv", "logs history", LOGS_HISTORY_COLUMNS),
-        latency=_optional_csv(prefix, "_latency.csv", "latency", LATENCY_COLUMNS),
-        service_time=_optional_csv(prefix, "_service_time.csv", "latency", LATENCY_COLUMNS),
-        capacity=_capacity(prefix.parent / "capacity.json"),
+        history=_optional_csv(prefix, STATS_HISTORY),
+        failures=_optional_csv(prefix, FAILURES),
+        exceptions=_optional_csv(prefix, EXCEPTIONS),
+        logs=_optional_csv(prefix, LOGS),
+        logs_history=_optional_csv(prefix, LOGS_HISTORY),
+        latency=_optional_csv(prefix, LATENCY),
+        service_time=_optional_csv(prefix, SERVICE_TIME),
+        capacity=_optional_json(prefix, CAPACITY),
         audit=_audit(prefix, run_info),
         run_info=run_info,
-        actions=_optional_csv(prefix, "_actions.csv", "actions", ACTIONS_COLUMNS),
+        actions=_optional_csv(prefix, ACTIONS),
         histograms=_histograms(prefix),
-        arrivals=_optional_csv(prefix, "_arrivals.csv", "arrivals", ARRIVALS_COLUMNS),
-        arrivals_history=_optional_csv(prefix, "_arrivals_history.csv", "arrivals history", ARRIVALS_HISTORY_COLUMNS),
-        freshness=_optional_csv(prefix, "_freshness.csv", "freshness", FRESHNESS_COLUMNS),
-        freshness_history=_optional_csv(
-            prefix, "_freshness_history.csv", "freshness history", FRESHNESS_HISTORY_COLUMNS
-        ),  # fmt: skip
-        freshness_info=_optional_json(prefix.with_name(prefix.name + "_freshness.json"), FRESHNESS),
-        peers=_optional_csv(prefix, "_peers.csv", "peers", PEERS_COLUMNS),
-        peers_history=_optional_csv(prefix, "_peers_history.csv", "peers history", PEERS_HISTORY_COLUMNS),
+        arrivals=_optional_csv(prefix, ARRIVALS),
+        arrivals_history=_optional_csv(prefix, ARRIVALS_HISTORY),
+        freshness=_optional_csv(prefix, FRESHNESS),
+        freshness_history=_optional_csv(prefix, FRESHNESS_HISTORY),
+        freshness_info=_optional_json(prefix, FRESHNESS_INFO),
+        peers=_optional_csv(prefix, PEERS),
+        peers_history=_optional_csv(prefix, PEERS_HISTORY),
     )

@@ -20,7 +20,8 @@ from conftest import grpc_host
 from locust_runs import ROOT, distributed_args, run_locust
 
 from grpc_user import calls
-from grpc_user.histograms import HIGHEST_US, Latencies, LatencyHistograms, new_histogram, read_histograms_file
+from grpc_user.histograms import HIGHEST_US, Latencies, LatencyHistograms, new_histogram
+from grpc_user.run_files import read_histograms
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +117,7 @@ def test_a_sub_millisecond_p50_reads_to_the_microsecond_and_matches_a_bare_measu
     # Two processes on a busy 2-core machine see different scheduling delays: a factor 2 holds under load (measured
     # 2.028 vs 1.250 ms with both cores saturated), and no whole-millisecond figure passes the check above.
     assert measured / 2 - 0.2 <= suite <= 2 * measured + 0.2, f"suite p50 {suite:.3f} ms, bare grpc.aio {measured:.3f}"
-    hdr = read_histograms_file(f"{run.prefix}_histograms.json")["latency"].combined(name="WriteLog", outcome="OK")
+    hdr = read_histograms(f"{run.prefix}_histograms.json")["latency"].combined(name="WriteLog", outcome="OK")
     assert hdr.count == 1000 and hdr.value_at(50.0) / 1000 == suite, "the CSV's p50 is the saved histogram's"
 
 
@@ -136,7 +137,7 @@ def test_run_json_records_the_workers_that_ran_the_test(serve, tmp_path):
     run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), users=4, run_time="3s")
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.json("run")["workers"] == 2
-    latency = read_histograms_file(f"{run.prefix}_histograms.json")["latency"]
+    latency = read_histograms(f"{run.prefix}_histograms.json")["latency"]
     assert latency.combined(name="WriteLog").count == run.requests("WriteLog"), "every worker's calls are merged"
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from locust_runs import ROOT, locust_csv_header, run_locust
 
-from grpc_user.histograms import LatencyHistograms, read_histograms_file, write_histograms_file
+from grpc_user.histograms import LatencyHistograms
+from grpc_user.run_files import read_histograms, write_histograms
 from reference_server.process import start_server_process
 from reports.cli import main
 from reports.document import ms
@@ -176,7 +177,7 @@ def plain_run(
 def test_per_rpc_figures_equal_locusts_stats_csv_and_the_runs_hdr_histograms(real_run: Path, real_report: Path) -> None:
     table = markdown_table((real_report / "report.md").read_text(), "Requests per RPC")
     stats = rows(real_run / "mixed_stats.csv")
-    latency = read_histograms_file(str(real_run / "mixed_histograms.json"))["latency"]
+    latency = read_histograms(str(real_run / "mixed_histograms.json"))["latency"]
     assert set(table) == {row["Name"] for row in stats}
     for row in stats:
         shown = table[row["Name"]]
@@ -336,13 +337,13 @@ def test_baseline_comparison_flags_lower_throughput_and_higher_latency(real_run:
         row["Requests/s"] = str(float(row["Requests/s"]) / 2)
         row["95%"] = str(int(float(row["95%"])) * 3 + 10)
     write_csv(slower / "mixed_stats.csv", list(stats[0]), [list(row.values()) for row in stats])
-    latency = read_histograms_file(str(real_run / "mixed_histograms.json"))["latency"]
+    latency = read_histograms(str(real_run / "mixed_histograms.json"))["latency"]
     tripled = LatencyHistograms()
     for (name, outcome), latencies in latency.by_key.items():
         for lowest, _highest, times in latencies.recorded():
             tripled.record(name, outcome, lowest * 3 + 10_000)
             tripled.by_key[(name, outcome)].record(lowest * 3 + 10_000, times - 1)
-    write_histograms_file(str(slower / "mixed_histograms.json"), {"latency": tripled})
+    write_histograms(str(slower / "mixed"), {"latency": tripled})
     done = cli(slower, "--baseline", real_run)
     assert done.returncode == 0, done.stderr
     assert "regression(s) against the baseline" in done.stdout

@@ -10,7 +10,6 @@ call sent within that message's latency of the start still counts in the phase b
 
 from __future__ import annotations
 
-import csv
 import logging
 import sys
 import time
@@ -25,11 +24,10 @@ from locust.util.timespan import parse_timespan
 from grpc_user.locust.actions.command import ActionOutcome, run_action
 from grpc_user.locust.run.state import SuiteRun, suite_run
 from grpc_user.locust.settings.action_plan import Action
+from grpc_user.run_files import write_actions as write_actions_file
 
 logger = logging.getLogger(__name__)
 PHASE_MESSAGE = "grpc_user_phase"
-HEADER = ("Phase", "At (s)", "Command", "Status", "Exit Code", "Started (unix s)", "Ended (unix s)", "Duration (s)",
-          "Output Lines", "Output", "Detail", "Output Bytes")  # fmt: skip
 
 
 def warn_of_worker_actions(options: Any) -> None:
@@ -143,14 +141,4 @@ def write_actions(csv_prefix: str, outcomes: list[ActionOutcome]) -> str:
     """Write ``<prefix>_actions.csv`` (nothing without a prefix or actions); return its path."""
     if not csv_prefix or not outcomes:
         return ""
-    path = f"{csv_prefix}_actions.csv"
-    stamp = lambda moment: "" if moment is None else f"{moment:.3f}"  # noqa: E731
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        for o in outcomes:
-            duration = "" if o.duration is None else f"{o.duration:.3f}"
-            writer.writerow((o.phase, f"{o.at:g}", o.command, o.status, "" if o.exit_code is None else o.exit_code,
-                             stamp(o.started_at), stamp(o.ended_at), duration, o.output_lines, " | ".join(o.output),
-                             o.detail, o.output_bytes))  # fmt: skip
-    return path
+    return write_actions_file(csv_prefix, outcomes)

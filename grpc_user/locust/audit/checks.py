@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -95,11 +94,3 @@ def delivery_audit_by_phase(environment: Any, run: SuiteRun, overall: AuditResul
     except (grpc.RpcError, RuntimeError, LoopStopped) as error:
         logger.error("Delivery audit per phase failed: %s", error)
         return []
-
-
-def write_audit(prefix: str, result: AuditResult, phases: list[dict[str, Any]] | None = None) -> str:
-    """Write ``<prefix>_audit.json`` (with ``phases``: the audit of each phase of a run with actions)."""
-    path = f"{prefix}_audit.json"
-    with open(path, "w") as handle:
-        json.dump({**result.as_dict(), **({"phases": phases} if phases else {})}, handle, indent=2)
-    return path

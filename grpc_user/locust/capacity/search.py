@@ -23,7 +23,6 @@ stats reach the master every 3 s.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -41,6 +40,7 @@ from grpc_user.locust.capacity.knee import KneeSearch
 from grpc_user.locust.counts.arrivals import DROP_CAUSES
 from grpc_user.locust.run.progress import WaitProgress
 from grpc_user.locust.run.state import SuiteRun, suite_run
+from grpc_user.run_files import write_capacity
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ RECOVERY_SECONDS = 30.0
 RECOVERY_POLL_SECONDS = 0.25
 BACKLOG_POLL_SECONDS = 0.25
 STEP_MESSAGE = "grpc_user_capacity_step"
-RESULT_FILE = "capacity.json"
 
 
 @dataclass
@@ -161,10 +160,9 @@ def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], Non
     else:
         logger.error("%s (exit code 1)", result["answer"])
         environment.process_exit_code = 1
-    folder = os.path.dirname(getattr(environment.parsed_options, "csv_prefix", None) or "")
-    if getattr(environment.parsed_options, "csv_prefix", None):
-        with open(os.path.join(folder, RESULT_FILE), "w") as handle:
-            json.dump(result, handle, indent=2)
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if prefix:
+        write_capacity(prefix, result)
     finish(environment)
 
 

@@ -5,16 +5,13 @@ A dropped arrival is not a request: it never reaches the service, so it stays ou
 dispatcher adds drops in bulk. Workers send theirs to the master with each stats report, the way
 the log counts travel.
 
-``<prefix>_arrivals.csv``          Offered,Made,Dropped and one Dropped column per cause (the whole test)
-``<prefix>_arrivals_history.csv``  Timestamp,User Count,Offered,Made,Dropped (cumulative, every interval)
+``grpc_user.run_files`` writes them to ``<prefix>_arrivals.csv`` (the whole test, drops by cause) and
+``<prefix>_arrivals_history.csv`` (cumulative, every interval).
 """
 
 from __future__ import annotations
 
-import csv
-import time
 from dataclasses import dataclass, field
-from typing import IO
 
 REPORT_KEY = "grpc_arrivals"
 USERS_BUSY = "USERS_BUSY"
@@ -28,8 +25,6 @@ DROP_CAUSES = {
     GENERATOR_BEHIND: "the generator could not keep up with its clock (this process cannot dispatch the rate: "
                       "add --processes or workers)",
 }  # fmt: skip
-TOTALS_HEADER = ("Offered", "Made", "Dropped", *(f"Dropped {cause}" for cause in DROP_CAUSES))
-HISTORY_HEADER = ("Timestamp", "User Count", "Offered", "Made", "Dropped")
 
 
 @dataclass
@@ -93,38 +88,3 @@ class ArrivalCounter:
         line = f"Arrivals: {self.offered:,} calls offered, {self.made:,} made, {self.total_dropped:,} dropped"
         causes = [f"{count:,} because {DROP_CAUSES[cause]}" for cause, count in self.dropped.items() if count]
         return line + (": " + "; ".join(causes) if causes else "")
-
-
-def write_arrivals_totals(prefix: str, counter: ArrivalCounter) -> str:
-    """Write ``<prefix>_arrivals.csv``: one row of the test's offered, made and dropped calls."""
-    path = f"{prefix}_arrivals.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(TOTALS_HEADER)
-        writer.writerow((counter.offered, counter.made, counter.total_dropped,
-                         *(counter.dropped.get(cause, 0) for cause in DROP_CAUSES)))  # fmt: skip
-    return path
-
-
-class ArrivalsHistoryWriter:
-    """Appends cumulative arrival counts to ``<prefix>_arrivals_history.csv`` once per stats interval."""
-
-    def __init__(self, prefix: str) -> None:
-        self.path = f"{prefix}_arrivals_history.csv"
-        self._handle: IO[str] | None = open(self.path, "w", newline="")
-        csv.writer(self._handle).writerow(HISTORY_HEADER)
-        self._handle.flush()
-
-    def append(self, counter: ArrivalCounter, user_count: int) -> None:
-        """One row stamped now."""
-        if self._handle is None:
-            return
-        row = (int(time.time()), user_count, counter.offered, counter.made, counter.total_dropped)
-        csv.writer(self._handle).writerow(row)
-        self._handle.flush()
-
-    def close(self) -> None:
-        """Close the file (the rows already written stay)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None

@@ -1,26 +1,15 @@
-"""The freshness figures and the files that hold them, next to Locust's ``--csv`` files.
+"""The freshness figures, the lines that tell them, and what the run files hold of them.
 
-``<prefix>_freshness.csv``          Name,Samples,Visible,Never Visible,50%,95%,99%,Max (ms),Poll Interval (ms)
-                                    (one row per request name and an Aggregated row; visibility latency in ms)
-``<prefix>_freshness_history.csv``  Timestamp,Name,Visible,50%,95%,99%,Max (ms): the samples found in each interval
-``<prefix>_freshness.json``         the same figures, the samples never visible (counted and named), the probe's
-                                    own QueryLog calls, and each name's HDR histogram (encoded, exact)
+``figures`` is what ``grpc_user.run_files`` writes to ``<prefix>_freshness.csv`` and ``<prefix>_freshness.json``;
+``latency_figures`` of each interval's samples go to ``<prefix>_freshness_history.csv``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import time
-from typing import IO, Any
+from typing import Any
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
-
-AGGREGATED = "Aggregated"
-HEADER = ("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)", "Poll Interval (ms)")
-HISTORY_HEADER = ("Timestamp", "Name", "Visible", "50%", "95%", "99%", "Max (ms)")
 
 
 def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
@@ -94,47 +83,3 @@ def strip_sentence(data: dict[str, Any]) -> str:
     never = f", {data['never_visible']:,} never visible" if data["never_visible"] else ""
     return (f"Freshness: visible after p95 {row['p95']:,.0f} ms, max {row['max']:,.0f} ms ({row['visible']:,} of "
             f"{data['samples']:,} samples{never}; polled every {data['poll_interval_ms']:g} ms)")  # fmt: skip
-
-
-def write_freshness(prefix: str, data: dict[str, Any]) -> list[str]:
-    """Write ``<prefix>_freshness.csv`` and ``<prefix>_freshness.json`` from ``figures``; return their paths."""
-    csv_path, json_path = f"{prefix}_freshness.csv", f"{prefix}_freshness.json"
-    with open(csv_path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        rows = [*data["by_name"].items(), (AGGREGATED, data["aggregated"])]
-        for name, row in rows:
-            writer.writerow((name, row["samples"], row["visible"], row["never_visible"], row["p50"], row["p95"],
-                             row["p99"], row["max"], data["poll_interval_ms"]))  # fmt: skip
-    partial = f"{json_path}.partial"
-    with open(partial, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-    os.replace(partial, json_path)
-    return [csv_path, json_path]
-
-
-class FreshnessHistoryWriter:
-    """Appends the samples found in each interval, per request name, to ``<prefix>_freshness_history.csv``."""
-
-    def __init__(self, prefix: str) -> None:
-        self.path = f"{prefix}_freshness_history.csv"
-        self._handle: IO[str] | None = open(self.path, "w", newline="")
-        csv.writer(self._handle).writerow(HISTORY_HEADER)
-        self._handle.flush()
-
-    def append(self, rows: dict[str, Latencies]) -> None:
-        """One row per name found in the interval (``FreshnessProbe.take_interval``), stamped now."""
-        if self._handle is None or not rows:
-            return
-        now = int(time.time())
-        writer = csv.writer(self._handle)
-        for name, latencies in rows.items():
-            row = latency_figures(latencies)
-            writer.writerow((now, name, row["visible"], row["p50"], row["p95"], row["p99"], row["max"]))
-        self._handle.flush()
-
-    def close(self) -> None:
-        """Close the file (the rows already written stay)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None

@@ -15,10 +15,11 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
-from grpc_user.locust.freshness.files import FreshnessHistoryWriter, figures, write_freshness
+from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.locust.transport.bridge import shared_transport
+from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
 from grpc_user.settings import default_target
 from grpc_user.target import parse_target
 
@@ -46,8 +47,8 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     probe = FreshnessProbe(token, settings.freshness_sample_rate, settings.freshness_poll_interval, share)
     if settings.capacity is not None:  # a sample pending longer than the freshness SLO makes its step late
         probe.late_after = settings.capacity.slo_visibility_p95_ms / 1000
-    history = FreshnessHistoryWriter(prefix) if prefix and not isinstance(runner, WorkerRunner) else None
-    on_interval = (lambda: history.append(probe.take_interval())) if history is not None else None
+    history = FreshnessHistory(prefix) if prefix and not isinstance(runner, WorkerRunner) else None
+    on_interval = (lambda: _append_interval(history, probe)) if history is not None else None
     probe.history = history
     probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, on_interval)
     run.freshness = probe
@@ -94,12 +95,18 @@ def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefi
         poll_once(probe, _query_call(environment, run))
     probe.finish()
     if probe.history is not None:
-        probe.history.append(probe.take_interval())
+        _append_interval(probe.history, probe)
         probe.history.close()
     data = figures(probe, settings.freshness_sample_rate, "done")
     if prefix:
         write_freshness(prefix, data)
+        write_freshness_info(prefix, data)
     return data
+
+
+def _append_interval(history: FreshnessHistory, probe: FreshnessProbe) -> None:
+    """The samples found visible since the last interval, a history row per name."""
+    history.append({name: latency_figures(latencies) for name, latencies in probe.take_interval().items()})
 
 
 def _stop_poller(probe: FreshnessProbe) -> None:

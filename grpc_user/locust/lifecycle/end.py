@@ -19,16 +19,24 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterR
 
 from grpc_user.histograms import OK
 from grpc_user.locust.actions.runner import end_actions
-from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, run_target, write_audit
+from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, run_target
 from grpc_user.locust.audit.delivery import AuditResult, exit_code
-from grpc_user.locust.counts.arrivals import write_arrivals_totals
-from grpc_user.locust.counts.files import write_logs_totals, write_peers, write_run_info
-from grpc_user.locust.counts.latency import write_histograms, write_latency_split
+from grpc_user.locust.counts.arrivals import DROP_CAUSES
 from grpc_user.locust.freshness.files import summary_line as freshness_line
 from grpc_user.locust.freshness.lifecycle import finish_probe
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
 from grpc_user.locust.run.progress import WaitProgress
 from grpc_user.locust.run.state import SuiteRun
+from grpc_user.run_files import (
+    write_arrivals,
+    write_audit,
+    write_histograms,
+    write_latency,
+    write_logs,
+    write_peers,
+    write_run_info,
+)
+from grpc_user.run_files.schema import SERVICE_TIME
 
 logger = logging.getLogger(__name__)
 summary_logger = logging.getLogger("locust.stats_logger")
@@ -55,23 +63,33 @@ def write_run_files(environment: Any, run: SuiteRun) -> None:
     if not prefix or run.history is None:
         return
     run.peers.finish()
-    run.history.append(run.counter, environment.runner.user_count, run.peers)
+    append_history(environment, run)
     run.history.close()
     run.history = None
-    write_logs_totals(prefix, run.counter)
-    write_peers(prefix, run.peers, listed_peers(environment))
-    write_latency_split(prefix, run.latency)
+    write_logs(prefix, run.counter.by_name, run.counter.total())
+    write_peers(prefix, run.peers.by_peer, listed_peers(environment))
+    write_latency(prefix, run.latency)
     histograms = {"latency": run.latency}
     if run.settings.arrival_rate is not None:  # latency counts from the scheduled start; this from the send
-        write_latency_split(prefix, run.service_time, "service_time")
+        write_latency(prefix, run.service_time, SERVICE_TIME)
         histograms["service_time"] = run.service_time
     write_histograms(prefix, histograms)
     if run.arrivals_history is not None:
-        run.arrivals_history.append(run.arrival_counts, environment.runner.user_count)
         run.arrivals_history.close()
         run.arrivals_history = None
-        write_arrivals_totals(prefix, run.arrival_counts)
+        arrivals = run.arrival_counts
+        write_arrivals(prefix, arrivals.made, {cause: arrivals.dropped.get(cause, 0) for cause in DROP_CAUSES})
     write_run_info(prefix, run_info(environment, run))
+
+
+def append_history(environment: Any, run: SuiteRun) -> None:
+    """A row of the counts so far in each history file of the test (once per stats interval, and at its end)."""
+    user_count = environment.runner.user_count
+    if run.history is not None:
+        run.history.append(user_count, run.counter.by_name, run.counter.total(), run.peers.by_peer)
+    if run.arrivals_history is not None:
+        arrivals = run.arrival_counts
+        run.arrivals_history.append(user_count, arrivals.made, arrivals.total_dropped)
 
 
 def listed_peers(environment: Any) -> tuple[str, ...]:
@@ -117,7 +135,7 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
     run.freshness_figures = freshness
     prefix = csv_prefix(environment)
     if prefix:
-        write_audit(prefix, result, run.phase_audits)
+        write_audit(prefix, result.as_dict(), run.phase_audits)
         write_run_info(prefix, run_info(environment, run))
     code = exit_code(result, run.settings.audit_allow_loss)
     if result.status == "lost" and code:

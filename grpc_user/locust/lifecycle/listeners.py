@@ -23,8 +23,6 @@ from grpc_user.locust.actions import runner as actions
 from grpc_user.locust.audit.checks import preflight, run_target
 from grpc_user.locust.capacity import search
 from grpc_user.locust.counts.arrivals import REPORT_KEY as ARRIVALS_REPORT_KEY
-from grpc_user.locust.counts.arrivals import ArrivalsHistoryWriter
-from grpc_user.locust.counts.files import LogsHistoryWriter, write_run_info
 from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
 from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
 from grpc_user.locust.counts.logs import REPORT_KEY
@@ -43,6 +41,7 @@ from grpc_user.locust.lifecycle.distributed import (
     start_worker_budget,
 )
 from grpc_user.locust.lifecycle.end import (
+    append_history,
     csv_prefix,
     end_test,
     fail_on_dropped_arrivals,
@@ -59,6 +58,7 @@ from grpc_user.locust.settings.spawn_defaults import read_default_options_once
 from grpc_user.locust.settings.suite import SuiteSettings, choose_run_id, parse_actions, parse_security
 from grpc_user.locust.settings.values import OptionError
 from grpc_user.locust.web.tabs import install_web_ui
+from grpc_user.run_files import ArrivalsHistory, CountsHistory, write_run_info
 
 logger = logging.getLogger(__name__)
 STOP_UNDER_WAY = (STATE_CLEANUP, STATE_STOPPING)
@@ -212,10 +212,9 @@ def on_test_start(environment: Any, **_: Any) -> None:
     actions.start_actions(environment, run, prefix, _stop_for_failed_action)
     start_probe(environment, run, prefix, lambda: _total_users(environment))
     if not isinstance(runner, WorkerRunner) and prefix:
-        run.history = LogsHistoryWriter(prefix)
-        run.history.start()
+        run.history = CountsHistory(prefix)
         open_model = run.settings.arrival_rate is not None or run.settings.capacity is not None
-        run.arrivals_history = ArrivalsHistoryWriter(prefix) if open_model else None
+        run.arrivals_history = ArrivalsHistory(prefix) if open_model else None
         run.history_greenlet = gevent.spawn(_write_history, environment, run)
         write_run_info(prefix, run_info(environment, run))
 
@@ -409,9 +408,7 @@ def _write_history(environment: Any, run: SuiteRun) -> None:
         gevent.sleep(CSV_STATS_INTERVAL_SEC)
         if run.history is not None:
             run.peers.poll()  # a master's own channels make no load calls: its workers report theirs
-            run.history.append(run.counter, environment.runner.user_count, run.peers)
-        if run.arrivals_history is not None:
-            run.arrivals_history.append(run.arrival_counts, environment.runner.user_count)
+            append_history(environment, run)
 
 
 def _start_budget(environment: Any, run: SuiteRun) -> None:
