@@ -10,7 +10,8 @@ from conftest import grpc_host
 from locust_runs import ROOT, run_locust
 from test_reports import plain_run
 
-from grpc_user.histograms import LatencyHistograms, write_histograms_file
+from grpc_user.histograms import LatencyHistograms
+from grpc_user.run_files import write_histograms
 
 
 def history(*args: str) -> subprocess.CompletedProcess[str]:
@@ -106,7 +107,7 @@ def test_a_sub_millisecond_p95_regression_is_flagged_when_every_run_has_hdr_hist
         histograms = LatencyHistograms()
         for _ in range(100):
             histograms.record("WriteLog", "OK", p95_us)
-        write_histograms_file(str(runs / folder / "locust_histograms.json"), {"latency": histograms})
+        write_histograms(str(runs / folder / "locust"), {"latency": histograms})
     done = history(str(runs), "--max-regression-pct", "50")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "20261103T000000Z-single: p95 ms 0.600 vs median 0.300" in done.stderr, done.stderr
