@@ -10,6 +10,7 @@ from benchmarks.command_line import run_benchmark
 SECTIONS = (
     ("CPU per call: the suite vs a bare grpc.aio loop, against the reference server", "benchmarks.cpu_per_call"),
     ("CPU per call against a fast grpc-go sink (never the bottleneck)", "benchmarks.fast_sink"),
+    ("CPU per call with --grpc-connections 1 and 4, against the fast sink", "benchmarks.connections"),
     ("Scale-out: calls/s and CPU per call with 1 and 2 worker processes", "benchmarks.scale_out"),
     ("Open model: --arrival-rate against a slow and a stalling service", "benchmarks.open_model"),
     ("Reference server throughput", "benchmarks.server_throughput"),

@@ -88,13 +88,14 @@ def bridge_user(target: str, calls: int, batch_size: int) -> Measured:
     return locust_client(target, calls, "benchmarks/locustfiles/bridge_user.py", extra)
 
 
-def suite(target: str, calls: int, batch_size: int, before_hdr: bool = False) -> Measured:
+def suite(target: str, calls: int, batch_size: int, before_hdr: bool = False, connections: int = 0) -> Measured:
     """The suite's own workload (single or batch), stopped by ``--max-requests``; ``before_hdr``: its latency recorded
-    as before the HDR histograms (``benchmarks.before_hdr``)."""
+    as before the HDR histograms (``benchmarks.before_hdr``); ``connections``: ``--grpc-connections`` (0: not given)."""
     locustfile = "locustfiles/batch.py" if batch_size else "locustfiles/single.py"
     if before_hdr:
         locustfile = f"benchmarks/locustfiles/before_hdr_{'batch' if batch_size else 'single'}.py"
-    extra = ["--max-requests", str(calls), "--no-audit", *(["--batch-size", str(batch_size)] if batch_size else [])]
+    extra = ["--max-requests", str(calls), "--no-audit", *(["--batch-size", str(batch_size)] if batch_size else []),
+             *(["--grpc-connections", str(connections)] if connections else [])]  # fmt: skip
     return locust_client(target, calls, locustfile, extra)
 
 
@@ -118,22 +119,23 @@ def cheapest(rounds: list[tuple[Measured, Measured]]) -> tuple[float, Measured]:
     return min(((marginal(small, large), large) for small, large in rounds), key=lambda pair: pair[0])
 
 
-def compare(target: str, server: str) -> dict[str, list[tuple[str, float, Measured]]]:
-    """Every layer on ``target``, WriteLog and batches of 1000: {call: [(layer, CPU-µs/call, run)]}; print the table."""
+def compare(target: str, server: str, layers: tuple = LAYERS, calls: tuple = CALLS) -> dict[str, list]:
+    """Every layer (the first one the bare loop the others are compared with) on ``target``, for each of ``calls``
+    (WriteLog and batches of 1000): {call: [(layer, CPU-µs/call, run)]}; print the table."""
     print(
         f"server: {server} on {target} (core {SERVER_CORE}); clients pinned to core {CLIENT_CORE}, "
         f"{USERS} concurrent callers; the clients alternate, each keeps its cheapest of {REPEATS} rounds"
     )
     measured = {}
-    for label, batch, n1, n2 in CALLS:
-        rounds: dict[str, list] = {layer: [] for layer, _ in LAYERS}
+    for label, batch, n1, n2 in calls:
+        rounds: dict[str, list] = {layer: [] for layer, _ in layers}
         for _ in range(REPEATS):
-            for layer, client in LAYERS:
+            for layer, client in layers:
                 rounds[layer].append((client(target, n1, batch), client(target, n2, batch)))
-        measured[label] = [(layer, *cheapest(rounds[layer])) for layer, _ in LAYERS]
+        measured[label] = [(layer, *cheapest(rounds[layer])) for layer, _ in layers]
     print(f"{'call':<22}{'client':<28}{'CPU-µs/call':>12}{'x bare':>8}{'CPU-µs/log':>12}{'calls/s':>10}"
           f"{'logs/s':>10}")  # fmt: skip
-    for (label, batch, _, _), rows in zip(CALLS, measured.values(), strict=True):
+    for (label, batch, _, _), rows in zip(calls, measured.values(), strict=True):
         bare_us = rows[0][1]
         for layer, cpu_us, run in rows:
             rate, logs = run.calls / run.wall, batch or 1

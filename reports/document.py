@@ -385,7 +385,10 @@ def _peers(figures: Figures) -> Section | None:
     rows = [[_plain(peer.peer), count(peer.requests), percent(peer.share * 100),
              "more than 2x its fair share" if peer in spread.skewed else "no call reached it" if peer in spread.idle
              else ""] for peer in spread.peers]  # fmt: skip
-    blocks: list[Block] = [f"Calls per server, as grpc counted them; a fair share is {spread.fair_share:.0%}."]
+    blocks: list[Block] = [
+        f"Calls per server, as grpc counted them; a fair share is {spread.fair_share:.0%}. Every RPC counts together "
+        "(the freshness probe's queries too): grpc gives a call no peer, so these counts are per server, not per RPC."
+    ]
     blocks += [f"Warning: {warning}" for warning in spread.warnings()]
     blocks.append(Table(["server", "requests", "share", "flag"], rows))
     return Section("Where the calls went", blocks)

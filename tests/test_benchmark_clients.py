@@ -9,7 +9,7 @@ import sys
 import pytest
 from locust_runs import ROOT
 
-from benchmarks import cpu_per_call
+from benchmarks import connections, cpu_per_call
 from benchmarks.__main__ import SECTIONS
 from benchmarks.fast_sink import running_sink
 from grpc_user import LogClient
@@ -24,7 +24,7 @@ def server():
         yield running
 
 
-@pytest.mark.parametrize("layer, client", cpu_per_call.LAYERS)
+@pytest.mark.parametrize("layer, client", cpu_per_call.LAYERS + connections.LAYERS[1:])
 @pytest.mark.parametrize("batch_size", [0, 10])
 def test_every_layer_makes_exactly_the_calls_asked(server, layer, client, batch_size):
     measured = client(server.target, CALLS, batch_size)  # raises when another number of calls was made

@@ -33,6 +33,15 @@ def listing(replicas: list) -> str:
     return "ipv4:" + ",".join(replica.target for replica in replicas)
 
 
+def tls_options(tmp_path: Path, tls: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(server options, client options) serving TLS with a certificate of a CA made here, when ``tls``."""
+    if not tls:
+        return (), ()
+    ca = make_ca(tmp_path, "ca")
+    leaf = make_leaf(tmp_path, "server", ca, dns=["localhost"], ips=["127.0.0.1"])
+    return ("--tls-cert", leaf.cert, "--tls-key", leaf.key), ("--grpc-ca", ca[0].cert)
+
+
 def server_side_connections(port: int) -> int:
     """TCP connections the server on ``port`` has accepted and holds open (the kernel's table, server side)."""
     count = 0
@@ -52,13 +61,14 @@ def report_of(run) -> subprocess.CompletedProcess:
     return report
 
 
-@pytest.mark.parametrize("processes", [0, 2], ids=["one process", "two worker processes"])
-def test_round_robin_over_three_replicas_gives_each_a_third_and_the_audit_is_exact(serve, tmp_path, processes):
-    replicas = replica_set(serve, tmp_path, 3)
+@pytest.mark.parametrize(("processes", "tls"), [(0, False), (2, False), (0, True)],
+                         ids=["one process", "two worker processes", "one process over TLS"])  # fmt: skip
+def test_round_robin_over_three_replicas_gives_each_a_third_and_the_audit_is_exact(serve, tmp_path, processes, tls):
+    server_tls, client_tls = tls_options(tmp_path, tls)
+    replicas = replica_set(serve, tmp_path, 3, *server_tls)
     extra = distributed_args(processes) if processes else ()
-    run = run_locust("single", listing(replicas), tmp_path, "--grpc-lb", "round_robin", "--max-requests", str(CALLS),
-                     NO_PROBE,
-                     *extra, users=6, run_time="60s")  # fmt: skip
+    run = run_locust("single", "grpcs+" * tls + listing(replicas), tmp_path, "--grpc-lb", "round_robin",
+                     "--max-requests", str(CALLS), NO_PROBE, *client_tls, *extra, users=6, run_time="60s")  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     acked = [replica.stop()["acked"] for replica in replicas]
     total = sum(acked)
@@ -90,12 +100,14 @@ def test_pick_first_sends_every_call_to_one_replica_and_the_report_warns(serve, 
     assert "more than 2x its fair share" in (tmp_path / "report.md").read_text()
 
 
-@pytest.mark.parametrize("connections", [1, 4])
-def test_grpc_connections_n_opens_n_connections_counted_by_the_server(serve, tmp_path, connections):
-    server = serve()
+@pytest.mark.parametrize(("connections", "tls"), [(1, False), (4, False), (4, True)], ids=["1", "4", "4 over TLS"])
+def test_grpc_connections_n_opens_n_connections_counted_by_the_server(serve, tmp_path, connections, tls):
+    server_tls, client_tls = tls_options(tmp_path, tls)
+    server = serve(*server_tls)
+    host = f"grpcs://localhost:{server.port}" if tls else server.target
     command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", "8", "-r", "8",
-               "-t", "3s", "--host", server.target, "--grpc-connections", str(connections), "--no-audit", NO_PROBE,
-               "--csv", str(tmp_path / "single")]  # fmt: skip
+               "-t", "3s", "--host", host, "--grpc-connections", str(connections), "--no-audit", NO_PROBE,
+               *client_tls, "--csv", str(tmp_path / "single")]  # fmt: skip
     locust = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = []
     watcher = threading.Thread(target=lambda: [seen.append(server_side_connections(server.port)) or time.sleep(0.1)
