@@ -4,10 +4,12 @@ suite's options, the ``LOCUST_*`` variables, then the one validation of a test; 
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 import unpatched_locust  # noqa: F401  (before Locust's parser is imported)
+from locust_runs import run_locust
 
 from grpc_user.locust.settings.__main__ import main as settings_command
 from grpc_user.locust.settings.arguments import ArgumentsError, locust_parser, settings_from_arguments
@@ -152,3 +154,25 @@ def test_the_settings_command_prints_the_grouped_help_or_the_verdict(capsys, mon
         == "locust: error: --batch-size='0' is not valid; accepted: a whole number from 1 to 1000\n"
     )
     assert settings_command([*HOST, "--batch-size", "7"]) == 0 and "'batch_size': 7" in capsys.readouterr().out
+
+
+def test_the_seed_clients_variables_are_read_and_a_bad_one_is_one_line(monkeypatch):
+    monkeypatch.setenv("GRPC_SERVER_HOST", "127.0.0.1")
+    monkeypatch.setenv("GRPC_SERVER_PORT", "5")
+    settings_from_arguments([], environ={})  # no --host: 127.0.0.1:5, as the seed clients read it
+    monkeypatch.setenv("GRPC_SERVER_PORT", "fifty")
+    with pytest.raises(OptionError, match=r"^GRPC_SERVER_PORT='fifty' is not valid; accepted: a port from 1 to 65535"):
+        settings_from_arguments([], environ={})
+    monkeypatch.setenv("MAX_BATCH_SIZE", "lots")
+    with pytest.raises(OptionError, match=r"^MAX_BATCH_SIZE='lots' is not valid; accepted: a whole number >= 1"):
+        settings_from_arguments(HOST, environ={})
+    monkeypatch.setenv("MAX_BATCH_SIZE", "50")
+    with pytest.raises(OptionError, match=r"^--batch-size='100' is not valid; accepted: a whole number from 1 to 50$"):
+        settings_from_arguments(HOST, environ={})
+    assert settings_from_arguments([*HOST, "--batch-size", "50"], environ={}).batch_size == 50
+
+
+def test_a_bad_client_variable_stops_locust_with_exit_2_and_one_line_not_a_traceback(tmp_path):
+    run = run_locust("single", "grpc://127.0.0.1:9", tmp_path, env={**os.environ, "MAX_BATCH_SIZE": "lots"})
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert "locust: error: MAX_BATCH_SIZE='lots' is not valid; accepted: a whole number >= 1" in run.stderr

@@ -5,6 +5,7 @@ target and the workload. Each refusal is one OptionError line naming the option,
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterable
 
 from grpc_user.locust.settings.action_plan import ActionPlan
@@ -28,9 +29,18 @@ def check_users(options: argparse.Namespace) -> None:
             raise OptionError("-r/--spawn-rate", spawn_rate, refused.accepted) from None
 
 
+def _default_target() -> str:
+    """``GRPC_SERVER_HOST:GRPC_SERVER_PORT``, the seed clients' variables, for a test without ``--host``."""
+    try:
+        return default_target()
+    except ValueError:
+        raise OptionError("GRPC_SERVER_PORT", os.environ.get("GRPC_SERVER_PORT"), "a port from 1 to 65535 (the "
+                          "target's port when --host is not given)") from None  # fmt: skip
+
+
 def check_target(host: str | None, security: Security) -> None:
     """``--host`` (else GRPC_SERVER_HOST/PORT) as the suite and gRPC take it; TLS files need a ``grpcs://`` target."""
-    text = host or default_target()
+    text = host or _default_target()
     try:
         target = parse_target(text)
     except ValueError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -22,9 +23,7 @@ from grpc_user.locust.settings.table import Option, option, options_of, read_set
 from grpc_user.locust.settings.values import (
     LB_POLICY,
     OptionError,
-    Parser,
     Refused,
-    batch_sizes,
     fraction,
     mix,
     negated,
@@ -59,16 +58,48 @@ MIN_CAPACITY_STEP_SECONDS = 2.0
 MAX_GRPC_CONNECTIONS = 1000
 
 
+def max_batch_size() -> int:
+    """``MAX_BATCH_SIZE``, the client's largest batch (1000 when unset); OptionError naming a bad value."""
+    try:
+        return default_max_batch_size()
+    except ValueError:
+        raise OptionError("MAX_BATCH_SIZE", os.environ.get("MAX_BATCH_SIZE"), "a whole number >= 1: the most entries "
+                          "in one BatchWriteLog") from None  # fmt: skip
+
+
+def batch_size_words() -> str:
+    """What ``--batch-size`` accepts."""
+    return f"a whole number from 1 to {max_batch_size()}"
+
+
+def batch_sizes_words() -> str:
+    """What ``--batch-sizes`` accepts."""
+    return f"comma-separated batch sizes from 1 to {max_batch_size()}, e.g. 10,100,500,1000"
+
+
 def _batch_size(raw: Any) -> int:
-    """1..MAX_BATCH_SIZE (read when parsed, as the client reads it)."""
-    parse: Parser = whole(1, default_max_batch_size())
-    return parse(raw)
+    """A whole number >= 1. Its upper bound, MAX_BATCH_SIZE, is checked with the other options
+    (``_check_combinations``): read here, it would be read when this module is imported, for the default."""
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise Refused(batch_size_words()) from None
+    if value < 1:
+        raise Refused(batch_size_words())
+    return value
 
 
 def _batch_sizes(raw: Any) -> tuple[int, ...]:
-    """``10,100,500``: sizes of 1..MAX_BATCH_SIZE (read when parsed); empty -> ()."""
-    parse: Parser = batch_sizes(default_max_batch_size())
-    return parse(raw)
+    """``10,100,500``: whole numbers >= 1 (MAX_BATCH_SIZE checked with the other options); empty -> ()."""
+    if raw is None or not str(raw).strip():
+        return ()
+    try:
+        sizes = tuple(int(part) for part in str(raw).split(","))
+    except ValueError:
+        raise Refused(batch_sizes_words()) from None
+    if min(sizes) < 1:
+        raise Refused(batch_sizes_words())
+    return sizes
 
 
 def _arrival_rate(raw: Any) -> RateSchedule | None:
@@ -397,7 +428,9 @@ def parse_actions(options: argparse.Namespace) -> ActionPlan:
 
 def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) -> None:
     """What each value accepts alone but not with the others."""
-    raw = lambda name: getattr(options, name, "")  # noqa: E731
+    raw = lambda name: getattr(options, name, BY_DEST[name].default)  # noqa: E731
+    if settings.batch_size > max_batch_size():
+        raise OptionError("--batch-size", raw("batch_size"), batch_size_words())
     if settings.arrival_rate is not None and settings.target_rps:
         raise OptionError(
             "--arrival-rate",
@@ -408,6 +441,8 @@ def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) ->
         if BY_FLAG["--batch-sizes"].read(options):
             raise OptionError("--batch-sizes", raw("batch_sizes"), "with --capacity-search only")
         return
+    if settings.capacity.batch_sizes and max(settings.capacity.batch_sizes) > max_batch_size():
+        raise OptionError("--batch-sizes", raw("batch_sizes"), batch_sizes_words())
     if settings.arrival_rate is not None:
         raise OptionError(
             "--arrival-rate",

@@ -148,24 +148,6 @@ def mix(raw: Any) -> tuple[tuple[str, int], ...]:
     return tuple(weights.items())
 
 
-def batch_sizes(most: int) -> Parser:
-    """``10,100,500`` -> batch sizes from 1 to ``most``; empty -> ()."""
-    accepted = f"comma-separated batch sizes from 1 to {most}, e.g. 10,100,500,1000"
-
-    def parse(raw: Any) -> tuple[int, ...]:
-        if raw is None or not str(raw).strip():
-            return ()
-        try:
-            sizes = tuple(int(part) for part in str(raw).split(","))
-        except ValueError:
-            raise Refused(accepted) from None
-        if not all(1 <= size <= most for size in sizes):
-            raise Refused(accepted)
-        return sizes
-
-    return parse
-
-
 def first_unprintable(value: str) -> str:
     """The first character gRPC cannot send in text metadata ('' when there is none)."""
     return next((char for char in value if not " " <= char <= "~"), "")
