@@ -94,7 +94,7 @@ def refused_stream(error: grpc.RpcError) -> bool:
     wrote when it read the RST_STREAM frame (``REFUSED_STREAM_DETAILS``): a fact of the client's HTTP/2 layer, not
     words of the service. A grpc server refuses streams past its ``grpc.max_concurrent_streams`` (counting, by
     default, calls its application has not released yet, so a client that keeps under the limit meets refusals
-    too); grpc retries a refused call once by itself, so a call that fails so was refused twice.
+    too). grpcio 1.85 does not retry such a call by itself: it fails at once (one refused stream per call).
     """
     return status_name(error) == "UNAVAILABLE" and REFUSED_STREAM_DETAILS in (error.details() or "")
 

@@ -193,7 +193,7 @@ class StreamRefuser:
     None) speak just enough HTTP/2 to refuse every stream: each HEADERS frame is answered RST_STREAM REFUSED_STREAM,
     its header block never read, so nothing of the call was processed. The other connections are relayed to
     ``upstream``, a real service (a Locust run's preflight and audit need one). ``refused`` counts the refused
-    streams (grpc retries a refused call once by itself)."""
+    streams."""
 
     def __init__(self, upstream: str = "", refuse: Container[int] | None = None) -> None:
         self._upstream, self._refuse_connections = upstream, refuse
