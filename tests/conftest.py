@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+import unpatched_locust  # noqa: F401  (importing any grpc_user.locust module imports Locust: without its patching)
 
 from reference_server.process import ServerProcess, start_server_process
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -28,6 +30,26 @@ from grpc_user.run_files import write_actions as write_actions_file
 
 logger = logging.getLogger(__name__)
 PHASE_MESSAGE = "grpc_user_phase"
+
+
+@dataclass
+class RunningActions:
+    """A test's actions as they run on the master or single process: what became of each (``outcomes``, in phase
+    order) and the greenlet that runs each (both empty on a worker and before the first test)."""
+
+    outcomes: list[ActionOutcome] = field(default_factory=list)
+    greenlets: list[Any] = field(default_factory=list)
+
+
+_running: weakref.WeakKeyDictionary[Any, RunningActions] = weakref.WeakKeyDictionary()
+
+
+def running_actions(environment: Any) -> RunningActions:
+    """The actions of the Environment's current (or last) test."""
+    actions = _running.get(environment)
+    if actions is None:
+        actions = _running[environment] = RunningActions()
+    return actions
 
 
 def warn_of_worker_actions(options: Any) -> None:
@@ -58,21 +80,22 @@ def register_worker_messages(environment: Any) -> None:
 def start_actions(environment: Any, run: SuiteRun, csv_prefix: str, stop_test: Callable[[Any], None]) -> None:
     """At test start on the master or single process: one greenlet per action, waiting for its time."""
     run.phases.start_run(run.settings.run_id)
-    run.action_outcomes = [ActionOutcome(a.phase, a.at, a.command) for a in run.settings.actions.actions]
-    run.action_greenlets = []
-    if isinstance(environment.runner, WorkerRunner) or not run.action_outcomes:
+    actions = _running[environment] = RunningActions(
+        [ActionOutcome(a.phase, a.at, a.command) for a in run.settings.actions.actions]
+    )
+    if isinstance(environment.runner, WorkerRunner) or not actions.outcomes:
         return
     previous: Event | None = None
-    for action, outcome in zip(run.settings.actions.actions, run.action_outcomes, strict=True):
+    for action, outcome in zip(run.settings.actions.actions, actions.outcomes, strict=True):
         started = Event()
-        greenlet = gevent.spawn(_run_at_its_time, environment, run, action, outcome, csv_prefix, stop_test,
-                                previous, started)  # fmt: skip
-        run.action_greenlets.append(greenlet)
+        greenlet = gevent.spawn(_run_at_its_time, environment, run, action, outcome, actions.outcomes, csv_prefix,
+                                stop_test, previous, started)  # fmt: skip
+        actions.greenlets.append(greenlet)
         previous = started
-    logger.info("%d action(s): %s", len(run.action_outcomes),
+    logger.info("%d action(s): %s", len(actions.outcomes),
                 "; ".join(action.label() for action in run.settings.actions.actions))  # fmt: skip
     _warn_of_actions_after_the_end(environment, run.settings.actions.actions)
-    write_actions(csv_prefix, run.action_outcomes)
+    write_actions(csv_prefix, actions.outcomes)
 
 
 def _warn_of_actions_after_the_end(environment: Any, actions: tuple[Action, ...]) -> None:
@@ -90,8 +113,9 @@ def _warn_of_actions_after_the_end(environment: Any, actions: tuple[Action, ...]
                        len(late), "; ".join(action.label() for action in late))  # fmt: skip
 
 
-def _run_at_its_time(environment: Any, run: SuiteRun, action: Action, outcome: ActionOutcome, csv_prefix: str,
-                     stop_test: Callable[[Any], None], previous: Event | None, started: Event) -> None:  # fmt: skip
+def _run_at_its_time(environment: Any, run: SuiteRun, action: Action, outcome: ActionOutcome,
+                     outcomes: list[ActionOutcome], csv_prefix: str, stop_test: Callable[[Any], None],
+                     previous: Event | None, started: Event) -> None:  # fmt: skip
     """At the action's time, once the action before it (``previous``) has started: open its phase, run it."""
     try:
         delay = run.started_at + action.at - time.time()
@@ -110,7 +134,7 @@ def _run_at_its_time(environment: Any, run: SuiteRun, action: Action, outcome: A
     try:
         run_action(outcome, run.settings.actions.timeout)
     finally:
-        write_actions(csv_prefix, run.action_outcomes)
+        write_actions(csv_prefix, outcomes)
         _log(outcome)
     if outcome.status in ("failed", "timed_out") and run.settings.actions.stop_on_failure:
         logger.error("--action-failure stop: action %d failed, stopping the test", action.phase)
@@ -124,17 +148,18 @@ def _log(outcome: ActionOutcome) -> None:
     logger.log(level, "%s%s", outcome.sentence(), output)
 
 
-def end_actions(run: SuiteRun, csv_prefix: str, kill_running: bool) -> None:
+def end_actions(environment: Any, csv_prefix: str, kill_running: bool) -> None:
     """As soon as the test begins to stop (``test_stopping``: -t, STOP, Ctrl-C, SIGTERM, a failed action) and again
     at its end: actions not started yet never will (not_started); with ``kill_running`` (the process quits) the
     ones still running are ended too. The file is rewritten."""
-    for greenlet, outcome in zip(run.action_greenlets, run.action_outcomes, strict=True):
+    actions = running_actions(environment)
+    for greenlet, outcome in zip(actions.greenlets, actions.outcomes, strict=True):
         if outcome.status == "pending":
             greenlet.kill(block=False)
             outcome.status = "not_started"
         elif outcome.status == "running" and kill_running:
             greenlet.kill(block=True)
-    write_actions(csv_prefix, run.action_outcomes)
+    write_actions(csv_prefix, actions.outcomes)
 
 
 def write_actions(csv_prefix: str, outcomes: list[ActionOutcome]) -> str:

@@ -18,7 +18,7 @@ import gevent
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
 from grpc_user.histograms import OK
-from grpc_user.locust.actions.runner import end_actions
+from grpc_user.locust.actions.runner import end_actions, running_actions
 from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, run_target
 from grpc_user.locust.audit.delivery import AuditResult, exit_code
 from grpc_user.locust.counts.arrivals import DROP_CAUSES
@@ -49,7 +49,7 @@ def end_test(environment: Any, run: SuiteRun) -> None:
         run.history_greenlet.kill(block=False)
     if isinstance(environment.runner, MasterRunner):
         wait_for_final_counts(environment, run)
-    end_actions(run, csv_prefix(environment), kill_running=False)
+    end_actions(environment, csv_prefix(environment), kill_running=False)
     write_run_files(environment, run)
     finished_transports, run.transports = run.transports, {}
     run.audit, run.phase_audits = None, []
@@ -162,7 +162,7 @@ def _close(transports: dict[Any, Any]) -> None:
         gc.collect()
 
 
-def print_logs_summary(run: SuiteRun) -> None:
+def print_logs_summary(environment: Any, run: SuiteRun) -> None:
     """Logs sent, acknowledged and in doubt per RPC, and the audit line, next to Locust's request table."""
     if run.counter.by_name:
         duration = max((run.stopped_at or time.time()) - run.started_at, 1e-9)
@@ -187,7 +187,7 @@ def print_logs_summary(run: SuiteRun) -> None:
         summary_logger.info("%s", AuditResult(**run.audit).summary())
     for phase in run.phase_audits:
         summary_logger.info("  phase %d %s", phase["phase"], phase["sentence"])
-    for outcome in run.action_outcomes:
+    for outcome in running_actions(environment).outcomes:
         summary_logger.info("  %s", outcome.sentence())
     if run.freshness_figures is not None:
         print_freshness_summary(run.freshness_figures)
@@ -240,8 +240,9 @@ def run_info(environment: Any, run: SuiteRun) -> dict[str, Any]:
     }
     if run.audit is not None:
         info["audit"] = run.audit
-    if run.action_outcomes:
-        info["actions"] = [outcome.as_dict() for outcome in run.action_outcomes]
+    outcomes = running_actions(environment).outcomes
+    if outcomes:
+        info["actions"] = [outcome.as_dict() for outcome in outcomes]
     return info
 
 

@@ -1,6 +1,6 @@
 """Locust event listeners that make the suite a plugin: options, run ids, log counts, sidecars, budget, the end.
 
-Imported by ``grpc_user.locust.user.users``, so every locustfile with a GrpcUser gets them. Only the
+Registered by the plugin's root (``grpc_user.locust``), so every locustfile with a GrpcUser gets them. Only the
 master (or the single local process) writes files and audits; workers report their counts to it.
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import events
 from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
@@ -52,6 +51,7 @@ from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.run.state import SuiteRun, all_environments, all_runs, suite_run
+from grpc_user.locust.run.user_total import send_user_total_with_every_spawn, total_users
 from grpc_user.locust.settings.checks import settings_for_test
 from grpc_user.locust.settings.registration import register_options
 from grpc_user.locust.settings.spawn_defaults import read_default_options_once
@@ -66,9 +66,6 @@ STOP_POLL_SECONDS = 0.05
 # How long a worker's first test_start waits for Locust's init event (it follows the runner's creation at once).
 INIT_WAIT_SECONDS = 30.0
 
-read_default_options_once()  # before any spawn message: a late worker gets one before its init event
-
-TOTAL_USERS_OPTION = "grpc_total_users"
 # The run id the master chose for this test; it reaches the workers with Locust's spawn messages.
 TEST_RUN_ID_OPTION = "grpc_test_run_id"
 
@@ -128,12 +125,10 @@ def wait_for_init(environment: Any, run: SuiteRun) -> None:
                      INIT_WAIT_SECONDS)  # fmt: skip
 
 
-@events.init_command_line_parser.add_listener
 def _add_options(parser: Any, **_: Any) -> None:
     register_options(parser)
 
 
-@events.init.add_listener
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
     """Validate the options, fix the security settings, wire messages, install the web UI's additions."""
     tune_garbage_collection()
@@ -163,13 +158,12 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
         exit_unless_target_serves(environment, run)
     if isinstance(runner, MasterRunner):
         register_master_messages(environment, lambda: gevent.spawn(_finish, environment))
-        _send_user_total_with_every_spawn(environment, runner)
+        send_user_total_with_every_spawn(environment, runner)
     if web_ui is not None:
         install_web_ui(environment, web_ui)
     run.initialized = True
 
 
-@events.test_start.add_listener
 def on_test_start(environment: Any, **_: Any) -> None:
     """Re-read options (the web UI may have changed them), choose the run id, reset counts, set the budget."""
     run = suite_run(environment)
@@ -210,7 +204,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     _start_budget(environment, run)
     prefix = csv_prefix(environment)
     actions.start_actions(environment, run, prefix, _stop_for_failed_action)
-    start_probe(environment, run, prefix, lambda: _total_users(environment))
+    start_probe(environment, run, prefix, lambda: total_users(environment))
     if not isinstance(runner, WorkerRunner) and prefix:
         run.history = CountsHistory(prefix)
         open_model = run.settings.arrival_rate is not None or run.settings.capacity is not None
@@ -225,27 +219,6 @@ def _stop_for_failed_action(environment: Any) -> None:
     _finish(environment)
 
 
-def _send_user_total_with_every_spawn(environment: Any, runner: MasterRunner) -> None:
-    """Each worker's share of ``--arrival-rate`` is its users over the test's total: the master puts the total in the
-    options that Locust sends with every spawn message, so a change of users (web UI, shape) keeps the rate."""
-    start = runner.start
-
-    def start_with_total(user_count: int, spawn_rate: float, *args: Any, **kwargs: Any) -> None:
-        if environment.parsed_options is not None:
-            setattr(environment.parsed_options, TOTAL_USERS_OPTION, user_count)
-        start(user_count, spawn_rate, *args, **kwargs)
-
-    runner.start = start_with_total
-
-
-def _total_users(environment: Any) -> float:
-    """The test's users in total: the master's count on a worker, the runner's own elsewhere."""
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        return float(getattr(environment.parsed_options, TOTAL_USERS_OPTION, 0) or 1)
-    return float(runner.target_user_count or 1)
-
-
 def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
     """This process's share of ``--arrival-rate``: in proportion to the users it runs of all the test's users."""
     if run.settings.arrival_rate is None and run.settings.capacity is None:
@@ -254,11 +227,10 @@ def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
     run.live_rate = LiveRate(run.settings.capacity.start) if run.settings.capacity else None
     if isinstance(runner, MasterRunner):
         return None
-    total = lambda: _total_users(environment)  # noqa: E731
     schedule = run.live_rate or run.settings.arrival_rate
     logger.info("arrival rate %s calls/s in total (open model): at most -u calls in flight; latency counts from "
                 "each call's scheduled start", schedule)  # fmt: skip
-    return ArrivalClock(schedule, lambda: min(runner.user_count / total(), 1.0), run.started_at,
+    return ArrivalClock(schedule, lambda: min(runner.user_count / total_users(environment), 1.0), run.started_at,
                         run.arrival_counts, lambda: runner.user_count, lambda: run.budget.used_up)  # fmt: skip
 
 
@@ -280,7 +252,6 @@ def _test_run_id(environment: Any, run: SuiteRun, typed: str) -> str:
     return run_id
 
 
-@events.test_stopping.add_listener
 def on_test_stopping(environment: Any, **_: Any) -> None:
     """Users are about to stop: no more starts are offered, and no action starts any more."""
     run = suite_run(environment)
@@ -288,10 +259,9 @@ def on_test_stopping(environment: Any, **_: Any) -> None:
     if run.arrivals is not None:
         run.arrivals.stop()
     if not isinstance(environment.runner, WorkerRunner) and run.started_at:
-        actions.end_actions(run, csv_prefix(environment), kill_running=False)
+        actions.end_actions(environment, csv_prefix(environment), kill_running=False)
 
 
-@events.test_stop.add_listener
 def on_test_stop(environment: Any, **_: Any) -> None:
     """Users have stopped: a worker sends its final counts; the master or single process ends the test."""
     run = suite_run(environment)
@@ -336,8 +306,8 @@ def on_quitting(environment: Any, **_: Any) -> None:
         return
     if run.audit_greenlet is not None:
         run.audit_greenlet.join()
-    actions.end_actions(run, csv_prefix(environment), kill_running=True)
-    print_logs_summary(run)
+    actions.end_actions(environment, csv_prefix(environment), kill_running=True)
+    print_logs_summary(environment, run)
     fail_on_dropped_arrivals(environment, run)
     if csv_prefix(environment):
         # Locust rewrites its --csv files once per interval and not after the stop: let it write
@@ -345,7 +315,6 @@ def on_quitting(environment: Any, **_: Any) -> None:
         gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)
 
 
-@events.report_to_master.add_listener
 def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
     """Workers add their log counts to every stats report."""
     for run in all_runs():
@@ -359,7 +328,6 @@ def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
             data[FRESHNESS_REPORT_KEY] = run.freshness.take_report()
 
 
-@events.worker_report.add_listener
 def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     """The master adds each worker's log counts to its own."""
     for run in all_runs():
@@ -375,14 +343,12 @@ def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
                 run.freshness.adopt(data[FRESHNESS_HANDOFF_KEY], time.monotonic(), client_id)
 
 
-@events.reset_stats.add_listener
 def on_reset_stats(**_: Any) -> None:
     """Reset Stats in the web UI resets the per-RPC log counts and latency too (not the audit's totals)."""
     for run in all_runs():
         _reset_suite_stats(run)
 
 
-@events.spawning_complete.add_listener
 def on_spawning_complete(user_count: int, **_: Any) -> None:
     """``--reset-stats``: Locust resets its stats when spawning completes, without firing ``reset_stats``; the suite's
     per-RPC counts and latency follow (not the audit's totals). The master notes how many workers run the test."""
@@ -429,3 +395,17 @@ def _finish(environment: Any) -> None:
         environment.runner.quit()
     else:
         environment.runner.stop()
+
+
+def register(events: Any) -> None:
+    """Add the suite's listeners to Locust's ``events``; the plugin's root (``grpc_user.locust``) calls it once."""
+    read_default_options_once()  # before any spawn message: a late worker gets one before its init event
+    events.init_command_line_parser.add_listener(_add_options)
+    events.init.add_listener(on_init)
+    events.test_start.add_listener(on_test_start)
+    events.test_stopping.add_listener(on_test_stopping)
+    events.test_stop.add_listener(on_test_stop)
+    events.report_to_master.add_listener(on_report_to_master)
+    events.worker_report.add_listener(on_worker_report)
+    events.reset_stats.add_listener(on_reset_stats)
+    events.spawning_complete.add_listener(on_spawning_complete)

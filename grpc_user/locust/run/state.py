@@ -10,7 +10,6 @@ from typing import Any
 from gevent.event import Event
 
 from grpc_user.histograms import LatencyHistograms
-from grpc_user.locust.actions.command import ActionOutcome
 from grpc_user.locust.counts.arrivals import ArrivalCounter
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.peers import PeerCounter
@@ -42,8 +41,6 @@ class SuiteRun:
     startup_security: Security | None = None
     startup_actions: ActionPlan | None = None
     phases: PhaseCounts = field(default_factory=PhaseCounts)
-    action_outcomes: list[ActionOutcome] = field(default_factory=list)
-    action_greenlets: list[Any] = field(default_factory=list)
     phase_audits: list[dict[str, Any]] = field(default_factory=list)
     startup_host: str = ""
     initialized: bool = False

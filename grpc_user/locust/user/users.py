@@ -16,8 +16,8 @@ from locust.exception import LocustError
 from locust.runners import WorkerRunner
 from locust.user.wait_time import constant_throughput
 
-from grpc_user.locust.lifecycle import listeners  # registers the suite's Locust event listeners
 from grpc_user.locust.run.state import suite_run
+from grpc_user.locust.run.user_total import total_users
 from grpc_user.locust.transport.bridge import shared_transport
 from grpc_user.locust.user.session import GrpcLogClient
 from grpc_user.settings import default_max_batch_size, default_target
@@ -26,15 +26,6 @@ from grpc_user.testdata import LogDataGenerator
 
 USERS_PER_WORKER_INDEX = 1_000_000
 logger = logging.getLogger(__name__)
-
-
-def total_users(environment: Any) -> int:
-    """How many users the whole test runs (the master's count on a worker)."""
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        total = getattr(environment.parsed_options, listeners.TOTAL_USERS_OPTION, 0)
-        return int(total or runner.target_user_count or 1)
-    return int(runner.target_user_count or 1) if runner is not None else 1
 
 
 class GrpcUser(User):

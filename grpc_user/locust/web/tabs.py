@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from grpc_user.locust.actions.runner import running_actions
 from grpc_user.locust.audit.delivery import AuditResult
 from grpc_user.locust.freshness.files import figures, strip_sentence
 from grpc_user.locust.run.state import suite_run
@@ -171,10 +172,11 @@ def action_rows(environment: Any) -> list[dict[str, Any]]:
     """The rows of the Actions tab: one per action of the current or last test (its plan before any test)."""
     run = suite_run(environment)
     audits = {phase["phase"]: phase["sentence"] for phase in run.phase_audits}
-    if run.action_outcomes:
+    outcomes = running_actions(environment).outcomes
+    if outcomes:
         return [{"phase": o.phase, "at": o.at, "command": o.command, "status": o.words(),
                  "exit_code": "" if o.exit_code is None else o.exit_code, "output": (o.output or [""])[0],
-                 "audit": audits.get(o.phase, "")} for o in run.action_outcomes]  # fmt: skip
+                 "audit": audits.get(o.phase, "")} for o in outcomes]  # fmt: skip
     return [{"phase": a.phase, "at": a.at, "command": a.command, "status": "runs when a test starts", "exit_code": "",
              "output": "", "audit": ""} for a in run.settings.actions.actions]  # fmt: skip
 
