@@ -10,12 +10,11 @@ monkey.patch_all()
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-import types  # noqa: E402
 
 import gevent  # noqa: E402
 import grpc  # noqa: E402
 
-from grpc_user.locust.transport.bridge import shared_transport  # noqa: E402
+from grpc_user.locust.transport.bridge import Transports  # noqa: E402
 from grpc_user.pb import log_service_pb2 as pb  # noqa: E402
 from grpc_user.security import Security  # noqa: E402
 from grpc_user.target import parse_target  # noqa: E402
@@ -25,7 +24,7 @@ WRITE = "/logservice.LogService/WriteLog"
 
 def main(target: str) -> None:
     """Concurrent calls, a ticking greenlet during them, a killed caller, a deadline."""
-    transport = shared_transport(types.SimpleNamespace(transports={}), parse_target(target), Security())
+    transport = Transports().shared(parse_target(target), Security())
     payload = pb.WriteLogRequest(log_entry=pb.LogEntry(message="probe")).SerializeToString()
     ticks = []
     ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.01)) for _ in range(1000)])

@@ -65,18 +65,18 @@ def test_a_loop_that_never_idles_still_lets_greenlets_run():
 def test_answers_and_failures_come_back_through_the_direct_call_path():
     with start_server_process("--error-rate", "1") as failing, start_server_process() as healthy:
         seen = run_patched(f"""
-            import json, types, grpc
-            from grpc_user.locust.transport.bridge import shared_transport
+            import json, grpc
+            from grpc_user.locust.transport.bridge import Transports
             from grpc_user.pb import log_service_pb2 as pb
             from grpc_user.security import Security
             from grpc_user.target import parse_target
 
             payload = pb.WriteLogRequest(log_entry=pb.LogEntry(message="m")).SerializeToString()
             path = "/logservice.LogService/WriteLog"
-            run = types.SimpleNamespace(transports={{}})
-            answer = shared_transport(run, parse_target("{healthy.target}"), Security()).unary(path, payload, 5)
+            transports = Transports()
+            answer = transports.shared(parse_target("{healthy.target}"), Security()).unary(path, payload, 5)
             try:
-                shared_transport(run, parse_target("{failing.target}"), Security()).unary(path, payload, 5)
+                transports.shared(parse_target("{failing.target}"), Security()).unary(path, payload, 5)
                 status = "no error"
             except grpc.RpcError as error:
                 status = error.code().name
@@ -88,13 +88,12 @@ def test_answers_and_failures_come_back_through_the_direct_call_path():
 def test_a_failing_loop_fails_pending_and_later_calls_at_once():
     with start_server_process("--latency-ms", "300") as server:
         seen = run_patched(f"""
-            import json, time, types, gevent
-            from grpc_user.locust.transport.bridge import LoopStopped, hub_loop, shared_transport
+            import json, time, gevent
+            from grpc_user.locust.transport.bridge import LoopStopped, Transports, hub_loop
             from grpc_user.security import Security
             from grpc_user.target import parse_target
 
-            transport = shared_transport(types.SimpleNamespace(transports={{}}), parse_target("{server.target}"),
-                                         Security())
+            transport = Transports().shared(parse_target("{server.target}"), Security())
             pending = transport.start_unary("/logservice.LogService/WriteLog", b"", 5)
 
             def broken_select(timeout=None):

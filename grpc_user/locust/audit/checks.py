@@ -12,7 +12,7 @@ from grpc_user.health import check
 from grpc_user.locust.audit.delivery import AuditResult, audit_delivery, count_stored, skipped, undecided
 from grpc_user.locust.audit.phases import audit_phases
 from grpc_user.locust.run.state import SuiteRun
-from grpc_user.locust.transport.bridge import LoopStopped, shared_transport
+from grpc_user.locust.transport.bridge import LoopStopped
 from grpc_user.results import HealthResult
 from grpc_user.settings import default_target
 from grpc_user.target import Target, parse_target
@@ -30,8 +30,8 @@ def run_target(environment: Any) -> Target:
 
 def _bytes_call(run: SuiteRun, target: Target, timeout: float) -> Any:
     settings = run.settings
-    transport = shared_transport(
-        run, target, settings.security, lb_policy=settings.grpc_lb, connections=settings.grpc_connections
+    transport = run.transports.shared(
+        target, settings.security, lb_policy=settings.grpc_lb, connections=settings.grpc_connections
     )
     return lambda path, payload: transport.unary(path, payload, timeout)
 

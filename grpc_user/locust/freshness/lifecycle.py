@@ -18,7 +18,6 @@ from locust.runners import MasterRunner, WorkerRunner
 from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
-from grpc_user.locust.transport.bridge import shared_transport
 from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
 from grpc_user.settings import default_target
 from grpc_user.target import parse_target
@@ -62,7 +61,7 @@ def _query_call(environment: Any, run: Any) -> Any:
 
     def call(path: str, payload: bytes) -> bytes:
         if not transports:
-            transports.append(shared_transport(run, parse_target(environment.host or default_target()), security))
+            transports.append(run.transports.shared(parse_target(environment.host or default_target()), security))
         return transports[0].unary(path, payload, timeout)
 
     return call

@@ -8,7 +8,6 @@ the audit runs, then its files are written; a quitting process waits for all of 
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from grpc_user.locust.freshness.lifecycle import finish_probe
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
 from grpc_user.locust.run.progress import WaitProgress
 from grpc_user.locust.run.state import SuiteRun
+from grpc_user.locust.transport.bridge import Transports
 from grpc_user.run_files import (
     write_arrivals,
     write_audit,
@@ -51,7 +51,7 @@ def end_test(environment: Any, run: SuiteRun) -> None:
         wait_for_final_counts(environment, run)
     end_actions(environment, csv_prefix(environment), kill_running=False)
     write_run_files(environment, run)
-    finished_transports, run.transports = run.transports, {}
+    finished_transports = run.transports.take()
     run.audit, run.phase_audits = None, []
     run.audit_greenlet = gevent.spawn(finish_audit, environment, run, run.settings.run_id, finished_transports,
                                       run.freshness)  # fmt: skip
@@ -100,7 +100,7 @@ def listed_peers(environment: Any) -> tuple[str, ...]:
         return ()
 
 
-def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transports: dict[Any, Any],
+def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transports: Transports,
                  probe: Any = None) -> None:  # fmt: skip
     """Run the delivery audit of test ``run_id`` (progress shows in the web UI), record it, set the exit code;
     then finish its freshness ``probe`` (the samples not visible by the end of the audit never were)."""
@@ -125,7 +125,7 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
         logger.info("%s", result.summary())
         if freshness is not None:
             logger.info("%s", freshness_line(freshness))
-        _close(finished_transports)
+        finished_transports.close()
         return
     run.phase_audits = delivery_audit_by_phase(environment, run, result)
     run.audit = result.as_dict()
@@ -148,18 +148,9 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
         logger.error("Delivery audit failed (exit code %d): %s", code, result.detail)
     if code:
         environment.process_exit_code = code
-    _close(finished_transports)
+    finished_transports.close()
     if environment.runner.state in (STATE_STOPPED, STATE_STOPPING, STATE_CLEANUP):  # no new test uses them
-        _close(run.transports)
-        run.transports = {}
-
-
-def _close(transports: dict[Any, Any]) -> None:
-    """Close the channels; a closed grpc.aio channel lets go of its connection once its objects are collected."""
-    for transport in transports.values():
-        transport.close(grace=1.0)
-    if transports:
-        gc.collect()
+        run.transports.close()
 
 
 def print_logs_summary(environment: Any, run: SuiteRun) -> None:

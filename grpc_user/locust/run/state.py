@@ -18,6 +18,7 @@ from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.run.budget import BudgetPool, RequestBudget
 from grpc_user.locust.settings.action_plan import ActionPlan
 from grpc_user.locust.settings.suite import SuiteSettings
+from grpc_user.locust.transport.bridge import Transports
 from grpc_user.security import Security
 
 
@@ -36,7 +37,7 @@ class SuiteRun:
     live_rate: LiveRate | None = None
     capacity_greenlet: Any = None
     budget: RequestBudget = field(default_factory=RequestBudget)
-    transports: dict[Any, Any] = field(default_factory=dict)
+    transports: Transports = field(default_factory=Transports)
     user_numbers: itertools.count = field(default_factory=itertools.count)
     startup_security: Security | None = None
     startup_actions: ActionPlan | None = None

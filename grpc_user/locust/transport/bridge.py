@@ -25,6 +25,7 @@ and later call fails at once with ``LoopStopped`` instead of waiting forever.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import types
@@ -299,14 +300,40 @@ def _answer(call: grpc.aio.UnaryUnaryCall) -> bytes:
     raise RuntimeError("the gRPC call was not finished")  # its response task is done: never reached
 
 
-def shared_transport(run: Any, target: Target, security: Security, *, lb_policy: str = "", connections: int = 1,
-                     user_number: int = 0) -> AioTransport:  # fmt: skip
-    """One of the process's ``connections`` channels to a target: the one user ``user_number`` keeps to (its number
-    modulo ``connections``). With one, every user shares one channel (one HTTP/2 connection per server it reaches);
-    with more, each channel opens connections of its own (grpc would otherwise share them between the channels)."""
-    key = (target, security, lb_policy, connections, user_number % connections)
-    transport = run.transports.get(key)
-    if transport is None:
-        transport = run.transports[key] = AioTransport(target, security, lb_policy=lb_policy,
+TransportKey = tuple[Target, Security, str, int, int]
+
+
+class Transports:
+    """The channels a Locust process keeps to its targets for a test: ``shared`` opens each on first use; the end of
+    the test ``take``s them for its audit and ``close``s them once nothing uses them any more."""
+
+    def __init__(self) -> None:
+        self._open: dict[TransportKey, AioTransport] = {}
+
+    def shared(self, target: Target, security: Security, *, lb_policy: str = "", connections: int = 1,
+               user_number: int = 0) -> AioTransport:  # fmt: skip
+        """One of the process's ``connections`` channels to a target: the one user ``user_number`` keeps to (its
+        number modulo ``connections``). With one, every user shares one channel (one HTTP/2 connection per server it
+        reaches); with more, each channel opens connections of its own (grpc would otherwise share them)."""
+        key = (target, security, lb_policy, connections, user_number % connections)
+        transport = self._open.get(key)
+        if transport is None:
+            transport = self._open[key] = AioTransport(target, security, lb_policy=lb_policy,
                                                        own_connections=connections > 1)  # fmt: skip
-    return transport
+        return transport
+
+    def take(self) -> Transports:
+        """The channels open now, handed over (to the audit of the test that opened them); a next test opens its
+        own."""
+        taken = Transports()
+        taken._open, self._open = self._open, {}
+        return taken
+
+    def close(self, grace: float = 1.0) -> None:
+        """Close every channel (calls in flight after ``grace`` seconds end with CANCELLED); a closed grpc.aio
+        channel lets go of its connection once its objects are collected."""
+        closing, self._open = self._open, {}
+        for transport in closing.values():
+            transport.close(grace=grace)
+        if closing:
+            gc.collect()

@@ -18,7 +18,6 @@ from locust.user.wait_time import constant_throughput
 
 from grpc_user.locust.run.state import suite_run
 from grpc_user.locust.run.user_total import total_users
-from grpc_user.locust.transport.bridge import shared_transport
 from grpc_user.locust.user.session import GrpcLogClient
 from grpc_user.settings import default_max_batch_size, default_target
 from grpc_user.target import parse_target
@@ -49,8 +48,7 @@ class GrpcUser(User):
         user_index = worker_index * USERS_PER_WORKER_INDEX + user_number
         settings = self.settings
         self.client = GrpcLogClient(
-            transport=shared_transport(
-                run,
+            transport=run.transports.shared(
                 target,
                 settings.security,
                 lb_policy=settings.grpc_lb,
