@@ -18,8 +18,8 @@ ACCEPTED = ("calls per second R > 0 in total (e.g. 500), a ramp START:END:DURATI
 
 
 def parse_seconds(text: str) -> float:
-    """``90``, ``90s``, ``2m``, ``1h30m``: seconds, as Locust's ``--run-time`` reads them (without importing Locust,
-    which would monkey-patch the process of a client or server that imports the settings)."""
+    """``90``, ``90s``, ``2m``, ``1h30m``: whole seconds, as Locust's ``--run-time`` reads them (stricter: the whole
+    text must match, and no negative span); ValueError."""
     found = _TIMESPAN.fullmatch(text.strip())
     if not found or not any(found.groups()):
         raise ValueError(text)

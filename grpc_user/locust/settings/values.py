@@ -1,7 +1,7 @@
 """Parsers of option values: the text typed on a command line, in a ``LOCUST_*`` variable or in the web UI's start
 form -> a typed value, or ``Refused`` saying what is accepted. ``OptionError`` is the one line a refused value becomes.
 
-Pure functions, no Locust: the web UI's modules and the tests import them in processes that gevent must not patch.
+Pure functions that import nothing of Locust themselves.
 """
 
 from __future__ import annotations
