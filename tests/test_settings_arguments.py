@@ -8,7 +8,6 @@ import os
 import re
 
 import pytest
-import unpatched_locust  # noqa: F401  (before Locust's parser is imported)
 from locust_runs import run_locust
 
 from grpc_user.locust.settings.__main__ import main as settings_command

@@ -1,6 +1,7 @@
 """Import this before anything imports Locust: Locust's modules load into the test process without gevent's
-monkey-patching (Locust's own ``LOCUST_SKIP_MONKEY_PATCH``), so in-process servers keep real threads. For tests that
-read a command line with Locust's parser (``settings_from_arguments``), never for running users."""
+monkey-patching (Locust's own ``LOCUST_SKIP_MONKEY_PATCH``), so in-process servers keep real threads. conftest.py
+imports it first, as importing any ``grpc_user.locust`` module imports Locust; Locust's parser and the plugin's pure
+modules work unpatched, a user's calls do not: run Locust in a subprocess for those."""
 
 from __future__ import annotations
 
