@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ import pandas as pd
 
 from benchmarks.command_line import run_benchmark
 from benchmarks.locust_csv import HISTORY_HEADER, PERCENTILE_COLUMNS, STATS_HEADER
+from grpc_user.run_files import write_run_info
+from grpc_user.run_files.schema import LOGS, LOGS_HISTORY
 from reports.cli import main as report_main
 
 SECONDS = 3600
@@ -110,9 +111,7 @@ def write_run(folder: Path, seconds: int = SECONDS) -> int:
     logs_sums = logs_history.groupby("Timestamp")[["Logs Sent", "Logs Acked"]].sum().reset_index()
     logs_sums = logs_sums.assign(**{"User Count": users, "Type": "", "Name": "Aggregated"})
     pd.concat([logs_history, logs_sums]).sort_values("Timestamp", kind="stable").to_csv(
-        f"{prefix}_logs_history.csv",
-        index=False,
-        columns=["Timestamp", "User Count", "Type", "Name", "Logs Sent", "Logs Acked"],
+        LOGS_HISTORY.path(prefix), index=False, columns=list(LOGS_HISTORY.columns)
     )
     stats_rows, logs_rows, failure_rows = [], [], []
     for name, requests, failed, sent, acked in [
@@ -146,29 +145,26 @@ def write_run(folder: Path, seconds: int = SECONDS) -> int:
                 40,
             ]
         )
-        logs_rows.append([kind, name, requests, sent, acked, sent - acked])
+        logs_rows.append([kind, name, requests, sent, acked, sent - acked, 0])
         if kind:
             failure_rows.append(["grpc", name, "RESOURCE_EXHAUSTED: log queue is full", failed, "", ""])
     pd.DataFrame(stats_rows, columns=STATS_HEADER).to_csv(f"{prefix}_stats.csv", index=False)
-    pd.DataFrame(logs_rows, columns=["Type", "Name", "Requests", "Logs Sent", "Logs Acked", "Logs Rejected"]).to_csv(
-        f"{prefix}_logs.csv", index=False
-    )
+    pd.DataFrame(logs_rows, columns=list(LOGS.columns)).to_csv(LOGS.path(prefix), index=False)
     pd.DataFrame(failure_rows, columns=["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"]).to_csv(
         f"{prefix}_failures.csv", index=False
     )
     Path(f"{prefix}_exceptions.csv").write_text("Count,Message,Traceback,Nodes\n")
-    Path(f"{prefix}_run.json").write_text(
-        json.dumps(
-            {
-                "workload": "mixed",
-                "users": USERS,
-                "spawn_rate": 5,
-                "run_time": seconds,
-                "duration_seconds": seconds,
-                "run_id": "report-speed",
-                "target": "grpc://synthetic",
-            }
-        )
+    write_run_info(
+        str(prefix),
+        {
+            "workload": "mixed",
+            "users": USERS,
+            "spawn_rate": 5,
+            "run_time": seconds,
+            "duration_seconds": seconds,
+            "run_id": "report-speed",
+            "target": "grpc://synthetic",
+        },
     )
     return len(history)
 

@@ -216,9 +216,9 @@ ACTIONS = CsvFile(
 
 # --- the suite's JSON files --------------------------------------------------------------------------------------
 
-TEXT = {"type": "string"}
-NUMBER = {"type": "number"}
-COUNT = {"type": "integer", "minimum": 0}
+_TEXT = {"type": "string"}
+_NUMBER = {"type": "number"}
+_COUNT = {"type": "integer", "minimum": 0}
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -231,52 +231,52 @@ def _record(fields: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str,
 
 
 _PHASE = _record(
-    {"phase": COUNT, "action": _nullable(TEXT), "acked": COUNT, "in_doubt": COUNT, "persisted": COUNT,
-     "lost": COUNT, "lost_min": COUNT, "lost_max": COUNT, "status": TEXT, "sentence": _nullable(TEXT)},
+    {"phase": _COUNT, "action": _nullable(_TEXT), "acked": _COUNT, "in_doubt": _COUNT, "persisted": _COUNT,
+     "lost": _COUNT, "lost_min": _COUNT, "lost_max": _COUNT, "status": _TEXT, "sentence": _nullable(_TEXT)},
     required=("phase", "acked", "persisted", "lost", "status"),
 )  # fmt: skip
 _AUDIT = _record(
-    {"run_id": _nullable(TEXT), "acked": COUNT, "persisted": COUNT, "lost": COUNT, "unexpected": COUNT,
-     "status": TEXT, "detail": _nullable(TEXT), "in_doubt": COUNT, "lost_min": COUNT, "lost_max": COUNT,
-     "settle_seconds": _nullable(NUMBER), "phases": {"type": "array", "items": _PHASE}},
+    {"run_id": _nullable(_TEXT), "acked": _COUNT, "persisted": _COUNT, "lost": _COUNT, "unexpected": _COUNT,
+     "status": _TEXT, "detail": _nullable(_TEXT), "in_doubt": _COUNT, "lost_min": _COUNT, "lost_max": _COUNT,
+     "settle_seconds": _nullable(_NUMBER), "phases": {"type": "array", "items": _PHASE}},
     required=("acked", "persisted", "lost", "unexpected", "status"),
 )  # fmt: skip
 AUDIT = JsonFile("audit", "_audit.json", _AUDIT)
 """The delivery audit's result (``AuditResult.as_dict()``), with ``phases`` in a run with actions."""
 _OPTIONS = _record({"capacity": {"type": ["object", "null"]}, "arrival_rate": {"type": ["string", "number", "null"]},
-                    "target_rps": _nullable(NUMBER)})  # fmt: skip
+                    "target_rps": _nullable(_NUMBER)})  # fmt: skip
 RUN_INFO = JsonFile(
     "run",
     "_run.json",
     _record(
-        {"workload": _nullable(TEXT), "locustfile": _nullable(TEXT), "users": _nullable(COUNT),
-         "spawn_rate": _nullable(NUMBER), "run_time": _nullable({"type": ["number", "string"]}),
-         "target": _nullable(TEXT), "run_id": _nullable(TEXT), "started_at": _nullable(TEXT),
-         "stopped_at": _nullable(TEXT), "duration_seconds": _nullable(NUMBER), "workers": _nullable(COUNT),
+        {"workload": _nullable(_TEXT), "locustfile": _nullable(_TEXT), "users": _nullable(_COUNT),
+         "spawn_rate": _nullable(_NUMBER), "run_time": _nullable({"type": ["number", "string"]}),
+         "target": _nullable(_TEXT), "run_id": _nullable(_TEXT), "started_at": _nullable(_TEXT),
+         "stopped_at": _nullable(_TEXT), "duration_seconds": _nullable(_NUMBER), "workers": _nullable(_COUNT),
          "audit": _nullable(_AUDIT), "options": _nullable(_OPTIONS)}
     ),
 )  # fmt: skip
 """The run's parameters (no secrets), its options, and the audit once it is known."""
-_CAUSE = _record({"status": TEXT, "words": TEXT}, required=("status", "words"))
+_CAUSE = _record({"status": _TEXT, "words": _TEXT}, required=("status", "words"))
 _STEP_FIELDS = {
-    "offered_rps": NUMBER, "achieved_rps": NUMBER, "offered_logs_per_second": NUMBER,
-    "acked_logs_per_second": NUMBER, "stored_logs_per_second": _nullable(NUMBER), "p50_ms": NUMBER,
-    "p95_ms": NUMBER, "p99_ms": NUMBER, "failures": {"type": "object", "additionalProperties": COUNT},
-    "dropped": COUNT, "backlog_start": _nullable(NUMBER), "backlog_end": _nullable(NUMBER),
-    "good": {"type": "boolean"}, "broken_by": {"type": "array", "items": _record({"status": TEXT}, ("status",))},
+    "offered_rps": _NUMBER, "achieved_rps": _NUMBER, "offered_logs_per_second": _NUMBER,
+    "acked_logs_per_second": _NUMBER, "stored_logs_per_second": _nullable(_NUMBER), "p50_ms": _NUMBER,
+    "p95_ms": _NUMBER, "p99_ms": _NUMBER, "failures": {"type": "object", "additionalProperties": _COUNT},
+    "dropped": _COUNT, "backlog_start": _nullable(_NUMBER), "backlog_end": _nullable(_NUMBER),
+    "good": {"type": "boolean"}, "broken_by": {"type": "array", "items": _record({"status": _TEXT}, ("status",))},
 }  # fmt: skip
 CAPACITY = JsonFile(
     "capacity",
     "capacity.json",
     _record(
-        {"answer": TEXT, "max_sustainable_rps": NUMBER, "max_sustainable_logs_per_second": NUMBER,
+        {"answer": _TEXT, "max_sustainable_rps": _NUMBER, "max_sustainable_logs_per_second": _NUMBER,
          "breaking_cause": _CAUSE,
-         "slo": _record({"p95_ms": NUMBER, "failure_rate": NUMBER, "visibility_p95_ms": NUMBER},
+         "slo": _record({"p95_ms": _NUMBER, "failure_rate": _NUMBER, "visibility_p95_ms": _NUMBER},
                         ("p95_ms", "failure_rate")),
          "steps": {"type": "array", "items": _record(_STEP_FIELDS, tuple(_STEP_FIELDS))},
          "batch_sizes": {"type": "array", "items": _record(
-             {"batch_size": _nullable(COUNT), "max_sustainable_rps": NUMBER,
-              "max_sustainable_logs_per_second": NUMBER, "breaking_cause": _CAUSE},
+             {"batch_size": _nullable(_COUNT), "max_sustainable_rps": _NUMBER,
+              "max_sustainable_logs_per_second": _NUMBER, "breaking_cause": _CAUSE},
              ("batch_size", "max_sustainable_rps", "max_sustainable_logs_per_second", "breaking_cause"))}},
         required=("answer", "max_sustainable_rps", "max_sustainable_logs_per_second", "breaking_cause", "slo",
                   "steps"),
@@ -284,12 +284,12 @@ CAPACITY = JsonFile(
     per_prefix=False,
 )  # fmt: skip
 """A capacity search's answer, its cause and every step, in the run's folder beside the --csv files."""
-_NEVER_VISIBLE = _record({"name": TEXT, "probe": TEXT, "sample": COUNT, "acked_at": TEXT},
+_NEVER_VISIBLE = _record({"name": _TEXT, "probe": _TEXT, "sample": _COUNT, "acked_at": _TEXT},
                          ("name", "probe", "sample", "acked_at"))  # fmt: skip
 FRESHNESS_INFO = JsonFile(
     "freshness info",
     "_freshness.json",
-    _record({"max_poll_gap_ms": NUMBER, "probe_queries": COUNT,
+    _record({"max_poll_gap_ms": _NUMBER, "probe_queries": _COUNT,
              "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE}}),
 )  # fmt: skip
 """The freshness figures (as ``_freshness.csv``), the samples never visible, the probe's own QueryLog calls, and
