@@ -1,4 +1,5 @@
-"""Find a run's CSV prefix and read Locust's files and the suite's sidecars into one validated RunData."""
+"""Find a run's CSV prefix and read Locust's files and the suite's sidecars into one validated RunData, each file
+checked against its declaration in ``grpc_user.run_files.schema`` (the one its writer writes)."""
 
 from __future__ import annotations
 
