@@ -38,6 +38,8 @@ REFUSED_STREAM_TEXT = (
     "UNAVAILABLE, the server refused the call's stream before processing any of it (RST_STREAM REFUSED_STREAM)"
 )
 
+REQUEST_TYPE = "grpc"  # Locust's request_type of every call the suite makes (the Type column of its stats)
+
 
 def write_request(message: str, **kwargs: Any) -> pb.WriteLogRequest:
     """A WriteLogRequest for ``write_log(message, **kwargs)``."""

@@ -18,7 +18,8 @@ from typing import Any
 from grpc_user.levels import DEFAULT_LEVEL, parse_level
 from grpc_user.pb import log_service_pb2 as pb
 
-ENTRY_FIELDS = frozenset({"service_name", "level", "trace_id", "span_id", "timestamp"})
+# The metadata key under which every log of a test carries its run id: the delivery audit counts by it.
+RUN_ID_KEY = "run_id"
 _TEXT_FIELDS = ("service_name", "trace_id", "span_id")
 _ACCEPTED_VALUES = "str, int, float, bool, None, datetime, date, UUID, Decimal, Enum, dict, list, tuple"
 

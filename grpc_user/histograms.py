@@ -27,7 +27,6 @@ from hdrh.histogram import HdrHistogram
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
-OK = "OK"
 AGGREGATED = "Aggregated"
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 # The usual HDR percentile plot's points: up to 99.999% where the run has enough calls for them.

@@ -14,7 +14,7 @@ import random
 import string
 from collections import deque
 
-from grpc_user.entries import utc_now_rfc3339
+from grpc_user.entries import RUN_ID_KEY, utc_now_rfc3339
 from grpc_user.pb import log_service_pb2 as pb
 
 MONITOR_TYPES = ("impression", "click", "conversion", "play", "like", "share")
@@ -34,7 +34,7 @@ def template_pool(run_id: str, service_name: str, message_bytes: int, seed: int 
             level=rng.randrange(5),
             message="".join(rng.choices(_TEXT, k=message_bytes)),
             metadata={
-                "run_id": run_id,
+                RUN_ID_KEY: run_id,
                 "adv_id": str(rng.randrange(1_000_000, 10_000_000)),
                 "aweme_id": str(rng.randrange(100_000_000, 1_000_000_000)),
                 "plan_id": str(rng.randrange(10_000, 100_000)),

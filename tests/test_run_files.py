@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from locust_runs import ROOT
 
-from grpc_user.histograms import OK, LatencyHistograms
+from grpc_user.histograms import LatencyHistograms
+from grpc_user.results import OK
 from grpc_user.run_files import (
     ArrivalsHistory,
     CountsHistory,

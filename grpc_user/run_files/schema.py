@@ -17,7 +17,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from grpc_user.histograms import AGGREGATED, OK
+from grpc_user import calls
+from grpc_user.histograms import AGGREGATED
+from grpc_user.results import OK
 
 __all__ = [
     "ACTIONS",
@@ -91,7 +93,7 @@ class JsonFile:
 
 
 PERCENTILES = ("50%", "90%", "95%", "99%")
-REQUEST_TYPE = "grpc"
+REQUEST_TYPE = calls.REQUEST_TYPE
 """The Type of the suite's rows: Locust's ``request_type`` of every call the suite makes. The last row of a file
 with one row per request name is named ``AGGREGATED`` (as in Locust's files); ``OK`` is a successful call's
 outcome (``_latency.csv``'s Outcome)."""

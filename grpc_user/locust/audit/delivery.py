@@ -4,7 +4,7 @@ The service acknowledges before it stores and may drop a batch whose flush faile
 stop the audit counts the logs carrying this run's ``run_id`` (QueryLog filtered by metadata
 only, ``limit=1``, reading ``total_count``: the real service's level-filter quirk breaks a query
 by service_name) and polls until the count reaches the acknowledged number (plus the logs in
-doubt), stops moving for the settle period, or the timeout runs out.
+doubt), stops moving for the settle period, or the timeout runs out (the count: ``stored_count``).
 
 Exact when every call's outcome is known. A log *in doubt* belongs to a call whose answer never
 arrived (a deadline, a cancel, a broken connection): the service may or may not have queued it.
@@ -20,19 +20,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
-from grpc_user.calls import METHOD_PATHS, QUERY_LOG, RESPONSE_NAMES, error_message, status_name
-from grpc_user.pb import log_service_pb2 as pb
+from grpc_user.calls import error_message, status_name
+from grpc_user.locust.audit.stored_count import count_stored
+from grpc_user.locust.run import exit_codes
 
-QUERY_PATH = METHOD_PATHS[QUERY_LOG]
 POLL_SECONDS = 0.25
 RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
-
-
-STATUSES = ("running", "ok", "in_doubt", "lost", "unsettled", "interrupted", "skipped", "error")
-LOST_EXIT_CODE = 3  # acknowledged logs were lost (--audit-allow-loss accepts it)
-UNKNOWN_EXIT_CODE = 4  # delivery unknown: unsettled at --audit-timeout, interrupted, or the audit could not count
 
 
 @dataclass
@@ -95,33 +89,10 @@ class AuditResult:
 def exit_code(result: AuditResult, allow_loss: bool) -> int:
     """The exit code a headless run gets from its audit (0: the audit does not fail the run)."""
     if result.status == "lost" and not allow_loss:
-        return LOST_EXIT_CODE
+        return exit_codes.LOGS_LOST
     if result.status in ("unsettled", "interrupted", "error"):
-        return UNKNOWN_EXIT_CODE
+        return exit_codes.DELIVERY_UNKNOWN
     return 0
-
-
-def stored_count_request(run_id: str | None) -> bytes:
-    """QueryLog counting this run's logs (metadata filter only), or every stored log (``run_id`` None: no filter,
-    so the real service applies no level filter either); limit 1, total_count is the answer."""
-    filters = {} if run_id is None else {"run_id": run_id}
-    return pb.QueryLogRequest(metadata_filters=filters, limit=1).SerializeToString()
-
-
-def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None) -> int:
-    """How many logs the service stores with metadata run_id=<run_id> (``None``: how many it stores in all);
-    RuntimeError when the answer says success=false or cannot be read, grpc.RpcError when the call fails."""
-    answer = call(QUERY_PATH, stored_count_request(run_id))
-    try:
-        response = pb.QueryLogResponse.FromString(answer)
-    except DecodeError:
-        raise RuntimeError(
-            f"INTERNAL: unreadable {RESPONSE_NAMES[QUERY_LOG]} ({len(answer)} bytes): the target "
-            "does not answer QueryLog as the log service does"
-        ) from None
-    if not response.success:
-        raise RuntimeError(f"QueryLog answered success=false: {response.error_message or 'no message'}")
-    return response.total_count
 
 
 def skipped(run_id: str, acked: int, reason: str, in_doubt: int = 0) -> AuditResult:

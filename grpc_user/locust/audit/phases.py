@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from grpc_user.calls import METHOD_PATHS, QUERY_LOG
+from grpc_user.entries import RUN_ID_KEY
 from grpc_user.locust.audit.delivery import AuditResult, verdict
 from grpc_user.locust.counts.phases import METADATA_KEY, PhaseCounts, PhaseLogs
 from grpc_user.locust.settings.action_plan import Action
@@ -24,7 +25,7 @@ NOT_COUNTED = ("error", "skipped", "interrupted")
 
 def stored_in_phase(call: Callable[[str, bytes], bytes], run_id: str, phase: int) -> int:
     """How many logs the service stores with metadata run_id=<run_id> and phase=<phase>."""
-    request = pb.QueryLogRequest(metadata_filters={"run_id": run_id, METADATA_KEY: str(phase)}, limit=1)
+    request = pb.QueryLogRequest(metadata_filters={RUN_ID_KEY: run_id, METADATA_KEY: str(phase)}, limit=1)
     response = pb.QueryLogResponse.FromString(call(QUERY_PATH, request.SerializeToString()))
     if not response.success:
         raise RuntimeError(f"QueryLog answered success=false: {response.error_message or 'no message'}")

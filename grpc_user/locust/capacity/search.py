@@ -35,9 +35,10 @@ import grpc
 from locust.runners import MasterRunner
 
 from grpc_user.histograms import Latencies
-from grpc_user.locust.audit.checks import stored_count
+from grpc_user.locust.audit.stored_count import stored_count
 from grpc_user.locust.capacity.knee import KneeSearch
 from grpc_user.locust.counts.arrivals import DROP_CAUSES
+from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.progress import WaitProgress
 from grpc_user.locust.run.state import SuiteRun, suite_run
 from grpc_user.run_files import write_capacity
@@ -159,7 +160,7 @@ def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], Non
         environment.process_exit_code = 0
     else:
         logger.error("%s (exit code 1)", result["answer"])
-        environment.process_exit_code = 1
+        environment.process_exit_code = FAILED
     prefix = getattr(environment.parsed_options, "csv_prefix", None)
     if prefix:
         write_capacity(prefix, result)

@@ -24,8 +24,9 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from grpc_user import calls
-from grpc_user.histograms import OK, Latencies, LatencyHistograms
+from grpc_user.histograms import Latencies, LatencyHistograms
 from grpc_user.pb import log_service_pb2 as pb
+from grpc_user.results import OK
 
 PROBE_KEY = "freshness_probe"
 SAMPLE_KEY = "freshness_sample"

@@ -16,17 +16,20 @@ from typing import Any
 import gevent
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
-from grpc_user.histograms import OK
+from grpc_user.histograms import AGGREGATED
 from grpc_user.locust.actions.runner import end_actions, running_actions
-from grpc_user.locust.audit.checks import delivery_audit, delivery_audit_by_phase, run_target
 from grpc_user.locust.audit.delivery import AuditResult, exit_code
+from grpc_user.locust.audit.run_audit import delivery_audit, delivery_audit_by_phase
 from grpc_user.locust.counts.arrivals import DROP_CAUSES
 from grpc_user.locust.freshness.files import summary_line as freshness_line
 from grpc_user.locust.freshness.lifecycle import finish_probe
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
+from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.progress import WaitProgress
 from grpc_user.locust.run.state import SuiteRun
+from grpc_user.locust.run.target import run_target
 from grpc_user.locust.transport.bridge import Transports
+from grpc_user.results import OK
 from grpc_user.run_files import (
     write_arrivals,
     write_audit,
@@ -160,7 +163,7 @@ def print_logs_summary(environment: Any, run: SuiteRun) -> None:
         summary_logger.info("Logs per RPC (run id %s):", run.settings.run_id)
         header = ("Name", "# reqs", "logs sent", "logs acked", "in doubt", "rejected", "acked/s")
         summary_logger.info("%-20s %10s %12s %12s %10s %12s %12s", *header)
-        for name, logs in sorted(run.counter.by_name.items()) + [("Aggregated", run.counter.total())]:
+        for name, logs in sorted(run.counter.by_name.items()) + [(AGGREGATED, run.counter.total())]:
             row = (name, logs.requests, logs.sent, logs.acked, logs.in_doubt, logs.rejected, logs.acked / duration)
             summary_logger.info("%-20s %10d %12d %12d %10d %12d %12.1f", *row)
     rows = list(run.latency.rows())
@@ -189,7 +192,7 @@ def print_freshness_summary(data: dict[str, Any]) -> None:
     summary_logger.info("Visibility latency per RPC (ms), acknowledgement to the first QueryLog that returns the log:")
     summary_logger.info("%-20s %8s %8s %8s %8s %8s %8s %8s", "Name", "samples", "visible", "never", "50%", "95%",
                         "99%", "max")  # fmt: skip
-    for name, row in [*data["by_name"].items(), ("Aggregated", data["aggregated"])]:
+    for name, row in [*data["by_name"].items(), (AGGREGATED, data["aggregated"])]:
         summary_logger.info("%-20s %8d %8d %8d %8.0f %8.0f %8.0f %8.0f", name, row["samples"], row["visible"],
                             row["never_visible"], row["p50"], row["p95"], row["p99"], row["max"])  # fmt: skip
     for sample in data["never_visible_samples"]:
@@ -207,7 +210,7 @@ def fail_on_dropped_arrivals(environment: Any, run: SuiteRun) -> None:
     if dropped and environment.process_exit_code is None:
         logger.error("%d of %d scheduled calls were dropped (exit code 1): %s", dropped, run.arrival_counts.offered,
                      run.arrival_counts.summary())  # fmt: skip
-        environment.process_exit_code = 1
+        environment.process_exit_code = FAILED
 
 
 def run_info(environment: Any, run: SuiteRun) -> dict[str, Any]:

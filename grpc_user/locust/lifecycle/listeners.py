@@ -18,8 +18,8 @@ import gevent
 from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
+from grpc_user.calls import REQUEST_TYPE
 from grpc_user.locust.actions import runner as actions
-from grpc_user.locust.audit.checks import preflight, run_target
 from grpc_user.locust.capacity import search
 from grpc_user.locust.counts.arrivals import REPORT_KEY as ARRIVALS_REPORT_KEY
 from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
@@ -50,6 +50,8 @@ from grpc_user.locust.lifecycle.end import (
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
+from grpc_user.locust.preflight import target_problem
+from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
 from grpc_user.locust.run.state import SuiteRun, all_environments, all_runs, suite_run
 from grpc_user.locust.run.user_total import send_user_total_with_every_spawn, total_users
 from grpc_user.locust.settings.checks import settings_for_test
@@ -89,23 +91,13 @@ def test_settings(environment: Any) -> SuiteSettings:
                              environment.user_classes or [], run.startup_actions)  # fmt: skip
 
 
-def target_problem(environment: Any, run: SuiteRun) -> str:
-    """Why the target cannot be load-tested ('' when it answers as a LogService)."""
-    try:
-        run_target(environment)
-    except ValueError as error:
-        return f"--host: {error}"
-    result = preflight(environment, run)
-    return "" if result.serving else f"target {result.target} is not serving the log service: {result.detail}"
-
-
 def exit_unless_target_serves(environment: Any, run: SuiteRun) -> None:
     """Preflight of an unattended run (headless, --autostart) before any user spawns and before the -t timer
     starts: one line naming the target and the cause; exit 2
     for a malformed --host, 1 for a target that does not answer as a LogService."""
     problem = target_problem(environment, run)
     if problem:
-        exit_before_any_test(environment, problem, 2 if problem.startswith("--host") else 1)
+        exit_before_any_test(environment, problem, BAD_OPTION if problem.startswith("--host") else FAILED)
 
 
 def is_worker(environment: Any) -> bool:
@@ -141,7 +133,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
             run.startup_actions = parse_actions(environment.parsed_options)
         run.settings = test_settings(environment)
     except OptionError as error:
-        exit_before_any_test(environment, str(error), 2)
+        exit_before_any_test(environment, str(error), BAD_OPTION)
     run.startup_host = environment.host or ""
     install_stop_signals(environment)
     # Registered now, after Locust's own: ``quitting`` runs listeners in reverse, so these run first.
@@ -186,7 +178,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
             problem = target_problem(environment, run)
             if problem:
                 logger.error("%s", problem)
-                environment.events.request.fire(request_type="grpc", name="preflight", response_time=0,
+                environment.events.request.fire(request_type=REQUEST_TYPE, name="preflight", response_time=0,
                                                 response_length=0, exception=Exception(problem))  # fmt: skip
                 _refuse_test(environment, run)
                 return
@@ -215,7 +207,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
 
 def _stop_for_failed_action(environment: Any) -> None:
     """``--action-failure stop``: the test ends, exit code 1 (the audit's 3 or 4 still wins)."""
-    environment.process_exit_code = 1
+    environment.process_exit_code = FAILED
     _finish(environment)
 
 
@@ -274,7 +266,7 @@ def on_test_stop(environment: Any, **_: Any) -> None:
             "capacity search: the test stopped (-t, STOP or a signal) before the search found the knee: no "
             "answer and no capacity.json (exit code 1); leave -t out, the search ends the test by itself"
         )
-        environment.process_exit_code = 1
+        environment.process_exit_code = FAILED
     if isinstance(environment.runner, WorkerRunner):
         send_final_counts(environment)
     else:

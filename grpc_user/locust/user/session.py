@@ -19,7 +19,8 @@ from locust.exception import StopUser
 
 from grpc_user import calls
 from grpc_user.connection_watch import ConnectionWatch
-from grpc_user.histograms import OK, LatencyHistograms
+from grpc_user.entries import RUN_ID_KEY
+from grpc_user.histograms import LatencyHistograms
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
 from grpc_user.locust.counts.phases import PhaseCounts
@@ -29,11 +30,9 @@ from grpc_user.locust.run.budget import RequestBudget
 from grpc_user.locust.transport.bridge import LoopStopped, PendingCall
 from grpc_user.locust.user.failures import GrpcCallFailure, failure_from_message
 from grpc_user.pb import log_service_pb2 as pb
-from grpc_user.results import BatchResult, ChunkResult, QueryResult, WriteResult
+from grpc_user.results import OK, BatchResult, ChunkResult, QueryResult, WriteResult
 
-REQUEST_TYPE = "grpc"
 BRIDGE_STOPPED = "BRIDGE_STOPPED"
-RUN_ID_KEY = "run_id"
 
 
 class UnaryTransport(Protocol):
@@ -222,7 +221,7 @@ class GrpcLogClient:
         self._counter.add(name, sent, acked, in_doubt, audited)
         self._latency.record(name, exception.cause if exception else OK, int(elapsed_ms * 1000 + 0.5))  # µs
         self._fire(
-            request_type=REQUEST_TYPE,
+            request_type=calls.REQUEST_TYPE,
             name=name,
             response_time=elapsed_ms,
             response_length=length,

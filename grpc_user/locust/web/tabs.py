@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from grpc_user.histograms import AGGREGATED
 from grpc_user.locust.actions.runner import running_actions
 from grpc_user.locust.audit.delivery import AuditResult
 from grpc_user.locust.freshness.files import figures, strip_sentence
@@ -116,7 +117,7 @@ class LogsRate:
 def logs_rows(environment: Any, rate: LogsRate) -> list[dict[str, Any]]:
     """The rows of the Logs per RPC tab, one per request name and an Aggregated row."""
     counter = suite_run(environment).counter
-    named = sorted(counter.by_name.items()) + [("Aggregated", counter.total())]
+    named = sorted(counter.by_name.items()) + [(AGGREGATED, counter.total())]
     rates = rate.sample({name: logs.acked for name, logs in named})
     return [
         {

@@ -1,0 +1,25 @@
+"""The run's target, and one unary call to it over the run's own channels (the preflight's, the audit's)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from grpc_user.locust.run.state import SuiteRun
+from grpc_user.settings import default_target
+from grpc_user.target import Target, parse_target
+
+
+def run_target(environment: Any) -> Target:
+    """The target of this run: ``--host``, else GRPC_SERVER_HOST/PORT (raises ValueError if malformed)."""
+    return parse_target(environment.host or default_target())
+
+
+def target_call(run: SuiteRun, target: Target, timeout: float) -> Callable[[str, bytes], bytes]:
+    """``call(path, payload) -> answer bytes`` over the run's shared channel to ``target``, with a deadline of
+    ``timeout`` seconds; raises ``grpc.RpcError``, or ``LoopStopped`` when this process can make no call."""
+    settings = run.settings
+    transport = run.transports.shared(
+        target, settings.security, lb_policy=settings.grpc_lb, connections=settings.grpc_connections
+    )
+    return lambda path, payload: transport.unary(path, payload, timeout)
