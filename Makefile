@@ -33,11 +33,12 @@ rmdir $(1) 2>/dev/null && echo "no run folder: the test never started" || echo "
 	[ $$status -eq 0 ] || echo "locust exited with code $$status ($(EXIT_CODES))"; exit $$status
 endef
 
-.PHONY: help options venv proto test promtool test-browser lint demo capacity history prometheus-check deploy-check server replicas web headless report bench soak distributed clean
+.PHONY: help options venv proto test test-fast promtool test-browser lint demo capacity history prometheus-check deploy-check server replicas web headless report bench soak distributed clean
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
-	@echo "make test        the whole test suite"
+	@echo "make test        the whole test suite (PYTEST_ARGS=, TEST_WORKERS=)"
+	@echo "make test-fast   the tests not marked slow, for everyday work (under a minute)"
 	@echo "make test-browser the web UI in a real headless Chromium (installs chromium, chromium-driver, selenium)"
 	@echo "make server      run the reference log service on 127.0.0.1:50051"
 	@echo "make replicas    N=3 reference servers on 127.0.0.1:50051.. sharing one store (a replicated service)"
@@ -69,8 +70,15 @@ proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Igrpc_user/pb=proto --python_out=. --pyi_out=. --grpc_python_out=. proto/log_service.proto
 
 # promtool (Debian's prometheus package, installed here when missing, which needs root) checks /metrics in the tests.
+# The tests run in TEST_WORKERS processes (pytest-xdist): most of them wait on real servers and Locust runs rather
+# than compute, so 4 keep 2 cores busy; TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 4
 test: $(STAMP) promtool
-	$(PY) -m pytest --ignore=tests/browser $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --ignore=tests/browser $(PYTEST_ARGS)
+
+# Everyday work: the tests not marked slow (no Locust run, no process of several seconds), in under a minute.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow" --ignore=tests/browser $(PYTEST_ARGS)
 
 promtool:
 	@command -v promtool >/dev/null || { \

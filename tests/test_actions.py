@@ -17,6 +17,9 @@ from web_runs import template_args, wait_for_page, web_ui_process
 
 from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 RESTART = f"{shlex.quote(sys.executable)} -m reference_server.restart"
 # Storage slower than the load (--target-rps 200): a backlog stays queued, as behind the real service's MongoDB under
 # load, and a stop that drops the queue loses part of it.

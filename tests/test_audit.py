@@ -5,10 +5,14 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from conftest import grpc_host
 from locust_runs import run_locust
 
 from grpc_user import LogClient
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 LOST_EXIT_CODE = 3
 UNKNOWN_EXIT_CODE = 4

@@ -15,6 +15,9 @@ from benchmarks.fast_sink import running_sink
 from grpc_user import LogClient
 from reference_server.process import start_server_process
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 CALLS = 300
 
 

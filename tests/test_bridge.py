@@ -11,6 +11,9 @@ import pytest
 
 from reference_server.process import start_server_process
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

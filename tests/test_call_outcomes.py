@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 from hostile_transport import (
     HostileLogService,
     ResettingProxy,
@@ -132,6 +133,7 @@ def test_the_asyncio_client_rejects_a_refused_stream_too():
     assert (result.status, result.cause, result.in_doubt) == ("UNAVAILABLE", "REFUSED_STREAM", False), result
 
 
+@pytest.mark.slow
 def test_a_locust_run_counts_refused_streams_rejected_and_the_audit_stays_exact(tmp_path):
     """Two connections per process: the first (the preflight's, users 0 and 2) reaches a real server, the second
     (users 1 and 3) meets a server that refuses every stream, the audit's own (the third) the real server again.
@@ -153,6 +155,7 @@ def test_a_locust_run_counts_refused_streams_rejected_and_the_audit_stays_exact(
     assert (audit["status"], audit["persisted"], audit["in_doubt"]) == ("ok", logs["Logs Acked"], 0), audit
 
 
+@pytest.mark.slow
 def test_a_locust_run_against_max_connection_age_counts_the_cut_calls_in_doubt_not_rejected(tmp_path):
     """Issue 20: 140 calls cut by max connection age were counted rejected, and the audit then found
     ``unexpected=140`` logs. Cut calls are in doubt, and the audit accounts for every stored log."""

@@ -9,8 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, run_locust
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 STEP = "3"
 

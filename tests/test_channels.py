@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 
+import pytest
 from tls_certs import make_ca, make_leaf
 
 from grpc_user import LogClient
@@ -14,6 +15,9 @@ from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.security import Security
 from grpc_user.target import parse_target
 from reference_server.process import start_server_process
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 HANDSHAKE_DELAY_SECONDS = 1.5
 

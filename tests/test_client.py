@@ -186,6 +186,7 @@ def test_cli_reports_a_dead_target_and_bad_input_in_one_line(capsys):
     assert capsys.readouterr().err.strip().count("\n") == 0
 
 
+@pytest.mark.slow
 def test_the_client_the_settings_and_the_reference_server_never_import_locust_or_gevent():
     """Importing Locust monkey-patches the process: a script or service using the client must not pay for it."""
     code = (
@@ -197,6 +198,7 @@ def test_the_client_the_settings_and_the_reference_server_never_import_locust_or
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_a_client_left_open_or_closed_twice_lets_the_interpreter_exit_quietly(server):
     """A channel with a connectivity subscriber left to grpc's ``__del__`` at shutdown waited forever for the polling
     thread's lock; a channel closed under that thread printed a traceback from it."""

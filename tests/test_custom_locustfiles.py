@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, run_locust
 
 from grpc_user.locust.lifecycle.garbage import YOUNG_GENERATION_THRESHOLD
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 
 def readme_locustfile() -> str:

@@ -16,6 +16,9 @@ from locust_runs import distributed_args, free_port, run_locust
 
 from reference_server.process import start_server_process
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

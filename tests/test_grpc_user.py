@@ -9,6 +9,9 @@ import pytest
 from conftest import grpc_host
 from locust_runs import run_locust
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 
 def test_every_call_fires_one_request_event_and_is_counted_as_one_log(serve, tmp_path):
     server = serve()

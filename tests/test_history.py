@@ -6,12 +6,16 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, run_locust
 from test_reports import plain_run
 
 from grpc_user.histograms import LatencyHistograms
 from grpc_user.run_files import write_histograms
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 
 def history(*args: str) -> subprocess.CompletedProcess[str]:

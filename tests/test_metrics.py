@@ -16,6 +16,9 @@ from locust_runs import ROOT, distributed_args
 from prometheus_client.parser import text_string_to_metric_families
 from web_runs import http, web_ui_process
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 PREFIX = "grpc_log_loadtest"
 
 

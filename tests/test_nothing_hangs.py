@@ -19,6 +19,9 @@ from hostile_answers import GarbageAnswers, SilentServer
 from locust_runs import ROOT, free_port, run_locust
 from web_runs import http, web_ui_process
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 # Far above what any process can dispatch: before the fix, its dispatcher never yielded and only SIGKILL ended it.
 IMPOSSIBLE_RATE = "1000000"
 

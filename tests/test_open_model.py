@@ -8,9 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, LocustRun, distributed_args, run_locust
 from web_runs import web_ui_process
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 RATE = 200
 

@@ -6,9 +6,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from locust_runs import ROOT, LocustRun
 
 from reference_server.process import start_server_process
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 
 def start_locust(host: str, tmp_path, *args: str) -> tuple[subprocess.Popen, str]:

@@ -4,12 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from grpc_user.pb import log_service_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBS = ("log_service_pb2.py", "log_service_pb2.pyi", "log_service_pb2_grpc.py")
 
 
+@pytest.mark.slow
 def test_checked_in_stubs_match_the_proto(tmp_path):
     command = [
         sys.executable, "-m", "grpc_tools.protoc", "-Igrpc_user/pb=proto",

@@ -237,6 +237,7 @@ def test_health_and_reflection_answer():
         (["--stall-for", "inf"], "--stall-for=inf is not valid; accepted: a finite number"),
     ],
 )
+@pytest.mark.slow
 def test_bad_options_exit_2_with_one_line(args, message):
     done = subprocess.run([sys.executable, "-m", "reference_server", *args], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
@@ -250,6 +251,7 @@ def test_an_ipv6_host_is_served_on_that_address():
             assert client.write_log("over IPv6").success
 
 
+@pytest.mark.slow
 def test_busy_port_is_one_clear_line():
     with server() as running:
         port = running.target.rsplit(":", 1)[1]
@@ -259,6 +261,7 @@ def test_busy_port_is_one_clear_line():
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_around_runs_a_command_against_a_fresh_server_and_passes_its_exit_code():
     script = (
         "import os, sys; from grpc_user import LogClient; "
@@ -303,6 +306,7 @@ def stop_cleanly(process: subprocess.Popen) -> str:
     return output
 
 
+@pytest.mark.slow
 def test_a_failed_flush_drops_its_batch_and_flushing_goes_on(tmp_path):
     """A full disk (the file-size limit makes SQLite's writes fail for real): acknowledged logs are lost and
     counted, later writes are still acknowledged, and the server stops cleanly."""
@@ -322,6 +326,7 @@ def test_a_failed_flush_drops_its_batch_and_flushing_goes_on(tmp_path):
     assert "flush failed" in output and f"lost {stats['flush_failed']} (failed flushes)" in output
 
 
+@pytest.mark.slow
 def test_a_stats_file_on_a_full_disk_is_logged_and_flushing_goes_on(tmp_path):
     """Only the stats file's first, all-zero version fits: every rewrite fails, and every log is still stored."""
     first = json.dumps(ServerStats().as_dict(), indent=2, sort_keys=True)
@@ -339,6 +344,7 @@ def test_a_stats_file_on_a_full_disk_is_logged_and_flushing_goes_on(tmp_path):
     assert json.loads(stats_file.read_text()) == json.loads(first) and not Path(f"{stats_file}.partial").exists()
 
 
+@pytest.mark.slow
 def test_a_stats_file_that_cannot_be_written_at_start_is_one_line_and_exit_2(tmp_path):
     missing = tmp_path / "no-such-folder" / "stats.json"
     command = [sys.executable, "-m", "reference_server", "--port", "0", "--stats-file", str(missing)]
@@ -349,6 +355,7 @@ def test_a_stats_file_that_cannot_be_written_at_start_is_one_line_and_exit_2(tmp
     ]
 
 
+@pytest.mark.slow
 def test_around_with_its_own_stats_and_ready_files_can_restart_the_server_and_reports_its_counters(tmp_path):
     """``--stats-file``/``--ready-file`` given to around are the server's: the restart command and around's last
     line read the file the server writes (not one in around's temporary folder, which the server never wrote)."""

@@ -17,6 +17,9 @@ import pytest
 from locust_runs import ROOT, distributed_args, run_locust
 from tls_certs import make_ca, make_leaf
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 LATENCY_MS = 500
 # The freshness probe's queries are calls too, on a channel of its own: these tests count the load's calls alone.
 NO_PROBE = "--no-freshness"

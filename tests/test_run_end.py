@@ -14,8 +14,12 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, LocustRun, distributed_args, run_locust
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 SIGNAL_AFTER_SECONDS = 3.0
 FINISH_TIMEOUT_SECONDS = 60.0

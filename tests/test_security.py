@@ -11,6 +11,9 @@ import pytest
 from locust_runs import run_locust
 from tls_certs import make_ca, make_leaf
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 TOKEN = "tok-5f3c9a-very-secret"
 METADATA_VALUE = "tenant-value-7d1e-secret"
 

@@ -56,6 +56,7 @@ def test_a_restart_serves_again_on_the_same_port_with_the_same_store_and_counter
     assert final.stored + final.dropped_on_stop == final.acked and final.dropped_on_stop > 0
 
 
+@pytest.mark.slow
 def test_sighup_restarts_the_server_process_and_the_restart_command_waits_for_it(tmp_path):
     server = start_server_process("--on-stop", "drop-queue", "--db", str(tmp_path / "logs.db"), "--flush-batch", "100",
                                   "--flush-period", "60", "--store-rate", "400")  # fmt: skip
@@ -74,6 +75,7 @@ def test_sighup_restarts_the_server_process_and_the_restart_command_waits_for_it
     assert final["restarts"] == 1
 
 
+@pytest.mark.slow
 def test_the_restart_command_outside_around_is_one_line_and_exit_2():
     done = subprocess.run([sys.executable, "-m", "reference_server.restart"], capture_output=True, text=True,
                           timeout=30, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
@@ -81,6 +83,7 @@ def test_the_restart_command_outside_around_is_one_line_and_exit_2():
 
 
 @pytest.mark.parametrize("value", ["drop", "FLUSH"])
+@pytest.mark.slow
 def test_a_bad_on_stop_is_one_line_and_exit_2(value):
     done = subprocess.run([sys.executable, "-m", "reference_server", "--on-stop", value], capture_output=True,
                           text=True, timeout=30)  # fmt: skip

@@ -3,6 +3,8 @@ replica's QueryLog sees every replica's logs, as the real service's replicas sha
 
 from __future__ import annotations
 
+import pytest
+
 from grpc_user import LogClient
 from grpc_user.pb import log_service_pb2 as pb
 from reference_server.storage import LogStore
@@ -29,6 +31,7 @@ def test_two_stores_over_one_file_store_every_batch_each_writes(tmp_path):
         second.close()
 
 
+@pytest.mark.slow
 def test_replicas_started_on_one_db_each_see_the_logs_the_others_stored(serve, tmp_path):
     path = str(tmp_path / "shared.db")
     replicas = [serve("--db", path) for _ in range(3)]

@@ -13,8 +13,12 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, LocustRun
+
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
 
 FINISH_TIMEOUT_SECONDS = 60.0
 RUN_FILES = ("logs.csv", "latency.csv", "run.json", "stats.csv")

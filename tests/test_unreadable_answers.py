@@ -19,6 +19,7 @@ WRITES = [("single", WRITE_LOG, 1), ("batch", BATCH_WRITE_LOG, 5)]
 
 
 @pytest.mark.parametrize(("workload", "rpc", "logs_per_call"), WRITES)
+@pytest.mark.slow
 def test_an_unreadable_write_answer_is_one_failed_request_with_its_logs_in_doubt_and_the_run_stops(
         tmp_path, workload, rpc, logs_per_call):  # fmt: skip
     with GarbageAnswers(garbage=[rpc]) as server:
@@ -36,6 +37,7 @@ def test_an_unreadable_write_answer_is_one_failed_request_with_its_logs_in_doubt
     assert (audit["status"], audit["acked"], audit["in_doubt"]) == ("in_doubt", 0, requests * logs_per_call)
 
 
+@pytest.mark.slow
 def test_an_unreadable_query_answer_fails_the_query_and_the_audit_quickly_with_its_own_exit_code(tmp_path):
     with GarbageAnswers(garbage=[QUERY_LOG]) as server:
         started = time.monotonic()

@@ -17,6 +17,9 @@ from web_runs import WebUI, http, template_args, wait_for_page, web_ui_process
 from grpc_user.locust.web.tabs import AUDIT_FIGURES, AUDIT_TAB_KEY, TAB_KEY
 from reference_server.process import start_server_process
 
+# Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "tok-SECRET-4f1e"
 METADATA_VALUE = "meta-SECRET-9b2c"
