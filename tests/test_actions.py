@@ -133,23 +133,6 @@ def test_an_action_in_distributed_mode_runs_once_on_the_master_and_workers_tag_i
     assert audit["status"] == "ok" and all(phase["status"] == "ok" for phase in phases.values())
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--action", "soon:echo hi"], "--action='soon:echo hi' is not valid; accepted: AT:COMMAND"),
-        (["--action", "30s"], "--action='30s' is not valid"),
-        (
-            ["--action", "1s:true", "--action-failure", "halt"],
-            "--action-failure='halt' is not valid; accepted: continue or stop",
-        ),
-        (["--action", "1s:true", "--action-timeout", "0"], "--action-timeout='0' is not valid"),
-    ],
-)
-def test_a_bad_action_option_is_one_line_and_exit_2(serve, tmp_path, args, message):
-    run = run_locust("single", grpc_host(serve()), tmp_path, *args, run_time="2s", timeout=60)
-    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
-
-
 def test_the_web_ui_shows_the_actions_and_never_lets_a_form_set_or_change_them(serve, tmp_path):
     server = serve()
     planted = tmp_path / "planted"

@@ -165,12 +165,3 @@ def test_every_target_form_connects_plainly_and_over_tls_the_audit_and_the_cli_t
         assert run.returncode == 0, (target, run.stderr[-3000:])
         assert run.json("audit")["status"] == "ok"
     assert socket.stop()["acked"] > 0
-
-
-@pytest.mark.parametrize("bad", ["dns:///logs.example", "ipv4:127.0.0.1", "ipv6:[::1]", "unix:"])
-def test_a_malformed_grpc_form_is_one_line_and_exit_2(tmp_path, bad):
-    run = run_locust("single", bad, tmp_path)
-    assert run.returncode == 2
-    line = run.stderr.strip().splitlines()[-1]
-    assert line.startswith("locust: error: --host") and repr(bad) in line and "accepted" in line, line
-    assert "Traceback" not in run.stderr

@@ -1,0 +1,76 @@
+"""A bad value on ``locust``'s command line is one line naming the option, the value and what is accepted, read in
+process as ``locust`` reads it (``settings_from_arguments``: Locust's parser with the suite's options, then the one
+validation of a test). What a real ``locust`` process makes of that line (exit 2, ``locust: error:`` and the line, no
+traceback, none of Locust's CSV files) is ``test_grpc_user.py``'s, for one suite option, one Locust option and a host.
+"""
+
+from __future__ import annotations
+
+import pytest
+import unpatched_locust  # noqa: F401  (before Locust's parser is imported)
+
+from grpc_user.locust.settings.arguments import settings_from_arguments
+from grpc_user.locust.settings.values import OptionError
+
+HOST = "grpc://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--batch-size", "0", "--batch-size='0' is not valid; accepted: a whole number from 1 to 1000"),
+        ("--batch-size", "1001", "accepted: a whole number from 1 to 1000"),
+        ("--mix", "write=1,read=2", "--mix='write=1,read=2' is not valid; accepted: comma-separated kind=weight"),
+        ("--mix", "write=0", "--mix='write=0' is not valid"),
+        ("--grpc-timeout", "-1", "--grpc-timeout='-1' is not valid; accepted: a number of seconds >= 0.001"),
+        ("--message-bytes", "lots", "--message-bytes='lots' is not valid; accepted: a whole number"),
+        ("--max-requests", "-5", "--max-requests='-5' is not valid"),
+        ("--target-rps", "fast", "--target-rps='fast' is not valid; accepted: a number of requests per second"),
+        ("--arrival-rate", "-5", "--arrival-rate='-5' is not valid; accepted: calls per second R > 0 in total"),
+        ("--arrival-rate", "100:2000", "--arrival-rate='100:2000' is not valid; accepted: calls per second R > 0"),
+        ("--arrival-rate", "100:2000:soon", "accepted: calls per second R > 0 in total (e.g. 500), a ramp"),
+        ("--seed", "x", "--seed='x' is not valid"),
+        ("--grpc-metadata", "novalue", "--grpc-metadata='novalue' is not valid; accepted: key=value"),
+        ("--host", "http://127.0.0.1:1", "--host='http://127.0.0.1:1' is not valid; accepted: host:port"),
+        ("--host", "127.0.0.1", "--host='127.0.0.1' is not valid; accepted: host:port"),
+        ("--grpc-metadata", "team=équipe", "--grpc-metadata='team=…' is not valid; accepted: a value of printable"),
+        ("-u", "-1", "-u/--users=-1 is not valid; accepted: a whole number >= 0"),
+        ("--action", "soon:echo hi", "--action='soon:echo hi' is not valid; accepted: AT:COMMAND"),
+        ("--action", "30s", "--action='30s' is not valid"),
+        ("--action-failure", "halt", "--action-failure='halt' is not valid; accepted: continue or stop"),
+        ("--action-timeout", "0", "--action-timeout='0' is not valid"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_option_the_value_and_what_is_accepted(option, value, message):
+    argv = ["--host", value] if option == "--host" else ["--host", HOST, option, value]
+    if option.startswith("--action-"):
+        argv += ["--action", "1s:true"]  # the action options are read with an action
+    with pytest.raises(OptionError) as refused:
+        settings_from_arguments(argv, environ={})
+    line = str(refused.value)
+    assert message in line and "\n" not in line, line
+
+
+def test_an_arrival_rate_of_0_from_the_environment_is_refused_not_read_as_off():
+    with pytest.raises(OptionError, match=r"^--arrival-rate='0' is not valid; accepted: calls per second R > 0"):
+        settings_from_arguments(["--host", HOST], environ={"LOCUST_ARRIVAL_RATE": "0"})
+
+
+@pytest.mark.parametrize(("option", "value"), [("--freshness-sample-rate", "0"), ("--freshness-poll-interval", "x")])
+def test_a_bad_freshness_option_is_one_line(option, value):
+    with pytest.raises(OptionError, match=f"^{option}={value!r} is not valid"):
+        settings_from_arguments(["--host", HOST, option, value], environ={})
+
+
+def test_a_freshness_slo_without_the_probe_is_refused():
+    argv = ["--host", HOST, "--capacity-search", "--slo-visibility-p95-ms", "500", "--no-freshness"]
+    with pytest.raises(OptionError, match=r"^--slo-visibility-p95-ms='500' is not valid"):
+        settings_from_arguments(argv, environ={})
+
+
+@pytest.mark.parametrize("bad", ["dns:///logs.example", "ipv4:127.0.0.1", "ipv6:[::1]", "unix:"])
+def test_a_malformed_grpc_target_form_is_one_line(bad):
+    with pytest.raises(OptionError) as refused:
+        settings_from_arguments(["--host", bad], environ={})
+    line = str(refused.value)
+    assert line.startswith("--host") and repr(bad) in line and "accepted" in line and "\n" not in line, line
