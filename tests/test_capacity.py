@@ -1,6 +1,13 @@
 """--capacity-search finds a service's capacity by itself: against a reference server whose storage takes at
-most N logs/s behind a bounded queue (a third of a second of N: an overload shows within a step), the knee
-lands on N within the stated precision, for writes and batches."""
+most N logs/s behind a bounded queue (a third of a second of N: an overload of 20% fills it early in a 3 s step,
+while a late flush at 85% does not), the knee lands on N within the stated precision, for writes and batches.
+
+N is the service's limit, not the machine's: a few hundred logs/s, which one Locust process and the reference server
+reach many times over even with both cores busy (the batch search once found 2,378 logs/s for a limit of 3,000 on a
+loaded CI machine, where the reference server stored no more than that). The start rate is 0.6 N, so the search
+offers 0.6, 1.2, 0.85 and 1.01 N: every step it judges is clearly below or above N, except the last, which passes
+either way; no step falls where a 3 s step cannot tell (an overload of a few percent fills the queue after it ends).
+"""
 
 from __future__ import annotations
 
@@ -19,10 +26,13 @@ pytestmark = pytest.mark.slow
 STEP = "3"
 
 
-def search(serve, tmp_path: Path, workload: str, store_rate: int, start: int, *args: str) -> dict:
+def search(serve, tmp_path: Path, workload: str, store_rate: int, start: int, users: int, *args: str) -> dict:
+    """``users`` is the most calls in flight. Each user builds its request before it waits for its scheduled start, so
+    after a batch size is swept in, the next ``users`` calls still carry the previous one: kept to 2 s of calls at the
+    start rate, and the second batch size starts below its knee, where the smaller batches still in hand do no harm."""
     server = serve("--queue-size", str(store_rate // 3), "--store-rate", str(store_rate))
     run = run_locust(workload, grpc_host(server), tmp_path, "--capacity-search", "--capacity-start", str(start),
-                     "--capacity-step", STEP, *args, users=300, run_time="120s", timeout=150)  # fmt: skip
+                     "--capacity-step", STEP, *args, users=users, run_time="120s", timeout=150)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Capacity of grpc://" in run.stderr
     result = json.loads((tmp_path / "capacity.json").read_text())
@@ -39,8 +49,8 @@ def assert_knee_at(result: dict, logs_per_second: float) -> None:
 
 
 def test_the_search_finds_the_storage_rate_of_writelog(serve, tmp_path):
-    result = search(serve, tmp_path, "single", 600, 300)
-    assert_knee_at(result, 600)
+    result = search(serve, tmp_path, "single", 300, 180, 100)
+    assert_knee_at(result, 300)
     assert result["breaking_cause"]["status"] in ("FAILURE_RATE", "ACK_RATE", "BACKLOG_RISING")
     assert all({"offered_rps", "achieved_rps", "p50_ms", "p95_ms", "p99_ms", "failures", "backlog_end"} <= set(step)
                for step in result["steps"])  # fmt: skip
@@ -52,15 +62,14 @@ def test_the_search_finds_the_storage_rate_of_writelog(serve, tmp_path):
 
 
 def test_the_search_finds_the_storage_rate_in_batches_and_sweeps_batch_sizes(serve, tmp_path):
-    result = search(serve, tmp_path, "batch", 3000, 100, "--batch-sizes", "10,20")
+    result = search(serve, tmp_path, "batch", 500, 15, 30, "--batch-sizes", "10,20")
     assert [found["batch_size"] for found in result["batch_sizes"]] == [10, 20]
     for found in result["batch_sizes"]:
-        assert_knee_at(found | {"precision": 0.1}, 3000)
+        assert_knee_at(found | {"precision": 0.1}, 500)
 
 
-def test_capacity_options_are_checked_up_front(tmp_path):
-    run = run_locust("batch", "grpc://127.0.0.1:9", tmp_path, "--batch-sizes", "10,x")
-    assert run.returncode == 2 and "--batch-sizes='10,x' is not valid" in run.stderr
+def test_a_batch_size_sweep_of_a_workload_without_batches_is_refused_up_front(tmp_path):
+    """The line for a bad --batch-sizes value is test_settings_arguments.py's (in process)."""
     single = run_locust("single", "grpc://127.0.0.1:9", tmp_path, "--capacity-search", "--batch-sizes", "10,100")
     assert single.returncode == 2 and "--batch-sizes='10,100' is not valid; accepted: a workload that sends " \
         "--batch-size batches (locustfiles/batch.py, mixed.py); WriteLogUser sends none" in single.stderr  # fmt: skip

@@ -106,8 +106,10 @@ def test_the_rate_is_a_total_split_exactly_over_workers_even_an_idle_one(serve, 
 
 
 def test_a_ramp_of_rates_offers_what_its_schedule_says(serve, tmp_path):
+    """-u is the most calls in flight, not part of the schedule: 100 users ride out a 0.4 s stall of a busy machine at
+    250 calls/s (20 dropped 5 arrivals, and so failed the run, with both cores busy)."""
     server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "50:250:2s", users=20, run_time="3s")
+    run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "50:250:2s", users=100, run_time="3s")
     assert run.returncode == 0, run.stderr[-3000:]
     expected = (50 + 250) / 2 * 2 + 250 * 1
     assert abs(run.requests("WriteLog") - expected) <= 0.1 * expected
