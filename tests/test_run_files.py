@@ -271,6 +271,7 @@ def test_declared_columns_are_consistent() -> None:
         assert set(file.numbers) <= set(file.columns) and not set(file.numbers) & file.text, file.kind
 
 
+@pytest.mark.slow
 def test_the_run_files_load_no_locust_and_the_reports_nothing_of_the_plugin() -> None:
     code = (
         "import sys, grpc_user.run_files, reports.cli, reports.history; "

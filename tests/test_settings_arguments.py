@@ -171,6 +171,7 @@ def test_the_seed_clients_variables_are_read_and_a_bad_one_is_one_line(monkeypat
     assert settings_from_arguments([*HOST, "--batch-size", "50"], environ={}).batch_size == 50
 
 
+@pytest.mark.slow
 def test_a_bad_client_variable_stops_locust_with_exit_2_and_one_line_not_a_traceback(tmp_path):
     run = run_locust("single", "grpc://127.0.0.1:9", tmp_path, env={**os.environ, "MAX_BATCH_SIZE": "lots"})
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
