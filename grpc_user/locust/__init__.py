@@ -1,12 +1,30 @@
 """The Locust plugin, and its composition root: importing ``grpc_user.locust`` (which any import of one of its
 modules does first) registers the suite's options and every listener on Locust's events, as ``locust_plugins``
-does; no feature module imports listeners for their side effect. Below it: the test's lifecycle, then the features
-(user, workloads, transport, counts, audit, freshness, open model, actions, capacity, web UI), then the
-foundations (settings, run state). Importing it loads Locust (and gevent's monkey-patching); the client in
-``grpc_user`` does not."""
+does; no module below imports listeners for their side effect.
+
+Below the root: the test's lifecycle (``lifecycle``: a test's life in Locust's events, the one way it ends, the
+stats reports), which calls the features; the features (``user``, ``workloads``, ``transport``, ``counts``,
+``audit``, ``preflight``, ``freshness``, ``open_model``, ``actions``, ``capacity``, ``web``); at the bottom the
+foundations every feature reads (``settings``, ``run``). Importing it loads Locust (and gevent's monkey-patching);
+the client in ``grpc_user`` does not."""
+
+from typing import Any
 
 from locust import events
 
-from grpc_user.locust.lifecycle import listeners
+from grpc_user.locust.lifecycle import listeners, stats_reports
+from grpc_user.locust.settings.registration import register_options
 
-listeners.register(events)
+
+def _add_options(parser: Any, **_: Any) -> None:
+    register_options(parser)
+
+
+def register(locust_events: Any) -> None:
+    """Register the suite on Locust's events: its options, a test's life, its figures on the stats reports."""
+    locust_events.init_command_line_parser.add_listener(_add_options)
+    listeners.register(locust_events)
+    stats_reports.register(locust_events)
+
+
+register(events)

@@ -1,7 +1,10 @@
-"""Locust event listeners that make the suite a plugin: options, run ids, log counts, sidecars, budget, the end.
+"""A test's life in Locust's events: at init the options are checked and the features wired (worker messages, the
+web UI, stop signals); at each start the run id, the counts, the budget and the features' starts; at the stop and
+when quitting, the one way a test ends (``lifecycle.end``).
 
 Registered by the plugin's root (``grpc_user.locust``), so every locustfile with a GrpcUser gets them. Only the
-master (or the single local process) writes files and audits; workers report their counts to it.
+master (or the single local process) writes files and audits; workers report their counts to it
+(``lifecycle.stats_reports``).
 """
 
 from __future__ import annotations
@@ -21,15 +24,7 @@ from locust.stats import CSV_STATS_INTERVAL_SEC
 from grpc_user.calls import REQUEST_TYPE
 from grpc_user.locust.actions import runner as actions
 from grpc_user.locust.capacity import search
-from grpc_user.locust.counts.arrivals import REPORT_KEY as ARRIVALS_REPORT_KEY
-from grpc_user.locust.counts.latency import REPORT_KEY as LATENCY_REPORT_KEY
-from grpc_user.locust.counts.latency import SERVICE_TIME_REPORT_KEY
-from grpc_user.locust.counts.logs import REPORT_KEY
-from grpc_user.locust.counts.peers import REPORT_KEY as PEERS_REPORT_KEY
-from grpc_user.locust.counts.phases import REPORT_KEY as PHASE_REPORT_KEY
 from grpc_user.locust.freshness.lifecycle import start_probe
-from grpc_user.locust.freshness.probe import HANDOFF_KEY as FRESHNESS_HANDOFF_KEY
-from grpc_user.locust.freshness.probe import REPORT_KEY as FRESHNESS_REPORT_KEY
 from grpc_user.locust.lifecycle import task_errors
 from grpc_user.locust.lifecycle.distributed import (
     FINAL_COUNTS_MARGIN_SECONDS,
@@ -52,10 +47,9 @@ from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.preflight import target_problem
 from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
-from grpc_user.locust.run.state import SuiteRun, all_environments, all_runs, suite_run
+from grpc_user.locust.run.state import SuiteRun, suite_run
 from grpc_user.locust.run.user_total import send_user_total_with_every_spawn, total_users
 from grpc_user.locust.settings.checks import settings_for_test
-from grpc_user.locust.settings.registration import register_options
 from grpc_user.locust.settings.spawn_defaults import read_default_options_once
 from grpc_user.locust.settings.suite import SuiteSettings, choose_run_id, parse_actions, parse_security
 from grpc_user.locust.settings.values import OptionError
@@ -115,10 +109,6 @@ def wait_for_init(environment: Any, run: SuiteRun) -> None:
     if not run.initialized:
         logger.error("Locust's init event did not come within %g s of the test's start on this worker",
                      INIT_WAIT_SECONDS)  # fmt: skip
-
-
-def _add_options(parser: Any, **_: Any) -> None:
-    register_options(parser)
 
 
 def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
@@ -307,60 +297,6 @@ def on_quitting(environment: Any, **_: Any) -> None:
         gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)
 
 
-def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    """Workers add their log counts to every stats report."""
-    for run in all_runs():
-        data[REPORT_KEY] = run.counter.take_report()
-        data[PEERS_REPORT_KEY] = run.peers.take_report()
-        data[LATENCY_REPORT_KEY] = run.latency.drain()
-        data[SERVICE_TIME_REPORT_KEY] = run.service_time.drain()
-        data[PHASE_REPORT_KEY] = run.phases.take_report()
-        data[ARRIVALS_REPORT_KEY] = run.arrival_counts.take_report()
-        if run.freshness is not None:
-            data[FRESHNESS_REPORT_KEY] = run.freshness.take_report()
-
-
-def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    """The master adds each worker's log counts to its own."""
-    for run in all_runs():
-        run.counter.merge_report(data.get(REPORT_KEY) or {})
-        run.peers.merge_report(data.get(PEERS_REPORT_KEY) or {})
-        run.latency.merge(data.get(LATENCY_REPORT_KEY) or [])
-        run.service_time.merge(data.get(SERVICE_TIME_REPORT_KEY) or [])
-        run.phases.merge_report(data.get(PHASE_REPORT_KEY) or [])
-        run.arrival_counts.merge_report(data.get(ARRIVALS_REPORT_KEY) or [])
-        if run.freshness is not None:
-            run.freshness.merge_report(data.get(FRESHNESS_REPORT_KEY) or {}, client_id)
-            if FRESHNESS_HANDOFF_KEY in data:
-                run.freshness.adopt(data[FRESHNESS_HANDOFF_KEY], time.monotonic(), client_id)
-
-
-def on_reset_stats(**_: Any) -> None:
-    """Reset Stats in the web UI resets the per-RPC log counts and latency too (not the audit's totals)."""
-    for run in all_runs():
-        _reset_suite_stats(run)
-
-
-def on_spawning_complete(user_count: int, **_: Any) -> None:
-    """``--reset-stats``: Locust resets its stats when spawning completes, without firing ``reset_stats``; the suite's
-    per-RPC counts and latency follow (not the audit's totals). The master notes how many workers run the test."""
-    for environment, run in all_environments():
-        if isinstance(environment.runner, MasterRunner):
-            run.workers = max(run.workers, environment.runner.worker_count)
-        if getattr(environment, "reset_stats", False):
-            _reset_suite_stats(run)
-
-
-def _reset_suite_stats(run: SuiteRun) -> None:
-    run.counter.reset_stats()
-    run.peers.reset_stats()
-    run.latency.reset()
-    run.service_time.reset()
-    run.arrival_counts.reset_stats()
-    if run.freshness is not None:
-        run.freshness.reset_stats()
-
-
 def _write_history(environment: Any, run: SuiteRun) -> None:
     while run.history is not None:
         gevent.sleep(CSV_STATS_INTERVAL_SEC)
@@ -390,14 +326,10 @@ def _finish(environment: Any) -> None:
 
 
 def register(events: Any) -> None:
-    """Add the suite's listeners to Locust's ``events``; the plugin's root (``grpc_user.locust``) calls it once."""
+    """Add a test's life to Locust's ``events`` (its init, start, stopping, stop; quitting is added at init);
+    the plugin's root (``grpc_user.locust``) calls it once."""
     read_default_options_once()  # before any spawn message: a late worker gets one before its init event
-    events.init_command_line_parser.add_listener(_add_options)
     events.init.add_listener(on_init)
     events.test_start.add_listener(on_test_start)
     events.test_stopping.add_listener(on_test_stopping)
     events.test_stop.add_listener(on_test_stop)
-    events.report_to_master.add_listener(on_report_to_master)
-    events.worker_report.add_listener(on_worker_report)
-    events.reset_stats.add_listener(on_reset_stats)
-    events.spawning_complete.add_listener(on_spawning_complete)
