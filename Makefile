@@ -67,7 +67,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -Igrpc_user/pb=proto --python_out=. --pyi_out=. --grpc_python_out=. proto/log_service.proto
+	$(PY) -m grpc_tools.protoc -Igrpc_user/pb=proto --python_out=. --pyi_out=. --grpc_python_out=. \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=. proto/log_service.proto
 
 # promtool (Debian's prometheus package, installed here when missing, which needs root) checks /metrics in the tests.
 # The tests run in TEST_WORKERS processes (pytest-xdist): most of them wait on real servers and Locust runs rather

@@ -33,7 +33,7 @@ class AsyncLogClient:
         self._channel = aio_channel(self.target, lb_policy=lb_policy)
         self._stub = pb_grpc.LogServiceStub(self._channel)
         self._watch = ConnectionWatch()
-        self._watching: asyncio.Task | None = None
+        self._watching: asyncio.Task[None] | None = None
 
     def _mark(self) -> Mark:
         if self._watching is None:  # the first call: now there is a running loop to watch the channel on
@@ -73,9 +73,11 @@ class AsyncLogClient:
 
     async def health(self) -> HealthResult:
         """Ask the standard health service; without one, probe WriteLog with an empty request."""
-        return await health.check_async(
-            lambda path, payload: self._channel.unary_unary(path)(payload, timeout=self.timeout), str(self.target)
-        )
+        return await health.check_async(self._bytes_call, str(self.target))
+
+    async def _bytes_call(self, path: str, payload: bytes) -> bytes:
+        method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(path)
+        return await method(payload, timeout=self.timeout)
 
     async def close(self) -> None:
         """Close the channel (and stop watching it)."""

@@ -67,10 +67,13 @@ def channel_credentials(target: Target, security: Security) -> grpc.ChannelCrede
     """TLS credentials for ``grpcs://`` targets (CA, and client certificate for mutual TLS); None for plaintext."""
     if not target.tls:
         return None
-    read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
     return grpc.ssl_channel_credentials(
-        root_certificates=read(security.ca), private_key=read(security.key), certificate_chain=read(security.cert)
+        root_certificates=_read(security.ca), private_key=_read(security.key), certificate_chain=_read(security.cert)
     )
+
+
+def _read(path: str) -> bytes | None:
+    return Path(path).read_bytes() if path else None
 
 
 def sync_channel(target: Target, security: Security | None = None, *, lb_policy: str = "") -> grpc.Channel:

@@ -123,9 +123,11 @@ class LogClient:
 
     def health(self) -> HealthResult:
         """Ask the standard health service; without one, probe WriteLog with an empty request."""
-        return health.check(
-            lambda path, payload: self._channel.unary_unary(path)(payload, timeout=self.timeout), str(self.target)
-        )
+        return health.check(self._bytes_call, str(self.target))
+
+    def _bytes_call(self, path: str, payload: bytes) -> bytes:
+        method: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(path)
+        return method(payload, timeout=self.timeout)
 
     def close(self) -> None:
         """Close the channel (once; later calls do nothing)."""

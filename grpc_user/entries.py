@@ -24,7 +24,7 @@ _TEXT_FIELDS = ("service_name", "trace_id", "span_id")
 _ACCEPTED_VALUES = "str, int, float, bool, None, datetime, date, UUID, Decimal, Enum, dict, list, tuple"
 
 
-_second_text: list = [0, ""]
+_second_text: list[int | str] = [0, ""]
 
 
 def utc_now_rfc3339() -> str:

@@ -43,7 +43,7 @@ def _needs_probe(error: grpc.RpcError) -> bool:
 
 def _probe_verdict(error: grpc.RpcError | None, target: str) -> tuple[bool, str, str]:
     status = "OK" if error is None else status_name(error)
-    if status in LOG_SERVICE_ANSWERS:
+    if error is None or status in LOG_SERVICE_ANSWERS:
         return True, status, "LogService answers (no health service)"
     if status == "UNIMPLEMENTED":
         return False, status, f"{status}: {target} is not a logservice.LogService"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -34,7 +35,7 @@ DISTRIBUTION_PERCENTILES = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5,
                             99.995, 99.999, 100.0)  # fmt: skip
 
 Key = tuple[str, str]
-Report = list[list]
+Report = list[list[Any]]  # [[name, outcome, encoded, min_us, max_us], ...]
 
 
 class HistogramError(ValueError):

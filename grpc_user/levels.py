@@ -5,10 +5,11 @@ from __future__ import annotations
 from grpc_user.pb import log_service_pb2 as pb
 
 LEVEL_NAMES: tuple[str, ...] = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+_LEVELS: tuple[pb.LogLevel, ...] = (pb.DEBUG, pb.INFO, pb.WARN, pb.ERROR, pb.FATAL)
 DEFAULT_LEVEL = pb.INFO
 
 
-def parse_level(level: str | int) -> int:
+def parse_level(level: str | int) -> pb.LogLevel:
     """Return the LogLevel number for a name in any case, an int or an enum value.
 
     An unknown level raises ValueError naming the five valid ones, so a typo in a load
@@ -17,9 +18,9 @@ def parse_level(level: str | int) -> int:
     if isinstance(level, str):
         name = level.strip().upper()
         if name in LEVEL_NAMES:
-            return LEVEL_NAMES.index(name)
+            return _LEVELS[LEVEL_NAMES.index(name)]
     elif isinstance(level, int) and not isinstance(level, bool) and 0 <= level < len(LEVEL_NAMES):
-        return int(level)
+        return _LEVELS[level]
     raise ValueError(f"unknown log level {level!r}; accepted: {', '.join(LEVEL_NAMES)} (any case) or 0-4")
 
 

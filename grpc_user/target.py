@@ -78,7 +78,7 @@ def valid_host(host: str) -> bool:
 def valid_authority(text: str) -> bool:
     """``host`` or ``host:port`` as ``--grpc-authority`` (the HTTP/2 :authority and the TLS name) takes it."""
     match = _AUTHORITY.match(text)
-    return bool(match) and valid_host(match["host"]) and (not match["port"] or 0 < int(match["port"]) < 65536)
+    return match is not None and valid_host(match["host"]) and (not match["port"] or 0 < int(match["port"]) < 65536)
 
 
 def _port(text: str, target: str) -> int:
@@ -88,15 +88,18 @@ def _port(text: str, target: str) -> int:
     return port
 
 
+def _is_ip_version(host: str, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == version
+    except ValueError:
+        return False
+
+
 def _addresses(text: str, target: str, pattern: re.Pattern[str], version: int) -> list[tuple[str, int]]:
     addresses = []
     for part in text.split(","):
         match = pattern.match(part)
-        try:
-            valid = match is not None and ipaddress.ip_address(match["host"]).version == version
-        except ValueError:
-            valid = False
-        if not valid:
+        if match is None or not _is_ip_version(match["host"], version):
             raise ValueError(f"invalid address {part!r} in target {target!r}; accepted: {GRPC_FORMS}")
         addresses.append((match["host"], _port(match["port"], target)))
     return addresses

@@ -31,7 +31,7 @@ class LogService(pb_grpc.LogServiceServicer):
         """Count the call and its metadata keys, check the token, inject configured faults."""
         calls, seen = self._stats.calls, self._stats.metadata_keys_seen
         calls[method] = calls.get(method, 0) + 1
-        authorization = ""
+        authorization: str | bytes = ""
         for key, value in context.invocation_metadata() or ():
             if key not in TRANSPORT_KEYS and not key.startswith("grpc-"):
                 seen[key] = seen.get(key, 0) + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 from collections.abc import Iterable
@@ -32,8 +33,7 @@ class ServerStats:
 
     def snapshot(self) -> ServerStats:
         """A copy that later counting does not change."""
-        return ServerStats(**{key: dict(value) if isinstance(value, dict) else value
-                              for key, value in asdict(self).items()})  # fmt: skip
+        return copy.deepcopy(self)
 
     def count_values(self, kind: str, entries: Iterable[Any], key: str) -> None:
         """``--count-by KEY``: count ``entries`` (LogEntry) under ``by_metadata[kind][their value of KEY]``."""

@@ -16,6 +16,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from grpc_user.pb import log_service_pb2 as pb
 
@@ -90,9 +91,11 @@ class LogStore:
         return len(rows)
 
     @staticmethod
-    def _rows(entries: list[pb.LogEntry], rowid: int) -> tuple[list[tuple], list[tuple]]:
+    def _rows(entries: list[pb.LogEntry], rowid: int) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, int]]]:
         """Rows of ``logs`` numbered from ``rowid`` and their ``log_metadata`` pairs (ids set in the entries)."""
-        rows, pairs, now = [], [], time.time()
+        rows: list[tuple[Any, ...]] = []
+        pairs: list[tuple[str, str, int]] = []
+        now = time.time()
         for entry in entries:
             ts = parse_rfc3339(entry.timestamp)
             if ts is None:
@@ -110,7 +113,8 @@ class LogStore:
         Level, as the real service does it: filtered whenever it is not DEBUG (proto3 cannot tell DEBUG
         from unset) *or* service_name is set, so a query by service_name alone returns DEBUG logs only.
         """
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[str | float] = []
         if request.service_name:
             where.append("service_name = ?")
             params.append(request.service_name)

@@ -400,8 +400,8 @@ def _freshness(data: RunData) -> Freshness | None:
     rows = data.freshness
     if rows is None:
         return None
-    total = rows[rows["Name"] == AGGREGATED]
-    total = total.iloc[-1] if not total.empty else rows.iloc[-1]
+    aggregated = rows[rows["Name"] == AGGREGATED]
+    total = aggregated.iloc[-1] if not aggregated.empty else rows.iloc[-1]
     info = data.freshness_info or {}
     history = data.freshness_history
     if history is not None:

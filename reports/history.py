@@ -123,7 +123,9 @@ def _grouped(row: HistoryRow, info: dict, capacity: dict | None) -> list[History
     """The history rows of one run: an ordinary run in its workload and load model's group; a capacity search by
     its answer, one row per batch size searched; a search without an answer as interrupted."""
     workload = str(info.get("workload") or "unknown")
-    options = info.get("options") if isinstance(info.get("options"), dict) else {}
+    options = info.get("options")
+    if not isinstance(options, dict):
+        options = {}
     if capacity is None and not options.get("capacity"):
         return [HistoryRow(**{**row.__dict__, "workload": f"{workload}, {_load_model(options)}"})]
     group = f"{workload}-capacity"

@@ -9,7 +9,9 @@ import pytest
 from grpc_user.pb import log_service_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
-STUBS = ("log_service_pb2.py", "log_service_pb2.pyi", "log_service_pb2_grpc.py")
+STUBS = ("log_service_pb2.py", "log_service_pb2.pyi", "log_service_pb2_grpc.py", "log_service_pb2_grpc.pyi")
+# mypy-protobuf's plugin, installed beside this interpreter: the typed stub of the service (make lint reads it).
+MYPY_GRPC_PLUGIN = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
 
 
 @pytest.mark.slow
@@ -17,7 +19,7 @@ def test_checked_in_stubs_match_the_proto(tmp_path):
     command = [
         sys.executable, "-m", "grpc_tools.protoc", "-Igrpc_user/pb=proto",
         f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}",
-        "proto/log_service.proto",
+        f"--plugin=protoc-gen-mypy_grpc={MYPY_GRPC_PLUGIN}", f"--mypy_grpc_out={tmp_path}", "proto/log_service.proto",
     ]  # fmt: skip
     subprocess.run(command, cwd=ROOT, check=True)
     for name in STUBS:
