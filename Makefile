@@ -1,6 +1,18 @@
-# Every target creates and uses .venv by itself: a fresh machine needs only Python 3.11.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# Every target creates and uses its venv by itself: a fresh machine needs only Python 3.11 (3.11 and 3.13 are
+# supported). PYTHON picks the interpreter; each has its own venv, side by side: .venv for the default one's version,
+# .venv-3.13 for PYTHON=python3.13 (or a path to it).
+DEFAULT_PYTHON := $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(DEFAULT_PYTHON)
+python_version = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+ifeq ($(PYTHON),$(DEFAULT_PYTHON))
+VENV ?= .venv
+else
+PYTHON_VERSION := $(call python_version,$(PYTHON))
+ifeq ($(PYTHON_VERSION),)
+$(error PYTHON=$(PYTHON) does not run; give an interpreter that does, e.g. PYTHON=/root/.pyenv/versions/3.13.0/bin/python3.13)
+endif
+VENV ?= $(if $(filter $(PYTHON_VERSION),$(call python_version,$(DEFAULT_PYTHON))),.venv,.venv-$(PYTHON_VERSION))
+endif
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
@@ -177,4 +189,4 @@ soak: $(STAMP)
 	$(PY) -m benchmarks.soak
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info
