@@ -15,6 +15,7 @@ import string
 from collections import deque
 
 from grpc_user.entries import RUN_ID_KEY, utc_now_rfc3339
+from grpc_user.levels import parse_level
 from grpc_user.pb import log_service_pb2 as pb
 
 MONITOR_TYPES = ("impression", "click", "conversion", "play", "like", "share")
@@ -31,7 +32,7 @@ def template_pool(run_id: str, service_name: str, message_bytes: int, seed: int 
     return tuple(
         pb.LogEntry(
             service_name=service_name,
-            level=rng.randrange(5),
+            level=parse_level(rng.randrange(5)),
             message="".join(rng.choices(_TEXT, k=message_bytes)),
             metadata={
                 RUN_ID_KEY: run_id,
