@@ -88,14 +88,16 @@ def bridge_user(target: str, calls: int, batch_size: int) -> Measured:
     return locust_client(target, calls, "benchmarks/locustfiles/bridge_user.py", extra)
 
 
-def suite(target: str, calls: int, batch_size: int, before_hdr: bool = False, connections: int = 0) -> Measured:
+def suite(target: str, calls: int, batch_size: int, before_hdr: bool = False, connections: int = 0,
+          options: tuple[str, ...] = ()) -> Measured:  # fmt: skip
     """The suite's own workload (single or batch), stopped by ``--max-requests``; ``before_hdr``: its latency recorded
-    as before the HDR histograms (``benchmarks.before_hdr``); ``connections``: ``--grpc-connections`` (0: not given)."""
+    as before the HDR histograms (``benchmarks.before_hdr``); ``connections``: ``--grpc-connections`` (0: not given);
+    ``options``: more suite options."""
     locustfile = "locustfiles/batch.py" if batch_size else "locustfiles/single.py"
     if before_hdr:
         locustfile = f"benchmarks/locustfiles/before_hdr_{'batch' if batch_size else 'single'}.py"
     extra = ["--max-requests", str(calls), "--no-audit", *(["--batch-size", str(batch_size)] if batch_size else []),
-             *(["--grpc-connections", str(connections)] if connections else [])]  # fmt: skip
+             *(["--grpc-connections", str(connections)] if connections else []), *options]  # fmt: skip
     return locust_client(target, calls, locustfile, extra)
 
 
@@ -104,6 +106,7 @@ LAYERS: tuple[tuple[str, Callable[[str, int, int], Measured]], ...] = (
     ("bridge alone (greenlets)", partial(module_client, "bridge_alone")),
     ("Locust User on the bridge", bridge_user),
     ("suite, latency before HDR", partial(suite, before_hdr=True)),
+    ("suite, --no-freshness", partial(suite, options=("--no-freshness",))),
     ("suite GrpcUser (Locust)", suite),
 )
 CALLS = (("WriteLog", 0, 4000, 24000), ("BatchWriteLog x1000", 1000, 40, 240))
@@ -149,6 +152,11 @@ def ratio(rows: list[tuple[str, float, Measured]]) -> float:
     return rows[-1][1] / rows[0][1]
 
 
+def freshness_cost(rows: list[tuple[str, float, Measured]]) -> float:
+    """The freshness probe's share of the suite's CPU per call: the suite over the suite with ``--no-freshness``."""
+    return rows[-1][1] / rows[-2][1] - 1
+
+
 def main() -> None:
     # Client CPU is measured, not storage: the server discards at flush, so its queue never fills over the rounds.
     server_args = ["--queue-size", "1000000", "--flush-batch", "1000", "--flush-period", "0.5", "--drop-rate", "1"]
@@ -157,6 +165,9 @@ def main() -> None:
     batch_rows = measured["BatchWriteLog x1000"]
     print(f"target: single WriteLog ratio <= 1.30 -> {ratio(measured['WriteLog']):.2f}; "
           f"batch of 1000 <= 7 CPU-µs/log -> {batch_rows[-1][1] / 1000:.2f}")  # fmt: skip
+    print(f"freshness probe (suite over suite --no-freshness): WriteLog "
+          f"{freshness_cost(measured['WriteLog']):+.1%}, batch of 1000 "
+          f"{freshness_cost(measured['BatchWriteLog x1000']):+.1%} CPU per call")  # fmt: skip
 
 
 if __name__ == "__main__":

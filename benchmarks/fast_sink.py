@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.command_line import run_benchmark
-from benchmarks.cpu_per_call import SERVER_CORE, compare, ratio
+from benchmarks.cpu_per_call import SERVER_CORE, compare, freshness_cost, ratio
 
 SOURCE = Path(__file__).resolve().parent / "sink" / "main.go"
 GOPATH = "/usr/share/gocode"
@@ -64,6 +64,9 @@ def main() -> None:
         measured = compare(sink[0], "grpc-go sink (fixed replies)")
         print(f"target: single WriteLog ratio <= 1.30 -> {ratio(measured['WriteLog']):.2f}; "
               f"batch of 1000 <= 1.15 -> {ratio(measured['BatchWriteLog x1000']):.2f}")  # fmt: skip
+        print(f"freshness probe (suite over suite --no-freshness): WriteLog "
+              f"{freshness_cost(measured['WriteLog']):+.1%}, batch of 1000 "
+              f"{freshness_cost(measured['BatchWriteLog x1000']):+.1%} CPU per call")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -402,13 +402,16 @@ def _freshness(figures: Figures) -> Section | None:
              count(int(row["Never Visible"])), ms(row["50%"]), ms(row["95%"]), ms(row["99%"]), ms(row["Max (ms)"])]
             for _, row in fresh.rows.iterrows()]  # fmt: skip
     headers = ["RPC", "samples", "visible", "never visible", "p50 ms", "p95 ms", "p99 ms", "max ms"]
-    gap = f" (the largest gap between two polls was {fresh.max_poll_gap_ms:,.0f} ms)" if fresh.max_poll_gap_ms else ""
+    bound = (f"a figure is late by at most {fresh.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that "
+             "saw a sample (the log became visible after the last poll that did not return it)"
+             if fresh.max_poll_gap_ms is not None
+             else "a figure is late by at most the gap between two polls")  # fmt: skip
     blocks: list[Block] = [
         "Visibility latency: from a log's acknowledgement to the first QueryLog that returns it, over logs sampled "
         "during the run. The service acknowledges before it stores, so this is how stale a log viewer or an alert "
-        f"built on QueryLog is. The probe queries every {fresh.poll_interval_ms:g} ms: a figure is late by at most "
-        f"that much{gap}. The audit's settle time is another thing: how long the audit waited for the last of "
-        "the run's logs after the stop.",
+        f"built on QueryLog is. The probe's polls are at least {fresh.poll_interval_ms:g} ms apart: {bound}. "
+        "The audit's settle time is another thing: how long the audit waited for the last of the run's logs after "
+        "the stop.",
         Table(headers, rows),
     ]
     if fresh.probe_queries is not None:
@@ -419,6 +422,12 @@ def _freshness(figures: Figures) -> Section | None:
         named = ", ".join(f"{s['name']} sample {s['sample']} of {s['probe']} (acknowledged {s['acked_at']})"
                           for s in fresh.never_visible_samples or [])  # fmt: skip
         blocks.append(f"{count(fresh.never_visible)} sampled log(s) never became visible by the end of the audit"
+                      + (f": {named}" if named else "") + ".")  # fmt: skip
+    if fresh.unknown:
+        named = ", ".join(f"{s['name']} sample {s['sample']} of {s['probe']} (acknowledged {s['acked_at']})"
+                          for s in fresh.unknown_samples or [])  # fmt: skip
+        blocks.append(f"{count(fresh.unknown)} sampled log(s) are unknown, not looked for long enough "
+                      f"({fresh.unknown_because or 'the looking was cut short'})"
                       + (f": {named}" if named else "") + ".")  # fmt: skip
     return Section("Freshness (visibility latency)", blocks)
 

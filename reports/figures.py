@@ -98,6 +98,9 @@ class Freshness:
     max_poll_gap_ms: float | None = None
     probe_queries: int | None = None
     never_visible_samples: list[dict[str, Any]] | None = None
+    unknown: int = 0
+    unknown_samples: list[dict[str, Any]] | None = None
+    unknown_because: str = ""
 
     @property
     def p95_with_never_visible(self) -> float:
@@ -422,6 +425,9 @@ def _freshness(data: RunData) -> Freshness | None:
         max_poll_gap_ms=info.get("max_poll_gap_ms"),
         probe_queries=info.get("probe_queries"),
         never_visible_samples=info.get("never_visible_samples"),
+        unknown=int(total["Unknown"]) if "Unknown" in total else 0,
+        unknown_samples=info.get("unknown_samples"),
+        unknown_because=info.get("unknown_because", ""),
     )
 
 

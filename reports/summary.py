@@ -24,13 +24,15 @@ def _ms(value: float) -> float | None:
 
 
 def _freshness(figures: Figures) -> dict[str, Any] | None:
-    """Visibility latency in ms per RPC and aggregated, the samples never visible, the poll interval."""
+    """Visibility latency in ms per RPC and aggregated, the samples never visible and unknown, the poll interval and
+    the measured error bound (the largest gap between the polls that saw a sample)."""
     fresh = figures.freshness
     if fresh is None:
         return None
     by_name = {str(row["Name"]): {"samples": int(row["Samples"]), "visible": int(row["Visible"]),
                                   "never_visible": int(row["Never Visible"]), "p50": float(row["50%"]),
-                                  "p95": float(row["95%"]), "p99": float(row["99%"]), "max": float(row["Max (ms)"])}
+                                  "p95": float(row["95%"]), "p99": float(row["99%"]), "max": float(row["Max (ms)"]),
+                                  "unknown": int(row.get("Unknown", 0))}
                for _, row in fresh.rows.iterrows()}  # fmt: skip
     return {
         "visibility_latency_ms": {"p50": fresh.p50, "p95": fresh.p95, "p99": fresh.p99, "max": fresh.max_ms},
@@ -38,7 +40,11 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "visible": fresh.visible,
         "never_visible": fresh.never_visible,
         "never_visible_samples": fresh.never_visible_samples or [],
+        "unknown": fresh.unknown,
+        "unknown_samples": fresh.unknown_samples or [],
+        "unknown_because": fresh.unknown_because,
         "poll_interval_ms": fresh.poll_interval_ms,
+        "max_poll_gap_ms": fresh.max_poll_gap_ms,
         "probe_queries": fresh.probe_queries,
         "by_name": by_name,
     }

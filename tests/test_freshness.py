@@ -8,7 +8,9 @@ are stated at each assertion and use the run's own largest gap between two polls
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -18,17 +20,21 @@ import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, distributed_args, run_locust
 from prometheus_client.parser import text_string_to_metric_families
+from test_signals import Locust
 from web_runs import http, web_ui_process
 
 from grpc_user.calls import METHOD_PATHS, WRITE_LOG, write_request
 from grpc_user.histograms import Latencies
-from grpc_user.locust.freshness.poller import poll_once
-from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe
+from grpc_user.locust.freshness.poller import PollPacing, poll_once
+from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, WORKER_KEY, FreshnessProbe
 from grpc_user.pb import log_service_pb2 as pb
+from reference_server.process import start_server_process
 
 pytestmark = pytest.mark.slow
 
 LIGHT_LOAD = ("--target-rps", "100")
+# The accuracy tests poll every 100 ms at 100 calls/s: 10% of the calls (the default, 1.5%, polls every ~0.7 s).
+PRECISE = ("--freshness-query-share", "10")
 
 
 def freshness(run) -> dict:
@@ -44,13 +50,13 @@ def history(run) -> list[dict[str, str]]:
 
 
 def test_a_sampled_request_is_sent_tagged_and_left_as_it_was():
-    probe = FreshnessProbe("run.w1", rate=20, poll_interval=0.1)
+    probe = FreshnessProbe("run", rate=20, poll_interval=0.1, worker="w1")
     request = write_request("hello", run_id="r")
     before = request.SerializeToString()
     sample = probe.tag(WRITE_LOG, "WriteLog", request, now=time.monotonic())
-    tagged = pb.WriteLogRequest.FromString(request.SerializeToString())
+    tagged = pb.WriteLogRequest.FromString(request.SerializeToString()).log_entry.metadata
     probe.untag(sample)
-    assert (tagged.log_entry.metadata[PROBE_KEY], tagged.log_entry.metadata[SAMPLE_KEY]) == ("run.w1", "0")
+    assert (tagged[PROBE_KEY], tagged[WORKER_KEY], tagged[SAMPLE_KEY]) == ("run", "w1", "0")
     assert request.SerializeToString() == before
 
 
@@ -95,6 +101,84 @@ def test_one_query_finds_every_pending_sample_the_service_stored(serve):
     assert probe.histograms.combined().count == 30
 
 
+def acked_samples(probe: FreshnessProbe, moments: list[float]) -> None:
+    """Samples acknowledged at these monotonic moments (their logs timestamped one ms before)."""
+    wall = time.time() - time.monotonic()
+    for moment in moments:
+        request = write_request("x", run_id="r")
+        request.log_entry.timestamp = dt.datetime.fromtimestamp(wall + moment - 0.001, dt.UTC).isoformat()
+        probe.due = 0.0
+        sample = probe.tag(WRITE_LOG, "WriteLog", request, moment)
+        probe.untag(sample)
+        probe.acked(sample, moment)
+
+
+def window(look) -> tuple[float, float]:
+    request = pb.QueryLogRequest.FromString(look.payload)
+    return (dt.datetime.fromisoformat(request.start_time).timestamp(),
+            dt.datetime.fromisoformat(request.end_time).timestamp())  # fmt: skip
+
+
+def test_a_poll_looks_for_the_recent_samples_and_for_an_overdue_one_only_when_its_turn_comes():
+    # 1,000 samples over 10 s that the service never stores: every poll would look for all of them, back to the
+    # first one's timestamp. A sample older than 5 s (and twice the longest visibility found) is overdue: looked
+    # for again half its age after the last look, and not at all past --audit-timeout until the last sweep.
+    now, wall = time.monotonic(), time.time()
+    probe = FreshnessProbe("r", rate=20, poll_interval=0.1, give_up_after=15)
+    acked_samples(probe, [now - 10 + index * 0.01 for index in range(1000)])
+    first = probe.look(now)
+    assert len(first.current) + len(first.overdue) == 1000, "never looked for: all of them once"
+    probe.asking()
+    probe.observe(first, pb.QueryLogResponse(success=True).SerializeToString(), now)
+    second = probe.look(now + 0.1)
+    assert len(second.current) == 490 and second.overdue == []  # acked within the last 5 s
+    assert window(second)[0] >= wall + 0.1 - 5 - 0.01
+    turn = probe.look(now + 0.1 + 0.5 * 5.2)  # half the age of the samples that went overdue 5.1 s after their ack
+    assert 0 < len(turn.overdue) < 510
+    assert len(probe.pending) == 1000
+
+
+def test_the_error_bound_is_the_largest_gap_between_the_last_look_without_a_sample_and_the_look_that_found_it(serve):
+    server = serve("--flush-period", "0.4", "--flush-batch", "100000")
+    probe = FreshnessProbe("bound", rate=1000, poll_interval=0.01)
+    with grpc.insecure_channel(server.target) as channel:
+        call = lambda path, payload: channel.unary_unary(path)(payload, timeout=5)  # noqa: E731
+        request = write_request("log", run_id="r")
+        sample = probe.tag(WRITE_LOG, "WriteLog", request, now=time.monotonic())
+        payload = request.SerializeToString()
+        probe.untag(sample)
+        call(METHOD_PATHS[WRITE_LOG], payload)
+        probe.acked(sample, time.monotonic())
+        looks = []
+        while len(probe.pending):
+            looks.append(time.monotonic())
+            poll_once(probe, call)
+            time.sleep(0.05 if len(looks) % 2 else 0.15)  # gaps of 50 and 150 ms: the bound is the one before the find
+    assert len(looks) >= 3 and probe.histograms.combined().count == 1
+    assert probe.max_poll_gap == pytest.approx(looks[-1] - looks[-2], abs=0.01)  # not the first gap, not the figure
+
+
+def test_the_probe_s_queries_stay_within_their_share_of_the_calls_while_users_call():
+    calls, queries = [0], 0
+    pacing = PollPacing(interval=0.1, share=0.015, calls=lambda: calls[0], started=0.0, stopped=lambda: -1.0)
+    last = float("-inf")
+    for tick in range(1, 600):  # 60 s at 100 calls/s, a check every 100 ms
+        calls[0] = tick * 10
+        if pacing.ready(tick * 0.1, last, queries):
+            queries, last = queries + 1, tick * 0.1
+    assert queries <= 0.015 * calls[0] + 1 and queries >= 0.015 * calls[0] - 1
+
+
+def test_after_the_stop_the_polls_grow_apart_with_the_time_since_the_stop():
+    pacing = PollPacing(interval=0.1, share=0.015, calls=lambda: 1500, started=0.0, stopped=lambda: 15.0)
+    polls, last = [], 15.0
+    for tick in range(150, 750):  # a minute after the stop
+        if pacing.ready(tick * 0.1, last, 22):
+            polls.append(tick * 0.1)
+            last = tick * 0.1
+    assert 5 <= len(polls) <= 12, polls  # the test's pace (15 s / 22.5 queries) first, then half the time since
+
+
 def test_histograms_sent_by_workers_add_up_exactly_on_the_master():
     worker_a, worker_b, master = (FreshnessProbe(t, 20, 0.1) for t in ("a", "b", ""))
     for value in range(1, 500):
@@ -115,7 +199,7 @@ def test_histograms_sent_by_workers_add_up_exactly_on_the_master():
 
 def test_with_a_two_second_flush_visibility_spreads_evenly_over_two_seconds(serve, tmp_path):
     server = serve("--flush-period", "2", "--flush-batch", "100000")
-    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--audit-settle", "3", run_time="5s")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, "--audit-settle", "3", run_time="5s")
     assert run.returncode == 0, run.stderr[-2000:]
     data = freshness(run)
     row = data["by_name"]["WriteLog"]
@@ -126,12 +210,12 @@ def test_with_a_two_second_flush_visibility_spreads_evenly_over_two_seconds(serv
     assert 700 <= row["p50"] <= 1300
     assert 1600 <= row["p95"] <= 2000 + gap
     assert 1700 <= row["max"] <= 2000 + gap + 150
-    assert "Visibility latency per RPC" in run.stderr and "late by at most the poll interval, 100 ms" in run.stderr
+    assert "Visibility latency per RPC" in run.stderr and f"late by at most {gap:,.0f} ms" in run.stderr
 
 
 def test_with_a_fifth_of_a_second_flush_every_sample_is_visible_within_a_third_of_a_second(serve, tmp_path):
     server = serve("--flush-period", "0.2", "--flush-batch", "100000")
-    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, run_time="3s")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, run_time="3s")
     assert run.returncode == 0, run.stderr[-2000:]
     data = freshness(run)
     row = data["aggregated"]
@@ -142,8 +226,8 @@ def test_with_a_fifth_of_a_second_flush_every_sample_is_visible_within_a_third_o
 def test_with_a_slow_store_visibility_grows_through_the_run(serve, tmp_path):
     # 100 logs/s offered, 40 stored per second: a log acknowledged t s into the run is stored ~2.5 t s in.
     server = serve("--store-rate", "40", "--flush-batch", "10")
-    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--audit-timeout", "30", "--audit-settle", "3",
-                     run_time="4s")  # fmt: skip
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, "--audit-timeout", "30",
+                     "--audit-settle", "3", run_time="4s")  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     data = freshness(run)
     assert data["never_visible"] == 0 and data["aggregated"]["max"] >= 3000
@@ -175,6 +259,65 @@ def test_the_probe_s_queries_stay_out_of_the_request_stats(serve, tmp_path):
     assert "freshness probe:" in run.stderr
 
 
+def test_at_the_default_rate_the_probe_makes_under_2_percent_of_the_calls_of_a_light_load(serve, tmp_path):
+    # 100 calls/s, the default sample rate and poll interval: one query every 100 ms would be 10% of the calls.
+    server = serve("--flush-period", "0.5", "--flush-batch", "100000")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, users=4, run_time="15s", timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = freshness(run)
+    calls = run.requests()
+    assert data["probe_queries"] < 0.02 * calls, (data["probe_queries"], calls)
+    assert data["visible"] == data["samples"] >= 200 and data["never_visible"] == data["unknown"] == 0
+    # The bound is what was measured: the largest gap between the polls that saw a sample, in every output.
+    bound = data["max_poll_gap_ms"]
+    assert 100 <= bound <= 5000
+    assert f"late by at most {bound:,.0f} ms" in run.stderr
+    assert {row["Name"]: row for row in run.rows("freshness")}["Aggregated"]["Largest Poll Gap (ms)"] == str(bound)
+
+
+def test_samples_pending_when_the_audit_is_interrupted_are_unknown_not_never_visible(serve, tmp_path):
+    server = serve("--drop-rate", "1")  # nothing is stored: every sample stays pending
+    locust = Locust(tmp_path, grpc_host(server), "--target-rps", "100", "--audit-timeout", "60", "--audit-settle",
+                    "30", run_time="2s")  # fmt: skip
+    locust.wait_for("Delivery audit: waiting")
+    time.sleep(0.5)
+    locust.signal(signal.SIGINT)
+    run = locust.finish()
+    data = freshness(run)
+    assert data["unknown"] == data["samples"] >= 10 and data["never_visible"] == 0, data
+    assert "cut short by SIGINT" in data["unknown_because"]
+    assert data["unknown_samples"][0]["name"] == "WriteLog"
+    assert "unknown (not looked for long enough: the audit was cut short by SIGINT)" in run.stderr
+    assert {row["Name"]: row for row in run.rows("freshness")}["Aggregated"]["Unknown"] == str(data["samples"])
+
+
+def test_without_an_audit_the_probe_stops_looking_once_nothing_became_visible_for_the_settle_time(serve, tmp_path):
+    server = serve("--drop-rate", "1")
+    started = time.monotonic()
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--no-audit", "--audit-timeout", "300",
+                     "--audit-settle", "2", run_time="2s", timeout=100)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert time.monotonic() - started < 100  # not the 300 s of --audit-timeout
+    data = freshness(run)
+    assert data["never_visible"] == data["samples"] >= 10 and data["unknown"] == 0, data
+
+
+def test_without_an_audit_a_dead_service_leaves_the_pending_samples_unknown_at_once(tmp_path):
+    server = start_server_process("--flush-period", "1", "--flush-batch", "100000", "--queue-size", "100000")
+    try:
+        locust = Locust(tmp_path, grpc_host(server), "--no-audit", "--audit-timeout", "300", "--target-rps", "100",
+                        run_time="5s")  # fmt: skip
+        locust.wait_for("All users spawned")
+        time.sleep(2.5)  # samples found at the flushes; those acknowledged since the last one are never stored
+    finally:
+        server.kill()
+    run = locust.finish()  # within 60 s, not the 300 s of --audit-timeout
+    data = freshness(run)
+    assert data["visible"] > 0 and data["unknown"] > 0 and data["never_visible"] == 0, data
+    assert "QueryLog failed after the stop: UNAVAILABLE" in data["unknown_because"]
+    assert "Traceback" not in run.stderr
+
+
 def test_no_freshness_measures_nothing(serve, tmp_path):
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, "--no-freshness", users=2, run_time="2s")
@@ -185,8 +328,8 @@ def test_no_freshness_measures_nothing(serve, tmp_path):
 
 def test_workers_probe_their_own_samples_and_the_master_adds_them(serve, tmp_path):
     server = serve("--flush-period", "1", "--flush-batch", "100000")
-    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--audit-settle", "2", *distributed_args(2),
-                     users=4, run_time="4s", timeout=120)  # fmt: skip
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, "--audit-settle", "2",
+                     *distributed_args(2), users=4, run_time="4s", timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     data = freshness(run)
     row = data["aggregated"]
@@ -208,7 +351,7 @@ def test_the_report_shows_and_gates_freshness_and_the_json_and_history_carry_it(
                                            capture_output=True, text=True, timeout=120)  # fmt: skip
     breached = reports(folder, "--max-visibility-p95-ms", "1")
     assert breached.returncode == 1
-    assert f"gate breached: visibility latency p95 {float(aggregated['95%']):.6g} ms > --max-visibility-p95-ms 1" \
+    assert f"gate breached: visibility latency p95 {float(aggregated['95%']):.10g} ms > --max-visibility-p95-ms 1" \
         in breached.stderr  # fmt: skip
     held = reports(folder, "--max-visibility-p95-ms", "5000", "--json")
     assert held.returncode == 0, held.stderr
@@ -216,7 +359,7 @@ def test_the_report_shows_and_gates_freshness_and_the_json_and_history_carry_it(
     assert summary["visibility_latency_ms"]["p95"] == float(aggregated["95%"])
     assert (summary["samples"], summary["poll_interval_ms"]) == (int(aggregated["Samples"]), 100.0)
     text = (folder / "report.md").read_text()
-    assert "## Freshness (visibility latency)" in text and "late by at most that much" in text
+    assert "## Freshness (visibility latency)" in text and "the largest gap between the polls that saw a sample" in text
     assert (folder / "report_freshness.png").read_bytes()[:4] == b"\x89PNG"
     history = reports("history", tmp_path / "runs")
     assert history.returncode == 0 and "visibility p95 ms" in history.stdout
@@ -229,7 +372,7 @@ def test_a_capacity_step_whose_logs_become_visible_too_late_is_bad_and_the_answe
     server = serve("--store-rate", "150")
     run = run_locust("single", grpc_host(server), tmp_path, "--capacity-search", "--capacity-start", "40",
                      "--capacity-step", "3", "--capacity-precision", "0.3", "--slo-visibility-p95-ms", "500",
-                     "--slo-p95-ms", "10000", users=300, run_time="120s", timeout=150)  # fmt: skip
+                     "--slo-p95-ms", "10000", *PRECISE, users=300, run_time="120s", timeout=150)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads((tmp_path / "capacity.json").read_text())
     assert result["breaking_cause"]["status"] == "FRESHNESS", result["breaking_cause"]
@@ -242,12 +385,12 @@ def test_a_capacity_step_whose_logs_become_visible_too_late_is_bad_and_the_answe
 
 def test_the_web_ui_shows_freshness_beside_the_audit_strip_and_metrics_carry_it(serve, tmp_path):
     server = serve("--flush-period", "0.3", "--flush-batch", "100000")
-    with web_ui_process(tmp_path, grpc_host(server), "--audit-settle", "1", "--target-rps", "100",
+    with web_ui_process(tmp_path, grpc_host(server), "--audit-settle", "1", "--target-rps", "100", *PRECISE,
                         locustfile="locustfiles/single.py") as web:  # fmt: skip
         assert web.post("swarm", {"user_count": "4", "spawn_rate": "4"})["success"]
         during = web.wait_for("grpc-audit", lambda answer: answer.get("freshness", "").startswith(
             "Freshness: visible after p95"), timeout=15)  # fmt: skip
-        assert "polled every 100 ms" in during["freshness"]
+        assert "late by at most" in during["freshness"]
         assert 'id = "grpc-freshness"' in http(f"{web.url}/")
         assert web.post("stop", {})["success"]
         done = web.wait_for("grpc-audit", lambda answer: answer.get("status") not in ("", "pending", "running"))

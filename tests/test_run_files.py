@@ -84,7 +84,8 @@ class Action:
 BY_NAME = {"WriteLog": Logs(10, 10, 9, 1), "BatchWriteLog": Logs(5, 500, 450, 0)}
 TOTAL = Logs(15, 510, 459, 1)
 CAUSES = {"USERS_BUSY": 7, "USERS_NOT_READY": 0, "GENERATOR_BEHIND": 2}
-FRESHNESS_ROW = {"samples": 4, "visible": 3, "never_visible": 1, "p50": 12.5, "p95": 40.0, "p99": 41.0, "max": 41.2}
+FRESHNESS_ROW = {"samples": 4, "visible": 3, "never_visible": 1, "unknown": 0, "p50": 12.5, "p95": 40.0, "p99": 41.0,
+                 "max": 41.2}  # fmt: skip
 FRESHNESS_FIGURES = {
     "status": "done",
     "sample_rate": 20.0,
@@ -235,6 +236,7 @@ def test_arrivals_peers_freshness_and_actions_read_back_as_written(written) -> N
     freshness = data.freshness.set_index("Name")
     assert list(freshness.index) == ["WriteLog", AGGREGATED]
     assert freshness.loc[AGGREGATED, "95%"] == 40.0 and freshness.loc["WriteLog", "Poll Interval (ms)"] == 100.0
+    assert freshness.loc[AGGREGATED, "Largest Poll Gap (ms)"] == 130.5 and freshness.loc[AGGREGATED, "Unknown"] == 0
     assert data.freshness_history[["Name", "Visible", "Max (ms)"]].values.tolist() == [["WriteLog", 3, 41.2]]
     assert data.freshness_info["never_visible_samples"] == FRESHNESS_FIGURES["never_visible_samples"]
     actions = data.actions

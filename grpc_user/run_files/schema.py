@@ -184,10 +184,15 @@ ARRIVALS_HISTORY = CsvFile(
 FRESHNESS = CsvFile(
     "freshness",
     "_freshness.csv",
-    ("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)", "Poll Interval (ms)"),
-    numbers=("Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)", "Poll Interval (ms)"),
-)
-"""Visibility latency in ms per request name and an ``Aggregated`` row."""
+    ("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)", "Poll Interval (ms)", "Unknown",
+     "Largest Poll Gap (ms)"),
+    numbers=("Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)", "Poll Interval (ms)", "Unknown",
+             "Largest Poll Gap (ms)"),
+    required_columns=("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)",
+                      "Poll Interval (ms)"),
+)  # fmt: skip
+"""Visibility latency in ms per request name and an ``Aggregated`` row; the samples unknown (not looked for long
+enough) and the largest gap between the polls that saw a sample (the figures' measured error bound)."""
 FRESHNESS_HISTORY = CsvFile(
     "freshness history",
     "_freshness_history.csv",
@@ -292,10 +297,11 @@ FRESHNESS_INFO = JsonFile(
     "freshness info",
     "_freshness.json",
     _record({"max_poll_gap_ms": _NUMBER, "probe_queries": _COUNT,
-             "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE}}),
+             "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE},
+             "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT}),
 )  # fmt: skip
-"""The freshness figures (as ``_freshness.csv``), the samples never visible, the probe's own QueryLog calls, and
-each name's HDR histogram."""
+"""The freshness figures (as ``_freshness.csv``), the samples never visible and unknown, the probe's own QueryLog
+calls, and each name's HDR histogram."""
 HISTOGRAMS = JsonFile(
     "histograms",
     "_histograms.json",

@@ -44,6 +44,7 @@ class LogCounter:
 
     by_name: dict[str, RpcLogs] = field(default_factory=dict)
     run_sent: int = 0
+    run_requests: int = 0
     audit_acked: int = 0
     audit_in_doubt: int = 0
     _unreported: dict[str, list[int]] = field(default_factory=dict)
@@ -70,6 +71,7 @@ class LogCounter:
             pending[4] += audit_acked
             pending[5] += audit_in_doubt
         self.run_sent += sent
+        self.run_requests += 1
         self.audit_acked += audit_acked
         self.audit_in_doubt += audit_in_doubt
 
@@ -83,6 +85,7 @@ class LogCounter:
         for name, (requests, sent, acked, in_doubt, audit_acked, audit_in_doubt) in report.items():
             self.by_name.setdefault(name, RpcLogs()).add(requests, sent, acked, in_doubt)
             self.run_sent += sent
+            self.run_requests += requests
             self.audit_acked += audit_acked
             self.audit_in_doubt += audit_in_doubt
 
@@ -103,4 +106,4 @@ class LogCounter:
         """Forget everything at the start of a new test."""
         self.by_name.clear()
         self._unreported.clear()
-        self.run_sent = self.audit_acked = self.audit_in_doubt = 0
+        self.run_sent = self.run_requests = self.audit_acked = self.audit_in_doubt = 0

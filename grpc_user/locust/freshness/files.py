@@ -16,27 +16,36 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
             with_histograms: bool = True) -> dict[str, Any]:  # fmt: skip
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
-    Shape: ``{"status", "sample_rate", "poll_interval_ms", "max_poll_gap_ms", "samples", "visible", "pending",
-    "never_visible", "never_visible_samples": [...], "by_name": {name: {"samples", "visible", "never_visible",
-    "p50", "p95", "p99", "max"}}, "aggregated": {...}, "probe_queries", "probe_query_failures", "error",
-    "histograms": [[name, "OK", encoded, min_us, max_us], ...]}`` (``grpc_user.histograms``' encoding).
+    Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "max_poll_gap_ms", "samples",
+    "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...],
+    "unknown_because", "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99",
+    "max"}}, "aggregated": {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
+    encoded, min_us, max_us], ...]}`` (``grpc_user.histograms``' encoding). ``max_poll_gap_ms``: the measured
+    error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
+    query that found it; each figure is late by at most that much. Unknown samples were still pending when the
+    looking was cut short (``unknown_because``); never visible ones when the service had settled.
     """
-    never = probe.never_visible_by_name()
+    never, unknown = probe.by_name(probe.never_visible), probe.by_name(probe.unknown)
     by_name: dict[str, dict[str, Any]] = {}
-    for name in sorted(set(probe.samples) | set(probe.histograms.names()) | set(never)):
-        by_name[name] = _row_figures(probe.samples.get(name, 0), never.get(name, 0),
+    for name in sorted(set(probe.samples) | set(probe.histograms.names()) | set(never) | set(unknown)):
+        by_name[name] = _row_figures(probe.samples.get(name, 0), never.get(name, 0), unknown.get(name, 0),
                                      probe.histograms.combined(name=name))  # fmt: skip
-    aggregated = _row_figures(sum(probe.samples.values()), len(probe.never_visible), probe.histograms.combined())
+    aggregated = _row_figures(sum(probe.samples.values()), len(probe.never_visible), len(probe.unknown),
+                              probe.histograms.combined())  # fmt: skip
     return {
-        "status": "error" if probe.error and not probe.queries else status,
+        "status": "error" if probe.error and probe.queries <= probe.query_failures else status,
         "sample_rate": sample_rate,
         "poll_interval_ms": round(probe.poll_interval * 1000, 3),
+        "query_share_percent": probe.query_share,
         "max_poll_gap_ms": round(probe.max_poll_gap * 1000, 3),
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
         "pending": probe.pending_count(),
         "never_visible": len(probe.never_visible),
-        "never_visible_samples": probe.named_never_visible(),
+        "never_visible_samples": probe.named(probe.never_visible),
+        "unknown": len(probe.unknown),
+        "unknown_samples": probe.named(probe.unknown),
+        "unknown_because": probe.unknown_because,
         "by_name": by_name,
         "aggregated": aggregated,
         "probe_queries": probe.queries,
@@ -46,8 +55,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     }
 
 
-def _row_figures(samples: int, never_visible: int, latencies: Latencies) -> dict[str, Any]:
-    return {"samples": samples, "never_visible": never_visible, **latency_figures(latencies)}
+def _row_figures(samples: int, never_visible: int, unknown: int, latencies: Latencies) -> dict[str, Any]:
+    return {"samples": samples, "never_visible": never_visible, "unknown": unknown, **latency_figures(latencies)}
 
 
 def latency_figures(latencies: Latencies) -> dict[str, Any]:
@@ -66,11 +75,19 @@ def summary_line(data: dict[str, Any]) -> str:
     line = (f"Freshness (visibility latency, acknowledgement to the first QueryLog that returns the log): "
             f"{row['visible']:,} of {row['samples']:,} samples visible, p50 {row['p50']:,.0f} ms, "
             f"p95 {row['p95']:,.0f} ms, p99 {row['p99']:,.0f} ms, max {row['max']:,.0f} ms "
-            f"(late by at most the poll interval, {data['poll_interval_ms']:g} ms; largest gap "
-            f"{data['max_poll_gap_ms']:,.0f} ms)")  # fmt: skip
+            f"({error_bound(data)})")  # fmt: skip
     if data["never_visible"]:
         line += f"; {data['never_visible']:,} never visible by the end of the audit"
+    if data.get("unknown"):
+        line += f"; {data['unknown']:,} unknown (not looked for long enough: {data['unknown_because']})"
     return line
+
+
+def error_bound(data: dict[str, Any]) -> str:
+    """The figures' measured error bound in words: the largest gap between the polls that saw a sample."""
+    return (f"late by at most {data['max_poll_gap_ms']:,.0f} ms, the largest gap between the polls that saw a "
+            f"sample; polls at least {data['poll_interval_ms']:g} ms apart and at most "
+            f"{data.get('query_share_percent', 1.5):g}% of the calls")  # fmt: skip
 
 
 def strip_sentence(data: dict[str, Any]) -> str:
@@ -81,5 +98,7 @@ def strip_sentence(data: dict[str, Any]) -> str:
     if not row["visible"]:
         return f"Freshness: {data['samples']:,} sampled logs, none visible yet"
     never = f", {data['never_visible']:,} never visible" if data["never_visible"] else ""
+    unknown = f", {data['unknown']:,} unknown" if data.get("unknown") else ""
     return (f"Freshness: visible after p95 {row['p95']:,.0f} ms, max {row['max']:,.0f} ms ({row['visible']:,} of "
-            f"{data['samples']:,} samples{never}; polled every {data['poll_interval_ms']:g} ms)")  # fmt: skip
+            f"{data['samples']:,} samples{never}{unknown}; late by at most "
+            f"{data['max_poll_gap_ms']:,.0f} ms)")  # fmt: skip

@@ -16,7 +16,7 @@ import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
 from grpc_user.locust.freshness.files import figures, latency_figures
-from grpc_user.locust.freshness.poller import poll_once, poll_until_closed
+from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
 from grpc_user.settings import default_target
@@ -37,19 +37,24 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     if not settings.freshness:
         return
     runner = environment.runner
+    worker = ""
     if isinstance(runner, MasterRunner):
-        token, share = "", lambda: 0.0
+        share = lambda: 0.0  # noqa: E731
     else:
-        suffix = f".w{runner.worker_index}" if isinstance(runner, WorkerRunner) else ""
-        token = f"{settings.run_id}{suffix}"
+        worker = f"w{runner.worker_index}" if isinstance(runner, WorkerRunner) else ""
         share = lambda: min(runner.user_count / max(total_users(), 1), 1.0)  # noqa: E731
-    probe = FreshnessProbe(token, settings.freshness_sample_rate, settings.freshness_poll_interval, share)
+    probe = FreshnessProbe(settings.run_id, settings.freshness_sample_rate, settings.freshness_poll_interval, share,
+                           worker, give_up_after=settings.audit_timeout,
+                           query_share=settings.freshness_query_share)  # fmt: skip
     if settings.capacity is not None:  # a sample pending longer than the freshness SLO makes its step late
         probe.late_after = settings.capacity.slo_visibility_p95_ms / 1000
     history = FreshnessHistory(prefix) if prefix and not isinstance(runner, WorkerRunner) else None
     on_interval = (lambda: _append_interval(history, probe)) if history is not None else None
     probe.history = history
-    probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, on_interval)
+    pacing = PollPacing(settings.freshness_poll_interval, probe.query_share / 100,
+                        lambda: run.counter.run_requests, time.time(), lambda: run.stopped_at)  # fmt: skip
+    probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, pacing,
+                                on_interval)  # fmt: skip
     run.freshness = probe
 
 
@@ -77,26 +82,28 @@ def hand_off(run: Any) -> list[list[Any]]:
     return items
 
 
-def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefix: str) -> dict[str, Any] | None:
-    """After the audit (master or single process): a last poll, the samples never visible, the figures, the files.
+def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefix: str,
+                 audit_status: str = "skipped") -> dict[str, Any] | None:  # fmt: skip
+    """After the audit (master or single process): a last sweep, the samples never visible or unknown, the figures,
+    the files.
 
-    Without an audit the probe keeps looking for at most ``--audit-timeout`` s.
+    ``audit_status``: the audit's verdict. Samples still pending are never visible when the service was seen to
+    settle (ok, in_doubt, lost), unknown when the looking was cut short. Without an audit (``skipped``) the probe
+    keeps looking under the audit's own settle rule (``settle_without_audit``).
     """
     if probe is None:
         return None
-    settings = run.settings
-    if not settings.audit:
-        deadline = time.monotonic() + settings.audit_timeout
-        while probe.pending_count() and not probe.closed and time.monotonic() < deadline:
-            gevent.sleep(probe.poll_interval)
+    unknown_because = _unknown_because(run, probe, audit_status)
     _stop_poller(probe)
-    if not probe.closed:
-        poll_once(probe, _query_call(environment, run))
-    probe.finish()
+    if not probe.closed and not unknown_because:  # the last sweep: every sample still pending, once
+        poll_once(probe, _query_call(environment, run), everything=True)
+    if probe.closed and probe.error and not unknown_because:
+        unknown_because = f"the probe stopped: {probe.error}"
+    probe.finish(unknown_because if probe.pending_count() else "")
     if probe.history is not None:
         _append_interval(probe.history, probe)
         probe.history.close()
-    data = figures(probe, settings.freshness_sample_rate, "done")
+    data = figures(probe, run.settings.freshness_sample_rate, "done")
     if prefix:
         write_freshness(prefix, data)
         write_freshness_info(prefix, data)
@@ -106,6 +113,43 @@ def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefi
 def _append_interval(history: FreshnessHistory, probe: FreshnessProbe) -> None:
     """The samples found visible since the last interval, a history row per name."""
     history.append({name: latency_figures(latencies) for name, latencies in probe.take_interval().items()})
+
+
+def _unknown_because(run: Any, probe: FreshnessProbe, audit_status: str) -> str:
+    """Why the samples still pending were not looked for long enough ('' when they were)."""
+    if audit_status == "skipped":
+        return settle_without_audit(run, probe)
+    if run.audit_interrupted_by or audit_status == "interrupted":
+        return f"the audit was cut short by {run.audit_interrupted_by or 'a signal'}"
+    if audit_status == "unsettled":
+        return "the service was still storing when the audit gave up (--audit-timeout)"
+    if audit_status == "error":
+        return "the audit could not count the stored logs"
+    return ""
+
+
+def settle_without_audit(run: Any, probe: FreshnessProbe) -> str:
+    """``--no-audit``: keep looking until nothing is pending, or no sample became visible for ``--audit-settle``
+    s (the service settled: the rest were never visible), and at most ``--audit-timeout`` s; a failed query or a
+    stop signal ends it at once. Returns why the samples left are unknown ('' when the service settled)."""
+    settings = run.settings
+    start = last_found = time.monotonic()
+    visible, failures = probe.histograms.combined().count, probe.query_failures
+    while probe.pending_count() and not probe.closed:
+        now = time.monotonic()
+        if run.audit_interrupted_by:
+            return f"the wait for them was cut short by {run.audit_interrupted_by}"
+        if probe.query_failures > failures:
+            return f"the probe's QueryLog failed after the stop: {probe.error}"
+        if now - start >= settings.audit_timeout:
+            return f"still not visible after --audit-timeout {settings.audit_timeout:g} s while others became visible"
+        found = probe.histograms.combined().count
+        if found > visible:
+            visible, last_found = found, now
+        elif now - last_found >= settings.audit_settle:
+            return ""
+        run.audit_interrupt.wait(probe.poll_interval)
+    return ""
 
 
 def _stop_poller(probe: FreshnessProbe) -> None:

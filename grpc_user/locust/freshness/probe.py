@@ -1,16 +1,20 @@
 """The freshness probe of one process: which acknowledged logs it sampled, which QueryLog found them, when.
 
-A sample is an acknowledged log tagged with two metadata pairs: ``freshness_probe=<this process's
-token>`` and ``freshness_sample=<its number>``. One QueryLog per poll interval and token (metadata
-filter on the token, a time window from the oldest pending sample's own timestamp to the newest)
-returns every pending sample the service has stored; each found sample's visibility latency is
-the start of that query minus the moment its acknowledgement arrived (``time.monotonic`` seconds).
-The true moment lies between the previous query and this one: the poll interval bounds the error.
+A sample is an acknowledged log tagged with metadata: ``freshness_probe=<run id>``, ``freshness_sample=<its
+number>`` and, on a worker, ``freshness_worker=w<index>``. One QueryLog per poll (metadata filters on those tags,
+a time window over the samples the poll looks for: ``pending``) returns every one of them the service has stored;
+each found sample's visibility latency is the start of that query minus the moment its acknowledgement arrived
+(``time.monotonic`` seconds). The true moment lies between the last query that looked for the sample without
+finding it (or its acknowledgement) and this one: that gap, per found sample, is the figure's error bound, and the
+largest of the run is reported (``max_poll_gap``).
 
 Figures are the suite's HDR histograms (``grpc_user.histograms``: µs, 1 µs..1 h, 3 significant digits)
 keyed by (request name, ``OK``), over the whole run, per history interval, and not yet reported to the master
 (workers send them encoded; the master adds them exactly). At a stop a worker hands its pending samples over, each
-with its age, so the master keeps looking for them during the audit without comparing two clocks.
+with its age, so the master keeps looking for them during the audit without comparing two clocks. Samples still
+pending at the end are *never visible* when the service was seen to settle (the audit's verdict, or the settle
+rule without an audit), *unknown* when the looking was cut short (an interrupted or unsettled audit, a failed
+query).
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ from google.protobuf.message import DecodeError
 
 from grpc_user import calls
 from grpc_user.histograms import Latencies, LatencyHistograms
+from grpc_user.locust.freshness.pending import CURRENT_TIMES_LONGEST, MIN_CURRENT_SECONDS, PendingSamples, Sample
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.results import OK
 
+__all__ = ["FreshnessProbe", "Look", "Sample"]
+
 PROBE_KEY = "freshness_probe"
+WORKER_KEY = "freshness_worker"
 SAMPLE_KEY = "freshness_sample"
 REPORT_KEY = "grpc_freshness"
 HANDOFF_KEY = "grpc_freshness_handoff"
@@ -37,28 +45,12 @@ QUERY_PATH = calls.METHOD_PATHS[calls.QUERY_LOG]
 MAX_CLOCK_OFFSET_SECONDS = 60.0
 WINDOW_MARGIN_SECONDS = 0.001
 LIMIT_MARGIN = 100
-NAMED_NEVER_VISIBLE = 20
+MAX_LIMIT = 2**31 - 1
+NAMED_SAMPLES = 20
 # Bounded memory against a service that stores nothing: no new sample while this many are pending.
 MAX_PENDING = 10_000
 # A QueryLog that fails this way will not work later either: the probe stops and says why.
 FATAL_STATUSES = frozenset({"UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"})
-
-
-@dataclass(slots=True)
-class Sample:
-    """One sampled log: its token and number, request name, own timestamp (epoch s), acknowledgement (monotonic s)."""
-
-    token: str
-    number: int
-    name: str
-    logged_at: float
-    acked_at: float = 0.0
-    entry: Any = None
-
-    def named(self, wall_offset: float) -> dict[str, Any]:
-        """JSON-ready description of a sample that never became visible (``wall_offset``: epoch minus monotonic)."""
-        return {"name": self.name, "probe": self.token, "sample": self.number,
-                "logged_at": _rfc3339(self.logged_at), "acked_at": _rfc3339(wall_offset + self.acked_at)}  # fmt: skip
 
 
 def _rfc3339(moment: float) -> str:
@@ -75,27 +67,45 @@ def _epoch(text: str) -> float | None:
     return moment.timestamp()
 
 
+@dataclass(slots=True)
+class Look:
+    """One poll's QueryLog: its serialized request and the samples it looks for (current, overdue)."""
+
+    payload: bytes
+    current: list[Sample]
+    overdue: list[Sample]
+
+
 @dataclass
 class FreshnessProbe:
     """Samples, pending samples, found samples' visibility latency (ms) per request name, the probe's own calls.
 
-    ``rate``: samples per second for this process at ``share() == 1`` (the test's total rate; a worker's share is
-    its users over all users). ``poll_interval``: seconds between two queries.
+    ``run_id``: the test's run id (every sample's ``freshness_probe``); ``worker``: this worker's label (``w1``; ''
+    in a single process and on the master). ``rate``: samples per second for this process at ``share() == 1`` (the
+    test's total rate; a worker's share is its users over all users). ``poll_interval``: the shortest time between
+    two queries, in s. ``give_up_after``: a sample pending this long (s) is looked for again only by the last sweep.
+    ``query_share``: the most queries while the test runs, in percent of the process's calls (``PollPacing``).
     """
 
-    token: str
+    run_id: str
     rate: float
     poll_interval: float
     share: Callable[[], float] = lambda: 1.0
+    worker: str = ""
+    give_up_after: float = 15.0
+    query_share: float = 1.5
     due: float = 0.0
-    pending: dict[tuple[str, int], Sample] = field(default_factory=dict)
+    pending: PendingSamples = field(default_factory=PendingSamples)
     histograms: LatencyHistograms = field(default_factory=LatencyHistograms)
     samples: dict[str, int] = field(default_factory=dict)
     never_visible: list[Sample] = field(default_factory=list)
+    unknown: list[Sample] = field(default_factory=list)
+    unknown_because: str = ""
     queries: int = 0
     query_failures: int = 0
     error: str = ""
     max_poll_gap: float = 0.0
+    longest_found: float = 0.0
     remote_pending: dict[str, int] = field(default_factory=dict)
     closed: bool = False
     late_after: float = 0.0
@@ -104,17 +114,22 @@ class FreshnessProbe:
     poller: Any = None
     history: Any = None
     _next_number: int = 0
+    _seen: int = 0
     _interval: LatencyHistograms = field(default_factory=LatencyHistograms)
     _unreported: LatencyHistograms = field(default_factory=LatencyHistograms)
     _unreported_samples: dict[str, int] = field(default_factory=dict)
     _unreported_calls: list[int] = field(default_factory=lambda: [0, 0])
-    _last_poll: float = 0.0
     _sampled_at: float = 0.0
     _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
             self.due = float("inf")
+
+    @property
+    def label(self) -> str:
+        """This process's probe in names and logs: the run id, and the worker on a worker (``run.w1``)."""
+        return f"{self.run_id}.{self.worker}" if self.worker else self.run_id
 
     # Sampling, on the calling user's greenlet.
 
@@ -136,9 +151,11 @@ class FreshnessProbe:
         if logged_at is None or abs(logged_at - (self._wall_offset + now)) > MAX_CLOCK_OFFSET_SECONDS:
             return None
         number, self._next_number = self._next_number, self._next_number + 1
-        entry.metadata[PROBE_KEY] = self.token
+        entry.metadata[PROBE_KEY] = self.run_id
         entry.metadata[SAMPLE_KEY] = str(number)
-        return Sample(self.token, number, name, logged_at, entry=entry)
+        if self.worker:
+            entry.metadata[WORKER_KEY] = self.worker
+        return Sample(self.worker, number, name, logged_at, entry=entry)
 
     def _interval_now(self) -> float:
         share = self.share() if not self.closed else 0.0
@@ -151,8 +168,8 @@ class FreshnessProbe:
     @staticmethod
     def untag(sample: Sample) -> None:
         """Take the tags off the request object again (they are in the serialized payload)."""
-        del sample.entry.metadata[PROBE_KEY]
-        del sample.entry.metadata[SAMPLE_KEY]
+        for key in (PROBE_KEY, SAMPLE_KEY, WORKER_KEY):
+            sample.entry.metadata.pop(key, None)
         sample.entry = None
 
     def acked(self, sample: Sample, now: float) -> None:
@@ -160,40 +177,41 @@ class FreshnessProbe:
         if self.closed:
             return
         sample.acked_at = now
-        self.pending[(sample.token, sample.number)] = sample
+        self.pending.add(sample)
+        self._seen += 1
         for counts in (self.samples, self._unreported_samples):
             counts[sample.name] = counts.get(sample.name, 0) + 1
 
     # Polling, on the probe's own greenlet.
 
-    def queries_due(self) -> list[tuple[str, bytes]]:
-        """One QueryLog per token with pending samples: (token, serialized request)."""
-        by_token: dict[str, list[Sample]] = {}
-        for sample in self.pending.values():
-            by_token.setdefault(sample.token, []).append(sample)
-        requests = []
-        for token, samples in by_token.items():
-            numbers = [sample.number for sample in samples]
-            times = [sample.logged_at for sample in samples]
-            request = pb.QueryLogRequest(
-                metadata_filters={PROBE_KEY: token},
-                start_time=_rfc3339(min(times) - WINDOW_MARGIN_SECONDS),
-                end_time=_rfc3339(max(times) + WINDOW_MARGIN_SECONDS),
-                limit=max(numbers) - min(numbers) + 1 + LIMIT_MARGIN,
-            )
-            requests.append((token, request.SerializeToString()))
-        return requests
+    def look(self, now: float, everything: bool = False) -> Look | None:
+        """The QueryLog of a poll at ``now`` (None when no sample is due): the current samples and the overdue
+        ones whose turn it is (``everything``: every pending sample, the last sweep). Its cost is the samples it
+        looks for, not every pending one."""
+        if everything:
+            current, overdue = [], list(self.pending)
+        else:
+            overdue_after = max(MIN_CURRENT_SECONDS, CURRENT_TIMES_LONGEST * self.longest_found)
+            current, overdue = self.pending.due(now, overdue_after, self.give_up_after)
+        if not current and not overdue:
+            return None
+        times = [sample.logged_at for sample in current] + [sample.logged_at for sample in overdue]
+        filters = {PROBE_KEY: self.run_id, **({WORKER_KEY: self.worker} if self.worker else {})}
+        request = pb.QueryLogRequest(
+            metadata_filters=filters,
+            start_time=_rfc3339(min(times) - WINDOW_MARGIN_SECONDS),
+            end_time=_rfc3339(max(times) + WINDOW_MARGIN_SECONDS),
+            limit=min(self._seen + LIMIT_MARGIN, MAX_LIMIT),
+        )
+        return Look(request.SerializeToString(), current, overdue)
 
-    def started_poll(self, now: float) -> None:
-        """A poll starts at ``now``: the gap since the previous one bounds the error of what it finds."""
-        if self._last_poll:
-            self.max_poll_gap = max(self.max_poll_gap, now - self._last_poll)
-        self._last_poll = now
-
-    def observe(self, token: str, raw: bytes, asked_at: float) -> int:
-        """Record the pending samples a QueryLog answer (``raw``) returned; ``asked_at``: when it was sent."""
+    def asking(self) -> None:
+        """A query is about to be sent (it counts as one of the probe's calls, whatever its outcome)."""
         self.queries += 1
         self._unreported_calls[0] += 1
+
+    def observe(self, look: Look, raw: bytes, asked_at: float) -> int:
+        """Record the pending samples a QueryLog answer (``raw``) returned; ``asked_at``: when it was sent."""
         try:
             response = pb.QueryLogResponse.FromString(raw)
         except DecodeError:  # a proxy or a misconfigured service: it will not get better, and must not kill the audit
@@ -205,12 +223,17 @@ class FreshnessProbe:
         found = 0
         for entry in response.logs:
             metadata = entry.metadata
-            if metadata.get(PROBE_KEY) != token or not metadata.get(SAMPLE_KEY, "").isdigit():
+            number = metadata.get(SAMPLE_KEY, "")
+            if metadata.get(PROBE_KEY) != self.run_id or not number.isdigit():
                 continue
-            sample = self.pending.pop((token, int(metadata[SAMPLE_KEY])), None)
+            sample = self.pending.pop((metadata.get(WORKER_KEY, ""), int(number)))
             if sample is not None:
-                self.record(sample.name, (asked_at - sample.acked_at) * 1000)
+                latency = asked_at - sample.acked_at
+                self.max_poll_gap = max(self.max_poll_gap, asked_at - max(sample.last_look, sample.acked_at))
+                self.longest_found = max(self.longest_found, latency)
+                self.record(sample.name, latency * 1000)
                 found += 1
+        self.pending.looked(look.current, look.overdue, asked_at, self.give_up_after)
         return found
 
     def failed(self, detail: str, fatal: bool) -> None:
@@ -236,9 +259,8 @@ class FreshnessProbe:
         self.window = Latencies()
 
     def late(self, now: float) -> int:
-        """Samples pending here for longer than ``late_after`` s, and at the workers as they last reported."""
-        local = sum(1 for sample in self.pending.values() if now - sample.acked_at > self.late_after)
-        return local + sum(self.remote_late.values())
+        """Samples pending here for longer than ``late_after``, and at the workers as they last reported."""
+        return self.pending.older_than(now - self.late_after) + sum(self.remote_late.values())
 
     def window_p95_ms(self, now: float) -> tuple[float | None, int, int]:
         """(p95 in ms, samples found, samples late) of the window: the p95 counts the samples pending longer than
@@ -256,23 +278,28 @@ class FreshnessProbe:
         self.closed = True
         self.due = float("inf")
 
-    def finish(self) -> None:
-        """The end of the audit: whatever is still pending was never visible."""
+    def finish(self, unknown_because: str = "") -> None:
+        """The end of the looking: whatever is still pending was never visible, or, when the looking was cut short
+        (``unknown_because``: why, e.g. 'the audit was interrupted'), is unknown."""
         self.close()
-        self.never_visible.extend(sorted(self.pending.values(), key=lambda sample: sample.acked_at))
-        self.pending.clear()
+        left = self.pending.clear()
+        if unknown_because and left:
+            self.unknown.extend(left)
+            self.unknown_because = unknown_because
+        else:
+            self.never_visible.extend(left)
 
     def hand_off(self, now: float) -> list[list[Any]]:
-        """A worker at its stop: its pending samples with their age in s, for the master to keep looking for."""
+        """A worker at its stop: its pending samples with their age and the time since they were last looked for
+        (s), for the master to keep looking for."""
         self.close()
-        items = [[s.token, s.number, s.name, s.logged_at, now - s.acked_at] for s in self.pending.values()]
-        self.pending.clear()
-        return items
+        return [[s.token, s.number, s.name, s.logged_at, now - s.acked_at, now - max(s.last_look, s.acked_at)]
+                for s in self.pending.clear()]  # fmt: skip
 
     def adopt(self, items: list[list[Any]], now: float, worker: str = "") -> None:
         """The master takes a worker's pending samples over (ages turned into this process's clock)."""
-        for token, number, name, logged_at, age in items:
-            self.pending[(token, number)] = Sample(token, number, name, logged_at, now - age)
+        for token, number, name, logged_at, age, since_look in sorted(items, key=lambda item: -item[4]):
+            self.pending.add(Sample(token, number, name, logged_at, now - age, last_look=now - since_look))
         self.remote_pending.pop(worker, None)
         self.remote_late.pop(worker, None)
 
@@ -284,11 +311,10 @@ class FreshnessProbe:
             "queries": self._unreported_calls[0],
             "failures": self._unreported_calls[1],
             "max_poll_gap": self.max_poll_gap,
+            "longest_found": self.longest_found,
             "error": self.error,
             "pending": len(self.pending),
-            "late": sum(1 for s in self.pending.values() if time.monotonic() - s.acked_at > self.late_after)
-            if self.late_after > 0
-            else 0,
+            "late": self.pending.older_than(time.monotonic() - self.late_after) if self.late_after > 0 else 0,
         }
         self._unreported_samples, self._unreported_calls = {}, [0, 0]
         return report
@@ -303,9 +329,11 @@ class FreshnessProbe:
                 self.window.add(latencies)
         for name, count in report.get("samples", {}).items():
             self.samples[name] = self.samples.get(name, 0) + count
+            self._seen += count
         self.queries += report.get("queries", 0)
         self.query_failures += report.get("failures", 0)
         self.max_poll_gap = max(self.max_poll_gap, report.get("max_poll_gap", 0.0))
+        self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
         self.error = report.get("error") or self.error
         self.remote_pending[worker] = report.get("pending", 0)
         self.remote_late[worker] = report.get("late", 0)
@@ -326,13 +354,17 @@ class FreshnessProbe:
         """Samples acknowledged and not found yet, here and (on the master) at the workers."""
         return len(self.pending) + sum(self.remote_pending.values())
 
-    def never_visible_by_name(self) -> dict[str, int]:
-        """Samples never visible by the end of the audit, per request name."""
+    def by_name(self, samples: list[Sample]) -> dict[str, int]:
+        """How many of ``samples`` (never visible, unknown) per request name."""
         counts: dict[str, int] = {}
-        for sample in self.never_visible:
+        for sample in samples:
             counts[sample.name] = counts.get(sample.name, 0) + 1
         return counts
 
-    def named_never_visible(self) -> list[dict[str, Any]]:
-        """The first of the samples never visible, by name, number and times."""
-        return [sample.named(self._wall_offset) for sample in self.never_visible[:NAMED_NEVER_VISIBLE]]
+    def named(self, samples: list[Sample]) -> list[dict[str, Any]]:
+        """The first ``NAMED_SAMPLES`` of ``samples``, JSON-ready: request name, probe, number, timestamps."""
+        return [
+            {"name": s.name, "probe": f"{self.run_id}.{s.token}" if s.token else self.run_id, "sample": s.number,
+             "logged_at": _rfc3339(s.logged_at), "acked_at": _rfc3339(self._wall_offset + s.acked_at)}
+            for s in samples[:NAMED_SAMPLES]
+        ]  # fmt: skip

@@ -106,7 +106,7 @@ def listed_peers(environment: Any) -> tuple[str, ...]:
 def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transports: Transports,
                  probe: Any = None) -> None:  # fmt: skip
     """Run the delivery audit of test ``run_id`` (progress shows in the web UI), record it, set the exit code;
-    then finish its freshness ``probe`` (the samples not visible by the end of the audit never were)."""
+    then finish its freshness ``probe`` (the samples not visible by the end of a settled audit never were)."""
 
     shown: list[WaitProgress] = []
 
@@ -123,7 +123,7 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
         for bar in shown:
             bar.close()
     same_test = run.settings.run_id == run_id
-    freshness = finish_probe(environment, run, probe, csv_prefix(environment) if same_test else "")
+    freshness = finish_probe(environment, run, probe, csv_prefix(environment) if same_test else "", result.status)
     if not same_test:  # a new test started in the web UI meanwhile: only the log keeps it
         logger.info("%s", result.summary())
         if freshness is not None:
@@ -188,15 +188,19 @@ def print_logs_summary(environment: Any, run: SuiteRun) -> None:
 
 
 def print_freshness_summary(data: dict[str, Any]) -> None:
-    """Visibility latency per RPC (ms), the samples never visible, by name, and the probe's own calls."""
+    """Visibility latency per RPC (ms), the samples never visible and unknown, by name, and the probe's own calls."""
     summary_logger.info("Visibility latency per RPC (ms), acknowledgement to the first QueryLog that returns the log:")
-    summary_logger.info("%-20s %8s %8s %8s %8s %8s %8s %8s", "Name", "samples", "visible", "never", "50%", "95%",
-                        "99%", "max")  # fmt: skip
+    summary_logger.info("%-20s %8s %8s %8s %8s %8s %8s %8s %8s", "Name", "samples", "visible", "never", "unknown",
+                        "50%", "95%", "99%", "max")  # fmt: skip
     for name, row in [*data["by_name"].items(), (AGGREGATED, data["aggregated"])]:
-        summary_logger.info("%-20s %8d %8d %8d %8.0f %8.0f %8.0f %8.0f", name, row["samples"], row["visible"],
-                            row["never_visible"], row["p50"], row["p95"], row["p99"], row["max"])  # fmt: skip
+        summary_logger.info("%-20s %8d %8d %8d %8d %8.0f %8.0f %8.0f %8.0f", name, row["samples"], row["visible"],
+                            row["never_visible"], row.get("unknown", 0), row["p50"], row["p95"], row["p99"],
+                            row["max"])  # fmt: skip
     for sample in data["never_visible_samples"]:
         summary_logger.info("  never visible: %s sample %s of probe %s, acknowledged at %s", sample["name"],
+                            sample["sample"], sample["probe"], sample["acked_at"])  # fmt: skip
+    for sample in data.get("unknown_samples", []):
+        summary_logger.info("  unknown: %s sample %s of probe %s, acknowledged at %s", sample["name"],
                             sample["sample"], sample["probe"], sample["acked_at"])  # fmt: skip
     summary_logger.info("freshness probe: %d QueryLog calls (%d failed), not in the request stats",
                         data["probe_queries"], data["probe_query_failures"])  # fmt: skip

@@ -365,9 +365,20 @@ class SuiteSettings:
         "--freshness-poll-interval",
         parse=number("seconds"),
         default="0.1",
-        help="seconds between the freshness probe's queries: the error bound of visibility latency",
+        help="the shortest time in seconds between two of the freshness probe's queries",
         group=FRESHNESS,
         metavar="S",
+    )
+    freshness_query_share: float = option(
+        "--freshness-query-share",
+        parse=number("percent", most=100.0),
+        default="1.5",
+        help=(
+            "the freshness probe's queries are at most this percent of its process's calls while the test runs "
+            "(fewer: a coarser visibility figure; the measured error bound is in the output)"
+        ),
+        group=FRESHNESS,
+        metavar="P",
     )
     actions: ActionPlan = section(ActionPlan, ActionPlan())
     security: Security = section(SecurityOptions, Security(), build=SecurityOptions.security)

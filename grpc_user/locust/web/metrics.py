@@ -154,12 +154,16 @@ class SuiteCollector:
             ("samples", "logs sampled for visibility latency", sum(probe.samples.values())),
             ("pending", "sampled logs acknowledged and not visible yet", probe.pending_count()),
             ("never_visible", "sampled logs not visible by the end of the audit", len(probe.never_visible)),
+            ("unknown", "sampled logs still pending when the looking was cut short", len(probe.unknown)),
         ):  # fmt: skip
             yield GaugeMetricFamily(f"{PREFIX}_freshness_{key}", help_text, value=value)
         yield CounterMetricFamily(f"{PREFIX}_freshness_probe_queries", "the freshness probe's QueryLog calls (not in "
                                   "the request counts)", value=probe.queries)  # fmt: skip
-        yield GaugeMetricFamily(f"{PREFIX}_freshness_poll_interval_seconds", "the freshness probe's poll interval: "
-                                "how late a visibility figure may be", value=probe.poll_interval)  # fmt: skip
+        yield GaugeMetricFamily(f"{PREFIX}_freshness_poll_interval_seconds", "the shortest time between two of the "
+                                "freshness probe's queries", value=probe.poll_interval)  # fmt: skip
+        yield GaugeMetricFamily(f"{PREFIX}_freshness_error_bound_seconds", "how late a visibility figure may be: the "
+                                "largest gap so far between the polls that saw a sample",
+                                value=probe.max_poll_gap)  # fmt: skip
 
 
 def install_metrics(environment: Any, web_ui: Any) -> None:

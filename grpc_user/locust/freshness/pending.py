@@ -1,0 +1,116 @@
+"""The freshness probe's pending samples, indexed so that a poll costs what it covers, not everything pending.
+
+A sample is *current* while it is younger than ``overdue_after`` seconds (a multiple of the longest visibility
+latency found so far): every poll looks for the current samples. An older one is *overdue* (its log is late, or
+was never stored): a poll looks for it only when its turn comes, ``OVERDUE_RATIO`` times its age after the last
+look, and no poll looks for it once it is older than ``give_up_after`` s until the last sweep at the end. So a log
+the service never stores does not stretch every query's time window back to its timestamp, and a poll's work is
+the current samples plus the overdue ones whose turn it is, each found sample removed in O(1).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# An overdue sample is looked for again this many times its age after the last look.
+OVERDUE_RATIO = 0.5
+# A sample is current at least this long, and for this many times the longest visibility latency found.
+MIN_CURRENT_SECONDS = 5.0
+CURRENT_TIMES_LONGEST = 2.0
+
+
+@dataclass(slots=True, eq=False)
+class Sample:
+    """One sampled log: its worker (``token``, '' in a single process) and number, request name, own timestamp
+    (epoch s), acknowledgement and the start of the last poll that looked for it without finding it (monotonic s)."""
+
+    token: str
+    number: int
+    name: str
+    logged_at: float
+    acked_at: float = 0.0
+    entry: Any = None
+    last_look: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """(token, number): unique within a test."""
+        return self.token, self.number
+
+
+class PendingSamples:
+    """Acknowledged samples not found yet, in acknowledgement order, with the overdue ones on a schedule."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, int], Sample] = {}
+        self._current: deque[Sample] = deque()
+        self._overdue: list[tuple[float, int, Sample]] = []
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self._by_key.values())
+
+    def add(self, sample: Sample) -> None:
+        """A sample acknowledged now (acknowledgements come in time order)."""
+        self._by_key[sample.key] = sample
+        self._current.append(sample)
+
+    def pop(self, key: tuple[str, int]) -> Sample | None:
+        """The pending sample ``key``, removed (None when it is not pending)."""
+        return self._by_key.pop(key, None)
+
+    def clear(self) -> list[Sample]:
+        """Remove every pending sample; return them in acknowledgement order."""
+        samples = sorted(self._by_key.values(), key=lambda sample: sample.acked_at)
+        self._by_key.clear()
+        self._current.clear()
+        self._overdue.clear()
+        return samples
+
+    def _live(self, sample: Sample) -> bool:
+        return self._by_key.get(sample.key) is sample
+
+    def due(self, now: float, overdue_after: float, give_up_after: float) -> tuple[list[Sample], list[Sample]]:
+        """What a poll at ``now`` looks for: (every current sample, the overdue ones whose turn it is); pass both
+        to ``looked`` after the poll."""
+        while self._current:  # the oldest current samples that aged past overdue_after take turns from now on
+            sample = self._current[0]
+            if self._live(sample) and now - sample.acked_at <= overdue_after:
+                break
+            self._current.popleft()
+            if self._live(sample):
+                self._schedule(sample, give_up_after)
+        overdue = []
+        while self._overdue and self._overdue[0][0] <= now:
+            sample = heapq.heappop(self._overdue)[2]
+            if self._live(sample):
+                overdue.append(sample)
+        return [sample for sample in self._current if self._live(sample)], overdue
+
+    def looked(self, current: list[Sample], overdue: list[Sample], asked_at: float, give_up_after: float) -> None:
+        """A poll that started at ``asked_at`` looked for these samples: those still pending wait for the next look
+        (an overdue one its turn; none once it is older than ``give_up_after`` s, until the last sweep)."""
+        for sample in current:
+            sample.last_look = asked_at
+        for sample in overdue:
+            if self._live(sample):
+                sample.last_look = asked_at
+                self._schedule(sample, give_up_after)
+
+    def _schedule(self, sample: Sample, give_up_after: float) -> None:
+        looked_at = max(sample.last_look, sample.acked_at)
+        age = looked_at - sample.acked_at
+        if age <= give_up_after:
+            heapq.heappush(self._overdue, (looked_at + OVERDUE_RATIO * age, next(self._order), sample))
+
+    def older_than(self, moment: float) -> int:
+        """How many pending samples were acknowledged before ``moment`` (monotonic s)."""
+        return sum(1 for sample in self._by_key.values() if sample.acked_at < moment)
