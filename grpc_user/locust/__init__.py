@@ -12,8 +12,11 @@ from typing import Any
 
 from locust import events
 
+from grpc_user.locust.actions import runner as actions
+from grpc_user.locust.capacity import search as capacity
 from grpc_user.locust.lifecycle import listeners, stats_reports
 from grpc_user.locust.settings.registration import register_options
+from grpc_user.locust.web import tabs as web_ui
 
 
 def _add_options(parser: Any, **_: Any) -> None:
@@ -21,10 +24,14 @@ def _add_options(parser: Any, **_: Any) -> None:
 
 
 def register(locust_events: Any) -> None:
-    """Register the suite on Locust's events: its options, a test's life, its figures on the stats reports."""
+    """Register the suite on Locust's events: its options, a test's life (first: its init checks the options), its
+    figures on the stats reports, then each feature's own wiring."""
     locust_events.init_command_line_parser.add_listener(_add_options)
     listeners.register(locust_events)
     stats_reports.register(locust_events)
+    actions.register(locust_events)
+    capacity.register(locust_events)
+    web_ui.register(locust_events)
 
 
 register(events)

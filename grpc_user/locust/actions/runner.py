@@ -52,6 +52,18 @@ def running_actions(environment: Any) -> RunningActions:
     return actions
 
 
+def register(events: Any) -> None:
+    """Wire the actions into Locust's events: at init, a worker says it runs none and opens the phases the master
+    tells it of (the actions start and end with a test, from ``lifecycle``)."""
+
+    def on_init(environment: Any, runner: Any, **_: Any) -> None:
+        if isinstance(runner, WorkerRunner):
+            warn_of_worker_actions(environment.parsed_options)
+            register_worker_messages(environment)
+
+    events.init.add_listener(on_init)
+
+
 def warn_of_worker_actions(options: Any) -> None:
     """One line when ``--action`` was given to a worker started as one (``--worker``): it runs no action. The
     workers that ``--processes`` forks from a master inherit the master's options, and say nothing."""

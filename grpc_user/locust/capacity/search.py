@@ -32,7 +32,7 @@ from typing import Any
 
 import gevent
 import grpc
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.audit.stored_count import stored_count
@@ -112,6 +112,17 @@ class Step:
             f"capacity step {self.offered_rps:,.0f} calls/s offered: {self.achieved_rps:,.0f} achieved, "
             f"{self.acked_logs_per_second:,.0f} logs/s acknowledged, p95 {self.p95_ms:,.3f} ms: {verdict}"
         )
+
+
+def register(events: Any) -> None:
+    """Wire the search into Locust's events: at init, a worker takes its rates from the master's steps (the search
+    itself starts at a test's start, from ``lifecycle``)."""
+
+    def on_init(environment: Any, runner: Any, **_: Any) -> None:
+        if isinstance(runner, WorkerRunner):
+            register_worker_messages(environment)
+
+    events.init.add_listener(on_init)
 
 
 def register_worker_messages(environment: Any) -> None:

@@ -53,7 +53,6 @@ from grpc_user.locust.settings.checks import settings_for_test
 from grpc_user.locust.settings.spawn_defaults import read_default_options_once
 from grpc_user.locust.settings.suite import SuiteSettings, choose_run_id, parse_actions, parse_security
 from grpc_user.locust.settings.values import OptionError
-from grpc_user.locust.web.tabs import install_web_ui
 from grpc_user.run_files import ArrivalsHistory, CountsHistory, write_run_info
 
 logger = logging.getLogger(__name__)
@@ -111,8 +110,9 @@ def wait_for_init(environment: Any, run: SuiteRun) -> None:
                      INIT_WAIT_SECONDS)  # fmt: skip
 
 
-def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None:
-    """Validate the options, fix the security settings, wire messages, install the web UI's additions."""
+def on_init(environment: Any, runner: Any, **_: Any) -> None:
+    """Validate the options (quit with one line on a bad one), fix the security settings, run the preflight of an
+    unattended run, wire the master's and workers' messages. The features wire their own next (``register``)."""
     tune_garbage_collection()
     task_errors.install()
     run = suite_run(environment)
@@ -129,10 +129,7 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     # Registered now, after Locust's own: ``quitting`` runs listeners in reverse, so these run first.
     environment.events.quitting.add_listener(on_quitting)
     if isinstance(runner, WorkerRunner):
-        actions.warn_of_worker_actions(environment.parsed_options)
         register_worker_messages(environment)
-        search.register_worker_messages(environment)
-        actions.register_worker_messages(environment)
         run.initialized = True
         return
     options = environment.parsed_options
@@ -141,8 +138,6 @@ def on_init(environment: Any, runner: Any, web_ui: Any = None, **_: Any) -> None
     if isinstance(runner, MasterRunner):
         register_master_messages(environment, lambda: gevent.spawn(_finish, environment))
         send_user_total_with_every_spawn(environment, runner)
-    if web_ui is not None:
-        install_web_ui(environment, web_ui)
     run.initialized = True
 
 

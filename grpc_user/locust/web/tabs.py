@@ -204,6 +204,17 @@ def refusal(environment: Any, form: Any) -> str:
     return ""
 
 
+def register(events: Any) -> None:
+    """Wire the web UI's additions into Locust's events: installed at init when Locust runs its web UI (after the
+    options were checked: a refused option quits first)."""
+
+    def on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
+        if web_ui is not None:
+            install_web_ui(environment, web_ui)
+
+    events.init.add_listener(on_init)
+
+
 def install_web_ui(environment: Any, web_ui: Any) -> None:
     """Add the tabs, their rows in every ``/stats/requests`` answer, the audit strip and the ``/swarm`` guard."""
     rate = LogsRate()
