@@ -1,1 +1,2 @@
-"""The delivery audit: did the service store every log it acknowledged? And the target's preflight."""
+"""The delivery audit: did the service store every log it acknowledged? (The target's preflight is
+``grpc_user.locust.preflight``.)"""
