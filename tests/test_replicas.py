@@ -110,13 +110,27 @@ def test_pick_first_sends_every_call_to_one_replica_and_the_report_warns(serve, 
     assert "more than 2x its fair share" in (tmp_path / "report.md").read_text()
 
 
+def test_the_freshness_probe_s_queries_are_balanced_as_the_load_is(serve, tmp_path):
+    """round_robin: the probe's QueryLogs take the users' channel, so every replica answers some of them (a
+    pick_first channel of the probe's own sent all of them to one: 35, 0 and 0)."""
+    replicas = replica_set(serve, tmp_path, 3)
+    run = run_locust("single", listing(replicas), tmp_path, "--grpc-lb", "round_robin", "--max-requests", str(CALLS),
+                     users=6, run_time="60s")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    acked = {f"ipv4:{replica.target}": replica.stop()["acked"] for replica in replicas}
+    peers = {row["Peer"]: int(row["Requests"]) for row in run.rows("peers")}
+    queries = {peer: peers[peer] - acked[peer] for peer in acked}
+    assert sum(acked.values()) == CALLS and all(count > 0 for count in queries.values()), (peers, acked)
+
+
 @pytest.mark.parametrize(("connections", "tls"), [(1, False), (4, False), (4, True)], ids=["1", "4", "4 over TLS"])
 def test_grpc_connections_n_opens_n_connections_counted_by_the_server(serve, tmp_path, connections, tls):
+    """With the freshness probe on, as a user runs it: the probe's queries take the first of the N channels."""
     server_tls, client_tls = tls_options(tmp_path, tls)
     server = serve(*server_tls)
     host = f"grpcs://localhost:{server.port}" if tls else server.target
     command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", "8", "-r", "8",
-               "-t", "3s", "--host", host, "--grpc-connections", str(connections), "--no-audit", NO_PROBE,
+               "-t", "3s", "--host", host, "--grpc-connections", str(connections), "--no-audit",
                *client_tls, "--csv", str(tmp_path / "single")]  # fmt: skip
     locust = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = []

@@ -18,9 +18,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
+from grpc_user.locust.run.target import run_target, target_call
 from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
-from grpc_user.settings import default_target
-from grpc_user.target import parse_target
 
 logger = logging.getLogger(__name__)
 # The probe's queries wait this long at least: a loaded service may answer a query slowly.
@@ -59,15 +58,15 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
 
 
 def _query_call(environment: Any, run: Any) -> Any:
-    """The probe's QueryLog over the process's shared transport, opened at its first use (after any fork)."""
+    """The probe's QueryLog over the process's shared channel (the first of ``--grpc-connections``, balanced as
+    ``--grpc-lb`` says, as the users' and the audit's), opened at its first use (after any fork)."""
     timeout = max(run.settings.grpc_timeout, PROBE_QUERY_TIMEOUT_SECONDS)
-    security = run.settings.security
-    transports: list[Any] = []
+    opened: list[Any] = []
 
     def call(path: str, payload: bytes) -> bytes:
-        if not transports:
-            transports.append(run.transports.shared(parse_target(environment.host or default_target()), security))
-        return transports[0].unary(path, payload, timeout)
+        if not opened:
+            opened.append(target_call(run, run_target(environment), timeout))
+        return opened[0](path, payload)
 
     return call
 

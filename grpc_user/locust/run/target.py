@@ -1,4 +1,5 @@
-"""The run's target, and one unary call to it over the run's own channels (the preflight's, the audit's)."""
+"""The run's target, and one unary call to it over the run's own channels (the preflight's, the audit's, the
+freshness probe's)."""
 
 from __future__ import annotations
 
