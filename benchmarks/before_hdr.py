@@ -28,7 +28,8 @@ def _two_digits(response_time: float) -> int:
 
 
 class TwoDigitSplit:
-    """The old recorder's hot path (``record``); nothing is reported or written from it."""
+    """The old recorder's hot path (``record``), a listener of the request event as the suite's ``LatencySplit`` is;
+    nothing is reported or written from it."""
 
     def __init__(self) -> None:
         self.histograms: dict[tuple[str, str], dict[int, int]] = {}
@@ -45,6 +46,13 @@ class TwoDigitSplit:
                 histogram = histograms[key] = {}
             histogram[rounded] = histogram.get(rounded, 0) + 1
         self.totals[key] = self.totals.get(key, 0.0) + response_time
+
+    def on_request(self, request_type: str, name: str, response_time: float, response_length: int, response: Any = None,
+                   context: Any = None, exception: Any = None, start_time: float | None = None, url: str | None = None,
+                   call: Any = None, **_: Any) -> None:  # fmt: skip
+        """Locust's request event, read as ``LatencySplit.on_request`` reads it."""
+        if call is not None:
+            self.record(name, call.cause, int(response_time * 1000 + 0.5))
 
     def reset(self) -> None:
         """Forget everything."""

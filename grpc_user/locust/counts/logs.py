@@ -7,11 +7,16 @@ adds them up (``worker_report``), the way Locust aggregates its own stats.
 A log is *in doubt* when its call failed in a way that leaves the service's answer unknown (a
 deadline, a cancel, a connection broken mid-call): the service may have queued it anyway. The
 delivery audit counts only logs that carry the run id: ``audit_acked`` and ``audit_in_doubt``.
+
+``LogCounter`` is a listener of Locust's request event: each call's ``CallRecord`` (``call=``) is counted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from grpc_user.locust.counts.record import CallRecord
 
 REPORT_KEY = "grpc_log_counts"
 
@@ -49,13 +54,15 @@ class LogCounter:
     audit_in_doubt: int = 0
     _unreported: dict[str, list[int]] = field(default_factory=dict)
 
-    def add(self, name: str, sent: int, acked: int, in_doubt: int = 0,
-            audited: tuple[int, int] | None = None) -> None:  # fmt: skip
-        """Count one RPC that carried ``sent`` logs: ``acked`` acknowledged, ``in_doubt`` of unknown fate.
-
-        ``audited`` is (acked, in doubt) among the logs carrying the run id, when not all of them do.
-        """
-        audit_acked, audit_in_doubt = (acked, in_doubt) if audited is None else audited
+    def on_request(self, request_type: str, name: str, response_time: float, response_length: int, response: Any = None,
+                   context: Any = None, exception: Any = None, start_time: float | None = None, url: str | None = None,
+                   call: CallRecord | None = None, **_: Any) -> None:  # fmt: skip
+        """Locust's request event: count the call's logs under its request ``name`` (events without ``call`` are not
+        the suite's calls)."""
+        if call is None:
+            return
+        sent, acked, in_doubt, audit_acked, audit_in_doubt = (call.sent, call.acked, call.in_doubt, call.audit_acked,
+                                                              call.audit_in_doubt)  # fmt: skip
         logs = self.by_name.get(name)
         if logs is None:
             logs = self.by_name[name] = RpcLogs()

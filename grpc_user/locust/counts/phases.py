@@ -3,12 +3,16 @@
 Each log sent carries ``metadata.phase=N`` (the phase when its call was sent), and its call's outcome
 is counted under that phase: sent, acknowledged and in doubt, in all and among the logs carrying
 the run id (those the delivery audit counts). Counters only; workers send theirs to the master with
-each stats report, as ``LogCounter`` does.
+each stats report, as ``LogCounter`` does. ``PhaseCounts`` listens to Locust's request event while a test
+has actions; the client tags each log with ``current`` before sending it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from grpc_user.locust.counts.record import CallRecord
 
 REPORT_KEY = "grpc_phase_counts"
 METADATA_KEY = "phase"
@@ -41,18 +45,23 @@ class PhaseCounts:
     by_phase: dict[int, PhaseLogs] = field(default_factory=dict)
     _unreported: dict[int, list[int]] = field(default_factory=dict)
 
-    def add(self, phase: int, sent: int, acked: int, in_doubt: int, audit_acked: int, audit_in_doubt: int) -> None:
-        """Count one call's logs under the phase it was sent in."""
-        logs = self.by_phase.get(phase)
+    def on_request(self, request_type: str, name: str, response_time: float, response_length: int, response: Any = None,
+                   context: Any = None, exception: Any = None, start_time: float | None = None, url: str | None = None,
+                   call: CallRecord | None = None, **_: Any) -> None:  # fmt: skip
+        """Locust's request event: count a call's logs under the phase they were tagged with (``call.phase``)."""
+        if call is None or call.phase is None:
+            return
+        counts = (call.sent, call.acked, call.in_doubt, call.audit_acked, call.audit_in_doubt)
+        logs = self.by_phase.get(call.phase)
         if logs is None:
-            logs = self.by_phase[phase] = PhaseLogs()
-        logs.sent += sent
-        logs.acked += acked
-        logs.in_doubt += in_doubt
-        logs.audit_acked += audit_acked
-        logs.audit_in_doubt += audit_in_doubt
-        pending = self._unreported.setdefault(phase, [0] * FIELDS)
-        for index, value in enumerate((sent, acked, in_doubt, audit_acked, audit_in_doubt)):
+            logs = self.by_phase[call.phase] = PhaseLogs()
+        logs.sent += counts[0]
+        logs.acked += counts[1]
+        logs.in_doubt += counts[2]
+        logs.audit_acked += counts[3]
+        logs.audit_in_doubt += counts[4]
+        pending = self._unreported.setdefault(call.phase, [0] * FIELDS)
+        for index, value in enumerate(counts):
             pending[index] += value
 
     def take_report(self) -> list[list[int]]:

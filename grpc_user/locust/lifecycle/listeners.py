@@ -43,6 +43,7 @@ from grpc_user.locust.lifecycle.end import (
     run_info,
 )
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
+from grpc_user.locust.lifecycle.recording import listen_to_calls
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.preflight import target_problem
@@ -182,6 +183,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     prefix = csv_prefix(environment)
     actions.start_actions(environment, run, prefix, _stop_for_failed_action)
     start_probe(environment, run, prefix, lambda: total_users(environment))
+    listen_to_calls(environment, run)
     if not isinstance(runner, WorkerRunner) and prefix:
         run.history = CountsHistory(prefix)
         open_model = run.settings.arrival_rate is not None or run.settings.capacity is not None

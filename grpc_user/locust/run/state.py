@@ -9,8 +9,8 @@ from typing import Any
 
 from gevent.event import Event
 
-from grpc_user.histograms import LatencyHistograms
 from grpc_user.locust.counts.arrivals import ArrivalCounter
+from grpc_user.locust.counts.latency import LatencySplit, ServiceTime
 from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.peers import PeerCounter
 from grpc_user.locust.counts.phases import PhaseCounts
@@ -29,8 +29,8 @@ class SuiteRun:
     settings: SuiteSettings = field(default_factory=SuiteSettings)
     counter: LogCounter = field(default_factory=LogCounter)
     peers: PeerCounter = field(default_factory=PeerCounter)
-    latency: LatencyHistograms = field(default_factory=LatencyHistograms)
-    service_time: LatencyHistograms = field(default_factory=LatencyHistograms)
+    latency: LatencySplit = field(default_factory=LatencySplit)
+    service_time: ServiceTime = field(default_factory=ServiceTime)
     arrivals: ArrivalClock | None = None
     arrival_counts: ArrivalCounter = field(default_factory=ArrivalCounter)
     arrivals_history: Any = None
@@ -64,6 +64,7 @@ class SuiteRun:
     workers: int = 0
     freshness: Any = None
     freshness_figures: dict[str, Any] | None = None
+    call_listeners: list[Any] = field(default_factory=list)  # this test's listeners of the request event
 
 
 _runs: weakref.WeakKeyDictionary[Any, SuiteRun] = weakref.WeakKeyDictionary()

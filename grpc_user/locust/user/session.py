@@ -1,5 +1,11 @@
 """``GrpcUser.client``: the LogClient API where every RPC fires exactly one Locust request event.
 
+The client only sends and fires, as Locust's ``HttpSession`` does: the event carries the call's
+``CallRecord`` (``call=``: logs sent, acknowledged, rejected, in doubt, the scheduled start, the
+service time, the phase, the freshness sample), and the suite's listeners count it. Before sending,
+it takes a permit (``--max-requests``), waits for its scheduled start (``--arrival-rate``) and tags
+the logs (run id, phase, freshness sample): what must happen before the request leaves.
+
 A user stopped mid-call does not abandon the call: the request may already be acknowledged, so
 the call finishes (its deadline bounds the wait), is counted and fires its event, then the user
 stops. Logs sent through ``write_log`` and ``batch_write_logs`` carry the run id unless they set
@@ -20,11 +26,8 @@ from locust.exception import StopUser
 from grpc_user import calls
 from grpc_user.connection_watch import ConnectionWatch
 from grpc_user.entries import RUN_ID_KEY
-from grpc_user.histograms import LatencyHistograms
-from grpc_user.locust.counts.logs import LogCounter
 from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
-from grpc_user.locust.counts.phases import PhaseCounts
-from grpc_user.locust.freshness.probe import FreshnessProbe, Sample
+from grpc_user.locust.counts.record import CallRecord
 from grpc_user.locust.open_model.clock import ArrivalClock
 from grpc_user.locust.run.budget import RequestBudget
 from grpc_user.locust.transport.bridge import LoopStopped, PendingCall
@@ -44,41 +47,58 @@ class UnaryTransport(Protocol):
     def start_unary(self, path: str, payload: bytes, timeout: float) -> PendingCall: ...
 
 
+class PhaseSource(Protocol):
+    """The ``--action`` phase logs sent now are tagged with."""
+
+    current: int
+
+
+class LogSampler(Protocol):
+    """Tags a log of a call due at ``due`` (``time.monotonic`` s) for sampling (the freshness probe's
+    ``FreshnessProbe``); the sample rides in the call's ``CallRecord``."""
+
+    due: float
+
+    def tag(self, rpc: str, name: str, request: Any, now: float) -> Any: ...
+
+    def untag(self, sample: Any) -> None: ...
+
+
 class GrpcLogClient:
-    """Kwargs-splitting client bound to one Locust user; results are returned, failures recorded."""
+    """Kwargs-splitting client bound to one Locust user; results are returned, every call fires one request event.
+
+    ``request_event``: the Environment's ``events.request``; ``context``: the user's ``context`` method;
+    ``budget``: permits for ``--max-requests``; ``arrivals``: the open model's clock (None: closed model);
+    ``phases``: tags each log with the current phase (None: no ``--action``); ``sampler``: the freshness
+    probe that tags a log of a call due for sampling (None: ``--no-freshness``).
+    """
 
     def __init__(
         self,
         *,
         transport: UnaryTransport,
         target: str,
+        request_event: Any,
+        context: Callable[[], dict],
         timeout: float,
         max_batch_size: int,
-        request_event: Any,
-        counter: LogCounter,
-        latency: LatencyHistograms,
         budget: RequestBudget,
-        context: Callable[[], dict],
         run_id: str = "",
         arrivals: ArrivalClock | None = None,
-        service_time: LatencyHistograms | None = None,
-        phases: PhaseCounts | None = None,
-        freshness: FreshnessProbe | None = None,
+        phases: PhaseSource | None = None,
+        sampler: LogSampler | None = None,
     ) -> None:
         self.target = target
-        self._phases = phases
         self.run_id = run_id
-        self._arrivals = arrivals
-        self._service_time = service_time
-        self._freshness = freshness
         self.timeout = timeout
         self.max_batch_size = max_batch_size
         self._transport = transport
         self._fire = request_event.fire
-        self._counter = counter
-        self._latency = latency
-        self._budget = budget
         self._context = context
+        self._budget = budget
+        self._arrivals = arrivals
+        self._phases = phases
+        self._sampler = sampler
         self._urls = {rpc: f"{target}{path}" for rpc, path in calls.METHOD_PATHS.items()}
 
     def write_log(self, message: str, *, name: str | None = None, **kwargs: Any) -> WriteResult:
@@ -135,7 +155,8 @@ class GrpcLogClient:
         outcome: Callable[[bytes], tuple[Any, int, GrpcCallFailure | None]],
         tagged: int | None = None,
     ) -> Any:
-        """Send, wait (a stop mid-call waits too), count, fire one request event; ``tagged``: logs with the run id."""
+        """Take a permit, tag, wait for the scheduled start, send, fire one request event; ``tagged``: logs with the
+        run id (None: all of them or no run id)."""
         if not self._budget.take():
             raise StopUser()
         name = name or rpc
@@ -145,12 +166,12 @@ class GrpcLogClient:
             _tag_phase(request, str(phase))
         payload = request.SerializeToString()
         scheduled = self._await_arrival() if self._arrivals is not None else 0.0
-        probe, sample = self._freshness, None
-        if sent and probe is not None and time.monotonic() >= probe.due:  # a log sampled for visibility latency
-            sample = probe.tag(rpc, name, request, time.monotonic())
+        sampler, sample = self._sampler, None
+        if sent and sampler is not None and time.monotonic() >= sampler.due:  # a log sampled for visibility latency
+            sample = sampler.tag(rpc, name, request, time.monotonic())
             if sample is not None:  # sampled when it is sent, not while it waited for its scheduled start
                 payload = request.SerializeToString()
-                probe.untag(sample)
+                sampler.untag(sample)
         try:
             return self._send(rpc, name, payload, sent, outcome, tagged, scheduled, phase, sample)
         finally:
@@ -159,7 +180,7 @@ class GrpcLogClient:
 
     def _send(self, rpc: str, name: str, payload: bytes, sent: int,
               outcome: Callable[[bytes], tuple[Any, int, GrpcCallFailure | None]], tagged: int | None,
-              scheduled: float, phase: int | None, sample: Sample | None) -> Any:  # fmt: skip
+              scheduled: float, phase: int | None, sample: Any) -> Any:  # fmt: skip
         start_time = time.time()
         started = time.perf_counter()
         mark = self._transport.watch.current
@@ -167,8 +188,11 @@ class GrpcLogClient:
             call = self._transport.start_unary(calls.METHOD_PATHS[rpc], payload, self.timeout)
         except LoopStopped as error:
             self._budget.release()
-            self._record(rpc, name, 0, 0, 0, None, start_time, 0.0, _loop_failure(rpc, error, 0),
-                         GrpcCallFailure(BRIDGE_STOPPED, str(error)), 0)  # fmt: skip
+            exception = GrpcCallFailure(BRIDGE_STOPPED, str(error))
+            self._fire(request_type=calls.REQUEST_TYPE, name=name, response_time=0.0, response_length=0,
+                       response=_loop_failure(rpc, error, 0), context=self._context(), exception=exception,
+                       start_time=start_time, url=self._urls[rpc],
+                       call=CallRecord(0, 0, 0, 0, 0, BRIDGE_STOPPED))  # fmt: skip
             raise StopUser() from None
         try:
             raw, error, stopping = _outcome(call)
@@ -181,8 +205,6 @@ class GrpcLogClient:
             try:
                 result, acked, exception = outcome(raw)
                 in_doubt, length = 0, len(raw)
-                if sample is not None and acked == sent:
-                    self._freshness.acked(sample, time.monotonic())
             except DecodeError:  # status OK, but not the answer the contract defines: whatever it says is unknown
                 exception = GrpcCallFailure("INTERNAL", f"unreadable {calls.RESPONSE_NAMES[rpc]} ({len(raw)} bytes)")
                 result, acked, in_doubt, length = _failure(rpc, exception, sent), 0, sent, len(raw)
@@ -194,14 +216,17 @@ class GrpcLogClient:
             result, acked, length = _error_result(rpc, error, self.target, sent, unknown), 0, 0
             in_doubt = sent if unknown else 0
             exception = _status_failure(error)
+        service_us = int(elapsed_ms * 1000 + 0.5)
         if scheduled:  # an open model measures from when the call should have started: no coordinated omission
-            self._service_time.record(name, exception.cause if exception else OK, int(elapsed_ms * 1000 + 0.5))
             elapsed_ms += max(start_time - scheduled, 0.0) * 1000
             start_time = scheduled
-        audited = None if tagged is None or tagged == sent else _audited(sent, tagged, acked, in_doubt)
-        if phase is not None:
-            self._phases.add(phase, sent, acked, in_doubt, *(audited or (acked, in_doubt)))
-        self._record(rpc, name, sent, acked, in_doubt, audited, start_time, elapsed_ms, result, exception, length)
+        audit_acked, audit_in_doubt = (acked, in_doubt) if tagged is None or tagged == sent else \
+            _audited(sent, tagged, acked, in_doubt)  # fmt: skip
+        record = CallRecord(sent, acked, in_doubt, audit_acked, audit_in_doubt, exception.cause if exception else OK,
+                            scheduled, service_us, phase, sample)  # fmt: skip
+        self._fire(request_type=calls.REQUEST_TYPE, name=name, response_time=elapsed_ms, response_length=length,
+                   response=result, context=self._context(), exception=exception, start_time=start_time,
+                   url=self._urls[rpc], call=record)  # fmt: skip
         self._budget.release()
         if stopping is not None:
             raise stopping
@@ -214,23 +239,6 @@ class GrpcLogClient:
         except BaseException:  # stopped before the call was sent: its permit goes back
             self._budget.refund()
             raise
-
-    def _record(self, rpc: str, name: str, sent: int, acked: int, in_doubt: int, audited: tuple[int, int] | None,
-                start_time: float, elapsed_ms: float, result: Any, exception: GrpcCallFailure | None,
-                length: int) -> None:  # fmt: skip
-        self._counter.add(name, sent, acked, in_doubt, audited)
-        self._latency.record(name, exception.cause if exception else OK, int(elapsed_ms * 1000 + 0.5))  # µs
-        self._fire(
-            request_type=calls.REQUEST_TYPE,
-            name=name,
-            response_time=elapsed_ms,
-            response_length=length,
-            response=result,
-            context=self._context(),
-            exception=exception,
-            start_time=start_time,
-            url=self._urls[rpc],
-        )
 
 
 def _tag_phase(request: Any, phase: str) -> None:
