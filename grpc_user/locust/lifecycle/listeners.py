@@ -164,8 +164,8 @@ def on_test_start(environment: Any, **_: Any) -> None:
             problem = target_problem(environment, run)
             if problem:
                 logger.error("%s", problem)
-                environment.events.request.fire(request_type=REQUEST_TYPE, name="preflight", response_time=0,
-                                                response_length=0, exception=Exception(problem))  # fmt: skip
+                # Not a call: shown in the web UI's failures, never counted as a request (no request event).
+                environment.stats.log_error(REQUEST_TYPE, "preflight", problem)
                 _refuse_test(environment, run)
                 return
     run.counter.start_run()
