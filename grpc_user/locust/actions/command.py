@@ -151,7 +151,7 @@ class RunningCommand:
     def wait(self, timeout: float) -> int | None:
         """The exit code (-N for signal N), or None when ``timeout`` seconds passed first."""
         if self.exit_code is None:
-            with gevent.Timeout(timeout, False):
+            with gevent.Timeout(timeout, False):  # type: ignore[arg-type]  # gevent's documented silent timeout
                 _, status = gevent.os.waitpid(self.pid, 0)
                 self.exit_code = os.waitstatus_to_exitcode(status)
         return self.exit_code

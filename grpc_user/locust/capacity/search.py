@@ -41,6 +41,7 @@ from grpc_user.locust.counts.arrivals import DROP_CAUSES
 from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.progress import WaitProgress
 from grpc_user.locust.run.state import SuiteRun, suite_run
+from grpc_user.locust.settings.suite import CapacitySettings
 from grpc_user.run_files import write_capacity
 
 logger = logging.getLogger(__name__)
@@ -144,9 +145,16 @@ def apply_locally(run: SuiteRun, rate: float, batch_size: int | None) -> None:
         run.settings = dataclasses.replace(run.settings, batch_size=batch_size)
 
 
+def capacity_settings(run: SuiteRun) -> CapacitySettings:
+    """The run's ``--capacity-search`` settings; RuntimeError in a run that does not search."""
+    if run.settings.capacity is None:
+        raise RuntimeError("no capacity search in this run (--capacity-search is off)")
+    return run.settings.capacity
+
+
 def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], None]) -> None:
     """The whole search (one per batch size of ``--batch-sizes``), its file and answer, then the end of the test."""
-    capacity = run.settings.capacity
+    capacity = capacity_settings(run)
     searches = []
     for batch_size in capacity.batch_sizes or (None,):
         knee, steps = KneeSearch(capacity.start, capacity.precision), []
@@ -214,7 +222,7 @@ def recover(environment: Any, run: SuiteRun, batch_size: int | None, settled: in
 def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | None) -> Step:
     """Offer ``rate`` for one step; measure its steady part."""
     offer(environment, run, rate, batch_size)
-    seconds = run.settings.capacity.step_seconds
+    seconds = capacity_settings(run).step_seconds
     gevent.sleep(seconds * WARMUP_SHARE)
     if run.freshness is not None:
         run.freshness.start_window()
@@ -237,7 +245,7 @@ def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | Non
     if run.freshness is not None:
         p95, step.visibility_samples, step.visibility_late = run.freshness.window_p95_ms(time.monotonic())
         step.visibility_p95_ms = None if p95 is None else round(p95, 1)
-        step.broken_by = _broken(step, run.settings.capacity)
+        step.broken_by = _broken(step, capacity_settings(run))
     return step
 
 
@@ -267,7 +275,7 @@ def snapshot(environment: Any, run: SuiteRun, count_stored: bool = True) -> Snap
 def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot, run: SuiteRun,
           backlogs: list[int]) -> Step:  # fmt: skip
     """A step's figures over its steady part, and what broke (if anything)."""
-    slo = run.settings.capacity
+    slo = capacity_settings(run)
     seconds = max(after.at - before.at, 1e-9)
     dropped = {cause: count - before.dropped.get(cause, 0) for cause, count in after.dropped.items()
                if count > before.dropped.get(cause, 0)}  # fmt: skip
@@ -283,13 +291,14 @@ def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot
             failures[cause] = failures.get(cause, 0) + new
     sent, acked = after.sent - before.sent, after.acked - before.acked
     offered_logs = rate * (sent / calls if calls else float(batch_size or 1))
-    known = before.stored is not None and after.stored is not None
+    stored_rate = backlog_start = backlog_end = None
+    if before.stored is not None and after.stored is not None:
+        stored_rate = (after.stored - before.stored) / seconds
+        backlog_start, backlog_end = before.acked - before.stored, after.acked - after.stored
     step = Step(
         offered_rps=rate, batch_size=batch_size, seconds=round(seconds, 2), achieved_rps=calls / seconds,
         offered_logs_per_second=offered_logs, acked_logs_per_second=acked / seconds,
-        stored_logs_per_second=(after.stored - before.stored) / seconds if known else None,
-        backlog_start=before.acked - before.stored if known else None,
-        backlog_end=after.acked - after.stored if known else None,
+        stored_logs_per_second=stored_rate, backlog_start=backlog_start, backlog_end=backlog_end,
         backlog_rise=_rise(backlogs),
         p50_ms=p50, p95_ms=p95, p99_ms=p99, failure_rate=failed / calls if calls else 1.0, failures=failures,
         dropped=sum(dropped.values()), dropped_by_cause=dropped,
@@ -298,10 +307,10 @@ def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot
     return step
 
 
-def _broken(step: Step, slo: Any) -> list[dict[str, str]]:
+def _broken(step: Step, slo: CapacitySettings) -> list[dict[str, str]]:
     broken = []
     if step.failure_rate > slo.slo_failure_rate:
-        top = max(step.failures, key=step.failures.get) if step.failures else "no answer"
+        top = max(step.failures, key=lambda cause: step.failures[cause]) if step.failures else "no answer"
         broken.append(
             {
                 "status": "FAILURE_RATE",
@@ -366,24 +375,25 @@ def capacity_result(environment: Any, run: SuiteRun, searches: list[tuple[int | 
     best = max(per_size, key=lambda found: found["max_sustainable_logs_per_second"])
     options = environment.parsed_options
     target = environment.host or ""
+    capacity = capacity_settings(run)
     return {
         "answer": _answer(target, best),
         "workload": os.path.splitext(os.path.basename(str(getattr(options, "locustfile", "") or "")))[0],
         "target": target,
         "run_id": run.settings.run_id,
         "max_in_flight": environment.runner.target_user_count,
-        "step_seconds": run.settings.capacity.step_seconds,
-        "warmup_seconds": run.settings.capacity.step_seconds * WARMUP_SHARE,
-        "precision": run.settings.capacity.precision,
+        "step_seconds": capacity.step_seconds,
+        "warmup_seconds": capacity.step_seconds * WARMUP_SHARE,
+        "precision": capacity.precision,
         "slo": {
-            "p95_ms": run.settings.capacity.slo_p95_ms,
-            "failure_rate": run.settings.capacity.slo_failure_rate,
-            "visibility_p95_ms": run.settings.capacity.slo_visibility_p95_ms,
+            "p95_ms": capacity.slo_p95_ms,
+            "failure_rate": capacity.slo_failure_rate,
+            "visibility_p95_ms": capacity.slo_visibility_p95_ms,
         },
         **{key: value for key, value in best.items() if key != "steps"},
         "steps": [step for found in per_size for step in found["steps"]],
         "batch_sizes": [{key: value for key, value in found.items() if key != "steps"} for found in per_size]
-        if run.settings.capacity.batch_sizes
+        if capacity.batch_sizes
         else [],
     }
 

@@ -265,11 +265,12 @@ class FreshnessProbe:
     def window_p95_ms(self, now: float) -> tuple[float | None, int, int]:
         """(p95 in ms, samples found, samples late) of the window: the p95 counts the samples pending longer than
         ``late_after`` as later than any found (None when none was found or more than 5% are late)."""
-        found = self.window.count if self.window is not None else 0
+        window = self.window
+        found = window.count if window is not None else 0
         late = self.late(now) if self.late_after > 0 else 0
-        if not found or late > 0.05 * (found + late):
+        if window is None or not found or late > 0.05 * (found + late):
             return None, found, late
-        return self.window.value_at(min(95.0 * (found + late) / found, 100.0)) / 1000, found, late
+        return window.value_at(min(95.0 * (found + late) / found, 100.0)) / 1000, found, late
 
     # The end, the master's merge, the files.
 

@@ -32,7 +32,7 @@ FINAL_COUNTS_MARGIN_SECONDS = 5.0
 POLL_SECONDS = 0.05
 
 
-def register_master_messages(environment: Any, budget_spent: Callable[[], None]) -> None:
+def register_master_messages(environment: Any, budget_spent: Callable[[], object]) -> None:
     """The master answers lease requests, learns when leases are spent, and collects final counts."""
     runner = environment.runner
 

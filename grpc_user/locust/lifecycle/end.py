@@ -181,8 +181,8 @@ def print_logs_summary(environment: Any, run: SuiteRun) -> None:
         summary_logger.info("%s", AuditResult(**run.audit).summary())
     for phase in run.phase_audits:
         summary_logger.info("  phase %d %s", phase["phase"], phase["sentence"])
-    for outcome in running_actions(environment).outcomes:
-        summary_logger.info("  %s", outcome.sentence())
+    for action in running_actions(environment).outcomes:
+        summary_logger.info("  %s", action.sentence())
     if run.freshness_figures is not None:
         print_freshness_summary(run.freshness_figures)
 

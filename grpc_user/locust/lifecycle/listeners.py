@@ -207,6 +207,7 @@ def _arrival_clock(environment: Any, run: SuiteRun) -> ArrivalClock | None:
     if isinstance(runner, MasterRunner):
         return None
     schedule = run.live_rate or run.settings.arrival_rate
+    assert schedule is not None  # --arrival-rate or --capacity-search's live rate, checked above
     logger.info("arrival rate %s calls/s in total (open model): at most -u calls in flight; latency counts from "
                 "each call's scheduled start", schedule)  # fmt: skip
     return ArrivalClock(schedule, lambda: min(runner.user_count / total_users(environment), 1.0), run.started_at,

@@ -37,9 +37,10 @@ def on_sigint(environment: Any) -> None:
     run = suite_run(environment)
     if run.quitting_greenlet is None and not run.interrupt_sent:
         hub = gevent.get_hub()
-        if not hub.parent.dead:
+        main = hub.parent
+        if main is not None and not main.dead:
             run.interrupt_sent = True
-            hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt())
+            hub.loop.run_callback(main.throw, KeyboardInterrupt())
         return
     repeated_stop_signal(run, "SIGINT")
 

@@ -75,11 +75,11 @@ class ArrivalClock:
 
     def next_start(self) -> float:
         """Wait (this user only) for the next scheduled start: its epoch time. Pair with ``call_done``."""
-        waiter = AsyncResult()
+        waiter: AsyncResult[float] = AsyncResult()
         self._waiting.append(waiter)
         self._first_waiter.set()
         try:
-            return waiter.get()
+            return waiter.get()  # type: ignore[return-value]  # a blocking get gives the value (stubs: or None)
         except BaseException:  # stopped while waiting: no start is lost with it
             if waiter in self._waiting:
                 self._waiting.remove(waiter)

@@ -22,24 +22,24 @@ class RequestBudget:
         self.remaining: int | None = None
         self.in_flight = 0
         self.exhausted = True
-        self._on_spent: Callable[[], None] | None = None
+        self._on_spent: Callable[[], object] | None = None
         self._ask: Callable[[int], None] | None = None
         self._lease_size: Callable[[], int] = lambda: MIN_LEASE
         self._asking = False
         self._granted = Event()
 
-    def limit(self, total: int | None, on_spent: Callable[[], None]) -> None:
+    def limit(self, total: int | None, on_spent: Callable[[], object]) -> None:
         """Allow ``total`` more calls (None: unlimited)."""
         self._reset(total, on_spent)
         if total == 0:
             self._spent()
 
-    def lease(self, ask: Callable[[int], None], lease_size: Callable[[], int], on_spent: Callable[[], None]) -> None:
+    def lease(self, ask: Callable[[int], None], lease_size: Callable[[], int], on_spent: Callable[[], object]) -> None:
         """Permits come in leases: ``ask(n)`` requests n more, ``grant`` delivers them (0: the total is used up)."""
         self._reset(0, on_spent)
         self.exhausted, self._ask, self._lease_size = False, ask, lease_size
 
-    def _reset(self, total: int | None, on_spent: Callable[[], None]) -> None:
+    def _reset(self, total: int | None, on_spent: Callable[[], object]) -> None:
         self.remaining, self.in_flight, self._on_spent = total, 0, on_spent
         self.exhausted, self._ask, self._asking = True, None, False
         self._wake_waiters()

@@ -105,7 +105,7 @@ class PendingCall:
 
     def __init__(self, running: Any, outcome: Callable[[Any], Any], unsettled: set[AsyncResult]) -> None:
         self._running, self._outcome, self._unsettled = running, outcome, unsettled
-        self._result = AsyncResult()
+        self._result: AsyncResult[Any] = AsyncResult()
         unsettled.add(self._result)
 
     def settle(self, _done: Any = None) -> None:
@@ -153,22 +153,23 @@ class HubLoop:
         self._timer: Any = None
         self._unsettled: set[AsyncResult] = set()
         self.stopped_because = ""
-        self.loop._thread_id = gevent.monkey.get_original("_thread", "get_ident")()  # as run_forever does
-        asyncio.events._set_running_loop(self.loop)  # grpc.aio finds its loop as the running one
+        # Private asyncio names, listed in docs/architecture.md: as run_forever does; grpc.aio finds its loop running.
+        self.loop._thread_id = gevent.monkey.get_original("_thread", "get_ident")()  # type: ignore[attr-defined]
+        asyncio.events._set_running_loop(self.loop)
 
     def _turn(self) -> None:
         self._turn_scheduled = False
         if self.stopped_because:
             return
         try:
-            self.loop._run_once()
+            self.loop._run_once()  # type: ignore[attr-defined]
         except BaseException as error:  # a callback's own exception is handled by asyncio: this is the loop's
             self.stop(error)
             return
-        if self.loop._ready:
+        if self.loop._ready:  # type: ignore[attr-defined]
             self.wake()
-        elif self.loop._scheduled:
-            self._arm_timer(self.loop._scheduled[0]._when - self.loop.time())
+        elif self.loop._scheduled:  # type: ignore[attr-defined]
+            self._arm_timer(self.loop._scheduled[0].when() - self.loop.time())  # type: ignore[attr-defined]
 
     def _arm_timer(self, delay: float) -> None:
         if self._timer is not None:
@@ -287,7 +288,7 @@ async def _open(target: Target, security: Security, lb_policy: str, own_connecti
 
 def _answer(call: grpc.aio.UnaryUnaryCall) -> bytes:
     """A finished call's answer, or its error raised, exactly as ``await call`` would give them."""
-    response = call._call_response
+    response = call._call_response  # type: ignore[attr-defined]  # private: docs/architecture.md
     if not response.cancelled():
         answer = response.result()
         if answer is not cygrpc.EOF:  # the common case, read directly; a failure is built by grpc itself below

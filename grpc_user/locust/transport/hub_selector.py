@@ -36,7 +36,7 @@ class HubSelector(selectors._BaseSelectorImpl):  # the base every stdlib selecto
         except OSError as error:
             super().unregister(fileobj)
             raise ValueError(f"invalid file descriptor {key.fd}") from error
-        watcher.priority = self._loop.MAXPRI
+        watcher.priority = self._loop.MAXPRI  # type: ignore[attr-defined]  # libev's: docs/architecture.md
         watcher.start(self._on_io, key.fd, pass_events=True)
         self._watchers[key.fd] = watcher
         return key
@@ -59,7 +59,7 @@ class HubSelector(selectors._BaseSelectorImpl):  # the base every stdlib selecto
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         """What became ready since the last call; never waits (``timeout`` is the hub's business)."""
         ready, self._ready_events = self._ready_events, {}
-        keys = self._fd_to_key
+        keys = self._fd_to_key  # type: ignore[attr-defined]  # the base's own table: docs/architecture.md
         return [(keys[fd], mask & keys[fd].events) for fd, mask in ready.items() if fd in keys]
 
     def close(self) -> None:
