@@ -30,4 +30,4 @@ def send_user_total_with_every_spawn(environment: Any, runner: MasterRunner) -> 
             setattr(environment.parsed_options, TOTAL_USERS_OPTION, user_count)
         start(user_count, spawn_rate, *args, **kwargs)
 
-    runner.start = start_with_total
+    runner.start = start_with_total  # type: ignore[method-assign]  # wraps Locust's own start
