@@ -188,6 +188,7 @@ class FreshnessProbe:
         """The QueryLog of a poll at ``now`` (None when no sample is due): the current samples and the overdue
         ones whose turn it is (``everything``: every pending sample, the last sweep). Its cost is the samples it
         looks for, not every pending one."""
+        current: list[Sample]
         if everything:
             current, overdue = [], list(self.pending)
         else:

@@ -16,7 +16,7 @@ from typing import Any
 import gevent
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
-from grpc_user.histograms import AGGREGATED
+from grpc_user.histograms import AGGREGATED, LatencyHistograms
 from grpc_user.locust.actions.runner import end_actions, running_actions
 from grpc_user.locust.audit.delivery import AuditResult, exit_code
 from grpc_user.locust.audit.run_audit import delivery_audit, delivery_audit_by_phase
@@ -72,7 +72,7 @@ def write_run_files(environment: Any, run: SuiteRun) -> None:
     write_logs(prefix, run.counter.by_name, run.counter.total())
     write_peers(prefix, run.peers.by_peer, listed_peers(environment))
     write_latency(prefix, run.latency)
-    histograms = {"latency": run.latency}
+    histograms: dict[str, LatencyHistograms] = {"latency": run.latency}
     if run.settings.arrival_rate is not None:  # latency counts from the scheduled start; this from the send
         write_latency(prefix, run.service_time, SERVICE_TIME)
         histograms["service_time"] = run.service_time

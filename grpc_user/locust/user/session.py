@@ -14,6 +14,7 @@ their own; the delivery audit counts only those that carry it.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -123,7 +124,7 @@ class GrpcLogClient:
             tagged = self._tag(request.log_entries)
             sent = len(request.log_entries)
             chunks.append(self._call(calls.BATCH_WRITE_LOG, name, request, sent,
-                                     lambda raw, sent=sent: _batch_outcome(raw, sent), tagged))  # fmt: skip
+                                     functools.partial(_batch_outcome, sent=sent), tagged))  # fmt: skip
         return calls.batch_result(chunks)
 
     def send_batch(self, request: pb.BatchWriteLogRequest, *, name: str | None = None) -> ChunkResult:
@@ -165,7 +166,8 @@ class GrpcLogClient:
             phase = self._phases.current
             _tag_phase(request, str(phase))
         payload = request.SerializeToString()
-        scheduled = self._await_arrival() if self._arrivals is not None else 0.0
+        arrivals = self._arrivals
+        scheduled = self._await_arrival(arrivals) if arrivals is not None else 0.0
         sampler, sample = self._sampler, None
         if sent and sampler is not None and time.monotonic() >= sampler.due:  # a log sampled for visibility latency
             sample = sampler.tag(rpc, name, request, time.monotonic())
@@ -175,8 +177,8 @@ class GrpcLogClient:
         try:
             return self._send(rpc, name, payload, sent, outcome, tagged, scheduled, phase, sample)
         finally:
-            if scheduled:
-                self._arrivals.call_done()
+            if arrivals is not None and scheduled:
+                arrivals.call_done()
 
     def _send(self, rpc: str, name: str, payload: bytes, sent: int,
               outcome: Callable[[bytes], tuple[Any, int, GrpcCallFailure | None]], tagged: int | None,
@@ -186,11 +188,11 @@ class GrpcLogClient:
         mark = self._transport.watch.current
         try:
             call = self._transport.start_unary(calls.METHOD_PATHS[rpc], payload, self.timeout)
-        except LoopStopped as error:
+        except LoopStopped as stopped:
             self._budget.release()
-            exception = GrpcCallFailure(BRIDGE_STOPPED, str(error))
+            failure = GrpcCallFailure(BRIDGE_STOPPED, str(stopped))
             self._fire(request_type=calls.REQUEST_TYPE, name=name, response_time=0.0, response_length=0,
-                       response=_loop_failure(rpc, error, 0), context=self._context(), exception=exception,
+                       response=_loop_failure(rpc, stopped, 0), context=self._context(), exception=failure,
                        start_time=start_time, url=self._urls[rpc],
                        call=CallRecord(0, 0, 0, 0, 0, BRIDGE_STOPPED))  # fmt: skip
             raise StopUser() from None
@@ -232,10 +234,10 @@ class GrpcLogClient:
             raise stopping
         return result
 
-    def _await_arrival(self) -> float:
+    def _await_arrival(self, arrivals: ArrivalClock) -> float:
         """Wait for this call's scheduled start (its epoch time)."""
         try:
-            return self._arrivals.next_start()
+            return arrivals.next_start()
         except BaseException:  # stopped before the call was sent: its permit goes back
             self._budget.refund()
             raise
@@ -248,7 +250,7 @@ def _tag_phase(request: Any, phase: str) -> None:
         entry.metadata[PHASE_KEY] = phase
 
 
-def _outcome(call: PendingCall) -> tuple[bytes, BaseException | None, GreenletExit | None]:
+def _outcome(call: PendingCall) -> tuple[bytes, grpc.RpcError | LoopStopped | None, GreenletExit | None]:
     """The call's answer or error, and the stop request that arrived meanwhile (to raise once it is counted)."""
     stopping = None
     while True:
@@ -280,7 +282,7 @@ def _loop_failure(rpc: str, error: LoopStopped, sent: int) -> Any:
 def _failure(rpc: str, exception: GrpcCallFailure, sent: int) -> Any:
     """The result of a call that got no readable answer (its loop is gone, or the answer cannot be parsed): the
     ``sent`` logs it carried are in doubt."""
-    failure = {"success": False, "error_message": str(exception), "status": exception.cause,
+    failure: dict[str, Any] = {"success": False, "error_message": str(exception), "status": exception.cause,
                "cause": exception.cause}  # fmt: skip
     if rpc == calls.WRITE_LOG:
         return WriteResult(**failure, in_doubt=bool(sent))
