@@ -49,8 +49,9 @@ endef
 
 help:
 	@echo "make demo        set up, start the reference server, run a short headless mixed load, write a report"
-	@echo "make test        the whole test suite (PYTEST_ARGS=, TEST_WORKERS=)"
+	@echo "make test        the whole test suite (PYTEST_ARGS=, TEST_WORKERS=; PYTHON=/path/to/python3.13: in .venv-3.13)"
 	@echo "make test-fast   the tests not marked slow, for everyday work (under a minute)"
+	@echo "make lint        ruff check, ruff format --check, mypy"
 	@echo "make test-browser the web UI in a real headless Chromium (installs chromium, chromium-driver, selenium)"
 	@echo "make server      run the reference log service on 127.0.0.1:50051"
 	@echo "make replicas    N=3 reference servers on 127.0.0.1:50051.. sharing one store (a replicated service)"
@@ -111,8 +112,13 @@ test-browser: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,browser]'
 	$(PY) -m pytest tests/browser $(PYTEST_ARGS)
 
+# ruff's lint rules and its formatter's check on every Python file; mypy on grpc_user, reference_server and reports
+# (pyproject.toml's [tool.mypy]: the client package strictly, grpc_user/locust/ and the rest with check_untyped_defs).
+LINT_PATHS := grpc_user reference_server reports locustfiles tests benchmarks
 lint: $(STAMP)
-	$(BIN)/ruff check grpc_user reference_server reports locustfiles tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 server: $(STAMP)
 	$(PY) -m reference_server --host 127.0.0.1 --port 50051 $(ARGS)
