@@ -414,6 +414,12 @@ def _freshness(figures: Figures) -> Section | None:
         "the stop.",
         Table(headers, rows),
     ]
+    if not fresh.phases.empty:
+        phase_rows = [[_plain(row["Name"]), count(int(row["Samples"])), count(int(row["Visible"])),
+                       ms(row["50%"]), ms(row["95%"]), ms(row["Max (ms)"])]
+                      for _, row in fresh.phases.iterrows()]  # fmt: skip
+        blocks += ["Per phase of `--action` (phase N: the logs sent after the Nth action started):",
+                   Table(["phase", "samples", "visible", "p50 ms", "p95 ms", "max ms"], phase_rows)]  # fmt: skip
     if fresh.probe_queries is not None:
         share = fresh.probe_queries / max(figures.aggregated.requests + fresh.probe_queries, 1)
         blocks.append(f"The probe made {count(fresh.probe_queries)} QueryLog calls ({percent(share * 100)} of all "

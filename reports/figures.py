@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
-from grpc_user.run_files.schema import AGGREGATED
+from grpc_user.run_files.schema import AGGREGATED, PHASE_ROW_PREFIX
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
 from reports.loading import RunData
@@ -81,11 +81,13 @@ class Timeline:
 class Freshness:
     """Visibility latency (ms): acknowledgement to the first QueryLog that returns a sampled log.
 
-    ``rows``: ``_freshness.csv`` (per name and Aggregated); ``history``: the samples found per interval with
-    ``seconds`` since the run's first history row; the rest from ``_freshness.json`` when present.
+    ``rows``: ``_freshness.csv`` (per name and Aggregated); ``phases``: its ``phase N`` rows (``--action``; empty
+    without); ``history``: the samples found per interval with ``seconds`` since the run's first history row; the
+    rest from ``_freshness.json`` when present.
     """
 
     rows: pd.DataFrame
+    phases: pd.DataFrame
     history: pd.DataFrame | None
     poll_interval_ms: float
     samples: int
@@ -403,6 +405,8 @@ def _freshness(data: RunData) -> Freshness | None:
     rows = data.freshness
     if rows is None:
         return None
+    is_phase = rows["Name"].astype(str).str.match(rf"^{PHASE_ROW_PREFIX}\d+$")
+    rows, phases = rows[~is_phase], rows[is_phase]
     aggregated = rows[rows["Name"] == AGGREGATED]
     total = aggregated.iloc[-1] if not aggregated.empty else rows.iloc[-1]
     info = data.freshness_info or {}
@@ -413,6 +417,7 @@ def _freshness(data: RunData) -> Freshness | None:
         history = history.assign(seconds=history["Timestamp"].astype(float) - start)
     return Freshness(
         rows=rows,
+        phases=phases,
         history=history,
         poll_interval_ms=float(total["Poll Interval (ms)"]),
         samples=int(total["Samples"]),

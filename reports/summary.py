@@ -47,6 +47,17 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "max_poll_gap_ms": fresh.max_poll_gap_ms,
         "probe_queries": fresh.probe_queries,
         "by_name": by_name,
+        "phases": [
+            {
+                "phase": int(str(row["Name"]).split()[-1]),
+                "samples": int(row["Samples"]),
+                "visible": int(row["Visible"]),
+                "p50": float(row["50%"]),
+                "p95": float(row["95%"]),
+                "max": float(row["Max (ms)"]),
+            }
+            for _, row in fresh.phases.iterrows()
+        ],
     }
 
 

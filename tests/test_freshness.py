@@ -318,6 +318,30 @@ def test_without_an_audit_a_dead_service_leaves_the_pending_samples_unknown_at_o
     assert "Traceback" not in run.stderr
 
 
+def test_with_actions_each_phase_has_its_own_visibility_figures(serve, tmp_path):
+    server = serve("--flush-period", "0.5", "--flush-batch", "100000")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, "--action", "2s:true",
+                     run_time="4s")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = freshness(run)
+    phases = {row["phase"]: row for row in data["phases"]}
+    assert set(phases) == {0, 1} and sum(row["samples"] for row in phases.values()) == data["samples"]
+    for row in phases.values():  # a 0.5 s flush: visible within 0.5 s and the run's own poll gap
+        assert row["visible"] == row["samples"] > 10 and row["p95"] <= 500 + data["max_poll_gap_ms"] + 100, row
+    rows = {row["Name"]: row for row in run.rows("freshness")}
+    assert float(rows["phase 1"]["95%"]) == phases[1]["p95"] and int(rows["phase 0"]["Samples"]) == phases[0]["samples"]
+    assert set(rows) == {"WriteLog", "Aggregated", "phase 0", "phase 1"}
+    report = subprocess.run([sys.executable, "-m", "reports", str(tmp_path), "--json"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    summary = json.loads(report.stdout)["freshness"]
+    assert [row["phase"] for row in summary["phases"]] == [0, 1] and set(summary["by_name"]) == {
+        "WriteLog",
+        "Aggregated",
+    }
+    assert "Per phase of `--action`" in (tmp_path / "report.md").read_text()
+
+
 def test_no_freshness_measures_nothing(serve, tmp_path):
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, "--no-freshness", users=2, run_time="2s")

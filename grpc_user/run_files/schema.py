@@ -44,6 +44,7 @@ __all__ = [
     "PEERS",
     "PEERS_HISTORY",
     "PERCENTILES",
+    "PHASE_ROW_PREFIX",
     "REQUEST_TYPE",
     "RUN_INFO",
     "SERVICE_TIME",
@@ -192,7 +193,9 @@ FRESHNESS = CsvFile(
                       "Poll Interval (ms)"),
 )  # fmt: skip
 """Visibility latency in ms per request name and an ``Aggregated`` row; the samples unknown (not looked for long
-enough) and the largest gap between the polls that saw a sample (the figures' measured error bound)."""
+enough) and the largest gap between the polls that saw a sample (the figures' measured error bound). With
+``--action``, after the ``Aggregated`` row, one row per phase named ``phase N``: the logs sent in that phase."""
+PHASE_ROW_PREFIX = "phase "
 FRESHNESS_HISTORY = CsvFile(
     "freshness history",
     "_freshness_history.csv",

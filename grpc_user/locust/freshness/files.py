@@ -23,7 +23,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     encoded, min_us, max_us], ...]}`` (``grpc_user.histograms``' encoding). ``max_poll_gap_ms``: the measured
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
     query that found it; each figure is late by at most that much. Unknown samples were still pending when the
-    looking was cut short (``unknown_because``); never visible ones when the service had settled.
+    looking was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
+    ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}, ...]``:
+    the same figures of the logs sent in each phase (phase N: after the Nth action started).
     """
     never, unknown = probe.by_name(probe.never_visible), probe.by_name(probe.unknown)
     by_name: dict[str, dict[str, Any]] = {}
@@ -48,11 +50,20 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
         "unknown_because": probe.unknown_because,
         "by_name": by_name,
         "aggregated": aggregated,
+        "phases": _phase_figures(probe),
         "probe_queries": probe.queries,
         "probe_query_failures": probe.query_failures,
         "error": probe.error,
         "histograms": probe.histograms.encode() if with_histograms else [],
     }
+
+
+def _phase_figures(probe: FreshnessProbe) -> list[dict[str, Any]]:
+    never, unknown = probe.by_phase(probe.never_visible), probe.by_phase(probe.unknown)
+    phases = set(probe.phase_samples) | set(probe.phases.names()) | set(never) | set(unknown)
+    return [{"phase": int(phase), **_row_figures(probe.phase_samples.get(phase, 0), never.get(phase, 0),
+                                                 unknown.get(phase, 0), probe.phases.combined(name=phase))}
+            for phase in sorted(phases, key=int)]  # fmt: skip
 
 
 def _row_figures(samples: int, never_visible: int, unknown: int, latencies: Latencies) -> dict[str, Any]:

@@ -27,7 +27,8 @@ CURRENT_TIMES_LONGEST = 2.0
 @dataclass(slots=True, eq=False)
 class Sample:
     """One sampled log: its worker (``token``, '' in a single process) and number, request name, own timestamp
-    (epoch s), acknowledgement and the start of the last poll that looked for it without finding it (monotonic s)."""
+    (epoch s), acknowledgement and the start of the last poll that looked for it without finding it (monotonic s),
+    and the ``--action`` phase it was sent in ('' without actions)."""
 
     token: str
     number: int
@@ -36,6 +37,7 @@ class Sample:
     acked_at: float = 0.0
     entry: Any = None
     last_look: float = 0.0
+    phase: str = ""
 
     @property
     def key(self) -> tuple[str, int]:

@@ -29,6 +29,7 @@ from google.protobuf.message import DecodeError
 
 from grpc_user import calls
 from grpc_user.histograms import Latencies, LatencyHistograms
+from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
 from grpc_user.locust.freshness.pending import CURRENT_TIMES_LONGEST, MIN_CURRENT_SECONDS, PendingSamples, Sample
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.results import OK
@@ -98,6 +99,8 @@ class FreshnessProbe:
     pending: PendingSamples = field(default_factory=PendingSamples)
     histograms: LatencyHistograms = field(default_factory=LatencyHistograms)
     samples: dict[str, int] = field(default_factory=dict)
+    phases: LatencyHistograms = field(default_factory=LatencyHistograms)
+    phase_samples: dict[str, int] = field(default_factory=dict)
     never_visible: list[Sample] = field(default_factory=list)
     unknown: list[Sample] = field(default_factory=list)
     unknown_because: str = ""
@@ -118,6 +121,8 @@ class FreshnessProbe:
     _interval: LatencyHistograms = field(default_factory=LatencyHistograms)
     _unreported: LatencyHistograms = field(default_factory=LatencyHistograms)
     _unreported_samples: dict[str, int] = field(default_factory=dict)
+    _unreported_phases: LatencyHistograms = field(default_factory=LatencyHistograms)
+    _unreported_phase_samples: dict[str, int] = field(default_factory=dict)
     _unreported_calls: list[int] = field(default_factory=lambda: [0, 0])
     _sampled_at: float = 0.0
     _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
@@ -155,7 +160,7 @@ class FreshnessProbe:
         entry.metadata[SAMPLE_KEY] = str(number)
         if self.worker:
             entry.metadata[WORKER_KEY] = self.worker
-        return Sample(self.worker, number, name, logged_at, entry=entry)
+        return Sample(self.worker, number, name, logged_at, entry=entry, phase=entry.metadata.get(PHASE_KEY, ""))
 
     def _interval_now(self) -> float:
         share = self.share() if not self.closed else 0.0
@@ -181,6 +186,9 @@ class FreshnessProbe:
         self._seen += 1
         for counts in (self.samples, self._unreported_samples):
             counts[sample.name] = counts.get(sample.name, 0) + 1
+        if sample.phase:
+            for counts in (self.phase_samples, self._unreported_phase_samples):
+                counts[sample.phase] = counts.get(sample.phase, 0) + 1
 
     # Polling, on the probe's own greenlet.
 
@@ -232,7 +240,7 @@ class FreshnessProbe:
                 latency = asked_at - sample.acked_at
                 self.max_poll_gap = max(self.max_poll_gap, asked_at - max(sample.last_look, sample.acked_at))
                 self.longest_found = max(self.longest_found, latency)
-                self.record(sample.name, latency * 1000)
+                self.record(sample.name, latency * 1000, sample.phase)
                 found += 1
         self.pending.looked(look.current, look.overdue, asked_at, self.give_up_after)
         return found
@@ -245,11 +253,14 @@ class FreshnessProbe:
         if fatal:
             self.close()
 
-    def record(self, name: str, latency_ms: float) -> None:
-        """One visibility latency of request ``name``."""
+    def record(self, name: str, latency_ms: float, phase: str = "") -> None:
+        """One visibility latency of request ``name`` (of a log sent in ``--action`` phase ``phase``, if any)."""
         micros = max(int(round(latency_ms * 1000)), 0)
         for histograms in (self.histograms, self._interval, self._unreported):
             histograms.record(name, OK, micros)
+        if phase:
+            self.phases.record(phase, OK, micros)
+            self._unreported_phases.record(phase, OK, micros)
         if self.window is not None:
             self.window.record(micros)
 
@@ -295,13 +306,13 @@ class FreshnessProbe:
         """A worker at its stop: its pending samples with their age and the time since they were last looked for
         (s), for the master to keep looking for."""
         self.close()
-        return [[s.token, s.number, s.name, s.logged_at, now - s.acked_at, now - max(s.last_look, s.acked_at)]
+        return [[s.token, s.number, s.name, s.logged_at, now - s.acked_at, now - max(s.last_look, s.acked_at), s.phase]
                 for s in self.pending.clear()]  # fmt: skip
 
     def adopt(self, items: list[list[Any]], now: float, worker: str = "") -> None:
         """The master takes a worker's pending samples over (ages turned into this process's clock)."""
-        for token, number, name, logged_at, age, since_look in sorted(items, key=lambda item: -item[4]):
-            self.pending.add(Sample(token, number, name, logged_at, now - age, last_look=now - since_look))
+        for token, number, name, logged_at, age, since_look, phase in sorted(items, key=lambda item: -item[4]):
+            self.pending.add(Sample(token, number, name, logged_at, now - age, last_look=now - since_look, phase=phase))
         self.remote_pending.pop(worker, None)
         self.remote_late.pop(worker, None)
 
@@ -310,6 +321,8 @@ class FreshnessProbe:
         report = {
             "histograms": self._unreported.drain(),
             "samples": self._unreported_samples,
+            "phase_histograms": self._unreported_phases.drain(),
+            "phase_samples": self._unreported_phase_samples,
             "queries": self._unreported_calls[0],
             "failures": self._unreported_calls[1],
             "max_poll_gap": self.max_poll_gap,
@@ -318,7 +331,7 @@ class FreshnessProbe:
             "pending": len(self.pending),
             "late": self.pending.older_than(time.monotonic() - self.late_after) if self.late_after > 0 else 0,
         }
-        self._unreported_samples, self._unreported_calls = {}, [0, 0]
+        self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
         return report
 
     def merge_report(self, report: dict[str, Any], worker: str) -> None:
@@ -332,6 +345,9 @@ class FreshnessProbe:
         for name, count in report.get("samples", {}).items():
             self.samples[name] = self.samples.get(name, 0) + count
             self._seen += count
+        self.phases.merge(report.get("phase_histograms") or [])
+        for phase, count in report.get("phase_samples", {}).items():
+            self.phase_samples[phase] = self.phase_samples.get(phase, 0) + count
         self.queries += report.get("queries", 0)
         self.query_failures += report.get("failures", 0)
         self.max_poll_gap = max(self.max_poll_gap, report.get("max_poll_gap", 0.0))
@@ -361,6 +377,14 @@ class FreshnessProbe:
         counts: dict[str, int] = {}
         for sample in samples:
             counts[sample.name] = counts.get(sample.name, 0) + 1
+        return counts
+
+    def by_phase(self, samples: list[Sample]) -> dict[str, int]:
+        """How many of ``samples`` (never visible, unknown) per ``--action`` phase."""
+        counts: dict[str, int] = {}
+        for sample in samples:
+            if sample.phase:
+                counts[sample.phase] = counts.get(sample.phase, 0) + 1
         return counts
 
     def named(self, samples: list[Sample]) -> list[dict[str, Any]]:

@@ -188,11 +188,13 @@ def print_logs_summary(environment: Any, run: SuiteRun) -> None:
 
 
 def print_freshness_summary(data: dict[str, Any]) -> None:
-    """Visibility latency per RPC (ms), the samples never visible and unknown, by name, and the probe's own calls."""
+    """Visibility latency per RPC (ms) and, with ``--action``, per phase; the samples never visible and unknown, by
+    name, and the probe's own calls."""
     summary_logger.info("Visibility latency per RPC (ms), acknowledgement to the first QueryLog that returns the log:")
     summary_logger.info("%-20s %8s %8s %8s %8s %8s %8s %8s %8s", "Name", "samples", "visible", "never", "unknown",
                         "50%", "95%", "99%", "max")  # fmt: skip
-    for name, row in [*data["by_name"].items(), (AGGREGATED, data["aggregated"])]:
+    phases = [(f"phase {row['phase']}", row) for row in data.get("phases", [])]
+    for name, row in [*data["by_name"].items(), (AGGREGATED, data["aggregated"]), *phases]:
         summary_logger.info("%-20s %8d %8d %8d %8d %8.0f %8.0f %8.0f %8.0f", name, row["samples"], row["visible"],
                             row["never_visible"], row.get("unknown", 0), row["p50"], row["p95"], row["p99"],
                             row["max"])  # fmt: skip
