@@ -19,9 +19,10 @@ from typing import Any
 
 # An overdue sample is looked for again this many times its age after the last look.
 OVERDUE_RATIO = 0.5
-# A sample is current at least this long, and for this many times the longest visibility latency found.
-MIN_CURRENT_SECONDS = 5.0
-CURRENT_TIMES_LONGEST = 2.0
+# A sample is current at least this long (the real service flushes every 5 s: its logs are never overdue), and
+# for this many times the longest visibility latency found (a growing backlog keeps its samples current).
+MIN_CURRENT_SECONDS = 15.0
+CURRENT_TIMES_LONGEST = 3.0
 
 
 @dataclass(slots=True, eq=False)

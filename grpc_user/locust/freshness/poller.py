@@ -4,7 +4,7 @@ Its calls go over the process's shared grpc.aio transport and fire no request ev
 requests/s and latency never include them; the probe counts them itself (``queries``, ``query_failures``).
 ``PollPacing`` says when the next poll may start: while the test runs, no sooner than the poll interval after the
 last one and only while the probe's queries stay within ``--freshness-query-share`` of its process's calls; after
-the stop, at the test's own pace or half the time since the stop, whichever is longer (a few queries cover an
+the stop, at the test's own pace or a quarter of the time since the stop, whichever is longer (a few queries cover an
 audit of any length).
 """
 
@@ -25,7 +25,7 @@ from grpc_user.locust.transport.bridge import LoopStopped
 logger = logging.getLogger(__name__)
 Call = Callable[[str, bytes], bytes]
 # After the stop, the gap to the next poll is at least this much of the time since the stop.
-AFTER_STOP_RATIO = 0.5
+AFTER_STOP_RATIO = 0.25
 
 
 @dataclass
