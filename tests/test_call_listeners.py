@@ -108,7 +108,7 @@ def test_a_freshness_sample_is_looked_for_only_when_its_call_was_acknowledged_wh
     run = SuiteRun(settings=SuiteSettings())
     run.freshness = FreshnessProbe("run", rate=1000, poll_interval=0.1)
     listen_to_calls(environment, run)
-    samples = [run.freshness.tag(WRITE_LOG, "WriteLog", write_request(f"log {n}"), time.monotonic()) for n in (0, 1)]
+    samples = [run.sampler.tag(WRITE_LOG, "WriteLog", write_request(f"log {n}"), time.monotonic()) for n in (0, 1)]
     before = time.monotonic()
     fire(environment, "WriteLog", CallRecord(1, 1, 0, 1, 0, "OK", sample=samples[0]))
     fire(environment, "WriteLog", CallRecord(1, 0, 1, 0, 1, "DEADLINE_EXCEEDED", sample=samples[1]),
@@ -117,6 +117,18 @@ def test_a_freshness_sample_is_looked_for_only_when_its_call_was_acknowledged_wh
     assert [(sample.number, sample.name) for sample in pending] == [(0, "WriteLog")]
     assert pending[0].acked_at >= before
     assert run.freshness.samples == {"WriteLog": 1}
+
+
+def test_the_sampler_listens_only_while_a_sampled_call_is_in_flight(environment):
+    run = SuiteRun(settings=SuiteSettings())
+    run.freshness = FreshnessProbe("run", rate=1000, poll_interval=0.1)
+    listen_to_calls(environment, run)
+    sampled = run.sampler.tag(WRITE_LOG, "WriteLog", write_request("sampled"), time.monotonic())
+    fire(environment, "WriteLog", CallRecord(1, 1, 0, 1, 0, "OK", sample=sampled))
+    assert len(run.freshness.pending) == 1
+    untracked = run.freshness.tag(WRITE_LOG, "WriteLog", write_request("not the sampler's"), time.monotonic())
+    fire(environment, "WriteLog", CallRecord(1, 1, 0, 1, 0, "OK", sample=untracked))
+    assert len(run.freshness.pending) == 1, "no sampled call of the sampler in flight: no listener"
 
 
 def test_each_test_listens_once_whatever_the_tests_before_it(environment):

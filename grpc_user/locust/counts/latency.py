@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grpc_user.histograms import LatencyHistograms
+from grpc_user.histograms import Latencies, LatencyHistograms
 from grpc_user.locust.counts.record import CallRecord
 
 REPORT_KEY = "grpc_latency_split"
@@ -30,8 +30,11 @@ class LatencySplit(LatencyHistograms):
                    context: Any = None, exception: Any = None, start_time: float | None = None, url: str | None = None,
                    call: CallRecord | None = None, **_: Any) -> None:  # fmt: skip
         """Locust's request event: record ``response_time`` (ms) in µs; events without ``call`` are not the suite's."""
-        if call is not None:
-            self.record(name, call.cause, int(response_time * 1000 + 0.5))
+        if call is not None:  # LatencyHistograms.record spelled out: this runs once per call
+            latencies = self.by_key.get((name, call.cause))
+            if latencies is None:
+                latencies = self.by_key[(name, call.cause)] = Latencies()
+            latencies.record(int(response_time * 1000 + 0.5))
 
 
 class ServiceTime(LatencyHistograms):

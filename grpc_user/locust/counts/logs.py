@@ -66,11 +66,14 @@ class LogCounter:
         logs = self.by_name.get(name)
         if logs is None:
             logs = self.by_name[name] = RpcLogs()
-        logs.add(1, sent, acked, in_doubt)
+        logs.requests += 1  # spelled out, as below: this runs once per call
+        logs.sent += sent
+        logs.acked += acked
+        logs.in_doubt += in_doubt
         pending = self._unreported.get(name)
         if pending is None:
             self._unreported[name] = [1, sent, acked, in_doubt, audit_acked, audit_in_doubt]
-        else:  # spelled out: this runs once per call
+        else:
             pending[0] += 1
             pending[1] += sent
             pending[2] += acked

@@ -65,6 +65,7 @@ class SuiteRun:
     freshness: Any = None
     freshness_figures: dict[str, Any] | None = None
     call_listeners: list[Any] = field(default_factory=list)  # this test's listeners of the request event
+    sampler: Any = None  # the freshness probe's SampledCalls, the client's sampler (None: no probe)
 
 
 _runs: weakref.WeakKeyDictionary[Any, SuiteRun] = weakref.WeakKeyDictionary()

@@ -56,7 +56,7 @@ class PhaseSource(Protocol):
 
 class LogSampler(Protocol):
     """Tags a log of a call due at ``due`` (``time.monotonic`` s) for sampling (the freshness probe's
-    ``FreshnessProbe``); the sample rides in the call's ``CallRecord``."""
+    ``SampledCalls``); the sample rides in the call's ``CallRecord``."""
 
     due: float
 

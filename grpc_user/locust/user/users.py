@@ -64,7 +64,7 @@ class GrpcUser(User):
             run_id=settings.run_id,
             arrivals=run.arrivals,
             phases=run.phases if settings.actions.actions else None,
-            sampler=run.freshness,
+            sampler=run.sampler,
         )
         self.data = LogDataGenerator(
             run_id=self.settings.run_id,
