@@ -52,8 +52,8 @@ def test_the_fast_sink_answers_every_rpc_of_the_contract():
 def test_every_benchmark_answers_help_without_starting(section):
     """``--help`` prints what the benchmark measures and exits 0 at once; an unknown option is refused with 2."""
     help_run = subprocess.run([sys.executable, "-m", section, "--help"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=30)  # fmt: skip
+                              timeout=120)  # fmt: skip
     assert help_run.returncode == 0 and help_run.stdout.startswith(f"usage: python -m {section}"), help_run
     refused = subprocess.run([sys.executable, "-m", section, "--bogus"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=30)  # fmt: skip
+                             timeout=120)  # fmt: skip
     assert refused.returncode == 2 and "unrecognized arguments: --bogus" in refused.stderr, refused
