@@ -4,6 +4,7 @@ reset of Locust's stats (the web UI's Reset Stats, ``--reset-stats``)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -18,6 +19,8 @@ from grpc_user.locust.counts.phases import REPORT_KEY as PHASE_REPORT_KEY
 from grpc_user.locust.freshness.probe import HANDOFF_KEY as FRESHNESS_HANDOFF_KEY
 from grpc_user.locust.freshness.probe import REPORT_KEY as FRESHNESS_REPORT_KEY
 from grpc_user.locust.run.state import SuiteRun, all_environments, all_runs
+
+logger = logging.getLogger(__name__)
 
 
 def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
@@ -34,8 +37,14 @@ def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
 
 
 def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    """The master adds each worker's log counts to its own."""
-    for run in all_runs():
+    """The master adds each worker's log counts to its own. Locust fires this event for a stats message from any
+    node, also one that is not this master's worker (another test's worker on the same port, a worker of another
+    version): such a report is ignored with a warning, never merged, so it can neither skew nor crash the run."""
+    for environment, run in all_environments():
+        runner = environment.runner
+        if isinstance(runner, MasterRunner) and client_id not in runner.clients:
+            logger.warning("Ignored a stats report from %s, which is not a worker of this test", client_id)
+            continue
         run.counter.merge_report(data.get(REPORT_KEY) or {})
         run.peers.merge_report(data.get(PEERS_REPORT_KEY) or {})
         run.latency.merge(data.get(LATENCY_REPORT_KEY) or [])
