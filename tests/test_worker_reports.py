@@ -26,10 +26,10 @@ def master():
 
 def test_a_report_from_a_node_that_is_not_a_worker_of_this_test_is_ignored(master):
     environment, runner = master
+    run = suite_run(environment)
     counts = {"WriteLog": [10, 10, 10, 0, 10, 0]}
     foreign_handoff = [["token", 1, "WriteLog", "2026-11-30T00:00:00Z", 1.0, 0.5, 0, "an extra field"]]
     environment.events.worker_report.fire(client_id="stranger", data={REPORT_KEY: counts, HANDOFF_KEY: foreign_handoff})
-    run = suite_run(environment)
     assert run.counter.audit_acked == 0, "a stranger's counts are not this test's"
 
     runner.clients["worker-1"] = WorkerNode("worker-1")
