@@ -1,6 +1,6 @@
 """Parse load-test targets: ``host:port``, ``grpc://host:port``, ``grpcs://host:port``, and grpc's own forms.
 
-grpc's own target forms (``dns:///host:port``, ``dns://dns-server/host:port``, ``ipv4:a:p,b:p``,
+grpc's own target forms (``dns:///host:port``, ``dns://dns-server:port/host:port``, ``ipv4:a:p,b:p``,
 ``ipv6:[a]:p,[b]:p``, ``unix:path``) are handed to grpc as they are, so its resolvers and load-balancing
 policies do the work; ``grpcs+`` before one of them speaks TLS to it.
 """
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 DEFAULT_PORT = 50051
-GRPC_FORMS = "dns:///host:port, dns://dns-server/host:port, ipv4:a:port,b:port, ipv6:[a]:port,[b]:port, unix:path"
+GRPC_FORMS = "dns:///host:port, dns://dns-server:port/host:port, ipv4:a:port,b:port, ipv6:[a]:port,[b]:port, unix:path"
 ACCEPTED_FORMS = f"host:port, grpc://host:port or grpcs://host:port, or grpc's {GRPC_FORMS} (grpcs+ before one: TLS)"
 ACCEPTED_HOSTS = "an IP address ([::1] for IPv6) or a DNS name of ASCII letters, digits, '-', '_' and '.'"
 TLS_PREFIX = "grpcs+"
@@ -21,7 +21,9 @@ UNIX_AUTHORITY = "localhost"
 _TARGET = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[^\]]*\]|[^\s:/\[\]]+)(?::(?P<port>\d+))?/?$")
 _AUTHORITY = re.compile(r"^(?P<host>\[[^\]]*\]|[^:\[\]]+)(?::(?P<port>\d{1,5}))?$")
 _DNS_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
-_DNS = re.compile(r"^dns:(?://(?P<server>[^/\s]*)/)?(?P<host>[A-Za-z0-9.\-_]+|\[[0-9a-fA-F:.]+\]):(?P<port>\d+)$")
+_DNS = re.compile(
+    r"^dns:(?://(?P<server>(?:[A-Za-z0-9.\-_]+|\[[0-9a-fA-F:.]+\]):\d+)?/)?(?P<host>[A-Za-z0-9.\-_]+|\[[0-9a-fA-F:.]+\]):(?P<port>\d+)$"
+)
 _IPV4 = re.compile(r"^(?P<host>[0-9.]+):(?P<port>\d+)$")
 _IPV6 = re.compile(r"^\[(?P<host>[0-9a-fA-F:.]+)\]:(?P<port>\d+)$")
 
@@ -111,7 +113,9 @@ def _grpc_form(uri: str, text: str, tls: bool) -> Target:
     if scheme == "dns":
         match = _DNS.match(uri)
         if match is None:
-            raise ValueError(f"invalid target {text!r}; accepted: {ACCEPTED_FORMS} (a port is required)")
+            raise ValueError(
+                f"invalid target {text!r}; accepted: {ACCEPTED_FORMS} (a port is required, and on a DNS server too)"
+            )
         return Target(match["host"], _port(match["port"], text), tls, uri)
     if scheme in ("ipv4", "ipv6"):
         body = uri[len(scheme) + 1 :]

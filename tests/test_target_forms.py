@@ -35,7 +35,7 @@ def test_grpc_target_forms_go_to_grpc_as_they_are(text, address, tls, tls_name):
     "bad",
     ["dns:///logs.example", "dns:///:50051", "dns:///h:0", "dns:///h:70000", "ipv4:127.0.0.1", "ipv4:1.2.3:4",
      "ipv4:[::1]:5", "ipv4:127.0.0.1:1,", "ipv6:::1:5", "ipv6:[::1]", "ipv6:[127.0.0.1]:5", "unix:", "unix://x",
-     "unix: /x", "grpcs+http://h:1", "grpcs+", "dns:///a b:1"],
+     "unix: /x", "grpcs+http://h:1", "grpcs+", "dns:///a b:1", "dns://8.8.8.8/logs.example:443", "dns://a b:53/h:1"],
 )  # fmt: skip
 def test_malformed_grpc_forms_raise_naming_the_value_and_what_is_accepted(bad):
     with pytest.raises(ValueError, match="accepted") as raised:
