@@ -84,6 +84,7 @@ BAD_VALUES = {
     "--audit-settle": ("0", "accepted: a number of seconds > 0 and <= 86400"),
     "--freshness-sample-rate": ("nan", "accepted: a number of samples per second > 0"),
     "--freshness-poll-interval": ("0", "accepted: a number of seconds > 0"),
+    "--freshness-query-share": ("101", "accepted: a number of percent > 0 and <= 100"),
     "--action": ("soon:echo hi", "accepted: AT:COMMAND with AT a Locust timespan"),
     "--action-failure": ("halt", "accepted: continue or stop"),
     "--action-timeout": ("0", "accepted: a number of seconds > 0"),
