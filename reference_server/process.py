@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ class ServerProcess:
                                          env={**os.environ, **(env or {})}, preexec_fn=pin)  # fmt: skip
         self.pid = self._process.pid
         self.port = self._wait_until_serving()
-        self.target = f"127.0.0.1:{self.port}"
+        host = _last_value(other_args, "--host") or "127.0.0.1"  # argparse takes the last --host given
+        self.target = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def _wait_until_serving(self) -> int:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -134,3 +136,14 @@ def start_server_process(
 ) -> ServerProcess:
     """Start the reference server on a free 127.0.0.1 port; return once it serves."""
     return ServerProcess(*cli_args, env=env, cpu_core=cpu_core)
+
+
+def _last_value(args: Sequence[str], flag: str) -> str | None:
+    """The value of the last ``flag VALUE`` or ``flag=VALUE`` in ``args``; None when absent."""
+    value = None
+    for index, arg in enumerate(args):
+        if arg == flag and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value

@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as error:
         sys.stderr.write(f"reference_server.replicas: {error}\n")
         return 2
-    target = "ipv4:" + ",".join(server.target for server in replicas)
+    scheme = "ipv6:" if replicas[0].target.startswith("[") else "ipv4:"
+    target = scheme + ",".join(server.target for server in replicas)
     logger.info("%d reference servers over one store (%s):\n  --host %s --grpc-lb round_robin", len(replicas), db,
                 target)  # fmt: skip
     stop = threading.Event()

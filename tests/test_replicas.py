@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-from locust_runs import ROOT, distributed_args, run_locust
+from locust_runs import ROOT, distributed_args, free_port, run_locust
 from tls_certs import make_ca, make_leaf
 
 from grpc_user import calls
@@ -220,3 +220,20 @@ def test_every_target_form_connects_plainly_and_over_tls_the_audit_and_the_cli_t
         assert run.returncode == 0, (target, run.stderr[-3000:])
         assert run.json("audit")["status"] == "ok"
     assert socket.stop()["acked"] > 0
+
+
+def test_replicas_on_ipv6_loopback_print_the_ipv6_target_they_serve(tmp_path):
+    """``reference_server.replicas N --host ::1`` lists ``ipv6:[::1]:A,[::1]:B`` (it printed ipv4:127.0.0.1 targets,
+    where nothing listened), and that target reaches both."""
+    from grpc_user import LogClient
+    from reference_server.replicas import start_replicas
+
+    replicas = start_replicas(2, free_port(), str(tmp_path / "logs.db"), ["--host", "::1"])
+    try:
+        assert all(server.target.startswith("[::1]:") for server in replicas), [s.target for s in replicas]
+        for server in replicas:
+            with LogClient(server.target, timeout=5) as client:
+                assert client.write_log("over ipv6").success
+    finally:
+        for server in replicas:
+            server.stop()
