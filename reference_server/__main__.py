@@ -26,7 +26,7 @@ HELP = {
     "latency_ms": "fault: milliseconds added to every call",
     "error_rate": "fault: fraction of calls answered UNAVAILABLE",
     "drop_rate": "fault: fraction of acknowledged logs silently discarded at flush",
-    "stall_at": "fault: seconds after the start when the stall begins (with --stall-for)",
+    "stall_at": "fault: seconds after the first call when the stall begins (with --stall-for)",
     "store_rate": "fault: storage takes at most this many logs per second (0: no limit); the queue stays bounded",
     "stall_for": "fault: every call arriving in the stall waits until it ends, this many seconds after --stall-at",
     "seed": "seed of the fault decisions",

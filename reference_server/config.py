@@ -56,7 +56,7 @@ class ServerConfig:
             ("--latency-ms", self.latency_ms, self.latency_ms >= 0, "milliseconds >= 0"),
             ("--error-rate", self.error_rate, 0 <= self.error_rate <= 1, "a fraction from 0 to 1"),
             ("--drop-rate", self.drop_rate, 0 <= self.drop_rate <= 1, "a fraction from 0 to 1"),
-            ("--stall-at", self.stall_at, self.stall_at >= 0, "seconds after the start >= 0"),
+            ("--stall-at", self.stall_at, self.stall_at >= 0, "seconds after the first call >= 0"),
             ("--stall-for", self.stall_for, self.stall_for >= 0, "seconds >= 0 (0: no stall)"),
             ("--store-rate", self.store_rate, self.store_rate >= 0, "logs per second >= 0 (0: no limit)"),
             ("--max-batch", self.max_batch, self.max_batch >= 1, "a whole number >= 1"),

@@ -18,7 +18,8 @@ class Faults:
         started = time.monotonic()
         self.store_rate = config.store_rate
         self._storage_free_at = started
-        self._stall_from, self._stall_until = started + config.stall_at, started + config.stall_at + config.stall_for
+        self._stall_at, self._stall_for = config.stall_at, config.stall_for
+        self._stall_from = self._stall_until = 0.0  # set at the first call: the stall is timed from the load's start
         self._random = random.Random(config.seed)
 
     def storage_delay(self, count: int) -> float:
@@ -31,8 +32,11 @@ class Faults:
         return start - now
 
     def stall_seconds(self) -> float:
-        """How long a call arriving now waits: until the stall ends, if it arrives during the stall."""
+        """How long a call arriving now waits: until the stall ends, if it arrives during the stall (``--stall-at``
+        seconds after the first call, a load generator's preflight included, for ``--stall-for`` seconds)."""
         now = time.monotonic()
+        if not self._stall_until and self._stall_for:
+            self._stall_from, self._stall_until = now + self._stall_at, now + self._stall_at + self._stall_for
         return self._stall_until - now if self._stall_from <= now < self._stall_until else 0.0
 
     def call_fails(self) -> bool:

@@ -100,7 +100,10 @@ def test_the_rate_is_a_total_split_exactly_over_workers_even_an_idle_one(serve, 
                      users=1, run_time="3s")  # fmt: skip
     assert run.returncode in (0, 1), run.stderr[-3000:]
     dropped = int(run.rows("arrivals")[0]["Dropped"])
-    assert dropped <= 0.05 * 3 * RATE, "one user keeps up with 200 calls/s of 1 ms calls (a slow one drops a start)"
+    # An idle worker that kept its half of the rate would drop about half the arrivals (USERS_NOT_READY); a busy
+    # machine makes the one user drop some starts too (85 of 600 with four test processes on two cores).
+    assert dropped <= 0.25 * 3 * RATE, f"{dropped} of {3 * RATE} arrivals dropped: the idle worker kept its share"
+    assert int(run.rows("arrivals")[0]["Dropped USERS_NOT_READY"]) <= 0.1 * 3 * RATE, "no share went to no user"
     offered = run.requests("WriteLog") + dropped
     assert abs(offered - 3 * RATE) <= 0.1 * 3 * RATE, "one user on one worker takes the whole rate"
 
