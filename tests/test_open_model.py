@@ -44,7 +44,9 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     paced = serve("--stall-at", "1.5", "--stall-for", "1")
     pacing = run_locust("single", grpc_host(paced), tmp_path / "paced", "--target-rps", str(RATE), users=20,
                         run_time="4s")  # fmt: skip
-    assert percentile_ms(pacing, "WriteLog") < 100, "pacing (closed model) waits for answers and hides the stall"
+    # Pacing's 20 users are held by the stall once each: about 20 of 600 calls (3%) show it, so its p95 can (290 ms
+    # on a busy machine), its p90 cannot.
+    assert percentile_ms(pacing, "WriteLog", "90%") < 100, "pacing (closed model) waits for answers and hides the stall"
 
 
 def test_dropped_arrivals_are_counted_apart_from_requests_so_no_figure_or_gate_counts_them(serve, tmp_path):
