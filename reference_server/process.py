@@ -10,9 +10,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from reference_server.listen import listen_address
 
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -74,8 +75,7 @@ class ServerProcess:
                                          env={**os.environ, **(env or {})}, preexec_fn=pin)  # fmt: skip
         self.pid = self._process.pid
         self.port = self._wait_until_serving()
-        host = _last_value(other_args, "--host") or "127.0.0.1"  # argparse takes the last --host given
-        self.target = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        self.target = listen_address(_served_host(other_args), self.port)  # [::1]:PORT for --host ::1
 
     def _wait_until_serving(self) -> int:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -138,12 +138,12 @@ def start_server_process(
     return ServerProcess(*cli_args, env=env, cpu_core=cpu_core)
 
 
-def _last_value(args: Sequence[str], flag: str) -> str | None:
-    """The value of the last ``flag VALUE`` or ``flag=VALUE`` in ``args``; None when absent."""
-    value = None
-    for index, arg in enumerate(args):
-        if arg == flag and index + 1 < len(args):
-            value = args[index + 1]
-        elif arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-    return value
+def _served_host(cli_args: list[str]) -> str:
+    """The host the server is told to serve on: the last ``--host`` in ``cli_args``, as the server reads it, else the
+    loopback address this class gives it first."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    parser.add_argument("--host", default="127.0.0.1")
+    try:
+        return str(parser.parse_known_args(cli_args)[0].host)
+    except argparse.ArgumentError:  # --host without its value: the server's own parser says so
+        return "127.0.0.1"
