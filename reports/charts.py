@@ -50,10 +50,17 @@ def _mark_actions(figure: Figure, timeline: Timeline) -> None:
                             textcoords="offset points", fontsize="small")  # fmt: skip
 
 
+def _margins(figure: Figure) -> None:
+    """Fixed margins in inches, room for the tick labels, axis labels and title (tight_layout costs 0.4 s a chart)."""
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(left=0.8 / width, right=1 - 0.15 / width, top=1 - 0.35 / height, bottom=0.5 / height,
+                           hspace=0.35 / (height / len(figure.axes)))  # fmt: skip
+
+
 def _png(figure: Figure) -> bytes:
     for ax in figure.axes:
         ax.set_ylim(bottom=0)
-    figure.tight_layout()
+    _margins(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
@@ -212,7 +219,7 @@ def _distribution(figures: Figures, baseline: Figures | None) -> Chart | None:
     ax.set_title("Latency by percentile (HDR histograms, every outcome)" + (" against the baseline" if theirs else ""))
     ax.legend(loc="upper left", fontsize="small")
     ax.set_ylim(bottom=0)
-    figure.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.13)  # fixed margins: tight_layout costs 0.4 s
+    _margins(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     note = (

@@ -45,6 +45,12 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--out", type=Path, help="write the report here (default: the run folder)")
     cli.add_argument("--baseline", type=Path, help="another run to compare with, figure by figure")
     cli.add_argument("--json", action="store_true", help="print the run's summary as JSON on stdout")
+    cli.add_argument(
+        "--no-charts",
+        dest="charts",
+        action="store_false",
+        help="write report.md and report.html without the PNG charts (a second sooner: CI gates)",
+    )
     gates = cli.add_argument_group("gates")
     gates.add_argument(
         "--max-p50-ms",
@@ -147,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline is not None:
         baseline = compute(load_run(args.baseline))
         changes = compare(figures, baseline)
-    charts = render_charts(figures, baseline)
+    charts = render_charts(figures, baseline) if args.charts else None
     report = document.build(
         figures,
         charts,
@@ -156,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         changes=changes,
         baseline=str(args.baseline),
     )
-    files = _write(args.out or data.prefix.parent, markdown.render(report), html.render(report), charts)
+    files = _write(args.out or data.prefix.parent, markdown.render(report), html.render(report), charts or [])
     thresholds = Thresholds(
         args.max_p95_ms,
         args.max_failure_rate,

@@ -469,7 +469,9 @@ def _comparison(changes: list[Change], baseline: str) -> Section:
     )
 
 
-def _charts(charts: list[Chart]) -> Section:
+def _charts(charts: list[Chart] | None) -> Section:
+    if charts is None:
+        return Section("Charts", ["Not drawn (--no-charts)."])
     if not charts:
         return Section("Charts", ["No stats history (_stats_history.csv) in this run: no charts."])
     blocks: list[Block] = []
@@ -482,14 +484,14 @@ def _charts(charts: list[Chart]) -> Section:
 
 def build(
     figures: Figures,
-    charts: list[Chart],
+    charts: list[Chart] | None,
     *,
     derived: bool,
     title: str,
     changes: list[Change] | None = None,
     baseline: str = "",
 ) -> Document:
-    """The whole report of one run (and its comparison with a baseline when given)."""
+    """The whole report of one run (and its comparison with a baseline when given); ``charts`` None: not drawn."""
     sections = [
         _parameters(figures, derived),
         _requests(figures),

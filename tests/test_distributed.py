@@ -110,20 +110,38 @@ def _locust_process(*args: str, output: Path) -> subprocess.Popen:
                                 stdout=log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
+def _wait_for_line(log: Path, line: str, process: subprocess.Popen, seconds: float) -> None:
+    """Wait until `line` is in the file `log`; fail at once if `process` exits first, or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while line not in log.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, f"no {line!r}: {log.read_text()[-3000:]}"
+        time.sleep(0.1)
+
+
 def test_a_worker_joining_a_running_test_tags_its_logs_with_the_test_run_id_and_decides_nothing(server, tmp_path):
-    """Locust hands a late worker the running test before its init event: it must still take the master's run id."""
+    """Locust hands a late worker the running test before its init event: it must still take the master's run id.
+
+    The late worker starts once the master has started the test with the first one, and the test runs long enough
+    for it to start up and join even on a busy machine (a worker that comes after the master has gone waits Locust's
+    60 s for a master's heartbeat).
+    """
     from grpc_user import LogClient
 
     port, prefix = str(free_port()), str(tmp_path / "late")
     master = _locust_process("--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--headless",
-                             "--expect-workers", "1", "--enable-rebalancing", "-u", "4", "-r", "4", "-t", "5s",
+                             "--expect-workers", "1", "--enable-rebalancing", "-u", "4", "-r", "4", "-t", "8s",
                              "--batch-size", "10", "--host", f"grpc://{server.target}", "--csv", prefix,
                              "--audit-settle", "1", output=tmp_path / "master.log")  # fmt: skip
-    first = _locust_process("--worker", "--master-port", port, output=tmp_path / "first.log")
-    time.sleep(2.5)
-    late = _locust_process("--worker", "--master-port", port, output=tmp_path / "late.log")
-    for process in (master, first, late):
-        process.wait(timeout=60)
+    processes = [master, _locust_process("--worker", "--master-port", port, output=tmp_path / "first.log")]
+    try:
+        _wait_for_line(tmp_path / "master.log", "1 workers connected", master, seconds=30)
+        processes.append(_locust_process("--worker", "--master-port", port, output=tmp_path / "late.log"))
+        _wait_for_line(tmp_path / "master.log", "2 workers connected", master, seconds=30)
+        for process in processes:
+            process.wait(timeout=60)
+    finally:
+        for process in processes:
+            process.kill()
     master_log, late_log = (tmp_path / "master.log").read_text(), (tmp_path / "late.log").read_text()
     assert "reported as ready. 2 workers connected" in master_log, master_log[-3000:]
     assert "failed to send heartbeat" not in master_log, "a spawn message blocked a worker's hub for seconds"

@@ -39,8 +39,9 @@ def test_server_killed_and_restarted_mid_run_records_unavailable_and_recovers(tm
     second = start_server_process("--port", port, "--queue-size", "1000000", "--flush-period", "0.2")
     restarted = time.monotonic()
     while second.stats()["acked"] == 0:  # rewritten after every flush, 0.2 s
-        assert time.monotonic() - restarted < 5, (
-            "the channel did not reconnect within its 1 s backoff (2.5 s seen on a busy machine)"
+        assert time.monotonic() - restarted < 8, (
+            "the channel did not reconnect within its 1 s backoff (2.5 s seen on a busy machine, 5 s with both cores "
+            "busy and more)"
         )
         time.sleep(0.05)
     run = finish(locust, prefix)

@@ -437,6 +437,14 @@ def test_without_history_there_are_no_charts(tmp_path: Path) -> None:
     assert markdown_table((folder / "report.md").read_text(), "Throughput")["requests/s"]["peak"] == "n/a"
 
 
+def test_no_charts_writes_the_same_report_without_its_pngs(real_run: Path, real_report: Path, tmp_path: Path) -> None:
+    assert report(real_run, "--out", tmp_path, "--no-charts") == 0
+    assert not list(tmp_path.glob("report_*.png")) and list(real_report.glob("report_*.png"))
+    plain, drawn = (tmp_path / "report.md").read_text(), (real_report / "report.md").read_text()
+    assert "Not drawn (--no-charts)." in plain
+    assert plain.split("## Charts")[0] == drawn.split("## Charts")[0], "only the charts differ"
+
+
 def test_a_csv_prefix_and_a_folder_with_several_runs(tmp_path: Path) -> None:
     plain_run(tmp_path, [("/", 10, 0)], prefix="first")
     plain_run(tmp_path, [("/", 20, 0)], prefix="second")
@@ -521,27 +529,36 @@ def test_a_real_run_has_more_than_40_numeric_figures_to_corrupt(real_run: Path) 
     assert sum(len(numeric_columns(real_run, kind)[3]) for kind in NUMBER_FILES) > 40
 
 
-# One test per value and file (the nan ones render a whole report per column: split, they spread over the workers).
+# One test per value and file, so that they spread over the test processes.
 @pytest.mark.parametrize("kind", NUMBER_FILES)
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan", "NaN", "1e999"])
 def test_a_non_finite_figure_in_any_numeric_column_is_reported_or_refused_never_a_traceback(
     real_run: Path, tmp_path: Path, value: str, kind: str
 ) -> None:
-    """Every numeric column of every CSV the report reads, one at a time: exit 0 or one ``reports:`` line, exit 2."""
+    """Every numeric column of every CSV the report reads, one at a time: exit 0 or one ``reports:`` line, exit 2.
+
+    One report per column without the charts, then one with the charts and every column the report took at once.
+    """
     original, header, body, numeric = numeric_columns(real_run, kind)
-    for index in numeric:
-        folder = tmp_path / f"{kind}-{index}"
+    accepted: list[int] = []
+    for index in [*numeric, None]:
+        folder = tmp_path / f"{kind}-{'all' if index is None else index}"
         shutil.copytree(real_run, folder)
         changed = [list(row) for row in body]
-        changed[-1][index] = value
+        for column in accepted if index is None else [index]:
+            changed[-1][column] = value
         write_csv(folder / original.name, header, changed)
         stderr = io.StringIO()
         with contextlib.redirect_stderr(stderr):
-            code = report(folder, "--out", str(folder / "out"))
+            code = report(folder, "--out", str(folder / "out"), *(["--no-charts"] if index is not None else []))
         lines = stderr.getvalue().strip().splitlines()
-        assert code in (0, 2), (kind, header[index], code)
+        named = header[index] if index is not None else [header[column] for column in accepted]
+        assert code in (0, 2), (kind, named, code)
         if code == 2:
-            assert len(lines) == 1 and lines[0].startswith("reports: ") and header[index] in lines[0], lines
+            assert len(lines) == 1 and lines[0].startswith("reports: "), lines
+            assert index is None or header[index] in lines[0], lines
+        elif index is not None:
+            accepted.append(index)
 
 
 def _is_number(cell: str) -> bool:
