@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from grpc_user.histograms import Latencies
@@ -16,7 +17,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
             with_histograms: bool = True) -> dict[str, Any]:  # fmt: skip
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
-    Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "max_poll_gap_ms", "samples",
+    Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
+    without a freshness SLO), "max_poll_gap_ms", "samples",
     "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...],
     "unknown_because", "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99",
     "max"}}, "aggregated": {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
@@ -34,11 +36,13 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
                                      probe.histograms.combined(name=name))  # fmt: skip
     aggregated = _row_figures(sum(probe.samples.values()), len(probe.never_visible), len(probe.unknown),
                               probe.histograms.combined())  # fmt: skip
+    longest = probe.longest_poll_gap()
     return {
         "status": "error" if probe.error and probe.queries <= probe.query_failures else status,
         "sample_rate": sample_rate,
         "poll_interval_ms": round(probe.poll_interval * 1000, 3),
         "query_share_percent": probe.query_share,
+        "slo_poll_interval_ms": None if math.isinf(longest) else round(longest * 1000, 3),
         "max_poll_gap_ms": round(probe.max_poll_gap * 1000, 3),
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
@@ -96,9 +100,12 @@ def summary_line(data: dict[str, Any]) -> str:
 
 def error_bound(data: dict[str, Any]) -> str:
     """The figures' measured error bound in words: the largest gap between the polls that saw a sample."""
-    return (f"late by at most {data['max_poll_gap_ms']:,.0f} ms, the largest gap between the polls that saw a "
+    line = (f"late by at most {data['max_poll_gap_ms']:,.0f} ms, the largest gap between the polls that saw a "
             f"sample; polls at least {data['poll_interval_ms']:g} ms apart and at most "
             f"{data.get('query_share_percent', 1.5):g}% of the calls")  # fmt: skip
+    if data.get("slo_poll_interval_ms"):
+        line += f", and at least every {data['slo_poll_interval_ms']:g} ms for the freshness SLO"
+    return line
 
 
 def strip_sentence(data: dict[str, Any]) -> str:

@@ -50,8 +50,8 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     history = FreshnessHistory(prefix) if prefix and not isinstance(runner, WorkerRunner) else None
     on_interval = (lambda: _append_interval(history, probe)) if history is not None else None
     probe.history = history
-    pacing = PollPacing(settings.freshness_poll_interval, probe.query_share / 100,
-                        lambda: run.counter.run_requests, time.time(), lambda: run.stopped_at)  # fmt: skip
+    pacing = PollPacing(settings.freshness_poll_interval, probe.query_share / 100, lambda: run.counter.run_requests,
+                        time.time(), lambda: run.stopped_at, probe.longest_poll_gap())  # fmt: skip
     probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, pacing,
                                 on_interval)  # fmt: skip
     run.freshness = probe

@@ -3,7 +3,8 @@
 Its calls go over the process's shared grpc.aio transport and fire no request event: the workload's
 requests/s and latency never include them; the probe counts them itself (``queries``, ``query_failures``).
 ``PollPacing`` says when the next poll may start: while the test runs, no sooner than the poll interval after the
-last one and only while the probe's queries stay within ``--freshness-query-share`` of its process's calls; after
+last one and only while the probe's queries stay within ``--freshness-query-share`` of its process's calls (with a
+freshness SLO, at least every tenth of it whatever the share: a step is judged on a figure that precise); after
 the stop, at the test's own pace or a quarter of the time since the stop, whichever is longer (a few queries cover an
 audit of any length).
 """
@@ -11,6 +12,7 @@ audit of any length).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,18 +34,22 @@ AFTER_STOP_RATIO = 0.25
 class PollPacing:
     """When the probe may poll: ``interval`` (s) the shortest gap; ``share`` the most queries per call of the process
     (a fraction); ``calls()`` the process's calls in this test (a master: every worker's); ``started`` and
-    ``stopped()`` the test's start and stop (epoch s; ``stopped()`` is below ``started`` while it runs)."""
+    ``stopped()`` the test's start and stop (epoch s; ``stopped()`` is below ``started`` while it runs);
+    ``longest``: the longest gap (s) whatever the share (``FreshnessProbe.longest_poll_gap``)."""
 
     interval: float
     share: float
     calls: Callable[[], int]
     started: float
     stopped: Callable[[], float] = lambda: 0.0
+    longest: float = math.inf
 
     def ready(self, now: float, last_poll: float, queries: int) -> bool:
         """May a poll start at ``now`` (epoch s), the last one at ``last_poll``, ``queries`` made so far?"""
         if now - last_poll < self.interval:
             return False
+        if now - last_poll >= self.longest:
+            return True
         stopped = self.stopped()
         if stopped < self.started:
             return queries <= self.share * self.calls()

@@ -20,6 +20,7 @@ query).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ HANDOFF_KEY = "grpc_freshness_handoff"
 QUERY_PATH = calls.METHOD_PATHS[calls.QUERY_LOG]
 # A log whose own timestamp is this far from the clock is not sampled: the query window is built from it.
 MAX_CLOCK_OFFSET_SECONDS = 60.0
+# With a freshness SLO the probe polls at least this many times per SLO, whatever its query share: a step's
+# visibility p95 is judged on figures late by at most a tenth of the SLO.
+POLLS_PER_SLO = 10
 WINDOW_MARGIN_SECONDS = 0.001
 LIMIT_MARGIN = 100
 MAX_LIMIT = 2**31 - 1
@@ -269,6 +273,11 @@ class FreshnessProbe:
     def start_window(self) -> None:
         """From now on, also record into a fresh window histogram (all names)."""
         self.window = Latencies()
+
+    def longest_poll_gap(self) -> float:
+        """The longest time (s) between two polls whatever the query share: a tenth of the freshness SLO
+        (``late_after``), never below ``poll_interval``; infinite without an SLO."""
+        return max(self.poll_interval, self.late_after / POLLS_PER_SLO) if self.late_after > 0 else math.inf
 
     def late(self, now: float) -> int:
         """Samples pending here for longer than ``late_after``, and at the workers as they last reported."""

@@ -1,0 +1,52 @@
+"""The freshness probe's pacing in-process: its query share while the test runs, and a freshness SLO's precision."""
+
+from __future__ import annotations
+
+import math
+
+from grpc_user.locust.freshness.files import error_bound, figures
+from grpc_user.locust.freshness.poller import PollPacing
+from grpc_user.locust.freshness.probe import FreshnessProbe
+
+
+def polls_in_a_minute(pacing: PollPacing, calls_per_tick: int) -> list[float]:
+    """The poll times of 60 s of a test checked every 10 ms, ``calls_per_tick`` calls made each 10 ms."""
+    calls, polls, last = [0], [], float("-inf")
+    pacing.calls = lambda: calls[0]
+    for tick in range(1, 6000):
+        calls[0] = tick * calls_per_tick
+        if pacing.ready(tick / 100, last, len(polls)):
+            polls.append(tick / 100)
+            last = tick / 100
+    return polls
+
+
+def test_without_an_slo_a_light_load_polls_within_its_share_of_the_calls():
+    polls = polls_in_a_minute(PollPacing(interval=0.1, share=0.015, calls=lambda: 0, started=0.0,
+                                         stopped=lambda: -1.0), calls_per_tick=1)  # fmt: skip
+    assert abs(len(polls) - 0.015 * 6000) <= 2, "1.5% of 100 calls/s: 1.5 polls a second"
+
+
+def test_a_freshness_slo_polls_every_tenth_of_it_whatever_the_share():
+    """A 500 ms SLO judged on figures late by up to 0.7 s (1.5% of 100 calls/s) would judge the poll gap, not the
+    service: with an SLO the probe polls at least every tenth of it, never more often than the poll interval."""
+    probe = FreshnessProbe("run", 20, 0.1)
+    assert math.isinf(probe.longest_poll_gap())
+    probe.late_after = 2.0
+    assert probe.longest_poll_gap() == 0.2
+    probe.late_after = 0.5
+    assert probe.longest_poll_gap() == 0.1, "never below the poll interval"
+    pacing = PollPacing(interval=0.1, share=0.015, calls=lambda: 0, started=0.0, stopped=lambda: -1.0,
+                        longest=probe.longest_poll_gap())  # fmt: skip
+    polls = polls_in_a_minute(pacing, calls_per_tick=1)
+    assert max(b - a for a, b in zip(polls, polls[1:], strict=False)) <= 0.1 + 0.011 and len(polls) >= 540
+
+
+def test_the_stated_error_bound_names_the_slo_cadence_only_with_an_slo():
+    probe = FreshnessProbe("run", 20, 0.1)
+    plain = figures(probe, 20)
+    assert plain["slo_poll_interval_ms"] is None and "freshness SLO" not in error_bound(plain)
+    probe.late_after = 2.0
+    with_slo = figures(probe, 20)
+    assert with_slo["slo_poll_interval_ms"] == 200
+    assert error_bound(with_slo).endswith("and at least every 200 ms for the freshness SLO")
