@@ -3,8 +3,8 @@
 python -m reference_server --port 50051 --queue-size 1000 --flush-batch 100 --flush-period 5
 """
 
-from reference_server.config import ConfigError, ServerConfig
 from reference_server.server import ReferenceServer
+from reference_server.settings import ServerSettings, SettingsError
 from reference_server.stats import ServerStats
 
-__all__ = ["ConfigError", "ReferenceServer", "ServerConfig", "ServerStats"]
+__all__ = ["SettingsError", "ReferenceServer", "ServerSettings", "ServerStats"]

@@ -13,8 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import NoReturn
 
-from reference_server.config import ON_STOP, ConfigError, ServerConfig, environment_defaults
 from reference_server.server import ReferenceServer
+from reference_server.settings import ON_STOP, ServerSettings, SettingsError, environment_defaults
 
 HELP = {
     "host": "address to listen on, or unix:PATH for a unix socket",
@@ -54,10 +54,10 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> OneLineParser:
-    """Options for every ServerConfig field, defaults from the environment."""
+    """Options for every ServerSettings field, defaults from the environment."""
     parser = OneLineParser(prog="python -m reference_server", description=__doc__)
-    defaults = ServerConfig()
-    for field in fields(ServerConfig):
+    defaults = ServerSettings()
+    for field in fields(ServerSettings):
         kind = {"int": int, "float": float, "int | None": int}.get(str(field.type), str)
         flag = "--" + field.name.replace("_", "-")
         choices = ON_STOP if field.name == "on_stop" else None
@@ -69,9 +69,9 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-async def serve(config: ServerConfig, ready_file: str) -> None:
+async def serve(settings: ServerSettings, ready_file: str) -> None:
     """Serve on this loop; SIGINT/SIGTERM stop it gracefully."""
-    server = ReferenceServer(config)
+    server = ReferenceServer(settings)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, server.request_stop)
@@ -91,14 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        values = {field.name: getattr(args, field.name) for field in fields(ServerConfig)}
-        config = ServerConfig(**values)
-    except ConfigError as error:
+        values = {field.name: getattr(args, field.name) for field in fields(ServerSettings)}
+        settings = ServerSettings(**values)
+    except SettingsError as error:
         parser.error(str(error))
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(serve(config, args.ready_file))
-    except ConfigError as error:
+        asyncio.run(serve(settings, args.ready_file))
+    except SettingsError as error:
         sys.stderr.write(f"{parser.prog}: error: {error}\n")
         return 2
     return 0

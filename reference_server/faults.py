@@ -5,22 +5,22 @@ from __future__ import annotations
 import random
 import time
 
-from reference_server.config import ServerConfig
+from reference_server.settings import ServerSettings
 
 
 class Faults:
     """Decides, from one seeded random source, which calls fail and which stored logs are dropped."""
 
-    def __init__(self, config: ServerConfig) -> None:
-        self.latency_seconds = config.latency_ms / 1000
-        self.error_rate = config.error_rate
-        self.drop_rate = config.drop_rate
+    def __init__(self, settings: ServerSettings) -> None:
+        self.latency_seconds = settings.latency_ms / 1000
+        self.error_rate = settings.error_rate
+        self.drop_rate = settings.drop_rate
         started = time.monotonic()
-        self.store_rate = config.store_rate
+        self.store_rate = settings.store_rate
         self._storage_free_at = started
-        self._stall_at, self._stall_for = config.stall_at, config.stall_for
+        self._stall_at, self._stall_for = settings.stall_at, settings.stall_for
         self._stall_from = self._stall_until = 0.0  # set at the first call: the stall is timed from the load's start
-        self._random = random.Random(config.seed)
+        self._random = random.Random(settings.seed)
 
     def storage_delay(self, count: int) -> float:
         """How long to wait before storing ``count`` logs so that storage stays within ``--store-rate``."""

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from grpc_user.pb import log_service_pb2 as pb
-from reference_server.config import ServerConfig
 from reference_server.faults import Faults
+from reference_server.settings import ServerSettings
 from reference_server.stats import ServerStats, write_stats_file
 from reference_server.storage import LogStore
 
@@ -59,9 +59,9 @@ class LogQueue:
 class Flusher:
     """Moves queued entries to the store on one storage thread."""
 
-    def __init__(self, config: ServerConfig, queue: LogQueue, store: LogStore, faults: Faults,
+    def __init__(self, settings: ServerSettings, queue: LogQueue, store: LogStore, faults: Faults,
                  stats: ServerStats) -> None:  # fmt: skip
-        self._config, self.queue, self._store, self.faults, self._stats = config, queue, store, faults, stats
+        self._config, self.queue, self._store, self.faults, self._stats = settings, queue, store, faults, stats
         self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-storage")
         self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-queries")
         self._closing = False

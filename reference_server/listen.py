@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from reference_server.config import ConfigError
+from reference_server.settings import SettingsError
 
 ACCEPTED = "an address of this machine (127.0.0.1, ::1, 0.0.0.0, ::) or a name that resolves to one"
 
@@ -29,20 +29,20 @@ def listen_address(host: str, port: int) -> str:
 
 
 def check_listenable(host: str, port: int) -> None:
-    """Raise ConfigError, one line, when ``host`` does not resolve or ``host:port`` cannot be bound here (not an
+    """Raise SettingsError, one line, when ``host`` does not resolve or ``host:port`` cannot be bound here (not an
     address of this machine, or the port in use)."""
     try:
         found = socket.getaddrinfo(_bare(host), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as error:
         why = getattr(error, "strerror", None) or error
-        raise ConfigError(f"--host={host!r} is not valid ({why}); accepted: {ACCEPTED}") from None
+        raise SettingsError(f"--host={host!r} is not valid ({why}); accepted: {ACCEPTED}") from None
     for family, kind, protocol, _, address in found:
         with socket.socket(family, kind, protocol) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(address)
             except OSError as error:
-                raise ConfigError(
+                raise SettingsError(
                     f"cannot listen on {listen_address(host, port)}: {error.strerror or error}; "
                     f"accepted: {ACCEPTED}, and a port no other process listens on"
                 ) from None

@@ -20,11 +20,11 @@ from grpc_reflection.v1alpha import reflection
 
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
-from reference_server.config import ConfigError, ServerConfig
 from reference_server.faults import Faults
 from reference_server.ingest import Flusher, LogQueue
 from reference_server.listen import check_listenable, listen_address
 from reference_server.service import LogService
+from reference_server.settings import ServerSettings, SettingsError
 from reference_server.stats import ServerStats, write_stats_file
 from reference_server.storage import LogStore
 
@@ -34,12 +34,12 @@ GRACE_SECONDS = 3.0
 START_TIMEOUT_SECONDS = 15.0
 
 
-def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
-    if not config.tls_cert:
+def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    if not settings.tls_cert:
         return None
-    client_ca = Path(config.tls_client_ca).read_bytes() if config.tls_client_ca else None
+    client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
     return grpc.ssl_server_credentials(
-        [(Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())],
+        [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())],
         root_certificates=client_ca,
         require_client_auth=client_ca is not None,
     )
@@ -48,8 +48,8 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
 class ReferenceServer:
     """The reference log service on its own asyncio loop in a background thread (a context manager)."""
 
-    def __init__(self, config: ServerConfig | None = None) -> None:
-        self.config = config or ServerConfig(port=0)
+    def __init__(self, settings: ServerSettings | None = None) -> None:
+        self.settings = settings or ServerSettings(port=0)
         self.port = 0
         self._stats = ServerStats()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -62,7 +62,8 @@ class ReferenceServer:
     @property
     def target(self) -> str:
         """``host:port`` clients connect to (``unix:PATH`` for a unix socket)."""
-        return self.config.host if self.config.host.startswith("unix:") else listen_address(self.config.host, self.port)
+        host = self.settings.host
+        return host if host.startswith("unix:") else listen_address(host, self.port)
 
     def stats(self) -> ServerStats:
         """A snapshot of the server's counters."""
@@ -73,7 +74,7 @@ class ReferenceServer:
         self._thread = threading.Thread(target=lambda: asyncio.run(self.serve()), name="reference-server", daemon=True)
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_SECONDS):
-            raise ConfigError(f"reference server on {self.config.host}:{self.config.port} "
+            raise SettingsError(f"reference server on {self.settings.host}:{self.settings.port} "
                               f"not serving after {START_TIMEOUT_SECONDS:g} s")  # fmt: skip
         if self.failure is not None:
             raise self.failure
@@ -103,8 +104,9 @@ class ReferenceServer:
         """Serve until ``request_stop``, restarting at each ``request_restart``; then drain gracefully."""
         self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         try:
-            store = LogStore(self.config.db)
-            flusher = Flusher(self.config, LogQueue(self.config.queue_size), store, Faults(self.config), self._stats)
+            store = LogStore(self.settings.db)
+            queue = LogQueue(self.settings.queue_size)
+            flusher = Flusher(self.settings, queue, store, Faults(self.settings), self._stats)
             server, flushing = await self._start(flusher, store)
         except BaseException as error:  # reported to the starting thread
             self.failure = error
@@ -115,7 +117,7 @@ class ReferenceServer:
             await self._stopping.wait()
             restart, self._restart = self._restart, False
             self._stopping.clear()
-            drop = self.config.on_stop == "drop-queue"
+            drop = self.settings.on_stop == "drop-queue"
             logger.info("%s: refusing new calls, %s %d queued logs", "restarting" if restart else "stopping",
                         "storing the batch being built and dropping the rest of" if drop else "flushing",
                         flusher.pending)  # fmt: skip
@@ -146,48 +148,48 @@ class ReferenceServer:
             self._stopping.set()
 
     async def _start(self, flusher: Flusher, store: LogStore) -> tuple[grpc.aio.Server, asyncio.Task]:
-        config = self.config
-        if config.stats_file:
+        settings = self.settings
+        if settings.stats_file:
             try:
-                write_stats_file(config.stats_file, self._stats)
+                write_stats_file(settings.stats_file, self._stats)
             except OSError as error:
                 why = error.strerror or error
-                raise ConfigError(f"--stats-file {config.stats_file!r} cannot be written: {why}") from None
-        options: list[tuple[str, int]] = [("grpc.max_receive_message_length", config.max_message_bytes),
+                raise SettingsError(f"--stats-file {settings.stats_file!r} cannot be written: {why}") from None
+        options: list[tuple[str, int]] = [("grpc.max_receive_message_length", settings.max_message_bytes),
                                           ("grpc.so_reuseport", 0)]  # fmt: skip
-        if config.max_concurrent_streams:
+        if settings.max_concurrent_streams:
             # HTTP/2's own limit, counted as the client counts it. grpc's server would also count each call until its
             # handler has released it (its "overload protection"), after the client has read the answer, and so
             # refuse (REFUSED_STREAM) some streams a client sends within the limit: 36 of 3,670 calls in 10 s of 200
             # Locust users over 50 connections to a limit of 4.
-            options += [("grpc.max_concurrent_streams", config.max_concurrent_streams),
+            options += [("grpc.max_concurrent_streams", settings.max_concurrent_streams),
                         ("grpc.http.overload_protection", 0)]  # fmt: skip
         server = grpc.aio.server(options=options)
-        service = LogService(config, flusher.queue, flusher, flusher.faults, self._stats)
+        service = LogService(settings, flusher.queue, flusher, flusher.faults, self._stats)
         pb_grpc.add_LogServiceServicer_to_server(service, server)
         health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         reflection.enable_server_reflection([SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                              reflection.SERVICE_NAME], server)  # fmt: skip
-        unix = config.host.startswith("unix:")  # a unix socket: grpc's unix:path, no port
+        unix = settings.host.startswith("unix:")  # a unix socket: grpc's unix:path, no port
         if not unix:
-            check_listenable(config.host, self.port or config.port)
-        address = config.host if unix else listen_address(config.host, self.port or config.port)
-        credentials = _credentials(config)
+            check_listenable(settings.host, self.port or settings.port)
+        address = settings.host if unix else listen_address(settings.host, self.port or settings.port)
+        credentials = _credentials(settings)
         try:
             port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
         except RuntimeError as error:
-            raise ConfigError(f"cannot listen on {address}: {error}") from None
+            raise SettingsError(f"cannot listen on {address}: {error}") from None
         if not port:
-            raise ConfigError(f"cannot listen on {address}: the port is in use or not available")
+            raise SettingsError(f"cannot listen on {address}: the port is in use or not available")
         self.port = port
         await server.start()
         for name in ("", SERVICE_NAME):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
         flushing = asyncio.create_task(flusher.run())
         logger.info("reference log service on %s%s (queue %d, flush %d every %gs, on stop: %s, stored so far %d)",
-                    self.target, " with TLS" if credentials else "", config.queue_size, config.flush_batch,
-                    config.flush_period, config.on_stop, await flusher.in_storage_thread(store.count))  # fmt: skip
+                    self.target, " with TLS" if credentials else "", settings.queue_size, settings.flush_batch,
+                    settings.flush_period, settings.on_stop, await flusher.in_storage_thread(store.count))  # fmt: skip
         return server, flushing
 
     def _log_faults(self) -> None:

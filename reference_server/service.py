@@ -9,9 +9,9 @@ import grpc
 
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
-from reference_server.config import ServerConfig
 from reference_server.faults import Faults
 from reference_server.ingest import Flusher, LogQueue
+from reference_server.settings import ServerSettings
 from reference_server.stats import ServerStats
 
 # Keys gRPC itself adds to every call; the rest is what the client chose to send.
@@ -22,10 +22,10 @@ TRANSPORT_KEYS = frozenset({"user-agent", ":authority", "content-type", "te", "g
 class LogService(pb_grpc.LogServiceServicer):
     """WriteLog / BatchWriteLog acknowledge on enqueue; QueryLog reads the store."""
 
-    def __init__(self, config: ServerConfig, queue: LogQueue, flusher: Flusher, faults: Faults,
+    def __init__(self, settings: ServerSettings, queue: LogQueue, flusher: Flusher, faults: Faults,
                  stats: ServerStats) -> None:  # fmt: skip
-        self._config, self._queue, self._flusher, self._faults, self._stats = config, queue, flusher, faults, stats
-        self._expected_authorization = f"Bearer {config.auth_token}" if config.auth_token else ""
+        self._config, self._queue, self._flusher, self._faults, self._stats = settings, queue, flusher, faults, stats
+        self._expected_authorization = f"Bearer {settings.auth_token}" if settings.auth_token else ""
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
         """Count the call and its metadata keys, check the token, inject configured faults."""

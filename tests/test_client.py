@@ -14,21 +14,21 @@ import pytest
 import grpc_user
 from grpc_user import AsyncLogClient, LogClient, shared_client
 from grpc_user.command_line import main as cli_main
-from reference_server import ReferenceServer, ServerConfig
+from reference_server import ReferenceServer, ServerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def server():
-    with ReferenceServer(ServerConfig(port=0, flush_period=0.05)) as running:
+    with ReferenceServer(ServerSettings(port=0, flush_period=0.05)) as running:
         yield running
 
 
 @pytest.fixture
 def tiny_queue_server():
     """A queue of 5 that is never flushed during the test: the 6th log finds it full."""
-    with ReferenceServer(ServerConfig(port=0, queue_size=5, flush_period=60, flush_batch=1000)) as running:
+    with ReferenceServer(ServerSettings(port=0, queue_size=5, flush_period=60, flush_batch=1000)) as running:
         yield running
 
 

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_user import LogClient
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
-from reference_server import ReferenceServer, ServerConfig
+from reference_server import ReferenceServer, ServerSettings
 from reference_server.process import start_server_process
 from reference_server.stats import ServerStats
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def server(**settings) -> ReferenceServer:
-    return ReferenceServer(ServerConfig(port=0, **{"flush_period": 0.05, "queue_size": 100000, **settings}))
+    return ReferenceServer(ServerSettings(port=0, **{"flush_period": 0.05, "queue_size": 100000, **settings}))
 
 
 def stored(client: LogClient, count: int, **filters) -> int:

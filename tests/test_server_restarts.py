@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from grpc_user import LogClient
-from reference_server import ReferenceServer, ServerConfig
+from reference_server import ReferenceServer, ServerSettings
 from reference_server.process import start_server_process
 
 # Storage slower than the writes: a backlog stays queued, as behind the real service's MongoDB under load.
@@ -27,25 +27,25 @@ def stored(target: str, run_id: str) -> int:
 
 def test_drop_queue_stores_the_batch_being_built_and_drops_the_rest_of_the_queue(tmp_path):
     database = str(tmp_path / "logs.db")
-    server = ReferenceServer(ServerConfig(port=0, db=database, on_stop="drop-queue", **BACKLOG)).start()
+    server = ReferenceServer(ServerSettings(port=0, db=database, on_stop="drop-queue", **BACKLOG)).start()
     acked = write_backlog(server.target, "dropped")
     final = server.stop()
     assert acked == final.acked == 1000
     assert final.dropped_on_stop > 0 and final.stored >= BACKLOG["flush_batch"]
     assert final.stored + final.dropped_on_stop == final.acked
-    with ReferenceServer(ServerConfig(port=0, db=database)) as again:
+    with ReferenceServer(ServerSettings(port=0, db=database)) as again:
         assert stored(again.target, "dropped") == final.stored
 
 
 def test_flush_stores_every_queued_log_at_a_stop(tmp_path):
-    server = ReferenceServer(ServerConfig(port=0, on_stop="flush", **{**BACKLOG, "store_rate": 4000.0})).start()
+    server = ReferenceServer(ServerSettings(port=0, on_stop="flush", **{**BACKLOG, "store_rate": 4000.0})).start()
     acked = write_backlog(server.target, "kept")
     final = server.stop()
     assert acked == final.acked == final.stored == 1000 and final.dropped_on_stop == 0
 
 
 def test_a_restart_serves_again_on_the_same_port_with_the_same_store_and_counters():
-    server = ReferenceServer(ServerConfig(port=0, on_stop="drop-queue", **BACKLOG)).start()
+    server = ReferenceServer(ServerSettings(port=0, on_stop="drop-queue", **BACKLOG)).start()
     target = server.target
     before = write_backlog(target, "deploy")
     server.restart()

@@ -11,12 +11,12 @@ from dataclasses import dataclass, fields
 ON_STOP = ("flush", "drop-queue")
 
 
-class ConfigError(ValueError):
+class SettingsError(ValueError):
     """A setting with a value the server does not accept."""
 
 
 @dataclass(frozen=True)
-class ServerConfig:
+class ServerSettings:
     """Everything the reference server can be told; defaults are the real service's."""
 
     host: str = "127.0.0.1"
@@ -47,7 +47,9 @@ class ServerConfig:
         for field in fields(self):
             value = getattr(self, field.name)
             if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"--{field.name.replace('_', '-')}={value!r} is not valid; accepted: a finite number")
+                raise SettingsError(
+                    f"--{field.name.replace('_', '-')}={value!r} is not valid; accepted: a finite number"
+                )
         checks = (
             ("--port", self.port, 0 <= self.port < 65536, "0-65535 (0: a free port)"),
             ("--queue-size", self.queue_size, self.queue_size >= 1, "a whole number >= 1"),
@@ -70,17 +72,17 @@ class ServerConfig:
         )
         for option, value, valid, accepted in checks:
             if not valid:
-                raise ConfigError(f"{option}={value!r} is not valid; accepted: {accepted}")
+                raise SettingsError(f"{option}={value!r} is not valid; accepted: {accepted}")
         if self.on_stop not in ON_STOP:
-            raise ConfigError(f"--on-stop={self.on_stop!r} is not valid; accepted: {' or '.join(ON_STOP)}")
+            raise SettingsError(f"--on-stop={self.on_stop!r} is not valid; accepted: {' or '.join(ON_STOP)}")
         if bool(self.tls_cert) != bool(self.tls_key):
-            raise ConfigError("--tls-cert and --tls-key go together")
+            raise SettingsError("--tls-cert and --tls-key go together")
         if self.tls_client_ca and not self.tls_cert:
-            raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key")
+            raise SettingsError("--tls-client-ca needs --tls-cert and --tls-key")
         for option, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key),
                              ("--tls-client-ca", self.tls_client_ca)):  # fmt: skip
             if path and not os.path.isfile(path):
-                raise ConfigError(f"{option}={path!r} is not a readable file; accepted: a PEM file")
+                raise SettingsError(f"{option}={path!r} is not a readable file; accepted: a PEM file")
 
 
 # The real service's environment variables, and this server's own for the rest.
@@ -94,7 +96,7 @@ ENVIRONMENT = {
 
 def environment_defaults() -> dict[str, object]:
     """Settings given by environment variables, converted to their field types."""
-    types = {field.name: field.type for field in fields(ServerConfig)}
+    types = {field.name: field.type for field in fields(ServerSettings)}
     values: dict[str, object] = {}
     for name, variable in ENVIRONMENT.items():
         raw = os.environ.get(variable)
@@ -104,5 +106,5 @@ def environment_defaults() -> dict[str, object]:
         try:
             values[name] = kind(raw)
         except ValueError:
-            raise ConfigError(f"{variable}={raw!r} is not valid; accepted: a {kind.__name__}") from None
+            raise SettingsError(f"{variable}={raw!r} is not valid; accepted: a {kind.__name__}") from None
     return values
