@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import functools
 import json
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+# Pacing for runs whose claim is about counts, files, verdicts or exit codes, not volume: the users share 100 calls/s
+# in total (Locust's closed model, --target-rps) instead of one core each for Locust and the server, flat out.
+PACED = ("--target-rps", "100")
 
 
 @dataclass
@@ -104,3 +111,22 @@ def run_locust(
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     return LocustRun(done.returncode, done.stdout, done.stderr, prefix)
+
+
+def shared_by_workers(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str,
+                      make: Callable[[Path], None]) -> Path:  # fmt: skip
+    """A folder ``make(folder)`` fills once per pytest session, shared by every xdist worker (the first to ask makes
+    it, the others wait on a lock and reuse it); read it, never change it. Without xdist, a folder of this session."""
+    if worker_id == "master":
+        folder = tmp_path_factory.mktemp(name)
+        make(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            done.touch()
+    return folder

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, run_locust
-from test_reports import plain_run
+from test_reports import in_process, plain_run
 
 from grpc_user.histograms import LatencyHistograms
 from grpc_user.run_files import write_histograms
@@ -19,8 +19,18 @@ pytestmark = pytest.mark.slow
 
 
 def history(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m reports history`` as a subprocess: its exit code as a user sees it."""
     return subprocess.run([sys.executable, "-m", "reports", "history", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
+
+
+def history_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """The same in-process, without a process's imports."""
+    return in_process("history", *args)
+
+
+# 4 users asked for 200 calls/s in total: the fast server serves them, the 50 ms one at most 4 / 0.05 = 80.
+RATE = ("--target-rps", "200")
 
 
 def test_a_slower_newest_run_is_flagged_and_fails_the_gate(serve, tmp_path):
@@ -29,31 +39,31 @@ def test_a_slower_newest_run_is_flagged_and_fails_the_gate(serve, tmp_path):
     for index in range(2):
         folder = runs / f"2026112{index}T000000Z-single"
         folder.mkdir(parents=True)
-        assert run_locust("single", grpc_host(fast), folder, users=4, run_time="2s").returncode == 0
+        assert run_locust("single", grpc_host(fast), folder, *RATE, users=4, run_time="2s").returncode == 0
     slow = serve("--latency-ms", "50")
     folder = runs / "20261129T000000Z-single"
     folder.mkdir()
-    assert run_locust("single", grpc_host(slow), folder, users=4, run_time="2s").returncode == 0
+    assert run_locust("single", grpc_host(slow), folder, *RATE, users=4, run_time="2s").returncode == 0
 
     passing = history(str(runs), "--last", "5")
     assert passing.returncode == 0, passing.stderr
-    assert "## single, closed model (3 of 3 runs)" in passing.stdout and "p95 ms" in passing.stdout
-    assert (runs / "history.md").exists() and (runs / "history_single_closed_model.png").stat().st_size > 0
+    assert "## single, pacing at 200 calls/s (3 of 3 runs)" in passing.stdout and "p95 ms" in passing.stdout
+    assert (runs / "history.md").exists() and (runs / "history_single_pacing_at_200_calls_s.png").stat().st_size > 0
     newest = passing.stdout.strip().splitlines()[-3]
     assert "requests/s" in newest and "worse" in newest, newest
 
-    gated = history(str(runs), "--max-regression-pct", "30")
+    gated = history_in_process(str(runs), "--max-regression-pct", "30")
     assert gated.returncode == 1
-    assert "regression: single, closed model 20261129T000000Z-single: requests/s" in gated.stderr
+    assert "regression: single, pacing at 200 calls/s 20261129T000000Z-single: requests/s" in gated.stderr
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     missing = history(str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and missing.stderr.strip().count("\n") == 0
     assert "no such folder of runs" in missing.stderr
-    empty = history(str(tmp_path))
+    empty = history_in_process(str(tmp_path))
     assert empty.returncode == 2 and "no run folders" in empty.stderr
-    bad = history(str(tmp_path), "--last", "0")
+    bad = history_in_process(str(tmp_path), "--last", "0")
     assert bad.returncode == 2 and "--last" in bad.stderr and bad.stderr.strip().count("\n") == 0
 
 
@@ -80,7 +90,7 @@ def test_history_compares_searches_by_their_answer_and_open_runs_by_their_rate(t
     write_run(runs, "20261104T000000Z-single", 100, {"arrival_rate": "100"})
     write_run(runs, "20261105T000000Z-single", 200, {"arrival_rate": "200"})
     write_run(runs, "20261106T000000Z-single", 100, {"arrival_rate": "100"})
-    done = history(str(runs))
+    done = history_in_process(str(runs))
     assert done.returncode == 0, done.stderr
     capacity = done.stdout.split("## single-capacity", 1)[1].split("\n## ", 1)[0]
     assert "2,800" in capacity and "worse" not in capacity, capacity
@@ -89,14 +99,13 @@ def test_history_compares_searches_by_their_answer_and_open_runs_by_their_rate(t
     assert "## single, open model at 100 calls/s offered (2 of 2 runs)" in done.stdout
     assert "## single, open model at 200 calls/s offered (1 of 1 runs)" in done.stdout
     assert "closed model" not in done.stdout, "the searches are not ordinary runs"
-    report = subprocess.run([sys.executable, "-m", "reports", str(runs / "20261105T000000Z-single")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    report = in_process(runs / "20261105T000000Z-single", "--no-charts")
     assert report.returncode == 0, report.stderr
     text = (runs / "20261105T000000Z-single" / "report.md").read_text()
     assert "| load model | open model: 200 calls/s offered |" in text, "the report states the offered rate"
 
     write_run(runs, "20261107T000000Z-capacity-single", 60, search, answer(1200))
-    gated = history(str(runs), "--max-regression-pct", "10")
+    gated = history_in_process(str(runs), "--max-regression-pct", "10")
     assert gated.returncode == 1
     assert "regression: single-capacity 20261107T000000Z-capacity-single: logs/s sustained 1,200.0" in gated.stderr
 
@@ -112,6 +121,6 @@ def test_a_sub_millisecond_p95_regression_is_flagged_when_every_run_has_hdr_hist
         for _ in range(100):
             histograms.record("WriteLog", "OK", p95_us)
         write_histograms(str(runs / folder / "locust"), {"latency": histograms})
-    done = history(str(runs), "--max-regression-pct", "50")
+    done = history_in_process(str(runs), "--max-regression-pct", "50")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "20261103T000000Z-single: p95 ms 0.600 vs median 0.300" in done.stderr, done.stderr
