@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from locust_runs import distributed_args, free_port
+from locust_runs import PACED, distributed_args, free_port
 from web_runs import WebUI, http, template_args, wait_for_page, web_ui_process
 
 from grpc_user.locust.web.tabs import AUDIT_FIGURES, AUDIT_TAB_KEY, TAB_KEY
@@ -25,6 +25,8 @@ TOKEN = "tok-SECRET-4f1e"
 METADATA_VALUE = "meta-SECRET-9b2c"
 STATS_TIMEOUT_SECONDS = 10.0
 AUDIT_TIMEOUT_SECONDS = 15.0
+# The form's field for PACED: a test started from the form paces its users as --target-rps does on the command line.
+PACED_FORM = {"target_rps": PACED[1]}
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def test_a_test_started_from_the_web_ui_shows_requests_and_the_logs_tab(web_ui, 
     assert tabs == [{"title": "Logs per RPC", "key": TAB_KEY}, {"title": "Delivery audit", "key": AUDIT_TAB_KEY}]
     assert "Logs" not in [tab["title"] for tab in tabs], "Locust has its own Logs tab"
     answer = json.loads(http(f"{web_ui.url}/swarm", {"user_count": "5", "spawn_rate": "5",
-                                                      "host": f"grpc://{server.target}"}))  # fmt: skip
+                                                      "host": f"grpc://{server.target}", **PACED_FORM}))  # fmt: skip
     assert answer["success"], answer
     deadline = time.monotonic() + STATS_TIMEOUT_SECONDS
     while True:
@@ -83,7 +85,7 @@ def test_a_test_started_from_the_web_ui_shows_requests_and_the_logs_tab(web_ui, 
 
 def test_stopping_from_the_web_ui_runs_the_delivery_audit(web_ui, server):
     wait_for_page(web_ui)
-    assert json.loads(http(f"{web_ui.url}/swarm", {"user_count": "5", "spawn_rate": "5"}))["success"]
+    assert json.loads(http(f"{web_ui.url}/swarm", {"user_count": "5", "spawn_rate": "5", **PACED_FORM}))["success"]
     time.sleep(2)
     assert json.loads(http(f"{web_ui.url}/stop", {}))["success"]
     audit_file = Path(f"{web_ui.prefix}_audit.json")
@@ -149,7 +151,7 @@ def run_one_test(web: WebUI, seconds: float = 1.5, **form: str) -> dict:
 
 def test_every_test_in_one_web_ui_has_its_own_run_id_and_audit(serve, tmp_path):
     server = serve()
-    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1") as web:
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", *PACED) as web:
         first = run_one_test(web, run_id="")  # the form sends its empty Run id field
         second = run_one_test(web, run_id="")
         typed = run_one_test(web, run_id="release-42")
@@ -164,7 +166,7 @@ def test_every_test_in_one_web_ui_has_its_own_run_id_and_audit(serve, tmp_path):
 
 def test_the_audit_shows_its_progress_then_its_verdict_by_itself(serve, tmp_path):
     server = serve("--flush-period", "2")  # stores two seconds late: the audit has to wait
-    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "3") as web:
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "3", *PACED) as web:
         assert web.post("swarm", {"user_count": "3", "spawn_rate": "3"})["success"]
         web.wait_for("stats/requests", lambda stats: stats["state"] == "running")
         time.sleep(1)
@@ -218,7 +220,7 @@ def swarm(web: WebUI, form: dict[str, str]) -> dict:
 
 def test_a_refused_swarm_form_changes_no_option_and_every_field_is_checked_before_locust_applies_it(serve, tmp_path):
     server = serve()
-    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1",
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", *PACED,
                         locustfile="locustfiles/single.py") as web:  # fmt: skip
         for form, refused in (
             ({"user_count": "-5", "spawn_rate": "3", "batch_size": "0"}, "user_count='-5' is not valid"),
@@ -255,7 +257,7 @@ def test_a_refused_swarm_form_changes_no_option_and_every_field_is_checked_befor
 
 def test_a_distributed_web_ui_audits_after_every_worker_sent_its_final_counts(serve, tmp_path):
     server = serve()
-    with web_ui_process(tmp_path, f"grpc://{server.target}", *distributed_args(2), "--audit-settle", "1",
+    with web_ui_process(tmp_path, f"grpc://{server.target}", *distributed_args(2), "--audit-settle", "1", *PACED,
                         locustfile="locustfiles/single.py") as web:  # fmt: skip
         web.wait_for("stats/requests", lambda stats: stats["workers"] and len(stats["workers"]) == 2)
         audit = run_one_test(web, seconds=2)
@@ -269,7 +271,8 @@ def test_a_distributed_web_ui_audits_after_every_worker_sent_its_final_counts(se
 
 def test_the_suite_tabs_and_audit_work_under_a_web_base_path(serve, tmp_path):
     server = serve()
-    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", base_path="/loadtest") as web:
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", *PACED,
+                        base_path="/loadtest") as web:  # fmt: skip
         assert "grpc-audit-strip" in http(f"{web.url}/")
         audit = run_one_test(web)
         stats = web.get("stats/requests")
@@ -279,7 +282,7 @@ def test_the_suite_tabs_and_audit_work_under_a_web_base_path(serve, tmp_path):
 
 def test_the_channel_of_a_test_is_closed_when_its_audit_is_done(serve, tmp_path):
     server = serve()
-    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1") as web:
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", *PACED) as web:
         run_one_test(web)
         connections = [link for link in psutil.Process(web.process.pid).net_connections("tcp")
                        if link.raddr and link.raddr.port == server.port]  # fmt: skip
