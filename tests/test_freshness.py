@@ -11,15 +11,14 @@ import csv
 import datetime as dt
 import json
 import signal
-import subprocess
-import sys
 import time
 
 import grpc
 import pytest
 from conftest import grpc_host
-from locust_runs import ROOT, distributed_args, run_locust
+from locust_runs import PACED, distributed_args, run_locust
 from prometheus_client.parser import text_string_to_metric_families
+from test_reports import in_process
 from test_signals import Locust
 from web_runs import http, web_ui_process
 
@@ -251,7 +250,7 @@ def test_samples_never_stored_are_counted_and_named(serve, tmp_path):
 
 def test_the_probe_s_queries_stay_out_of_the_request_stats(serve, tmp_path):
     server = serve()
-    run = run_locust("batch", grpc_host(server), tmp_path, "--batch-size", "10", users=2, run_time="2s")
+    run = run_locust("batch", grpc_host(server), tmp_path, "--batch-size", "10", *PACED, users=2, run_time="2s")
     assert run.returncode == 0, run.stderr[-2000:]
     assert set(run.stats()) == {"BatchWriteLog", "Aggregated"}
     data = freshness(run)
@@ -331,8 +330,7 @@ def test_with_actions_each_phase_has_its_own_visibility_figures(serve, tmp_path)
     rows = {row["Name"]: row for row in run.rows("freshness")}
     assert float(rows["phase 1"]["95%"]) == phases[1]["p95"] and int(rows["phase 0"]["Samples"]) == phases[0]["samples"]
     assert set(rows) == {"WriteLog", "Aggregated", "phase 0", "phase 1"}
-    report = subprocess.run([sys.executable, "-m", "reports", str(tmp_path), "--json"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+    report = in_process(tmp_path, "--json", "--no-charts")
     assert report.returncode == 0, report.stderr
     summary = json.loads(report.stdout)["freshness"]
     assert [row["phase"] for row in summary["phases"]] == [0, 1] and set(summary["by_name"]) == {
@@ -344,7 +342,7 @@ def test_with_actions_each_phase_has_its_own_visibility_figures(serve, tmp_path)
 
 def test_no_freshness_measures_nothing(serve, tmp_path):
     server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, "--no-freshness", users=2, run_time="2s")
+    run = run_locust("single", grpc_host(server), tmp_path, "--no-freshness", *PACED, users=2, run_time="2s")
     assert run.returncode == 0, run.stderr[-2000:]
     assert not (tmp_path / "single_freshness.json").exists()
     assert "Visibility latency" not in run.stderr
@@ -371,13 +369,11 @@ def test_the_report_shows_and_gates_freshness_and_the_json_and_history_carry_it(
     run = run_locust("single", grpc_host(server), folder, *LIGHT_LOAD, run_time="2s")
     assert run.returncode == 0, run.stderr[-2000:]
     aggregated = {row["Name"]: row for row in run.rows("freshness")}["Aggregated"]
-    reports = lambda *args: subprocess.run([sys.executable, "-m", "reports", *map(str, args)], cwd=ROOT,  # noqa: E731
-                                           capture_output=True, text=True, timeout=120)  # fmt: skip
-    breached = reports(folder, "--max-visibility-p95-ms", "1")
+    breached = in_process(folder, "--max-visibility-p95-ms", "1", "--no-charts")
     assert breached.returncode == 1
     assert f"gate breached: visibility latency p95 {float(aggregated['95%']):.10g} ms > --max-visibility-p95-ms 1" \
         in breached.stderr  # fmt: skip
-    held = reports(folder, "--max-visibility-p95-ms", "5000", "--json")
+    held = in_process(folder, "--max-visibility-p95-ms", "5000", "--json")
     assert held.returncode == 0, held.stderr
     summary = json.loads(held.stdout)["freshness"]
     assert summary["visibility_latency_ms"]["p95"] == float(aggregated["95%"])
@@ -385,7 +381,7 @@ def test_the_report_shows_and_gates_freshness_and_the_json_and_history_carry_it(
     text = (folder / "report.md").read_text()
     assert "## Freshness (visibility latency)" in text and "the largest gap between the polls that saw a sample" in text
     assert (folder / "report_freshness.png").read_bytes()[:4] == b"\x89PNG"
-    history = reports("history", tmp_path / "runs")
+    history = in_process("history", tmp_path / "runs")
     assert history.returncode == 0 and "visibility p95 ms" in history.stdout
 
 

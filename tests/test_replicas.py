@@ -17,7 +17,8 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-from locust_runs import ROOT, distributed_args, free_port, run_locust
+from locust_runs import PACED, ROOT, distributed_args, free_port, run_locust
+from test_reports import in_process
 from tls_certs import make_ca, make_leaf
 
 from grpc_user import calls
@@ -64,9 +65,8 @@ def server_side_connections(port: int) -> int:
 
 
 def report_of(run) -> subprocess.CompletedProcess:
-    """``python -m reports`` of a run, which must succeed."""
-    report = subprocess.run([sys.executable, "-m", "reports", run.prefix], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    """``python -m reports`` of a run, which must succeed (in-process: ``main`` without a process's imports)."""
+    report = in_process(run.prefix)
     assert report.returncode == 0, report.stderr
     return report
 
@@ -130,7 +130,7 @@ def test_grpc_connections_n_opens_n_connections_counted_by_the_server(serve, tmp
     server = serve(*server_tls)
     host = f"grpcs://localhost:{server.port}" if tls else server.target
     command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", "8", "-r", "8",
-               "-t", "3s", "--host", host, "--grpc-connections", str(connections), "--no-audit",
+               "-t", "3s", "--host", host, "--grpc-connections", str(connections), "--no-audit", *PACED,
                *client_tls, "--csv", str(tmp_path / "single")]  # fmt: skip
     locust = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = []
@@ -195,31 +195,25 @@ def test_the_reference_servers_stream_limit_refuses_no_call_within_it(serve):
     assert set(outcomes) == {"OK"} and outcomes["OK"] >= 200, outcomes
 
 
-def test_every_target_form_connects_plainly_and_over_tls_the_audit_and_the_cli_too(serve, tmp_path):
-    ca = make_ca(tmp_path, "ca")
-    leaf = make_leaf(tmp_path, "server", ca, dns=["localhost"], ips=["127.0.0.1"])
-    tls = replica_set(serve, tmp_path, 2, "--tls-cert", leaf.cert, "--tls-key", leaf.key)
-    plain = serve()
-    socket = serve("--host", f"unix:{tmp_path / 'logs.sock'}")
-    forms = {
-        f"dns:///localhost:{plain.port}": "",
-        f"ipv4:{plain.target},{plain.target}": "",
-        f"unix:{tmp_path / 'logs.sock'}": "",
-        f"grpcs+dns:///localhost:{tls[0].port}": ca[0].cert,
-        f"grpcs+{listing(tls)}": ca[0].cert,
-    }
-    for target, ca_file in forms.items():
-        roots = {"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": ca_file} if ca_file else {}  # grpc's own roots for the CLI
-        cli = [sys.executable, "-m", "grpc_user", "--target", target, "--grpc-lb", "round_robin", "health"]
-        health = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **roots})
-        assert health.returncode == 0, (target, health.stdout, health.stderr)
-        folder = tmp_path / target.replace("/", "_")
-        folder.mkdir()
-        run = run_locust("single", target, folder, "--grpc-lb", "round_robin",
-                         *(("--grpc-ca", ca_file) if ca_file else ()), users=2, run_time="1s")  # fmt: skip
-        assert run.returncode == 0, (target, run.stderr[-3000:])
-        assert run.json("audit")["status"] == "ok"
-    assert socket.stop()["acked"] > 0
+@pytest.mark.parametrize("form", ["dns:///localhost:{port}", "ipv4:{first},{first}", "unix:{socket}",
+                                  "grpcs+dns:///localhost:{port}", "grpcs+ipv4:{first},{second}"])  # fmt: skip
+def test_every_target_form_connects_plainly_and_over_tls_the_audit_and_the_cli_too(serve, tmp_path, form):
+    """One form a test (each starts only the servers it names): the CLI's health check, a Locust run whose audit is
+    ok, and the servers of the form answered its calls."""
+    server_tls, client_tls = tls_options(tmp_path, form.startswith("grpcs+"))
+    socket = tmp_path / "logs.sock"
+    listen = ("--host", f"unix:{socket}") if form.startswith("unix:") else ()
+    servers = replica_set(serve, tmp_path, 2 if "{second}" in form else 1, *server_tls, *listen)
+    target = form.format(port=servers[0].port, first=servers[0].target, second=servers[-1].target, socket=socket)
+    roots = {"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": client_tls[1]} if client_tls else {}  # grpc's own roots for the CLI
+    cli = [sys.executable, "-m", "grpc_user", "--target", target, "--grpc-lb", "round_robin", "health"]
+    health = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **roots})
+    assert health.returncode == 0, (target, health.stdout, health.stderr)
+    run = run_locust("single", target, tmp_path, "--grpc-lb", "round_robin", *PACED, *client_tls, users=2,
+                     run_time="1s")  # fmt: skip
+    assert run.returncode == 0, (target, run.stderr[-3000:])
+    assert run.json("audit")["status"] == "ok"
+    assert sum(server.stop()["acked"] for server in servers) > 0
 
 
 def test_replicas_on_ipv6_loopback_print_the_ipv6_target_they_serve(tmp_path):
