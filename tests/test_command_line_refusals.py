@@ -74,3 +74,25 @@ def test_a_malformed_grpc_target_form_is_one_line(bad):
         settings_from_arguments(["--host", bad], environ={})
     line = str(refused.value)
     assert line.startswith("--host") and repr(bad) in line and "accepted" in line and "\n" not in line, line
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--slo-visibility-p95-ms", "-1"),
+        ("--slo-visibility-p95-ms", "nan"),
+        ("--slo-p95-ms", "-1"),
+        ("--slo-p95-ms", "inf"),
+        ("--slo-failure-rate", "nan"),
+        ("--capacity-start", "0"),
+        ("--capacity-step", "x"),
+        ("--capacity-precision", "2"),
+    ],
+)
+@pytest.mark.parametrize("with_search", [False, True], ids=["without --capacity-search", "with --capacity-search"])
+def test_a_bad_capacity_or_slo_value_is_refused_whatever_else_is_on_the_line(option, value, with_search):
+    argv = ["--host", HOST, *(["--capacity-search"] if with_search else []), option, value]
+    with pytest.raises(OptionError) as refused:
+        settings_from_arguments(argv, environ={})
+    line = str(refused.value)
+    assert line.startswith(f"{option}={value!r} is not valid; accepted: ") and "\n" not in line, line

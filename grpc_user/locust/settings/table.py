@@ -113,7 +113,8 @@ def options_of(settings: type) -> Iterator[Option]:
 
 def read_settings(settings: type, options: argparse.Namespace, given: dict[str, Any] | None = None) -> Any:
     """An instance of ``settings`` with every option read from Locust's parsed ``options`` and parsed; ``given``:
-    fields fixed by the caller instead. Raises OptionError for the first option it does not accept."""
+    fields fixed by the caller instead. Raises OptionError for the first option it does not accept, a switched-off
+    section's too (its field is None, but ``--slo-p95-ms -1`` is refused with or without ``--capacity-search``)."""
     values: dict[str, Any] = dict(given or {})
     for field in dataclasses.fields(settings):
         if field.name in values:
@@ -122,9 +123,9 @@ def read_settings(settings: type, options: argparse.Namespace, given: dict[str, 
             values[field.name] = field.metadata[OPTION].read(options)
         elif SECTION in field.metadata:
             nested: Section = field.metadata[SECTION]
+            parsed = read_settings(nested.settings, options)  # a bad value is refused even while switched off
             if nested.switch is not None and not nested.switch.read(options):
                 values[field.name] = None
                 continue
-            parsed = read_settings(nested.settings, options)
             values[field.name] = nested.build(parsed) if nested.build else parsed
     return settings(**values)
