@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import functools
 import json
@@ -130,3 +131,16 @@ def shared_by_workers(tmp_path_factory: pytest.TempPathFactory, worker_id: str, 
             make(folder)
             done.touch()
     return folder
+
+
+def shared_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str,
+               make: Callable[[Path], tuple[LocustRun, dict]]) -> tuple[LocustRun, dict]:  # fmt: skip
+    """One real run ``make(folder)`` returns (the Locust run, what its server counted at its stop), made once per
+    pytest session for every xdist worker (``shared_by_workers``): for tests that check different facets of it."""
+
+    def store(folder: Path) -> None:
+        run, counted = make(folder)
+        (folder / "shared_run.json").write_text(json.dumps({"run": dataclasses.asdict(run), "server": counted}))
+
+    saved = json.loads((shared_by_workers(tmp_path_factory, worker_id, name, store) / "shared_run.json").read_text())
+    return LocustRun(**saved["run"]), saved["server"]

@@ -18,7 +18,7 @@ from reference_server.process import start_server_process
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
 
-CALLS = 300
+CALLS = 100
 
 
 @pytest.fixture(scope="module")

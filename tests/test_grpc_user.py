@@ -6,16 +6,57 @@ import re
 
 import pytest
 from conftest import grpc_host
-from locust_runs import run_locust
+from locust_runs import PACED, run_locust, shared_run
+
+from reference_server.process import start_server_process
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
 
 
-def test_every_call_fires_one_request_event_and_is_counted_as_one_log(serve, tmp_path):
-    server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "600", users=10, run_time="30s")
-    stats = server.stop()
+def served_run(*server_args: str, args: tuple[str, ...] = (), keep_counts: bool = True, **run: object):
+    """A ``make`` for ``shared_run``: a reference server (as conftest's ``serve`` starts it) and one Locust run against
+    it (``args`` its options, ``run`` run_locust's keywords); the run and the server's counts at its stop (none when
+    not ``keep_counts``: the server is killed, calls it still holds are not waited for)."""
+
+    def make(folder):
+        server = start_server_process("--flush-period", "0.1", "--queue-size", "100000", *server_args)
+        try:
+            done = run_locust("single", grpc_host(server), folder, *args, **run)
+        finally:
+            stats = server.stop() if keep_counts else server.kill()
+        return done, stats or {}
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def six_hundred_calls(tmp_path_factory, worker_id):
+    """single, 600 calls by 10 users, the run id generated: its counts, and the run id it printed and wrote."""
+    make = served_run(args=("--max-requests", "600"), users=10, run_time="30s")
+    return shared_run(tmp_path_factory, worker_id, "six-hundred-calls", make)
+
+
+@pytest.fixture(scope="module")
+def a_full_queue(tmp_path_factory, worker_id):
+    """300 calls of 30 ms against a queue of 50 that is never flushed within the test, however long a busy machine
+    takes to start Locust (a flush at 5 s let 20 more in): 50 acknowledged, 250 refused."""
+    make = served_run("--queue-size", "50", "--flush-period", "3600", "--flush-batch", "100000", "--latency-ms", "30",
+                      args=("--no-audit", "--no-freshness", "--max-requests", "300"))  # fmt: skip
+    return shared_run(tmp_path_factory, worker_id, "a-full-queue", make)
+
+
+@pytest.fixture(scope="module")
+def past_the_deadline(tmp_path_factory, worker_id):
+    """20 calls cut at a 0.5 s deadline by a server that takes 3 s. 0.5 s is also the target's preflight deadline,
+    which holds on a busy machine (0.1 s did not)."""
+    make = served_run("--latency-ms", "3000", args=("--grpc-timeout", "0.5", "--no-audit", "--max-requests", "20"),
+                      keep_counts=False)  # fmt: skip
+    return shared_run(tmp_path_factory, worker_id, "past-the-deadline", make)
+
+
+def test_every_call_fires_one_request_event_and_is_counted_as_one_log(six_hundred_calls):
+    run, stats = six_hundred_calls
     assert run.returncode == 0, run.stderr
     assert run.requests("WriteLog") == run.requests() == 600
     assert stats["calls"]["WriteLog"] == 600
@@ -46,13 +87,10 @@ def test_partial_batches_count_accepted_entries_exactly_and_fail_as_partial_batc
     assert all(re.match(r"^(PARTIAL_BATCH|APP_FAILURE): ", error) for error in failures), failures
 
 
-def test_queue_full_is_recorded_as_resource_exhausted(serve, tmp_path):
-    # No flush within the test, however long a busy machine takes to start Locust (a flush at 5 s let 20 more in).
-    server = serve("--queue-size", "20", "--flush-period", "3600", "--flush-batch", "1000")
-    run = run_locust("single", grpc_host(server), tmp_path, "--no-audit", "--no-freshness", "--max-requests", "300")
-    server.stop()
-    assert run.failures() == {"RESOURCE_EXHAUSTED: log queue is full": 280}
-    assert run.logs()["WriteLog"]["Logs Acked"] == 20
+def test_queue_full_is_recorded_as_resource_exhausted(a_full_queue):
+    run, _ = a_full_queue
+    assert run.failures() == {"RESOURCE_EXHAUSTED: log queue is full": 250}
+    assert run.logs()["WriteLog"]["Logs Acked"] == 50
 
 
 def test_unavailable_errors_are_grouped_by_status(serve, tmp_path):
@@ -66,11 +104,8 @@ def test_unavailable_errors_are_grouped_by_status(serve, tmp_path):
     assert 120 < stats["injected_errors"] < 280
 
 
-def test_deadline_exceeded_is_recorded_when_the_server_is_slower_than_grpc_timeout(serve, tmp_path):
-    # The target's preflight has the same deadline: 0.5 s holds for it on a busy machine (0.1 s did not).
-    server = serve("--latency-ms", "2000")
-    run = run_locust("single", grpc_host(server), tmp_path, "--grpc-timeout", "0.5", "--no-audit", run_time="2s")
-    server.kill()
+def test_deadline_exceeded_is_recorded_when_the_server_is_slower_than_grpc_timeout(past_the_deadline):
+    run, _ = past_the_deadline
     failures = run.failures()
     assert set(failures) == {"DEADLINE_EXCEEDED: Deadline Exceeded"}, failures
     assert run.requests() == sum(failures.values()) > 0
@@ -105,7 +140,8 @@ def test_target_rps_paces_the_users_to_the_requested_total_rate(serve, tmp_path)
 
 def test_mix_weights_choose_the_calls_and_queries_are_named_by_shape(serve, tmp_path):
     server = serve()
-    only_queries = run_locust("mixed", grpc_host(server), tmp_path, "--mix", "write=1,batch=0,query=3", run_time="2s")
+    only_queries = run_locust("mixed", grpc_host(server), tmp_path, "--mix", "write=1,batch=0,query=3", *PACED,
+                              run_time="2s")  # fmt: skip
     server.stop()
     names = set(only_queries.stats()) - {"Aggregated"}
     assert names <= {"WriteLog", "QueryLog:trace", "QueryLog:metadata", "QueryLog:time-range"}
@@ -127,10 +163,8 @@ def test_run_id_and_message_bytes_reach_the_stored_logs(serve, tmp_path):
     assert run.json("run")["run_id"] == "run-42"
 
 
-def test_generated_run_id_is_printed_and_written(serve, tmp_path):
-    server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "10")
-    server.stop()
+def test_generated_run_id_is_printed_and_written(six_hundred_calls):
+    run, _ = six_hundred_calls
     run_id = run.json("run")["run_id"]
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", run_id)
     assert f"run id {run_id}" in run.stderr
@@ -165,10 +199,8 @@ def test_unreachable_target_fails_fast_with_one_line_naming_it(tmp_path):
     assert list(tmp_path.iterdir()) == [], "a test that never started leaves none of Locust's empty CSV files"
 
 
-def test_failed_calls_latency_is_kept_apart_from_successful_calls(serve, tmp_path):
-    server = serve("--queue-size", "50", "--flush-period", "3600", "--flush-batch", "100000", "--latency-ms", "30")
-    run = run_locust("single", grpc_host(server), tmp_path, "--no-audit", "--no-freshness", "--max-requests", "300")
-    server.kill()
+def test_failed_calls_latency_is_kept_apart_from_successful_calls(a_full_queue):
+    run, _ = a_full_queue
     rows = {(row["Name"], row["Outcome"]): row for row in run.rows("latency")}
     assert set(rows) == {("WriteLog", "OK"), ("WriteLog", "RESOURCE_EXHAUSTED"), ("Aggregated", "OK"),
                          ("Aggregated", "RESOURCE_EXHAUSTED")}  # fmt: skip
@@ -178,14 +210,10 @@ def test_failed_calls_latency_is_kept_apart_from_successful_calls(serve, tmp_pat
     assert "Latency by outcome" in run.stderr
 
 
-def test_deadline_exceeded_latency_is_the_deadline_not_the_server_time(serve, tmp_path):
+def test_deadline_exceeded_latency_is_the_deadline_not_the_server_time(past_the_deadline):
     """The latency of a call cut at its 0.5 s deadline is 0.5 s and a little (a busy machine's scheduling), far from
-    the 3 s the server would have taken; 0.5 s is also the preflight's deadline, which holds on a busy machine."""
-    server = serve("--latency-ms", "3000")
-    run = run_locust(
-        "single", grpc_host(server), tmp_path, "--grpc-timeout", "0.5", "--no-audit", "--max-requests", "20"
-    )
-    server.kill()
+    the 3 s the server would have taken."""
+    run, _ = past_the_deadline
     row = {row["Outcome"]: row for row in run.rows("latency")}["DEADLINE_EXCEEDED"]
     assert int(row["Count"]) == 20
     assert 490 <= float(row["50%"]) <= 1500

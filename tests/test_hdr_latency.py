@@ -8,8 +8,6 @@ import csv
 import json
 import random
 import statistics
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,18 +15,14 @@ import grpc
 import msgpack
 import pytest
 from conftest import grpc_host
-from locust_runs import ROOT, distributed_args, run_locust
+from locust_runs import PACED, distributed_args, run_locust
+from test_reports import in_process
 
 from grpc_user import calls
 from grpc_user.histograms import HIGHEST_US, Latencies, LatencyHistograms, new_histogram
 from grpc_user.run_files import read_histograms
 
 pytestmark = pytest.mark.slow
-
-
-def reports(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reports", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
 
 
 def latency_rows(prefix: str, suffix: str = "latency") -> dict[tuple[str, str], dict[str, float]]:
@@ -71,7 +65,8 @@ def test_at_1055_ms_no_percentile_lies_above_the_slowest_call_and_the_p95_gates_
         assert 1055 <= row["Min (ms)"] <= row["50%"] <= row["95%"] <= row["99%"] <= row["Max (ms)"], (key, row)
     slowest = latency_rows(run.prefix)[("Aggregated", "OK")]["Max (ms)"]
     # A gate at the slowest call's latency passes: no figure lies above what some call took.
-    gated = reports(tmp_path, "--max-p95-ms", slowest, "--max-p95-ok-ms", slowest, "--max-p99-ms", slowest, "--json")
+    gated = in_process(tmp_path, "--max-p95-ms", slowest, "--max-p95-ok-ms", slowest, "--max-p99-ms", slowest, "--json",
+                       "--no-charts")  # fmt: skip
     assert gated.returncode == 0, gated.stderr
     summary = json.loads(gated.stdout)
     assert summary["latency_source"] == "hdr"
@@ -111,9 +106,13 @@ def test_a_sub_millisecond_p50_reads_to_the_microsecond_and_matches_a_bare_measu
         bare.done.set()
         bare.join(10)
     assert run.returncode == 0, run.stderr[-2000:]
-    suite = latency_rows(run.prefix)[("WriteLog", "OK")]["50%"]
+    row = latency_rows(run.prefix)[("WriteLog", "OK")]
+    suite = row["50%"]
     measured = statistics.median(bare.times_ms)
-    assert suite != round(suite), f"p50 {suite} ms is to the microsecond, not whole milliseconds"
+    # To the microsecond, not whole milliseconds: one figure may land on a whole millisecond (a p50 of 2.000 ms
+    # was seen once), not the four together.
+    figures = [row[key] for key in ("Min (ms)", "50%", "95%", "Max (ms)")]
+    assert any(figure != round(figure) for figure in figures), f"{figures} ms: whole milliseconds, not microseconds"
     # Two processes on a busy 2-core machine see different scheduling delays: a factor 2 holds under load (measured
     # 2.028 vs 1.250 ms with both cores saturated), and no whole-millisecond figure passes the check above.
     assert measured / 2 - 0.2 <= suite <= 2 * measured + 0.2, f"suite p50 {suite:.3f} ms, bare grpc.aio {measured:.3f}"
@@ -123,7 +122,8 @@ def test_a_sub_millisecond_p50_reads_to_the_microsecond_and_matches_a_bare_measu
 
 def test_reset_stats_resets_the_suites_counts_with_locusts(serve, tmp_path):
     server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, "--reset-stats", users=4, spawn_rate=2, run_time="4s")
+    run = run_locust("single", grpc_host(server), tmp_path, "--reset-stats", *PACED, users=4, spawn_rate=2,
+                     run_time="4s")  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     requests = run.requests("WriteLog")
     assert run.logs()["WriteLog"]["Requests"] == requests
@@ -134,7 +134,7 @@ def test_reset_stats_resets_the_suites_counts_with_locusts(serve, tmp_path):
 
 def test_run_json_records_the_workers_that_ran_the_test(serve, tmp_path):
     server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), users=4, run_time="3s")
+    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), *PACED, users=4, run_time="3s")
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.json("run")["workers"] == 2
     latency = read_histograms(f"{run.prefix}_histograms.json")["latency"]

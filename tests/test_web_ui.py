@@ -152,10 +152,11 @@ def run_one_test(web: WebUI, seconds: float = 1.5, **form: str) -> dict:
 def test_every_test_in_one_web_ui_has_its_own_run_id_and_audit(serve, tmp_path):
     server = serve()
     with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", *PACED) as web:
-        first = run_one_test(web, run_id="")  # the form sends its empty Run id field
-        second = run_one_test(web, run_id="")
-        typed = run_one_test(web, run_id="release-42")
-        again = run_one_test(web, run_id="release-42")
+        # Half a second each: a test's calls, not their volume, are what its own run id and audit must count.
+        first = run_one_test(web, seconds=0.5, run_id="")  # the form sends its empty Run id field
+        second = run_one_test(web, seconds=0.5, run_id="")
+        typed = run_one_test(web, seconds=0.5, run_id="release-42")
+        again = run_one_test(web, seconds=0.5, run_id="release-42")
     assert first["run_id"] and second["run_id"] and first["run_id"] != second["run_id"]
     assert (typed["run_id"], again["run_id"]) == ("release-42", "release-42.2")
     for audit in (first, second, typed, again):
