@@ -174,8 +174,7 @@ def _freshness(figures: Figures) -> Chart | None:
     ax.set_ylabel("visibility latency ms")
     ax.set_title("Freshness over time: acknowledgement to the first QueryLog that returns the log")
     ax.legend(loc="upper left", fontsize="small")
-    note = (f"Each point: the samples found in that second. Late by at most the poll interval, "
-            f"{fresh.poll_interval_ms:g} ms.")  # fmt: skip
+    note = f"Each point: the samples found in that second. Error bound: {fresh.error_bound()}."
     return Chart("report_freshness.png", "Freshness over time", _png(figure), note)
 
 

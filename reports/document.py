@@ -402,24 +402,22 @@ def _freshness(figures: Figures) -> Section | None:
              count(int(row["Never Visible"])), ms(row["50%"]), ms(row["95%"]), ms(row["99%"]), ms(row["Max (ms)"])]
             for _, row in fresh.rows.iterrows()]  # fmt: skip
     headers = ["RPC", "samples", "visible", "never visible", "p50 ms", "p95 ms", "p99 ms", "max ms"]
-    bound = (f"a figure is late by at most {fresh.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that "
-             "saw a sample (the log became visible after the last poll that did not return it)"
-             if fresh.max_poll_gap_ms is not None
-             else "a figure is late by at most the gap between two polls")  # fmt: skip
     blocks: list[Block] = [
         "Visibility latency: from a log's acknowledgement to the first QueryLog that returns it, over logs sampled "
         "during the run. The service acknowledges before it stores, so this is how stale a log viewer or an alert "
-        f"built on QueryLog is. The probe's polls are at least {fresh.poll_interval_ms:g} ms apart: {bound}. "
-        "The audit's settle time is another thing: how long the audit waited for the last of the run's logs after "
-        "the stop.",
+        f"built on QueryLog is. Error bound: {fresh.error_bound()} (the log became visible after the last poll "
+        "that did not return it). The audit's settle time is another thing: how long the audit waited for the last "
+        "of the run's logs after the stop.",
         Table(headers, rows),
     ]
     if not fresh.phases.empty:
         phase_rows = [[_plain(row["Name"]), count(int(row["Samples"])), count(int(row["Visible"])),
-                       ms(row["50%"]), ms(row["95%"]), ms(row["Max (ms)"])]
+                       count(int(row["Never Visible"])), count(int(row.get("Unknown", 0))), ms(row["50%"]),
+                       ms(row["95%"]), ms(row["99%"]), ms(row["Max (ms)"])]
                       for _, row in fresh.phases.iterrows()]  # fmt: skip
         blocks += ["Per phase of `--action` (phase N: the logs sent after the Nth action started):",
-                   Table(["phase", "samples", "visible", "p50 ms", "p95 ms", "max ms"], phase_rows)]  # fmt: skip
+                   Table(["phase", "samples", "visible", "never visible", "unknown", "p50 ms", "p95 ms", "p99 ms",
+                          "max ms"], phase_rows)]  # fmt: skip
     if fresh.probe_queries is not None:
         share = fresh.probe_queries / max(figures.aggregated.requests + fresh.probe_queries, 1)
         blocks.append(f"The probe made {count(fresh.probe_queries)} QueryLog calls ({percent(share * 100)} of all "

@@ -93,10 +93,10 @@ class Freshness:
     samples: int
     visible: int
     never_visible: int
-    p50: float
-    p95: float
-    p99: float
-    max_ms: float
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max_ms: float | None
     max_poll_gap_ms: float | None = None
     probe_queries: int | None = None
     never_visible_samples: list[dict[str, Any]] | None = None
@@ -105,9 +105,26 @@ class Freshness:
     unknown_because: str = ""
 
     @property
-    def p95_with_never_visible(self) -> float:
-        """p95 over every sample, a sample never visible counting as infinitely late (what the gate reads)."""
+    def p95_with_never_visible(self) -> float | None:
+        """p95 over every sample, a sample never visible counting as infinitely late (what the gate reads); None
+        when no sample became visible and none is known never to."""
         return math.inf if self.never_visible > 0.05 * self.samples else self.p95
+
+    def error_bound(self) -> str:
+        """How late a visibility figure may be, in words: the measured bound (the largest gap between the polls
+        that saw a sample), then the poll interval as what it is, the shortest gap asked for."""
+        asked = f"{self.poll_interval_ms:g} ms is only the shortest gap asked for between polls"
+        if self.max_poll_gap_ms is None:
+            measured = "none measured, no sample became visible" if not self.visible else "not in this run's files"
+            return f"{measured} ({asked})"
+        return (f"late by at most {self.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that saw a "
+                f"sample, measured ({asked})")  # fmt: skip
+
+
+def figure_ms(value: Any) -> float | None:
+    """A visibility figure of ``_freshness.csv`` (an empty cell: no visible sample) as a float or None."""
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 @dataclass
@@ -423,17 +440,22 @@ def _freshness(data: RunData) -> Freshness | None:
         samples=int(total["Samples"]),
         visible=int(total["Visible"]),
         never_visible=int(total["Never Visible"]),
-        p50=float(total["50%"]),
-        p95=float(total["95%"]),
-        p99=float(total["99%"]),
-        max_ms=float(total["Max (ms)"]),
-        max_poll_gap_ms=info.get("max_poll_gap_ms"),
+        p50=figure_ms(total["50%"]),
+        p95=figure_ms(total["95%"]),
+        p99=figure_ms(total["99%"]),
+        max_ms=figure_ms(total["Max (ms)"]),
+        max_poll_gap_ms=info["max_poll_gap_ms"] if "max_poll_gap_ms" in info else _largest_gap(total),
         probe_queries=info.get("probe_queries"),
         never_visible_samples=info.get("never_visible_samples"),
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,
         unknown_samples=info.get("unknown_samples"),
         unknown_because=info.get("unknown_because", ""),
     )
+
+
+def _largest_gap(total: pd.Series) -> float | None:
+    """The measured error bound from ``_freshness.csv`` when the run has no ``_freshness.json``."""
+    return figure_ms(total["Largest Poll Gap (ms)"]) if "Largest Poll Gap (ms)" in total else None
 
 
 def compute(data: RunData) -> Figures:

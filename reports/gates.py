@@ -120,16 +120,27 @@ def _p95_ok(figures: Figures, limit: float) -> GateResult:
 
 
 def _visibility_p95(figures: Figures, limit: float) -> GateResult:
-    """p95 of visibility latency; with more than 5% of the samples never visible it is infinite."""
+    """p95 of visibility latency; with more than 5% of the samples never visible it is infinite. Breached without a
+    figure that covers every sample: unknown samples (not looked for long enough) or none visible, as ``--max-lost``
+    is on an unsettled audit."""
     option = "--max-visibility-p95-ms"
     fresh = figures.freshness
     if fresh is None or not fresh.samples:
         why = "no _freshness.csv in this run (--no-freshness?)" if fresh is None else "no sampled log"
         return GateResult(option, False, f"{option} {_show(limit)}: {why}")
+    if fresh.unknown:
+        because = fresh.unknown_because or "the looking was cut short"
+        return GateResult(option, False, f"{option} {_show(limit)}: visibility unknown for {fresh.unknown} of "
+                          f"{fresh.samples} samples (not looked for long enough: {because}); a p95 without them "
+                          "covers only the samples found")  # fmt: skip
+    p95 = fresh.p95_with_never_visible
+    if p95 is None:
+        return GateResult(option, False, f"{option} {_show(limit)}: no sampled log became visible (0 of "
+                          f"{fresh.samples}): no visibility figure")  # fmt: skip
     label = "visibility latency p95"
     if fresh.never_visible:
         label += f" ({fresh.never_visible} of {fresh.samples} samples never visible)"
-    return _at_most(option, label, fresh.p95_with_never_visible, limit, " ms")
+    return _at_most(option, label, p95, limit, " ms")
 
 
 def evaluate(figures: Figures, thresholds: Thresholds) -> list[GateResult]:

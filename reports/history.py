@@ -6,7 +6,8 @@ ramp, from ``_run.json``), each shown with its date, users, requests/s, logs/s, 
 audit status; a capacity search is compared by its answer (logs/s sustained, per batch size), and a
 search that ended without one (stopped, interrupted) is shown as interrupted and compared with
 nothing. A figure worse than the median of the previous runs of its group by more than the baseline
-comparison's tolerance (``reports.compare``) is flagged. ``--max-regression-pct P`` is a CI gate:
+comparison's tolerance (``reports.compare``) is flagged, visibility latency's p95 too (between runs that both have
+one, beyond the newest run's measured error bound). ``--max-regression-pct P`` is a CI gate:
 the newest run of each group against the median of the previous ``--last`` runs, exit 1 beyond P%.
 """
 
@@ -32,8 +33,10 @@ from reports.gates import non_negative
 from reports.loading import ReportError, load_run
 from reports.markdown import render
 
-# The baseline comparison's figures (label, attribute, higher is better, noise floor) that the history shows.
-FIGURES = tuple(metric for metric in METRICS if metric[1] in ("rps", "logs_per_second", "p95", "failure_pct"))
+# The baseline comparison's figures (label, attribute, higher is better, noise floor) that the history shows, and
+# visibility latency's p95 (its floor: the newest run's measured error bound, when larger).
+VISIBILITY = ("visibility p95 ms", "visibility_p95", False, 1.0)
+FIGURES = (*(metric for metric in METRICS if metric[1] in ("rps", "logs_per_second", "p95", "failure_pct")), VISIBILITY)
 # A capacity search's figure: its answer.
 CAPACITY_FIGURES = (("logs/s sustained", "sustained", True, 0.0),)
 RUN, CAPACITY, INTERRUPTED = "run", "capacity", "interrupted"
@@ -53,6 +56,8 @@ class HistoryRow:
     failure_pct: float
     audit: str
     visibility_p95: float | None = None
+    # The largest gap between the freshness probe's polls that saw a sample: how late visibility_p95 may be.
+    visibility_bound: float | None = None
     flags: tuple[str, ...] = ()
     kind: str = RUN
     sustained: float | None = None
@@ -109,9 +114,11 @@ def load_history(folder: Path) -> list[HistoryRow]:
             continue
         info, total = data.run_info or {}, figures.aggregated
         audit = (figures.audit or {}).get("status", "none")
+        fresh = figures.freshness
         row = HistoryRow(run.name, str(info.get("started_at") or run.name), "", info.get("users"), total.rps,
                          total.logs_per_second, total.p95, total.failure_pct, audit,
-                         figures.freshness.p95 if figures.freshness is not None else None,
+                         fresh.p95 if fresh is not None else None,
+                         fresh.max_poll_gap_ms if fresh is not None else None,
                          hdr=figures.latency_source == HDR)  # fmt: skip
         rows += _grouped(row, info, data.capacity)
     if not rows:
@@ -190,6 +197,8 @@ def _worse(row: HistoryRow, before: list[HistoryRow], tolerance_pct: float) -> l
         median = statistics.median(values)
         if attribute in LATENCIES and row.hdr and all(run.hdr for run in before):
             floor = HDR_FLOOR_MS  # as the baseline comparison does when both runs have HDR histograms
+        if attribute == VISIBILITY[1]:
+            floor = max(floor, row.visibility_bound or 0.0)  # a change within the figure's own error is no regression
         change = (median - current) if higher_is_better else (current - median)
         if change > floor and median and change / abs(median) * 100 > tolerance_pct:
             digits = 3 if label.endswith(" ms") else 1  # latencies to the microsecond, as the table shows them

@@ -139,7 +139,7 @@ def _read_csv(path: Path, file: CsvFile) -> pd.DataFrame:
             line = int(infinite.to_numpy().nonzero()[0][0]) + 2
             raise ReportError(f"{path}: line {line}: '{column}' is {frame[column].iloc[line - 2]!r}, not a finite "
                               "number")  # fmt: skip
-    for column in file.loose_numbers:
+    for column in (column for column in file.loose_numbers if column in frame.columns):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from reports.figures import Figures
+import pandas as pd
+
+from reports.figures import Figures, figure_ms
 from reports.gates import GateResult
 
 
@@ -23,17 +25,21 @@ def _ms(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _freshness_row(row: pd.Series) -> dict[str, Any]:
+    """One row of ``_freshness.csv`` in ``_freshness.json``'s shape (``by_name`` and ``phases``): counts, and
+    p50/p95/p99/max in ms, None without a visible sample."""
+    return {"samples": int(row["Samples"]), "visible": int(row["Visible"]), "never_visible": int(row["Never Visible"]),
+            "unknown": int(row.get("Unknown", 0)), "p50": figure_ms(row["50%"]), "p95": figure_ms(row["95%"]),
+            "p99": figure_ms(row["99%"]), "max": figure_ms(row["Max (ms)"])}  # fmt: skip
+
+
 def _freshness(figures: Figures) -> dict[str, Any] | None:
-    """Visibility latency in ms per RPC and aggregated, the samples never visible and unknown, the poll interval and
-    the measured error bound (the largest gap between the polls that saw a sample)."""
+    """Visibility latency in ms per RPC, per phase and aggregated (None without a visible sample), the samples never
+    visible and unknown, the poll interval asked for and the measured error bound (the largest gap between the
+    polls that saw a sample)."""
     fresh = figures.freshness
     if fresh is None:
         return None
-    by_name = {str(row["Name"]): {"samples": int(row["Samples"]), "visible": int(row["Visible"]),
-                                  "never_visible": int(row["Never Visible"]), "p50": float(row["50%"]),
-                                  "p95": float(row["95%"]), "p99": float(row["99%"]), "max": float(row["Max (ms)"]),
-                                  "unknown": int(row.get("Unknown", 0))}
-               for _, row in fresh.rows.iterrows()}  # fmt: skip
     return {
         "visibility_latency_ms": {"p50": fresh.p50, "p95": fresh.p95, "p99": fresh.p99, "max": fresh.max_ms},
         "samples": fresh.samples,
@@ -46,18 +52,10 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "poll_interval_ms": fresh.poll_interval_ms,
         "max_poll_gap_ms": fresh.max_poll_gap_ms,
         "probe_queries": fresh.probe_queries,
-        "by_name": by_name,
+        "by_name": {str(row["Name"]): _freshness_row(row) for _, row in fresh.rows.iterrows()},
         "phases": [
-            {
-                "phase": int(str(row["Name"]).split()[-1]),
-                "samples": int(row["Samples"]),
-                "visible": int(row["Visible"]),
-                "p50": float(row["50%"]),
-                "p95": float(row["95%"]),
-                "max": float(row["Max (ms)"]),
-            }
-            for _, row in fresh.phases.iterrows()
-        ],
+            {"phase": int(str(row["Name"]).split()[-1]), **_freshness_row(row)} for _, row in fresh.phases.iterrows()
+        ],  # fmt: skip
     }
 
 

@@ -187,13 +187,15 @@ FRESHNESS = CsvFile(
     "_freshness.csv",
     ("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)", "Poll Interval (ms)", "Unknown",
      "Largest Poll Gap (ms)"),
-    numbers=("Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)", "Poll Interval (ms)", "Unknown",
-             "Largest Poll Gap (ms)"),
+    numbers=("Samples", "Visible", "Never Visible", "Poll Interval (ms)", "Unknown"),
+    # Empty when no sample of the row became visible: no figure without a sample.
+    loose_numbers=("50%", "95%", "99%", "Max (ms)", "Largest Poll Gap (ms)"),
     required_columns=("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)",
                       "Poll Interval (ms)"),
 )  # fmt: skip
-"""Visibility latency in ms per request name and an ``Aggregated`` row; the samples unknown (not looked for long
-enough) and the largest gap between the polls that saw a sample (the figures' measured error bound). With
+"""Visibility latency in ms per request name and an ``Aggregated`` row (50%..Max empty for a row without a visible
+sample); the samples unknown (not looked for long enough) and the largest gap between the polls that saw a sample
+(the figures' measured error bound; ``Poll Interval (ms)`` is only the shortest gap asked for). With
 ``--action``, after the ``Aggregated`` row, one row per phase named ``phase N``: the logs sent in that phase."""
 PHASE_ROW_PREFIX = "phase "
 FRESHNESS_HISTORY = CsvFile(
@@ -299,7 +301,7 @@ _NEVER_VISIBLE = _record({"name": _TEXT, "probe": _TEXT, "sample": _COUNT, "acke
 FRESHNESS_INFO = JsonFile(
     "freshness info",
     "_freshness.json",
-    _record({"max_poll_gap_ms": _NUMBER, "probe_queries": _COUNT,
+    _record({"max_poll_gap_ms": _nullable(_NUMBER), "probe_queries": _COUNT,
              "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE},
              "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT}),
 )  # fmt: skip

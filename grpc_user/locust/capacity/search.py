@@ -335,6 +335,14 @@ def _broken(step: Step, slo: CapacitySettings) -> list[dict[str, str]]:
                 f"{slo_visibility:g} ms after their acknowledgement)",
             }
         )
+    elif slo_visibility and p95 is None:  # no sample of the step found, none late yet: the SLO is not shown to hold
+        broken.append(
+            {
+                "status": "FRESHNESS",
+                "words": "freshness unknown: no sampled log of the step became visible to QueryLog, so its "
+                f"visibility p95 cannot be shown to be <= {slo_visibility:g} ms",
+            }
+        )
     if step.acked_logs_per_second < KEEP_UP * step.offered_logs_per_second:
         broken.append(
             {

@@ -24,8 +24,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     "max"}}, "aggregated": {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
     encoded, min_us, max_us], ...]}`` (``grpc_user.histograms``' encoding). ``max_poll_gap_ms``: the measured
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
-    query that found it; each figure is late by at most that much. Unknown samples were still pending when the
-    looking was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
+    query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
+    asked for). With no visible sample, ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown
+    samples were still pending when the looking was cut short (``unknown_because``); never visible ones when the
+    service had settled. With ``--action``,
     ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}, ...]``:
     the same figures of the logs sent in each phase (phase N: after the Nth action started).
     """
@@ -43,7 +45,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
         "poll_interval_ms": round(probe.poll_interval * 1000, 3),
         "query_share_percent": probe.query_share,
         "slo_poll_interval_ms": None if math.isinf(longest) else round(longest * 1000, 3),
-        "max_poll_gap_ms": round(probe.max_poll_gap * 1000, 3),
+        "max_poll_gap_ms": round(probe.max_poll_gap * 1000, 3) if aggregated["visible"] else None,
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
         "pending": probe.pending_count(),
@@ -75,11 +77,19 @@ def _row_figures(samples: int, never_visible: int, unknown: int, latencies: Late
 
 
 def latency_figures(latencies: Latencies) -> dict[str, Any]:
-    """``visible`` (count), ``p50``, ``p95``, ``p99``, ``max`` in ms (µs decimals), within the exact min and max."""
+    """``visible`` (count), ``p50``, ``p95``, ``p99``, ``max`` in ms (µs decimals), within the exact min and max;
+    each None when no sample became visible (no figure without a sample: 0 ms would read as the freshest run)."""
+    if not latencies.count:
+        return {"visible": 0, "p50": None, "p95": None, "p99": None, "max": None}
     summary = latencies.summary((50.0, 95.0, 99.0))
     marks = summary.percentiles_ms
     return {"visible": summary.count, "p50": marks[50.0], "p95": marks[95.0], "p99": marks[99.0],
-            "max": summary.max_ms if summary.count else 0.0}  # fmt: skip
+            "max": summary.max_ms}  # fmt: skip
+
+
+def shown_ms(value: float | None) -> str:
+    """A figure in whole ms for a line of text (``1,057``), ``n/a`` when there is none (no visible sample)."""
+    return "n/a" if value is None else f"{value:,.0f}"
 
 
 def summary_line(data: dict[str, Any]) -> str:
@@ -87,10 +97,13 @@ def summary_line(data: dict[str, Any]) -> str:
     if data["status"] == "error":
         return f"Freshness: not measured, the probe's QueryLog failed: {data['error']}"
     row = data["aggregated"]
-    line = (f"Freshness (visibility latency, acknowledgement to the first QueryLog that returns the log): "
-            f"{row['visible']:,} of {row['samples']:,} samples visible, p50 {row['p50']:,.0f} ms, "
-            f"p95 {row['p95']:,.0f} ms, p99 {row['p99']:,.0f} ms, max {row['max']:,.0f} ms "
-            f"({error_bound(data)})")  # fmt: skip
+    line = "Freshness (visibility latency, acknowledgement to the first QueryLog that returns the log): "
+    if row["visible"]:
+        line += (f"{row['visible']:,} of {row['samples']:,} samples visible, p50 {shown_ms(row['p50'])} ms, "
+                 f"p95 {shown_ms(row['p95'])} ms, p99 {shown_ms(row['p99'])} ms, max {shown_ms(row['max'])} ms "
+                 f"({error_bound(data)})")  # fmt: skip
+    else:
+        line += f"0 of {row['samples']:,} samples visible: no figure (p50, p95, p99, max n/a)"
     if data["never_visible"]:
         line += f"; {data['never_visible']:,} never visible by the end of the audit"
     if data.get("unknown"):
@@ -100,8 +113,10 @@ def summary_line(data: dict[str, Any]) -> str:
 
 def error_bound(data: dict[str, Any]) -> str:
     """The figures' measured error bound in words: the largest gap between the polls that saw a sample."""
-    line = (f"late by at most {data['max_poll_gap_ms']:,.0f} ms, the largest gap between the polls that saw a "
-            f"sample; polls at least {data['poll_interval_ms']:g} ms apart and at most "
+    gap = data["max_poll_gap_ms"]
+    measured = (f"late by at most {gap:,.0f} ms, the largest gap between the polls that saw a sample"
+                if gap is not None else "no error bound yet: no poll saw a sample")  # fmt: skip
+    line = (f"{measured}; polls at least {data['poll_interval_ms']:g} ms apart and at most "
             f"{data.get('query_share_percent', 1.5):g}% of the calls")  # fmt: skip
     if data.get("slo_poll_interval_ms"):
         line += f", and at least every {data['slo_poll_interval_ms']:g} ms for the freshness SLO"
@@ -113,10 +128,11 @@ def strip_sentence(data: dict[str, Any]) -> str:
     if data["status"] == "error":
         return f"Freshness: not measured ({data['error']})"
     row = data["aggregated"]
-    if not row["visible"]:
-        return f"Freshness: {data['samples']:,} sampled logs, none visible yet"
     never = f", {data['never_visible']:,} never visible" if data["never_visible"] else ""
     unknown = f", {data['unknown']:,} unknown" if data.get("unknown") else ""
+    if not row["visible"]:
+        still = " yet" if data["status"] == "running" else ""
+        return f"Freshness: {data['samples']:,} sampled logs, none visible{still}{never}{unknown}: no figure"
     return (f"Freshness: visible after p95 {row['p95']:,.0f} ms, max {row['max']:,.0f} ms ({row['visible']:,} of "
             f"{data['samples']:,} samples{never}{unknown}; late by at most "
-            f"{data['max_poll_gap_ms']:,.0f} ms)")  # fmt: skip
+            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured)")  # fmt: skip

@@ -21,6 +21,7 @@ from grpc_user.locust.actions.runner import end_actions, running_actions
 from grpc_user.locust.audit.delivery import AuditResult, exit_code
 from grpc_user.locust.audit.run_audit import delivery_audit, delivery_audit_by_phase
 from grpc_user.locust.counts.arrivals import DROP_CAUSES
+from grpc_user.locust.freshness.files import shown_ms
 from grpc_user.locust.freshness.files import summary_line as freshness_line
 from grpc_user.locust.freshness.lifecycle import finish_probe
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
@@ -195,9 +196,9 @@ def print_freshness_summary(data: dict[str, Any]) -> None:
                         "50%", "95%", "99%", "max")  # fmt: skip
     phases = [(f"phase {row['phase']}", row) for row in data.get("phases", [])]
     for name, row in [*data["by_name"].items(), (AGGREGATED, data["aggregated"]), *phases]:
-        summary_logger.info("%-20s %8d %8d %8d %8d %8.0f %8.0f %8.0f %8.0f", name, row["samples"], row["visible"],
-                            row["never_visible"], row.get("unknown", 0), row["p50"], row["p95"], row["p99"],
-                            row["max"])  # fmt: skip
+        summary_logger.info("%-20s %8d %8d %8d %8d %8s %8s %8s %8s", name, row["samples"], row["visible"],
+                            row["never_visible"], row.get("unknown", 0),
+                            *(shown_ms(row[key]) for key in ("p50", "p95", "p99", "max")))  # fmt: skip
     for sample in data["never_visible_samples"]:
         summary_logger.info("  never visible: %s sample %s of probe %s, acknowledged at %s", sample["name"],
                             sample["sample"], sample["probe"], sample["acked_at"])  # fmt: skip

@@ -141,6 +141,8 @@ class SuiteCollector:
                                       labels=["name", "quantile"])  # fmt: skip
         for name in probe.histograms.names():
             latencies = probe.histograms.combined(name=name)
+            if not latencies.count:
+                continue  # no sample, no value (0 s would read as the freshest service)
             counts = latencies.count_at_or_below(VISIBILITY_BUCKETS_US)
             buckets = [(f"{bound / 1e6:g}", count) for bound, count in zip(VISIBILITY_BUCKETS_US, counts, strict=True)]
             latency.add_metric([name], [*buckets, ("+Inf", latencies.count)],
@@ -159,11 +161,16 @@ class SuiteCollector:
             yield GaugeMetricFamily(f"{PREFIX}_freshness_{key}", help_text, value=value)
         yield CounterMetricFamily(f"{PREFIX}_freshness_probe_queries", "the freshness probe's QueryLog calls (not in "
                                   "the request counts)", value=probe.queries)  # fmt: skip
-        yield GaugeMetricFamily(f"{PREFIX}_freshness_poll_interval_seconds", "the shortest time between two of the "
-                                "freshness probe's queries", value=probe.poll_interval)  # fmt: skip
-        yield GaugeMetricFamily(f"{PREFIX}_freshness_error_bound_seconds", "how late a visibility figure may be: the "
-                                "largest gap so far between the polls that saw a sample",
-                                value=probe.max_poll_gap)  # fmt: skip
+        yield GaugeMetricFamily(f"{PREFIX}_freshness_poll_interval_seconds", "the shortest time asked for between "
+                                "two of the freshness probe's queries (--freshness-poll-interval), not the error "
+                                f"bound: the polls may be further apart, see {PREFIX}_freshness_error_bound_seconds",
+                                value=probe.poll_interval)  # fmt: skip
+        bound = GaugeMetricFamily(f"{PREFIX}_freshness_error_bound_seconds", "how late a visibility figure may be, "
+                                  "measured: the largest gap so far between the polls that saw a sample (no value "
+                                  "before a sample is visible)")  # fmt: skip
+        if probe.histograms.combined().count:
+            bound.add_metric([], probe.max_poll_gap)
+        yield bound
 
 
 def install_metrics(environment: Any, web_ui: Any) -> None:

@@ -1,0 +1,258 @@
+"""Freshness verdicts and figures that must never claim more than the samples show, in-process: a real
+``FreshnessProbe`` finds its samples through ``observe`` (the QueryLog answer's bytes), ``figures()`` and the run
+files' writers write what a run writes, and ``python -m reports`` (its ``main``) reads them back. A gate never passes
+on samples whose visibility is unknown; no figure is stated without a sample; the poll interval is never stated
+without the measured error bound; the history's regression check compares visibility; ``--json`` phases have
+``_freshness.json``'s shape."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import unpatched_locust  # noqa: F401  (before the capacity search imports Locust)
+from locust_runs import locust_csv_header
+
+from grpc_user.locust.capacity.search import Step, _broken
+from grpc_user.locust.freshness.files import figures, strip_sentence, summary_line
+from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe, Sample
+from grpc_user.locust.lifecycle.end import print_freshness_summary
+from grpc_user.locust.settings.suite import CapacitySettings
+from grpc_user.locust.web.metrics import PREFIX, SuiteCollector
+from grpc_user.pb import log_service_pb2 as pb
+from grpc_user.run_files import write_freshness, write_freshness_info
+from reports.cli import main as report_main
+from reports.history import main as history_main
+
+RUN_ID = "run-fresh"
+INTERRUPTED = "the audit was interrupted"
+
+
+class Samples:
+    """A probe fed as a run feeds it: samples acknowledged, then each found by one QueryLog ``found_after_ms``
+    later (the previous poll ``gap_ms`` before it), the rest ended as never visible or unknown."""
+
+    def __init__(self) -> None:
+        self.probe = FreshnessProbe(RUN_ID, 20, 0.1)
+        self.number = 0
+
+    def acked(self, count: int, phase: str = "") -> list[Sample]:
+        samples = []
+        for _ in range(count):
+            sample = Sample("", self.number, "WriteLog", time.time(), phase=phase)
+            self.number += 1
+            self.probe.acked(sample, 1000.0)
+            samples.append(sample)
+        return samples
+
+    def found(self, found_after_ms: list[float], gap_ms: float = 700.0, phase: str = "") -> None:
+        for latency in found_after_ms:
+            (sample,) = self.acked(1, phase)
+            sample.last_look = 1000.0 + max(latency - gap_ms, 0.0) / 1000  # the gap is at most the latency
+            look = self.probe.look(1000.0)
+            answer = pb.QueryLogResponse(success=True, logs=[pb.LogEntry(
+                metadata={PROBE_KEY: RUN_ID, SAMPLE_KEY: str(sample.number)})])  # fmt: skip
+            assert self.probe.observe(look, answer.SerializeToString(), 1000.0 + latency / 1000) == 1
+
+    def figures(self) -> dict:
+        return figures(self.probe, 20, "done")
+
+
+def write_run(folder: Path, data: dict, requests: int = 1000) -> Path:
+    """A run folder: Locust's stats of ``requests`` WriteLog calls in 10 s, and the freshness files of ``data``."""
+    folder.mkdir(parents=True)
+    header = locust_csv_header("stats")
+    for name, kind in (("WriteLog", "grpc"), ("Aggregated", "")):
+        row = dict.fromkeys(header, 5)
+        row.update({"Type": kind, "Name": name, "Request Count": requests, "Failure Count": 0,
+                    "Requests/s": requests / 10, "Failures/s": 0})  # fmt: skip
+        with open(folder / "run_stats.csv", "a", newline="") as handle:
+            writer = csv.DictWriter(handle, header)
+            if name == "WriteLog":
+                writer.writeheader()
+            writer.writerow(row)
+    write_freshness(str(folder / "run"), data)
+    write_freshness_info(str(folder / "run"), data)
+    return folder
+
+
+def report(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    code = report_main([str(arg) for arg in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# --- a gate never passes on unknown samples -----------------------------------------------------------------------
+
+
+def test_the_visibility_gate_is_breached_when_no_sample_is_visible_and_all_are_unknown(tmp_path, capsys):
+    fed = Samples()
+    fed.acked(82)
+    fed.probe.finish(INTERRUPTED)
+    code, out, err = report(capsys, write_run(tmp_path / "r", fed.figures()), "--no-charts",
+                            "--max-visibility-p95-ms", "100")  # fmt: skip
+    assert code == 1 and "gate passed" not in out
+    assert f"gate breached: --max-visibility-p95-ms 100: visibility unknown for 82 of 82 samples (not looked for " \
+        f"long enough: {INTERRUPTED})" in err  # fmt: skip
+
+
+def test_the_visibility_gate_is_breached_when_the_slowest_samples_are_unknown(tmp_path, capsys):
+    fed = Samples()
+    fed.found([100.0 + 75 * n for n in range(32)])  # 100..2,425 ms: p95 under 3 s
+    fed.acked(35)
+    fed.probe.finish(INTERRUPTED)
+    code, _, err = report(capsys, write_run(tmp_path / "r", fed.figures()), "--no-charts",
+                          "--max-visibility-p95-ms", "3000")  # fmt: skip
+    assert code == 1 and "visibility unknown for 35 of 67 samples" in err, err
+
+
+def test_the_visibility_gate_still_passes_on_a_run_whose_every_sample_is_known(tmp_path, capsys):
+    fed = Samples()
+    fed.found([100.0 + 10 * n for n in range(40)])
+    code, out, _ = report(capsys, write_run(tmp_path / "r", fed.figures()), "--no-charts",
+                          "--max-visibility-p95-ms", "1000")  # fmt: skip
+    assert code == 0 and "gate passed: visibility latency p95 " in out
+
+
+def test_a_capacity_step_with_no_visible_sample_is_not_good_on_freshness():
+    step = Step(offered_rps=100, batch_size=None, seconds=4.8, achieved_rps=100, offered_logs_per_second=100,
+                acked_logs_per_second=100, stored_logs_per_second=100, backlog_start=0, backlog_end=0,
+                backlog_rise=0, p50_ms=1, p95_ms=2, p99_ms=3, failure_rate=0.0, failures={}, dropped=0,
+                visibility_p95_ms=None, visibility_samples=0, visibility_late=0)  # fmt: skip
+    broken = _broken(step, CapacitySettings(slo_visibility_p95_ms=500.0))
+    assert [cause["status"] for cause in broken] == ["FRESHNESS"]
+    assert broken[0]["words"].startswith("freshness unknown: no sampled log of the step became visible")
+    assert _broken(step, CapacitySettings()) == [], "without a freshness SLO the step is judged on the rest"
+
+
+# --- no figure without a sample ------------------------------------------------------------------------------------
+
+
+def test_no_visibility_figure_is_stated_when_no_sample_became_visible(tmp_path, capsys):
+    fed = Samples()
+    fed.acked(39)
+    fed.probe.finish()  # the audit settled: never visible
+    data = fed.figures()
+    row = data["aggregated"]
+    assert (row["p50"], row["p95"], row["p99"], row["max"], data["max_poll_gap_ms"]) == (None,) * 5
+    assert summary_line(data).endswith("0 of 39 samples visible: no figure (p50, p95, p99, max n/a); 39 never "
+                                       "visible by the end of the audit")  # fmt: skip
+    assert " 0 ms" not in strip_sentence(data) and "none visible" in strip_sentence(data)
+    folder = write_run(tmp_path / "r", data)
+    lines = (folder / "run_freshness.csv").read_text().splitlines()
+    assert lines[-1] == "Aggregated,39,0,39,,,,,100.0,0,", lines
+    code, out, _ = report(capsys, folder, "--no-charts", "--json")
+    summary = json.loads(out)["freshness"]
+    assert code == 0 and summary["visibility_latency_ms"] == {"p50": None, "p95": None, "p99": None, "max": None}
+    assert summary["by_name"]["Aggregated"]["p95"] is None and summary["max_poll_gap_ms"] is None
+    text = (folder / "report.md").read_text()
+    assert "| Aggregated | 39 | 0 | 39 | n/a | n/a | n/a | n/a |" in text, text
+
+
+def test_the_console_line_of_reports_shows_n_a_and_no_error_bound_without_a_visible_sample(tmp_path, capsys):
+    fed = Samples()
+    fed.acked(39)
+    fed.probe.finish()
+    code, out, _ = report(capsys, write_run(tmp_path / "r", fed.figures()), "--no-charts")
+    line = next(line for line in out.splitlines() if line.startswith("Freshness:"))
+    assert code == 0 and line.startswith("Freshness: p50 n/a ms, p95 n/a ms, max n/a ms"), line
+    assert "none measured, no sample became visible" in line and " 0 ms" not in line, line
+
+
+def test_metrics_carry_no_visibility_value_without_a_visible_sample():
+    fed = Samples()
+    fed.acked(5)
+    families = {family.name: family for family in SuiteCollector._freshness(SimpleNamespace(freshness=fed.probe))}
+    assert families[f"{PREFIX}_visibility_latency_quantile_seconds"].samples == []
+    assert families[f"{PREFIX}_freshness_error_bound_seconds"].samples == []
+    fed.found([250.0])
+    families = {family.name: family for family in SuiteCollector._freshness(SimpleNamespace(freshness=fed.probe))}
+    assert [sample.value for sample in families[f"{PREFIX}_freshness_error_bound_seconds"].samples] == [
+        pytest.approx(0.25)
+    ]
+
+
+def test_the_history_shows_no_visibility_p95_for_a_run_without_a_visible_sample(tmp_path, capsys):
+    fed = Samples()
+    fed.acked(39)
+    fed.probe.finish()
+    write_run(tmp_path / "runs" / "a", fed.figures())
+    assert history_main([str(tmp_path / "runs")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "| a |" in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[8] == "", row  # the visibility p95 column: empty, not 0
+
+
+# --- the poll interval is never stated without the measured error bound -------------------------------------------
+
+
+def test_the_report_states_the_measured_error_bound_and_the_poll_interval_as_the_shortest_asked_for(tmp_path, capsys):
+    fed = Samples()
+    fed.found([800.0, 900.0, 1000.0], gap_ms=700.0)
+    folder = write_run(tmp_path / "r", fed.figures())
+    code, out, _ = report(capsys, folder, "--no-charts")
+    line = next(line for line in out.splitlines() if line.startswith("Freshness:"))
+    bound = "late by at most 700 ms, the largest gap between the polls that saw a sample, measured (100 ms is only " \
+        "the shortest gap asked for between polls)"  # fmt: skip
+    assert code == 0 and bound in line and "poll interval 100 ms" not in line, line
+    assert bound in (folder / "report.md").read_text()
+
+
+def test_the_metrics_help_says_the_poll_interval_is_not_the_error_bound():
+    families = {family.name: family for family in SuiteCollector._freshness(SimpleNamespace(freshness=Samples().probe))}
+    assert "not the error bound" in families[f"{PREFIX}_freshness_poll_interval_seconds"].documentation
+
+
+# --- the history's regression check compares visibility ------------------------------------------------------------
+
+
+def test_a_newest_run_whose_visibility_p95_regressed_fails_the_history_gate(tmp_path, capsys):
+    for folder, p95 in (("a", 1000.0), ("b", 1050.0), ("c", 950.0), ("d", 6058.0)):
+        fed = Samples()
+        fed.found([p95] * 20, gap_ms=300.0)
+        write_run(tmp_path / "runs" / folder, fed.figures())
+    write_run(tmp_path / "runs" / "b2", {**Samples().figures(), "status": "done"})  # no visible sample: not compared
+    assert history_main([str(tmp_path / "runs"), "--max-regression-pct", "50"]) == 1
+    err = capsys.readouterr().err
+    assert "d: visibility p95 ms 6,058.000 vs median 1,000.000 (+506% worse) (> 50%)" in err, err
+
+
+def test_a_visibility_change_within_the_measured_error_bound_is_no_regression(tmp_path, capsys):
+    for folder, p95 in (("a", 100.0), ("b", 100.0), ("c", 400.0)):
+        fed = Samples()
+        fed.found([p95] * 20, gap_ms=700.0)  # each figure late by up to 700 ms: 100 -> 400 ms is within it
+        write_run(tmp_path / "runs" / folder, fed.figures())
+    assert history_main([str(tmp_path / "runs"), "--max-regression-pct", "50"]) == 0, capsys.readouterr().err
+
+
+# --- python -m reports --json phases have _freshness.json's shape -------------------------------------------------
+
+
+def test_the_json_summary_phases_have_the_freshness_files_shape(tmp_path, capsys):
+    fed = Samples()
+    fed.found([100.0, 200.0, 300.0], phase="0")
+    fed.found([900.0, 1200.0], phase="1")
+    fed.acked(2, phase="1")
+    fed.probe.finish(INTERRUPTED)
+    data = fed.figures()
+    code, out, _ = report(capsys, write_run(tmp_path / "r", data), "--no-charts", "--json")
+    phases = json.loads(out)["freshness"]["phases"]
+    written = json.loads((tmp_path / "r" / "run_freshness.json").read_text())["phases"]
+    assert code == 0 and phases == written == data["phases"]
+    assert set(phases[1]) == {"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}
+    assert (phases[1]["unknown"], phases[1]["visible"], phases[1]["p99"]) == (2, 2, 1200.0)
+
+
+def test_the_console_table_at_the_end_of_a_run_shows_n_a_without_a_visible_sample(caplog):
+    fed = Samples()
+    fed.acked(3)
+    fed.probe.finish()
+    with caplog.at_level(logging.INFO, logger="locust.stats_logger"):
+        print_freshness_summary(fed.figures())
+    table = [record.getMessage() for record in caplog.records]
+    assert table[2].split() == ["WriteLog", "3", "0", "3", "0", "n/a", "n/a", "n/a", "n/a"], table
