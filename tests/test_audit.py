@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from audit_barriers import stored_barriers, without_barriers
 from conftest import grpc_host
 from locust_runs import run_locust
 
@@ -34,8 +35,9 @@ def test_without_faults_every_acknowledged_log_is_found_and_the_run_passes(serve
 def test_logs_the_server_dropped_are_reported_lost_exactly_and_fail_the_run(serve, tmp_path):
     server = serve("--drop-rate", "0.3", "--seed", "11")
     run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "300")
-    stats = server.stop()
     audit = run.json("audit")
+    barriers = stored_barriers(server.target, audit["run_id"])
+    stats = without_barriers(server.stop(), audit, barriers)
     assert stats["dropped"] > 0
     assert (audit["status"], audit["lost"], audit["unexpected"]) == ("lost", stats["dropped"], 0)
     assert (audit["acked"], audit["persisted"]) == (stats["acked"], stats["stored"])
@@ -47,9 +49,10 @@ def test_logs_the_server_dropped_are_reported_lost_exactly_and_fail_the_run(serv
 def test_audit_allow_loss_reports_lost_logs_without_failing_the_run(serve, tmp_path):
     server = serve("--drop-rate", "0.3", "--seed", "11")
     run = run_locust("single", grpc_host(server), tmp_path, "--max-requests", "300", "--audit-allow-loss")
-    stats = server.stop()
     assert run.returncode == 0, run.stderr
     audit = run.json("audit")
+    barriers = stored_barriers(server.target, audit["run_id"])
+    stats = without_barriers(server.stop(), audit, barriers)
     assert (audit["status"], audit["lost"]) == ("lost", stats["dropped"])
     assert stats["dropped"] > 0
     assert "Delivery audit LOST" in run.stdout + run.stderr

@@ -1,4 +1,5 @@
-"""How the audit decides: reached, settled below acked (lost), or still storing at the timeout (unsettled).
+"""How the audit decides: reached, settled below acked with its barrier stored (lost), or still storing or not even
+storing the barrier at the timeout (unsettled).
 
 The service is replaced by scripted sequences of stored counts (this run's, and other logs the service stores
 meanwhile) behind the audit's own call seam; the audit against a real server is in test_audit.py.
@@ -6,6 +7,9 @@ meanwhile) behind the audit's own call seam; the audit against a real server is 
 
 from __future__ import annotations
 
+import grpc
+
+from grpc_user.locust.audit.barrier import BARRIER_KEY
 from grpc_user.locust.audit.delivery import audit_delivery
 from grpc_user.pb import log_service_pb2 as pb
 
@@ -20,25 +24,50 @@ class Clock:
         self.now += seconds
 
 
-def scripted(counts: list[int], others: list[int], clock: Clock, monkeypatch):
-    """Each poll takes the next of this run's ``counts`` and of the ``others`` stored (the last ones repeat)."""
+def scripted(counts: list[int], others: list[int], clock: Clock, monkeypatch, barrier_after: int | None = 1,
+             barrier_refused: grpc.StatusCode | None = None):  # fmt: skip
+    """Each poll takes the next of this run's ``counts`` and of the ``others`` stored (the last ones repeat). A
+    barrier written is stored ``barrier_after`` polls later (None: dropped, never stored); ``barrier_refused``: the
+    status every WriteLog fails with."""
     monkeypatch.setattr("grpc_user.locust.audit.delivery.time.monotonic", lambda: clock.now)
     remaining, other = iter(counts), iter(others)
-    now = {"run": 0, "others": 0}
+    now = {"run": 0, "others": 0, "polls": 0}
+    barriers: list[int] = []  # the poll each barrier was written at
 
     def call(path: str, payload: bytes) -> bytes:
-        if pb.QueryLogRequest.FromString(payload).metadata_filters:
+        if path.endswith("/WriteLog"):
+            if barrier_refused is not None:
+                raise Refused(barrier_refused)
+            barriers.append(now["polls"])
+            return pb.WriteLogResponse(success=True, log_id="queued-1").SerializeToString()
+        filters = pb.QueryLogRequest.FromString(payload).metadata_filters
+        visible = len([at for at in barriers if barrier_after is not None and now["polls"] - at >= barrier_after])
+        if BARRIER_KEY in filters:
+            return pb.QueryLogResponse(success=True, total_count=visible).SerializeToString()
+        if filters:
+            now["polls"] += 1
             now["run"], now["others"] = next(remaining, counts[-1]), next(other, others[-1])
             return pb.QueryLogResponse(success=True, total_count=now["run"]).SerializeToString()
-        return pb.QueryLogResponse(success=True, total_count=now["run"] + now["others"]).SerializeToString()
+        return pb.QueryLogResponse(success=True, total_count=now["run"] + now["others"] + visible).SerializeToString()
 
     return call
 
 
+class Refused(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return "no"
+
+
 def audit(counts: list[int], monkeypatch, acked: int = 100, timeout: float = 5, settle: float = 1,
-          until_settled: bool = False, others: list[int] | None = None):  # fmt: skip
+          until_settled: bool = False, others: list[int] | None = None, **barrier):  # fmt: skip
     clock = Clock()
-    call = scripted(counts, others or [0], clock, monkeypatch)
+    call = scripted(counts, others or [0], clock, monkeypatch, **barrier)
     return audit_delivery(call, run_id="r", acked=acked, timeout=timeout, settle=settle, sleep=clock.sleep,
                           until_settled=until_settled)  # fmt: skip
 
@@ -48,13 +77,35 @@ def test_reaching_the_acknowledged_count_is_ok(monkeypatch):
     assert (result.status, result.persisted, result.lost) == ("ok", 100, 0)
 
 
-def test_a_count_that_stands_still_below_acked_is_lost(monkeypatch):
+def test_a_count_that_stands_still_below_acked_then_a_stored_barrier_is_lost(monkeypatch):
     result = audit([10, 90, 90], monkeypatch)
     assert (result.status, result.lost) == ("lost", 10)
-    assert result.detail.startswith(
-        "the service stored nothing for 1 s (--audit-settle; a service that flushes less "
-        "often than that needs a longer --audit-settle)"
-    )
+    assert result.detail.startswith("the service stored nothing for 1 s, then a log written after the stop (the "
+                                    "audit's barrier"), result.detail  # fmt: skip
+
+
+def test_a_flush_period_longer_than_the_settle_time_is_waited_for_never_called_lost(monkeypatch):
+    """Issue 20's kind: 90 of 100 stored by full batches, the last 10 by a timer 3 s later (settle 1 s). The
+    service stood still for 3 s; the barrier written then is stored with the 10, so nothing was lost."""
+    flat = [90] * 12  # 3 s of polls
+    result = audit([40, *flat, 100], monkeypatch, barrier_after=9)
+    assert (result.status, result.persisted, result.lost_max) == ("ok", 100, 0), result
+
+
+def test_a_barrier_never_stored_leaves_the_shortfall_unsettled_never_lost(monkeypatch):
+    """A service that stores nothing more, not even a log written after the stop: a flush period longer than the
+    audit's timeout, or a store that takes nothing. Either way nothing proves a loss."""
+    result = audit([90], monkeypatch, timeout=4, barrier_after=None)
+    assert (result.status, result.lost_min, result.lost_max) == ("unsettled", 0, 10), result
+    assert "not even the log the audit wrote after the stop" in result.detail, result.detail
+    assert "raise --audit-timeout" in result.detail
+
+
+def test_a_service_that_refuses_the_barrier_is_judged_by_its_idle_time_as_before(monkeypatch):
+    result = audit([10, 90, 90], monkeypatch, barrier_refused=grpc.StatusCode.PERMISSION_DENIED)
+    assert (result.status, result.lost) == ("lost", 10)
+    assert "refused the audit's barrier (WriteLog answered PERMISSION_DENIED)" in result.detail, result.detail
+    assert "needs a longer --audit-settle" in result.detail
 
 
 def test_a_count_that_stands_still_while_the_service_stores_other_logs_is_waited_for(monkeypatch):

@@ -4,7 +4,9 @@ The service acknowledges before it stores and may drop a batch whose flush faile
 stop the audit counts the logs carrying this run's ``run_id`` (QueryLog filtered by metadata
 only, ``limit=1``, reading ``total_count``: the real service's level-filter quirk breaks a query
 by service_name) and polls until the count reaches the acknowledged number (plus the logs in
-doubt), stops moving for the settle period, or the timeout runs out (the count: ``stored_count``).
+doubt), or the service stores nothing for the settle period and then stores the audit's barrier (a log
+written after the stop, queued behind all of the run's: ``barrier``), or the timeout runs out (the count:
+``stored_count``).
 
 Exact when every call's outcome is known. A log *in doubt* belongs to a call whose answer never
 arrived (a deadline, a cancel, a broken connection): the service may or may not have queued it.
@@ -22,6 +24,7 @@ from typing import Any
 import grpc
 
 from grpc_user.calls import error_message, status_name
+from grpc_user.locust.audit.barrier import Barrier
 from grpc_user.locust.audit.stored_count import count_stored
 from grpc_user.locust.run import exit_codes
 
@@ -35,9 +38,11 @@ class AuditResult:
 
     ``status``: ok (nothing missing); in_doubt (nothing acknowledged is missing, but up to
     ``lost_max`` logs of calls with an unknown outcome were not found); lost (``lost_min`` > 0:
-    the service stored nothing for the settle period with acked logs missing); unsettled (still
-    storing when the timeout ran out); interrupted (a signal cut the audit short: the counts so far);
-    skipped; error (the audit could not count); running (still polling). ``lost`` = ``lost_min``.
+    the service stored nothing for the settle period, then stored the audit's barrier, with acked logs
+    still missing); unsettled (still storing, or not even storing the barrier, when the timeout ran out);
+    interrupted (a signal cut the audit short: the counts so far); skipped; error (the audit could not
+    count); running (still polling). ``lost`` = ``lost_min``. ``barriers``: the logs the audit wrote
+    (``grpc_user.locust.audit.barrier``): the service's own totals count them, this run's count does not.
     """
 
     run_id: str
@@ -51,6 +56,7 @@ class AuditResult:
     in_doubt: int = 0
     lost_min: int = 0
     lost_max: int = 0
+    barriers: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ``_audit.json`` file)."""
@@ -165,23 +171,26 @@ def audit_delivery(
     until_settled: bool = False,
     interrupted_by: Callable[[], str] = str,
 ) -> AuditResult:
-    """Poll the stored counts until this run's reaches ``acked + in_doubt``, the service stores nothing for
-    ``settle`` s, or ``timeout`` s pass.
+    """Poll the stored counts until this run's reaches ``acked + in_doubt``, the service stores the barrier the
+    audit writes once it stored nothing for ``settle`` s, or ``timeout`` s pass.
 
     Each poll counts this run's logs and every log the service stores. A service still storing anything (an
-    earlier test's backlog, another team's run, a slow store) may store this run's logs next, so only a service
-    that stored nothing for ``settle`` s proves a shortfall lost; at the timeout it is ``unsettled``.
+    earlier test's backlog, another team's run, a slow store) may store this run's logs next, and one that stored
+    nothing for ``settle`` s may only be waiting for its flush timer; so a shortfall is lost only once the service
+    has stored a log written after it stood still (the barrier, again after ``settle`` s, 2x, 4x... while none is
+    stored); at the timeout it is ``unsettled``. A service that refuses the barrier is judged by its idle time.
     ``until_settled``: ``acked`` is only a lower bound (a worker's final counts never arrived), so reaching it
     proves nothing: wait for the service to stand still, and the logs found beyond it count as unexpected.
     ``interrupted_by``: what cut the audit short ('' while nothing did), asked before each poll (``sleep`` may
     return early for it); then the result is ``interrupted`` with the counts so far.
     """
-    counts = _Counts(time.monotonic())
+    counts, barrier = _Counts(time.monotonic()), Barrier(run_id)
     while True:
         now = time.monotonic()
         if cause := interrupted_by():
             return undecided("interrupted", run_id, acked, in_doubt, counts.run, now - counts.started, cause)
         try:
+            barrier.count(call)
             count, service = count_stored(call, run_id), count_stored(call, None)
         except grpc.RpcError as error:
             # A busy or flaky service (the very thing under test) gets retried until the timeout.
@@ -198,18 +207,39 @@ def audit_delivery(
                                  in_doubt))  # fmt: skip
         reached = count >= acked + in_doubt and not until_settled
         idle = now - counts.service_moved >= settle
-        if reached or idle or now - counts.started >= timeout:
+        # Stored nothing for the settle period proves nothing against a longer flush period: a barrier written
+        # now and found stored does (everything queued before it was stored or dropped).
+        settled = barrier.visible > 0 or (idle and bool(barrier.refused))
+        if reached or settled or now - counts.started >= timeout:
             break
+        if idle and not barrier.refused and barrier.due(now, settle):
+            barrier.send(call, now)
         sleep(POLL_SECONDS)
-    result = verdict(run_id, acked, in_doubt, count, counts.run_moved - counts.started, idle or reached)
+    result = verdict(run_id, acked, in_doubt, count, counts.run_moved - counts.started, settled or reached)
+    result.barriers = barrier.sent
     if result.status == "unsettled":
-        result.detail = _still_storing(counts, now, result.lost_max, timeout)
+        result.detail = _unsettled(counts, barrier, now, result.lost_max, timeout)
     elif result.status in ("lost", "in_doubt"):
         result.detail = (
-            f"the service stored nothing for {settle:g} s (--audit-settle; a service that flushes less "
-            f"often than that needs a longer --audit-settle)"
+            f"the service stored nothing for {settle:g} s, then a log written after the stop (the audit's barrier, "
+            "queued behind every log it had acknowledged): what is missing was dropped, not delayed"
+            if barrier.visible
+            else f"the service stored nothing for {settle:g} s and refused the audit's barrier ({barrier.refused}): "
+            "a service that flushes less often than that needs a longer --audit-settle"
         )
     return result
+
+
+def _unsettled(counts: _Counts, barrier: Barrier, now: float, missing: int, timeout: float) -> str:
+    """Why the audit gave up: still storing, or storing nothing, not even the barrier written after the stop."""
+    if barrier.sent and counts.run == counts.run_first and counts.service - counts.service_first <= 0:
+        return (f"the service stored nothing, not even the log the audit wrote after the stop ({barrier.sent} "
+                f"barrier{'s' if barrier.sent > 1 else ''}), within --audit-timeout {timeout:g} s: a flush period "
+                "longer than that, or a service that stores nothing at all: raise --audit-timeout to tell")  # fmt: skip
+    if barrier.sent:
+        return (f"the service stood still, and the log the audit wrote after the stop was not stored within "
+                f"--audit-timeout {timeout:g} s (a flush period longer than that?): raise --audit-timeout")  # fmt: skip
+    return _still_storing(counts, now, missing, timeout)
 
 
 def _still_storing(counts: _Counts, now: float, missing: int, timeout: float) -> str:

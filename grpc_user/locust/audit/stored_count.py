@@ -20,17 +20,17 @@ QUERY_PATH = METHOD_PATHS[QUERY_LOG]
 AUDIT_QUERY_TIMEOUT_SECONDS = 10.0
 
 
-def stored_count_request(run_id: str | None) -> bytes:
-    """QueryLog counting this run's logs (metadata filter only), or every stored log (``run_id`` None: no filter,
-    so the real service applies no level filter either); limit 1, total_count is the answer."""
-    filters = {} if run_id is None else {RUN_ID_KEY: run_id}
+def stored_count_request(run_id: str | None, key: str = RUN_ID_KEY) -> bytes:
+    """QueryLog counting this run's logs (metadata filter ``key``=``run_id`` only), or every stored log (``run_id``
+    None: no filter, so the real service applies no level filter either); limit 1, total_count is the answer."""
+    filters = {} if run_id is None else {key: run_id}
     return pb.QueryLogRequest(metadata_filters=filters, limit=1).SerializeToString()
 
 
-def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None) -> int:
-    """How many logs the service stores with metadata run_id=<run_id> (``None``: how many it stores in all);
+def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None, key: str = RUN_ID_KEY) -> int:
+    """How many logs the service stores with metadata <key>=<run_id> (``None``: how many it stores in all);
     RuntimeError when the answer says success=false or cannot be read, grpc.RpcError when the call fails."""
-    answer = call(QUERY_PATH, stored_count_request(run_id))
+    answer = call(QUERY_PATH, stored_count_request(run_id, key))
     try:
         response = pb.QueryLogResponse.FromString(answer)
     except DecodeError:

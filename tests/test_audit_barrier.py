@@ -1,0 +1,73 @@
+"""The delivery audit against real reference servers, in-process: a shortfall is lost only once the service has
+stored the audit's barrier, a log written after the stop and queued behind every log it had acknowledged."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import grpc
+import pytest
+
+from grpc_user import LogClient
+from grpc_user.entries import RUN_ID_KEY
+from grpc_user.locust.audit.barrier import BARRIER_KEY
+from grpc_user.locust.audit.delivery import audit_delivery
+from reference_server.process import ServerProcess, start_server_process
+
+
+@pytest.fixture
+def servers():
+    started: list[ServerProcess] = []
+
+    def start(*args: str) -> ServerProcess:
+        started.append(start_server_process("--queue-size", "100000", *args))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def write(server: ServerProcess, run_id: str, count: int) -> int:
+    """``count`` logs of ``run_id`` in batches of 50; how many the server acknowledged."""
+    with LogClient(server.target, max_batch_size=50) as client:
+        result = client.batch_write_logs({"message": f"log {n}", RUN_ID_KEY: run_id} for n in range(count))
+    return result.success_count
+
+
+def raw_call(channel: grpc.Channel) -> Callable[[str, bytes], bytes]:
+    return lambda path, payload: channel.unary_unary(path)(payload, timeout=5)
+
+
+def test_logs_a_timer_flushes_after_the_settle_time_are_waited_for_not_called_lost(servers):
+    """Batches of 100 are stored at once, the last 50 logs by the flush timer 4 s later: the service stands still
+    longer than --audit-settle 1. The idle rule called 50 logs lost; the barrier is stored with them."""
+    server = servers("--flush-period", "4", "--flush-batch", "100")
+    acked = write(server, "timer", 100)  # a full batch, stored at once; the flush timer starts again then
+    with LogClient(server.target) as client:
+        while client.query_logs(**{RUN_ID_KEY: "timer"}, limit=1).total_count < 100:
+            time.sleep(0.05)
+    acked += write(server, "timer", 50)
+    with grpc.insecure_channel(server.target) as channel:
+        started = time.monotonic()
+        result = audit_delivery(raw_call(channel), run_id="timer", acked=acked, timeout=20, settle=1)
+    elapsed = time.monotonic() - started
+    with LogClient(server.target) as client:
+        barriers = client.query_logs(**{BARRIER_KEY: "timer"}, limit=10).total_count
+    assert (result.status, result.persisted, result.lost_max) == ("ok", 150, 0), result.summary()
+    assert elapsed < 4 + 4, "at most one flush period past the settle time"
+    assert 1 <= barriers <= 3 and server.stop()["stored"] == 150 + barriers, "a barrier after 1, 2 and 4 s at most"
+
+
+def test_logs_the_service_dropped_are_lost_once_its_barrier_is_stored(servers):
+    server = servers("--flush-period", "0.1", "--drop-rate", "0.3", "--seed", "11")
+    acked = write(server, "dropped", 300)
+    with grpc.insecure_channel(server.target) as channel:
+        result = audit_delivery(raw_call(channel), run_id="dropped", acked=acked, timeout=30, settle=1)
+        with LogClient(server.target) as client:
+            barriers = client.query_logs(**{BARRIER_KEY: "dropped"}, limit=10).total_count
+    stats = server.stop()
+    assert result.status == "lost" and result.lost == acked - result.persisted > 0, result.summary()
+    assert result.persisted == stats["stored"] - barriers and barriers >= 1, (stats, barriers)
+    assert "a log written after the stop (the audit's barrier" in result.detail
