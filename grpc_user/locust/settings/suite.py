@@ -331,8 +331,8 @@ class SuiteSettings:
         parse=number("seconds", most=MAX_WAIT_SECONDS),
         default="6",
         help=(
-            "seconds the service must store nothing "
-            "at all before the logs still missing count as lost (longer than the service's flush period, 5 s)"
+            "seconds the service must store nothing at all before the audit writes its barrier, a log whose "
+            "storage proves the logs still missing lost (then again after 2x, 4x while none is stored)"
         ),
         group=AUDIT,
         metavar="S",
