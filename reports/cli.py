@@ -131,10 +131,11 @@ def _terminal(figures: Figures, files: list[Path], changes: list[Change] | None)
         lines.append(figures.capacity["answer"])
     if figures.freshness is not None:
         fresh = figures.freshness
+        never = f", {fresh.never_visible:,} never visible" if fresh.never_visible else ""
         unknown = f", {fresh.unknown:,} unknown" if fresh.unknown else ""
         lines.append(f"Freshness: p50 {document.ms(fresh.p50)} ms, p95 {document.ms(fresh.p95)} ms, max "
                      f"{document.ms(fresh.max_ms)} ms from acknowledgement to visible ({fresh.visible:,} of "
-                     f"{fresh.samples:,} samples{unknown}; {fresh.error_bound()})")  # fmt: skip
+                     f"{fresh.samples:,} samples{never}{unknown}; {fresh.error_bound()})")  # fmt: skip
     if figures.peers is not None:
         lines += [f"warning: {warning}" for warning in figures.peers.warnings()]
     if changes is not None:
