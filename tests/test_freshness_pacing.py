@@ -1,10 +1,13 @@
-"""The freshness probe's pacing in-process: its query share while the test runs, and a freshness SLO's precision."""
+"""The freshness probe in-process: its query share while the test runs, a freshness SLO's precision, and which
+samples a capacity step counts as late."""
 
 from __future__ import annotations
 
 import math
+import time
 
 from grpc_user.locust.freshness.files import error_bound, figures
+from grpc_user.locust.freshness.pending import Sample
 from grpc_user.locust.freshness.poller import PollPacing
 from grpc_user.locust.freshness.probe import FreshnessProbe
 
@@ -50,3 +53,24 @@ def test_the_stated_error_bound_names_the_slo_cadence_only_with_an_slo():
     with_slo = figures(probe, 20)
     assert with_slo["slo_poll_interval_ms"] == 200
     assert error_bound(with_slo).endswith("and at least every 200 ms for the freshness SLO")
+
+
+def test_a_capacity_step_counts_as_late_only_the_samples_acknowledged_in_it_here_and_at_the_workers():
+    """An earlier bad step's backlog stays pending: a later step that took no sample of its own was failed on it."""
+    now, epoch = time.monotonic(), time.time()
+    master, worker = FreshnessProbe("run", 20, 0.1), FreshnessProbe("run", 20, 0.1, worker="w1")
+    for probe in (master, worker):
+        probe.late_after = 0.5
+        probe.pending.add(Sample("", 1, "WriteLog", epoch - 10, acked_at=now - 10))  # the earlier step's
+    master.merge_report(worker.take_report(), "w1")
+    assert master.late(now) == 2, "before any window: every late sample, here and at the worker"
+    master.start_window()
+    master.merge_report(worker.take_report(), "w1")
+    assert master.late(time.monotonic() + 1) == 0 and master.window_p95_ms(time.monotonic() + 1) == (None, 0, 0)
+    for probe in (master, worker):
+        probe.pending.add(Sample("", 2, "WriteLog", time.time(), acked_at=time.monotonic()))  # this step's
+    master.merge_report(worker.take_report(), "w1")
+    assert master.late(time.monotonic()) == 0, "not pending longer than the SLO yet"
+    time.sleep(0.6)
+    master.merge_report(worker.take_report(), "w1")
+    assert master.late(time.monotonic()) == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,6 +115,16 @@ class PendingSamples:
         if age <= give_up_after:
             heapq.heappush(self._overdue, (looked_at + OVERDUE_RATIO * age, next(self._order), sample))
 
-    def older_than(self, moment: float) -> int:
-        """How many pending samples were acknowledged before ``moment`` (monotonic s)."""
-        return sum(1 for sample in self._by_key.values() if sample.acked_at < moment)
+    def older_than(self, moment: float, since: float = float("-inf")) -> int:
+        """How many pending samples were acknowledged before ``moment`` (and at ``since`` or after; monotonic s)."""
+        return sum(1 for sample in self._by_key.values() if since <= sample.acked_at < moment)
+
+    def older_than_by_second(self, moment: float) -> dict[int, int]:
+        """The pending samples acknowledged before ``moment`` (monotonic s), counted by the epoch second of their
+        acknowledgement: what a worker tells the master, whose clock is not this process's monotonic one."""
+        offset, counts = time.time() - time.monotonic(), dict[int, int]()
+        for sample in self._by_key.values():
+            if sample.acked_at < moment:
+                second = int(sample.acked_at + offset)
+                counts[second] = counts.get(second, 0) + 1
+        return counts

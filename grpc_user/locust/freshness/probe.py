@@ -117,7 +117,8 @@ class FreshnessProbe:
     closed: bool = False
     late_after: float = 0.0
     window: Latencies | None = None
-    remote_late: dict[str, int] = field(default_factory=dict)
+    remote_late: dict[str, dict[int, int]] = field(default_factory=dict)
+    window_since: float = float("-inf")
     poller: Any = None
     history: Any = None
     _next_number: int = 0
@@ -271,8 +272,10 @@ class FreshnessProbe:
     # A window of the run (a capacity step): every name's samples found in it, and those still pending too late.
 
     def start_window(self) -> None:
-        """From now on, also record into a fresh window histogram (all names)."""
+        """From now on, also record into a fresh window histogram (all names); a sample counts as late in the window
+        only if it was acknowledged in it (an earlier step's backlog is that step's)."""
         self.window = Latencies()
+        self.window_since = time.monotonic()
 
     def longest_poll_gap(self) -> float:
         """The longest time (s) between two polls whatever the query share: a tenth of the freshness SLO
@@ -280,8 +283,12 @@ class FreshnessProbe:
         return max(self.poll_interval, self.late_after / POLLS_PER_SLO) if self.late_after > 0 else math.inf
 
     def late(self, now: float) -> int:
-        """Samples pending here for longer than ``late_after``, and at the workers as they last reported."""
-        return self.pending.older_than(now - self.late_after) + sum(self.remote_late.values())
+        """Samples acknowledged since the window started and pending longer than ``late_after``, here and at the
+        workers as they last reported (by the epoch second of their acknowledgement)."""
+        since_second = int(self.window_since + time.time() - time.monotonic()) if self.window_since > 0 else 0
+        remote = sum(count for late in self.remote_late.values() for second, count in late.items()
+                     if second >= since_second)  # fmt: skip
+        return self.pending.older_than(now - self.late_after, since=self.window_since) + remote
 
     def window_p95_ms(self, now: float) -> tuple[float | None, int, int]:
         """(p95 in ms, samples found, samples late) of the window: the p95 counts the samples pending longer than
@@ -325,6 +332,11 @@ class FreshnessProbe:
         self.remote_pending.pop(worker, None)
         self.remote_late.pop(worker, None)
 
+    def _late_by_second(self) -> dict[int, int]:
+        if self.late_after <= 0:
+            return {}
+        return self.pending.older_than_by_second(time.monotonic() - self.late_after)
+
     def take_report(self) -> dict[str, Any]:
         """What a worker sends the master with each stats report: histograms and counts since the last one."""
         report = {
@@ -338,7 +350,7 @@ class FreshnessProbe:
             "longest_found": self.longest_found,
             "error": self.error,
             "pending": len(self.pending),
-            "late": self.pending.older_than(time.monotonic() - self.late_after) if self.late_after > 0 else 0,
+            "late": {str(second): count for second, count in self._late_by_second().items()},  # msgpack: str keys
         }
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
         return report
@@ -363,7 +375,7 @@ class FreshnessProbe:
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
         self.error = report.get("error") or self.error
         self.remote_pending[worker] = report.get("pending", 0)
-        self.remote_late[worker] = report.get("late", 0)
+        self.remote_late[worker] = {int(second): count for second, count in (report.get("late") or {}).items()}
 
     def reset_stats(self) -> None:
         """Reset Stats: the figures start again (pending samples are still looked for)."""
