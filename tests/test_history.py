@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import grpc_host
@@ -35,17 +36,19 @@ RATE = ("--target-rps", "200")
 
 def test_a_slower_newest_run_is_flagged_and_fails_the_gate(serve, tmp_path):
     runs = tmp_path / "runs"
-    fast = serve()
-    for index in range(2):
-        folder = runs / f"2026112{index}T000000Z-single"
-        folder.mkdir(parents=True)
-        assert run_locust("single", grpc_host(fast), folder, *RATE, users=4, run_time="2s").returncode == 0
-    slow = serve("--latency-ms", "50")
-    folder = runs / "20261129T000000Z-single"
-    folder.mkdir()
-    assert run_locust("single", grpc_host(slow), folder, *RATE, users=4, run_time="2s").returncode == 0
+    # Two runs against fast servers at the same time (a server each), then the newest against a slow one: the
+    # history orders runs by their start.
+    fast = {"20261120T000000Z-single": serve(), "20261121T000000Z-single": serve()}
+    slow = {"20261129T000000Z-single": serve("--latency-ms", "50")}
+    for servers in (fast, slow):
+        for name in servers:
+            (runs / name).mkdir(parents=True)
+        with ThreadPoolExecutor(len(servers)) as pool:
+            done = pool.map(lambda name, server: run_locust("single", grpc_host(server), runs / name, *RATE, users=4,
+                                                            run_time="2s"), servers, servers.values())  # fmt: skip
+            assert [run.returncode for run in done] == [0] * len(servers)
 
-    passing = history(str(runs), "--last", "5")
+    passing = history_in_process(str(runs), "--last", "5")
     assert passing.returncode == 0, passing.stderr
     assert "## single, pacing at 200 calls/s (3 of 3 runs)" in passing.stdout and "p95 ms" in passing.stdout
     assert (runs / "history.md").exists() and (runs / "history_single_pacing_at_200_calls_s.png").stat().st_size > 0

@@ -260,6 +260,7 @@ def test_gates_that_hold_exit_0_and_are_listed(real_run: Path, tmp_path: Path) -
 def test_each_breached_gate_is_one_line_and_exit_1(real_run: Path, tmp_path: Path) -> None:
     done = cli(
         real_run,
+        "--no-charts",
         "--out",
         tmp_path,
         "--max-p95-ms",
@@ -524,7 +525,7 @@ def test_bad_files_are_one_line_and_exit_2(tmp_path: Path, make, message: str) -
 @pytest.mark.parametrize("where", ["missing-folder/run", "no-such-prefix"])
 def test_missing_folder_or_prefix_is_one_line_and_exit_2(tmp_path: Path, where: str) -> None:
     plain_run(tmp_path, [("/", 10, 0)])
-    done = cli(tmp_path / where)
+    done = in_process(tmp_path / where)
     assert done.returncode == 2
     assert done.stderr.startswith(f"reports: {tmp_path / where}: no such run folder")
     assert len(done.stderr.splitlines()) == 1
