@@ -155,7 +155,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunData, dict[str
     counts.append(5, BY_NAME, TOTAL, {"127.0.0.1:50051": 10, "127.0.0.1:50052": 5})  # unchanged: no peer rows
     arrivals.append(5, 30, 9)
     freshness = FreshnessHistory(str(prefix))
-    freshness.append({"WriteLog": FRESHNESS_ROW})
+    freshness.append(int(time.time()), {"WriteLog": FRESHNESS_ROW})
     for history in (counts, arrivals, freshness):
         history.close()
     paths = {

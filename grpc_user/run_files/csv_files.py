@@ -255,8 +255,8 @@ class FreshnessHistory(_History):
     def __init__(self, prefix: str) -> None:
         super().__init__(FRESHNESS_HISTORY, prefix)
 
-    def append(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
-        """One row per name stamped now, from its ``visible`` count and ``p50``, ``p95``, ``p99``, ``max`` in ms."""
-        now = int(time.time())
-        self._append((now, name, row["visible"], row["p50"], row["p95"], row["p99"], row["max"])
+    def append(self, second: int, rows: Mapping[str, Mapping[str, Any]]) -> None:
+        """One row per name stamped ``second`` (epoch s: the samples found in it), from its ``visible`` count and
+        ``p50``, ``p95``, ``p99``, ``max`` in ms."""
+        self._append((second, name, row["visible"], row["p50"], row["p95"], row["p99"], row["max"])
                      for name, row in rows.items())  # fmt: skip

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import gevent
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
@@ -48,7 +48,9 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     if settings.capacity is not None:  # a sample pending longer than the freshness SLO makes its step late
         probe.late_after = settings.capacity.slo_visibility_p95_ms / 1000
     history = FreshnessHistory(prefix) if prefix and not isinstance(runner, WorkerRunner) else None
-    on_interval = (lambda: _append_interval(history, probe)) if history is not None else None
+    # A second's row is written once complete: here when it is over, on a master once its workers have reported it.
+    lag = WORKER_REPORT_INTERVAL + 2 if isinstance(runner, MasterRunner) else 0
+    on_interval = (lambda: _append_interval(history, probe, int(time.time() - lag))) if history is not None else None
     probe.history = history
     pacing = PollPacing(settings.freshness_poll_interval, probe.query_share / 100, lambda: run.counter.run_requests,
                         time.time(), lambda: run.stopped_at, probe.longest_poll_gap())  # fmt: skip
@@ -109,9 +111,11 @@ def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefi
     return data
 
 
-def _append_interval(history: FreshnessHistory, probe: FreshnessProbe) -> None:
-    """The samples found visible since the last interval, a history row per name."""
-    history.append({name: latency_figures(latencies) for name, latencies in probe.take_interval().items()})
+def _append_interval(history: FreshnessHistory, probe: FreshnessProbe, before: float = float("inf")) -> None:
+    """The samples found visible in each second before ``before`` (epoch s) not written yet: a row per second and
+    name."""
+    for second, found in probe.take_intervals(before).items():
+        history.append(second, {name: latency_figures(latencies) for name, latencies in found.items()})
 
 
 def _unknown_because(run: Any, probe: FreshnessProbe, audit_status: str) -> str:

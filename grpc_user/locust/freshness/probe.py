@@ -123,8 +123,9 @@ class FreshnessProbe:
     history: Any = None
     _next_number: int = 0
     _seen: int = 0
-    _interval: LatencyHistograms = field(default_factory=LatencyHistograms)
-    _unreported: LatencyHistograms = field(default_factory=LatencyHistograms)
+    _interval: dict[int, LatencyHistograms] = field(default_factory=dict)
+    _unreported: dict[int, LatencyHistograms] = field(default_factory=dict)
+    _written_through: int = 0
     _unreported_samples: dict[str, int] = field(default_factory=dict)
     _unreported_phases: LatencyHistograms = field(default_factory=LatencyHistograms)
     _unreported_phase_samples: dict[str, int] = field(default_factory=dict)
@@ -261,8 +262,10 @@ class FreshnessProbe:
     def record(self, name: str, latency_ms: float, phase: str = "") -> None:
         """One visibility latency of request ``name`` (of a log sent in ``--action`` phase ``phase``, if any)."""
         micros = max(int(round(latency_ms * 1000)), 0)
-        for histograms in (self.histograms, self._interval, self._unreported):
-            histograms.record(name, OK, micros)
+        second = int(time.time())
+        self.histograms.record(name, OK, micros)
+        for by_second in (self._interval, self._unreported):
+            by_second.setdefault(second, LatencyHistograms()).record(name, OK, micros)
         if phase:
             self.phases.record(phase, OK, micros)
             self._unreported_phases.record(phase, OK, micros)
@@ -340,7 +343,7 @@ class FreshnessProbe:
     def take_report(self) -> dict[str, Any]:
         """What a worker sends the master with each stats report: histograms and counts since the last one."""
         report = {
-            "histograms": self._unreported.drain(),
+            "histograms": {str(second): found.encode() for second, found in self._unreported.items()},  # by second
             "samples": self._unreported_samples,
             "phase_histograms": self._unreported_phases.drain(),
             "phase_samples": self._unreported_phase_samples,
@@ -353,16 +356,19 @@ class FreshnessProbe:
             "late": {str(second): count for second, count in self._late_by_second().items()},  # msgpack: str keys
         }
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
+        self._unreported = {}
         return report
 
     def merge_report(self, report: dict[str, Any], worker: str) -> None:
         """The master adds a worker's report."""
-        found = LatencyHistograms.decode(report.get("histograms") or [])
-        for (name, outcome), latencies in found.by_key.items():
-            self.histograms.add(name, outcome, latencies)
-            self._interval.add(name, outcome, latencies)
-            if self.window is not None:
-                self.window.add(latencies)
+        for second, encoded in (report.get("histograms") or {}).items():
+            # A second already written to the history (a late report) goes into the next row written.
+            interval = self._interval.setdefault(max(int(second), self._written_through + 1), LatencyHistograms())
+            for (name, outcome), latencies in LatencyHistograms.decode(encoded).by_key.items():
+                self.histograms.add(name, outcome, latencies)
+                interval.add(name, outcome, latencies)
+                if self.window is not None:
+                    self.window.add(latencies)
         for name, count in report.get("samples", {}).items():
             self.samples[name] = self.samples.get(name, 0) + count
             self._seen += count
@@ -380,14 +386,19 @@ class FreshnessProbe:
     def reset_stats(self) -> None:
         """Reset Stats: the figures start again (pending samples are still looked for)."""
         self.histograms.reset()
-        self._interval.reset()
+        self._interval.clear()
         self.samples.clear()
 
-    def take_interval(self) -> dict[str, Latencies]:
-        """The samples found since the last call, per name (a history row each)."""
-        rows = {name: self._interval.combined(name=name) for name in self._interval.names()}
-        self._interval = LatencyHistograms()
-        return rows
+    def take_intervals(self, before: float = float("inf")) -> dict[int, dict[str, Latencies]]:
+        """The samples found in each epoch second before ``before`` (all: every second), per name, taken once
+        each (a history row per second and name). A master's rows wait for its workers' reports (``before``: a
+        report interval ago); a worker's sample found in a second already taken goes into the next one taken."""
+        taken = {}
+        for second in sorted(second for second in self._interval if second < before):
+            found = self._interval.pop(second)
+            taken[second] = {name: found.combined(name=name) for name in found.names()}
+            self._written_through = max(self._written_through, second)
+        return taken
 
     def pending_count(self) -> int:
         """Samples acknowledged and not found yet, here and (on the master) at the workers."""

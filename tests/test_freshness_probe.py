@@ -1,5 +1,5 @@
-"""The freshness probe in-process: its query share while the test runs, a freshness SLO's precision, and which
-samples a capacity step counts as late."""
+"""The freshness probe in-process: its query share while the test runs, a freshness SLO's precision, which samples
+a capacity step counts as late, and the history's one row per second."""
 
 from __future__ import annotations
 
@@ -74,3 +74,25 @@ def test_a_capacity_step_counts_as_late_only_the_samples_acknowledged_in_it_here
     time.sleep(0.6)
     master.merge_report(worker.take_report(), "w1")
     assert master.late(time.monotonic()) == 2
+
+
+def test_each_second_s_samples_make_one_history_row_per_name_stamped_with_that_second(monkeypatch):
+    """The new user's _freshness_history.csv had two rows for one second (the last interval, written at the end in
+    the same second as the one before) and, from workers, a row only every 3 s (their report interval)."""
+    clock = [1000.2]
+    monkeypatch.setattr("grpc_user.locust.freshness.probe.time.time", lambda: clock[0])
+    master, worker = FreshnessProbe("run", 20, 0.1), FreshnessProbe("run", 20, 0.1, worker="w1")
+    for second in (1000.2, 1001.5, 1002.7):  # the worker finds a sample in each of three seconds
+        clock[0] = second
+        worker.record("WriteLog", 100 * (second - 999))
+    master.merge_report(worker.take_report(), "w1")  # one report for the three seconds
+    assert list(master.take_intervals(before=1002)) == [1000, 1001], "complete seconds only, each its own row"
+    clock[0] = 1002.9
+    worker.record("WriteLog", 50)  # 1002 is not written yet: its row takes this one too
+    master.merge_report(worker.take_report(), "w1")
+    rows = master.take_intervals()  # the end: everything left
+    assert list(rows) == [1002] and rows[1002]["WriteLog"].count == 2
+    clock[0] = 1001.1  # a late report of a second already written goes into the next row, never a second row
+    worker.record("WriteLog", 70)
+    master.merge_report(worker.take_report(), "w1")
+    assert list(master.take_intervals()) == [1003]
