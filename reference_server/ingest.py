@@ -61,7 +61,7 @@ class Flusher:
 
     def __init__(self, settings: ServerSettings, queue: LogQueue, store: LogStore, faults: Faults,
                  stats: ServerStats) -> None:  # fmt: skip
-        self._config, self.queue, self._store, self.faults, self._stats = settings, queue, store, faults, stats
+        self._settings, self.queue, self._store, self.faults, self._stats = settings, queue, store, faults, stats
         self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-storage")
         self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-queries")
         self._closing = False
@@ -81,7 +81,7 @@ class Flusher:
         """Flush whenever a batch fills or the flush period passes, until ``close``."""
         while not self._closing:
             try:
-                await asyncio.wait_for(self.queue.filled.wait(), self._config.flush_period)
+                await asyncio.wait_for(self.queue.filled.wait(), self._settings.flush_period)
             except TimeoutError:
                 pass
             self.queue.filled.clear()
@@ -90,7 +90,7 @@ class Flusher:
     async def flush_all(self) -> None:
         """Store everything queued now, in batches of ``flush_batch`` (a stop that drops the queue ends it early)."""
         while self.queue.entries and not self._dropping:
-            await self._store_batch(self.queue.take(self._config.flush_batch))
+            await self._store_batch(self.queue.take(self._settings.flush_batch))
         self.write_stats()
 
     async def _store_batch(self, batch: list[pb.LogEntry]) -> None:
@@ -105,8 +105,8 @@ class Flusher:
         except (sqlite3.Error, OSError) as error:
             self._flush_failed(len(kept), error)
             return
-        if self._config.count_by:
-            self._stats.count_values("stored", kept, self._config.count_by)
+        if self._settings.count_by:
+            self._stats.count_values("stored", kept, self._settings.count_by)
 
     def _flush_failed(self, count: int, error: Exception) -> None:
         """A batch that could not be stored is dropped, as the real service drops it; logged at most once a second."""
@@ -129,13 +129,13 @@ class Flusher:
 
     def write_stats(self) -> None:
         """Rewrite the stats file, if there is one; a failure (a full disk) is logged and flushing goes on."""
-        if not self._config.stats_file:
+        if not self._settings.stats_file:
             return
         try:
-            write_stats_file(self._config.stats_file, self._stats)
+            write_stats_file(self._settings.stats_file, self._stats)
         except OSError as error:
             if self._may_log("stats"):
-                logger.error("the stats file %s could not be written: %s", self._config.stats_file, error)
+                logger.error("the stats file %s could not be written: %s", self._settings.stats_file, error)
 
     async def stop(self, running: asyncio.Task, drop_queue: bool) -> None:
         """End flushing: the flush under way finishes; then everything queued is stored, or (``drop_queue``) the
@@ -144,10 +144,10 @@ class Flusher:
         self.queue.filled.set()
         await running
         if drop_queue:
-            await self._store_batch(self.queue.take(self._config.flush_batch))
+            await self._store_batch(self.queue.take(self._settings.flush_batch))
             dropped = len(self.queue.entries)
-            if self._config.count_by:
-                self._stats.count_values("dropped_on_stop", self.queue.entries, self._config.count_by)
+            if self._settings.count_by:
+                self._stats.count_values("dropped_on_stop", self.queue.entries, self._settings.count_by)
             self.queue.entries.clear()
             self._stats.dropped_on_stop += dropped
             if dropped:

@@ -24,7 +24,7 @@ class LogService(pb_grpc.LogServiceServicer):
 
     def __init__(self, settings: ServerSettings, queue: LogQueue, flusher: Flusher, faults: Faults,
                  stats: ServerStats) -> None:  # fmt: skip
-        self._config, self._queue, self._flusher, self._faults, self._stats = settings, queue, flusher, faults, stats
+        self._settings, self._queue, self._flusher, self._faults, self._stats = settings, queue, flusher, faults, stats
         self._expected_authorization = f"Bearer {settings.auth_token}" if settings.auth_token else ""
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
@@ -53,12 +53,12 @@ class LogService(pb_grpc.LogServiceServicer):
         await self._admit("WriteLog", context)
         if not request.HasField("log_entry"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "log_entry is required")
-        if not self._queue.offer((request.log_entry,), self._config.flush_batch):
+        if not self._queue.offer((request.log_entry,), self._settings.flush_batch):
             self._stats.rejected_queue_full += 1
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "log queue is full")
         self._stats.acked += 1
-        if self._config.count_by:
-            self._stats.count_values("acked", (request.log_entry,), self._config.count_by)
+        if self._settings.count_by:
+            self._stats.count_values("acked", (request.log_entry,), self._settings.count_by)
         return pb.WriteLogResponse(success=True, log_id=f"queued-{time.time_ns()}")
 
     async def BatchWriteLog(
@@ -68,13 +68,13 @@ class LogService(pb_grpc.LogServiceServicer):
         entries = request.log_entries
         if not entries:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "log_entries is empty")
-        if len(entries) > self._config.max_batch:
-            refusal = f"batch of {len(entries)} entries exceeds the maximum of {self._config.max_batch}"
+        if len(entries) > self._settings.max_batch:
+            refusal = f"batch of {len(entries)} entries exceeds the maximum of {self._settings.max_batch}"
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refusal)
-        accepted = self._queue.offer(entries, self._config.flush_batch)
+        accepted = self._queue.offer(entries, self._settings.flush_batch)
         self._stats.acked += accepted
-        if self._config.count_by:
-            self._stats.count_values("acked", entries[:accepted], self._config.count_by)
+        if self._settings.count_by:
+            self._stats.count_values("acked", entries[:accepted], self._settings.count_by)
         self._stats.rejected_queue_full += len(entries) - accepted
         stamp = time.time_ns()
         log_ids = [f"queued-{stamp}-{index}" for index in range(accepted)]
