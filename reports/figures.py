@@ -103,12 +103,20 @@ class Freshness:
     unknown: int = 0
     unknown_samples: list[dict[str, Any]] | None = None
     unknown_because: str = ""
+    # The found samples' latencies, all names together (``_freshness.json``), None without them.
+    visible_latencies: Latencies | None = None
 
     @property
     def p95_with_never_visible(self) -> float | None:
-        """p95 over every sample, a sample never visible counting as infinitely late (what the gate reads); None
-        when no sample became visible and none is known never to."""
-        return math.inf if self.never_visible > 0.05 * self.samples else self.p95
+        """p95 over every sample that became visible or never did, a sample never visible counting as infinitely
+        late (what the gate reads): the visible samples' value at 95% of all of them (from the HDR histograms; the
+        visible p95 when a run's files lack them); infinite beyond 5% never visible, None with no sample of either."""
+        if self.never_visible > 0.05 * (self.visible + self.never_visible):
+            return math.inf
+        if not self.never_visible or self.visible_latencies is None or not self.visible_latencies.count:
+            return self.p95
+        share = 95.0 * (self.visible + self.never_visible) / self.visible
+        return self.visible_latencies.value_at(min(share, 100.0)) / 1000
 
     def error_bound(self) -> str:
         """How late a visibility figure may be, in words: the measured bound (the largest gap between the polls
@@ -450,6 +458,7 @@ def _freshness(data: RunData) -> Freshness | None:
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,
         unknown_samples=info.get("unknown_samples"),
         unknown_because=info.get("unknown_because", ""),
+        visible_latencies=data.visibility.combined() if data.visibility is not None else None,
     )
 
 

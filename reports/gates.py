@@ -139,7 +139,7 @@ def _visibility_p95(figures: Figures, limit: float) -> GateResult:
                           f"{fresh.samples}): no visibility figure")  # fmt: skip
     label = "visibility latency p95"
     if fresh.never_visible:
-        label += f" ({fresh.never_visible} of {fresh.samples} samples never visible)"
+        label += f" ({fresh.never_visible} of {fresh.samples} samples never visible, counted as later than any)"
     return _at_most(option, label, p95, limit, " ms")
 
 

@@ -71,6 +71,8 @@ class RunData:
     freshness: pd.DataFrame | None = None
     freshness_history: pd.DataFrame | None = None
     freshness_info: dict[str, Any] | None = None
+    # The visibility latencies of the freshness probe's found samples per name (``_freshness.json``'s histograms).
+    visibility: LatencyHistograms | None = None
     peers: pd.DataFrame | None = None
     peers_history: pd.DataFrame | None = None
 
@@ -198,6 +200,16 @@ def _histograms(prefix: Path) -> dict[str, LatencyHistograms] | None:
         raise ReportError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
+def _visibility(prefix: Path, freshness_info: dict[str, Any] | None) -> LatencyHistograms | None:
+    """The HDR histograms of visibility latency in ``_freshness.json`` (None without them)."""
+    if not freshness_info or not freshness_info.get("histograms"):
+        return None
+    try:
+        return LatencyHistograms.decode(freshness_info["histograms"])
+    except HistogramError as error:
+        raise ReportError(f"{FRESHNESS_INFO.path(prefix)}: histograms: {error}") from None
+
+
 def load_run(run: Path) -> RunData:
     """Read a run folder or ``--csv`` prefix: Locust's ``_stats.csv`` is required, the rest optional."""
     prefix = find_prefix(run)
@@ -211,6 +223,7 @@ def load_run(run: Path) -> RunData:
     if int(aggregated["Request Count"].iloc[-1]) == 0:
         raise ReportError(f"{stats_path}: the run recorded 0 requests, nothing to report")
     run_info = _optional_json(prefix, RUN_INFO)
+    freshness_info = _optional_json(prefix, FRESHNESS_INFO)
     return RunData(
         prefix=prefix,
         stats=stats,
@@ -230,7 +243,8 @@ def load_run(run: Path) -> RunData:
         arrivals_history=_optional_csv(prefix, ARRIVALS_HISTORY),
         freshness=_optional_csv(prefix, FRESHNESS),
         freshness_history=_optional_csv(prefix, FRESHNESS_HISTORY),
-        freshness_info=_optional_json(prefix, FRESHNESS_INFO),
+        freshness_info=freshness_info,
+        visibility=_visibility(prefix, freshness_info),
         peers=_optional_csv(prefix, PEERS),
         peers_history=_optional_csv(prefix, PEERS_HISTORY),
     )

@@ -256,3 +256,13 @@ def test_the_console_table_at_the_end_of_a_run_shows_n_a_without_a_visible_sampl
         print_freshness_summary(fed.figures())
     table = [record.getMessage() for record in caplog.records]
     assert table[2].split() == ["WriteLog", "3", "0", "3", "0", "n/a", "n/a", "n/a", "n/a"], table
+
+
+def test_the_visibility_gate_counts_the_samples_never_visible_as_later_than_any(tmp_path, capsys):
+    fed = Samples()
+    fed.found([10.0 * n for n in range(1, 97)])  # 10..960 ms: 95% of these 96 are within 912 ms
+    fed.acked(4)
+    fed.probe.finish()  # 4 of 100 never visible: the p95 of all 100 is the visible ones' value at 98.96%
+    folder = write_run(tmp_path / "r", fed.figures())
+    code, _, err = report(capsys, folder, "--no-charts", "--max-visibility-p95-ms", "930")
+    assert code == 1 and "(4 of 100 samples never visible, counted as later than any) 950" in err, err

@@ -303,7 +303,8 @@ FRESHNESS_INFO = JsonFile(
     "_freshness.json",
     _record({"max_poll_gap_ms": _nullable(_NUMBER), "probe_queries": _COUNT,
              "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE},
-             "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT}),
+             "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT,
+             "histograms": {"type": "array"}}),
 )  # fmt: skip
 """The freshness figures (as ``_freshness.csv``), the samples never visible and unknown, the probe's own QueryLog
 calls, and each name's HDR histogram."""
