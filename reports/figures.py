@@ -430,6 +430,10 @@ def _freshness(data: RunData) -> Freshness | None:
     rows = data.freshness
     if rows is None:
         return None
+    # No figure without a sample: a row none of whose samples became visible has none (files written before the
+    # writers left those cells empty hold 0 there).
+    rows = rows.assign(**{column: rows[column].where(rows["Visible"] > 0) for column in VISIBILITY_COLUMNS
+                          if column in rows.columns})  # fmt: skip
     is_phase = rows["Name"].astype(str).str.match(rf"^{PHASE_ROW_PREFIX}\d+$")
     rows, phases = rows[~is_phase], rows[is_phase]
     aggregated = rows[rows["Name"] == AGGREGATED]
@@ -452,7 +456,9 @@ def _freshness(data: RunData) -> Freshness | None:
         p95=figure_ms(total["95%"]),
         p99=figure_ms(total["99%"]),
         max_ms=figure_ms(total["Max (ms)"]),
-        max_poll_gap_ms=info["max_poll_gap_ms"] if "max_poll_gap_ms" in info else _largest_gap(total),
+        max_poll_gap_ms=(info.get("max_poll_gap_ms") if "max_poll_gap_ms" in info else _largest_gap(total))
+        if total["Visible"]
+        else None,
         probe_queries=info.get("probe_queries"),
         never_visible_samples=info.get("never_visible_samples"),
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,
@@ -460,6 +466,9 @@ def _freshness(data: RunData) -> Freshness | None:
         unknown_because=info.get("unknown_because", ""),
         visible_latencies=data.visibility.combined() if data.visibility is not None else None,
     )
+
+
+VISIBILITY_COLUMNS = ("50%", "95%", "99%", "Max (ms)", "Largest Poll Gap (ms)")
 
 
 def _largest_gap(total: pd.Series) -> float | None:

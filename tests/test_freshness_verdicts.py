@@ -266,3 +266,20 @@ def test_the_visibility_gate_counts_the_samples_never_visible_as_later_than_any(
     folder = write_run(tmp_path / "r", fed.figures())
     code, _, err = report(capsys, folder, "--no-charts", "--max-visibility-p95-ms", "930")
     assert code == 1 and "(4 of 100 samples never visible, counted as later than any) 950" in err, err
+
+
+def test_a_run_written_with_zeros_for_no_visible_sample_reads_as_no_figure(tmp_path, capsys):
+    """Runs written before the writers left the cells empty held 0 ms there: a reader shows no figure either."""
+    fed = Samples()
+    fed.acked(39)
+    fed.probe.finish()
+    folder = write_run(tmp_path / "runs" / "a", {**fed.figures(), "max_poll_gap_ms": 0.0})
+    header = (folder / "run_freshness.csv").read_text().splitlines()[0]
+    zeros = "0.0,0.0,0.0,0.0,100.0,0,0.0"
+    (folder / "run_freshness.csv").write_text(f"{header}\nWriteLog,39,0,39,{zeros}\nAggregated,39,0,39,{zeros}\n")
+    code, out, _ = report(capsys, folder, "--no-charts", "--json")
+    summary = json.loads(out)["freshness"]
+    assert code == 0 and set(summary["visibility_latency_ms"].values()) == {None} and summary["max_poll_gap_ms"] is None
+    assert history_main([str(tmp_path / "runs")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "| a |" in line)
+    assert [cell.strip() for cell in row.strip("|").split("|")][8] == "", row
