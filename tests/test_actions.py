@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from audit_barriers import stored_barriers, without_barriers
 from conftest import grpc_host
-from locust_runs import ROOT, distributed_args, free_port, run_locust
+from locust_runs import PACED, ROOT, distributed_args, free_port, run_locust
 from web_runs import template_args, wait_for_page, web_ui_process
 
 from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE
+from reports.cli import main as report
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -37,7 +38,7 @@ def phases_by_number(audit: dict) -> dict[int, dict]:
 
 
 @pytest.mark.parametrize("on_stop", ["drop-queue", "flush"])
-def test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted(serve, tmp_path, on_stop):
+def test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted(serve, tmp_path, capsys, on_stop):
     server = serve("--on-stop", on_stop, "--count-by", "phase", *BACKLOG)
     run = run_locust("single", grpc_host(server), tmp_path, "--action", f"1s:{RESTART}", "--target-rps", "200",
                      "--audit-timeout", "60", "--audit-settle", "3", users=4, run_time="4s",
@@ -69,9 +70,7 @@ def test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted
         lost, acked = phases[1]["lost_min"], phases[1]["acked"]
         verdict = f'after "{RESTART}" at 1 s: {lost:,} of {acked:,} acknowledged logs lost'
         assert verdict in run.stderr
-        report = subprocess.run([sys.executable, "-m", "reports", run.prefix], cwd=ROOT, capture_output=True, text=True,
-                                timeout=120)  # fmt: skip
-        assert report.returncode == 0, report.stderr
+        assert report([run.prefix, "--no-charts"]) == 0, capsys.readouterr().err
         markdown = Path(run.prefix).with_name("report.md").read_text()
         assert "## Actions" in markdown and verdict in markdown
         assert f"| 1 | {RESTART} | {phases[1]['acked']:,} |" in markdown, "the per-phase audit table"
@@ -85,7 +84,7 @@ def test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted
 
 def test_a_failing_action_is_reported_and_the_test_goes_on(serve, tmp_path):
     server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, "--action", "1s:echo broken >&2; exit 7", users=2,
+    run = run_locust("single", grpc_host(server), tmp_path, "--action", "1s:echo broken >&2; exit 7", *PACED, users=2,
                      run_time="3s")  # fmt: skip
     assert run.returncode == 0, run.stderr
     (action,) = run.rows("actions")
@@ -99,7 +98,7 @@ def test_a_failing_action_is_reported_and_the_test_goes_on(serve, tmp_path):
 def test_with_action_failure_stop_a_failing_action_ends_the_test_with_exit_code_1(serve, tmp_path):
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, "--action", "1s:exit 7", "--action-failure", "stop",
-                     users=2, run_time="60s")  # fmt: skip
+                     *PACED, users=2, run_time="60s")  # fmt: skip
     assert run.returncode == 1, run.stderr
     assert "--action-failure stop: action 1 failed, stopping the test" in run.stderr
     assert float(run.json("run")["duration_seconds"]) < 20
@@ -110,7 +109,7 @@ def test_a_hanging_action_is_killed_after_its_timeout_and_the_test_goes_on(serve
     marker = tmp_path / "child-alive"
     hanging = f"(sleep 30; touch {marker}) & sleep 60"
     run = run_locust("single", grpc_host(server), tmp_path, "--action", f"1s:{hanging}", "--action-timeout", "1",
-                     users=2, run_time="4s")  # fmt: skip
+                     *PACED, users=2, run_time="4s")  # fmt: skip
     assert run.returncode == 0, run.stderr
     (action,) = run.rows("actions")
     assert action["Status"] == "timed_out" and 1 <= float(action["Duration (s)"]) < 4
@@ -124,7 +123,7 @@ def test_an_action_in_distributed_mode_runs_once_on_the_master_and_workers_tag_i
     server = serve()
     ran = tmp_path / "ran"
     run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--action",
-                     f"3s:echo $$ >> {ran}", users=4, run_time="7s")  # fmt: skip
+                     f"3s:echo $$ >> {ran}", *PACED, users=4, run_time="7s")  # fmt: skip
     stats = server.stop()
     assert run.returncode == 0, run.stderr
     assert len(ran.read_text().split()) == 1, "one run, by the master"
@@ -138,7 +137,7 @@ def test_an_action_in_distributed_mode_runs_once_on_the_master_and_workers_tag_i
 def test_the_web_ui_shows_the_actions_and_never_lets_a_form_set_or_change_them(serve, tmp_path):
     server = serve()
     planted = tmp_path / "planted"
-    with web_ui_process(tmp_path, grpc_host(server), "--action", "1s:true") as web:
+    with web_ui_process(tmp_path, grpc_host(server), "--action", "1s:true", *PACED) as web:
         page = wait_for_page(web)
         arguments = template_args(page)
         assert "action" not in arguments.get("extra_options", {}), "no form field for actions"
@@ -160,8 +159,8 @@ def test_the_web_ui_shows_the_actions_and_never_lets_a_form_set_or_change_them(s
 def test_an_action_at_the_start_of_a_distributed_test_opens_its_phase_on_every_worker(serve, tmp_path):
     """The master's phase message may reach a worker before the spawn message that starts its test."""
     server = serve()
-    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--action", "0s:true", users=4,
-                     run_time="3s")  # fmt: skip
+    run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--action", "0s:true", *PACED,
+                     users=4, run_time="3s")  # fmt: skip
     assert run.returncode == 0, run.stderr
     phases = phases_by_number(run.json("audit"))
     assert phases[0]["acked"] == 0 and phases[1]["acked"] == run.json("audit")["acked"] > 0
@@ -173,7 +172,7 @@ def test_with_processes_each_action_reports_its_own_exit_code(serve, tmp_path):
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--action", "1s:hostname",
                      "--action", "1s:/bin/true", "--action", "1s:sleep 0.3; exit 3", "--action", "1s:kill -9 $$",
-                     users=2, run_time="3s")  # fmt: skip
+                     *PACED, users=2, run_time="3s")  # fmt: skip
     outcomes = [(row["Command"], row["Status"], row["Exit Code"]) for row in run.rows("actions")]
     assert outcomes == [("hostname", "ok", "0"), ("/bin/true", "ok", "0"), ("sleep 0.3; exit 3", "failed", "3"),
                         ("kill -9 $$", "failed", "-9")], run.stderr  # fmt: skip
@@ -185,8 +184,9 @@ def test_an_action_due_while_the_test_stops_never_starts(serve, tmp_path):
     falls in that stop and must not start, as one due after the end does not."""
     server = serve("--latency-ms", "3000")
     marker = tmp_path / "ran"
+    # The 3 s latency holds every query too: the audit's and the freshness probe's would add seconds after the stop.
     run = run_locust("single", grpc_host(server), tmp_path, "--action", f"3s:touch {marker}", "--grpc-timeout", "10",
-                     users=2, run_time="2s")  # fmt: skip
+                     "--no-audit", "--no-freshness", users=2, run_time="2s")  # fmt: skip
     (action,) = run.rows("actions")
     assert action["Status"] == "not_started", run.stderr
     assert not marker.exists(), "the command ran after the test stopped"
@@ -211,7 +211,7 @@ def test_an_action_that_writes_without_end_neither_starves_the_load_nor_overruns
 def test_actions_due_at_the_same_moment_start_in_phase_order(serve, tmp_path):
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, *[arg for n in range(1, 6) for arg in ("--action",
-                     f"1s:echo {n}")], users=2, run_time="2s")  # fmt: skip
+                     f"1s:echo {n}")], *PACED, users=2, run_time="2s")  # fmt: skip
     rows = run.rows("actions")
     assert [row["Output"] for row in rows] == ["1", "2", "3", "4", "5"]
     started = [float(row["Started (unix s)"]) for row in rows]
@@ -223,7 +223,7 @@ def test_actions_due_at_the_same_moment_start_in_phase_order(serve, tmp_path):
 def test_an_action_after_the_end_of_the_run_time_is_warned_of_at_the_start_and_the_test_goes_on(serve, tmp_path):
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, "--action", "1s:true", "--action", "10s:echo late",
-                     users=2, run_time="2s")  # fmt: skip
+                     *PACED, users=2, run_time="2s")  # fmt: skip
     assert run.returncode == 0, run.stderr
     warning = '-t 2s ends the test before 1 action(s) fall due, which will not run: "echo late" at 10 s'
     assert run.stderr.count(warning) == 1, run.stderr
@@ -238,8 +238,8 @@ def test_an_action_given_to_a_worker_is_one_line_saying_actions_run_on_the_maste
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     master = subprocess.run([*locust, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
                              "--expect-workers", "1", "--headless", "-u", "1", "-r", "1", "-t", "2s", "--host",
-                             grpc_host(server), "--audit-settle", "1"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=90)  # fmt: skip
+                             grpc_host(server), "--audit-settle", "1", *PACED], cwd=ROOT, capture_output=True,
+                            text=True, timeout=90)  # fmt: skip
     try:
         worker_log = worker.communicate(timeout=30)[1]
     finally:

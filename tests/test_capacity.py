@@ -13,13 +13,13 @@ either way; no step falls where a 3 s step cannot tell (an overload of a few per
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import grpc_host
-from locust_runs import ROOT, run_locust
+from locust_runs import run_locust
+
+from reports.cli import main as report
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -49,15 +49,14 @@ def assert_knee_at(result: dict, logs_per_second: float) -> None:
     assert abs(result["max_sustainable_logs_per_second"] - logs_per_second) <= 0.2 * logs_per_second
 
 
-def test_the_search_finds_the_storage_rate_of_writelog(serve, tmp_path):
+def test_the_search_finds_the_storage_rate_of_writelog(serve, tmp_path, capsys):
     result = search(serve, tmp_path, "single", 100, 60, 100)
     assert_knee_at(result, 100)
     assert result["breaking_cause"]["status"] in ("FAILURE_RATE", "ACK_RATE", "BACKLOG_RISING")
     assert all({"offered_rps", "achieved_rps", "p50_ms", "p95_ms", "p99_ms", "failures", "backlog_end"} <= set(step)
                for step in result["steps"])  # fmt: skip
-    report = subprocess.run([sys.executable, "-m", "reports", str(tmp_path)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)  # fmt: skip
-    assert report.returncode == 0 and result["answer"] in report.stdout, report.stderr
+    code, output = report([str(tmp_path)]), capsys.readouterr()
+    assert code == 0 and result["answer"] in output.out, output
     assert (tmp_path / "report_capacity.png").stat().st_size > 0
     assert "## Capacity" in (tmp_path / "report.md").read_text()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import grpc_host
-from locust_runs import ROOT, run_locust
+from locust_runs import PACED, ROOT, run_locust
 
 from grpc_user.locust.lifecycle.garbage import YOUNG_GENERATION_THRESHOLD
 
@@ -30,7 +30,8 @@ def test_the_readme_locustfile_tags_its_own_logs_and_passes_the_audit(serve, tmp
     server = serve()
     locustfile = tmp_path / "checkout.py"
     locustfile.write_text(readme_locustfile())
-    run = run_locust("checkout", grpc_host(server), tmp_path, users=3, run_time="3s", locustfile=str(locustfile))
+    run = run_locust("checkout", grpc_host(server), tmp_path, "--target-rps", "30", users=3, run_time="3s",
+                     locustfile=str(locustfile))  # fmt: skip
     stats = server.stop()
     assert run.returncode == 0, run.stderr[-3000:]
     audit = run.json("audit")
@@ -40,7 +41,8 @@ def test_the_readme_locustfile_tags_its_own_logs_and_passes_the_audit(serve, tmp
 def test_calls_fail_at_once_with_a_clear_error_when_the_bridge_loop_dies(serve, tmp_path):
     server = serve()
     locustfile = str(Path(__file__).parent / "locustfiles" / "loop_dies.py")
-    run = run_locust("loop_dies", grpc_host(server), tmp_path, users=2, run_time="3s", locustfile=locustfile,
+    run = run_locust("loop_dies", grpc_host(server), tmp_path, *PACED, users=2, run_time="3s",
+                     locustfile=locustfile,
                      timeout=45)  # fmt: skip
     failures = run.failures()
     stopped = "BRIDGE_STOPPED: the gRPC bridge's asyncio loop stopped"
@@ -67,7 +69,8 @@ def test_a_run_keeps_the_garbage_collector_off_the_hot_path(serve, tmp_path):
 
 def test_a_task_that_raises_on_every_call_prints_its_first_traceback_then_a_count(serve, tmp_path):
     server = serve()
-    run = run_locust("task_raises", grpc_host(server), tmp_path, "--no-audit", users=3, run_time="2s",
+    run = run_locust("task_raises", grpc_host(server), tmp_path, "--no-audit", "--target-rps", "200", users=3,
+                     run_time="2s",
                      locustfile="tests/locustfiles/task_raises.py")  # fmt: skip
     server.kill()
     raised = sum(int(row["Count"]) for row in run.rows("exceptions"))

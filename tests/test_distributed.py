@@ -12,9 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from locust_runs import distributed_args, free_port, run_locust
+from locust_runs import PACED, distributed_args, free_port, run_locust
 
 from reference_server.process import start_server_process
+from reports.cli import main as report
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def server():
     running.kill()
 
 
-def test_master_and_two_workers_add_up_calls_logs_and_audit_exactly(server, tmp_path):
+def test_master_and_two_workers_add_up_calls_logs_and_audit_exactly(server, tmp_path, capsys):
     run = run_locust("mixed", f"grpc://{server.target}", tmp_path, *distributed_args(2), "--max-requests", "900",
                      "--mix", "write=60,batch=30,query=10", "--batch-size", "10", users=10, run_time="60s")  # fmt: skip
     stats = server.stop()
@@ -41,10 +42,9 @@ def test_master_and_two_workers_add_up_calls_logs_and_audit_exactly(server, tmp_
     audit = run.json("audit")
     assert (audit["acked"], audit["persisted"], audit["lost"]) == (stats["acked"], stats["stored"], 0)
     assert audit["status"] == "ok"
-    report = subprocess.run([sys.executable, "-m", "reports", run.prefix, "--json", "--max-lost", "0"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert report.returncode == 0, report.stderr
-    summary = json.loads(report.stdout)
+    code, output = report([run.prefix, "--json", "--max-lost", "0", "--no-charts"]), capsys.readouterr()
+    assert code == 0, output.err
+    summary = json.loads(output.out)
     assert (summary["requests"], summary["success_count"], summary["audit"]["lost"]) == (900, stats["acked"], 0)
     assert "| Aggregated | 900 |" in Path(run.prefix).with_name("report.md").read_text()
 
@@ -87,7 +87,7 @@ def test_make_distributed_listens_for_workers_on_loopback_only(server, tmp_path)
     port = str(free_port())
     command = ["make", "--no-print-directory", "distributed", "WORKERS=2", "USERS=2", "SPAWN_RATE=2", "RUN_TIME=4s",
                "WORKLOAD=single", f"HOST=grpc://{server.target}", f"RUN_DIR={tmp_path}/run",
-               f"ARGS=--master-bind-port {port} --master-port {port} --audit-settle 1"]  # fmt: skip
+               f"ARGS=--master-bind-port {port} --master-port {port} --audit-settle 1 --target-rps 20"]  # fmt: skip
     make = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline, listening = time.monotonic() + 20, set()
@@ -130,8 +130,8 @@ def test_a_worker_joining_a_running_test_tags_its_logs_with_the_test_run_id_and_
     port, prefix = str(free_port()), str(tmp_path / "late")
     master = _locust_process("--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--headless",
                              "--expect-workers", "1", "--enable-rebalancing", "-u", "4", "-r", "4", "-t", "8s",
-                             "--batch-size", "10", "--host", f"grpc://{server.target}", "--csv", prefix,
-                             "--audit-settle", "1", output=tmp_path / "master.log")  # fmt: skip
+                             *PACED, "--batch-size", "10", "--host", f"grpc://{server.target}", "--csv",
+                             prefix, "--audit-settle", "1", output=tmp_path / "master.log")  # fmt: skip
     processes = [master, _locust_process("--worker", "--master-port", port, output=tmp_path / "first.log")]
     try:
         _wait_for_line(tmp_path / "master.log", "1 workers connected", master, seconds=30)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import grpc_host
-from locust_runs import ROOT, distributed_args
+from locust_runs import PACED, ROOT, distributed_args
 from prometheus_client.parser import text_string_to_metric_families
 from web_runs import http, web_ui_process
 
@@ -35,7 +35,7 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(serve, tmp_path, processes):
     server = serve()
     args = (*(distributed_args(processes) if processes else ()), "--autostart", "-u", "4", "-r", "4", "-t", "3s",
-            "--autoquit", "60", "--audit-settle", "1",
+            "--autoquit", "60", "--audit-settle", "1", *PACED,
             "--mix", "write=6,batch=3,query=1", "--batch-size", "5",
             "--no-freshness")  # calls per server count the freshness probe's queries too  # fmt: skip
     with web_ui_process(tmp_path, grpc_host(server), *args) as web:

@@ -3,8 +3,6 @@ each call's scheduled start, arrivals that find every user busy are dropped and 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +10,8 @@ import pytest
 from conftest import grpc_host
 from locust_runs import ROOT, LocustRun, distributed_args, run_locust
 from web_runs import web_ui_process
+
+from reports.cli import main as report
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def percentile_ms(run: LocustRun, name: str, column: str = "95%") -> float:
     return float(run.stats()[name][column])
 
 
-def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_rate(serve, tmp_path):
+def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_rate(serve, tmp_path, capsys):
     """1 s of a 4 s run the service holds every call: an open model keeps offering 200 calls/s and the
     calls caught in the stall wait up to a second from their scheduled start (pacing hides it)."""
     server = serve("--stall-at", "1.5", "--stall-for", "1")
@@ -39,9 +39,7 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     assert percentile_ms(run, "WriteLog") >= 500, "the stall is in the latency"
     service = {row["Outcome"]: row for row in run.rows("service_time") if row["Name"] == "WriteLog"}["OK"]
     assert float(service["50%"]) < 50, "the service time (send to answer) stays short for most calls"
-    report = subprocess.run([sys.executable, "-m", "reports", run.prefix], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
-    assert report.returncode == 0, report.stderr
+    assert report([run.prefix, "--no-charts"]) == 0, capsys.readouterr().err
     markdown = Path(run.prefix).with_name("report.md").read_text()
     assert "Measured from each call's scheduled start" in markdown and "## Service time by outcome" in markdown
 
@@ -53,7 +51,7 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     assert percentile_ms(pacing, "WriteLog", "90%") < 100, "pacing (closed model) waits for answers and hides the stall"
 
 
-def test_dropped_arrivals_are_counted_apart_from_requests_so_no_figure_or_gate_counts_them(serve, tmp_path):
+def test_dropped_arrivals_are_counted_apart_from_requests_so_no_figure_or_gate_counts_them(serve, tmp_path, capsys):
     """Issue 20.5 scaled down: a 500 ms service, 2 users, 50 arrivals/s. The service handles about 4 calls/s; the
     other arrivals find every user busy and are dropped: counted by the suite, never Locust requests."""
     server = serve("--latency-ms", "500")
@@ -71,9 +69,8 @@ def test_dropped_arrivals_are_counted_apart_from_requests_so_no_figure_or_gate_c
     drops = [int(row["Dropped"]) for row in history]
     assert sum(later > earlier for earlier, later in zip(drops, drops[1:], strict=False)) >= 2, \
         f"drops are counted in the intervals they happen in, not in a burst: {drops}"  # fmt: skip
-    report = subprocess.run([sys.executable, "-m", "reports", run.prefix, "--min-rps", "20"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert report.returncode == 1 and "< --min-rps 20" in report.stderr, report.stdout + report.stderr
+    code, output = report([run.prefix, "--min-rps", "20", "--no-charts"]), capsys.readouterr()
+    assert code == 1 and "< --min-rps 20" in output.err, output
     markdown = Path(run.prefix).with_name("report.md").read_text()
     assert "## Arrivals" in markdown and "| dropped: USERS_BUSY |" in markdown
 

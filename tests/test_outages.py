@@ -32,8 +32,12 @@ def test_server_killed_and_restarted_mid_run_records_unavailable_and_recovers(tm
     first = start_server_process("--queue-size", "1000000", "--flush-period", "0.2")
     port = str(first.port)
     started = time.monotonic()
-    locust, prefix = start_locust(f"grpc://{first.target}", tmp_path, "-t", "7s")
-    time.sleep(2.5)
+    # Paced: 150 calls/s leave hundreds for the restarted server, where 10 users flat out would hold a core for 7 s.
+    locust, prefix = start_locust(f"grpc://{first.target}", tmp_path, "-t", "7s", "--target-rps", "150")
+    while first.stats()["acked"] == 0:  # the users run (seconds after the start on a busy machine): kill it under load
+        assert locust.poll() is None and time.monotonic() - started < 60, "Locust never started its users"
+        time.sleep(0.05)
+    time.sleep(1)
     first.kill()
     time.sleep(1.5)
     second = start_server_process("--port", port, "--queue-size", "1000000", "--flush-period", "0.2")

@@ -17,7 +17,9 @@ import psutil
 import pytest
 from audit_barriers import stored_barriers, without_barriers
 from conftest import grpc_host
-from locust_runs import ROOT, LocustRun, distributed_args, run_locust
+from locust_runs import PACED, ROOT, LocustRun, distributed_args, run_locust
+
+from reports.cli import main as report
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -66,7 +68,7 @@ def assert_audit_counts_what_the_server_acknowledged(run: LocustRun, server_acke
 def test_sigterm_stops_users_before_the_audit_so_every_acknowledged_log_is_counted(serve, tmp_path):
     server = serve("--queue-size", "5000000")
     prefix = str(tmp_path / "batch")
-    command = locust_command("batch", prefix, "--host", grpc_host(server), "--batch-size", "10", users=4)
+    command = locust_command("batch", prefix, "--host", grpc_host(server), "--batch-size", "10", *PACED, users=4)
     run = stopped_by_signal(command, prefix, signal.SIGTERM)
     stats = server.stop()
     assert run.returncode == 0, run.stderr[-3000:]
@@ -85,8 +87,8 @@ def test_ctrl_c_of_the_embedded_server_wrapper_keeps_the_run_files_and_audit(tmp
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     try:
-        run = stopped_by_signal(wrapper + locust_command("single", prefix), prefix, signal.SIGINT, stdin=secondary,
-                                start_new_session=True, preexec_fn=own_terminal)  # fmt: skip
+        run = stopped_by_signal(wrapper + locust_command("single", prefix, *PACED), prefix, signal.SIGINT,
+                                stdin=secondary, start_new_session=True, preexec_fn=own_terminal)  # fmt: skip
     finally:
         os.close(primary)
         os.close(secondary)
@@ -109,7 +111,7 @@ def test_calls_in_flight_at_the_stop_finish_and_are_counted(serve, tmp_path):
     assert audit["status"] == "lost"
 
 
-def test_calls_past_their_deadline_are_in_doubt_and_loss_becomes_a_range(serve, tmp_path):
+def test_calls_past_their_deadline_are_in_doubt_and_loss_becomes_a_range(serve, tmp_path, capsys):
     server = serve("--latency-ms", "300")
     run = run_locust("single", grpc_host(server), tmp_path, "--grpc-timeout", "0.1", users=5, run_time="2s")
     server.stop()
@@ -119,9 +121,8 @@ def test_calls_past_their_deadline_are_in_doubt_and_loss_becomes_a_range(serve, 
     # The reference server drops a call whose client gave up during its latency: none of them was stored.
     assert (audit["status"], audit["lost_min"], audit["lost_max"]) == ("in_doubt", 0, audit["in_doubt"]), audit
     assert "DEADLINE_EXCEEDED" in "".join(run.failures())
-    report = subprocess.run([sys.executable, "-m", "reports", run.prefix, "--max-lost", "0"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert report.returncode == 1 and "lost (at most)" in report.stdout + report.stderr, report
+    code, output = report([run.prefix, "--max-lost", "0", "--no-charts"]), capsys.readouterr()
+    assert code == 1 and "lost (at most)" in output.out + output.err, output
     assert "Lost is a range" in Path(run.prefix).with_name("report.md").read_text()
 
 
@@ -137,7 +138,7 @@ def test_max_requests_is_exact_when_a_worker_has_no_users(serve, tmp_path):
 def test_an_audit_that_cannot_count_fails_the_run_with_its_own_exit_code(serve, tmp_path):
     server = serve()
     prefix = str(tmp_path / "single")
-    command = locust_command("single", prefix, "--host", grpc_host(server), "--audit-timeout", "1", users=2,
+    command = locust_command("single", prefix, "--host", grpc_host(server), "--audit-timeout", "1", *PACED, users=2,
                              run_time="2s")  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(prefix, process)
@@ -151,7 +152,7 @@ def test_ctrl_c_of_a_distributed_run_collects_every_workers_final_counts_before_
     """As ``make distributed``: the terminal's Ctrl-C reaches the master and both workers at once."""
     server = serve()
     prefix = str(tmp_path / "single")
-    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), users=6)
+    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), *PACED, users=6)
     run = stopped_by_signal(command, prefix, signal.SIGINT, start_new_session=True)
     stats = server.stop()
     assert run.returncode == 0, run.stderr[-3000:]
@@ -187,7 +188,7 @@ def test_a_lost_worker_does_not_hang_the_end_of_the_run(serve, tmp_path):
     # Killed at 3 s, the worker is marked missing about 3 s later, before the stop at 8 s: the master must still
     # know its counts are incomplete. Its logs are counted as they are stored, until the count stands still.
     command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), "--audit-settle",
-                             "3", users=4, run_time="8s")  # fmt: skip
+                             "3", *PACED, users=4, run_time="8s")  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(prefix, process)
     time.sleep(SIGNAL_AFTER_SECONDS - 1)

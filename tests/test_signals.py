@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import grpc_host
-from locust_runs import ROOT, LocustRun
+from locust_runs import PACED, ROOT, LocustRun
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -60,8 +60,10 @@ def assert_every_file_written(run: LocustRun) -> None:
 
 
 def test_a_ctrl_c_while_the_audit_waits_cuts_it_short_as_interrupted_and_writes_every_file(serve, tmp_path):
-    server = serve("--store-rate", "100")  # the audit waits for seconds: storage is slower than the load
-    locust = Locust(tmp_path, grpc_host(server), "--audit-timeout", "60", "--audit-settle", "30", run_time="2s")
+    # The audit waits for seconds: storage (20 logs/s, 5 at a time) is far slower than the load, 100 calls/s, which a
+    # busy machine may not reach (161 calls in 2 s were seen at 300/s): 2 s of it leave seconds of storage to wait for.
+    server = serve("--store-rate", "20", "--flush-batch", "5")
+    locust = Locust(tmp_path, grpc_host(server), "--audit-timeout", "60", "--audit-settle", "30", *PACED, run_time="2s")
     locust.wait_for("Delivery audit: waiting")
     time.sleep(0.5)
     locust.signal(signal.SIGINT)

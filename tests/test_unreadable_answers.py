@@ -7,7 +7,7 @@ import time
 
 import pytest
 from hostile_answers import GarbageAnswers
-from locust_runs import run_locust
+from locust_runs import PACED, run_locust
 
 from grpc_user import LogClient
 from grpc_user.calls import BATCH_WRITE_LOG, QUERY_LOG, WRITE_LOG
@@ -24,8 +24,8 @@ def test_an_unreadable_write_answer_is_one_failed_request_with_its_logs_in_doubt
         tmp_path, workload, rpc, logs_per_call):  # fmt: skip
     with GarbageAnswers(garbage=[rpc]) as server:
         started = time.monotonic()
-        run = run_locust(workload, server.target, tmp_path, "--batch-size", "5", "--audit-timeout", "2", users=3,
-                         run_time="2s", timeout=60)  # fmt: skip
+        run = run_locust(workload, server.target, tmp_path, "--batch-size", "5", "--audit-timeout", "2", *PACED,
+                         users=3, run_time="2s", timeout=60)  # fmt: skip
         elapsed = time.monotonic() - started
     assert elapsed < 2 + 15, f"the run took {elapsed:.1f} s to stop"
     assert "Traceback" not in run.stderr and "DecodeError" not in run.stderr, run.stderr[-3000:]
@@ -49,7 +49,7 @@ def test_an_unreadable_query_answer_fails_the_query_and_the_audit_quickly_with_i
     with GarbageAnswers(garbage=[QUERY_LOG]) as server:
         started = time.monotonic()
         run = run_locust("mixed", server.target, tmp_path, "--mix", "write=1,batch=0,query=1", "--audit-timeout", "60",
-                         users=2, run_time="2s", timeout=60)  # fmt: skip
+                         *PACED, users=2, run_time="2s", timeout=60)  # fmt: skip
         elapsed = time.monotonic() - started
     assert run.returncode == AUDIT_ERROR_EXIT_CODE, run.stderr[-3000:]
     assert elapsed < 2 + 15, f"the audit took {elapsed:.1f} s to give up on answers it cannot read"
