@@ -33,6 +33,7 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     # its 0.25 s: a few starts dropped as the generator's (exit 1), never as the service's, never many.
     if run.returncode != 0:
         arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+        assert run.returncode == 1, run.stderr[-3000:]
         assert arrivals["Dropped"] == arrivals["Dropped GENERATOR_BEHIND"] <= 0.05 * 4 * RATE, run.stderr[-3000:]
     # Pacing would have sent about 3 s of the rate (600); a busy machine's start and stop cost a few percent of 800.
     assert abs(run.requests("WriteLog") - 4 * RATE) <= 0.1 * 4 * RATE, "the rate did not wait for answers"
@@ -116,8 +117,13 @@ def test_a_ramp_of_rates_offers_what_its_schedule_says(serve, tmp_path):
     250 calls/s (20 dropped 5 arrivals, and so failed the run, with both cores busy)."""
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "50:250:2s", users=100, run_time="3s")
-    assert run.returncode == 0, run.stderr[-3000:]
     expected = (50 + 250) / 2 * 2 + 250 * 1
+    # With both cores busy and more, this process's clock can be held past its 0.25 s (23 of 500 starts): a few starts
+    # dropped as the generator's (exit 1), never as the users', never many.
+    if run.returncode != 0:
+        arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+        assert run.returncode == 1, run.stderr[-3000:]
+        assert arrivals["Dropped"] == arrivals["Dropped GENERATOR_BEHIND"] <= 0.05 * expected, run.stderr[-3000:]
     assert abs(run.requests("WriteLog") - expected) <= 0.1 * expected
 
 
