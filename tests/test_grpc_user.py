@@ -40,18 +40,20 @@ def six_hundred_calls(tmp_path_factory, worker_id):
 @pytest.fixture(scope="module")
 def a_full_queue(tmp_path_factory, worker_id):
     """300 calls of 30 ms against a queue of 50 that is never flushed within the test, however long a busy machine
-    takes to start Locust (a flush at 5 s let 20 more in): 50 acknowledged, 250 refused."""
+    takes to start Locust (a flush at 5 s let 20 more in): 50 acknowledged, 250 refused. --max-requests ends it: the
+    default 3 s ended it after 299 calls beside two CPU hogs (5 users need 1.8 s for 300 calls of 30 ms)."""
     make = served_run("--queue-size", "50", "--flush-period", "3600", "--flush-batch", "100000", "--latency-ms", "30",
-                      args=("--no-audit", "--no-freshness", "--max-requests", "300"))  # fmt: skip
+                      args=("--no-audit", "--no-freshness", "--max-requests", "300"), run_time="60s")  # fmt: skip
     return shared_run(tmp_path_factory, worker_id, "a-full-queue", make)
 
 
 @pytest.fixture(scope="module")
 def past_the_deadline(tmp_path_factory, worker_id):
-    """20 calls cut at a 0.5 s deadline by a server that takes 3 s. 0.5 s is also the target's preflight deadline,
-    which holds on a busy machine (0.1 s did not)."""
+    """20 calls cut at a 0.5 s deadline by a server that takes 3 s (--max-requests ends it: 5 users need 2 s, too
+    close to a 3 s run on a busy machine). 0.5 s is also the target's preflight deadline, which holds on a busy
+    machine (0.1 s did not)."""
     make = served_run("--latency-ms", "3000", args=("--grpc-timeout", "0.5", "--no-audit", "--max-requests", "20"),
-                      keep_counts=False)  # fmt: skip
+                      keep_counts=False, run_time="60s")  # fmt: skip
     return shared_run(tmp_path_factory, worker_id, "past-the-deadline", make)
 
 
