@@ -166,9 +166,10 @@ def test_every_test_in_one_web_ui_has_its_own_run_id_and_audit(serve, tmp_path):
 
 
 def test_the_audit_shows_its_progress_then_its_verdict_by_itself(serve, tmp_path):
-    # Stores up to four seconds late: the audit has to wait, even when a busy machine starts it seconds after the stop
-    # (with 2 s, beside two CPU hogs, the audit's first count came after the flush: OK at once, never RUNNING).
-    server = serve("--flush-period", "4")
+    # Stores 500 logs/s, far fewer than the run acknowledges (~1,800/s): a backlog of seconds at the stop, so the audit
+    # has to wait. A late flush did not hold (--flush-period 2, then 4): a batch that filled stored the whole queue at
+    # once, and beside two CPU hogs the audit's first count found every log stored: OK at once, never RUNNING.
+    server = serve("--store-rate", "500")
     with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "3", *PACED) as web:
         assert web.post("swarm", {"user_count": "3", "spawn_rate": "3"})["success"]
         web.wait_for("stats/requests", lambda stats: stats["state"] == "running")
