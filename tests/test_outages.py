@@ -5,10 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import datetime
 
 import pytest
-from locust_runs import ROOT, LocustRun
+from locust_runs import ROOT, LocustRun, logged_at
 
 from reference_server.process import start_server_process
 
@@ -22,12 +21,6 @@ def start_locust(host: str, tmp_path, *args: str) -> tuple[subprocess.Popen, str
                "--host", host, "--csv", prefix, "--csv-full-history", "--no-audit", "--no-freshness",
                *args]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), prefix
-
-
-def logged_at(stderr: str, text: str) -> datetime:
-    """When Locust logged its first line holding ``text``: its own clock, which a slow start-up does not move."""
-    line = next(line for line in stderr.splitlines() if text in line)
-    return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
 
 
 def finish(process: subprocess.Popen, prefix: str) -> LocustRun:

@@ -3,25 +3,14 @@ logs in doubt, for every RPC; the user still stops when told; an audit that cann
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 from hostile_answers import GarbageAnswers
-from locust_runs import PACED, run_locust
+from locust_runs import PACED, logged_seconds, run_locust
 
 from grpc_user import LogClient
 from grpc_user.calls import BATCH_WRITE_LOG, QUERY_LOG, WRITE_LOG
 
 AUDIT_ERROR_EXIT_CODE = 4
-
-
-def logged_seconds(stderr: str, first: str, last: str) -> float:
-    """Seconds between Locust's first log lines holding ``first`` and ``last``: its own clock, which its start-up does
-    not move (18.4 s from before the start were seen for a 2 s run at load 10 on 2 cores)."""
-    at = {text: next(line for line in stderr.splitlines() if text in line)[1:24] for text in (first, last)}
-    return (
-        datetime.strptime(at[last], "%Y-%m-%d %H:%M:%S,%f") - datetime.strptime(at[first], "%Y-%m-%d %H:%M:%S,%f")
-    ).total_seconds()
 
 
 WRITES = [("single", WRITE_LOG, 1), ("batch", BATCH_WRITE_LOG, 5)]
