@@ -70,4 +70,4 @@ def test_logs_the_service_dropped_are_lost_once_its_barrier_is_stored(servers):
     stats = server.stop()
     assert result.status == "lost" and result.lost == acked - result.persisted > 0, result.summary()
     assert result.persisted == stats["stored"] - barriers and barriers >= 1, (stats, barriers)
-    assert "a log written after the stop (the audit's barrier" in result.detail
+    assert "then the service stored a log written after it (the audit's barrier" in result.detail

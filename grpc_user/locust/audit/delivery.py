@@ -172,13 +172,14 @@ def audit_delivery(
     interrupted_by: Callable[[], str] = str,
 ) -> AuditResult:
     """Poll the stored counts until this run's reaches ``acked + in_doubt``, the service stores the barrier the
-    audit writes once it stored nothing for ``settle`` s, or ``timeout`` s pass.
+    audit writes once this run's count stood still for ``settle`` s, or ``timeout`` s pass.
 
     Each poll counts this run's logs and every log the service stores. A service still storing anything (an
     earlier test's backlog, another team's run, a slow store) may store this run's logs next, and one that stored
     nothing for ``settle`` s may only be waiting for its flush timer; so a shortfall is lost only once the service
-    has stored a log written after it stood still (the barrier, again after ``settle`` s, 2x, 4x... while none is
-    stored); at the timeout it is ``unsettled``. A service that refuses the barrier is judged by its idle time.
+    has stored a log written after this run's count stood still (the barrier, queued behind every log acknowledged
+    before it; another every ``RESEND_SECONDS`` while none is stored); at the timeout it is ``unsettled``. A
+    service that refuses the barrier is judged by its idle time (nothing stored at all for ``settle`` s).
     ``until_settled``: ``acked`` is only a lower bound (a worker's final counts never arrived), so reaching it
     proves nothing: wait for the service to stand still, and the logs found beyond it count as unexpected.
     ``interrupted_by``: what cut the audit short ('' while nothing did), asked before each poll (``sleep`` may
@@ -207,12 +208,13 @@ def audit_delivery(
                                  in_doubt))  # fmt: skip
         reached = count >= acked + in_doubt and not until_settled
         idle = now - counts.service_moved >= settle
-        # Stored nothing for the settle period proves nothing against a longer flush period: a barrier written
-        # now and found stored does (everything queued before it was stored or dropped).
+        # A count that stood still for the settle period proves nothing against a longer flush period or a backlog
+        # stored first: a barrier written now and found stored does (everything queued before it was stored or
+        # dropped), whatever else the service stores meanwhile.
         settled = barrier.visible > 0 or (idle and bool(barrier.refused))
         if reached or settled or now - counts.started >= timeout:
             break
-        if idle and not barrier.refused and barrier.due(now, settle):
+        if now - counts.run_moved >= settle and not barrier.refused and barrier.due(now):
             barrier.send(call, now)
         sleep(POLL_SECONDS)
     result = verdict(run_id, acked, in_doubt, count, counts.run_moved - counts.started, settled or reached)
@@ -221,8 +223,9 @@ def audit_delivery(
         result.detail = _unsettled(counts, barrier, now, result.lost_max, timeout)
     elif result.status in ("lost", "in_doubt"):
         result.detail = (
-            f"the service stored nothing for {settle:g} s, then a log written after the stop (the audit's barrier, "
-            "queued behind every log it had acknowledged): what is missing was dropped, not delayed"
+            f"this run's stored count stood still for {settle:g} s, then the service stored a log written after it "
+            "(the audit's barrier, queued behind every log it had acknowledged): what is missing was dropped, not "
+            "delayed"
             if barrier.visible
             else f"the service stored nothing for {settle:g} s and refused the audit's barrier ({barrier.refused}): "
             "a service that flushes less often than that needs a longer --audit-settle"
@@ -237,7 +240,13 @@ def _unsettled(counts: _Counts, barrier: Barrier, now: float, missing: int, time
                 f"barrier{'s' if barrier.sent > 1 else ''}), within --audit-timeout {timeout:g} s: a flush period "
                 "longer than that, or a service that stores nothing at all: raise --audit-timeout to tell")  # fmt: skip
     if barrier.sent:
-        return (f"the service stood still, and the log the audit wrote after the stop was not stored within "
+        seconds = max(now - counts.started, 1e-9)
+        others = (counts.service - counts.service_first - (counts.run - counts.run_first)) / seconds
+        if others > 0:
+            return (f"the service was still storing {others:,.0f} logs/s, none of this run's, and had not reached the "
+                    f"audit's barrier, queued behind this run's logs, when --audit-timeout {timeout:g} s ran out (a "
+                    "backlog stored first?): raise --audit-timeout")  # fmt: skip
+        return (f"this run's stored count stood still, and the log the audit wrote after it was not stored within "
                 f"--audit-timeout {timeout:g} s (a flush period longer than that?): raise --audit-timeout")  # fmt: skip
     return _still_storing(counts, now, missing, timeout)
 

@@ -331,8 +331,8 @@ class SuiteSettings:
         parse=number("seconds", most=MAX_WAIT_SECONDS),
         default="6",
         help=(
-            "seconds the service must store nothing at all before the audit writes its barrier, a log whose "
-            "storage proves the logs still missing lost (then again after 2x, 4x while none is stored)"
+            "seconds this run's stored count must stand still before the audit writes its barrier, a log whose "
+            "storage proves the logs still missing lost (another every 2 s while none is stored)"
         ),
         group=AUDIT,
         metavar="S",
