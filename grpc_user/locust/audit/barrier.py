@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 from grpc_user.calls import METHOD_PATHS, WRITE_LOG, status_name
 from grpc_user.entries import utc_now_rfc3339
 from grpc_user.levels import DEFAULT_LEVEL
-from grpc_user.locust.audit.stored_count import count_stored
+from grpc_user.locust.audit.stored_count import RETRYABLE, count_stored
 from grpc_user.pb import log_service_pb2 as pb
 
 BARRIER_KEY = "audit_barrier"
@@ -33,7 +33,7 @@ RESEND_SECONDS = 2.0
 SERVICE_NAME = "grpc-locust-audit"
 WRITE_PATH = METHOD_PATHS[WRITE_LOG]
 # A barrier write that fails with one of these may succeed later (a full queue, a restart): the audit tries again.
-RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED"})
+WRITE_RETRYABLE = RETRYABLE | {"ABORTED", "CANCELLED"}
 
 
 def barrier_request(run_id: str, number: int) -> bytes:
@@ -65,7 +65,7 @@ class Barrier:
         try:
             answer = pb.WriteLogResponse.FromString(call(WRITE_PATH, barrier_request(self.run_id, self.sent + 1)))
         except grpc.RpcError as error:
-            if status_name(error) not in RETRYABLE:
+            if status_name(error) not in WRITE_RETRYABLE:
                 self.refused = f"WriteLog answered {status_name(error)}"
             return
         except DecodeError:

@@ -4,8 +4,8 @@ The service acknowledges before it stores and may drop a batch whose flush faile
 stop the audit counts the logs carrying this run's ``run_id`` (QueryLog filtered by metadata
 only, ``limit=1``, reading ``total_count``: the real service's level-filter quirk breaks a query
 by service_name) and polls until the count reaches the acknowledged number (plus the logs in
-doubt), or the service stores nothing for the settle period and then stores the audit's barrier (a log
-written after the stop, queued behind all of the run's: ``barrier``), or the timeout runs out (the count:
+doubt), or this run's count stands still for the settle period and the service then stores the audit's barrier
+(a log written after it, queued behind all of the run's: ``barrier``), or the timeout runs out (the count:
 ``stored_count``).
 
 Exact when every call's outcome is known. A log *in doubt* belongs to a call whose answer never
@@ -25,11 +25,10 @@ import grpc
 
 from grpc_user.calls import error_message, status_name
 from grpc_user.locust.audit.barrier import Barrier
-from grpc_user.locust.audit.stored_count import count_stored
+from grpc_user.locust.audit.stored_count import RETRYABLE, count_stored
 from grpc_user.locust.run import exit_codes
 
 POLL_SECONDS = 0.25
-RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 
 
 @dataclass
@@ -38,8 +37,8 @@ class AuditResult:
 
     ``status``: ok (nothing missing); in_doubt (nothing acknowledged is missing, but up to
     ``lost_max`` logs of calls with an unknown outcome were not found); lost (``lost_min`` > 0:
-    the service stored nothing for the settle period, then stored the audit's barrier, with acked logs
-    still missing); unsettled (still storing, or not even storing the barrier, when the timeout ran out);
+    this run's count stood still for the settle period, then the service stored the audit's barrier, with
+    acked logs still missing); unsettled (still storing, or not even storing the barrier, when the timeout ran out);
     interrupted (a signal cut the audit short: the counts so far); skipped; error (the audit could not
     count); running (still polling). ``lost`` = ``lost_min``. ``barriers``: the logs the audit wrote
     (``grpc_user.locust.audit.barrier``): the service's own totals count them, this run's count does not.
@@ -233,31 +232,29 @@ def audit_delivery(
     return result
 
 
+def _rates(counts: _Counts, now: float) -> tuple[float, float]:
+    """Logs per second the service stored since the audit began: this run's, and the others'."""
+    seconds = max(now - counts.started, 1e-9)
+    run = counts.run - counts.run_first
+    return run / seconds, (counts.service - counts.service_first - run) / seconds
+
+
 def _unsettled(counts: _Counts, barrier: Barrier, now: float, missing: int, timeout: float) -> str:
     """Why the audit gave up: still storing, or storing nothing, not even the barrier written after the stop."""
-    if barrier.sent and counts.run == counts.run_first and counts.service - counts.service_first <= 0:
+    rate, others = _rates(counts, now)
+    if barrier.sent and rate <= 0 and others <= 0:
         return (f"the service stored nothing, not even the log the audit wrote after the stop ({barrier.sent} "
                 f"barrier{'s' if barrier.sent > 1 else ''}), within --audit-timeout {timeout:g} s: a flush period "
                 "longer than that, or a service that stores nothing at all: raise --audit-timeout to tell")  # fmt: skip
     if barrier.sent:
-        seconds = max(now - counts.started, 1e-9)
-        others = (counts.service - counts.service_first - (counts.run - counts.run_first)) / seconds
         if others > 0:
             return (f"the service was still storing {others:,.0f} logs/s, none of this run's, and had not reached the "
                     f"audit's barrier, queued behind this run's logs, when --audit-timeout {timeout:g} s ran out (a "
                     "backlog stored first?): raise --audit-timeout")  # fmt: skip
         return (f"this run's stored count stood still, and the log the audit wrote after it was not stored within "
                 f"--audit-timeout {timeout:g} s (a flush period longer than that?): raise --audit-timeout")  # fmt: skip
-    return _still_storing(counts, now, missing, timeout)
-
-
-def _still_storing(counts: _Counts, now: float, missing: int, timeout: float) -> str:
-    """Why the audit gave up, in figures: this run's storage rate, or the service's while this run's stood still."""
-    seconds = max(now - counts.started, 1e-9)
-    rate = (counts.run - counts.run_first) / seconds
     if rate > 0:
         return (f"still storing {rate:,.0f} logs/s of this run when --audit-timeout {timeout:g} s ran out; "
                 f"about {missing / rate:,.0f} s more needed: raise --audit-timeout")  # fmt: skip
-    others = (counts.service - counts.service_first) / seconds
     return (f"the service was still storing {others:,.0f} logs/s, none of this run's, when --audit-timeout "
             f"{timeout:g} s ran out (a backlog stored first?): raise --audit-timeout")  # fmt: skip

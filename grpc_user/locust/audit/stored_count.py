@@ -16,6 +16,8 @@ from grpc_user.locust.run.target import run_target, target_call
 from grpc_user.pb import log_service_pb2 as pb
 
 QUERY_PATH = METHOD_PATHS[QUERY_LOG]
+# A count (or a barrier write) failing with one of these may succeed later: the service under test is busy or flaky.
+RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 # The audit counts with a deadline of its own: a load's --grpc-timeout may be far shorter than a count takes.
 AUDIT_QUERY_TIMEOUT_SECONDS = 10.0
 

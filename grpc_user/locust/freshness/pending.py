@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,12 +118,13 @@ class PendingSamples:
         """How many pending samples were acknowledged before ``moment`` (and at ``since`` or after; monotonic s)."""
         return sum(1 for sample in self._by_key.values() if since <= sample.acked_at < moment)
 
-    def older_than_by_second(self, moment: float) -> dict[int, int]:
+    def older_than_by_second(self, moment: float, wall_offset: float) -> dict[int, int]:
         """The pending samples acknowledged before ``moment`` (monotonic s), counted by the epoch second of their
-        acknowledgement: what a worker tells the master, whose clock is not this process's monotonic one."""
-        offset, counts = time.time() - time.monotonic(), dict[int, int]()
+        acknowledgement (monotonic + ``wall_offset``): what a worker tells the master, whose clock is not this
+        process's monotonic one."""
+        counts = dict[int, int]()
         for sample in self._by_key.values():
             if sample.acked_at < moment:
-                second = int(sample.acked_at + offset)
+                second = int(sample.acked_at + wall_offset)
                 counts[second] = counts.get(second, 0) + 1
         return counts

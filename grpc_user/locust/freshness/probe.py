@@ -288,7 +288,7 @@ class FreshnessProbe:
     def late(self, now: float) -> int:
         """Samples acknowledged since the window started and pending longer than ``late_after``, here and at the
         workers as they last reported (by the epoch second of their acknowledgement)."""
-        since_second = int(self.window_since + time.time() - time.monotonic()) if self.window_since > 0 else 0
+        since_second = int(self.window_since + self._wall_offset) if self.window_since > 0 else 0
         remote = sum(count for late in self.remote_late.values() for second, count in late.items()
                      if second >= since_second)  # fmt: skip
         return self.pending.older_than(now - self.late_after, since=self.window_since) + remote
@@ -338,7 +338,7 @@ class FreshnessProbe:
     def _late_by_second(self) -> dict[int, int]:
         if self.late_after <= 0:
             return {}
-        return self.pending.older_than_by_second(time.monotonic() - self.late_after)
+        return self.pending.older_than_by_second(time.monotonic() - self.late_after, self._wall_offset)
 
     def take_report(self) -> dict[str, Any]:
         """What a worker sends the master with each stats report: histograms and counts since the last one."""
