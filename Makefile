@@ -39,7 +39,7 @@ EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 # After a run: a run folder left empty (the test never started) is removed; a failed run's last line gives
 # Locust's exit code in words, since make itself exits 2 whenever a command fails, whatever the code.
-EXIT_CODES := 1 failures, a target that is no LogService or a failed action; 2 a bad option; 3 logs lost; 4 delivery unknown (unsettled, interrupted, or the audit could not count)
+EXIT_CODES := 1 failures, a target that is no LogService or a failed action; 2 a bad option; 3 logs lost; 4 delivery unknown (unsettled, incomplete, interrupted, or the audit could not count)
 define finish_run
 rmdir $(1) 2>/dev/null && echo "no run folder: the test never started" || echo "run folder: $(1)"; \
 	[ $$status -eq 0 ] || echo "locust exited with code $$status ($(EXIT_CODES))"; exit $$status

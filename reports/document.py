@@ -333,6 +333,12 @@ def _audit(figures: Figures) -> Section | None:
             "cancel, a connection broken mid-call), so the service may or may not have queued them. The low end "
             "counts acknowledged logs not stored; the high end adds the logs in doubt that were not stored either."
         )
+    if audit.get("unreported_workers"):
+        blocks.append(
+            f"Delivery unknown: the final counts of {len(audit['unreported_workers'])} worker(s) never arrived "
+            f"({', '.join(audit['unreported_workers'])}), so acknowledged is a lower bound; their logs acknowledged "
+            "since their last report may stand in for lost ones. Only a shortfall below it is a proven loss."
+        )
     return Section("Delivery audit", blocks)
 
 

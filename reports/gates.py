@@ -99,7 +99,7 @@ def _lost(figures: Figures, limit: int) -> GateResult:
     audit = figures.audit
     if audit is None:
         return GateResult(option, False, f"{option} {limit}: no delivery audit in this run")
-    if audit.get("status") in ("skipped", "error", "unsettled", "interrupted"):  # delivery unknown: no figure
+    if audit.get("status") in ("skipped", "error", "unsettled", "interrupted", "incomplete"):  # delivery unknown
         detail = f" ({audit['detail']})" if audit.get("detail") else ""
         return GateResult(option, False, f"{option} {limit}: the delivery audit status is {audit['status']}{detail}")
     return _at_most(option, "lost (at most)", float(audit.get("lost_max", audit["lost"])), limit)

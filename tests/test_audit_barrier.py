@@ -12,7 +12,7 @@ import pytest
 from grpc_user import LogClient
 from grpc_user.entries import RUN_ID_KEY
 from grpc_user.locust.audit.barrier import BARRIER_KEY
-from grpc_user.locust.audit.delivery import audit_delivery
+from grpc_user.locust.audit.delivery import audit_delivery, exit_code
 from reference_server.process import ServerProcess, start_server_process
 
 
@@ -71,3 +71,28 @@ def test_logs_the_service_dropped_are_lost_once_its_barrier_is_stored(servers):
     assert result.status == "lost" and result.lost == acked - result.persisted > 0, result.summary()
     assert result.persisted == stats["stored"] - barriers and barriers >= 1, (stats, barriers)
     assert "then the service stored a log written after it (the audit's barrier" in result.detail
+
+
+def test_with_a_worker_s_final_counts_missing_a_loss_its_unreported_logs_hide_is_incomplete_never_ok(servers):
+    """A killed worker: the master knows 200 of the 300 acknowledged logs, the server dropped some of the 300. The
+    stored count beyond the lower bound made the loss look like unexpected logs, and the audit said ok."""
+    server = servers("--flush-period", "0.1", "--drop-rate", "0.05", "--seed", "3")
+    written = write(server, "killed", 300)
+    with grpc.insecure_channel(server.target) as channel:
+        result = audit_delivery(raw_call(channel), run_id="killed", acked=written - 100, timeout=20, settle=1,
+                                unreported_workers=["worker-b"])  # fmt: skip
+    stats = server.stop()
+    assert 0 < stats["dropped"] and written - 100 <= result.persisted < written, (stats, result.summary())
+    assert (result.status, exit_code(result, allow_loss=True)) == ("incomplete", 4), result.summary()
+    assert "final counts of 1 worker(s) never arrived (worker-b): at least 200 acknowledged logs" in result.sentence()
+    assert result.unreported_workers == ["worker-b"] and result.as_dict()["unreported_workers"] == ["worker-b"]
+
+
+def test_with_a_worker_s_final_counts_missing_a_proven_shortfall_below_the_lower_bound_is_still_lost(servers):
+    server = servers("--flush-period", "0.1", "--drop-rate", "0.5", "--seed", "3")
+    written = write(server, "killed", 300)
+    with grpc.insecure_channel(server.target) as channel:
+        result = audit_delivery(raw_call(channel), run_id="killed", acked=written - 50, timeout=20, settle=1,
+                                unreported_workers=["worker-b"])  # fmt: skip
+    assert result.status == "lost" and result.lost_min == written - 50 - result.persisted > 0, result.summary()
+    assert "worker-b" in result.detail and "lower bound" in result.detail

@@ -603,7 +603,7 @@ def test_max_p95_ok_ms_gates_successful_calls_alone(real_run: Path, tmp_path: Pa
     assert missing.returncode == 1 and "--max-p95-ok-ms 100: no _latency.csv in this run" in missing.stderr
 
 
-@pytest.mark.parametrize("status", ["unsettled", "interrupted"])
+@pytest.mark.parametrize("status", ["unsettled", "interrupted", "incomplete"])
 def test_max_lost_on_an_audit_that_did_not_know_delivery_is_breached(tmp_path: Path, status: str) -> None:
     """Logs not stored yet when the audit gave up, or was cut short, are not a loss figure a gate may pass on."""
     folder = plain_run(tmp_path / "plain", [("/", 100, 0)])

@@ -250,7 +250,8 @@ _PHASE = _record(
 _AUDIT = _record(
     {"run_id": _nullable(_TEXT), "acked": _COUNT, "persisted": _COUNT, "lost": _COUNT, "unexpected": _COUNT,
      "status": _TEXT, "detail": _nullable(_TEXT), "in_doubt": _COUNT, "lost_min": _COUNT, "lost_max": _COUNT,
-     "settle_seconds": _nullable(_NUMBER), "barriers": _COUNT, "phases": {"type": "array", "items": _PHASE}},
+     "settle_seconds": _nullable(_NUMBER), "barriers": _COUNT, "phases": {"type": "array", "items": _PHASE},
+     "unreported_workers": {"type": "array", "items": _TEXT}},
     required=("acked", "persisted", "lost", "unexpected", "status"),
 )  # fmt: skip
 AUDIT = JsonFile("audit", "_audit.json", _AUDIT)

@@ -17,8 +17,8 @@ may be (the in-doubt logs not found count too).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import grpc
@@ -29,6 +29,8 @@ from grpc_user.locust.audit.stored_count import RETRYABLE, count_stored
 from grpc_user.locust.run import exit_codes
 
 POLL_SECONDS = 0.25
+# The statuses of an audit that could not decide (exit code 4, delivery unknown): never a figure a gate passes on.
+UNKNOWN = ("incomplete", "unsettled", "interrupted", "error")
 
 
 @dataclass
@@ -38,10 +40,12 @@ class AuditResult:
     ``status``: ok (nothing missing); in_doubt (nothing acknowledged is missing, but up to
     ``lost_max`` logs of calls with an unknown outcome were not found); lost (``lost_min`` > 0:
     this run's count stood still for the settle period, then the service stored the audit's barrier, with
-    acked logs still missing); unsettled (still storing, or not even storing the barrier, when the timeout ran out);
-    interrupted (a signal cut the audit short: the counts so far); skipped; error (the audit could not
-    count); running (still polling). ``lost`` = ``lost_min``. ``barriers``: the logs the audit wrote
-    (``grpc_user.locust.audit.barrier``): the service's own totals count them, this run's count does not.
+    acked logs still missing); incomplete (the final counts of ``unreported_workers`` never arrived, so ``acked`` is
+    only a lower bound, and nothing missing below it was proven lost: delivery unknown, whatever was stored);
+    unsettled (still storing, or not even storing the barrier, when the timeout ran out); interrupted (a signal cut
+    the audit short: the counts so far); skipped; error (the audit could not count); running (still polling).
+    ``lost`` = ``lost_min``. ``barriers``: the logs the audit wrote (``grpc_user.locust.audit.barrier``): the
+    service's own totals count them, this run's count does not.
     """
 
     run_id: str
@@ -56,6 +60,7 @@ class AuditResult:
     lost_min: int = 0
     lost_max: int = 0
     barriers: int = 0
+    unreported_workers: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ``_audit.json`` file)."""
@@ -75,6 +80,9 @@ class AuditResult:
             + (f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""),
             "unsettled": f"{self.lost_max:,} of {acked}{doubt} were not stored yet when the audit gave up; "
             "delivery unknown, not lost",
+            "incomplete": f"the final counts of {len(self.unreported_workers)} worker(s) never arrived "
+            f"({', '.join(self.unreported_workers)}): at least {acked} (and {self.in_doubt:,} in doubt), "
+            f"{self.persisted:,} stored; delivery unknown",
             "interrupted": f"cut short by {self.detail or 'a signal'} after {self.settle_seconds:.1f} s: "
             f"{self.persisted:,} of {acked}{doubt} stored so far; delivery unknown",
             "skipped": "skipped",
@@ -95,7 +103,7 @@ def exit_code(result: AuditResult, allow_loss: bool) -> int:
     """The exit code a headless run gets from its audit (0: the audit does not fail the run)."""
     if result.status == "lost" and not allow_loss:
         return exit_codes.LOGS_LOST
-    if result.status in ("unsettled", "interrupted", "error"):
+    if result.status in UNKNOWN:
         return exit_codes.DELIVERY_UNKNOWN
     return 0
 
@@ -106,11 +114,15 @@ def skipped(run_id: str, acked: int, reason: str, in_doubt: int = 0) -> AuditRes
 
 
 def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: float, idle: bool,
-            detail: str = "") -> AuditResult:  # fmt: skip
+            detail: str = "", unreported_workers: Sequence[str] = ()) -> AuditResult:  # fmt: skip
     """The audit's verdict from its last count: the one place that decides what the figures mean.
 
     ``idle``: the service stored nothing at all (this run's logs or anyone's) for the settle period, so what is
     missing will not come. Without that proof a shortfall is ``unsettled``, never ``lost``: lost 0..``lost_max``.
+    ``unreported_workers``: workers whose final counts never arrived, so ``acked`` and ``in_doubt`` are lower bounds
+    and their unreported logs may stand in for lost ones: a shortfall below ``acked`` is still ``lost`` once proven,
+    anything else is ``incomplete`` (never ``ok`` or ``in_doubt``), and ``lost_max`` is unknown (the logs missing
+    below the lower bounds).
     """
     lost_min, lost_max = max(acked - count, 0), max(acked + in_doubt - count, 0)
     if not lost_max:
@@ -119,9 +131,11 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
         status, lost_min = "unsettled", 0  # what is missing may still come: lost 0..lost_max
     else:
         status = "lost" if lost_min else "in_doubt"
+    if unreported_workers and status in ("ok", "in_doubt"):
+        status = "incomplete"
     unexpected = max(count - acked - in_doubt, 0)
     return AuditResult(run_id, acked, count, lost_min, unexpected, round(settle_seconds, 3), status, detail,
-                       in_doubt, lost_min, lost_max)  # fmt: skip
+                       in_doubt, lost_min, lost_max, unreported_workers=sorted(unreported_workers))  # fmt: skip
 
 
 def undecided(
@@ -167,7 +181,7 @@ def audit_delivery(
     sleep: Callable[[float], Any] = time.sleep,
     target: str = "",
     progress: Callable[[AuditResult], Any] | None = None,
-    until_settled: bool = False,
+    unreported_workers: Sequence[str] = (),
     interrupted_by: Callable[[], str] = str,
 ) -> AuditResult:
     """Poll the stored counts until this run's reaches ``acked + in_doubt``, the service stores the barrier the
@@ -179,8 +193,9 @@ def audit_delivery(
     has stored a log written after this run's count stood still (the barrier, queued behind every log acknowledged
     before it; another every ``RESEND_SECONDS`` while none is stored); at the timeout it is ``unsettled``. A
     service that refuses the barrier is judged by its idle time (nothing stored at all for ``settle`` s).
-    ``until_settled``: ``acked`` is only a lower bound (a worker's final counts never arrived), so reaching it
-    proves nothing: wait for the service to stand still, and the logs found beyond it count as unexpected.
+    ``unreported_workers``: the workers whose final counts never arrived, so ``acked`` is only a lower bound and
+    reaching it proves nothing: the audit waits for this run's count to stand still and its barrier to be stored,
+    and the verdict is ``incomplete`` unless a shortfall below ``acked`` was proven ``lost`` (``verdict``).
     ``interrupted_by``: what cut the audit short ('' while nothing did), asked before each poll (``sleep`` may
     return early for it); then the result is ``interrupted`` with the counts so far.
     """
@@ -205,7 +220,7 @@ def audit_delivery(
         if progress is not None:
             progress(AuditResult(run_id, acked, count, 0, 0, round(now - counts.started, 1), "running", "",
                                  in_doubt))  # fmt: skip
-        reached = count >= acked + in_doubt and not until_settled
+        reached = count >= acked + in_doubt and not unreported_workers
         idle = now - counts.service_moved >= settle
         # A count that stood still for the settle period proves nothing against a longer flush period or a backlog
         # stored first: a barrier written now and found stored does (everything queued before it was stored or
@@ -216,7 +231,8 @@ def audit_delivery(
         if now - counts.run_moved >= settle and not barrier.refused and barrier.due(now):
             barrier.send(call, now)
         sleep(POLL_SECONDS)
-    result = verdict(run_id, acked, in_doubt, count, counts.run_moved - counts.started, settled or reached)
+    result = verdict(run_id, acked, in_doubt, count, counts.run_moved - counts.started, settled or reached,
+                     unreported_workers=unreported_workers)  # fmt: skip
     result.barriers = barrier.sent
     if result.status == "unsettled":
         result.detail = _unsettled(counts, barrier, now, result.lost_max, timeout)
@@ -229,7 +245,17 @@ def audit_delivery(
             else f"the service stored nothing for {settle:g} s and refused the audit's barrier ({barrier.refused}): "
             "a service that flushes less often than that needs a longer --audit-settle"
         )
+    if unreported_workers:
+        result.detail = "; ".join(filter(None, (result.detail, _unreported(result))))
     return result
+
+
+def _unreported(result: AuditResult) -> str:
+    """What the workers whose final counts never arrived leave unknown."""
+    beyond = f" ({result.unexpected:,} stored beyond it may be theirs)" if result.unexpected else ""
+    return (f"the final counts of {len(result.unreported_workers)} worker(s) never arrived "
+            f"({', '.join(result.unreported_workers)}): acknowledged is a lower bound{beyond}, and their logs "
+            "acknowledged since their last report may stand in for lost ones")  # fmt: skip
 
 
 def _rates(counts: _Counts, now: float) -> tuple[float, float]:

@@ -49,6 +49,8 @@ def phase_words(result: AuditResult) -> str:
         return f"{result.lost_min:,} of {acked} lost{more}"
     if result.status == "unsettled":
         return f"{result.lost_max:,} of {acked} not stored yet when the audit gave up"
+    if result.status == "incomplete":
+        return f"at least {acked}, {result.persisted:,} stored (a worker's final counts never arrived)"
     return result.status
 
 
@@ -64,7 +66,8 @@ def audit_phases(call: Callable[[str, bytes], bytes], overall: AuditResult, phas
     for phase in sorted(set(phases.by_phase) | {0} | set(by_number)):
         logs = phases.by_phase.get(phase, PhaseLogs())
         count = stored_in_phase(call, overall.run_id, phase)
-        result = verdict(overall.run_id, logs.audit_acked, logs.audit_in_doubt, count, overall.settle_seconds, settled)
+        result = verdict(overall.run_id, logs.audit_acked, logs.audit_in_doubt, count, overall.settle_seconds, settled,
+                         unreported_workers=overall.unreported_workers)  # fmt: skip
         action = by_number.get(phase)
         sentence = f"{phase_name(action)}: {phase_words(result)}"
         results.append({"phase": phase, "action": None if action is None else action.command,

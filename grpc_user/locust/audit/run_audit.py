@@ -32,7 +32,7 @@ def delivery_audit(
         call = audit_call(environment, run)
     except LoopStopped as error:  # this process can make no call at all: the audit cannot count
         return undecided("error", settings.run_id, acked, in_doubt, -1, 0.0, str(error))
-    result = audit_delivery(
+    return audit_delivery(
         call,
         run_id=settings.run_id,
         acked=acked,
@@ -41,14 +41,10 @@ def delivery_audit(
         settle=settings.audit_settle,
         target=str(run_target(environment)),
         progress=progress,
-        until_settled=bool(run.workers_without_final_counts),
+        unreported_workers=run.workers_without_final_counts,
         interrupted_by=lambda: run.audit_interrupted_by,
         sleep=run.audit_interrupt.wait,
     )
-    if run.workers_without_final_counts and not result.detail:
-        result.detail = (f"the final counts of {len(run.workers_without_final_counts)} worker(s) never arrived: "
-                         "acknowledged is a lower bound, and the stored logs beyond it are theirs")  # fmt: skip
-    return result
 
 
 def delivery_audit_by_phase(environment: Any, run: SuiteRun, overall: AuditResult) -> list[dict[str, Any]]:

@@ -134,7 +134,7 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
     run.phase_audits = delivery_audit_by_phase(environment, run, result)
     run.audit = result.as_dict()
     for phase in run.phase_audits:
-        logger.log(logging.ERROR if phase["status"] in ("lost", "unsettled") else logging.INFO,
+        logger.log(logging.ERROR if phase["status"] in ("lost", "unsettled", "incomplete") else logging.INFO,
                    "Delivery audit, phase %d: %s", phase["phase"], phase["sentence"])  # fmt: skip
     run.freshness_figures = freshness
     prefix = csv_prefix(environment)
@@ -144,7 +144,7 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
     code = exit_code(result, run.settings.audit_allow_loss)
     if result.status == "lost" and code:
         logger.error("%s (exit code %d; --audit-allow-loss accepts it)", result.sentence(), code)
-    elif result.status == "unsettled":
+    elif result.status in ("unsettled", "incomplete"):
         logger.error("%s (exit code %d): %s", result.sentence(), code, result.detail)
     elif result.status == "interrupted":
         logger.error("%s (exit code %d)", result.sentence(), code)

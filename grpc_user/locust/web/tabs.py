@@ -73,7 +73,8 @@ AUDIT_STRIP_SCRIPT = Template("""<script>
   freshness.id = "grpc-freshness";
   freshness.style.cssText = "position:fixed;right:0;bottom:0;z-index:2001;padding:6px 16px;" +
     "font:14px sans-serif;color:#fff;background:#37474f;display:none";
-  var colours = {ok: "#2e7d32", in_doubt: "#ed6c02", running: "#0277bd", skipped: "#616161", unsettled: "#ed6c02"};
+  var colours = {ok: "#2e7d32", in_doubt: "#ed6c02", running: "#0277bd", skipped: "#616161", unsettled: "#ed6c02",
+                 incomplete: "#ed6c02"};
   var previous = "";
   function poll() {
     fetch("./$route", {credentials: "include"}).then(function (answer) { return answer.json(); })
