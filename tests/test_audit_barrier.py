@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import grpc
 import pytest
+from locust_runs import free_port
 
 from grpc_user import LogClient
 from grpc_user.entries import RUN_ID_KEY
@@ -96,3 +97,42 @@ def test_with_a_worker_s_final_counts_missing_a_proven_shortfall_below_the_lower
                                 unreported_workers=["worker-b"])  # fmt: skip
     assert result.status == "lost" and result.lost_min == written - 50 - result.persisted > 0, result.summary()
     assert "worker-b" in result.detail and "lower bound" in result.detail
+
+
+def replicas(servers, tmp_path, *flush_periods: str) -> list[ServerProcess]:
+    """Reference servers over one SQLite store (a replicated service), each with its own flush period."""
+    store = str(tmp_path / "store.db")
+    return [servers("--db", store, "--flush-batch", "1000", "--flush-period", period) for period in flush_periods]
+
+
+def test_replicas_with_different_flush_periods_are_each_proven_by_the_barrier_written_to_them(servers, tmp_path):
+    """One replica flushes every 6 s, the other every 0.1 s: a barrier through the run's target reached the fast one
+    alone, was stored at once, and the slow one's logs were called lost (LOST 76 of 151, nothing dropped)."""
+    slow, fast = replicas(servers, tmp_path, "6", "0.1")
+    acked = write(slow, "replicas", 50) + write(fast, "replicas", 50)
+    with grpc.insecure_channel(slow.target) as to_slow, grpc.insecure_channel(fast.target) as to_fast:
+        writes = {f"ipv4:{slow.target}": raw_call(to_slow), f"ipv4:{fast.target}": raw_call(to_fast)}
+        result = audit_delivery(raw_call(to_fast), run_id="replicas", acked=acked, timeout=20, settle=1,
+                                barrier_writes=writes)  # fmt: skip
+    assert (result.status, result.persisted) == ("ok", 100), result.summary()
+    by_peer = {peer["peer"]: peer for peer in result.barriers_by_peer}
+    assert set(by_peer) == set(writes) and by_peer[f"ipv4:{fast.target}"]["stored"] >= 1, by_peer
+    assert result.barriers == sum(peer["written"] for peer in by_peer.values())
+
+
+def test_a_loss_is_proven_only_once_every_replica_stored_its_barrier_and_an_unreachable_one_leaves_it_unsettled(
+    servers, tmp_path
+):
+    dropping = servers("--flush-period", "0.1", "--drop-rate", "0.3", "--seed", "11")
+    acked = write(dropping, "unreachable", 100)
+    gone = f"127.0.0.1:{free_port()}"  # nothing listens there
+    with grpc.insecure_channel(dropping.target) as live, grpc.insecure_channel(gone) as dead:
+        writes = {f"ipv4:{dropping.target}": raw_call(live), f"ipv4:{gone}": raw_call(dead)}
+        result = audit_delivery(raw_call(live), run_id="unreachable", acked=acked, timeout=4, settle=1,
+                                barrier_writes=writes)  # fmt: skip
+        proven = audit_delivery(raw_call(live), run_id="unreachable", acked=acked, timeout=10, settle=1,
+                                barrier_writes={f"ipv4:{dropping.target}": raw_call(live)})  # fmt: skip
+    assert (result.status, result.lost_min) == ("unsettled", 0) and result.lost_max > 0, result.summary()
+    assert f"no barrier could be written to ipv4:{gone}" in result.detail, result.detail
+    assert f"ipv4:{dropping.target} stored the barrier written to it" in result.detail, result.detail
+    assert proven.status == "lost" and proven.lost_min == result.lost_max, proven.summary()

@@ -94,6 +94,23 @@ def test_round_robin_over_three_replicas_gives_each_a_third_and_the_audit_is_exa
     assert (tmp_path / "report_peers.png").stat().st_size > 0, "a chart of calls/s per server"
 
 
+def test_replicas_with_different_flush_periods_get_a_barrier_each_and_no_false_loss(serve, tmp_path):
+    """One replica flushes every 15 s, two every 0.1 s: the audit's one barrier went through the run's channel to one
+    replica, a fast one two times in three, was stored, and the slow one's queued logs were called lost (LOST 64 of
+    192, exit 3, nothing dropped)."""
+    store = str(tmp_path / "store.db")
+    periods = ("15", "0.1", "0.1")
+    replicas = [serve("--db", store, "--flush-batch", "1000", "--flush-period", period) for period in periods]
+    run = run_locust("single", listing(replicas), tmp_path, "--grpc-lb", "round_robin", "--audit-timeout", "25",
+                     NO_PROBE, *PACED, users=2, run_time="2s")  # fmt: skip
+    acked = [replica.stop()["acked"] for replica in replicas]
+    audit = run.json("audit")
+    assert (run.returncode, audit["status"]) == (0, "ok"), (audit, run.stderr[-3000:])
+    assert audit["acked"] == audit["persisted"] == sum(acked) - audit["barriers"] and all(acked), (audit, acked)
+    by_peer = {peer["peer"]: peer for peer in audit["barriers_by_peer"]}
+    assert set(by_peer) == {f"ipv4:{replica.target}" for replica in replicas}, by_peer
+
+
 def test_pick_first_sends_every_call_to_one_replica_and_the_report_warns(serve, tmp_path):
     replicas = replica_set(serve, tmp_path, 3)
     run = run_locust("single", listing(replicas), tmp_path, "--grpc-lb", "pick_first", "--max-requests", str(CALLS),

@@ -17,14 +17,14 @@ may be (the in-doubt logs not found count too).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import grpc
 
 from grpc_user.calls import error_message, status_name
-from grpc_user.locust.audit.barrier import Barrier
+from grpc_user.locust.audit.barrier import Barriers, Call
 from grpc_user.locust.audit.stored_count import RETRYABLE, count_stored
 from grpc_user.locust.run import exit_codes
 
@@ -45,7 +45,8 @@ class AuditResult:
     unsettled (still storing, or not even storing the barrier, when the timeout ran out); interrupted (a signal cut
     the audit short: the counts so far); skipped; error (the audit could not count); running (still polling).
     ``lost`` = ``lost_min``. ``barriers``: the logs the audit wrote (``grpc_user.locust.audit.barrier``): the
-    service's own totals count them, this run's count does not.
+    service's own totals count them, this run's count does not; ``barriers_by_peer``: to which server each went, as
+    ``{"peer", "written", "stored", "refused"}``.
     """
 
     run_id: str
@@ -61,6 +62,7 @@ class AuditResult:
     lost_max: int = 0
     barriers: int = 0
     unreported_workers: list[str] = field(default_factory=list)
+    barriers_by_peer: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ``_audit.json`` file)."""
@@ -183,6 +185,7 @@ def audit_delivery(
     progress: Callable[[AuditResult], Any] | None = None,
     unreported_workers: Sequence[str] = (),
     interrupted_by: Callable[[], str] = str,
+    barrier_writes: Mapping[str, Call] | None = None,
 ) -> AuditResult:
     """Poll the stored counts until this run's reaches ``acked + in_doubt``, the service stores the barrier the
     audit writes once this run's count stood still for ``settle`` s, or ``timeout`` s pass.
@@ -193,13 +196,16 @@ def audit_delivery(
     has stored a log written after this run's count stood still (the barrier, queued behind every log acknowledged
     before it; another every ``RESEND_SECONDS`` while none is stored); at the timeout it is ``unsettled``. A
     service that refuses the barrier is judged by its idle time (nothing stored at all for ``settle`` s).
+    ``barrier_writes``: server -> a call to that server alone, one barrier each (every server the run reached: each
+    replica has a queue of its own); lost needs every one stored. None: one barrier over ``call``, named ``target``.
     ``unreported_workers``: the workers whose final counts never arrived, so ``acked`` is only a lower bound and
     reaching it proves nothing: the audit waits for this run's count to stand still and its barrier to be stored,
     and the verdict is ``incomplete`` unless a shortfall below ``acked`` was proven ``lost`` (``verdict``).
     ``interrupted_by``: what cut the audit short ('' while nothing did), asked before each poll (``sleep`` may
     return early for it); then the result is ``interrupted`` with the counts so far.
     """
-    counts, barrier = _Counts(time.monotonic()), Barrier(run_id)
+    counts = _Counts(time.monotonic())
+    barrier = Barriers(run_id, barrier_writes if barrier_writes is not None else {target or "the target": call})
     while True:
         now = time.monotonic()
         if cause := interrupted_by():
@@ -225,15 +231,15 @@ def audit_delivery(
         # A count that stood still for the settle period proves nothing against a longer flush period or a backlog
         # stored first: a barrier written now and found stored does (everything queued before it was stored or
         # dropped), whatever else the service stores meanwhile.
-        settled = barrier.visible > 0 or (idle and bool(barrier.refused))
+        settled = barrier.stored_everywhere or (idle and barrier.stored_or_refused_everywhere)
         if reached or settled or now - counts.started >= timeout:
             break
-        if now - counts.run_moved >= settle and not barrier.refused and barrier.due(now):
-            barrier.send(call, now)
+        if now - counts.run_moved >= settle:
+            barrier.send_due(now)
         sleep(POLL_SECONDS)
     result = verdict(run_id, acked, in_doubt, count, counts.run_moved - counts.started, settled or reached,
                      unreported_workers=unreported_workers)  # fmt: skip
-    result.barriers = barrier.sent
+    result.barriers, result.barriers_by_peer = barrier.sent, barrier.figures()
     if result.status == "unsettled":
         result.detail = _unsettled(counts, barrier, now, result.lost_max, timeout)
     elif result.status in ("lost", "in_doubt"):
@@ -241,7 +247,8 @@ def audit_delivery(
             f"this run's stored count stood still for {settle:g} s, then the service stored a log written after it "
             "(the audit's barrier, queued behind every log it had acknowledged): what is missing was dropped, not "
             "delayed"
-            if barrier.visible
+            + (f" (on each of the {len(barrier.by_peer)} servers the run reached)" if len(barrier.by_peer) > 1 else "")
+            if barrier.stored_everywhere
             else f"the service stored nothing for {settle:g} s and refused the audit's barrier ({barrier.refused}): "
             "a service that flushes less often than that needs a longer --audit-settle"
         )
@@ -265,9 +272,23 @@ def _rates(counts: _Counts, now: float) -> tuple[float, float]:
     return run / seconds, (counts.service - counts.service_first - run) / seconds
 
 
-def _unsettled(counts: _Counts, barrier: Barrier, now: float, missing: int, timeout: float) -> str:
-    """Why the audit gave up: still storing, or storing nothing, not even the barrier written after the stop."""
+def _unsettled(counts: _Counts, barrier: Barriers, now: float, missing: int, timeout: float) -> str:
+    """Why the audit gave up: still storing, or storing nothing, not even the barrier written after the stop; with
+    several servers, which of them had not stored theirs."""
     rate, others = _rates(counts, now)
+    stored = [one.peer for one in barrier.by_peer if one.visible]
+    if barrier.sent and stored:
+        unwritten = [one.peer for one in barrier.by_peer if not one.sent]
+        waiting = [peer for peer in barrier.not_stored() if peer not in unwritten]
+        them = "it" if len(stored) == 1 else "them"
+        parts = [f"{', '.join(stored)} stored the barrier written to {them}"]
+        if waiting:
+            parts.append(f"{', '.join(waiting)} had not stored {'its' if len(waiting) == 1 else 'theirs'} when "
+                         f"--audit-timeout {timeout:g} s ran out (a longer flush period there? its queue may still "
+                         "hold this run's logs): raise --audit-timeout")  # fmt: skip
+        if unwritten:
+            parts.append(f"no barrier could be written to {', '.join(unwritten)} (unreachable?): its queue is unknown")
+        return "; ".join(parts)
     if barrier.sent and rate <= 0 and others <= 0:
         return (f"the service stored nothing, not even the log the audit wrote after the stop ({barrier.sent} "
                 f"barrier{'s' if barrier.sent > 1 else ''}), within --audit-timeout {timeout:g} s: a flush period "

@@ -9,11 +9,12 @@ from typing import Any
 
 import grpc
 
+from grpc_user.locust.audit.barrier import Call
 from grpc_user.locust.audit.delivery import AuditResult, audit_delivery, skipped, undecided
 from grpc_user.locust.audit.phases import audit_phases
-from grpc_user.locust.audit.stored_count import audit_call
+from grpc_user.locust.audit.stored_count import AUDIT_QUERY_TIMEOUT_SECONDS, audit_call
 from grpc_user.locust.run.state import SuiteRun
-from grpc_user.locust.run.target import run_target
+from grpc_user.locust.run.target import peer_call, run_target
 from grpc_user.locust.transport.bridge import LoopStopped
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def delivery_audit(
     logger.info("Delivery audit: waiting for %d acknowledged logs (and %d in doubt) of run %s to be stored",
                 acked, in_doubt, settings.run_id)  # fmt: skip
     try:
-        call = audit_call(environment, run)
+        call, writes = audit_call(environment, run), barrier_writes(environment, run)
     except LoopStopped as error:  # this process can make no call at all: the audit cannot count
         return undecided("error", settings.run_id, acked, in_doubt, -1, 0.0, str(error))
     return audit_delivery(
@@ -44,7 +45,20 @@ def delivery_audit(
         unreported_workers=run.workers_without_final_counts,
         interrupted_by=lambda: run.audit_interrupted_by,
         sleep=run.audit_interrupt.wait,
+        barrier_writes=writes,
     )
+
+
+def barrier_writes(environment: Any, run: SuiteRun) -> dict[str, Call]:
+    """Server -> a call to it alone, for the audit's barriers: every server the run's calls reached (grpc's counts,
+    ``counts/peers.py``) and every server the target lists, each queueing what it acknowledged apart; one server or
+    none known (no call reached one): the run's own channel, named by the server or the target."""
+    target = run_target(environment)
+    peers = sorted(set(run.peers.by_peer) | set(target.listed_peers))
+    if len(peers) <= 1 and not target.listed_peers:
+        return {peers[0] if peers else str(target): audit_call(environment, run)}
+    timeout = max(run.settings.grpc_timeout, AUDIT_QUERY_TIMEOUT_SECONDS)
+    return {peer: peer_call(run, target, peer, timeout) for peer in peers}
 
 
 def delivery_audit_by_phase(environment: Any, run: SuiteRun, overall: AuditResult) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ service_name). The delivery audit polls it; the capacity search reads it at each
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -22,17 +22,16 @@ RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"}
 AUDIT_QUERY_TIMEOUT_SECONDS = 10.0
 
 
-def stored_count_request(run_id: str | None, key: str = RUN_ID_KEY) -> bytes:
-    """QueryLog counting this run's logs (metadata filter ``key``=``run_id`` only), or every stored log (``run_id``
-    None: no filter, so the real service applies no level filter either); limit 1, total_count is the answer."""
-    filters = {} if run_id is None else {key: run_id}
-    return pb.QueryLogRequest(metadata_filters=filters, limit=1).SerializeToString()
+def stored_count_request(filters: Mapping[str, str]) -> bytes:
+    """QueryLog counting the logs whose metadata match every one of ``filters`` (exact matches only; {}: every stored
+    log, so the real service applies no level filter either); limit 1, total_count is the answer."""
+    return pb.QueryLogRequest(metadata_filters=dict(filters), limit=1).SerializeToString()
 
 
-def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None, key: str = RUN_ID_KEY) -> int:
-    """How many logs the service stores with metadata <key>=<run_id> (``None``: how many it stores in all);
+def count_matching(call: Callable[[str, bytes], bytes], filters: Mapping[str, str]) -> int:
+    """How many logs the service stores whose metadata match ``filters`` ({}: how many it stores in all);
     RuntimeError when the answer says success=false or cannot be read, grpc.RpcError when the call fails."""
-    answer = call(QUERY_PATH, stored_count_request(run_id, key))
+    answer = call(QUERY_PATH, stored_count_request(filters))
     try:
         response = pb.QueryLogResponse.FromString(answer)
     except DecodeError:
@@ -43,6 +42,12 @@ def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None, key: s
     if not response.success:
         raise RuntimeError(f"QueryLog answered success=false: {response.error_message or 'no message'}")
     return response.total_count
+
+
+def count_stored(call: Callable[[str, bytes], bytes], run_id: str | None, key: str = RUN_ID_KEY) -> int:
+    """How many logs the service stores with metadata <key>=<run_id> (``None``: how many it stores in all); raises
+    as ``count_matching``."""
+    return count_matching(call, {} if run_id is None else {key: run_id})
 
 
 def audit_call(environment: Any, run: SuiteRun) -> Callable[[str, bytes], bytes]:

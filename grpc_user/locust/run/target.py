@@ -24,3 +24,11 @@ def target_call(run: SuiteRun, target: Target, timeout: float) -> Callable[[str,
         target, settings.security, lb_policy=settings.grpc_lb, connections=settings.grpc_connections
     )
     return lambda path, payload: transport.unary(path, payload, timeout)
+
+
+def peer_call(run: SuiteRun, target: Target, peer: str, timeout: float) -> Callable[[str, bytes], bytes]:
+    """``call(path, payload) -> answer bytes`` on a channel to server ``peer`` alone (as grpc names a peer:
+    ``ipv4:10.0.0.7:50051``), one of the servers ``target`` reaches, with its TLS name and :authority; raises as
+    ``target_call``."""
+    transport = run.transports.shared(Target(target.host, target.port, target.tls, peer), run.settings.security)
+    return lambda path, payload: transport.unary(path, payload, timeout)
