@@ -40,6 +40,11 @@ LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 # After a run: a run folder left empty (the test never started) is removed; a failed run's last line gives
 # Locust's exit code in words, since make itself exits 2 whenever a command fails, whatever the code.
 EXIT_CODES := 1 failures, a target that is no LogService or a failed action; 2 a bad option; 3 logs lost; 4 delivery unknown (unsettled, incomplete, interrupted, or the audit could not count)
+# A SIGINT to make's process group (Ctrl-C, timeout -s INT, a CI cancel) reaches the recipe's shell too, which would
+# quit as soon as the run's command returns, before finish_run: the shell ignores it (the command, signalled in the
+# same group, stops and audits by itself), so the run's last lines and its exit code are written. make itself then
+# exits by the signal (GNU make's rule: 130, whatever the command's code).
+KEEP_ON_INT := trap : INT;
 define finish_run
 rmdir $(1) 2>/dev/null && echo "no run folder: the test never started" || echo "run folder: $(1)"; \
 	[ $$status -eq 0 ] || echo "locust exited with code $$status ($(EXIT_CODES))"; exit $$status
@@ -131,13 +136,13 @@ replicas: $(STAMP)
 
 web: $(STAMP)
 	mkdir -p $(RUN_DIR)
-	@status=0; $(TARGET) $(LOCUST_RUN) --web-host 127.0.0.1 --web-port $(WEB_PORT) \
+	@$(KEEP_ON_INT) status=0; $(TARGET) $(LOCUST_RUN) --web-host 127.0.0.1 --web-port $(WEB_PORT) \
 		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS) || status=$$?; \
 	$(call finish_run,$(RUN_DIR))
 
 headless: $(STAMP)
 	mkdir -p $(RUN_DIR)
-	@status=0; $(TARGET) $(LOCUST_RUN) --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
+	@$(KEEP_ON_INT) status=0; $(TARGET) $(LOCUST_RUN) --headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME) \
 		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS) || status=$$?; \
 	$(call finish_run,$(RUN_DIR))
 
@@ -155,7 +160,7 @@ report: $(STAMP)
 # logs in 20 s and SQLite took 20 to 74 s to store them).
 DEMO_RPS ?= 100
 demo: $(STAMP)
-	@status=0; \
+	@$(KEEP_ON_INT) status=0; \
 	$(MAKE) --no-print-directory headless WORKLOAD=mixed USERS=20 SPAWN_RATE=10 RUN_TIME=20s HOST= RUN_DIR=$(RUN_DIR) \
 		ARGS="--target-rps $(DEMO_RPS)" || status=$$?; \
 	[ ! -d $(RUN_DIR) ] || $(MAKE) --no-print-directory report RUN=$(RUN_DIR) || exit $$?; \
@@ -164,7 +169,7 @@ demo: $(STAMP)
 # The master listens for its workers on loopback only: spawn messages carry every option in cleartext.
 distributed: $(STAMP)
 	mkdir -p $(RUN_DIR)
-	@status=0; $(TARGET) $(LOCUST_RUN) --processes $(WORKERS) --master-bind-host 127.0.0.1 \
+	@$(KEEP_ON_INT) status=0; $(TARGET) $(LOCUST_RUN) --processes $(WORKERS) --master-bind-host 127.0.0.1 \
 		$(if $(WEB),--web-host 127.0.0.1 --web-port $(WEB_PORT),--headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME)) \
 		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS) || status=$$?; \
 	$(call finish_run,$(RUN_DIR))
@@ -174,7 +179,7 @@ CAPACITY_USERS ?= 1000
 CAPACITY_DIR := reports/runs/$(shell date -u +%Y%m%dT%H%M%SZ)-capacity-$(WORKLOAD)
 capacity: $(STAMP)
 	mkdir -p $(CAPACITY_DIR)
-	@status=0; \
+	@$(KEEP_ON_INT) status=0; \
 	$(TARGET) $(LOCUST_RUN) --headless -u $(CAPACITY_USERS) -r $(CAPACITY_USERS) --capacity-search \
 		--csv $(CAPACITY_DIR)/locust --csv-full-history --html $(CAPACITY_DIR)/locust.html $(ARGS) || status=$$?; \
 	[ ! -s $(CAPACITY_DIR)/locust_stats.csv ] || $(PY) -m reports $(CAPACITY_DIR) || exit $$?; \

@@ -97,6 +97,28 @@ def test_ctrl_c_of_the_embedded_server_wrapper_keeps_the_run_files_and_audit(tmp
     assert_audit_counts_what_the_server_acknowledged(run, server_acked)
 
 
+def test_a_sigint_to_make_headless_s_process_group_keeps_the_run_files_and_prints_locust_s_exit_code(tmp_path):
+    """``timeout -s INT 6 make headless`` (a CI cancel): the recipe's shell quit as soon as the run returned, so its
+    last lines (``locust exited with code 3``) never came and make said ``Interrupt``. make itself exits by the
+    signal (130): GNU make's rule, whatever the command's code."""
+    run_dir = tmp_path / "run"
+    command = ["make", "--no-print-directory", "headless", "WORKLOAD=single", "USERS=2", "SPAWN_RATE=2", "RUN_TIME=60s",
+               "HOST=", f"RUN_DIR={run_dir}", f"VENV={Path(sys.executable).parent.parent}",
+               "SERVER_ARGS=--queue-size 100000 --flush-period 0.1 --drop-rate 0.2 --seed 3",
+               "ARGS=--target-rps 20 --no-freshness --audit-settle 1"]  # fmt: skip
+    make = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    wait_until_running(f"{run_dir}/locust", make)
+    time.sleep(SIGNAL_AFTER_SECONDS - 1)
+    os.killpg(make.pid, signal.SIGINT)
+    output, _ = make.communicate(timeout=FINISH_TIMEOUT_SECONDS)
+    assert "locust exited with code 3 (" in output and f"run folder: {run_dir}" in output, output[-3000:]
+    assert make.returncode == -signal.SIGINT, output[-3000:]  # killed by it: a shell says 130
+    audit = LocustRun(3, output, "", f"{run_dir}/locust").json("audit")
+    assert audit["status"] == "lost", audit
+    assert all(Path(f"{run_dir}/locust_{suffix}.csv").exists() for suffix in RUN_FILES)
+
+
 def test_calls_in_flight_at_the_stop_finish_and_are_counted(serve, tmp_path):
     """A slow service: every user has a call in flight when -t runs out; none is cancelled or lost from the counts."""
     server = serve("--latency-ms", "400", "--drop-rate", "0.2", "--seed", "7")
