@@ -140,6 +140,15 @@ def audit_done(answer: dict) -> bool:
     return answer.get("status") not in ("", "pending", "running")
 
 
+def wait_for_line(log: Path, text: str, timeout: float = 5.0) -> int:
+    """How many times ``text`` is in the ``log`` file, once it is there (a few seconds at most)."""
+    deadline = time.monotonic() + timeout
+    while (count := log.read_text().count(text)) == 0:
+        assert time.monotonic() < deadline, f"{text!r} never logged: {log.read_text()[-3000:]}"
+        time.sleep(0.1)
+    return count
+
+
 def run_one_test(web: WebUI, seconds: float = 1.5, **form: str) -> dict:
     """Start a test from the form, stop it, return its finished audit (from the suite's audit endpoint)."""
     assert web.post("swarm", {"user_count": "4", "spawn_rate": "4", **form})["success"]
@@ -157,11 +166,15 @@ def test_every_test_in_one_web_ui_has_its_own_run_id_and_audit(serve, tmp_path):
         second = run_one_test(web, seconds=0.5, run_id="")
         typed = run_one_test(web, seconds=0.5, run_id="release-42")
         again = run_one_test(web, seconds=0.5, run_id="release-42")
+        # Each verdict is logged once decided, while the web UI runs on: before, only at its quit
+        logged = [wait_for_line(web.log, f"Delivery audit OK: all {audit['acked']:,} acknowledged logs were stored "
+                                f"(run_id={audit['run_id']} ") for audit in (first, second, typed, again)]  # fmt: skip
     assert first["run_id"] and second["run_id"] and first["run_id"] != second["run_id"]
     assert (typed["run_id"], again["run_id"]) == ("release-42", "release-42.2")
     for audit in (first, second, typed, again):
         assert audit["status"] == "ok" and audit["acked"] == audit["persisted"] > 0, audit
         assert audit["unexpected"] == 0, "no test counts another test's logs"
+    assert all(count == 1 for count in logged), logged
     assert sum(audit["acked"] for audit in (first, second, typed, again)) == server.stop()["stored"]
 
 

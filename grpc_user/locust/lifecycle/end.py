@@ -133,6 +133,8 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
         return
     run.phase_audits = delivery_audit_by_phase(environment, run, result)
     run.audit = result.as_dict()
+    if not getattr(environment.parsed_options, "headless", False):  # a web UI runs on: say it now, not at its quit
+        logger.info("%s", result.summary())
     for phase in run.phase_audits:
         logger.log(logging.ERROR if phase["status"] in ("lost", "unsettled", "incomplete") else logging.INFO,
                    "Delivery audit, phase %d: %s", phase["phase"], phase["sentence"])  # fmt: skip
