@@ -88,9 +88,13 @@ class Flusher:
             await self.flush_all()
 
     async def flush_all(self) -> None:
-        """Store everything queued now, in batches of ``flush_batch`` (a stop that drops the queue ends it early)."""
+        """Store everything queued now, in batches of ``flush_batch`` (a stop that drops the queue ends it early); the
+        stats file is rewritten after each batch (a slow store's progress shows while its queue drains) and at the
+        end of each flush."""
         while self.queue.entries and not self._dropping:
             await self._store_batch(self.queue.take(self._settings.flush_batch))
+            if self.queue.entries:
+                self.write_stats()
         self.write_stats()
 
     async def _store_batch(self, batch: list[pb.LogEntry]) -> None:

@@ -164,6 +164,20 @@ def test_killed_server_loses_what_was_still_queued(tmp_path):
     restarted.stop()
 
 
+def test_the_stats_file_is_rewritten_after_each_flush_while_a_slow_store_drains_its_queue(tmp_path):
+    """2,000 logs queued at once, stored at 1,000 logs/s in batches of 100: the file said stored 0 until the queue
+    had drained, though --help says it is written after each flush."""
+    stats_file = tmp_path / "stats.json"
+    with server(stats_file=str(stats_file), store_rate=1000, flush_batch=100) as running:
+        with LogClient(running.target) as client:
+            assert client.batch_write_logs([{"message": "m"}] * 2000).success_count == 2000
+        seen, deadline = set(), time.monotonic() + 10
+        while (stored := json.loads(stats_file.read_text())["stored"]) < 2000 and time.monotonic() < deadline:
+            seen.add(stored)
+            time.sleep(0.05)
+    assert stored == 2000 and len(seen - {0}) >= 5, f"the file showed stored only as {sorted(seen)}"
+
+
 def test_error_rate_answers_that_fraction_unavailable():
     with server(error_rate=0.3, seed=3) as running, LogClient(running.target) as client:
         statuses = [client.write_log("m").status for _ in range(1000)]
