@@ -323,7 +323,8 @@ def _audit(figures: Figures) -> Section | None:
     audit = figures.audit
     if audit is None:
         return None
-    audit = {**audit, "lost": f"{audit.get('lost_min', audit['lost'])}..{audit.get('lost_max', audit['lost'])}"}
+    most = "?" if audit.get("status") == "incomplete" else audit.get("lost_max", audit["lost"])
+    audit = {**audit, "lost": f"{audit.get('lost_min', audit['lost'])}..{most}"}
     keys = ("run_id", "acked", "in_doubt", "persisted", "lost", "unexpected", "settle_seconds", "status", "detail")
     rows = [[key.replace("_", " "), _plain(audit[key])] for key in keys if audit.get(key) not in (None, "")]
     blocks: list[Block] = [Table(["figure", "value"], rows)]

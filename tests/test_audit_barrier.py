@@ -87,6 +87,7 @@ def test_with_a_worker_s_final_counts_missing_a_loss_its_unreported_logs_hide_is
     assert (result.status, exit_code(result, allow_loss=True)) == ("incomplete", 4), result.summary()
     assert "final counts of 1 worker(s) never arrived (worker-b): at least 200 acknowledged logs" in result.sentence()
     assert result.unreported_workers == ["worker-b"] and result.as_dict()["unreported_workers"] == ["worker-b"]
+    assert "lost=0..? " in result.summary(), "the most that may be lost is unknown"
 
 
 def test_with_a_worker_s_final_counts_missing_a_proven_shortfall_below_the_lower_bound_is_still_lost(servers):

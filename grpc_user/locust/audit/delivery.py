@@ -92,11 +92,15 @@ class AuditResult:
         }
         return f"Delivery audit {self.status.upper()}: {verdicts.get(self.status, self.status)}"
 
+    def lost_bound(self) -> str:
+        """The most that may be lost, in words: ``lost_max``, or '?' when acked is only a lower bound (incomplete)."""
+        return "?" if self.status == "incomplete" else f"{self.lost_max}"
+
     def summary(self) -> str:
         """One line for the end of a run."""
         return (
             f"{self.sentence()} (run_id={self.run_id} acked={self.acked} in_doubt={self.in_doubt} "
-            f"persisted={self.persisted} lost={self.lost_min}..{self.lost_max} unexpected={self.unexpected} "
+            f"persisted={self.persisted} lost={self.lost_min}..{self.lost_bound()} unexpected={self.unexpected} "
             f"settled after {self.settle_seconds:.1f} s){f': {self.detail}' if self.detail else ''}"
         )
 
@@ -258,11 +262,14 @@ def audit_delivery(
 
 
 def _unreported(result: AuditResult) -> str:
-    """What the workers whose final counts never arrived leave unknown."""
+    """What the workers whose final counts never arrived leave unknown (named here unless the sentence does)."""
     beyond = f" ({result.unexpected:,} stored beyond it may be theirs)" if result.unexpected else ""
-    return (f"the final counts of {len(result.unreported_workers)} worker(s) never arrived "
-            f"({', '.join(result.unreported_workers)}): acknowledged is a lower bound{beyond}, and their logs "
-            "acknowledged since their last report may stand in for lost ones")  # fmt: skip
+    workers = "" if result.status == "incomplete" else (
+        f"the final counts of {len(result.unreported_workers)} worker(s) never arrived "
+        f"({', '.join(result.unreported_workers)}): "
+    )  # fmt: skip
+    return (f"{workers}acknowledged is a lower bound{beyond}, and the logs they acknowledged since their last report "
+            "may stand in for lost ones")  # fmt: skip
 
 
 def _rates(counts: _Counts, now: float) -> tuple[float, float]:
