@@ -103,19 +103,23 @@ def test_with_a_worker_s_final_counts_missing_a_proven_shortfall_below_the_lower
 def replicas(servers, tmp_path, *flush_periods: str) -> list[ServerProcess]:
     """Reference servers over one SQLite store (a replicated service), each with its own flush period."""
     store = str(tmp_path / "store.db")
-    return [servers("--db", store, "--flush-batch", "1000", "--flush-period", period) for period in flush_periods]
+    return [servers("--db", store, "--flush-batch", "100", "--flush-period", period) for period in flush_periods]
 
 
 def test_replicas_with_different_flush_periods_are_each_proven_by_the_barrier_written_to_them(servers, tmp_path):
     """One replica flushes every 6 s, the other every 0.1 s: a barrier through the run's target reached the fast one
     alone, was stored at once, and the slow one's logs were called lost (LOST 76 of 151, nothing dropped)."""
     slow, fast = replicas(servers, tmp_path, "6", "0.1")
-    acked = write(slow, "replicas", 50) + write(fast, "replicas", 50)
+    acked = write(slow, "replicas", 100)  # a full batch, stored at once: the slow one's flush timer starts again then
+    with LogClient(slow.target) as client:
+        while client.query_logs(**{RUN_ID_KEY: "replicas"}, limit=1).total_count < 100:
+            time.sleep(0.05)
+    acked += write(slow, "replicas", 50) + write(fast, "replicas", 50)  # the slow one's 50 wait for its timer
     with grpc.insecure_channel(slow.target) as to_slow, grpc.insecure_channel(fast.target) as to_fast:
         writes = {f"ipv4:{slow.target}": raw_call(to_slow), f"ipv4:{fast.target}": raw_call(to_fast)}
         result = audit_delivery(raw_call(to_fast), run_id="replicas", acked=acked, timeout=20, settle=1,
                                 barrier_writes=writes)  # fmt: skip
-    assert (result.status, result.persisted) == ("ok", 100), result.summary()
+    assert (result.status, result.persisted) == ("ok", 200), result.summary()
     by_peer = {peer["peer"]: peer for peer in result.barriers_by_peer}
     assert set(by_peer) == set(writes) and by_peer[f"ipv4:{fast.target}"]["stored"] >= 1, by_peer
     assert result.barriers == sum(peer["written"] for peer in by_peer.values())
