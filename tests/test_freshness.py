@@ -165,7 +165,8 @@ def test_the_probe_s_queries_stay_within_their_share_of_the_calls_while_users_ca
         calls[0] = tick * 10
         if pacing.ready(tick * 0.1, last, queries):
             queries, last = queries + 1, tick * 0.1
-    assert queries <= 0.015 * calls[0] + 1 and queries >= 0.015 * calls[0] - 1
+    # Two of the share's queries are kept in hand for the polls after the stop.
+    assert queries <= 0.015 * calls[0] + 1 and queries >= 0.015 * calls[0] - 2
 
 
 def test_after_the_stop_the_polls_grow_apart_with_the_time_since_the_stop():

@@ -18,14 +18,16 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
-    without a freshness SLO), "max_poll_gap_ms", "samples",
-    "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...],
-    "unknown_because", "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99",
-    "max"}}, "aggregated": {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
+    without a freshness SLO), "max_poll_gap_ms", "cadence_samples", "cadence_poll_gap_ms", "samples", "visible",
+    "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...], "unknown_because",
+    "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}}, "aggregated":
+    {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
     encoded, min_us, max_us], ...]}`` (``grpc_user.histograms``' encoding). ``max_poll_gap_ms``: the measured
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
-    asked for). With no visible sample, ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown
+    asked for). ``cadence_samples``: the samples found by polls timed to the service's flushes (a window of polls
+    around a predicted visibility instant), ``cadence_poll_gap_ms`` the same largest gap over them alone (None
+    without any). With no visible sample, ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown
     samples were still pending when the looking was cut short (``unknown_because``); never visible ones when the
     service had settled. With ``--action``,
     ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}, ...]``:
@@ -46,6 +48,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
         "query_share_percent": probe.query_share,
         "slo_poll_interval_ms": None if math.isinf(longest) else round(longest * 1000, 3),
         "max_poll_gap_ms": round(probe.max_poll_gap * 1000, 3) if aggregated["visible"] else None,
+        "cadence_samples": probe.cadence_found,
+        "cadence_poll_gap_ms": round(probe.cadence_gap * 1000, 3) if probe.cadence_found else None,
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
         "pending": probe.pending_count(),
@@ -116,6 +120,9 @@ def error_bound(data: dict[str, Any]) -> str:
     gap = data["max_poll_gap_ms"]
     measured = (f"late by at most {gap:,.0f} ms, the largest gap between the polls that saw a sample"
                 if gap is not None else "no error bound yet: no poll saw a sample")  # fmt: skip
+    if data.get("cadence_poll_gap_ms") is not None and data["cadence_samples"] < data["visible"]:
+        measured += (f"; {data['cadence_poll_gap_ms']:,.0f} ms for the {data['cadence_samples']:,} of "
+                     f"{data['visible']:,} found by polls timed to the service's flushes")  # fmt: skip
     line = (f"{measured}; polls at least {data['poll_interval_ms']:g} ms apart and at most "
             f"{data.get('query_share_percent', 1.5):g}% of the calls")  # fmt: skip
     if data.get("slo_poll_interval_ms"):

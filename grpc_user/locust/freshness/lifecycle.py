@@ -15,6 +15,7 @@ from typing import Any
 import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
+from grpc_user.locust.freshness.cadence import FlushCadence
 from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
@@ -53,7 +54,8 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     on_interval = (lambda: _append_interval(history, probe, int(time.time() - lag))) if history is not None else None
     probe.history = history
     pacing = PollPacing(settings.freshness_poll_interval, probe.query_share / 100, lambda: run.counter.run_requests,
-                        time.time(), lambda: run.stopped_at, probe.longest_poll_gap())  # fmt: skip
+                        time.time(), lambda: run.stopped_at, probe.longest_poll_gap(),
+                        FlushCadence(settings.freshness_poll_interval))  # fmt: skip
     probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, pacing,
                                 on_interval)  # fmt: skip
     run.freshness = probe

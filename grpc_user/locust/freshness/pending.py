@@ -70,6 +70,10 @@ class PendingSamples:
         """The pending sample ``key``, removed (None when it is not pending)."""
         return self._by_key.pop(key, None)
 
+    def has(self, sample: Sample) -> bool:
+        """Whether ``sample`` is still pending."""
+        return self._by_key.get(sample.key) is sample
+
     def clear(self) -> list[Sample]:
         """Remove every pending sample; return them in acknowledgement order."""
         samples = sorted(self._by_key.values(), key=lambda sample: sample.acked_at)
@@ -78,25 +82,22 @@ class PendingSamples:
         self._overdue.clear()
         return samples
 
-    def _live(self, sample: Sample) -> bool:
-        return self._by_key.get(sample.key) is sample
-
     def due(self, now: float, overdue_after: float, give_up_after: float) -> tuple[list[Sample], list[Sample]]:
         """What a poll at ``now`` looks for: (every current sample, the overdue ones whose turn it is); pass both
         to ``looked`` after the poll."""
         while self._current:  # the oldest current samples that aged past overdue_after take turns from now on
             sample = self._current[0]
-            if self._live(sample) and now - sample.acked_at <= overdue_after:
+            if self.has(sample) and now - sample.acked_at <= overdue_after:
                 break
             self._current.popleft()
-            if self._live(sample):
+            if self.has(sample):
                 self._schedule(sample, give_up_after)
         overdue = []
         while self._overdue and self._overdue[0][0] <= now:
             sample = heapq.heappop(self._overdue)[2]
-            if self._live(sample):
+            if self.has(sample):
                 overdue.append(sample)
-        return [sample for sample in self._current if self._live(sample)], overdue
+        return [sample for sample in self._current if self.has(sample)], overdue
 
     def looked(self, current: list[Sample], overdue: list[Sample], asked_at: float, give_up_after: float) -> None:
         """A poll that started at ``asked_at`` looked for these samples: those still pending wait for the next look
@@ -104,7 +105,7 @@ class PendingSamples:
         for sample in current:
             sample.last_look = asked_at
         for sample in overdue:
-            if self._live(sample):
+            if self.has(sample):
                 sample.last_look = asked_at
                 self._schedule(sample, give_up_after)
 

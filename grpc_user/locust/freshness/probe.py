@@ -74,11 +74,18 @@ def _epoch(text: str) -> float | None:
 
 @dataclass(slots=True)
 class Look:
-    """One poll's QueryLog: its serialized request and the samples it looks for (current, overdue)."""
+    """One poll's QueryLog: its serialized request and the samples it looks for (current, overdue); once answered,
+    when it was sent and, if it found current samples, the interval (monotonic s) in which they became visible:
+    after the latest acknowledgement or look without them, before the earliest acknowledgement of a current sample
+    it did not find (a flush stores what was queued before it) and the query's start. ``windowed``: a poll of a
+    cadence window."""
 
     payload: bytes
     current: list[Sample]
     overdue: list[Sample]
+    windowed: bool = False
+    asked_at: float = 0.0
+    visible_between: tuple[float, float] | None = None
 
 
 @dataclass
@@ -112,6 +119,8 @@ class FreshnessProbe:
     query_failures: int = 0
     error: str = ""
     max_poll_gap: float = 0.0
+    cadence_gap: float = 0.0
+    cadence_found: int = 0
     longest_found: float = 0.0
     remote_pending: dict[str, int] = field(default_factory=dict)
     closed: bool = False
@@ -131,6 +140,7 @@ class FreshnessProbe:
     _unreported_phase_samples: dict[str, int] = field(default_factory=dict)
     _unreported_calls: list[int] = field(default_factory=lambda: [0, 0])
     _sampled_at: float = 0.0
+    _reported_cadence_found: int = 0
     _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
 
     def __post_init__(self) -> None:
@@ -244,10 +254,19 @@ class FreshnessProbe:
             sample = self.pending.pop((metadata.get(WORKER_KEY, ""), int(number)))
             if sample is not None:
                 latency = asked_at - sample.acked_at
-                self.max_poll_gap = max(self.max_poll_gap, asked_at - max(sample.last_look, sample.acked_at))
+                gap = asked_at - max(sample.last_look, sample.acked_at)
+                self.max_poll_gap = max(self.max_poll_gap, gap)
+                if look.windowed:
+                    self.cadence_gap, self.cadence_found = max(self.cadence_gap, gap), self.cadence_found + 1
                 self.longest_found = max(self.longest_found, latency)
                 self.record(sample.name, latency * 1000, sample.phase)
                 found += 1
+        look.asked_at = asked_at
+        seen = [sample for sample in look.current if not self.pending.has(sample)]
+        if seen:
+            after = max(max(sample.last_look, sample.acked_at) for sample in seen)
+            missed = [sample.acked_at for sample in look.current if self.pending.has(sample)]
+            look.visible_between = (after, min((acked for acked in missed if acked > after), default=asked_at))
         self.pending.looked(look.current, look.overdue, asked_at, self.give_up_after)
         return found
 
@@ -350,12 +369,15 @@ class FreshnessProbe:
             "queries": self._unreported_calls[0],
             "failures": self._unreported_calls[1],
             "max_poll_gap": self.max_poll_gap,
+            "cadence_gap": self.cadence_gap,
+            "cadence_found": self.cadence_found - self._reported_cadence_found,
             "longest_found": self.longest_found,
             "error": self.error,
             "pending": len(self.pending),
             "late": {str(second): count for second, count in self._late_by_second().items()},  # msgpack: str keys
         }
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
+        self._reported_cadence_found = self.cadence_found
         self._unreported = {}
         return report
 
@@ -378,6 +400,8 @@ class FreshnessProbe:
         self.queries += report.get("queries", 0)
         self.query_failures += report.get("failures", 0)
         self.max_poll_gap = max(self.max_poll_gap, report.get("max_poll_gap", 0.0))
+        self.cadence_gap = max(self.cadence_gap, report.get("cadence_gap", 0.0))
+        self.cadence_found += report.get("cadence_found", 0)
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
         self.error = report.get("error") or self.error
         self.remote_pending[worker] = report.get("pending", 0)

@@ -374,8 +374,8 @@ class SuiteSettings:
         parse=number("percent", most=100.0),
         default="1.5",
         help=(
-            "the freshness probe's queries are at most this percent of its process's calls while the test runs "
-            "(fewer: a coarser visibility figure; the measured error bound is in the output)"
+            "the freshness probe's queries are at most this percent of its process's calls, plus one, the polls "
+            "after the stop included (fewer: a coarser visibility figure; the measured error bound is in the output)"
         ),
         group=FRESHNESS,
         metavar="P",
