@@ -3,12 +3,43 @@ that keeps Locust (and its gevent monkey-patching) out of the test process itsel
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import unpatched_locust  # noqa: F401  (importing any grpc_user.locust module imports Locust: without its patching)
 
 from reference_server.process import ServerProcess, start_server_process
+
+FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
+# The modules the tests run as ``python -m`` through tests/forked.py, and what each one's fork server preloads.
+FORKSERVERS = {"locust": ("locust.main", "grpc", "grpc_user.client"), "reports": ("reports.cli",)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _forkservers(tmp_path_factory: pytest.TempPathFactory):
+    """The fork servers (tests/forkserver.py) every ``python_m`` command of this pytest process goes through, named to
+    them by ``$FORKSERVER_<MODULE>``; a server that did not start in 30 s is left out (its commands exec)."""
+    folder = tmp_path_factory.mktemp("forkservers")
+    servers = {
+        module: (folder / module, subprocess.Popen([sys.executable, str(FORKSERVER), str(folder / module), module,
+                                                   *preload], cwd=FORKSERVER.parent.parent, stdin=subprocess.DEVNULL))
+        for module, preload in FORKSERVERS.items()
+    }  # fmt: skip
+    for module, (socket_path, server) in servers.items():
+        deadline = time.monotonic() + 30
+        while not socket_path.exists() and server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if socket_path.exists():
+            os.environ[f"FORKSERVER_{module.upper()}"] = str(socket_path)
+    yield
+    for module, (_, server) in servers.items():
+        os.environ.pop(f"FORKSERVER_{module.upper()}", None)
+        server.terminate()
+        server.wait(30)
 
 
 @pytest.fixture

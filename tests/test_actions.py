@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from audit_barriers import stored_barriers, without_barriers
 from conftest import grpc_host
-from locust_runs import PACED, ROOT, distributed_args, free_port, run_locust
+from locust_runs import LOCUST, PACED, ROOT, distributed_args, free_port, run_locust
 from web_runs import template_args, wait_for_page, web_ui_process
 
 from reference_server.process import PID_VARIABLE, STATS_FILE_VARIABLE
@@ -233,7 +233,7 @@ def test_an_action_after_the_end_of_the_run_time_is_warned_of_at_the_start_and_t
 def test_an_action_given_to_a_worker_is_one_line_saying_actions_run_on_the_master(serve, tmp_path):
     server = serve()
     port = str(free_port())
-    locust = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--master-port", port]
+    locust = [*LOCUST, "-f", "locustfiles/single.py", "--master-port", port]
     worker = subprocess.Popen([*locust, "--worker", "--master-host", "127.0.0.1", "--action", "1s:true"], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     master = subprocess.run([*locust, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
-from locust_runs import PACED, distributed_args, free_port, run_locust
+from locust_runs import LOCUST, PACED, distributed_args, free_port, run_locust
 
 from reference_server.process import start_server_process
 from reports.cli import main as report
@@ -106,7 +105,7 @@ def test_make_distributed_listens_for_workers_on_loopback_only(server, tmp_path)
 
 def _locust_process(*args: str, output: Path) -> subprocess.Popen:
     with open(output, "w") as log:
-        return subprocess.Popen([sys.executable, "-m", "locust", "-f", "locustfiles/batch.py", *args], cwd=ROOT,
+        return subprocess.Popen([*LOCUST, "-f", "locustfiles/batch.py", *args], cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 

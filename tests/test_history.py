@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import grpc_host
-from locust_runs import ROOT, run_locust
+from locust_runs import ROOT, python_m, run_locust
 from test_reports import in_process, plain_run
 
 from grpc_user.histograms import LatencyHistograms
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def history(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m reports history`` as a subprocess: its exit code as a user sees it."""
-    return subprocess.run([sys.executable, "-m", "reports", "history", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([*python_m("reports"), "history", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
 
 

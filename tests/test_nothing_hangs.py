@@ -16,7 +16,7 @@ import time
 import pytest
 from conftest import grpc_host
 from hostile_answers import GarbageAnswers, SilentServer
-from locust_runs import ROOT, free_port, run_locust
+from locust_runs import LOCUST, ROOT, free_port, run_locust
 from web_runs import http, web_ui_process
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
@@ -27,7 +27,7 @@ IMPOSSIBLE_RATE = "1000000"
 
 
 def locust_command(host: str, tmp_path, *args: str, users: int = 5) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", str(users), "-r",
+    return [*LOCUST, "-f", "locustfiles/single.py", "--headless", "-u", str(users), "-r",
             str(users), "--host", host, "--csv", str(tmp_path / "single"), "--audit-settle", "1", *args]  # fmt: skip
 
 
@@ -107,7 +107,7 @@ def test_a_capacity_search_cut_short_by_its_run_time_exits_non_zero_and_says_why
 def test_a_target_that_never_answers_refuses_an_autostarted_test_even_when_run_time_ends_it_first(tmp_path):
     with SilentServer() as server:
         started = time.monotonic()
-        command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--autostart", "-u", "2", "-r", "2",
+        command = [*LOCUST, "-f", "locustfiles/single.py", "--autostart", "-u", "2", "-r", "2",
                    "-t", "3s", "--autoquit", "1", "--web-host", "127.0.0.1", "--web-port", str(free_port()),
                    "--host", server.target, "--csv", str(tmp_path / "single")]  # fmt: skip
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)

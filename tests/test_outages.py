@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import pytest
-from locust_runs import ROOT, LocustRun, logged_at
+from locust_runs import LOCUST, ROOT, LocustRun, logged_at
 
 from reference_server.process import start_server_process
 
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def start_locust(host: str, tmp_path, *args: str) -> tuple[subprocess.Popen, str]:
     prefix = str(tmp_path / "single")
-    command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", "10", "-r", "100",
+    command = [*LOCUST, "-f", "locustfiles/single.py", "--headless", "-u", "10", "-r", "100",
                "--host", host, "--csv", prefix, "--csv-full-history", "--no-audit", "--no-freshness",
                *args]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), prefix

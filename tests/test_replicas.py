@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-from locust_runs import PACED, ROOT, distributed_args, free_port, run_locust
+from locust_runs import LOCUST, PACED, ROOT, distributed_args, free_port, run_locust
 from test_reports import in_process
 from tls_certs import make_ca, make_leaf
 
@@ -146,7 +146,7 @@ def test_grpc_connections_n_opens_n_connections_counted_by_the_server(serve, tmp
     server_tls, client_tls = tls_options(tmp_path, tls)
     server = serve(*server_tls)
     host = f"grpcs://localhost:{server.port}" if tls else server.target
-    command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", "8", "-r", "8",
+    command = [*LOCUST, "-f", "locustfiles/single.py", "--headless", "-u", "8", "-r", "8",
                "-t", "3s", "--host", host, "--grpc-connections", str(connections), "--no-audit", *PACED,
                *client_tls, "--csv", str(tmp_path / "single")]  # fmt: skip
     locust = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

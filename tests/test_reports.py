@@ -9,12 +9,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from locust_runs import PACED, ROOT, locust_csv_header, run_locust, shared_by_workers
+from locust_runs import PACED, ROOT, locust_csv_header, python_m, run_locust, shared_by_workers
 
 from grpc_user.histograms import LatencyHistograms
 from grpc_user.run_files import read_histograms, write_histograms
@@ -61,7 +60,7 @@ def report(*args: object) -> int:
 
 def cli(*args: object) -> subprocess.CompletedProcess[str]:
     """``python -m reports`` as a subprocess: for its exit codes and a clean stderr as a user sees them."""
-    command = [sys.executable, "-m", "reports", *map(str, args)]
+    command = [*python_m("reports"), *map(str, args)]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 

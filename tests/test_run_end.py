@@ -17,7 +17,7 @@ import psutil
 import pytest
 from audit_barriers import stored_barriers, without_barriers
 from conftest import grpc_host
-from locust_runs import PACED, ROOT, LocustRun, distributed_args, run_locust
+from locust_runs import LOCUST, PACED, ROOT, LocustRun, distributed_args, run_locust
 
 from reports.cli import main as report
 
@@ -31,7 +31,7 @@ RUN_FILES = ("stats", "logs", "latency")
 
 def locust_command(workload: str, prefix: str, *args: str, users: int = 10, run_time: str = "60s") -> list[str]:
     """A headless Locust run (for a minute unless stopped); ``--host`` among ``args`` or from LOCUST_HOST."""
-    return [sys.executable, "-m", "locust", "-f", f"locustfiles/{workload}.py", "--headless", "-u", str(users),
+    return [*LOCUST, "-f", f"locustfiles/{workload}.py", "--headless", "-u", str(users),
             "-r", str(users), "-t", run_time, "--csv", prefix, "--audit-settle", "1", *args]  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import grpc_host
-from locust_runs import PACED, ROOT, LocustRun
+from locust_runs import LOCUST, PACED, ROOT, LocustRun
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ class Locust:
     def __init__(self, tmp_path: Path, host: str, *args: str, users: int = 4, run_time: str = "60s") -> None:
         self.prefix = str(tmp_path / "single")
         self._stderr_path = tmp_path / "stderr.log"
-        command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--headless", "-u", str(users),
+        command = [*LOCUST, "-f", "locustfiles/single.py", "--headless", "-u", str(users),
                    "-r", str(users), "-t", run_time, "--csv", self.prefix, "--host", host, *args]  # fmt: skip
         with open(self._stderr_path, "w") as stderr:
             self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 from pathlib import Path
 
 import psutil
 import pytest
-from locust_runs import PACED, distributed_args, free_port
+from locust_runs import LOCUST, PACED, REAL_LOCUST, distributed_args, free_port
 from web_runs import WebUI, http, template_args, wait_for_page, web_ui_process
 
 from grpc_user.locust.web.tabs import AUDIT_FIGURES, AUDIT_TAB_KEY, TAB_KEY
@@ -111,7 +110,7 @@ def test_stopping_from_the_web_ui_runs_the_delivery_audit(web_ui, server):
 def test_a_dead_target_is_shown_in_the_web_ui_and_no_user_keeps_running(tmp_path):
     dead = f"grpc://127.0.0.1:{free_port()}"
     port, log = free_port(), tmp_path / "locust.log"
-    command = [sys.executable, "-m", "locust", "-f", "locustfiles/single.py", "--web-host", "127.0.0.1",
+    command = [*LOCUST, "-f", "locustfiles/single.py", "--web-host", "127.0.0.1",
                "--web-port", str(port), "--host", dead]  # fmt: skip
     with open(log, "w") as output:
         process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
@@ -299,7 +298,7 @@ def test_the_suite_tabs_and_audit_work_under_a_web_base_path(serve, tmp_path):
 
 def test_the_channel_of_a_test_is_closed_when_its_audit_is_done(serve, tmp_path):
     server = serve()
-    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", *PACED) as web:
+    with web_ui_process(tmp_path, f"grpc://{server.target}", "--audit-settle", "1", *PACED, locust=REAL_LOCUST) as web:
         run_one_test(web)
         connections = [link for link in psutil.Process(web.process.pid).net_connections("tcp")
                        if link.raddr and link.raddr.port == server.port]  # fmt: skip

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from locust_runs import ROOT, free_port
+from locust_runs import LOCUST, ROOT, free_port
 
 START_TIMEOUT_SECONDS = 15.0
 
@@ -77,10 +76,12 @@ def template_args(page: str) -> dict:
 
 @contextlib.contextmanager
 def web_ui_process(tmp_path: Path, host: str, *args: str, locustfile: str = "locustfiles/mixed.py",
-                   env: dict[str, str] | None = None, base_path: str = "") -> Iterator[WebUI]:  # fmt: skip
-    """Locust's web UI against ``host`` with a CSV prefix under tmp_path; killed afterwards."""
+                   env: dict[str, str] | None = None, base_path: str = "",
+                   locust: tuple[str, ...] = LOCUST) -> Iterator[WebUI]:  # fmt: skip
+    """Locust's web UI against ``host`` with a CSV prefix under tmp_path; killed afterwards. ``locust``: the command
+    (``REAL_LOCUST`` for a test that looks at the process by its pid)."""
     port, prefix, log = free_port(), str(tmp_path / "web"), tmp_path / "locust.log"
-    command = [sys.executable, "-m", "locust", "-f", locustfile, "--web-host", "127.0.0.1", "--web-port", str(port),
+    command = [*locust, "-f", locustfile, "--web-host", "127.0.0.1", "--web-port", str(port),
                "--csv", prefix, *(["--host", host] if host else []), *(["--web-base-path", base_path] if base_path
                else []), *args]  # fmt: skip
     with open(log, "w") as output:
