@@ -113,7 +113,9 @@ def test_a_sigint_to_make_headless_s_process_group_keeps_the_run_files_and_print
     os.killpg(make.pid, signal.SIGINT)
     output, _ = make.communicate(timeout=FINISH_TIMEOUT_SECONDS)
     assert "locust exited with code 3 (" in output and f"run folder: {run_dir}" in output, output[-3000:]
-    assert make.returncode == -signal.SIGINT, output[-3000:]  # killed by it: a shell says 130
+    # make's own code: by the signal (a shell says 130), or its "Error 3" (2) when the recipe ended before make's
+    # handler ran: GNU make's rule either way, whatever the command's code.
+    assert make.returncode in (-signal.SIGINT, 2), output[-3000:]
     audit = LocustRun(3, output, "", f"{run_dir}/locust").json("audit")
     assert audit["status"] == "lost", audit
     assert all(Path(f"{run_dir}/locust_{suffix}.csv").exists() for suffix in RUN_FILES)
