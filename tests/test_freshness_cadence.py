@@ -18,6 +18,7 @@ from locust_runs import run_locust
 
 from grpc_user.calls import METHOD_PATHS, QUERY_LOG, WRITE_LOG, write_request
 from grpc_user.locust.freshness.cadence import FlushCadence
+from grpc_user.locust.freshness.files import error_bound, figures, strip_sentence
 from grpc_user.locust.freshness.poller import PollPacing, poll_once
 from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe, Look
 from grpc_user.pb import log_service_pb2 as pb
@@ -134,6 +135,21 @@ def test_a_five_second_run_stays_under_two_percent_the_polls_after_the_stop_incl
         probe, _, found = simulate(flushes, seconds=5)
         assert len(found.found) == len(found.acked)
         assert probe.queries < 0.02 * 500, probe.queries
+
+
+def test_the_output_names_the_samples_the_windows_timed_and_their_own_bound_beside_the_run_s():
+    probe = FreshnessProbe("run", 20, 0.1)
+    for latency in (300.0, 900.0, 1500.0):
+        probe.record("WriteLog", latency)
+    probe.samples["WriteLog"] = 3
+    probe.max_poll_gap, probe.cadence_gap, probe.cadence_found = 0.9175, 0.101, 2
+    data = figures(probe, 20)
+    assert (data["cadence_samples"], data["cadence_poll_gap_ms"], data["max_poll_gap_ms"]) == (2, 101.0, 917.5)
+    timed = "late by at most 918 ms, the largest gap between the polls that saw a sample; 101 ms for the 2 of 3 found"
+    assert timed in error_bound(data) and "101 ms for the 2 timed to the flushes" in strip_sentence(data)
+    probe.cadence_gap, probe.cadence_found = 0.0, 0
+    untimed = figures(probe, 20)
+    assert untimed["cadence_poll_gap_ms"] is None and "timed" not in error_bound(untimed) + strip_sentence(untimed)
 
 
 # Against the reference server: each sample's bracket checked against when an oracle saw it.

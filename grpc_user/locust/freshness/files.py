@@ -140,6 +140,9 @@ def strip_sentence(data: dict[str, Any]) -> str:
     if not row["visible"]:
         still = " yet" if data["status"] == "running" else ""
         return f"Freshness: {data['samples']:,} sampled logs, none visible{still}{never}{unknown}: no figure"
+    timed = ""
+    if data.get("cadence_poll_gap_ms") is not None and data["cadence_samples"] < row["visible"]:
+        timed = f", {data['cadence_poll_gap_ms']:,.0f} ms for the {data['cadence_samples']:,} timed to the flushes"
     return (f"Freshness: visible after p95 {row['p95']:,.0f} ms, max {row['max']:,.0f} ms ({row['visible']:,} of "
             f"{data['samples']:,} samples{never}{unknown}; late by at most "
-            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured)")  # fmt: skip
+            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured{timed})")  # fmt: skip
