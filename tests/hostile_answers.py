@@ -103,6 +103,11 @@ class SilentServer:
         except OSError:
             pass
 
+    @property
+    def connections(self) -> int:
+        """How many connections it has accepted so far."""
+        return len(self._connections)
+
     def stop(self) -> None:
         """Close the listener and every connection."""
         self._stopped.set()

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 from conftest import grpc_host
+from hostile_answers import SilentServer
 from locust_runs import LOCUST, PACED, ROOT, LocustRun
+from web_runs import web_ui_process
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -112,6 +114,57 @@ def test_a_repeated_sigterm_prints_the_summary_and_the_audit_once(serve, tmp_pat
     assert output.count("Logs per RPC") == 1 and output.count("Shutting down (exit code") == 1, output[-3000:]
     assert "SystemExit" not in output
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+def wait_for_the_preflight(server: SilentServer, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Until the preflight's channel has connected to ``server`` (its call waits there for its 3 s deadline)."""
+    deadline = time.monotonic() + timeout
+    while not server.connections:
+        assert process.poll() is None, f"Locust ended before its preflight connected: {process.returncode}"
+        assert time.monotonic() < deadline, f"no preflight connection within {timeout:g} s"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_preflight_refuses_the_run_in_one_line_and_leaves_no_files(tmp_path, signal_number):
+    with SilentServer() as server:
+        locust = Locust(tmp_path, server.target, run_time="10s")
+        wait_for_the_preflight(server, locust.process)
+        locust.signal(signal_number)
+        run = locust.finish()
+    assert run.returncode == 1, run.stderr[-3000:]
+    line = f"locust: error: the preflight was cut short by {signal_number.name} after"
+    assert line in run.stderr and f"{server.target} had not answered; no test ran" in run.stderr, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["stderr.log"], "a refused run leaves no files"
+
+
+def test_a_ctrl_c_during_a_web_ui_test_s_preflight_refuses_that_test_and_exits_non_zero(tmp_path):
+    with SilentServer() as server, web_ui_process(tmp_path, server.target, locustfile="locustfiles/single.py") as web:
+        assert web.post("swarm", {"user_count": "2", "spawn_rate": "2"})["success"]
+        wait_for_the_preflight(server, web.process)
+        web.process.send_signal(signal.SIGINT)
+        assert web.process.wait(FINISH_TIMEOUT_SECONDS) == 1, web.log.read_text()[-3000:]
+        output = web.log.read_text()
+    assert output.count("the preflight was cut short by SIGINT after") == 2, "the line and the UI's error"
+    assert f"target {server.target} had not answered; no test ran" in output
+    assert "Shutting down (exit code 1)" in output and "Traceback" not in output, output[-3000:]
+
+
+def test_ctrl_c_to_an_idle_web_ui_says_nothing_of_a_test_stopping(serve, tmp_path):
+    server = serve()
+    with web_ui_process(tmp_path, grpc_host(server), "--audit-settle", "1", locustfile="locustfiles/single.py") as web:
+        assert web.post("swarm", {"user_count": "2", "spawn_rate": "2", "target_rps": "50"})["success"]
+        time.sleep(1)
+        assert web.post("stop", {})["success"]
+        web.wait_for("grpc-audit", lambda audit: audit.get("status") == "ok", timeout=30)
+        web.process.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # the quit writes Locust's CSVs once more (a second): a repeat lands in it
+        web.process.send_signal(signal.SIGINT)
+        assert web.process.wait(FINISH_TIMEOUT_SECONDS) == 0, web.log.read_text()[-3000:]
+        output = web.log.read_text()
+    assert "already stopping" not in output and "Traceback" not in output, output[-3000:]
+    assert "Shutting down (exit code 0)" in output
 
 
 COUNT_SIGINTS = """

@@ -46,7 +46,7 @@ from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.recording import listen_to_calls
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
-from grpc_user.locust.preflight import target_problem
+from grpc_user.locust.preflight import target_problem, wait_for_preflight
 from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
 from grpc_user.locust.run.state import SuiteRun, suite_run
 from grpc_user.locust.run.user_total import send_user_total_with_every_spawn, total_users
@@ -87,8 +87,8 @@ def test_settings(environment: Any) -> SuiteSettings:
 
 def exit_unless_target_serves(environment: Any, run: SuiteRun) -> None:
     """Preflight of an unattended run (headless, --autostart) before any user spawns and before the -t timer
-    starts: one line naming the target and the cause; exit 2
-    for a malformed --host, 1 for a target that does not answer as a LogService."""
+    starts: one line naming the target and the cause; exit 2 for a malformed --host, 1 for a target that does not
+    answer as a LogService or a preflight a stop signal cut short (no files either way)."""
     problem = target_problem(environment, run)
     if problem:
         exit_before_any_test(environment, problem, BAD_OPTION if problem.startswith("--host") else FAILED)
@@ -166,6 +166,8 @@ def on_test_start(environment: Any, **_: Any) -> None:
                 logger.error("%s", problem)
                 # Not a call: shown in the web UI's failures, never counted as a request (no request event).
                 environment.stats.log_error(REQUEST_TYPE, "preflight", problem)
+                if run.preflight_cut_by:  # the process quits: this test had no answer
+                    environment.process_exit_code = FAILED
                 _refuse_test(environment, run)
                 return
     run.counter.start_run()
@@ -272,11 +274,14 @@ def finish_stop_under_way(runner: Any, run: SuiteRun) -> None:
 def on_quitting(environment: Any, **_: Any) -> None:
     """Ctrl-C, SIGTERM or the end of a headless run: stop users still running, wait for the audit, print the logs."""
     run = suite_run(environment)
-    if not enter_shutdown(run):
+    if not enter_shutdown(environment, run):
         return
+    wait_for_preflight(run)
     runner = environment.runner
     task_errors.report()
-    if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+    if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING) and not run.started_at:
+        runner.stop()  # a test its preflight refused: no call was made
+    elif runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
         logger.info("Stopping users first: calls in flight finish (within --grpc-timeout %g s) and are counted "
                     "before the audit", run.settings.grpc_timeout)  # fmt: skip
         runner.stop()

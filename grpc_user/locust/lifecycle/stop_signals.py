@@ -21,10 +21,14 @@ from typing import Any
 
 import gevent
 from gevent.event import Event
+from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
 
+from grpc_user.locust.preflight import cut_preflight
 from grpc_user.locust.run.state import SuiteRun, suite_run
 
 logger = logging.getLogger(__name__)
+# Runner states in which a test runs or is ending (its calls in flight finishing): a repeated signal is news then.
+TEST_UNDER_WAY = (STATE_SPAWNING, STATE_RUNNING, STATE_STOPPING, STATE_CLEANUP)
 
 
 def install_stop_signals(environment: Any) -> None:
@@ -33,8 +37,13 @@ def install_stop_signals(environment: Any) -> None:
 
 
 def on_sigint(environment: Any) -> None:
-    """Ctrl-C: the first starts Locust's shutdown in its main greenlet; a later one is a repeat."""
+    """Ctrl-C: the first starts Locust's shutdown in its main greenlet (and cuts a preflight under way short: in an
+    unattended run's init, that alone ends the process); a later one is a repeat."""
     run = suite_run(environment)
+    if run.preflight_waiter is not None and not run.preflight_cut_by:
+        cut_preflight(run, "SIGINT")
+        if run.preflight_waiter is gevent.get_hub().parent:  # headless: the refused preflight exits
+            return
     if run.quitting_greenlet is None and not run.interrupt_sent:
         hub = gevent.get_hub()
         main = hub.parent
@@ -42,21 +51,26 @@ def on_sigint(environment: Any) -> None:
             run.interrupt_sent = True
             hub.loop.run_callback(main.throw, KeyboardInterrupt())
         return
-    repeated_stop_signal(run, "SIGINT")
+    repeated_stop_signal(environment, run, "SIGINT")
 
 
-def repeated_stop_signal(run: SuiteRun, name: str) -> None:
-    """A stop signal while the shutdown is under way: cut the audit short if it polls, else say the stop goes on."""
+def repeated_stop_signal(environment: Any, run: SuiteRun, name: str) -> None:
+    """A stop signal while the shutdown is under way: cut the audit short if it polls, else say the stop goes on;
+    with no test under way (an idle web UI, a worker between tests), it is Locust's own quit: nothing to say."""
     if run.audit_greenlet is not None and not run.audit_greenlet.dead and not run.audit_interrupted_by:
         run.audit_interrupted_by = name
         run.audit_interrupt.set()
+        return
+    runner = environment.runner
+    if runner is None or runner.state not in TEST_UNDER_WAY:
+        logger.debug("%s: no test is under way; Locust quits", name)
         return
     logger.warning("%s: the test is already stopping: calls in flight finish (within --grpc-timeout %g s) and are "
                    "counted, then the audit and the files; a signal during the audit cuts it short", name,
                    run.settings.grpc_timeout)  # fmt: skip
 
 
-def enter_shutdown(run: SuiteRun) -> bool:
+def enter_shutdown(environment: Any, run: SuiteRun) -> bool:
     """At the start of ``quitting``: True for the process's one shutdown. A second one (Locust runs its shutdown for
     each SIGTERM) counts as a repeated SIGTERM, then waits here, printing nothing, until the first ends the
     process."""
@@ -66,7 +80,7 @@ def enter_shutdown(run: SuiteRun) -> bool:
         return True
     if run.quitting_greenlet is current:
         return True
-    repeated_stop_signal(run, "SIGTERM")
+    repeated_stop_signal(environment, run, "SIGTERM")
     Event().wait()  # the first shutdown exits the process; this greenlet never resumes
     return False
 
