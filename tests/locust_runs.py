@@ -123,12 +123,15 @@ def run_locust(
     *args: str,
     users: int = 5,
     spawn_rate: int | None = None,
-    run_time: str = "3s",
+    run_time: str | None = None,
     timeout: float = 90,
     env: dict[str, str] | None = None,
     locustfile: str = "",
 ) -> LocustRun:
-    """``locust -f locustfiles/<workload>.py --headless`` (or ``locustfile``) against ``host``, CSVs under tmp_path."""
+    """``locust -f locustfiles/<workload>.py --headless`` (or ``locustfile``) against ``host``, CSVs under tmp_path.
+    ``run_time``: 3 s, or 60 s with ``--max-requests`` (the count ends the run; a loaded machine made 25 of 30 calls
+    in 3 s)."""
+    run_time = run_time or ("60s" if "--max-requests" in args else "3s")
     prefix = str(tmp_path / workload)
     command = [
         *LOCUST, "-f", locustfile or f"locustfiles/{workload}.py", "--headless",

@@ -58,7 +58,9 @@ def test_logs_a_timer_flushes_after_the_settle_time_are_waited_for_not_called_lo
         barriers = client.query_logs(**{BARRIER_KEY: "timer"}, limit=10).total_count
     assert (result.status, result.persisted, result.lost_max) == ("ok", 150, 0), result.summary()
     assert elapsed < 4 + 4, "at most one flush period past the settle time"
-    assert 1 <= barriers <= 3 and server.stop()["stored"] == 150 + barriers, "a barrier after 1, 2 and 4 s at most"
+    # A barrier still queued when the audit saw the first one is stored at the stop (seen at load 8 on 2 cores).
+    stored_barriers = server.stop()["stored"] - 150
+    assert 1 <= barriers <= stored_barriers <= 3, "a barrier after 1, 2 and 4 s at most"
 
 
 def test_logs_the_service_dropped_are_lost_once_its_barrier_is_stored(servers):

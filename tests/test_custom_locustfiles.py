@@ -74,7 +74,7 @@ def test_a_task_that_raises_on_every_call_prints_its_first_traceback_then_a_coun
                      locustfile="tests/locustfiles/task_raises.py")  # fmt: skip
     server.kill()
     raised = sum(int(row["Count"]) for row in run.rows("exceptions"))
-    assert raised > 100, "Locust counts every exception in its exceptions table"
+    assert raised > 20, "Locust counts every exception in its exceptions table"  # 59 in 2 s on a loaded machine
     assert run.stderr.count("Traceback (most recent call last)") == 1, run.stderr[-3000:]
     counted = re.search(r"ValueError: no such adv_id \d+ \(at .*task_raises\.py:\d+\) was raised (\d+) times in "
                         r"tasks; only its first traceback was printed", run.stderr)  # fmt: skip

@@ -19,6 +19,24 @@ pytestmark = pytest.mark.slow
 RATE = 200
 
 
+def arrivals_of(run: LocustRun) -> dict[str, int]:
+    """The run's ``_arrivals.csv`` totals: Offered, Made, Dropped and Dropped <CAUSE>."""
+    return {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+
+
+def assert_the_schedule_was_offered(run: LocustRun, expected: float) -> dict[str, int]:
+    """The clock offered what its schedule says (within the start's and the stop's slack), whatever the machine's
+    load: each arrival was made or dropped, and the only drops are the generator's own (its process held past its
+    0.25 s by a busy machine: exit 1, and said so), never users busy with calls. A run that made fewer calls than its
+    schedule on a loaded machine says why; what it offered does not depend on the load."""
+    arrivals = arrivals_of(run)
+    assert abs(arrivals["Offered"] - expected) <= 0.05 * expected, arrivals
+    assert arrivals["Made"] + arrivals["Dropped"] == arrivals["Offered"], arrivals
+    assert arrivals["Dropped"] == arrivals["Dropped GENERATOR_BEHIND"], arrivals
+    assert run.returncode == (1 if arrivals["Dropped"] else 0), run.stderr[-3000:]
+    return arrivals
+
+
 def percentile_ms(run: LocustRun, name: str, column: str = "95%") -> float:
     """A percentile of Locust's stats for ``name``."""
     return float(run.stats()[name][column])
@@ -29,14 +47,11 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     calls caught in the stall wait up to a second from their scheduled start (pacing hides it)."""
     server = serve("--stall-at", "1.5", "--stall-for", "1")
     run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", str(RATE), users=300, run_time="4s")
-    # The 200 calls the stall held end at once; with both cores busy their answers can hold this process's clock past
-    # its 0.25 s: a few starts dropped as the generator's (exit 1), never as the service's, never many.
-    if run.returncode != 0:
-        arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
-        assert run.returncode == 1, run.stderr[-3000:]
-        assert arrivals["Dropped"] == arrivals["Dropped GENERATOR_BEHIND"] <= 0.05 * 4 * RATE, run.stderr[-3000:]
-    # Pacing would have sent about 3 s of the rate (600); a busy machine's start and stop cost a few percent of 800.
-    assert abs(run.requests("WriteLog") - 4 * RATE) <= 0.1 * 4 * RATE, "the rate did not wait for answers"
+    # The rate did not wait for answers: 800 offered (pacing would have sent about 3 s of the rate, 600), no arrival
+    # dropped for users busy with the stalled calls. The 200 calls the stall held end at once, and with both cores
+    # busy their answers can hold this process's clock past its 0.25 s: those starts are the generator's drops.
+    arrivals = assert_the_schedule_was_offered(run, 4 * RATE)
+    assert run.requests("WriteLog") == arrivals["Made"]
     assert percentile_ms(run, "WriteLog") >= 500, "the stall is in the latency"
     service = {row["Outcome"]: row for row in run.rows("service_time") if row["Name"] == "WriteLog"}["OK"]
     assert float(service["50%"]) < 50, "the service time (send to answer) stays short for most calls"
@@ -59,11 +74,14 @@ def test_dropped_arrivals_are_counted_apart_from_requests_so_no_figure_or_gate_c
     run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "50", users=2, run_time="4s")
     assert run.returncode == 1, "an open model that could not offer its rate fails the run"
     assert "Arrival" not in run.stats() and not any("ARRIVAL" in error for error in run.failures())
-    arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+    arrivals = arrivals_of(run)
     made = run.requests("WriteLog")
     assert arrivals["Made"] == made <= 2 * 4 / 0.5 + 2, "at most -u calls in flight"
     assert abs(arrivals["Offered"] - 200) <= 25, f"{arrivals['Offered']} arrivals offered in 4 s at 50/s"
-    assert arrivals["Dropped"] == arrivals["Dropped USERS_BUSY"] == arrivals["Offered"] - made
+    assert arrivals["Dropped"] == arrivals["Offered"] - made, arrivals
+    # Nearly all for busy users; a loaded machine adds a few of the generator's own (8 of 169 at load 8 on 2 cores).
+    assert arrivals["Dropped USERS_BUSY"] + arrivals["Dropped GENERATOR_BEHIND"] == arrivals["Dropped"], arrivals
+    assert arrivals["Dropped USERS_BUSY"] >= 0.8 * arrivals["Dropped"], arrivals
     assert float(run.stats()["Aggregated"]["50%"]) >= 500, "no drop pulls the percentiles below the service's time"
     assert "because every user was busy with a call at the scheduled start (raise -u)" in run.stderr
     history = run.rows("arrivals_history")
@@ -85,7 +103,9 @@ def test_a_locustfiles_own_wait_time_does_not_defeat_the_rate_options(serve, tmp
                          locustfile=locustfile)  # fmt: skip
         assert run.returncode == 0, run.stderr[-3000:]
         assert run.stderr.count(f"SleepyWriter.wait_time is ignored: {option} sets the rate") == 1, run.stderr[-3000:]
-        assert run.requests("WriteLog") >= 0.75 * 40 * 3, f"{option}: {run.requests('WriteLog')} calls in 3 s"
+        # At least twice what the locustfile's own wait would allow (10 users, 1 call/s each: 30 in 3 s); a loaded
+        # machine made 75% of the 120 the rate asks.
+        assert run.requests("WriteLog") >= 2 * 10 * 3, f"{option}: {run.requests('WriteLog')} calls in 3 s"
 
 
 def test_a_drop_names_users_that_were_not_ready_rather_than_busy(serve, tmp_path):
@@ -94,7 +114,7 @@ def test_a_drop_names_users_that_were_not_ready_rather_than_busy(serve, tmp_path
     locustfile = str(ROOT / "tests" / "locustfiles" / "slow_task_code.py")
     run = run_locust("slow", grpc_host(server), tmp_path, "--arrival-rate", "20", users=2, run_time="3s",
                      locustfile=locustfile)  # fmt: skip
-    arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+    arrivals = arrivals_of(run)
     assert arrivals["Dropped USERS_NOT_READY"] > 0 and arrivals["Dropped USERS_BUSY"] == 0, arrivals
     assert "because no user was ready for work at the scheduled start" in run.stderr
 
@@ -104,27 +124,22 @@ def test_the_rate_is_a_total_split_exactly_over_workers_even_an_idle_one(serve, 
     run = run_locust("single", grpc_host(server), tmp_path, *distributed_args(2), "--arrival-rate", str(RATE),
                      users=1, run_time="3s")  # fmt: skip
     assert run.returncode in (0, 1), run.stderr[-3000:]
-    dropped = int(run.rows("arrivals")[0]["Dropped"])
-    # An idle worker that kept its half of the rate would drop about half the arrivals (300 of 600); a busy
-    # machine makes the one user drop some starts too (85 and 161 of 600 with four test processes on two cores).
-    assert dropped <= 0.4 * 3 * RATE, f"{dropped} of {3 * RATE} arrivals dropped: the idle worker kept its share"
-    offered = run.requests("WriteLog") + dropped
-    assert abs(offered - 3 * RATE) <= 0.1 * 3 * RATE, "one user on one worker takes the whole rate"
+    arrivals = arrivals_of(run)
+    assert abs(arrivals["Offered"] - 3 * RATE) <= 0.1 * 3 * RATE, f"{arrivals}: one user on one worker takes the rate"
+    # An idle worker that kept its half of the rate would offer it to no user: about 300 of 600 dropped as not ready
+    # (no user there: none busy either).
+    # The one user's own drops (busy with a call, or its process held by a busy machine: 85, 161 and 295 of 600 on two
+    # loaded cores) are not that.
+    assert arrivals["Dropped USERS_NOT_READY"] <= 0.05 * 3 * RATE, f"{arrivals}: the idle worker kept its share"
 
 
 def test_a_ramp_of_rates_offers_what_its_schedule_says(serve, tmp_path):
     """-u is the most calls in flight, not part of the schedule: 100 users ride out a 0.4 s stall of a busy machine at
-    250 calls/s (20 dropped 5 arrivals, and so failed the run, with both cores busy)."""
+    250 calls/s (20 dropped 5 arrivals for busy users, and so failed the run, with both cores busy)."""
     server = serve()
     run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "50:250:2s", users=100, run_time="3s")
-    expected = (50 + 250) / 2 * 2 + 250 * 1
-    # With both cores busy and more, this process's clock can be held past its 0.25 s (23 of 500 starts): a few starts
-    # dropped as the generator's (exit 1), never as the users', never many.
-    if run.returncode != 0:
-        arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
-        assert run.returncode == 1, run.stderr[-3000:]
-        assert arrivals["Dropped"] == arrivals["Dropped GENERATOR_BEHIND"] <= 0.05 * expected, run.stderr[-3000:]
-    assert abs(run.requests("WriteLog") - expected) <= 0.1 * expected
+    arrivals = assert_the_schedule_was_offered(run, (50 + 250) / 2 * 2 + 250 * 1)
+    assert run.requests("WriteLog") == arrivals["Made"]
 
 
 def written(web) -> tuple[float, int]:
@@ -162,6 +177,6 @@ def test_starts_after_max_requests_is_reached_are_not_offered_so_not_dropped(ser
     server = serve("--latency-ms", "200")
     run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "100", "--max-requests", "150",
                      users=60, run_time="20s")  # fmt: skip
-    arrivals = {key: int(value) for key, value in run.rows("arrivals")[0].items()}
+    arrivals = arrivals_of(run)
     assert (arrivals["Made"], arrivals["Dropped"]) == (150, 0) and run.requests("WriteLog") == 150, arrivals
     assert run.returncode == 0, run.stderr[-3000:]

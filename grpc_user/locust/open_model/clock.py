@@ -54,7 +54,8 @@ class ArrivalClock:
     """This process's share of the schedule, handed to waiting users at each start's time.
 
     ``share()``: this process's fraction of the total rate; ``users()``: users running here (a drop
-    is ``USERS_BUSY`` when each of them holds a start whose call has not ended, else ``USERS_NOT_READY``);
+    is ``USERS_BUSY`` when there are users and each of them holds a start whose call has not ended, else
+    ``USERS_NOT_READY``: none here is ready, none at all included);
     ``closed()``: no call may start any more (``--max-requests`` reached): the starts no user takes then
     are not offered, so not dropped either.
     """
@@ -111,7 +112,8 @@ class ArrivalClock:
                 self._counter.add_made()
                 self._waiting.popleft().set(scheduled)
                 scheduled += 1 / rate
-            cause = USERS_BUSY if self._busy >= self._users() else USERS_NOT_READY
+            users = self._users()
+            cause = USERS_BUSY if users and self._busy >= users else USERS_NOT_READY
             scheduled = self._drop_until(scheduled, now, rate, cause)
             gevent.sleep(max(scheduled - time.time(), TICK_SECONDS if rate * TICK_SECONDS >= 1 else 0.0))
 
