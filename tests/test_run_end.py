@@ -3,6 +3,7 @@ final counts arrive, then the audit, then the files, then the exit. Real Locust 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -238,3 +239,48 @@ def test_a_lost_worker_does_not_hang_the_end_of_the_run_and_its_audit_is_never_o
         assert (audit["status"], process.returncode) == ("incomplete", 4), (audit, stderr[-3000:])
         assert "Delivery audit INCOMPLETE: the final counts of 1 worker(s) never arrived" in stderr, stderr[-3000:]
     assert "acknowledged is a lower bound" in audit["detail"], audit
+
+
+def running(process: psutil.Process) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_forked_workers_stop_their_load_within_seconds_of_their_master_s_sigkill(serve, tmp_path):
+    """Before: the two workers of a SIGKILLed ``--processes`` master wrote on for minutes (Locust tells a forked
+    worker nothing, and waits 60 s for a heartbeat)."""
+    server = serve()
+    command = [*LOCUST, "-f", "locustfiles/single.py", "--headless", "--processes", "2", "-u", "4", "-r", "4",
+               "-t", "60s", "--csv", str(tmp_path / "single"), "--host", grpc_host(server), *PACED]  # fmt: skip
+    log = tmp_path / "stderr.log"
+    with open(log, "w") as stderr:
+        master = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "All users spawned" not in log.read_text() or not server.stats().get("acked"):
+            assert master.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        workers = psutil.Process(master.pid).children()
+        assert len(workers) == 2, workers
+        master.kill()
+        master.wait(10)
+        killed = time.monotonic()
+        while any(running(worker) for worker in workers):
+            assert time.monotonic() - killed < 30, f"workers run on 30 s after the SIGKILL: {log.read_text()[-3000:]}"
+            time.sleep(0.1)
+        gone_in = time.monotonic() - killed
+        stored = [server.stats()["acked"]]  # the counters are rewritten after each flush: the last calls come late
+        while len(stored) < 3 or stored[-1] != stored[-2]:
+            assert len(stored) < 10, f"the service's count still grows after the workers are gone: {stored}"
+            time.sleep(1)
+            stored.append(server.stats()["acked"])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(master.pid, signal.SIGKILL)
+    assert gone_in < 15, f"the workers took {gone_in:.1f} s to stop"
+    output = log.read_text()
+    assert output.count("This worker lost its master (its parent process (pid") == 2, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]

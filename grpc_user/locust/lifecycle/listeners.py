@@ -43,6 +43,7 @@ from grpc_user.locust.lifecycle.end import (
     run_info,
 )
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
+from grpc_user.locust.lifecycle.master_watch import watch_master
 from grpc_user.locust.lifecycle.recording import listen_to_calls
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
@@ -131,6 +132,7 @@ def on_init(environment: Any, runner: Any, **_: Any) -> None:
     environment.events.quitting.add_listener(on_quitting)
     if isinstance(runner, WorkerRunner):
         register_worker_messages(environment)
+        watch_master(environment, run)
         run.initialized = True
         return
     options = environment.parsed_options
@@ -258,7 +260,8 @@ def on_test_stop(environment: Any, **_: Any) -> None:
         )
         environment.process_exit_code = FAILED
     if isinstance(environment.runner, WorkerRunner):
-        send_final_counts(environment)
+        if not run.master_lost:  # else no master takes them
+            send_final_counts(environment)
     else:
         end_test(environment, run)
 

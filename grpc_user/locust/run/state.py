@@ -56,6 +56,7 @@ class SuiteRun:
     audit_interrupt: Event = field(default_factory=Event)  # set with it: the audit's sleep ends at once
     quitting_greenlet: Any = None  # the greenlet running Locust's shutdown (None before it starts)
     interrupt_sent: bool = False  # the first Ctrl-C went to Locust's main greenlet
+    master_lost: str = ""  # a worker: why it has no master any more ('' while it has one)
     preflight_waiter: Any = None  # the greenlet waiting for the preflight's answer (None while no preflight runs)
     preflight_cut_by: str = ""  # the stop signal that cut the preflight short ('' while none did)
     preflight_cut: Event = field(default_factory=Event)  # set with it: the wait for the answer ends at once

@@ -1,0 +1,49 @@
+"""A ``--processes`` worker whose parent is gone stops its load within seconds, instead of writing on.
+
+Locust tells a forked worker nothing when the process that forked it dies (a SIGKILLed master, an OOM kill): the
+worker is re-parented and runs on until Locust's ``MASTER_HEARTBEAT_TIMEOUT`` (60 s without a heartbeat from the
+master; measured: 61 s for a ``--worker`` of its own and 62 s for forked ones, and a new-user check saw a SIGKILLed
+master's two forked workers write 42,466 logs over 2.5 minutes). Here a forked worker checks its parent pid every
+``WATCH_SECONDS``; once it changed, the worker stops its users (calls in flight end by their deadline; their
+counts are sent nowhere: no master takes them) and quits with exit code 1, in one line saying why. A worker
+started on its own (``--worker``, on another machine) keeps Locust's heartbeat timeout: only the missing
+heartbeats tell it that a remote master is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import gevent
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
+
+from grpc_user.locust.run.exit_codes import FAILED
+from grpc_user.locust.run.state import SuiteRun
+
+logger = logging.getLogger(__name__)
+
+WATCH_SECONDS = 0.5
+
+
+def watch_master(environment: Any, run: SuiteRun) -> None:
+    """At a worker's init: a ``--processes`` child starts watching its parent (the master or the launcher that
+    forked it); other workers have nothing to watch."""
+    if getattr(environment.parsed_options, "processes", None):
+        gevent.spawn(_watch_parent, environment, run, os.getppid())
+
+
+def _watch_parent(environment: Any, run: SuiteRun, parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        if run.quitting_greenlet is not None:  # the worker quits anyway (its master's quit, a signal)
+            return
+        gevent.sleep(WATCH_SECONDS)
+    run.master_lost = f"its parent process (pid {parent_pid}) is gone"
+    logger.error("This worker lost its master (%s): it stops its users (their counts go nowhere) and quits (exit "
+                 "code %d)", run.master_lost, FAILED)  # fmt: skip
+    runner = environment.runner
+    if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        runner.stop()
+    main = gevent.get_hub().parent
+    gevent.get_hub().loop.run_callback(main.throw, SystemExit(FAILED))
