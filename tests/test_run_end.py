@@ -163,8 +163,8 @@ def test_max_requests_is_exact_when_a_worker_has_no_users(serve, tmp_path):
 def test_an_audit_that_cannot_count_fails_the_run_with_its_own_exit_code(serve, tmp_path):
     server = serve()
     prefix = str(tmp_path / "single")
-    command = locust_command("single", prefix, "--host", grpc_host(server), "--audit-timeout", "1", *PACED, users=2,
-                             run_time="2s")  # fmt: skip
+    command = locust_command("single", prefix, "--host", grpc_host(server), "--audit-timeout", "1", "--audit-settle",
+                             "0.5", *PACED, users=2, run_time="2s")  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(prefix, process)
     server.kill()

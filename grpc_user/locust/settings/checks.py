@@ -67,6 +67,17 @@ def check_workload(settings: SuiteSettings, user_classes: Iterable[type]) -> Non
                           f"--batch-size batches (locustfiles/batch.py, mixed.py); {names} sends none")  # fmt: skip
 
 
+def check_audit(settings: SuiteSettings) -> None:
+    """``--audit-settle`` below ``--audit-timeout``: the audit writes its barrier, the only proof of a loss, once this
+    run's stored count stood still for the settle time; a settle time the timeout cuts short makes every real loss
+    ``unsettled``."""
+    if settings.audit and settings.audit_settle >= settings.audit_timeout:
+        raise OptionError("--audit-settle", f"{settings.audit_settle:g}", f"fewer seconds than --audit-timeout "
+                          f"({settings.audit_timeout:g}): the audit proves a loss only after this run's stored count "
+                          "stood still that long, so with no time left a real loss could only be unsettled; lower "
+                          "--audit-settle or raise --audit-timeout")  # fmt: skip
+
+
 def settings_for_test(options: argparse.Namespace | None, host: str | None, security: Security | None,
                       user_classes: Iterable[type], actions: ActionPlan | None = None) -> SuiteSettings:  # fmt: skip
     """The one validation of a test, shared by the command line (before any user spawns) and the web UI's
@@ -78,4 +89,5 @@ def settings_for_test(options: argparse.Namespace | None, host: str | None, secu
     settings = settings_from_options(options, security, actions)
     check_target(host, settings.security)
     check_workload(settings, user_classes)
+    check_audit(settings)
     return settings
