@@ -116,3 +116,28 @@ def test_a_service_still_storing_other_logs_is_waited_for_and_never_called_lost(
             assert time.monotonic() < deadline, "the logs the audit waited for never came"
             time.sleep(0.5)
     assert audit["acked"] == 200 and server.stop()["dropped"] == 0
+
+
+def test_a_run_id_the_service_already_stores_logs_of_is_numbered_on_and_a_real_loss_is_still_lost(serve, tmp_path):
+    """Two headless runs with ``--run-id dup``: the second counted the first one's logs as its own and said ``OK ...
+    unexpected=325``, exit 0, while the server had dropped ~772 of its logs. Earlier logs under 'dup' and 'dup.2'
+    (another process's tests) make this test 'dup.3', as the web UI numbers a reused id within one process."""
+    server = serve("--drop-rate", "0.3", "--seed", "11", "--count-by", "run_id")
+    with LogClient(server.target) as client:
+        client.batch_write_logs([{"message": "an earlier run's log", "run_id": "dup"}] * 400)
+        client.batch_write_logs([{"message": "an earlier run's log", "run_id": "dup.2"}] * 50)
+        while client.query_logs(run_id="dup.2", limit=1).total_count == 0:
+            time.sleep(0.05)
+        earlier = client.query_logs(run_id="dup", limit=1).total_count
+        later = client.query_logs(run_id="dup.2", limit=1).total_count
+    run = run_locust("single", grpc_host(server), tmp_path, "--run-id", "dup", "--max-requests", "300")
+    audit = run.json("audit")
+    assert f"run id 'dup' already has {earlier:,} logs in the service, 'dup.2' {later:,}: this test is 'dup.3'" in (
+        run.stderr
+    ), run.stderr[-3000:]
+    assert audit["run_id"] == run.json("run")["run_id"] == "dup.3", audit
+    assert "run id dup.3: every log of this test carries metadata run_id=dup.3" in run.stderr
+    assert (audit["status"], audit["unexpected"], run.returncode) == ("lost", 0, LOST_EXIT_CODE), audit
+    stored = server.stop()["by_metadata"]["stored"]
+    assert audit["acked"] == 300 and audit["persisted"] == stored["dup.3"] == 300 - audit["lost"], (audit, stored)
+

@@ -1,5 +1,6 @@
-"""The preflight: before users spawn, does the target answer as a LogService? With a short deadline, over the
-run's own channels. A stop signal (Ctrl-C, SIGTERM) during it cuts it short: the test is refused as unanswered."""
+"""The preflight: before users spawn, does the target answer as a LogService (with a short deadline), and is the run
+id the user chose free in the service? Over the run's own channels. A stop signal (Ctrl-C, SIGTERM) during the check
+cuts it short: the test is refused as unanswered."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import time
 from typing import Any
 
 import gevent
+import grpc
 from gevent.event import Event
 
 from grpc_user.health import check
+from grpc_user.locust.audit.stored_count import audit_call, count_stored
 from grpc_user.locust.run.state import SuiteRun
 from grpc_user.locust.run.target import run_target, target_call
+from grpc_user.locust.settings.suite import choose_run_id
+from grpc_user.locust.transport.bridge import LoopStopped
 from grpc_user.results import HealthResult
 
 PREFLIGHT_TIMEOUT_SECONDS = 3.0
@@ -74,3 +79,25 @@ def wait_for_preflight(run: SuiteRun) -> None:
     deadline = time.monotonic() + PREFLIGHT_WAIT_SECONDS
     while run.preflight_waiter not in (None, gevent.getcurrent()) and time.monotonic() < deadline:
         gevent.sleep(POLL_SECONDS)
+
+
+def unused_run_id(environment: Any, run: SuiteRun, typed: str, used: set[str]) -> tuple[str, str]:
+    """The run id of the test about to start when the user typed ``typed``: ``run.settings.run_id`` (``typed``,
+    numbered past the ids this process ``used``), numbered on past every id of which the service already stores
+    logs (an earlier run's, another process's test), as the audit would count them as this test's. Returns the id
+    and the line that says so ('' when the first was free, or when the service could not count: then why)."""
+    run_id, taken = run.settings.run_id, {}
+    try:
+        call = audit_call(environment, run)
+        while stored := count_stored(call, run_id):
+            taken[run_id] = stored
+            run_id = choose_run_id(typed, used | set(taken))
+    except (grpc.RpcError, RuntimeError, LoopStopped) as error:
+        why = error.details() if isinstance(error, grpc.RpcError) else str(error)
+        return run_id, (f"could not count the service's logs with run id {run_id!r} ({why}): if an earlier test used "
+                        "it, the delivery audit counts its logs as this test's")  # fmt: skip
+    if not taken:
+        return run_id, ""
+    (first, stored), *more = taken.items()
+    others = "".join(f", {other!r} {count:,}" for other, count in more)
+    return run_id, f"run id {first!r} already has {stored:,} logs in the service{others}: this test is {run_id!r}"

@@ -47,7 +47,7 @@ from grpc_user.locust.lifecycle.master_watch import watch_master
 from grpc_user.locust.lifecycle.recording import listen_to_calls
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
-from grpc_user.locust.preflight import target_problem, wait_for_preflight
+from grpc_user.locust.preflight import target_problem, unused_run_id, wait_for_preflight
 from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
 from grpc_user.locust.run.state import SuiteRun, suite_run
 from grpc_user.locust.run.user_total import send_user_total_with_every_spawn, total_users
@@ -160,8 +160,6 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.settings = dataclasses.replace(settings, run_id=_test_run_id(environment, run, settings.run_id))
     run.workers = runner.worker_count if isinstance(runner, MasterRunner) else 0
     if not isinstance(runner, WorkerRunner):
-        logger.info("run id %s: every log of this test carries metadata run_id=%s", run.settings.run_id,
-                    run.settings.run_id)  # fmt: skip
         if not getattr(environment.parsed_options, "headless", True):
             problem = target_problem(environment, run)
             if problem:
@@ -172,6 +170,10 @@ def on_test_start(environment: Any, **_: Any) -> None:
                     environment.process_exit_code = FAILED
                 _refuse_test(environment, run)
                 return
+        if settings.run_id and settings.audit:
+            _claim_unused_run_id(environment, run, settings.run_id)
+        logger.info("run id %s: every log of this test carries metadata run_id=%s", run.settings.run_id,
+                    run.settings.run_id)  # fmt: skip
     run.counter.start_run()
     run.peers.start_run()
     run.latency.reset()
@@ -234,6 +236,20 @@ def _test_run_id(environment: Any, run: SuiteRun, typed: str) -> str:
     if options is not None:
         setattr(options, TEST_RUN_ID_OPTION, run_id)
     return run_id
+
+
+def _claim_unused_run_id(environment: Any, run: SuiteRun, typed: str) -> None:
+    """A run id the user typed (``--run-id``, the form) that the service already stores logs of (an earlier run, a
+    test of another process) would make the audit count them as this test's: number it on as the web UI numbers a
+    reused one, and say so (``preflight.unused_run_id``)."""
+    run_id, line = unused_run_id(environment, run, typed, run.used_run_ids)
+    if line:
+        logger.warning("%s", line)
+    if run_id != run.settings.run_id:
+        run.used_run_ids.add(run_id)
+        run.settings = dataclasses.replace(run.settings, run_id=run_id)
+        if environment.parsed_options is not None:
+            setattr(environment.parsed_options, TEST_RUN_ID_OPTION, run_id)
 
 
 def on_test_stopping(environment: Any, **_: Any) -> None:
