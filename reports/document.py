@@ -323,7 +323,8 @@ def _audit(figures: Figures) -> Section | None:
     audit = figures.audit
     if audit is None:
         return None
-    most = "?" if audit.get("status") == "incomplete" else audit.get("lost_max", audit["lost"])
+    most = audit.get("lost_max", audit["lost"])
+    most = "?" if most is None or audit.get("status") == "incomplete" else most
     audit = {**audit, "lost": f"{audit.get('lost_min', audit['lost'])}..{most}"}
     keys = ("run_id", "acked", "in_doubt", "persisted", "lost", "unexpected", "settle_seconds", "status", "detail")
     rows = [[key.replace("_", " "), _plain(audit[key])] for key in keys if audit.get(key) not in (None, "")]
@@ -341,6 +342,12 @@ def _audit(figures: Figures) -> Section | None:
             "since their last report may stand in for lost ones. Only a shortfall below it is a proven loss."
         )
     return Section("Delivery audit", blocks)
+
+
+def _most(audit: dict[str, Any]) -> str:
+    """The most that may be lost, '?' when unknown (a worker's final counts never arrived)."""
+    most = audit.get("lost_max", audit["lost"])
+    return "?" if most is None else f"{most:,}"
 
 
 def _seconds(value: float | None) -> str:
@@ -373,7 +380,7 @@ def _actions(figures: Figures) -> Section | None:
     if phases:
         rows = [[str(p["phase"]), "before the first action" if p.get("action") is None else _plain(p["action"]),
                  count(p["acked"]), count(p.get("in_doubt", 0)), count(p["persisted"]),
-                 f"{p.get('lost_min', p['lost']):,}..{p.get('lost_max', p['lost']):,}", p["status"]]
+                 f"{p.get('lost_min', p['lost']):,}..{_most(p)}", p["status"]]
                 for p in phases]  # fmt: skip
         blocks += [
             Table(["phase", "sent after", "acked", "in doubt", "stored", "lost", "status"], rows),

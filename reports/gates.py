@@ -102,7 +102,13 @@ def _lost(figures: Figures, limit: int) -> GateResult:
     if audit.get("status") in ("skipped", "error", "unsettled", "interrupted", "incomplete"):  # delivery unknown
         detail = f" ({audit['detail']})" if audit.get("detail") else ""
         return GateResult(option, False, f"{option} {limit}: the delivery audit status is {audit['status']}{detail}")
-    return _at_most(option, "lost (at most)", float(audit.get("lost_max", audit["lost"])), limit)
+    most = audit.get("lost_max", audit["lost"])
+    if most is None:  # acknowledged is a lower bound: nothing bounds the loss from above
+        workers = audit.get("unreported_workers") or []
+        return GateResult(option, False, f"{option} {limit}: the most that may be lost is unknown (lost "
+                          f"{audit.get('lost_min', audit['lost'])}..?): the final counts of {len(workers)} worker(s) "
+                          "never arrived, so acknowledged is only a lower bound")  # fmt: skip
+    return _at_most(option, "lost (at most)", float(most), limit)
 
 
 def _p95_ok(figures: Figures, limit: float) -> GateResult:

@@ -8,7 +8,7 @@ import time
 import pytest
 from audit_barriers import stored_barriers, without_barriers
 from conftest import grpc_host
-from locust_runs import run_locust
+from locust_runs import free_port, run_locust
 
 from grpc_user import LogClient
 
@@ -141,3 +141,22 @@ def test_a_run_id_the_service_already_stores_logs_of_is_numbered_on_and_a_real_l
     stored = server.stop()["by_metadata"]["stored"]
     assert audit["acked"] == 300 and audit["persisted"] == stored["dup.3"] == 300 - audit["lost"], (audit, stored)
 
+
+def test_a_listed_replica_no_call_reached_needs_no_barrier_and_a_real_loss_is_lost_not_unsettled(serve, tmp_path):
+    """``ipv4:127.0.0.1:A,127.0.0.1:<nothing listens>`` with drops on A: the audit waited for a barrier on the dead
+    address and said ``UNSETTLED ... no barrier could be written to ipv4:127.0.0.1:1``. No call of the run started
+    there (grpc's per-server counts), so it holds none of the run's logs."""
+    server = serve("--drop-rate", "0.2", "--seed", "11")
+    dead = f"127.0.0.1:{free_port()}"
+    run = run_locust("single", f"ipv4:{server.target},{dead}", tmp_path, "--grpc-lb", "round_robin",
+                     "--max-requests", "300", "--audit-timeout", "20")  # fmt: skip
+    audit = run.json("audit")
+    assert (audit["status"], run.returncode) == ("lost", LOST_EXIT_CODE), run.stderr[-3000:]
+    by_peer = {peer["peer"]: peer for peer in audit["barriers_by_peer"]}
+    assert by_peer[f"ipv4:{dead}"] == {"peer": f"ipv4:{dead}", "written": 0, "stored": 0, "refused": "",
+                                       "reached": False}, by_peer  # fmt: skip
+    assert by_peer[f"ipv4:{server.target}"]["reached"] and by_peer[f"ipv4:{server.target}"]["stored"] >= 1, by_peer
+    assert f"no call of the run reached ipv4:{dead}: no barrier needed there" in audit["detail"], audit["detail"]
+    barriers = stored_barriers(server.target, audit["run_id"])
+    stats = without_barriers(server.stop(), audit, barriers)
+    assert audit["lost_min"] == audit["lost_max"] == stats["dropped"] > 0, (audit, stats)

@@ -67,13 +67,19 @@ def test_logs_the_service_dropped_are_lost_once_its_barrier_is_stored(servers):
     server = servers("--flush-period", "0.1", "--drop-rate", "0.3", "--seed", "11")
     acked = write(server, "dropped", 300)
     with grpc.insecure_channel(server.target) as channel:
+        started = time.monotonic()
         result = audit_delivery(raw_call(channel), run_id="dropped", acked=acked, timeout=30, settle=1)
+        elapsed = time.monotonic() - started
         with LogClient(server.target) as client:
             barriers = client.query_logs(**{BARRIER_KEY: "dropped"}, limit=10).total_count
     stats = server.stop()
     assert result.status == "lost" and result.lost == acked - result.persisted > 0, result.summary()
     assert result.persisted == stats["stored"] - barriers and barriers >= 1, (stats, barriers)
     assert "then the service stored a log written after it (the audit's barrier" in result.detail
+    # The count stood still from the first poll: the figure was 0.0 s ("settled after 0.0 s") for an audit that waited
+    # out the settle time and its barrier.
+    assert 1 <= result.settle_seconds <= elapsed, (result.settle_seconds, elapsed)
+    assert f"audit took {result.settle_seconds:.1f} s)" in result.summary(), result.summary()
 
 
 def test_with_a_worker_s_final_counts_missing_a_loss_its_unreported_logs_hide_is_incomplete_never_ok(servers):
@@ -92,13 +98,22 @@ def test_with_a_worker_s_final_counts_missing_a_loss_its_unreported_logs_hide_is
     assert "lost=0..? " in result.summary(), "the most that may be lost is unknown"
 
 
-def test_with_a_worker_s_final_counts_missing_a_proven_shortfall_below_the_lower_bound_is_still_lost(servers):
+def test_with_a_worker_s_final_counts_missing_a_proven_shortfall_below_the_lower_bound_is_lost_with_no_upper_bound(
+    servers,
+):
+    """A killed worker's logs acknowledged since its last report are counted nowhere, and so are their drops: the
+    audit said ``lost=248..248`` and ``lost_max`` 248 while the server had dropped 609 of the run's logs."""
     server = servers("--flush-period", "0.1", "--drop-rate", "0.5", "--seed", "3")
     written = write(server, "killed", 300)
     with grpc.insecure_channel(server.target) as channel:
         result = audit_delivery(raw_call(channel), run_id="killed", acked=written - 50, timeout=20, settle=1,
                                 unreported_workers=["worker-b"])  # fmt: skip
+    dropped = server.stop()["dropped"] - (result.barriers - result.barriers_by_peer[0]["stored"])
     assert result.status == "lost" and result.lost_min == written - 50 - result.persisted > 0, result.summary()
+    assert dropped > result.lost_min, "the unreported logs' drops are beyond what the audit can count"
+    assert result.lost_max is None and result.as_dict()["lost_max"] is None, result.summary()
+    assert f"lost={result.lost_min}..? " in result.summary(), result.summary()
+    assert f"at least {result.lost_min:,} of at least {written - 50:,} acknowledged logs were lost" in result.sentence()
     assert "worker-b" in result.detail and "lower bound" in result.detail
 
 
@@ -140,6 +155,41 @@ def test_a_loss_is_proven_only_once_every_replica_stored_its_barrier_and_an_unre
         proven = audit_delivery(raw_call(live), run_id="unreachable", acked=acked, timeout=10, settle=1,
                                 barrier_writes={f"ipv4:{dropping.target}": raw_call(live)})  # fmt: skip
     assert (result.status, result.lost_min) == ("unsettled", 0) and result.lost_max > 0, result.summary()
+    assert result.settle_seconds >= 4, "it gave up at the timeout, not when the count last moved"
     assert f"no barrier could be written to ipv4:{gone}" in result.detail, result.detail
     assert f"ipv4:{dropping.target} stored the barrier written to it" in result.detail, result.detail
     assert proven.status == "lost" and proven.lost_min == result.lost_max, proven.summary()
+
+
+def test_a_listed_server_no_call_reached_gets_no_barrier_and_a_loss_elsewhere_is_proven(servers):
+    """A dead replica in an ``ipv4:`` list that took no call of the run holds none of its logs: waiting for a barrier
+    there made every real loss UNSETTLED."""
+    dropping = servers("--flush-period", "0.1", "--drop-rate", "0.3", "--seed", "11")
+    acked = write(dropping, "dead-replica", 100)
+    gone = f"ipv4:127.0.0.1:{free_port()}"
+    with grpc.insecure_channel(dropping.target) as live:
+        writes = {f"ipv4:{dropping.target}": raw_call(live)}
+        result = audit_delivery(raw_call(live), run_id="dead-replica", acked=acked, timeout=10, settle=1,
+                                barrier_writes=writes, unreached=[gone])  # fmt: skip
+    assert result.status == "lost" and result.lost_min == acked - result.persisted > 0, result.summary()
+    assert {"peer": gone, "written": 0, "stored": 0, "refused": "", "reached": False} in result.barriers_by_peer
+    assert f"no call of the run reached {gone}: no barrier needed there" in result.detail, result.detail
+
+
+def test_logs_in_doubt_found_stored_never_make_the_audit_say_every_acknowledged_log_was_stored(servers):
+    """The stored count cannot tell an acknowledged log from one in doubt. A server that queued every write and
+    answered half of them after the client's deadline, then dropped 27 acknowledged logs, got ``IN_DOUBT: all 78
+    acknowledged logs were stored; 27 of the 79 logs in doubt were not``: the opposite of what happened. Here 100 logs
+    are written and 30% dropped at random; the audit is told half were acknowledged and half in doubt."""
+    server = servers("--flush-period", "0.1", "--drop-rate", "0.3", "--seed", "11")
+    written = write(server, "doubt", 100)
+    with grpc.insecure_channel(server.target) as channel:
+        result = audit_delivery(raw_call(channel), run_id="doubt", acked=written // 2, in_doubt=written - written // 2,
+                                timeout=20, settle=1)  # fmt: skip
+    missing = written - result.persisted
+    assert result.status == "in_doubt" and written // 2 <= result.persisted < written, result.summary()
+    assert (result.lost_min, result.lost_max) == (0, missing), result.summary()
+    sentence = result.sentence()
+    assert "all 50 acknowledged logs were stored" not in sentence, sentence
+    assert (f"{missing:,} of the 50 acknowledged logs and 50 in doubt were not stored, 0..{min(missing, 50):,} of "
+            "them acknowledged") in sentence, sentence  # fmt: skip

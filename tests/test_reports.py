@@ -614,6 +614,23 @@ def test_max_lost_on_an_audit_that_did_not_know_delivery_is_breached(tmp_path: P
     assert done.stderr == f"gate breached: --max-lost 1000: the delivery audit status is {status}\n"
 
 
+def test_max_lost_is_breached_when_the_most_that_may_be_lost_is_unknown(tmp_path: Path) -> None:
+    """A killed worker's final counts never arrived: a proven loss of 248 has no upper bound (``lost_max`` null), and
+    ``--max-lost 300`` passed on it while the server had dropped 609 logs of the run."""
+    folder = plain_run(tmp_path / "plain", [("/", 100, 0)])
+    audit = {"run_id": "r", "acked": 5557, "persisted": 5309, "lost": 248, "unexpected": 0, "settle_seconds": 8.0,
+             "status": "lost", "detail": "", "in_doubt": 0, "lost_min": 248, "lost_max": None,
+             "unreported_workers": ["w1"]}  # fmt: skip
+    (folder / "plain_audit.json").write_text(json.dumps(audit))
+    done = in_process(folder, "--out", tmp_path / "out", "--max-lost", "300", "--no-charts")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr == (
+        "gate breached: --max-lost 300: the most that may be lost is unknown (lost 248..?): the final counts of 1 "
+        "worker(s) never arrived, so acknowledged is only a lower bound\n"
+    )
+    assert markdown_table((tmp_path / "out" / "report.md").read_text(), "Delivery audit")["lost"]["value"] == "248..?"
+
+
 def _wrong(value: object) -> object:
     """A value of another JSON type than ``value``."""
     if isinstance(value, str):

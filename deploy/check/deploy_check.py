@@ -46,7 +46,8 @@ def run_once(on_stop: str, folder: Path) -> dict:
     if not audit_path.is_file():
         return {}
     audit = json.loads(audit_path.read_text())
-    print(f"delivery audit {audit['status']}: {audit['lost_min']:,}..{audit['lost_max']:,} of {audit['acked']:,} "
+    most = "?" if audit["lost_max"] is None else f"{audit['lost_max']:,}"
+    print(f"delivery audit {audit['status']}: {audit['lost_min']:,}..{most} of {audit['acked']:,} "
           "acknowledged logs lost")  # fmt: skip
     for phase in audit.get("phases", []):
         print(f"  phase {phase['phase']}: {phase['sentence']}")

@@ -244,16 +244,19 @@ def _record(fields: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str,
 
 _PHASE = _record(
     {"phase": _COUNT, "action": _nullable(_TEXT), "acked": _COUNT, "in_doubt": _COUNT, "persisted": _COUNT,
-     "lost": _COUNT, "lost_min": _COUNT, "lost_max": _COUNT, "status": _TEXT, "sentence": _nullable(_TEXT)},
+     "lost": _COUNT, "lost_min": _COUNT, "lost_max": _nullable(_COUNT), "status": _TEXT,
+     "sentence": _nullable(_TEXT)},
     required=("phase", "acked", "persisted", "lost", "status"),
 )  # fmt: skip
 _AUDIT = _record(
     {"run_id": _nullable(_TEXT), "acked": _COUNT, "persisted": _COUNT, "lost": _COUNT, "unexpected": _COUNT,
-     "status": _TEXT, "detail": _nullable(_TEXT), "in_doubt": _COUNT, "lost_min": _COUNT, "lost_max": _COUNT,
-     "settle_seconds": _nullable(_NUMBER), "barriers": _COUNT, "phases": {"type": "array", "items": _PHASE},
+     "status": _TEXT, "detail": _nullable(_TEXT), "in_doubt": _COUNT, "lost_min": _COUNT,
+     "lost_max": _nullable(_COUNT), "settle_seconds": _nullable(_NUMBER), "barriers": _COUNT,
+     "phases": {"type": "array", "items": _PHASE},
      "unreported_workers": {"type": "array", "items": _TEXT},
      "barriers_by_peer": {"type": "array", "items": _record({"peer": _TEXT, "written": _COUNT, "stored": _COUNT,
-                                                             "refused": _TEXT}, ("peer", "written", "stored"))}},
+                                                             "refused": _TEXT, "reached": {"type": "boolean"}},
+                                                            ("peer", "written", "stored"))}},
     required=("acked", "persisted", "lost", "unexpected", "status"),
 )  # fmt: skip
 AUDIT = JsonFile("audit", "_audit.json", _AUDIT)

@@ -17,7 +17,7 @@ so the run's own count never includes it; it is one more log in the service's st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,16 +88,19 @@ class Barrier:
             self.refused = f"WriteLog answered success=false: {answer.error_message or 'no message'}"
 
     def figures(self) -> dict[str, Any]:
-        """This server's barriers for ``_audit.json``: the server, written, stored, refused ('' unless)."""
-        return {"peer": self.peer, "written": self.sent, "stored": self.visible, "refused": self.refused}
+        """This server's barriers for ``_audit.json``: the server, written, stored, refused ('' unless), reached."""
+        return {"peer": self.peer, "written": self.sent, "stored": self.visible, "refused": self.refused,
+                "reached": True}  # fmt: skip
 
 
 class Barriers:
     """The barriers of one audit, one ``Barrier`` per server the run reached (``writes``: server -> a call to that
-    server alone)."""
+    server alone); ``unreached``: the servers the target lists that no call of the run reached, which hold none of
+    its logs: no barrier is written there."""
 
-    def __init__(self, run_id: str, writes: Mapping[str, Call]) -> None:
+    def __init__(self, run_id: str, writes: Mapping[str, Call], unreached: Sequence[str] = ()) -> None:
         self.by_peer = [Barrier(run_id, peer, write) for peer, write in sorted(writes.items())]
+        self.unreached = sorted(unreached)
 
     @property
     def sent(self) -> int:
@@ -140,5 +143,8 @@ class Barriers:
                 barrier.visible = count_matching(call, {BARRIER_KEY: barrier.run_id, PEER_KEY: barrier.peer})
 
     def figures(self) -> list[dict[str, Any]]:
-        """Each server's barriers, for ``_audit.json``'s ``barriers_by_peer``."""
-        return [barrier.figures() for barrier in self.by_peer]
+        """Each server's barriers, for ``_audit.json``'s ``barriers_by_peer``; a server no call of the run reached
+        (grpc started none there): ``reached`` false, none written, none needed."""
+        unreached = [{"peer": peer, "written": 0, "stored": 0, "refused": "", "reached": False}
+                     for peer in self.unreached]  # fmt: skip
+        return sorted([barrier.figures() for barrier in self.by_peer] + unreached, key=lambda figures: figures["peer"])

@@ -37,16 +37,20 @@ UNKNOWN = ("incomplete", "unsettled", "interrupted", "error")
 class AuditResult:
     """What the service stored of what it acknowledged.
 
-    ``status``: ok (nothing missing); in_doubt (nothing acknowledged is missing, but up to
-    ``lost_max`` logs of calls with an unknown outcome were not found); lost (``lost_min`` > 0:
-    this run's count stood still for the settle period, then the service stored the audit's barrier, with
-    acked logs still missing); incomplete (the final counts of ``unreported_workers`` never arrived, so ``acked`` is
-    only a lower bound, and nothing missing below it was proven lost: delivery unknown, whatever was stored);
+    ``status``: ok (nothing missing); in_doubt (fewer logs were found than acknowledged and in doubt together, but
+    no fewer than acknowledged: ``lost_max`` logs are missing, of either kind, so none is proven lost); lost
+    (``lost_min`` > 0: this run's count stood still for the settle period, then the service stored the audit's
+    barrier, with acked logs still missing); incomplete (the final counts of ``unreported_workers`` never arrived,
+    so ``acked`` is only a lower bound, and nothing missing below it was proven lost: delivery unknown, whatever was
+    stored);
     unsettled (still storing, or not even storing the barrier, when the timeout ran out); interrupted (a signal cut
     the audit short: the counts so far); skipped; error (the audit could not count); running (still polling).
-    ``lost`` = ``lost_min``. ``barriers``: the logs the audit wrote (``grpc_user.locust.audit.barrier``): the
+    ``settle_seconds``: how long the audit waited, from its first count to its verdict (or to the timeout).
+    ``lost`` = ``lost_min``; ``lost_max`` None: unknown, as whenever ``unreported_workers`` leave ``acked`` a lower
+    bound (their logs acknowledged since their last report may stand in for lost ones, whatever the status).
+    ``barriers``: the logs the audit wrote (``grpc_user.locust.audit.barrier``): the
     service's own totals count them, this run's count does not; ``barriers_by_peer``: to which server each went, as
-    ``{"peer", "written", "stored", "refused"}``.
+    ``{"peer", "written", "stored", "refused", "reached"}`` (``reached`` false: no call of the run reached it).
     """
 
     run_id: str
@@ -59,7 +63,7 @@ class AuditResult:
     detail: str = ""
     in_doubt: int = 0
     lost_min: int = 0
-    lost_max: int = 0
+    lost_max: int | None = 0
     barriers: int = 0
     unreported_workers: list[str] = field(default_factory=list)
     barriers_by_peer: list[dict[str, Any]] = field(default_factory=list)
@@ -68,6 +72,11 @@ class AuditResult:
         """JSON-ready dict (the ``_audit.json`` file)."""
         return asdict(self)
 
+    @property
+    def missing(self) -> int:
+        """The logs not found: acknowledged and in doubt, less the stored count (never below 0)."""
+        return max(self.acked + self.in_doubt - self.persisted, 0)
+
     def sentence(self) -> str:
         """The verdict first, in words."""
         acked = f"{self.acked:,} acknowledged logs"
@@ -75,12 +84,12 @@ class AuditResult:
         verdicts = {
             "running": f"settling: {self.persisted:,} of {acked}{doubt} stored after {self.settle_seconds:.1f} s",
             "ok": f"all {acked}{doubt} were stored",
-            "in_doubt": f"all {acked} were stored; {self.lost_max:,} of the {self.in_doubt:,} logs in doubt were not "
-            "(their calls ended without an answer, so they may never have been queued): lost "
-            f"{self.lost_min:,}..{self.lost_max:,}",
-            "lost": f"{self.lost_min:,} of {acked} were lost"
-            + (f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""),
-            "unsettled": f"{self.lost_max:,} of {acked}{doubt} were not stored yet when the audit gave up; "
+            "in_doubt": f"{self.missing:,} of the {acked}{doubt} were not stored, 0..{min(self.missing, self.acked):,} "
+            "of them acknowledged (a stored count cannot tell an acknowledged log from one in doubt, and the calls in "
+            "doubt ended without an answer, so their logs may never have been queued): lost "
+            f"{self.lost_min:,}..{self.lost_bound()}",
+            "lost": self._lost_words(acked),
+            "unsettled": f"{self.missing:,} of {acked}{doubt} were not stored yet when the audit gave up; "
             "delivery unknown, not lost",
             "incomplete": f"the final counts of {len(self.unreported_workers)} worker(s) never arrived "
             f"({', '.join(self.unreported_workers)}): at least {acked} (and {self.in_doubt:,} in doubt), "
@@ -92,16 +101,23 @@ class AuditResult:
         }
         return f"Delivery audit {self.status.upper()}: {verdicts.get(self.status, self.status)}"
 
+    def _lost_words(self, acked: str) -> str:
+        if self.lost_max is None:
+            return (f"at least {self.lost_min:,} of at least {acked} were lost; how many more is unknown (a worker's "
+                    "final counts never arrived)")  # fmt: skip
+        more = f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""
+        return f"{self.lost_min:,} of {acked} were lost{more}"
+
     def lost_bound(self) -> str:
-        """The most that may be lost, in words: ``lost_max``, or '?' when acked is only a lower bound (incomplete)."""
-        return "?" if self.status == "incomplete" else f"{self.lost_max}"
+        """The most that may be lost, in words: ``lost_max``, or '?' when it is unknown (acked a lower bound)."""
+        return "?" if self.lost_max is None else f"{self.lost_max}"
 
     def summary(self) -> str:
         """One line for the end of a run."""
         return (
             f"{self.sentence()} (run_id={self.run_id} acked={self.acked} in_doubt={self.in_doubt} "
             f"persisted={self.persisted} lost={self.lost_min}..{self.lost_bound()} unexpected={self.unexpected} "
-            f"settled after {self.settle_seconds:.1f} s){f': {self.detail}' if self.detail else ''}"
+            f"audit took {self.settle_seconds:.1f} s){f': {self.detail}' if self.detail else ''}"
         )
 
 
@@ -127,8 +143,8 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
     missing will not come. Without that proof a shortfall is ``unsettled``, never ``lost``: lost 0..``lost_max``.
     ``unreported_workers``: workers whose final counts never arrived, so ``acked`` and ``in_doubt`` are lower bounds
     and their unreported logs may stand in for lost ones: a shortfall below ``acked`` is still ``lost`` once proven,
-    anything else is ``incomplete`` (never ``ok`` or ``in_doubt``), and ``lost_max`` is unknown (the logs missing
-    below the lower bounds).
+    anything else is ``incomplete`` (never ``ok`` or ``in_doubt``), and ``lost_max`` is unknown (None) whatever the
+    status: the logs missing beyond the lower bounds are not counted anywhere.
     """
     lost_min, lost_max = max(acked - count, 0), max(acked + in_doubt - count, 0)
     if not lost_max:
@@ -141,18 +157,20 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
         status = "incomplete"
     unexpected = max(count - acked - in_doubt, 0)
     return AuditResult(run_id, acked, count, lost_min, unexpected, round(settle_seconds, 3), status, detail,
-                       in_doubt, lost_min, lost_max, unreported_workers=sorted(unreported_workers))  # fmt: skip
+                       in_doubt, lost_min, None if unreported_workers else lost_max,
+                       unreported_workers=sorted(unreported_workers))  # fmt: skip
 
 
-def undecided(
-    status: str, run_id: str, acked: int, in_doubt: int, count: int, seconds: float, detail: str
-) -> AuditResult:
+def undecided(status: str, run_id: str, acked: int, in_doubt: int, count: int, seconds: float, detail: str,
+              unreported_workers: Sequence[str] = ()) -> AuditResult:  # fmt: skip
     """An audit without a verdict (``status`` "interrupted": a signal, ``detail`` e.g. SIGINT, cut it short; "error":
     it could not count, ``detail`` says why): the counts so far, no loss claimed, and what is missing may still come:
-    lost 0..``lost_max`` as for ``unsettled`` (``count`` -1: never counted, so lost 0..acked + in doubt)."""
+    lost 0..``lost_max`` as for ``unsettled`` (``count`` -1: never counted, so lost 0..acked + in doubt; None with
+    ``unreported_workers``, as in ``verdict``)."""
     persisted = max(count, 0)
-    lost_max = max(acked + in_doubt - persisted, 0)
-    return AuditResult(run_id, acked, persisted, 0, 0, round(seconds, 3), status, detail, in_doubt, 0, lost_max)
+    lost_max = None if unreported_workers else max(acked + in_doubt - persisted, 0)
+    return AuditResult(run_id, acked, persisted, 0, 0, round(seconds, 3), status, detail, in_doubt, 0, lost_max,
+                       unreported_workers=sorted(unreported_workers))  # fmt: skip
 
 
 @dataclass
@@ -190,6 +208,7 @@ def audit_delivery(
     unreported_workers: Sequence[str] = (),
     interrupted_by: Callable[[], str] = str,
     barrier_writes: Mapping[str, Call] | None = None,
+    unreached: Sequence[str] = (),
 ) -> AuditResult:
     """Poll the stored counts until this run's reaches ``acked + in_doubt``, the service stores the barrier the
     audit writes once this run's count stood still for ``settle`` s, or ``timeout`` s pass.
@@ -202,6 +221,8 @@ def audit_delivery(
     service that refuses the barrier is judged by its idle time (nothing stored at all for ``settle`` s).
     ``barrier_writes``: server -> a call to that server alone, one barrier each (every server the run reached: each
     replica has a queue of its own); lost needs every one stored. None: one barrier over ``call``, named ``target``.
+    ``unreached``: servers the target lists that no call of the run reached: no barrier there, named in
+    ``barriers_by_peer``.
     ``unreported_workers``: the workers whose final counts never arrived, so ``acked`` is only a lower bound and
     reaching it proves nothing: the audit waits for this run's count to stand still and its barrier to be stored,
     and the verdict is ``incomplete`` unless a shortfall below ``acked`` was proven ``lost`` (``verdict``).
@@ -209,11 +230,13 @@ def audit_delivery(
     return early for it); then the result is ``interrupted`` with the counts so far.
     """
     counts = _Counts(time.monotonic())
-    barrier = Barriers(run_id, barrier_writes if barrier_writes is not None else {target or "the target": call})
+    barrier = Barriers(run_id, barrier_writes if barrier_writes is not None else {target or "the target": call},
+                       unreached)  # fmt: skip
     while True:
         now = time.monotonic()
         if cause := interrupted_by():
-            return undecided("interrupted", run_id, acked, in_doubt, counts.run, now - counts.started, cause)
+            return undecided("interrupted", run_id, acked, in_doubt, counts.run, now - counts.started, cause,
+                             unreported_workers)  # fmt: skip
         try:
             barrier.count(call)
             count, service = count_stored(call, run_id), count_stored(call, None)
@@ -221,11 +244,13 @@ def audit_delivery(
             # A busy or flaky service (the very thing under test) gets retried until the timeout.
             if status_name(error) not in RETRYABLE or now - counts.started >= timeout:
                 detail = error_message(error, target)
-                return undecided("error", run_id, acked, in_doubt, counts.run, now - counts.started, detail)
+                return undecided("error", run_id, acked, in_doubt, counts.run, now - counts.started, detail,
+                                 unreported_workers)  # fmt: skip
             sleep(POLL_SECONDS)
             continue
         except RuntimeError as error:
-            return undecided("error", run_id, acked, in_doubt, counts.run, now - counts.started, str(error))
+            return undecided("error", run_id, acked, in_doubt, counts.run, now - counts.started, str(error),
+                             unreported_workers)  # fmt: skip
         counts.update(now, count, service)
         if progress is not None:
             progress(AuditResult(run_id, acked, count, 0, 0, round(now - counts.started, 1), "running", "",
@@ -241,17 +266,22 @@ def audit_delivery(
         if now - counts.run_moved >= settle:
             barrier.send_due(now)
         sleep(POLL_SECONDS)
-    result = verdict(run_id, acked, in_doubt, count, counts.run_moved - counts.started, settled or reached,
+    result = verdict(run_id, acked, in_doubt, count, now - counts.started, settled or reached,
                      unreported_workers=unreported_workers)  # fmt: skip
     result.barriers, result.barriers_by_peer = barrier.sent, barrier.figures()
     if result.status == "unsettled":
-        result.detail = _unsettled(counts, barrier, now, result.lost_max, timeout)
+        result.detail = _unsettled(counts, barrier, now, result.missing, timeout)
     elif result.status in ("lost", "in_doubt"):
         result.detail = (
             f"this run's stored count stood still for {settle:g} s, then the service stored a log written after it "
             "(the audit's barrier, queued behind every log it had acknowledged): what is missing was dropped, not "
             "delayed"
             + (f" (on each of the {len(barrier.by_peer)} servers the run reached)" if len(barrier.by_peer) > 1 else "")
+            + (
+                f"; no call of the run reached {', '.join(barrier.unreached)}: no barrier needed there"
+                if barrier.unreached
+                else ""
+            )
             if barrier.stored_everywhere
             else f"the service stored nothing for {settle:g} s and refused the audit's barrier ({barrier.refused}): "
             "a service that flushes less often than that needs a longer --audit-settle"

@@ -43,12 +43,15 @@ def phase_words(result: AuditResult) -> str:
     if result.status == "ok":
         return f"all {acked} stored" + (f" (and all {result.in_doubt:,} in doubt)" if result.in_doubt else "")
     if result.status == "in_doubt":
-        return f"all {acked} stored; {result.lost_max:,} of the {result.in_doubt:,} logs in doubt were not"
+        return (f"{result.missing:,} of the {acked} and {result.in_doubt:,} in doubt not stored, "
+                f"0..{min(result.missing, result.acked):,} of them acknowledged")  # fmt: skip
+    if result.status == "lost" and result.lost_max is None:
+        return f"at least {result.lost_min:,} of at least {acked} lost (a worker's final counts never arrived)"
     if result.status == "lost":
         more = f" (up to {result.lost_max:,} with the logs in doubt)" if result.lost_max > result.lost_min else ""
         return f"{result.lost_min:,} of {acked} lost{more}"
     if result.status == "unsettled":
-        return f"{result.lost_max:,} of {acked} not stored yet when the audit gave up"
+        return f"{result.missing:,} of {acked} not stored yet when the audit gave up"
     if result.status == "incomplete":
         return f"at least {acked}, {result.persisted:,} stored (a worker's final counts never arrived)"
     return result.status

@@ -30,9 +30,10 @@ def delivery_audit(
     logger.info("Delivery audit: waiting for %d acknowledged logs (and %d in doubt) of run %s to be stored",
                 acked, in_doubt, settings.run_id)  # fmt: skip
     try:
-        call, writes = audit_call(environment, run), barrier_writes(environment, run)
+        call, (writes, unreached) = audit_call(environment, run), barrier_writes(environment, run)
     except LoopStopped as error:  # this process can make no call at all: the audit cannot count
-        return undecided("error", settings.run_id, acked, in_doubt, -1, 0.0, str(error))
+        return undecided("error", settings.run_id, acked, in_doubt, -1, 0.0, str(error),
+                         run.workers_without_final_counts)  # fmt: skip
     return audit_delivery(
         call,
         run_id=settings.run_id,
@@ -46,19 +47,27 @@ def delivery_audit(
         interrupted_by=lambda: run.audit_interrupted_by,
         sleep=run.audit_interrupt.wait,
         barrier_writes=writes,
+        unreached=unreached,
     )
 
 
-def barrier_writes(environment: Any, run: SuiteRun) -> dict[str, Call]:
+def barrier_writes(environment: Any, run: SuiteRun) -> tuple[dict[str, Call], list[str]]:
     """Server -> a call to it alone, for the audit's barriers: every server the run's calls reached (grpc's counts,
     ``counts/peers.py``) and every server the target lists, each queueing what it acknowledged apart; one server or
-    none known (no call reached one): the run's own channel, named by the server or the target."""
+    none known (no call reached one): the run's own channel, named by the server or the target. Then the listed
+    servers no call of the run reached (no call started there: a dead replica), which hold none of its logs and need
+    no barrier; none while a worker's counts are missing (its calls may have reached them) or when no listed server
+    was reached at all."""
     target = run_target(environment)
-    peers = sorted(set(run.peers.by_peer) | set(target.listed_peers))
+    reached = run.peers.reached
+    peers = sorted(reached | set(target.listed_peers))
     if len(peers) <= 1 and not target.listed_peers:
-        return {peers[0] if peers else str(target): audit_call(environment, run)}
+        return {peers[0] if peers else str(target): audit_call(environment, run)}, []
+    unreached = [peer for peer in target.listed_peers if peer not in reached]
+    if run.workers_without_final_counts or len(unreached) == len(peers):
+        unreached = []
     timeout = max(run.settings.grpc_timeout, AUDIT_QUERY_TIMEOUT_SECONDS)
-    return {peer: peer_call(run, target, peer, timeout) for peer in peers}
+    return {peer: peer_call(run, target, peer, timeout) for peer in peers if peer not in unreached}, unreached
 
 
 def delivery_audit_by_phase(environment: Any, run: SuiteRun, overall: AuditResult) -> list[dict[str, Any]]:

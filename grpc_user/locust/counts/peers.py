@@ -21,9 +21,11 @@ POLL_SECONDS = 3.0
 
 @dataclass
 class PeerCounter:
-    """Calls per peer since the test started (or Locust's Reset Stats)."""
+    """Calls per peer since the test started (or Locust's Reset Stats); ``reached``: every peer a call of the test
+    started on, whatever the resets (the audit writes its barriers there)."""
 
     by_peer: dict[str, int] = field(default_factory=dict)
+    reached: set[str] = field(default_factory=set)
     _seen: dict[int, int] = field(default_factory=dict)
     _unreported: dict[str, int] = field(default_factory=dict)
     _polled_at: float = 0.0
@@ -41,6 +43,7 @@ class PeerCounter:
             self._seen[subchannel_id] = started
             if calls > 0:
                 self.by_peer[peer] = self.by_peer.get(peer, 0) + calls
+                self.reached.add(peer)
                 self._unreported[peer] = self._unreported.get(peer, 0) + calls
 
     def take_report(self) -> dict[str, int]:
@@ -53,6 +56,8 @@ class PeerCounter:
         """Add a worker's report to this (master's) counter."""
         for peer, calls in report.items():
             self.by_peer[peer] = self.by_peer.get(peer, 0) + calls
+            if calls > 0:
+                self.reached.add(peer)
 
     def reset_stats(self) -> None:
         """Forget the counts (Locust's Reset Stats)."""
@@ -61,6 +66,7 @@ class PeerCounter:
     def start_run(self) -> None:
         """At the start of a test: forget everything, and count from what grpc has counted so far."""
         self.by_peer.clear()
+        self.reached.clear()
         self._unreported.clear()
         self._seen = {subchannel_id: started for subchannel_id, (_, started) in subchannel_calls().items()}
         self._polled_at = time.monotonic()

@@ -14,6 +14,7 @@ Names and units follow Prometheus's conventions (base units, ``_total`` counters
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -125,7 +126,8 @@ class SuiteCollector:
         for key in ("acked", "persisted", "in_doubt", "lost_min", "lost_max", "unexpected"):
             family = GaugeMetricFamily(f"{PREFIX}_audit_{key}", f"the last delivery audit's {key.replace('_', ' ')}",
                                        labels=["run_id"])  # fmt: skip
-            family.add_metric([audit.get("run_id", "")], audit.get(key, audit.get("lost", 0)) or 0)
+            value = audit.get(key, audit.get("lost", 0))
+            family.add_metric([audit.get("run_id", "")], math.nan if value is None else value)  # None: unknown
             yield family
 
     @staticmethod

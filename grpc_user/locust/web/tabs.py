@@ -162,7 +162,8 @@ def audit_rows(environment: Any) -> list[dict[str, Any]]:
     state = audit_state(environment)
     rows = [("verdict", state["sentence"] or "no test yet")]
     if "acked" in state:
-        state = {**state, "lost": f"{state.get('lost_min', state['lost'])}..{state.get('lost_max', state['lost'])}"}
+        most = state.get("lost_max", state["lost"])
+        state = {**state, "lost": f"{state.get('lost_min', state['lost'])}..{'?' if most is None else most}"}
         rows += [(key, state.get(key, "")) for key in AUDIT_FIGURES]
     else:
         rows.append(("run_id", state["run_id"]))
