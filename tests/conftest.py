@@ -19,27 +19,40 @@ FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 FORKSERVERS = {"locust": ("locust.main", "grpc", "grpc_user.client"), "reports": ("reports.cli",)}
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def _forkservers(tmp_path_factory: pytest.TempPathFactory):
-    """The fork servers (tests/forkserver.py) every ``python_m`` command of this pytest process goes through, named to
-    them by ``$FORKSERVER_<MODULE>``; a server that did not start in 30 s is left out (its commands exec)."""
-    folder = tmp_path_factory.mktemp("forkservers")
-    servers = {
-        module: (folder / module, subprocess.Popen([sys.executable, str(FORKSERVER), str(folder / module), module,
-                                                   *preload], cwd=FORKSERVER.parent.parent, stdin=subprocess.DEVNULL))
-        for module, preload in FORKSERVERS.items()
-    }  # fmt: skip
-    for module, (socket_path, server) in servers.items():
-        deadline = time.monotonic() + 30
-        while not socket_path.exists() and server.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if socket_path.exists():
-            os.environ[f"FORKSERVER_{module.upper()}"] = str(socket_path)
-    yield
-    for module, (_, server) in servers.items():
+    """Starts, once, the fork servers (tests/forkserver.py) every ``python_m`` command of this pytest process goes
+    through, named to them by ``$FORKSERVER_<MODULE>``; a server that did not start in 30 s is left out (its commands
+    exec). Stopped at the end of the session."""
+    servers: dict[str, subprocess.Popen] = {}
+
+    def start() -> None:
+        if servers:
+            return
+        folder = tmp_path_factory.mktemp("forkservers")
+        for module, preload in FORKSERVERS.items():
+            command = [sys.executable, str(FORKSERVER), str(folder / module), module, *preload]
+            servers[module] = subprocess.Popen(command, cwd=FORKSERVER.parent.parent, stdin=subprocess.DEVNULL)
+        for module, server in servers.items():
+            deadline = time.monotonic() + 30
+            while not (folder / module).exists() and server.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if (folder / module).exists():
+                os.environ[f"FORKSERVER_{module.upper()}"] = str(folder / module)
+
+    yield start
+    for module, server in servers.items():
         os.environ.pop(f"FORKSERVER_{module.upper()}", None)
         server.terminate()
         server.wait(30)
+
+
+@pytest.fixture(autouse=True)
+def _forked_commands(request: pytest.FixtureRequest) -> None:
+    """The fork servers start with the first slow test (the ones that run Locust and the reports as processes): the
+    fast tier pays nothing for them."""
+    if request.node.get_closest_marker("slow"):
+        request.getfixturevalue("_forkservers")()
 
 
 @pytest.fixture

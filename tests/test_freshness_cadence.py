@@ -13,6 +13,7 @@ import threading
 import time
 
 import grpc
+import pytest
 from conftest import grpc_host
 from locust_runs import run_locust
 
@@ -155,6 +156,7 @@ def test_the_output_names_the_samples_the_windows_timed_and_their_own_bound_besi
 # Against the reference server: each sample's bracket checked against when an oracle saw it.
 
 
+@pytest.mark.slow  # real time: a server's flush timer, or a real Locust run
 def test_every_bracket_holds_the_moment_an_oracle_polling_every_20_ms_saw_the_sample(serve):
     """Writes at 100 calls/s, the probe at its defaults and timed to the 2 s flush; a second poller queries the
     samples every 20 ms. Each sample was seen by the oracle after the probe's last look without it and no later
@@ -220,6 +222,7 @@ def test_every_bracket_holds_the_moment_an_oracle_polling_every_20_ms_saw_the_sa
 # Through real Locust, at its defaults.
 
 
+@pytest.mark.slow  # real time: a server's flush timer, or a real Locust run
 def test_a_two_second_flush_at_100_calls_per_second_is_measured_within_100_ms_under_2_percent_queries(serve, tmp_path):
     """At its defaults, where an even 1.5% of 100 calls/s polled every ~0.7 s (p50 1,550 ms, p95 2,501 ms for a
     2 s flush, every figure late by up to 693 ms): once the flushes are followed, their samples are late by at most
@@ -240,6 +243,7 @@ def test_a_two_second_flush_at_100_calls_per_second_is_measured_within_100_ms_un
     assert line in run.stderr
 
 
+@pytest.mark.slow  # real time: a server's flush timer, or a real Locust run
 def test_a_five_second_run_s_queries_stay_within_the_share_the_polls_after_the_stop_included(serve, tmp_path):
     """Before, the share held only while the test ran: 9 queries for 500 calls (1.8%), 12 (2.4%) with a 2 s flush."""
     server = serve("--flush-period", "0.5", "--flush-batch", "100000")
