@@ -10,6 +10,7 @@ from typing import Any
 
 import gevent
 import grpc
+from gevent import Greenlet
 from gevent.event import Event
 
 from grpc_user.health import check
@@ -60,7 +61,8 @@ def answer_unless_cut(environment: Any, run: SuiteRun) -> HealthResult | None:
     checking = gevent.spawn(preflight, environment, run)
     sigterm = gevent.signal_handler(signal.SIGTERM, cut_preflight, run, "SIGTERM")
     try:
-        gevent.wait([checking, run.preflight_cut], count=1)
+        waited: list[Greenlet | Event] = [checking, run.preflight_cut]
+        gevent.wait(waited, count=1)
     finally:
         sigterm.cancel()
         run.preflight_waiter = None

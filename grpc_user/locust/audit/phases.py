@@ -45,9 +45,9 @@ def phase_words(result: AuditResult) -> str:
     if result.status == "in_doubt":
         return (f"{result.missing:,} of the {acked} and {result.in_doubt:,} in doubt not stored, "
                 f"0..{min(result.missing, result.acked):,} of them acknowledged")  # fmt: skip
-    if result.status == "lost" and result.lost_max is None:
-        return f"at least {result.lost_min:,} of at least {acked} lost (a worker's final counts never arrived)"
     if result.status == "lost":
+        if result.lost_max is None:
+            return f"at least {result.lost_min:,} of at least {acked} lost (a worker's final counts never arrived)"
         more = f" (up to {result.lost_max:,} with the logs in doubt)" if result.lost_max > result.lost_min else ""
         return f"{result.lost_min:,} of {acked} lost{more}"
     if result.status == "unsettled":

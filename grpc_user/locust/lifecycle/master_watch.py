@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, cast
 
 import gevent
+from greenlet import greenlet
 from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
 from grpc_user.locust.run.exit_codes import FAILED
@@ -45,5 +46,5 @@ def _watch_parent(environment: Any, run: SuiteRun, parent_pid: int) -> None:
     runner = environment.runner
     if runner.state in (STATE_SPAWNING, STATE_RUNNING):
         runner.stop()
-    main = gevent.get_hub().parent
+    main = cast(greenlet, gevent.get_hub().parent)  # the hub runs under the main greenlet
     gevent.get_hub().loop.run_callback(main.throw, SystemExit(FAILED))
