@@ -5,6 +5,10 @@ per-log budget of a 1000-entry batch. So each process draws a pool of template e
 (random level, adv_id, aweme_id, plan_id, monitor_type, co_id, message body), and every
 generated entry is a C-level copy of a randomly chosen template stamped with its own sequential
 trace/span ids and the current timestamp: ~3 µs per entry, serialization included.
+
+The pool holds at most ``POOL_BYTES`` of message text (fewer templates of a large message, never fewer than
+``MIN_TEMPLATES``), and the messages are slices at random offsets of one random text buffer: building it costs
+milliseconds at any size up to 4 MiB, so a large ``--message-bytes`` never holds up the start or the stops.
 """
 
 from __future__ import annotations
@@ -21,19 +25,39 @@ from grpc_user.pb import log_service_pb2 as pb
 MONITOR_TYPES = ("impression", "click", "conversion", "play", "like", "share")
 CLIENT_TYPE = "locust_grpc"
 TEMPLATE_COUNT = 1024
+MIN_TEMPLATES = 2
+POOL_BYTES = 8 * 1024 * 1024
 RECENT_TRACE_IDS = 64
 _TEXT = string.ascii_letters + string.digits + " "
+_TO_TEXT = bytes(ord(_TEXT[byte % len(_TEXT)]) for byte in range(256))
+
+
+def template_count(message_bytes: int) -> int:
+    """How many templates a pool of ``message_bytes`` messages holds: ``TEMPLATE_COUNT``, fewer where their text
+    would pass ``POOL_BYTES``, never fewer than ``MIN_TEMPLATES``."""
+    return max(MIN_TEMPLATES, min(TEMPLATE_COUNT, POOL_BYTES // max(message_bytes, 1)))
+
+
+def _messages(rng: random.Random, message_bytes: int, count: int) -> list[str]:
+    """``count`` texts of ``message_bytes`` ASCII characters: slices at distinct random offsets of one random buffer
+    ``count + 1`` messages long (one C-level draw and translate, not a Python call per character)."""
+    if not message_bytes:
+        return [""] * count
+    buffer = rng.randbytes((count + 1) * message_bytes).translate(_TO_TEXT).decode("ascii")
+    starts = rng.sample(range(count * message_bytes + 1), count)
+    return [buffer[start : start + message_bytes] for start in starts]
 
 
 @functools.lru_cache(maxsize=8)
 def template_pool(run_id: str, service_name: str, message_bytes: int, seed: int | None) -> tuple[pb.LogEntry, ...]:
-    """The process's template entries for one run; shared read-only by every user."""
+    """The process's template entries for one run (``template_count(message_bytes)`` of them, their messages
+    ``message_bytes`` ASCII characters each); shared read-only by every user."""
     rng = random.Random(seed)
     return tuple(
         pb.LogEntry(
             service_name=service_name,
             level=parse_level(rng.randrange(5)),
-            message="".join(rng.choices(_TEXT, k=message_bytes)),
+            message=message,
             metadata={
                 RUN_ID_KEY: run_id,
                 "adv_id": str(rng.randrange(1_000_000, 10_000_000)),
@@ -44,7 +68,7 @@ def template_pool(run_id: str, service_name: str, message_bytes: int, seed: int 
                 "client_type": CLIENT_TYPE,
             },
         )
-        for _ in range(TEMPLATE_COUNT)
+        for message in _messages(rng, message_bytes, template_count(message_bytes))
     )
 
 
@@ -63,7 +87,7 @@ class LogDataGenerator:
 
     def _stamp(self, entry: pb.LogEntry, timestamp: str) -> None:
         self._sequence += 1
-        entry.CopyFrom(self._templates[int(self._random.random() * TEMPLATE_COUNT)])
+        entry.CopyFrom(self._templates[int(self._random.random() * len(self._templates))])
         entry.trace_id = f"trace-{self._prefix}-{self._sequence:06d}"
         entry.span_id = f"span-{self._prefix}-{self._sequence:06d}"
         entry.timestamp = timestamp

@@ -19,6 +19,8 @@ from hostile_answers import GarbageAnswers, SilentServer
 from locust_runs import LOCUST, ROOT, free_port, run_locust
 from web_runs import http, web_ui_process
 
+from grpc_user.locust.settings.suite import MAX_MESSAGE_BYTES
+
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
 
@@ -69,6 +71,20 @@ def test_a_signal_stops_a_run_at_a_million_calls_per_second_within_seconds(serve
     assert stopped_in < 10, f"{signal_number.name} took {stopped_in:.1f} s to end the run"
     assert "Shutting down" in stderr, stderr[-3000:]
     assert (tmp_path / "single_arrivals.csv").exists() and (tmp_path / "single_logs.csv").exists()
+
+
+def test_the_largest_accepted_message_size_starts_at_once_and_its_run_time_ends_the_run(serve, tmp_path):
+    """--message-bytes 4194304 (the validator's maximum): before the fix, the template pool drew 4 GiB of text one
+    character at a time in the event loop and -t, SIGTERM and SIGINT went unheard for minutes."""
+    server = serve("--max-message-bytes", str(8 * 1024 * 1024))  # a 4 MiB message is above gRPC's default limit
+    started = time.monotonic()
+    run = run_locust("single", grpc_host(server), tmp_path, "--message-bytes", str(MAX_MESSAGE_BYTES),
+                     "--no-freshness", users=1, run_time="2s", timeout=90)  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 + 20, f"-t 2s took {elapsed:.1f} s"
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.requests("WriteLog") > 0 and not run.failures(), run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
 
 
 def test_a_capacity_search_starting_at_a_million_calls_per_second_stops_on_time(serve, tmp_path):

@@ -1,7 +1,10 @@
 """Generated test data: the seeds' fields, exact message size, determinism under a seed."""
 
+import time
+
+from grpc_user.locust.settings.suite import MAX_MESSAGE_BYTES
 from grpc_user.pb import log_service_pb2 as pb
-from grpc_user.testdata import MONITOR_TYPES, LogDataGenerator
+from grpc_user.testdata import MIN_TEMPLATES, MONITOR_TYPES, POOL_BYTES, TEMPLATE_COUNT, LogDataGenerator, template_pool
 
 SEED_FIELDS = {"run_id", "adv_id", "aweme_id", "plan_id", "monitor_type", "co_id", "client_type"}
 
@@ -62,3 +65,28 @@ def test_fields_give_write_log_keywords_for_custom_tasks():
     fields = generator().fields()
     assert {"message", "service_name", "level", "trace_id", "span_id"} <= set(fields)
     assert fields["level"] in ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+
+
+def pool_cpu_seconds(message_bytes: int, run_id: str) -> float:
+    started = time.process_time()
+    template_pool(run_id, "svc", message_bytes, 1)
+    return time.process_time() - started
+
+
+def test_the_pool_holds_a_few_mib_of_varied_text_at_any_accepted_message_size():
+    for size in (0, 1, 128, 5000, 100_000, MAX_MESSAGE_BYTES):
+        pool = template_pool("r-size", "svc", size, 1)
+        assert MIN_TEMPLATES <= len(pool) <= TEMPLATE_COUNT, (size, len(pool))
+        assert {len(entry.message) for entry in pool} == {size}
+        assert sum(len(entry.message) for entry in pool) <= POOL_BYTES, size
+        if size >= 100:  # 63 letters cannot make 1024 distinct 1-character messages
+            assert len({entry.message for entry in pool}) == len(pool), f"{size}: templates share a message"
+    assert len(template_pool("r-size", "svc", 128, 1)) == TEMPLATE_COUNT, "small messages keep the full pool"
+
+
+def test_a_pool_of_large_messages_costs_little_more_cpu_than_one_of_small_messages():
+    """Measured in the same process, CPU seconds (a busy machine does not move the ratio much): 100 kB messages cost
+    ~3x a pool of 128 B ones; with a rng.choices per message they cost ~500x (1024 x 100 kB of Python draws)."""
+    small = min(pool_cpu_seconds(128, f"r-small-{attempt}") for attempt in range(3))
+    large = pool_cpu_seconds(100_000, "r-large")
+    assert large < 30 * small, f"100 kB pool: {large:.3f} CPU-s, 128 B pool: {small:.3f} CPU-s"
