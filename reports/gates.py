@@ -103,11 +103,13 @@ def _lost(figures: Figures, limit: int) -> GateResult:
         detail = f" ({audit['detail']})" if audit.get("detail") else ""
         return GateResult(option, False, f"{option} {limit}: the delivery audit status is {audit['status']}{detail}")
     most = audit.get("lost_max", audit["lost"])
-    if most is None:  # acknowledged is a lower bound: nothing bounds the loss from above
+    if most is None:  # nothing bounds the loss from above
         workers = audit.get("unreported_workers") or []
+        why = "logs this run did not send carry its run id, and may stand in for lost ones"
+        if workers:
+            why = f"the final counts of {len(workers)} worker(s) never arrived, so acknowledged is only a lower bound"
         return GateResult(option, False, f"{option} {limit}: the most that may be lost is unknown (lost "
-                          f"{audit.get('lost_min', audit['lost'])}..?): the final counts of {len(workers)} worker(s) "
-                          "never arrived, so acknowledged is only a lower bound")  # fmt: skip
+                          f"{audit.get('lost_min', audit['lost'])}..?): {why}")  # fmt: skip
     return _at_most(option, "lost (at most)", float(most), limit)
 
 

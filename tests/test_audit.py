@@ -66,6 +66,7 @@ def test_no_audit_writes_a_skipped_audit_and_with_no_freshness_never_queries_the
     audit = run.json("audit")
     assert (audit["status"], audit["detail"], audit["acked"]) == ("skipped", "--no-audit", 300)
     assert (audit["persisted"], audit["lost"], audit["unexpected"]) == (0, 0, 0)
+    assert audit["lost_max"] is None, "nothing was counted: nothing bounds the loss (it said 0..0)"
     assert stats["calls"].get("QueryLog", 0) == 0
     assert stats["calls"]["WriteLog"] == 300
 

@@ -193,3 +193,19 @@ def test_logs_in_doubt_found_stored_never_make_the_audit_say_every_acknowledged_
     assert "all 50 acknowledged logs were stored" not in sentence, sentence
     assert (f"{missing:,} of the 50 acknowledged logs and 50 in doubt were not stored, 0..{min(missing, 50):,} of "
             "them acknowledged") in sentence, sentence  # fmt: skip
+
+
+def test_logs_another_writer_stored_under_the_run_id_never_make_a_loss_ok(servers):
+    """A --run-id reused while an earlier run's logs were still queued: the earlier run's logs stand in for this run's
+    lost ones (a new user saw ``OK: all 197 ... persisted=213 unexpected=16`` with 30% of this run's logs dropped).
+    More logs than the run sent under its id: the stored count cannot tell, so never ok."""
+    server = servers("--flush-period", "0.1", "--drop-rate", "0.3", "--seed", "5")
+    write(server, "reused", 200)  # the earlier run, not audited
+    acked = write(server, "reused", 100)  # this run
+    with grpc.insecure_channel(server.target) as channel:
+        result = audit_delivery(raw_call(channel), run_id="reused", acked=acked, timeout=10, settle=1)
+    stats = server.stop()
+    assert stats["dropped"] > 0 and result.persisted > acked, (stats, result.summary())
+    assert (result.status, result.lost_max, exit_code(result, False)) == ("incomplete", None, 4), result.summary()
+    assert f"{result.unexpected:,} stored logs more than this run sent carry its run id 'reused'" in result.detail
+    assert "more than it sent, so the stored count cannot tell" in result.summary()

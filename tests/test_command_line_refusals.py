@@ -100,18 +100,20 @@ def test_a_bad_capacity_or_slo_value_is_refused_whatever_else_is_on_the_line(opt
 
 @pytest.mark.parametrize(("args", "settle", "timeout"),
                          [(["--audit-settle", "100", "--audit-timeout", "5"], "100", "5"),
-                          (["--audit-timeout", "6"], "6", "6")])  # fmt: skip
+                          (["--audit-timeout", "6"], "6", "6"),
+                          (["--audit-settle", "4.9", "--audit-timeout", "5"], "4.9", "5")])  # fmt: skip
 def test_a_settle_time_the_audit_timeout_cuts_short_is_refused(args, settle, timeout):
-    """The barrier, the only proof of a loss, is written once the count stood still for --audit-settle: with
-    ``--audit-settle 100 --audit-timeout 5`` a real loss could only ever be unsettled."""
+    """The barrier, the only proof of a loss, is written once the count stood still for --audit-settle and needs a
+    flush of its own: with ``--audit-settle 100 --audit-timeout 5`` (or 4.9 of 5, a new user's case) a real loss could
+    only ever be unsettled."""
     with pytest.raises(OptionError) as refused:
         settings_from_arguments(["--host", HOST, *args], environ={})
     line = str(refused.value)
-    assert line.startswith(f"--audit-settle='{settle}' is not valid; accepted: fewer seconds than --audit-timeout "
+    assert line.startswith(f"--audit-settle='{settle}' is not valid; accepted: at most half of --audit-timeout "
                            f"({timeout}): ") and "\n" not in line, line  # fmt: skip
 
 
 def test_a_settle_time_below_the_timeout_or_with_no_audit_is_accepted():
-    assert settings_from_arguments(["--host", HOST, "--audit-settle", "4.9", "--audit-timeout", "5"], environ={})
+    assert settings_from_arguments(["--host", HOST, "--audit-settle", "2.5", "--audit-timeout", "5"], environ={})
     assert settings_from_arguments(["--host", HOST, "--no-audit", "--audit-settle", "100", "--audit-timeout", "5"],
                                    environ={})  # fmt: skip

@@ -41,13 +41,14 @@ class AuditResult:
     no fewer than acknowledged: ``lost_max`` logs are missing, of either kind, so none is proven lost); lost
     (``lost_min`` > 0: this run's count stood still for the settle period, then the service stored the audit's
     barrier, with acked logs still missing); incomplete (the final counts of ``unreported_workers`` never arrived,
-    so ``acked`` is only a lower bound, and nothing missing below it was proven lost: delivery unknown, whatever was
-    stored);
+    so ``acked`` is only a lower bound, or ``unexpected`` logs this run did not send carry its run id; either may
+    stand in for lost ones, and nothing missing was proven lost: delivery unknown, whatever was stored);
     unsettled (still storing, or not even storing the barrier, when the timeout ran out); interrupted (a signal cut
     the audit short: the counts so far); skipped; error (the audit could not count); running (still polling).
     ``settle_seconds``: how long the audit waited, from its first count to its verdict (or to the timeout).
     ``lost`` = ``lost_min``; ``lost_max`` None: unknown, as whenever ``unreported_workers`` leave ``acked`` a lower
-    bound (their logs acknowledged since their last report may stand in for lost ones, whatever the status).
+    bound or ``unexpected`` logs share the run id (either may stand in for lost ones, whatever the status), and when
+    no audit ran (skipped).
     ``barriers``: the logs the audit wrote (``grpc_user.locust.audit.barrier``): the
     service's own totals count them, this run's count does not; ``barriers_by_peer``: to which server each went, as
     ``{"peer", "written", "stored", "refused", "reached"}`` (``reached`` false: no call of the run reached it).
@@ -93,7 +94,10 @@ class AuditResult:
             "delivery unknown, not lost",
             "incomplete": f"the final counts of {len(self.unreported_workers)} worker(s) never arrived "
             f"({', '.join(self.unreported_workers)}): at least {acked} (and {self.in_doubt:,} in doubt), "
-            f"{self.persisted:,} stored; delivery unknown",
+            f"{self.persisted:,} stored; delivery unknown"
+            if self.unreported_workers
+            else f"{self.persisted:,} logs stored under this run's id for {acked}{doubt}: {self.unexpected:,} more "
+            "than it sent, so the stored count cannot tell whether all of its own were stored; delivery unknown",
             "interrupted": f"cut short by {self.detail or 'a signal'} after {self.settle_seconds:.1f} s: "
             f"{self.persisted:,} of {acked}{doubt} stored so far; delivery unknown",
             "skipped": "skipped",
@@ -103,8 +107,10 @@ class AuditResult:
 
     def _lost_words(self, acked: str) -> str:
         if self.lost_max is None:
-            return (f"at least {self.lost_min:,} of at least {acked} were lost; how many more is unknown (a worker's "
-                    "final counts never arrived)")  # fmt: skip
+            why = "a worker's final counts never arrived" if self.unreported_workers else "logs this run did not " \
+                "send carry its run id"  # fmt: skip
+            at_least = "at least " if self.unreported_workers else ""
+            return f"at least {self.lost_min:,} of {at_least}{acked} were lost; how many more is unknown ({why})"
         more = f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""
         return f"{self.lost_min:,} of {acked} were lost{more}"
 
@@ -131,8 +137,9 @@ def exit_code(result: AuditResult, allow_loss: bool) -> int:
 
 
 def skipped(run_id: str, acked: int, reason: str, in_doubt: int = 0) -> AuditResult:
-    """The result when no audit runs (``--no-audit``)."""
-    return AuditResult(run_id, acked, 0, 0, 0, 0.0, "skipped", reason, in_doubt)
+    """The result when no audit runs (``--no-audit``): nothing counted, so nothing bounds the loss (``lost_max``
+    None)."""
+    return AuditResult(run_id, acked, 0, 0, 0, 0.0, "skipped", reason, in_doubt, lost_max=None)
 
 
 def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: float, idle: bool,
@@ -144,7 +151,8 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
     ``unreported_workers``: workers whose final counts never arrived, so ``acked`` and ``in_doubt`` are lower bounds
     and their unreported logs may stand in for lost ones: a shortfall below ``acked`` is still ``lost`` once proven,
     anything else is ``incomplete`` (never ``ok`` or ``in_doubt``), and ``lost_max`` is unknown (None) whatever the
-    status: the logs missing beyond the lower bounds are not counted anywhere.
+    status: the logs missing beyond the lower bounds are not counted anywhere. A stored count above ``acked`` +
+    ``in_doubt`` (``unexpected``: another writer shares the run id) is judged the same way, and ``detail`` says so.
     """
     lost_min, lost_max = max(acked - count, 0), max(acked + in_doubt - count, 0)
     if not lost_max:
@@ -153,11 +161,19 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
         status, lost_min = "unsettled", 0  # what is missing may still come: lost 0..lost_max
     else:
         status = "lost" if lost_min else "in_doubt"
-    if unreported_workers and status in ("ok", "in_doubt"):
-        status = "incomplete"
     unexpected = max(count - acked - in_doubt, 0)
+    # Logs this run did not send carry its run id (``unexpected``: another writer shares it, such as a run that reused
+    # --run-id while its logs were still queued): they may stand in for lost ones as a lost worker's do.
+    unknown_bound = bool(unreported_workers) or unexpected > 0
+    if unknown_bound and status in ("ok", "in_doubt"):
+        status = "incomplete"
+    if unexpected and not unreported_workers:
+        shared = (f"{unexpected:,} stored logs more than this run sent carry its run id {run_id!r}: another writer "
+                  "shares it (a --run-id reused while an earlier run's logs were still queued?), and its logs may "
+                  "stand in for lost ones; give each run an id of its own")  # fmt: skip
+        detail = "; ".join(filter(None, (detail, shared)))
     return AuditResult(run_id, acked, count, lost_min, unexpected, round(settle_seconds, 3), status, detail,
-                       in_doubt, lost_min, None if unreported_workers else lost_max,
+                       in_doubt, lost_min, None if unknown_bound else lost_max,
                        unreported_workers=sorted(unreported_workers))  # fmt: skip
 
 

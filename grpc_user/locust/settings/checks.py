@@ -68,14 +68,15 @@ def check_workload(settings: SuiteSettings, user_classes: Iterable[type]) -> Non
 
 
 def check_audit(settings: SuiteSettings) -> None:
-    """``--audit-settle`` below ``--audit-timeout``: the audit writes its barrier, the only proof of a loss, once this
-    run's stored count stood still for the settle time; a settle time the timeout cuts short makes every real loss
-    ``unsettled``."""
-    if settings.audit and settings.audit_settle >= settings.audit_timeout:
-        raise OptionError("--audit-settle", f"{settings.audit_settle:g}", f"fewer seconds than --audit-timeout "
+    """``--audit-settle`` at most half of ``--audit-timeout``: the audit writes its barrier, the only proof of a loss,
+    once this run's stored count stood still for the settle time, and the barrier needs time of its own to be stored
+    (a flush); a settle time that leaves it less (4.9 s of a 5 s timeout) makes every real loss ``unsettled``."""
+    if settings.audit and settings.audit_settle > settings.audit_timeout / 2:
+        raise OptionError("--audit-settle", f"{settings.audit_settle:g}", f"at most half of --audit-timeout "
                           f"({settings.audit_timeout:g}): the audit proves a loss only after this run's stored count "
-                          "stood still that long, so with no time left a real loss could only be unsettled; lower "
-                          "--audit-settle or raise --audit-timeout")  # fmt: skip
+                          "stood still that long and the service then stored its barrier, so with less time left "
+                          "a real loss could only be unsettled; lower --audit-settle or raise "
+                          "--audit-timeout")  # fmt: skip
 
 
 def settings_for_test(options: argparse.Namespace | None, host: str | None, security: Security | None,
