@@ -73,3 +73,22 @@ def test_a_batch_size_sweep_of_a_workload_without_batches_is_refused_up_front(tm
     single = run_locust("single", "grpc://127.0.0.1:9", tmp_path, "--capacity-search", "--batch-sizes", "10,100")
     assert single.returncode == 2 and "--batch-sizes='10,100' is not valid; accepted: a workload that sends " \
         "--batch-size batches (locustfiles/batch.py, mixed.py); WriteLogUser sends none" in single.stderr  # fmt: skip
+
+
+def test_the_search_waits_for_a_slow_spawn_and_judges_steps_only_on_the_calls_they_made(serve, tmp_path):
+    """-r 8 spawns the 40 users over 5 s: before the fix the first steps ran with a few users, offered a share of their
+    rate (one user of 200: a quarter of a call per second), and a step that made no call was 100% failures, 'mostly
+    no answer', blaming a service that had answered every call."""
+    server = serve("--queue-size", "33", "--store-rate", "100")
+    run = run_locust("single", grpc_host(server), tmp_path, "--capacity-search", "--capacity-start", "60",
+                     "--capacity-step", STEP, "--no-freshness", users=40, spawn_rate=8, run_time="120s",
+                     timeout=150)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads((tmp_path / "capacity.json").read_text())
+    first = result["steps"][0]
+    assert first["offered_rps"] == 60 and first["good"] and first["achieved_rps"] > 0.9 * 60, result["answer"]
+    assert_knee_at(result, 100)
+    assert result["breaking_cause"]["status"] in ("FAILURE_RATE", "ACK_RATE", "BACKLOG_RISING"), result["answer"]
+    assert "no answer" not in result["answer"], result["answer"]
+    assert "capacity search: the first step waits for the users to spawn (" in run.stderr, run.stderr[-3000:]
+    assert "raise -r to start sooner" in run.stderr

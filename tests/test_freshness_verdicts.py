@@ -130,6 +130,18 @@ def test_a_capacity_step_with_no_visible_sample_is_not_good_on_freshness():
     assert _broken(step, CapacitySettings()) == [], "without a freshness SLO the step is judged on the rest"
 
 
+def test_a_capacity_step_that_made_no_call_blames_nothing_of_the_service():
+    """Before the fix, no call meant 'failures 100.0% > 1.0% (mostly no answer)' and a search stopped as if the
+    service failed every call."""
+    step = Step(offered_rps=50, batch_size=None, seconds=4.8, achieved_rps=0, offered_logs_per_second=50,
+                acked_logs_per_second=0, stored_logs_per_second=0, backlog_start=0, backlog_end=0,
+                backlog_rise=0, p50_ms=0, p95_ms=0, p99_ms=0, failure_rate=0.0, failures={}, dropped=0)  # fmt: skip
+    step.broken_by = broken = _broken(step, CapacitySettings(slo_visibility_p95_ms=500.0))
+    assert [cause["status"] for cause in broken] == ["NO_CALLS"], broken
+    assert "the service not judged" in broken[0]["words"]
+    assert not step.good and not step.every_call_failed, "no call made is not every call failed"
+
+
 # --- no figure without a sample ------------------------------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import gevent
 import grpc
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_INIT, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.audit.stored_count import stored_count
@@ -52,6 +52,7 @@ WARMUP_SHARE = 0.2
 RECOVERY_SECONDS = 30.0
 RECOVERY_POLL_SECONDS = 0.25
 BACKLOG_POLL_SECONDS = 0.25
+SPAWN_POLL_SECONDS = 0.25
 STEP_MESSAGE = "grpc_user_capacity_step"
 
 
@@ -102,9 +103,14 @@ class Step:
         return not self.broken_by
 
     @property
+    def made_calls(self) -> bool:
+        """The step's steady part made at least one call (its rates and failure rate rest on something)."""
+        return self.achieved_rps > 0
+
+    @property
     def every_call_failed(self) -> bool:
-        """No call of the step's steady part succeeded (none was made, or all failed)."""
-        return self.failure_rate >= 1.0
+        """The step's steady part made calls and every one failed."""
+        return self.made_calls and self.failure_rate >= 1.0
 
     def line(self) -> str:
         """One log line for the step."""
@@ -155,6 +161,7 @@ def capacity_settings(run: SuiteRun) -> CapacitySettings:
 def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], None]) -> None:
     """The whole search (one per batch size of ``--batch-sizes``), its file and answer, then the end of the test."""
     capacity = capacity_settings(run)
+    wait_for_spawning(environment, run)
     searches = []
     for batch_size in capacity.batch_sizes or (None,):
         knee, steps = KneeSearch(capacity.start, capacity.precision), []
@@ -184,6 +191,22 @@ def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], Non
     if prefix:
         write_capacity(prefix, result)
     finish(environment)
+
+
+def wait_for_spawning(environment: Any, run: SuiteRun) -> None:
+    """Offer nothing until every user is spawned (Locust's ``spawning_complete``; in a distributed run, every
+    worker's): a step run with a few of ``-u`` users offers only their share of its rate (the arrival clock's share
+    is the users running out of ``-u``) and would judge the service on a fraction of it."""
+    runner = environment.runner
+    if runner.state not in (STATE_INIT, STATE_SPAWNING):
+        return
+    offer(environment, run, 0.0, None)
+    spawn_rate = float(getattr(runner, "spawn_rate", 0) or 0)
+    ramp = f", about {runner.target_user_count / spawn_rate:,.0f} s at -r {spawn_rate:g}" if spawn_rate else ""
+    logger.info("capacity search: the first step waits for the users to spawn (%d of %d%s); raise -r to start "
+                "sooner", runner.user_count, runner.target_user_count, ramp)  # fmt: skip
+    while runner.state in (STATE_INIT, STATE_SPAWNING):
+        gevent.sleep(SPAWN_POLL_SECONDS)
 
 
 def offer(environment: Any, run: SuiteRun, rate: float, batch_size: int | None) -> None:
@@ -300,7 +323,7 @@ def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot
         offered_logs_per_second=offered_logs, acked_logs_per_second=acked / seconds,
         stored_logs_per_second=stored_rate, backlog_start=backlog_start, backlog_end=backlog_end,
         backlog_rise=_rise(backlogs),
-        p50_ms=p50, p95_ms=p95, p99_ms=p99, failure_rate=failed / calls if calls else 1.0, failures=failures,
+        p50_ms=p50, p95_ms=p95, p99_ms=p99, failure_rate=failed / calls if calls else 0.0, failures=failures,
         dropped=sum(dropped.values()), dropped_by_cause=dropped,
     )  # fmt: skip
     step.broken_by = _broken(step, slo)
@@ -308,6 +331,14 @@ def judge(rate: float, batch_size: int | None, before: Snapshot, after: Snapshot
 
 
 def _broken(step: Step, slo: CapacitySettings) -> list[dict[str, str]]:
+    if not step.made_calls and not step.dropped:  # nothing was offered to the service: nothing of it to judge
+        return [
+            {
+                "status": "NO_CALLS",
+                "words": "no call was made in the step's steady part (no arrival fell due or none was dispatched): "
+                "the rate was not tried, the service not judged",
+            }
+        ]
     broken = []
     if step.failure_rate > slo.slo_failure_rate:
         top = max(step.failures, key=lambda cause: step.failures[cause]) if step.failures else "no answer"
