@@ -91,4 +91,4 @@ def test_the_search_waits_for_a_slow_spawn_and_judges_steps_only_on_the_calls_th
     assert result["breaking_cause"]["status"] in ("FAILURE_RATE", "ACK_RATE", "BACKLOG_RISING"), result["answer"]
     assert "no answer" not in result["answer"], result["answer"]
     assert "capacity search: the first step waits for the users to spawn (" in run.stderr, run.stderr[-3000:]
-    assert "raise -r to start sooner" in run.stderr
+    assert "of 40, about 5 s at -r 8); raise -r to start sooner" in run.stderr

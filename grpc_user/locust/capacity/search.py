@@ -201,7 +201,8 @@ def wait_for_spawning(environment: Any, run: SuiteRun) -> None:
     if runner.state not in (STATE_INIT, STATE_SPAWNING):
         return
     offer(environment, run, 0.0, None)
-    spawn_rate = float(getattr(runner, "spawn_rate", 0) or 0)
+    # A master keeps the spawn rate it was started with; a local runner only has the command line's (or the web UI's).
+    spawn_rate = float(getattr(runner, "spawn_rate", 0) or getattr(environment.parsed_options, "spawn_rate", 0) or 0)
     ramp = f", about {runner.target_user_count / spawn_rate:,.0f} s at -r {spawn_rate:g}" if spawn_rate else ""
     logger.info("capacity search: the first step waits for the users to spawn (%d of %d%s); raise -r to start "
                 "sooner", runner.user_count, runner.target_user_count, ramp)  # fmt: skip
