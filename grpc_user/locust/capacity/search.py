@@ -172,6 +172,11 @@ def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], Non
             logger.info("%s", step.line())
             if step.good:
                 continue
+            if not step.made_calls and not step.dropped:  # no verdict on the service: bisecting on it would mislead
+                logger.warning("capacity search: the step at %s calls/s made no call (a distributed run's "
+                               "workers report every 3 s: use --capacity-step 15 or more): the search stops",
+                               f"{rate:,.0f}")  # fmt: skip
+                break
             if not knee.good and step.every_call_failed:  # no lower rate will work: the service fails every call
                 logger.warning("capacity search: every call failed at %s calls/s and no rate worked: the search "
                                "stops", f"{rate:,.0f}")  # fmt: skip
@@ -181,7 +186,7 @@ def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], Non
         searches.append((batch_size, knee, steps))
     result = capacity_result(environment, run, searches)
     # Failures in bad steps are what the search looks for: its answer sets the exit code (the audit may still fail).
-    if result["max_sustainable_rps"]:
+    if result["max_sustainable_rps"] and result["breaking_cause"]["status"] != "NO_CALLS":
         logger.info("%s", result["answer"])
         environment.process_exit_code = 0
     else:
