@@ -211,8 +211,10 @@ def test_every_bracket_holds_the_moment_an_oracle_polling_every_20_ms_saw_the_sa
         done.set()
         watcher.join()
     assert len(found.found) == len(found.acked) >= 230 and set(oracle) >= set(found.found)
+    # The oracle queries on a channel of its own, answered by another of the server's query threads: once (1 sample
+    # of 240, in a CI run) it saw a log 28 ms before a look of the probe's that did not return it.
     for number, (at, bracket, _) in found.found.items():
-        assert at - bracket - 0.005 <= oracle[number] <= at + 0.02 + 0.08, (number, at, bracket, oracle[number])
+        assert at - bracket - 0.05 <= oracle[number] <= at + 0.02 + 0.08, (number, at, bracket, oracle[number])
     assert probe.max_poll_gap >= max(bracket for _, bracket, _ in found.found.values())
     timed = [bracket for _, bracket, windowed in found.found.values() if windowed]
     assert len(timed) >= 0.1 * len(found.found) and probe.cadence_gap == max(timed) <= 0.15, (len(timed), timed)
