@@ -87,7 +87,9 @@ def test_the_search_waits_for_a_slow_spawn_and_judges_steps_only_on_the_calls_th
     result = json.loads((tmp_path / "capacity.json").read_text())
     first = result["steps"][0]
     assert first["offered_rps"] == 60 and first["good"] and first["achieved_rps"] > 0.9 * 60, result["answer"]
-    assert_knee_at(result, 100)
+    # Where the knee lands is test_the_search_finds_the_storage_rate_of_writelog's claim (this search once judged
+    # 120 calls/s good against a 100/s store, a 3 s step that ended before the 33-log queue filled).
+    assert all(step["achieved_rps"] > 0 for step in result["steps"]), result["steps"]
     assert result["breaking_cause"]["status"] in ("FAILURE_RATE", "ACK_RATE", "BACKLOG_RISING"), result["answer"]
     assert "no answer" not in result["answer"], result["answer"]
     assert "capacity search: the first step waits for the users to spawn (" in run.stderr, run.stderr[-3000:]
