@@ -105,12 +105,18 @@ class AuditResult:
         }
         return f"Delivery audit {self.status.upper()}: {verdicts.get(self.status, self.status)}"
 
+    def unknown_bound_cause(self) -> str:
+        """Why nothing bounds the loss from above (``lost_max`` None), in words: a worker's counts missing (``acked``
+        a lower bound), or logs this run did not send under its run id (``unexpected``)."""
+        if self.unreported_workers:
+            return "a worker's final counts never arrived"
+        return "logs this run did not send carry its run id"
+
     def _lost_words(self, acked: str) -> str:
         if self.lost_max is None:
-            why = "a worker's final counts never arrived" if self.unreported_workers else "logs this run did not " \
-                "send carry its run id"  # fmt: skip
             at_least = "at least " if self.unreported_workers else ""
-            return f"at least {self.lost_min:,} of {at_least}{acked} were lost; how many more is unknown ({why})"
+            return (f"at least {self.lost_min:,} of {at_least}{acked} were lost; how many more is unknown "
+                    f"({self.unknown_bound_cause()})")  # fmt: skip
         more = f" (up to {self.lost_max:,} with the logs in doubt)" if self.lost_max > self.lost_min else ""
         return f"{self.lost_min:,} of {acked} were lost{more}"
 

@@ -47,13 +47,15 @@ def phase_words(result: AuditResult) -> str:
                 f"0..{min(result.missing, result.acked):,} of them acknowledged")  # fmt: skip
     if result.status == "lost":
         if result.lost_max is None:
-            return f"at least {result.lost_min:,} of at least {acked} lost (a worker's final counts never arrived)"
+            at_least = "at least " if result.unreported_workers else ""
+            return f"at least {result.lost_min:,} of {at_least}{acked} lost ({result.unknown_bound_cause()})"
         more = f" (up to {result.lost_max:,} with the logs in doubt)" if result.lost_max > result.lost_min else ""
         return f"{result.lost_min:,} of {acked} lost{more}"
     if result.status == "unsettled":
         return f"{result.missing:,} of {acked} not stored yet when the audit gave up"
     if result.status == "incomplete":
-        return f"at least {acked}, {result.persisted:,} stored (a worker's final counts never arrived)"
+        at_least = "at least " if result.unreported_workers else ""
+        return f"{at_least}{acked}, {result.persisted:,} stored ({result.unknown_bound_cause()})"
     return result.status
 
 
