@@ -345,7 +345,8 @@ def _audit(figures: Figures) -> Section | None:
 
 
 def _most(audit: dict[str, Any]) -> str:
-    """The most that may be lost, '?' when unknown (a worker's final counts never arrived)."""
+    """The most that may be lost, '?' when unknown (a worker's final counts never arrived, or another writer shares
+    the run id)."""
     most = audit.get("lost_max", audit["lost"])
     return "?" if most is None else f"{most:,}"
 

@@ -4,7 +4,8 @@
 the log service, a failed action with ``--action-failure stop``, dropped arrivals, a capacity search without an
 answer); ``BAD_OPTION`` (2, argparse's: an option or ``--host`` that is refused); ``LOGS_LOST`` (3: acknowledged
 logs were lost, unless ``--audit-allow-loss``); ``DELIVERY_UNKNOWN`` (4: the audit could not decide: unsettled at
-``--audit-timeout``, incomplete (a worker's final counts never arrived), interrupted, or it could not count)."""
+``--audit-timeout``, incomplete (a worker's final counts never arrived, or another writer shares the run id),
+interrupted, or it could not count)."""
 
 FAILED = 1
 BAD_OPTION = 2
