@@ -217,7 +217,9 @@ def test_every_bracket_holds_the_moment_an_oracle_polling_every_20_ms_saw_the_sa
         assert at - bracket - 0.05 <= oracle[number] <= at + 0.02 + 0.08, (number, at, bracket, oracle[number])
     assert probe.max_poll_gap >= max(bracket for _, bracket, _ in found.found.values())
     timed = [bracket for _, bracket, windowed in found.found.values() if windowed]
-    assert len(timed) >= 0.1 * len(found.found) and probe.cadence_gap == max(timed) <= 0.15, (len(timed), timed)
+    # 100 ms apart, and a busy machine's delay: 152 ms once in a CI run with 5 test processes (the Locust test below
+    # allows 200 ms for the same reason).
+    assert len(timed) >= 0.1 * len(found.found) and probe.cadence_gap == max(timed) <= 0.2, (len(timed), timed)
     assert probe.queries < 0.02 * calls[0]
 
 
