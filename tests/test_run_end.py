@@ -207,6 +207,34 @@ def test_a_worker_interrupted_while_the_master_s_stop_is_under_way_still_sends_i
     assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
 
 
+def test_a_worker_whose_own_ctrl_c_came_first_sends_its_final_counts_only_when_its_calls_in_flight_ended(
+    serve, tmp_path
+):
+    """Ctrl-C lands on the workers first, then the master's stop reaches them while their slow calls are in flight:
+    Locust runs that second stop at once, and it found the users already dying and fired ``test_stop`` without waiting
+    for them: the worker's final counts left out the calls in flight, and the master audited on them (``incomplete``:
+    the server stored more logs than the run counted). Here every user is in a call when the signals land: the
+    server holds every call made from 2 s to 10 s after its first one."""
+    server = serve("--stall-at", "1", "--stall-for", "7")  # from 1 s after the first call, calls wait until 8 s
+    prefix = str(tmp_path / "single")
+    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), "--grpc-timeout",
+                             "15", users=20)  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until_running(prefix, process)
+    time.sleep(SIGNAL_AFTER_SECONDS - 1)
+    for worker in psutil.Process(process.pid).children():
+        worker.send_signal(signal.SIGINT)
+    time.sleep(0.15)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
+    run = LocustRun(process.returncode, stdout, stderr, prefix)
+    Path("/tmp/repro/test_stderr.txt").write_text(stderr)
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    audit = assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
+    assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
+
+
 @pytest.mark.parametrize("drop_rate", ["0", "0.02"])
 def test_a_lost_worker_does_not_hang_the_end_of_the_run_and_its_audit_is_never_ok(serve, tmp_path, drop_rate):
     """The killed worker's calls since its last report are counted nowhere: acknowledged is a lower bound, and the

@@ -45,6 +45,13 @@ from grpc_user.locust.lifecycle.end import (
 from grpc_user.locust.lifecycle.garbage import tune_garbage_collection
 from grpc_user.locust.lifecycle.master_watch import watch_master
 from grpc_user.locust.lifecycle.recording import listen_to_calls
+from grpc_user.locust.lifecycle.stop_once import (
+    begin_test_stop,
+    end_test_stop,
+    start_test,
+    test_stop_pending,
+    wait_for_users,
+)
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.preflight import target_problem, unused_run_id, wait_for_preflight
@@ -184,6 +191,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     if run.settings.capacity is not None and not isinstance(runner, WorkerRunner):
         run.capacity_greenlet = gevent.spawn(search.search_capacity, environment, run, _finish)
     run.audit, run.final_counts_from, run.workers_without_final_counts = None, set(), []
+    start_test(run)
     reset_audit_interrupt(run)
     _start_budget(environment, run)
     prefix = csv_prefix(environment)
@@ -263,10 +271,19 @@ def on_test_stopping(environment: Any, **_: Any) -> None:
 
 
 def on_test_stop(environment: Any, **_: Any) -> None:
-    """Users have stopped: a worker sends its final counts; the master or single process ends the test."""
+    """Users have stopped (once their calls in flight end): a worker sends its final counts; the master or single
+    process ends the test. Once per test, however many stops Locust ran (``stop_once``)."""
     run = suite_run(environment)
-    if not run.started_at:
+    if not run.started_at or not begin_test_stop(run):
         return
+    try:
+        wait_for_users(environment.runner, run)
+        _end_stopped_test(environment, run)
+    finally:
+        end_test_stop(run)
+
+
+def _end_stopped_test(environment: Any, run: SuiteRun) -> None:
     if run.capacity_greenlet is not None and not run.capacity_greenlet.dead \
             and run.capacity_greenlet is not gevent.getcurrent():  # fmt: skip
         run.capacity_greenlet.kill(block=False)
@@ -284,9 +301,10 @@ def on_test_stop(environment: Any, **_: Any) -> None:
 
 def finish_stop_under_way(runner: Any, run: SuiteRun) -> None:
     """A stop began elsewhere (the master's, on a worker): let it end, so that calls in flight are counted and a
-    worker's final counts sent, before Locust quits and kills the greenlet doing it."""
+    worker's final counts sent, before Locust quits and kills the greenlet doing it. Its end is the test's
+    ``test_stop`` handled, not the runner's state: Locust marks a runner stopped before it fires ``test_stop``."""
     deadline = time.monotonic() + 2 * (run.settings.grpc_timeout + FINAL_COUNTS_MARGIN_SECONDS)
-    while runner.state in STOP_UNDER_WAY and time.monotonic() < deadline:
+    while (runner.state in STOP_UNDER_WAY or test_stop_pending(run)) and time.monotonic() < deadline:
         gevent.sleep(STOP_POLL_SECONDS)
 
 
@@ -304,7 +322,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
         logger.info("Stopping users first: calls in flight finish (within --grpc-timeout %g s) and are counted "
                     "before the audit", run.settings.grpc_timeout)  # fmt: skip
         runner.stop()
-    elif runner is not None and runner.state in STOP_UNDER_WAY:
+    elif runner is not None and (runner.state in STOP_UNDER_WAY or test_stop_pending(run)):
         finish_stop_under_way(runner, run)
     if isinstance(runner, WorkerRunner) or not run.started_at:
         return

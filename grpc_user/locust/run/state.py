@@ -54,6 +54,8 @@ class SuiteRun:
     audit_greenlet: Any = None
     audit_interrupted_by: str = ""  # the signal that cut the audit short ('' while none did)
     audit_interrupt: Event = field(default_factory=Event)  # set with it: the audit's sleep ends at once
+    test_stop_greenlet: Any = None  # the greenlet handling this test's test_stop (None before it fires)
+    test_stopped: Event = field(default_factory=Event)  # set once that test_stop is handled
     quitting_greenlet: Any = None  # the greenlet running Locust's shutdown (None before it starts)
     interrupt_sent: bool = False  # the first Ctrl-C went to Locust's main greenlet
     master_lost: str = ""  # a worker: why it has no master any more ('' while it has one)
