@@ -7,7 +7,7 @@ import math
 import time
 
 from grpc_user.locust.freshness.files import error_bound, figures
-from grpc_user.locust.freshness.pending import Sample
+from grpc_user.locust.freshness.pending import PendingSamples, Sample
 from grpc_user.locust.freshness.poller import PollPacing
 from grpc_user.locust.freshness.probe import FreshnessProbe
 
@@ -43,6 +43,19 @@ def test_a_freshness_slo_polls_every_tenth_of_it_whatever_the_share():
                         longest=probe.longest_poll_gap())  # fmt: skip
     polls = polls_in_a_minute(pacing, calls_per_tick=1)
     assert max(b - a for a, b in zip(polls, polls[1:], strict=False)) <= 0.1 + 0.011 and len(polls) >= 540
+
+
+def test_a_sample_is_pending_from_its_acknowledgement_until_found_replaced_or_cleared():
+    pending = PendingSamples()
+    first, again, later = Sample("w1", 7, "WriteLog", 0.0), Sample("w1", 7, "WriteLog", 0.0), Sample("", 8, "x", 0.0)
+    assert not pending.has(first)
+    pending.add(first)
+    assert pending.has(first)
+    pending.add(again)  # the same key handed over again: the newer one is the pending one
+    assert not pending.has(first) and pending.has(again) and len(pending) == 1
+    assert pending.pop(("w1", 7)) is again and not pending.has(again) and pending.pop(("w1", 7)) is None
+    pending.add(later)
+    assert pending.clear() == [later] and not pending.has(later)
 
 
 def test_the_stated_error_bound_names_the_slo_cadence_only_with_an_slo():

@@ -5,7 +5,9 @@ latency found so far): every poll looks for the current samples. An older one is
 was never stored): a poll looks for it only when its turn comes, ``OVERDUE_RATIO`` times its age after the last
 look, and no poll looks for it once it is older than ``give_up_after`` s until the last sweep at the end. So a log
 the service never stores does not stretch every query's time window back to its timestamp, and a poll's work is
-the current samples plus the overdue ones whose turn it is, each found sample removed in O(1).
+the current samples plus the overdue ones whose turn it is, each found sample removed in O(1). Whether a sample is
+still pending is a flag on the sample (``Sample.pending``), read in a poll's passes over its samples without a key
+or a lookup: a poll of a run whose service stores nothing walks some 300 current samples (15 s at 20 a second).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ CURRENT_TIMES_LONGEST = 3.0
 class Sample:
     """One sampled log: its worker (``token``, '' in a single process) and number, request name, own timestamp
     (epoch s), acknowledgement and the start of the last poll that looked for it without finding it (monotonic s),
-    and the ``--action`` phase it was sent in ('' without actions)."""
+    the ``--action`` phase it was sent in ('' without actions), and whether it is in a ``PendingSamples`` now."""
 
     token: str
     number: int
@@ -39,6 +41,7 @@ class Sample:
     entry: Any = None
     last_look: float = 0.0
     phase: str = ""
+    pending: bool = False
 
     @property
     def key(self) -> tuple[str, int]:
@@ -62,21 +65,30 @@ class PendingSamples:
         return iter(self._by_key.values())
 
     def add(self, sample: Sample) -> None:
-        """A sample acknowledged now (acknowledgements come in time order)."""
+        """A sample acknowledged now (acknowledgements come in time order); one of the same key is replaced."""
+        replaced = self._by_key.get(sample.key)
+        if replaced is not None:
+            replaced.pending = False
         self._by_key[sample.key] = sample
+        sample.pending = True
         self._current.append(sample)
 
     def pop(self, key: tuple[str, int]) -> Sample | None:
         """The pending sample ``key``, removed (None when it is not pending)."""
-        return self._by_key.pop(key, None)
+        sample = self._by_key.pop(key, None)
+        if sample is not None:
+            sample.pending = False
+        return sample
 
     def has(self, sample: Sample) -> bool:
         """Whether ``sample`` is still pending."""
-        return self._by_key.get(sample.key) is sample
+        return sample.pending
 
     def clear(self) -> list[Sample]:
         """Remove every pending sample; return them in acknowledgement order."""
         samples = sorted(self._by_key.values(), key=lambda sample: sample.acked_at)
+        for sample in samples:
+            sample.pending = False
         self._by_key.clear()
         self._current.clear()
         self._overdue.clear()
@@ -87,17 +99,17 @@ class PendingSamples:
         to ``looked`` after the poll."""
         while self._current:  # the oldest current samples that aged past overdue_after take turns from now on
             sample = self._current[0]
-            if self.has(sample) and now - sample.acked_at <= overdue_after:
+            if sample.pending and now - sample.acked_at <= overdue_after:
                 break
             self._current.popleft()
-            if self.has(sample):
+            if sample.pending:
                 self._schedule(sample, give_up_after)
         overdue = []
         while self._overdue and self._overdue[0][0] <= now:
             sample = heapq.heappop(self._overdue)[2]
-            if self.has(sample):
+            if sample.pending:
                 overdue.append(sample)
-        return [sample for sample in self._current if self.has(sample)], overdue
+        return [sample for sample in self._current if sample.pending], overdue
 
     def looked(self, current: list[Sample], overdue: list[Sample], asked_at: float, give_up_after: float) -> None:
         """A poll that started at ``asked_at`` looked for these samples: those still pending wait for the next look
@@ -105,7 +117,7 @@ class PendingSamples:
         for sample in current:
             sample.last_look = asked_at
         for sample in overdue:
-            if self.has(sample):
+            if sample.pending:
                 sample.last_look = asked_at
                 self._schedule(sample, give_up_after)
 

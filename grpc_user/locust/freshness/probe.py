@@ -262,10 +262,10 @@ class FreshnessProbe:
                 self.record(sample.name, latency * 1000, sample.phase)
                 found += 1
         look.asked_at = asked_at
-        seen = [sample for sample in look.current if not self.pending.has(sample)]
+        seen = [sample for sample in look.current if not sample.pending]
         if seen:
             after = max(max(sample.last_look, sample.acked_at) for sample in seen)
-            missed = [sample.acked_at for sample in look.current if self.pending.has(sample)]
+            missed = [sample.acked_at for sample in look.current if sample.pending]
             look.visible_between = (after, min((acked for acked in missed if acked > after), default=asked_at))
         self.pending.looked(look.current, look.overdue, asked_at, self.give_up_after)
         return found
