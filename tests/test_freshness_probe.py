@@ -1,15 +1,16 @@
-"""The freshness probe in-process: its query share while the test runs, a freshness SLO's precision, which samples
-a capacity step counts as late, and the history's one row per second."""
+"""The freshness probe in-process: its sample rate whatever the calls' rhythm, its query share while the test runs,
+a freshness SLO's precision, which samples a capacity step counts as late, and the history's one row per second."""
 
 from __future__ import annotations
 
 import math
 import time
 
+from grpc_user.calls import WRITE_LOG, write_request
 from grpc_user.locust.freshness.files import error_bound, figures
 from grpc_user.locust.freshness.pending import PendingSamples, Sample
 from grpc_user.locust.freshness.poller import PollPacing
-from grpc_user.locust.freshness.probe import FreshnessProbe
+from grpc_user.locust.freshness.probe import CATCH_UP_SECONDS, FreshnessProbe
 
 
 def polls_in_a_minute(pacing: PollPacing, calls_per_tick: int) -> list[float]:
@@ -43,6 +44,31 @@ def test_a_freshness_slo_polls_every_tenth_of_it_whatever_the_share():
                         longest=probe.longest_poll_gap())  # fmt: skip
     polls = polls_in_a_minute(pacing, calls_per_tick=1)
     assert max(b - a for a, b in zip(polls, polls[1:], strict=False)) <= 0.1 + 0.011 and len(polls) >= 540
+
+
+def samples_taken(probe: FreshnessProbe, call_times: list[float]) -> int:
+    """How many of the calls made at ``call_times`` (monotonic s) the probe samples."""
+    taken = 0
+    for now in call_times:
+        if now >= probe.due and probe.tag(WRITE_LOG, "WriteLog", write_request("x"), now) is not None:
+            taken += 1
+    return taken
+
+
+def test_calls_that_come_in_bursts_give_the_sample_rate_asked():
+    """Paced users wake together: make demo's 20 users at --target-rps 100 call in bursts about 0.18 s apart. A
+    debt of one interval took 2 samples a burst from them, 11 a second of the 20 asked."""
+    start = time.monotonic()
+    bursts = [start + burst * 0.18 + call * 0.0005 for burst in range(56) for call in range(18)]  # 10 s
+    assert 199 <= samples_taken(FreshnessProbe("t", rate=20, poll_interval=0.1), bursts) <= 203
+
+
+def test_samples_due_while_no_call_came_are_owed_for_a_second_at_most():
+    start = time.monotonic()
+    probe = FreshnessProbe("t", rate=20, poll_interval=0.1)
+    assert samples_taken(probe, [start]) == 1, "the first call: one sample, nothing owed before it"
+    burst = [start + 5 + call * 0.001 for call in range(100)]  # 5 s without a call, then 100 calls in 0.1 s
+    assert samples_taken(probe, burst) == round(CATCH_UP_SECONDS * 20) + 2  # the second owed, and 2 due in 0.1 s
 
 
 def test_a_sample_is_pending_from_its_acknowledgement_until_found_replaced_or_cleared():
