@@ -15,6 +15,31 @@ import unpatched_locust  # noqa: F401  (importing any grpc_user.locust module im
 from reference_server.process import ServerProcess, start_server_process
 
 FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
+# The tests that take 13-35 s each on a quiet 2-core machine (a capacity search's 3 s steps, 15 s runs, a restart
+# under load, a lost worker's timeout), longest first: they start first, spread over the test processes, so that none
+# of them starts last and ends the run alone (pytest_collection_modifyitems). Measured per test in `make test` runs;
+# test_ordering.py checks that each one names a test that exists.
+LONGEST = (
+    "test_capacity.py::test_the_search_finds_the_storage_rate_in_batches_and_sweeps_batch_sizes",
+    "test_actions.py::test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted",
+    "test_freshness.py::test_a_capacity_step_whose_logs_become_visible_too_late_is_bad_and_the_answer_says_freshness",
+    "test_capacity.py::test_the_search_waits_for_a_slow_spawn_and_judges_steps_only_on_the_calls_they_made",
+    "test_run_end.py::test_a_lost_worker_does_not_hang_the_end_of_the_run_and_its_audit_is_never_ok",
+    "test_freshness.py::test_at_the_default_rate_the_probe_makes_under_2_percent_of_the_calls_of_a_light_load",
+    "test_freshness_cadence.py::test_a_two_second_flush_at_100_calls_per_second_is_measured_within_100_ms_under_2_percent_queries",
+    "test_open_model.py::test_a_distributed_open_model_keeps_its_total_rate_when_the_users_change",
+    "test_run_end.py::test_calls_in_flight_at_the_stop_finish_and_are_counted",
+    "test_history.py::test_a_slower_newest_run_is_flagged_and_fails_the_gate",
+    "test_replicas.py::test_replicas_with_different_flush_periods_get_a_barrier_each_and_no_false_loss",
+    "test_capacity.py::test_the_search_finds_the_storage_rate_of_writelog",
+    "test_audit.py::test_a_service_still_storing_other_logs_is_waited_for_and_never_called_lost",
+    "test_web_ui.py::test_the_audit_shows_its_progress_then_its_verdict_by_itself",
+    "test_actions.py::test_an_action_in_distributed_mode_runs_once_on_the_master_and_workers_tag_its_phase",
+    "test_distributed.py::test_a_worker_joining_a_running_test_tags_its_logs_with_the_test_run_id_and_decides_nothing",
+    "test_open_model.py::test_a_locustfiles_own_wait_time_does_not_defeat_the_rate_options",
+    "test_replicas.py::test_more_connections_than_a_server_allows_streams_per_connection_end_client_side_queueing",
+    "test_open_model.py::test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_rate",
+)
 # The modules the tests run as ``python -m`` through tests/forked.py, and what each one's fork server preloads.
 FORKSERVERS = {"locust": ("locust.main", "grpc", "grpc_user.client"), "reports": ("reports.cli",)}
 
@@ -79,6 +104,36 @@ def grpc_host(server: ServerProcess) -> str:
 def _gevent_patched() -> bool:
     monkey = sys.modules.get("gevent.monkey")
     return monkey is not None and monkey.is_module_patched("threading")
+
+
+def _expected_order(item: pytest.Item) -> tuple[int, int]:
+    """The longest tests (LONGEST's order), then the other slow ones, then the fast tier."""
+    name = item.nodeid.split("[")[0].removeprefix("tests/")
+    if name in LONGEST:
+        return 0, LONGEST.index(name)
+    return (1 if item.get_closest_marker("slow") else 2), 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Orders the tests for pytest-xdist's worksteal: it hands each of the N test processes a contiguous share of the
+    collection at the start (the first ``len // N`` tests, then ``rest // (N - 1)`` ...), and an idle process takes
+    the second half of the longest queue left. The tests are dealt in ``_expected_order`` over N shares of those
+    sizes, one after the other: each process starts with a long test, and what is taken from a queue's end is short.
+    N is ``$PYTEST_XDIST_WORKER_COUNT`` (1 without xdist). Every process sees the same order (the sort is stable)."""
+    ordered = sorted(items, key=_expected_order)
+    processes = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
+    sizes, left = [], len(ordered)
+    for remaining in range(processes, 0, -1):
+        sizes.append(left // remaining)
+        left -= sizes[-1]
+    shares: list[list[pytest.Item]] = [[] for _ in sizes]
+    turn = 0
+    for item in ordered:
+        while len(shares[turn % processes]) == sizes[turn % processes]:
+            turn += 1
+        shares[turn % processes].append(item)
+        turn += 1
+    items[:] = [item for share in shares for item in share]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
