@@ -60,13 +60,17 @@ class ServerProcess:
     """A running ``python -m reference_server`` on a free loopback port. ``stats_file`` is the file its counters
     are written to: the caller's ``--stats-file`` if given, else one in a temporary folder (as the ready file)."""
 
+    # What runs ``python -m MODULE ARGS``: this interpreter. A subclass may run the module another way, with the same
+    # arguments (the tests fork it from a process that imported the server once: tests/conftest.py).
+    python_m: tuple[str, ...] = (sys.executable, "-m")
+
     def __init__(self, *cli_args: str, env: dict[str, str] | None = None, cpu_core: int | None = None) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="reference-server-")
         folder = Path(self._folder.name)
         self._ready_file, self.stats_file, other_args = server_files(cli_args, folder)
         self._ready_file.unlink(missing_ok=True)  # a previous server's port is not this one's
         self._log = open(folder / "server.log", "w+")
-        command = [sys.executable, "-m", "reference_server", "--host", "127.0.0.1", "--port", "0",
+        command = [*self.python_m, "reference_server", "--host", "127.0.0.1", "--port", "0",
                    "--ready-file", str(self._ready_file), "--stats-file", str(self.stats_file),
                    *other_args]  # fmt: skip
         pin = (lambda: os.sched_setaffinity(0, {cpu_core})) if cpu_core is not None else None

@@ -3,7 +3,9 @@ that keeps Locust (and its gevent monkey-patching) out of the test process itsel
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 import unpatched_locust  # noqa: F401  (importing any grpc_user.locust module imports Locust: without its patching)
 
-from reference_server.process import ServerProcess, start_server_process
+from reference_server.process import STOP_TIMEOUT_SECONDS, ServerProcess
 
 FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 # The tests that take 13-35 s each on a quiet 2-core machine (a capacity search's 3 s steps, 15 s runs, a restart
@@ -40,8 +42,13 @@ LONGEST = (
     "test_replicas.py::test_more_connections_than_a_server_allows_streams_per_connection_end_client_side_queueing",
     "test_open_model.py::test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_rate",
 )
+FORKED = FORKSERVER.parent / "forked.py"
 # The modules the tests run as ``python -m`` through tests/forked.py, and what each one's fork server preloads.
-FORKSERVERS = {"locust": ("locust.main", "grpc", "grpc_user.client"), "reports": ("reports.cli",)}
+FORKSERVERS = {
+    "locust": ("locust.main", "grpc", "grpc_user.client"),
+    "reports": ("reports.cli",),
+    "reference_server": ("grpc", "reference_server.server", "reference_server.settings"),
+}
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +87,32 @@ def _forked_commands(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("_forkservers")()
 
 
+class ForkedServerProcess(ServerProcess):
+    """``python -m reference_server`` through tests/forked.py: a fork of the fork server that imported the server's
+    modules once (0.3 CPU-s of imports and start-up per server otherwise), or the command itself without one. Its
+    process is the trampoline, which passes its signals on to the server. A SIGKILL would end the trampoline alone,
+    and the fork server would kill the server a moment after ``kill`` returned: ``kill`` sends SIGUSR1 instead, which
+    the server leaves to its default action, the end of the process at once (nothing flushed, as with SIGKILL); the
+    trampoline ends with it."""
+
+    python_m = (sys.executable, "-S", str(FORKED))
+
+    def kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(STOP_TIMEOUT_SECONDS)
+        super().kill()
+
+
 @pytest.fixture
 def serve():
-    """Start reference servers (subprocesses, fast flushes, room for every log of a short run unless
-    the test sets --queue-size); kill whatever is left after the test."""
+    """Start reference servers (forked, fast flushes, room for every log of a short run unless the test sets
+    --queue-size); kill whatever is left after the test."""
     started: list[ServerProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
-        server = start_server_process("--flush-period", "0.1", "--queue-size", "100000", *args, env=env)
+        server = ForkedServerProcess("--flush-period", "0.1", "--queue-size", "100000", *args, env=env)
         started.append(server)
         return server
 
