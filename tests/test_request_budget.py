@@ -1,5 +1,7 @@
 """--max-requests permits: exact totals, abandoned calls given back, leases from the master that add up."""
 
+import gevent
+
 from grpc_user.locust.run.budget import BudgetPool, RequestBudget
 
 
@@ -54,3 +56,18 @@ def test_a_worker_without_users_never_holds_part_of_the_total():
     pool = BudgetPool(3)
     assert pool.grant("busy", 10) == 3
     assert pool.spent("busy"), "the idle worker never asked, so nothing waits for it"
+
+
+def test_a_closed_budget_permits_no_call_whatever_test_starts_after_and_wakes_a_user_waiting_for_a_lease():
+    """A process shutting down closes its budget: a user waiting for the master's lease is refused at once, and the
+    limits a new test sets (a master's rebalancing onto a stopping worker) open nothing."""
+    budget = RequestBudget()
+    budget.lease(ask=lambda wanted: None, lease_size=lambda: 10, on_spent=lambda: None)
+    waiting = gevent.spawn(budget.take)
+    gevent.sleep(0)
+    budget.close()
+    assert waiting.get(timeout=1) is False
+    budget.limit(None, lambda: None)
+    assert budget.take() is False
+    budget.limit(5, lambda: None)
+    assert budget.take() is False

@@ -235,6 +235,29 @@ def test_a_worker_whose_own_ctrl_c_came_first_sends_its_final_counts_only_when_i
     assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
 
 
+def test_ctrl_c_to_every_worker_ends_the_test_and_a_worker_given_users_while_it_stops_makes_no_call(serve, tmp_path):
+    """A worker that quits first makes its master rebalance the users onto the worker still finishing its calls: that
+    one started them, and they called on after its final counts (acked 9 of the server's 66, ``incomplete``, and load
+    after the verdict). Here one user on two workers: the one without it quits at once, while the other's call is
+    held by the server's stall (from 1 s to 8 s after its first call). The run ends by itself once the last worker
+    quit, and every acknowledged log is counted."""
+    server = serve("--stall-at", "1", "--stall-for", "7")
+    prefix = str(tmp_path / "single")
+    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), "--grpc-timeout",
+                             "15", users=1)  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until_running(prefix, process)
+    time.sleep(SIGNAL_AFTER_SECONDS - 1)
+    for worker in psutil.Process(process.pid).children():
+        worker.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
+    run = LocustRun(process.returncode, stdout, stderr, prefix)
+    stats = server.stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    audit = assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
+    assert audit["acked"] == stats["acked"], "no call was made after the worker's final counts"
+
+
 @pytest.mark.parametrize("drop_rate", ["0", "0.02"])
 def test_a_lost_worker_does_not_hang_the_end_of_the_run_and_its_audit_is_never_ok(serve, tmp_path, drop_rate):
     """The killed worker's calls since its last report are counted nowhere: acknowledged is a lower bound, and the

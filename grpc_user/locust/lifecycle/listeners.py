@@ -157,6 +157,9 @@ def on_test_start(environment: Any, **_: Any) -> None:
     if not run.initialized and is_worker(environment):
         wait_for_init(environment, run)
     runner = environment.runner
+    if run.quitting_greenlet is not None:  # e.g. a worker whose own Ctrl-C came first, given its master's rebalancing
+        logger.info("a test asked to start while this process shuts down: its users make no call")
+        return
     run.started_at = 0.0
     try:
         settings = test_settings(environment)
@@ -313,6 +316,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
     run = suite_run(environment)
     if not enter_shutdown(environment, run):
         return
+    run.budget.close()  # users stop taking work, and a test started from now on makes no call
     wait_for_preflight(run)
     runner = environment.runner
     task_errors.report()

@@ -27,6 +27,13 @@ class RequestBudget:
         self._lease_size: Callable[[], int] = lambda: MIN_LEASE
         self._asking = False
         self._granted = Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """The process shuts down: no call is permitted any more, whatever test starts meanwhile (a master that
+        rebalances users onto a worker whose own stop is under way); calls already permitted finish as usual."""
+        self.closed = True
+        self._wake_waiters()
 
     def limit(self, total: int | None, on_spent: Callable[[], object]) -> None:
         """Allow ``total`` more calls (None: unlimited)."""
@@ -62,7 +69,10 @@ class RequestBudget:
         return self.remaining is not None and self.remaining <= 0 and self.exhausted
 
     def take(self) -> bool:
-        """Take a permit for one call (waiting for a lease if one is on its way); False when the budget is used up."""
+        """Take a permit for one call (waiting for a lease if one is on its way); False when the budget is used up
+        or closed."""
+        if self.closed:
+            return False
         if self.remaining is None:
             return True
         while self.remaining <= 0:
@@ -70,6 +80,8 @@ class RequestBudget:
                 return False
             self._request()
             self._granted.wait()
+            if self.closed:
+                return False
             if self.remaining is None:
                 return True
         self.remaining -= 1
