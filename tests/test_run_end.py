@@ -307,7 +307,7 @@ def test_forked_workers_stop_their_load_within_seconds_of_their_master_s_sigkill
     """Before: the two workers of a SIGKILLed ``--processes`` master wrote on for minutes (Locust tells a forked
     worker nothing, and waits 60 s for a heartbeat)."""
     server = serve()
-    command = [*LOCUST, "-f", "locustfiles/single.py", "--headless", "--processes", "2", "-u", "4", "-r", "4",
+    command = [*LOCUST, "-f", "locustfiles/single.py", "--headless", *distributed_args(2), "-u", "4", "-r", "4",
                "-t", "60s", "--csv", str(tmp_path / "single"), "--host", grpc_host(server), *PACED]  # fmt: skip
     log = tmp_path / "stderr.log"
     with open(log, "w") as stderr:
