@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import grpc_host
 from hostile_answers import SilentServer
-from locust_runs import LOCUST, PACED, ROOT, LocustRun
+from locust_runs import LOCUST, PACED, ROOT, LocustRun, free_port
 from web_runs import web_ui_process
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
@@ -149,6 +149,36 @@ def test_a_ctrl_c_during_a_web_ui_test_s_preflight_refuses_that_test_and_exits_n
     assert output.count("the preflight was cut short by SIGINT after") == 2, "the line and the UI's error"
     assert f"target {server.target} had not answered; no test ran" in output
     assert "Shutting down (exit code 1)" in output and "Traceback" not in output, output[-3000:]
+
+
+def test_ctrl_c_while_the_master_waits_for_its_workers_tells_them_to_quit_and_exits_in_one_line(serve, tmp_path):
+    """Before: a KeyboardInterrupt traceback through Locust's ``start_automatic_run``, and the worker connected so far
+    left running until its heartbeat timeout (Locust's own TODO there)."""
+    server = serve()
+    port = str(free_port())
+    master_log, worker_log = tmp_path / "master.log", tmp_path / "worker.log"
+    common = [*LOCUST, "-f", "locustfiles/single.py", "--host", grpc_host(server)]
+    with open(master_log, "w") as master_err, open(worker_log, "w") as worker_err:
+        master = subprocess.Popen([*common, "--master", "--headless", "--expect-workers", "2", "-t", "30s",
+                                   "--master-bind-host", "127.0.0.1", "--master-bind-port", port],
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=master_err)  # fmt: skip
+        worker = subprocess.Popen([*common, "--worker", "--master-port", port], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=worker_err)  # fmt: skip
+    try:
+        deadline = time.monotonic() + FINISH_TIMEOUT_SECONDS
+        while "1 workers connected" not in master_log.read_text():
+            assert master.poll() is None and time.monotonic() < deadline, master_log.read_text()[-3000:]
+            time.sleep(0.1)
+        master.send_signal(signal.SIGINT)
+        assert master.wait(FINISH_TIMEOUT_SECONDS) == 1, master_log.read_text()[-3000:]
+        assert worker.wait(15) is not None, "the worker was told to quit"
+    finally:
+        for process in (master, worker):
+            if process.poll() is None:
+                process.kill()
+    output = master_log.read_text()
+    assert "SIGINT while the master waited for its workers (1 of 2 connected): no test ran" in output, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
 
 
 def test_ctrl_c_to_an_idle_web_ui_says_nothing_of_a_test_stopping(serve, tmp_path):

@@ -21,9 +21,10 @@ from typing import Any
 
 import gevent
 from gevent.event import Event
-from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
+from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner
 
 from grpc_user.locust.preflight import cut_preflight
+from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.state import SuiteRun, suite_run
 
 logger = logging.getLogger(__name__)
@@ -49,9 +50,34 @@ def on_sigint(environment: Any) -> None:
         main = hub.parent
         if main is not None and not main.dead:
             run.interrupt_sent = True
-            hub.loop.run_callback(main.throw, KeyboardInterrupt())
+            if waiting_for_workers(environment):
+                gevent.spawn(quit_before_the_test, environment, main)
+            else:
+                hub.loop.run_callback(main.throw, KeyboardInterrupt())
         return
     repeated_stop_signal(environment, run, "SIGINT")
+
+
+def waiting_for_workers(environment: Any) -> bool:
+    """A headless master still waiting for its workers (``--expect-workers``, or ``--processes`` forking them): its
+    main greenlet sleeps in Locust's ``start_automatic_run``, where a KeyboardInterrupt is a traceback and leaves the
+    workers connected so far running (Locust's own TODO there)."""
+    runner = environment.runner
+    options = environment.parsed_options
+    return (
+        isinstance(runner, MasterRunner)
+        and runner.state == STATE_INIT
+        and bool(getattr(options, "headless", False) or getattr(options, "autostart", False))
+    )
+
+
+def quit_before_the_test(environment: Any, main: Any) -> None:
+    """Ctrl-C before the test started: one line, the workers connected so far told to quit, exit 1 (no test ran)."""
+    runner = environment.runner
+    logger.error("SIGINT while the master waited for its workers (%d of %d connected): no test ran",
+                 len(runner.clients.ready), getattr(environment.parsed_options, "expect_workers", 0))  # fmt: skip
+    runner.quit()
+    main.throw(SystemExit(FAILED))
 
 
 def repeated_stop_signal(environment: Any, run: SuiteRun, name: str) -> None:
