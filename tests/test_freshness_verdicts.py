@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 import unpatched_locust  # noqa: F401  (before the capacity search imports Locust)
 from locust_runs import locust_csv_header
+from promtool import exposition, promtool_check
 
 from grpc_user.locust.capacity.search import Step, _broken
 from grpc_user.locust.freshness.files import figures, strip_sentence, summary_line
@@ -184,6 +185,10 @@ def test_metrics_carry_no_visibility_value_without_a_visible_sample():
     assert families[f"{PREFIX}_freshness_error_bound_seconds"].samples == []
     fed.found([250.0])
     families = {family.name: family for family in SuiteCollector._freshness(SimpleNamespace(freshness=fed.probe))}
+    # promtool refused the quantile label on a gauge: the figures are a summary (seen late, once a sample was visible)
+    checked = promtool_check(exposition(list(families.values())))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert families[f"{PREFIX}_visibility_latency_quantile_seconds"].type == "summary"
     assert [sample.value for sample in families[f"{PREFIX}_freshness_error_bound_seconds"].samples] == [
         pytest.approx(0.25)
     ]

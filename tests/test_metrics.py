@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 from conftest import grpc_host
 from locust_runs import PACED, ROOT, distributed_args
 from prometheus_client.parser import text_string_to_metric_families
+from promtool import promtool_check
 from web_runs import http, web_ui_process
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
@@ -67,13 +66,6 @@ def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(ser
     assert after[(f"{PREFIX}_audit_status", (("run_id", audit["run_id"]), ("status", audit["status"])))] == 1
     assert after[(f"{PREFIX}_audit_acked", run_id)] == audit["acked"]
     assert after[(f"{PREFIX}_audit_lost_max", run_id)] == audit["lost_max"]
-
-
-def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    """``promtool check metrics`` (Debian's prometheus package; ``make test`` installs it) on an exposition."""
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is missing: make test installs Debian's prometheus package (apt-get install prometheus)"
-    return subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
 
 
 def test_metrics_follow_prometheus_conventions_resolve_a_101_ms_service_and_gauges_end_at_zero(serve, tmp_path):

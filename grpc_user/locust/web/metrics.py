@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from grpc_user.locust.run.state import suite_run
 
@@ -138,9 +138,9 @@ class SuiteCollector:
         latency = HistogramMetricFamily(f"{PREFIX}_visibility_latency_seconds", "freshness: from a sampled log's "
                                         "acknowledgement to the first QueryLog that returns it, per RPC name, from "
                                         "the probe's HDR histograms", labels=["name"])  # fmt: skip
-        quantiles = GaugeMetricFamily(f"{PREFIX}_visibility_latency_quantile_seconds", "visibility latency at a "
-                                      "quantile (1: the largest) per RPC name, from the HDR histograms",
-                                      labels=["name", "quantile"])  # fmt: skip
+        # A summary: Prometheus reserves the quantile label for one (promtool refuses it on a gauge)
+        quantiles = Metric(f"{PREFIX}_visibility_latency_quantile_seconds", "visibility latency at a quantile (1: the "
+                           "largest) per RPC name, from the HDR histograms", "summary")  # fmt: skip
         for name in probe.histograms.names():
             latencies = probe.histograms.combined(name=name)
             if not latencies.count:
@@ -151,7 +151,9 @@ class SuiteCollector:
                                sum_value=latencies.mean() * latencies.count / 1e6)  # fmt: skip
             values = latencies.values_at((50.0, 95.0, 99.0, 100.0))
             for percentile, micros in values.items():
-                quantiles.add_metric([name, f"{percentile / 100:g}"], micros / 1e6)
+                quantiles.add_sample(quantiles.name, {"name": name, "quantile": f"{percentile / 100:g}"}, micros / 1e6)
+            quantiles.add_sample(f"{quantiles.name}_sum", {"name": name}, latencies.mean() * latencies.count / 1e6)
+            quantiles.add_sample(f"{quantiles.name}_count", {"name": name}, latencies.count)
         yield latency
         yield quantiles
         for key, help_text, value in (
