@@ -185,26 +185,32 @@ def test_ctrl_c_of_a_distributed_run_collects_every_workers_final_counts_before_
     assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
 
 
-def test_a_worker_interrupted_while_the_master_s_stop_is_under_way_still_sends_its_final_counts(serve, tmp_path):
-    """Ctrl-C lands on the master first: its stop reaches the workers, whose slow calls are still finishing when
-    their own Ctrl-C lands; they must finish that stop and send their counts before they quit."""
-    server = serve("--latency-ms", "400")
+def signalled_distributed_run(server, tmp_path: Path, order: tuple[str, ...], *args: str, users: int) -> dict:
+    """A ``--processes 2`` run given SIGINT a few seconds in, by each of ``order`` ('master', 'workers') in turn, 150 ms
+    apart; it must end by itself with exit 0 and an ``ok`` audit whose acked is exactly the server's."""
     prefix = str(tmp_path / "single")
-    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), users=20)
+    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), *args, users=users)
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(prefix, process)
     time.sleep(SIGNAL_AFTER_SECONDS - 1)
     workers = psutil.Process(process.pid).children()
-    process.send_signal(signal.SIGINT)
-    time.sleep(0.15)
-    for worker in workers:
-        worker.send_signal(signal.SIGINT)
+    for turn, who in enumerate(order):
+        time.sleep(0.15 if turn else 0)
+        for target in [psutil.Process(process.pid)] if who == "master" else workers:
+            target.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
     run = LocustRun(process.returncode, stdout, stderr, prefix)
     stats = server.stop()
     assert run.returncode == 0, run.stderr[-3000:]
     audit = assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
-    assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
+    assert audit["acked"] == stats["acked"], "no worker's last calls are missing, and no call came after them"
+    return audit
+
+
+def test_a_worker_interrupted_while_the_master_s_stop_is_under_way_still_sends_its_final_counts(serve, tmp_path):
+    """Ctrl-C lands on the master first: its stop reaches the workers, whose slow calls are still finishing when
+    their own Ctrl-C lands; they must finish that stop and send their counts before they quit."""
+    signalled_distributed_run(serve("--latency-ms", "400"), tmp_path, ("master", "workers"), users=20)
 
 
 def test_a_worker_whose_own_ctrl_c_came_first_sends_its_final_counts_only_when_its_calls_in_flight_ended(
@@ -214,25 +220,9 @@ def test_a_worker_whose_own_ctrl_c_came_first_sends_its_final_counts_only_when_i
     Locust runs that second stop at once, and it found the users already dying and fired ``test_stop`` without waiting
     for them: the worker's final counts left out the calls in flight, and the master audited on them (``incomplete``:
     the server stored more logs than the run counted). Here every user is in a call when the signals land: the
-    server holds every call made from 2 s to 10 s after its first one."""
-    server = serve("--stall-at", "1", "--stall-for", "7")  # from 1 s after the first call, calls wait until 8 s
-    prefix = str(tmp_path / "single")
-    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), "--grpc-timeout",
-                             "15", users=20)  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until_running(prefix, process)
-    time.sleep(SIGNAL_AFTER_SECONDS - 1)
-    for worker in psutil.Process(process.pid).children():
-        worker.send_signal(signal.SIGINT)
-    time.sleep(0.15)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
-    run = LocustRun(process.returncode, stdout, stderr, prefix)
-    Path("/tmp/repro/test_stderr.txt").write_text(stderr)
-    stats = server.stop()
-    assert run.returncode == 0, run.stderr[-3000:]
-    audit = assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
-    assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
+    server holds every call made from 1 s to 8 s after its first one."""
+    server = serve("--stall-at", "1", "--stall-for", "7")
+    signalled_distributed_run(server, tmp_path, ("workers", "master"), "--grpc-timeout", "15", users=20)
 
 
 def test_ctrl_c_to_every_worker_ends_the_test_and_a_worker_given_users_while_it_stops_makes_no_call(serve, tmp_path):
@@ -240,22 +230,9 @@ def test_ctrl_c_to_every_worker_ends_the_test_and_a_worker_given_users_while_it_
     one started them, and they called on after its final counts (acked 9 of the server's 66, ``incomplete``, and load
     after the verdict). Here one user on two workers: the one without it quits at once, while the other's call is
     held by the server's stall (from 1 s to 8 s after its first call). The run ends by itself once the last worker
-    quit, and every acknowledged log is counted."""
+    quit."""
     server = serve("--stall-at", "1", "--stall-for", "7")
-    prefix = str(tmp_path / "single")
-    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), "--grpc-timeout",
-                             "15", users=1)  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until_running(prefix, process)
-    time.sleep(SIGNAL_AFTER_SECONDS - 1)
-    for worker in psutil.Process(process.pid).children():
-        worker.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
-    run = LocustRun(process.returncode, stdout, stderr, prefix)
-    stats = server.stop()
-    assert run.returncode == 0, run.stderr[-3000:]
-    audit = assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
-    assert audit["acked"] == stats["acked"], "no call was made after the worker's final counts"
+    signalled_distributed_run(server, tmp_path, ("workers",), "--grpc-timeout", "15", users=1)
 
 
 @pytest.mark.parametrize("drop_rate", ["0", "0.02"])
