@@ -143,6 +143,13 @@ def test_an_option_of_a_section_that_is_off_is_still_refused_when_bad():
         settings_from_arguments([*HOST, "--batch-sizes", "10,x"], environ={})
     with pytest.raises(OptionError, match=r"^--batch-sizes='10' is not valid; accepted: with --capacity-search only"):
         settings_from_arguments([*HOST, "--batch-sizes", "10"], environ={})
+    # Every option of the section, not only one: --slo-visibility-p95-ms 500 alone gated nothing, silently
+    for flag, value in (("--slo-visibility-p95-ms", "500"), ("--slo-p95-ms", "200"), ("--capacity-start", "50")):
+        with pytest.raises(
+            OptionError, match=rf"^{flag}='{value}' is not valid; accepted: with --capacity-search only"
+        ):
+            settings_from_arguments([*HOST, flag, value], environ={})
+    settings_from_arguments([*HOST, "--slo-p95-ms", "1000"], environ={})  # the default changes nothing: accepted
 
 
 def test_the_settings_command_prints_the_grouped_help_or_the_verdict(capsys, monkeypatch):

@@ -448,9 +448,7 @@ def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) ->
             raw("arrival_rate"),
             "either --arrival-rate (open model) or --target-rps (pacing), not both",
         )
-    if settings.capacity is None:
-        if BY_FLAG["--batch-sizes"].read(options):
-            raise OptionError("--batch-sizes", raw("batch_sizes"), "with --capacity-search only")
+    if settings.capacity is None:  # its options set while it is off are refused by read_settings
         return
     if settings.capacity.batch_sizes and max(settings.capacity.batch_sizes) > max_batch_size():
         raise OptionError("--batch-sizes", raw("batch_sizes"), batch_sizes_words())

@@ -125,7 +125,18 @@ def read_settings(settings: type, options: argparse.Namespace, given: dict[str, 
             nested: Section = field.metadata[SECTION]
             parsed = read_settings(nested.settings, options)  # a bad value is refused even while switched off
             if nested.switch is not None and not nested.switch.read(options):
+                _refuse_set_while_off(nested.settings, nested.switch, parsed, options)
                 values[field.name] = None
                 continue
             values[field.name] = nested.build(parsed) if nested.build else parsed
     return settings(**values)
+
+
+def _refuse_set_while_off(settings: type, switch: Option, parsed: Any, options: argparse.Namespace) -> None:
+    """A section's option set away from its default while its switch is off has no effect: refused, one line
+    (``--slo-visibility-p95-ms 500`` without ``--capacity-search`` gated nothing, silently)."""
+    for field in dataclasses.fields(settings):
+        declared: Option | None = field.metadata.get(OPTION)
+        if declared is not None and getattr(parsed, field.name) != declared.value(declared.default):
+            raise OptionError(declared.flag, getattr(options, declared.dest, declared.default),
+                              f"with {switch.flag} only (without it, it has no effect)")  # fmt: skip
