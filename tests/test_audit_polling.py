@@ -164,3 +164,20 @@ def test_dropped_barriers_are_written_again_every_two_seconds(monkeypatch):
     third within the timeout: a real loss left unsettled."""
     result = audit([90], monkeypatch, settle=3, timeout=9, barriers_dropped=2)
     assert (result.status, result.lost, result.barriers) == ("lost", 10, 3), result
+
+
+def test_a_service_slow_to_answer_the_counts_is_timed_to_the_verdict_and_stops_at_the_timeout(monkeypatch):
+    """Each query takes 2 s (a frozen service answers at its deadline): the audit's duration is the whole wait, and
+    its timeout is checked after the poll, not before it (a SIGSTOPped service: `audit took 20.5 s` after 30.6 s,
+    with --audit-timeout 15)."""
+    clock = Clock()
+    call = scripted([0], [0], clock, monkeypatch, barrier_after=None)
+
+    def slow(path: str, payload: bytes) -> bytes:
+        clock.now += 2.0
+        return call(path, payload)
+
+    result = audit_delivery(slow, run_id="r", acked=100, timeout=15, settle=3, sleep=clock.sleep)
+    assert result.status == "unsettled", result
+    assert result.settle_seconds == clock.now, "the duration is the whole wait, to the verdict"
+    assert clock.now < 15 + 3 * 2.0 + 1, "no poll starts after the timeout"

@@ -264,6 +264,7 @@ def audit_delivery(
             count, service = count_stored(call, run_id), count_stored(call, None)
         except grpc.RpcError as error:
             # A busy or flaky service (the very thing under test) gets retried until the timeout.
+            now = time.monotonic()
             if status_name(error) not in RETRYABLE or now - counts.started >= timeout:
                 detail = error_message(error, target)
                 return undecided("error", run_id, acked, in_doubt, counts.run, now - counts.started, detail,
@@ -273,6 +274,7 @@ def audit_delivery(
         except RuntimeError as error:
             return undecided("error", run_id, acked, in_doubt, counts.run, now - counts.started, str(error),
                              unreported_workers)  # fmt: skip
+        now = time.monotonic()  # the counts' own time (a slow service answers late): the timeout counts it too
         counts.update(now, count, service)
         if progress is not None:
             progress(AuditResult(run_id, acked, count, 0, 0, round(now - counts.started, 1), "running", "",
