@@ -20,7 +20,7 @@ from locust_runs import locust_csv_header
 from promtool import exposition, promtool_check
 
 from grpc_user.locust.capacity.search import Step, _broken
-from grpc_user.locust.freshness.files import figures, strip_sentence, summary_line
+from grpc_user.locust.freshness.files import error_bound, figures, strip_sentence, summary_line
 from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe, Sample
 from grpc_user.locust.lifecycle.end import print_freshness_summary
 from grpc_user.locust.settings.suite import CapacitySettings
@@ -300,3 +300,12 @@ def test_a_run_written_with_zeros_for_no_visible_sample_reads_as_no_figure(tmp_p
     assert history_main([str(tmp_path / "runs")]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "| a |" in line)
     assert [cell.strip() for cell in row.strip("|").split("|")][8] == "", row
+
+
+def test_the_poll_interval_is_stated_in_plain_milliseconds_however_long():
+    """``--freshness-poll-interval 100000`` printed ``polls at least 1e+08 ms apart``."""
+    fed = Samples()
+    fed.found([800.0], gap_ms=700.0)
+    data = fed.figures()
+    data["poll_interval_ms"] = 100_000_000.0
+    assert "polls at least 100,000,000 ms apart" in error_bound(data), error_bound(data)

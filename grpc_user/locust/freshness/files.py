@@ -123,10 +123,10 @@ def error_bound(data: dict[str, Any]) -> str:
     if data.get("cadence_poll_gap_ms") is not None and data["cadence_samples"] < data["visible"]:
         measured += (f"; {data['cadence_poll_gap_ms']:,.0f} ms for the {data['cadence_samples']:,} of "
                      f"{data['visible']:,} found by polls timed to the service's flushes")  # fmt: skip
-    line = (f"{measured}; polls at least {data['poll_interval_ms']:g} ms apart and at most "
+    line = (f"{measured}; polls at least {data['poll_interval_ms']:,.10g} ms apart and at most "
             f"{data.get('query_share_percent', 1.5):g}% of the calls")  # fmt: skip
     if data.get("slo_poll_interval_ms"):
-        line += f", and at least every {data['slo_poll_interval_ms']:g} ms for the freshness SLO"
+        line += f", and at least every {data['slo_poll_interval_ms']:,.10g} ms for the freshness SLO"
     return line
 
 
