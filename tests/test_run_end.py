@@ -185,26 +185,29 @@ def test_ctrl_c_of_a_distributed_run_collects_every_workers_final_counts_before_
     assert audit["acked"] == stats["acked"], "no worker's last calls are missing"
 
 
-def signalled_distributed_run(server, tmp_path: Path, order: tuple[str, ...], *args: str, users: int) -> dict:
+def signalled_distributed_run(server, tmp_path: Path, order: tuple[str, ...], *args: str, users: int) -> float:
     """A ``--processes 2`` run given SIGINT a few seconds in, by each of ``order`` ('master', 'workers') in turn, 150 ms
-    apart; it must end by itself with exit 0 and an ``ok`` audit whose acked is exactly the server's."""
+    apart; it must end by itself with exit 0 and an ``ok`` audit whose acked is exactly the server's. Returns the
+    seconds from the first signal to the exit."""
     prefix = str(tmp_path / "single")
     command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), *args, users=users)
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(prefix, process)
     time.sleep(SIGNAL_AFTER_SECONDS - 1)
     workers = psutil.Process(process.pid).children()
+    signalled = time.monotonic()
     for turn, who in enumerate(order):
         time.sleep(0.15 if turn else 0)
         for target in [psutil.Process(process.pid)] if who == "master" else workers:
             target.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=FINISH_TIMEOUT_SECONDS)
+    ended_in = time.monotonic() - signalled
     run = LocustRun(process.returncode, stdout, stderr, prefix)
     stats = server.stop()
     assert run.returncode == 0, run.stderr[-3000:]
     audit = assert_audit_counts_what_the_server_acknowledged(run, stats["acked"])
     assert audit["acked"] == stats["acked"], "no worker's last calls are missing, and no call came after them"
-    return audit
+    return ended_in
 
 
 def test_a_worker_interrupted_while_the_master_s_stop_is_under_way_still_sends_its_final_counts(serve, tmp_path):
@@ -230,9 +233,12 @@ def test_ctrl_c_to_every_worker_ends_the_test_and_a_worker_given_users_while_it_
     one started them, and they called on after its final counts (acked 9 of the server's 66, ``incomplete``, and load
     after the verdict). Here one user on two workers: the one without it quits at once, while the other's call is
     held by the server's stall (from 1 s to 8 s after its first call). The run ends by itself once the last worker
-    quit."""
+    quit, and soon: its master had waited 2 x (--grpc-timeout + 5) s more, stopping with no worker left to say so."""
     server = serve("--stall-at", "1", "--stall-for", "7")
-    signalled_distributed_run(server, tmp_path, ("workers",), "--grpc-timeout", "15", users=1)
+    ended_in = signalled_distributed_run(server, tmp_path, ("workers",), "--grpc-timeout", "15", users=1)
+    assert ended_in < 30, (
+        f"the run ended {ended_in:.0f} s after the workers' Ctrl-C (the stall holds a call 6 s at most)"
+    )
 
 
 @pytest.mark.parametrize("drop_rate", ["0", "0.02"])

@@ -305,9 +305,10 @@ def _end_stopped_test(environment: Any, run: SuiteRun) -> None:
 def finish_stop_under_way(runner: Any, run: SuiteRun) -> None:
     """A stop began elsewhere (the master's, on a worker): let it end, so that calls in flight are counted and a
     worker's final counts sent, before Locust quits and kills the greenlet doing it. Its end is the test's
-    ``test_stop`` handled, not the runner's state: Locust marks a runner stopped before it fires ``test_stop``."""
+    ``test_stop`` handled, not the runner's state: Locust marks a runner stopped before it fires ``test_stop``, and
+    a master whose last worker quit stays ``stopping`` (no worker is left to report it stopped: 40 s waited)."""
     deadline = time.monotonic() + 2 * (run.settings.grpc_timeout + FINAL_COUNTS_MARGIN_SECONDS)
-    while (runner.state in STOP_UNDER_WAY or test_stop_pending(run)) and time.monotonic() < deadline:
+    while test_stop_pending(run) and time.monotonic() < deadline:
         gevent.sleep(STOP_POLL_SECONDS)
 
 
