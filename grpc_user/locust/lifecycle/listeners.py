@@ -83,6 +83,8 @@ def exit_before_any_test(environment: Any, line: str, code: int) -> None:
             if path.stat().st_size == 0:
                 path.unlink()
     sys.stderr.write(f"locust: error: {line}\n")
+    if isinstance(environment.runner, MasterRunner):  # workers that connected meanwhile would run on until
+        environment.runner.quit()  # their heartbeat timeout: Locust's quit tells each to quit
     sys.exit(code)
 
 
