@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -158,7 +159,10 @@ def test_grpc_connections_n_opens_n_connections_counted_by_the_server(serve, tmp
     _, stderr = locust.communicate(timeout=90)
     watcher.join()
     assert locust.returncode == 0, stderr[-3000:]
-    assert max(seen) == connections, seen
+    # The run's N connections, held while it runs; the preflight's own may overlap them for a moment (5 of 4 seen
+    # once in CI), so the count the run held longest is the one checked
+    held = Counter(count for count in seen if count)
+    assert held.most_common(1)[0][0] == connections and max(seen) <= connections + 1, seen
 
 
 def test_more_connections_than_a_server_allows_streams_per_connection_end_client_side_queueing(serve, tmp_path):
