@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from grpc_user.calls import REQUEST_TYPE
@@ -65,7 +65,6 @@ from grpc_user.locust.settings.values import OptionError
 from grpc_user.run_files import ArrivalsHistory, CountsHistory, write_run_info
 
 logger = logging.getLogger(__name__)
-STOP_UNDER_WAY = (STATE_CLEANUP, STATE_STOPPING)
 STOP_POLL_SECONDS = 0.05
 # How long a worker's first test_start waits for Locust's init event (it follows the runner's creation at once).
 INIT_WAIT_SECONDS = 30.0
@@ -304,7 +303,7 @@ def _end_stopped_test(environment: Any, run: SuiteRun) -> None:
         end_test(environment, run)
 
 
-def finish_stop_under_way(runner: Any, run: SuiteRun) -> None:
+def finish_stop_under_way(run: SuiteRun) -> None:
     """A stop began elsewhere (the master's, on a worker): let it end, so that calls in flight are counted and a
     worker's final counts sent, before Locust quits and kills the greenlet doing it. Its end is the test's
     ``test_stop`` handled, not the runner's state: Locust marks a runner stopped before it fires ``test_stop``, and
@@ -329,8 +328,8 @@ def on_quitting(environment: Any, **_: Any) -> None:
         logger.info("Stopping users first: calls in flight finish (within --grpc-timeout %g s) and are counted "
                     "before the audit", run.settings.grpc_timeout)  # fmt: skip
         runner.stop()
-    elif runner is not None and (runner.state in STOP_UNDER_WAY or test_stop_pending(run)):
-        finish_stop_under_way(runner, run)
+    elif runner is not None and test_stop_pending(run):
+        finish_stop_under_way(run)
     if isinstance(runner, WorkerRunner) or not run.started_at:
         return
     if run.audit_greenlet is not None:
