@@ -8,15 +8,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import unpatched_locust  # noqa: F401  (importing any grpc_user.locust module imports Locust: without its patching)
+from forkserver_pool import ForkServerPool, request_forkservers
 
 from reference_server.process import STOP_TIMEOUT_SECONDS, ServerProcess
 
-FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
+_POOL = pytest.StashKey["ForkServerPool"]()
 # The tests that take 13-35 s each on a quiet 2-core machine (a capacity search's 3 s steps, 15 s runs, a restart
 # under load, a lost worker's timeout), longest first: they start first, spread over the test processes, so that none
 # of them starts last and ends the run alone (pytest_collection_modifyitems). Measured per test in `make test` runs;
@@ -42,49 +42,28 @@ LONGEST = (
     "test_replicas.py::test_more_connections_than_a_server_allows_streams_per_connection_end_client_side_queueing",
     "test_open_model.py::test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_rate",
 )
-FORKED = FORKSERVER.parent / "forked.py"
-# The modules the tests run as ``python -m`` through tests/forked.py, and what each one's fork server preloads.
-FORKSERVERS = {
-    "locust": ("locust.main", "grpc", "grpc_user.client"),
-    "reports": ("reports.cli",),
-    "reference_server": ("grpc", "reference_server.server", "reference_server.settings"),
-}
+FORKED = Path(__file__).resolve().parent / "forked.py"
 
 
-@pytest.fixture(scope="session")
-def _forkservers(tmp_path_factory: pytest.TempPathFactory):
-    """Starts, once, the fork servers (tests/forkserver.py) every ``python_m`` command of this pytest process goes
-    through, named to them by ``$FORKSERVER_<MODULE>``; a server that did not start in 30 s is left out (its commands
-    exec). Stopped at the end of the session."""
-    servers: dict[str, subprocess.Popen] = {}
+def pytest_configure(config: pytest.Config) -> None:
+    """The session's first process (xdist's controller, or pytest without xdist) owns the fork servers every test
+    process shares (tests/forkserver_pool.py); its workers inherit ``$FORKSERVER_POOL``."""
+    if not hasattr(config, "workerinput"):
+        config.stash[_POOL] = ForkServerPool()
 
-    def start() -> None:
-        if servers:
-            return
-        folder = tmp_path_factory.mktemp("forkservers")
-        for module, preload in FORKSERVERS.items():
-            command = [sys.executable, str(FORKSERVER), str(folder / module), module, *preload]
-            servers[module] = subprocess.Popen(command, cwd=FORKSERVER.parent.parent, stdin=subprocess.DEVNULL)
-        for module, server in servers.items():
-            deadline = time.monotonic() + 30
-            while not (folder / module).exists() and server.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if (folder / module).exists():
-                os.environ[f"FORKSERVER_{module.upper()}"] = str(folder / module)
 
-    yield start
-    for module, server in servers.items():
-        os.environ.pop(f"FORKSERVER_{module.upper()}", None)
-        server.terminate()
-        server.wait(30)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    pool = config.stash.get(_POOL, None)
+    if pool is not None:
+        pool.stop()
 
 
 @pytest.fixture(autouse=True)
 def _forked_commands(request: pytest.FixtureRequest) -> None:
-    """The fork servers start with the first slow test (the ones that run Locust and the reports as processes): the
-    fast tier pays nothing for them."""
+    """The fork servers start with the first slow test (the ones that run Locust and the reports as processes) of any
+    test process: the fast tier pays nothing for them."""
     if request.node.get_closest_marker("slow"):
-        request.getfixturevalue("_forkservers")()
+        request_forkservers()
 
 
 class ForkedServerProcess(ServerProcess):

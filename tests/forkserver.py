@@ -2,11 +2,11 @@
 
 Every Locust process of the test suite paid about 0.9 CPU-s to import Locust (Flask, requests, gevent's patching),
 grpc and the client before it parsed an option, and every ``python -m reports`` 2 CPU-s for pandas and matplotlib:
-the floor of most tests. A server per module, started once per pytest worker (``tests/conftest.py``), imports them
-once; each ``tests/forked.py MODULE ARGS`` (what the tests run in place of ``python -m MODULE ARGS``) hands it its
-argv, working directory, environment and standard streams, and the server forks a child that runs the module's
-``__main__`` in them, as Locust's own ``--processes`` forks workers from an imported master. The child is a real
-process with the module's exit code and signal handling; what it does not share with an exec'd one:
+the floor of most tests. A server per module, started once per pytest session (``tests/forkserver_pool.py``),
+imports them once; each ``tests/forked.py MODULE ARGS`` (what the tests run in place of ``python -m MODULE ARGS``)
+hands it its argv, working directory, environment and standard streams, and the server forks a child that runs the
+module's ``__main__`` in them, as Locust's own ``--processes`` forks workers from an imported master. The child is a
+real process with the module's exit code and signal handling; what it does not share with an exec'd one:
 
 - the preloaded modules were imported before its environment was set: a request whose environment differs from the
   server's in a variable those imports read (``GRPC_*``, ``GEVENT*``, ``PYTHON*``, ``LD_*``, ``MPL*``) is refused,
@@ -128,7 +128,8 @@ def _monitor(connection: socket.socket, listener: socket.socket, served: str) ->
 
 
 def serve(path: str, served: str) -> None:
-    """Accept requests on ``path`` until the parent (the pytest worker) is gone; a monitor per request."""
+    """Accept requests on ``path`` until the parent (the session's first pytest process) is gone; a monitor per
+    request."""
     parent = os.getppid()
     fork, waitpid, select = _original("os", "fork"), _original("os", "waitpid"), _original("select", "select")
     _original("signal", "signal")(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the test run is the tests' to handle

@@ -25,9 +25,9 @@ PACED = ("--target-rps", "100")
 
 def python_m(module: str) -> tuple[str, ...]:
     """``python -m module`` as the tests run it: a fork of a server that imported the module's libraries once
-    (tests/forkserver.py, started per pytest worker by conftest.py) where there is one for it, instead of an
-    interpreter that imports them again (0.9 CPU-s for Locust, 2 for the reports). The trampoline imports only the
-    standard library: ``-S`` spares it the site-packages' set-up (0.018 CPU-s of its 0.06)."""
+    (tests/forkserver.py, started once per pytest session: tests/forkserver_pool.py) where there is one for it,
+    instead of an interpreter that imports them again (0.9 CPU-s for Locust, 2 for the reports). The trampoline
+    imports only the standard library: ``-S`` spares it the site-packages' set-up (0.018 CPU-s of its 0.06)."""
     return sys.executable, "-S", str(ROOT / "tests" / "forked.py"), module
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import pytest
-from locust_runs import ROOT
+from locust_runs import ROOT, python_m
 
 from benchmarks import connections, cpu_per_call
 from benchmarks.__main__ import SECTIONS
@@ -51,9 +50,7 @@ def test_the_fast_sink_answers_every_rpc_of_the_contract():
 @pytest.mark.parametrize("section", [module for _, module in SECTIONS] + ["benchmarks", "benchmarks.soak"])
 def test_every_benchmark_answers_help_without_starting(section):
     """``--help`` prints what the benchmark measures and exits 0 at once; an unknown option is refused with 2."""
-    help_run = subprocess.run([sys.executable, "-m", section, "--help"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
+    help_run = subprocess.run([*python_m(section), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert help_run.returncode == 0 and help_run.stdout.startswith(f"usage: python -m {section}"), help_run
-    refused = subprocess.run([sys.executable, "-m", section, "--bogus"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)  # fmt: skip
+    refused = subprocess.run([*python_m(section), "--bogus"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "unrecognized arguments: --bogus" in refused.stderr, refused
