@@ -11,7 +11,7 @@ import grpc
 from grpc_user import calls, health
 from grpc_user.channels import aio_channel
 from grpc_user.client import client_settings
-from grpc_user.connection_watch import ConnectionWatch, Mark, watch_aio_channel
+from grpc_user.connection_watch import Mark, aio_watch, watch_aio_channel
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
@@ -32,7 +32,7 @@ class AsyncLogClient:
         self.target, self.timeout, self.max_batch_size = client_settings(target, timeout, max_batch_size)
         self._channel = aio_channel(self.target, lb_policy=lb_policy)
         self._stub = pb_grpc.LogServiceStub(self._channel)
-        self._watch = ConnectionWatch()
+        self._watch = aio_watch(self._channel, self.target.address)
         self._watching: asyncio.Task[None] | None = None
 
     def _mark(self) -> Mark:

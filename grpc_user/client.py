@@ -37,8 +37,6 @@ def _close_channel(channel: grpc.Channel, watch: ConnectionWatch) -> None:
     channel.close()
 
 
-# How long a failed call waits for the channel's connectivity changes to be delivered (grpc's polling thread).
-CATCH_UP_SECONDS = 0.5
 # How long closing waits for grpc's connectivity polling thread to stop (it looks every 0.2 s).
 POLL_STOP_SECONDS = 0.5
 
@@ -81,7 +79,7 @@ class LogClient:
     ) -> None:
         self.target, self.timeout, self.max_batch_size = client_settings(target, timeout, max_batch_size)
         self._channel = sync_channel(self.target, lb_policy=lb_policy)
-        self._watch = watch_sync_channel(self._channel)
+        self._watch = watch_sync_channel(self._channel, self.target.address)
         self._stub = pb_grpc.LogServiceStub(self._channel)
         # Closed when the client is collected or, at the latest, at interpreter exit while grpc's polling thread
         # still runs: a channel with a subscriber left to ``Channel.__del__`` at shutdown waits forever for that
@@ -109,8 +107,6 @@ class LogClient:
         return calls.batch_result(chunks)
 
     def _outcome_unknown(self, error: grpc.RpcError, mark: Mark) -> bool:
-        if calls.status_name(error) not in calls.REFUSALS:
-            self._watch.catch_up(CATCH_UP_SECONDS)
         return calls.outcome_unknown(error, self._watch.never_sent(mark))
 
     def query_logs(self, **filters: Any) -> QueryResult:

@@ -1,46 +1,75 @@
-"""Whether a failed call's request can have left the client: from the channel's connectivity, not error strings.
+"""Whether a failed call's request can have left the client: from the channel's connectivity and grpc's own count of
+calls started on a connection (channelz), not from error strings.
 
-gRPC writes a request only on a READY connection. A channel that was not READY when a call started and did not
-reach READY before the call failed never wrote it: the call is provably rejected. Any other failure (a status the
-transport can produce, such as UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, INTERNAL, a reset) leaves the request's
-fate unknown: in doubt.
+gRPC writes a request only on a READY connection, as a call started on one of the channel's subchannels (channelz
+counts it: ``callsStarted``). A call failing now provably never wrote its request when all of these hold:
 
-``ConnectionWatch`` is fed every connectivity change of one channel (``observe``) and counts the changes that may
-have passed through READY: READY itself, and the changes it might have missed (the same state seen twice, IDLE,
-which a channel reaches when its connection closes, SHUTDOWN). Only CONNECTING and TRANSIENT_FAILURE are connection
-attempts that provably failed. A call reads ``current`` when it starts (one attribute read, its mark) and asks
-``never_sent(mark)`` only when it fails.
+- the channel was not READY when the call started, as far as the watch had seen (``Mark.ready``);
+- the watch has seen no change since then that may have passed through READY (``Mark.connections``): READY itself,
+  the same state twice, IDLE (where a channel goes when its connection closes), SHUTDOWN; only CONNECTING and
+  TRANSIENT_FAILURE are connection attempts that provably failed;
+- the channel is not connected now (``live_state``, read when the call fails, not as delivered: gRPC delivers a
+  blocking channel's changes from another thread, late, and merges those it could not deliver in time; an asyncio
+  watch can run after the call's failure too);
+- none of the channel's subchannels has started a call since the mark, and none of those the mark saw has gone
+  (``Mark.started``, from ``grpc_user.channelz.ChannelCalls``): a READY the watch never saw (merged away, with the
+  channel back to CONNECTING, a round_robin subchannel reconnecting at once) still left its count there.
+
+Every other failure (a status the transport can produce: UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, INTERNAL, a
+reset) leaves the request's fate unknown: in doubt. Subchannels can be shared (channels with the same target and
+options), and a channel channelz cannot tell apart is read as the whole process: another channel's call started
+meanwhile then makes a failure in doubt that may have been provable, never the other way round. What no figure
+shows: with pick_first, a call started on an IDLE channel, whose connection opens, carries it, closes (its subchannel
+destroyed) and is opened anew for another call, still CONNECTING when the call fails, all before the watch has seen
+the READY. Only concurrent calls on a flapping server can meet it; one call at a time cannot.
+
+A call reads ``current`` when it starts (one attribute read, its mark) and asks ``never_sent(mark)`` only when it
+fails; the channelz reads (about 0.3 ms for the channel and for each of its subchannels) happen on a connectivity
+change and when a call that may be provably unsent fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import grpc
 import grpc.aio
+
+from grpc_user.channelz import ChannelCalls
 
 logger = logging.getLogger(__name__)
 State = grpc.ChannelConnectivity
 # The states of a channel that has not connected: no request can have been written since.
 NOT_CONNECTED = frozenset({State.CONNECTING, State.TRANSIENT_FAILURE})
+_BY_NUMBER = {state.value[0]: state for state in State}
 
 
-# A call's mark: the count of possible connections times two, plus one when the channel was READY.
-Mark = int
+class Mark(NamedTuple):
+    """What a call starting now needs to know when it fails: ``connections``, the watch's count of changes that may
+    have passed through READY; ``ready``, whether the channel was READY; ``started``, calls started per subchannel
+    of the channel (channelz id -> count) when the watch last saw a change."""
+
+    connections: int
+    ready: bool
+    started: Mapping[int, int]
 
 
 class ConnectionWatch:
-    """The connectivity of one channel as far as a failed call needs it (fed by ``observe``)."""
+    """The connectivity of one channel as far as a failed call needs it (fed by ``observe``; ``live_state`` reads
+    the channel's state when a call fails; ``calls_started`` reads its subchannels' channelz counts)."""
 
-    __slots__ = ("state", "connections", "current", "_changed")
+    __slots__ = ("state", "connections", "current", "_live_state", "_calls_started")
 
-    def __init__(self) -> None:
+    def __init__(self, live_state: Callable[[], grpc.ChannelConnectivity],
+                 calls_started: Callable[[], Mapping[int, int]]) -> None:  # fmt: skip
         self.state: grpc.ChannelConnectivity | None = None
         self.connections = 0
-        self.current: Mark = 0  # the mark of a call starting now
-        self._changed = threading.Condition()
+        self._live_state = live_state
+        self._calls_started = calls_started
+        self.current = Mark(0, False, calls_started())  # the mark of a call starting now
 
     def observe(self, state: grpc.ChannelConnectivity) -> None:
         """A connectivity change of the channel (gRPC reports each change, but two quick ones may arrive as one);
@@ -51,33 +80,37 @@ class ConnectionWatch:
             possible = state not in NOT_CONNECTED or state == self.state
         self.connections += possible
         self.state = state
-        self.current = self.connections << 1 | (state is State.READY)
-        with self._changed:
-            self._changed.notify_all()
-
-    def catch_up(self, timeout: float) -> None:
-        """Wait (at most ``timeout`` s) until the watch has seen the channel try to connect.
-
-        For a blocking channel, whose changes ``subscribe`` delivers from another thread and may deliver after a
-        call that failed at once (a refused connection) has returned; the asyncio watch needs none.
-        """
-        with self._changed:
-            self._changed.wait_for(lambda: self.state not in (None, State.IDLE), timeout)
+        ready = state is State.READY  # a READY mark proves nothing: no count to read
+        self.current = Mark(self.connections, ready, {} if ready else self._calls_started())
 
     def never_sent(self, mark: Mark) -> bool:
         """True when a call started at ``mark`` and failing now provably never wrote its request."""
-        return not mark & 1 and self.connections == mark >> 1 and self.state in NOT_CONNECTED
+        if mark.ready or self.connections != mark.connections or self._live_state() not in NOT_CONNECTED:
+            return False
+        now = self._calls_started()
+        return mark.started.keys() <= now.keys() and all(
+            calls <= mark.started.get(subchannel, 0) for subchannel, calls in now.items()
+        )
 
 
-def watch_sync_channel(channel: grpc.Channel) -> ConnectionWatch:
-    """A watch fed by ``channel.subscribe`` (gRPC's own polling thread); ``channel.unsubscribe(watch.observe)``.
+def sync_state(channel: grpc.Channel) -> grpc.ChannelConnectivity:
+    """A blocking channel's connectivity now, without trying to connect (grpc has no public read: its private
+    ``Channel._channel.check_connectivity_state``, listed in docs/architecture.md)."""
+    return _BY_NUMBER[channel._channel.check_connectivity_state(False)]  # type: ignore[attr-defined]
 
-    Its changes arrive from another thread, after the call that caused them at times: a failed call asks
-    ``catch_up`` first. Were a READY delivered only after a call sent on it had failed, that call would be counted
-    rejected; the asyncio watch (the Locust client's) sees changes and answers in the order gRPC made them."""
-    watch = ConnectionWatch()
+
+def watch_sync_channel(channel: grpc.Channel, address: str) -> ConnectionWatch:
+    """A watch of the blocking channel just made to ``address`` (the target as given to grpc), fed by
+    ``channel.subscribe`` (gRPC's own delivery thread); ``channel.unsubscribe(watch.observe)``."""
+    watch = ConnectionWatch(lambda: sync_state(channel), ChannelCalls(address).read)
     channel.subscribe(watch.observe, try_to_connect=False)
     return watch
+
+
+def aio_watch(channel: grpc.aio.Channel, address: str) -> ConnectionWatch:
+    """A watch of the asyncio channel just made to ``address`` (the target as given to grpc), to be fed by
+    ``watch_aio_channel``."""
+    return ConnectionWatch(lambda: channel.get_state(try_to_connect=False), ChannelCalls(address).read)
 
 
 async def watch_aio_channel(channel: grpc.aio.Channel, watch: ConnectionWatch) -> None:

@@ -9,6 +9,7 @@ arrives, so a call its transport then cut provably reached it, and must be in do
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import grpc
 import pytest
@@ -56,6 +57,32 @@ def test_a_connection_reset_mid_call_is_in_doubt():
         proxy = ResettingProxy(target, reset_when=service.arrived)
         with LogClient(proxy.target) as client:
             result = client.write_log("cut by a reset")
+        proxy.close()
+    assert_in_doubt(result, "UNAVAILABLE", service)
+
+
+@pytest.mark.parametrize("lb_policy", ["", "round_robin"])
+def test_a_reset_mid_call_is_in_doubt_while_the_connectivity_watch_lags_behind(lb_policy):
+    """gRPC delivers a blocking channel's connectivity changes from one thread, to each subscriber in turn, merging
+    what it could not deliver in time. Here a later subscriber holds that thread once CONNECTING is delivered, so
+    the client's watch has seen the channel connecting, not the READY on which the request left nor the IDLE after
+    the reset: the call must still be in doubt (it was counted rejected: seen in CI on Python 3.13). With
+    round_robin the channel reconnects at once after the reset, and the proxy resets that connection too: the channel
+    is CONNECTING again, or in TRANSIENT_FAILURE, when the call fails, as if it had never connected."""
+    service = HostileLogService(answer_after=2.0)
+    delivered = threading.Event()
+
+    def hold_the_delivery_thread(state: grpc.ChannelConnectivity) -> None:
+        if state is grpc.ChannelConnectivity.CONNECTING:
+            delivered.wait(5)
+
+    with running(service) as target:
+        proxy = ResettingProxy(target, reset_when=service.arrived)
+        with LogClient(proxy.target, lb_policy=lb_policy) as client:
+            client._channel.subscribe(hold_the_delivery_thread)
+            result = client.write_log("cut by a reset while the watch lags")
+            delivered.set()
+            client._channel.unsubscribe(hold_the_delivery_thread)
         proxy.close()
     assert_in_doubt(result, "UNAVAILABLE", service)
 

@@ -40,7 +40,7 @@ from gevent.event import AsyncResult
 from grpc._cython import cygrpc
 
 from grpc_user.channels import aio_channel
-from grpc_user.connection_watch import ConnectionWatch, watch_aio_channel
+from grpc_user.connection_watch import aio_watch, watch_aio_channel
 from grpc_user.locust.transport.hub_selector import HubSelector
 from grpc_user.security import Security
 from grpc_user.target import Target
@@ -251,7 +251,7 @@ class AioTransport:
         self._metadata = security.call_metadata() or None
         self._channel: grpc.aio.Channel = self._loop.run(_open(target, security, lb_policy, own_connections))
         self._methods: dict[str, Any] = {}
-        self.watch = ConnectionWatch()
+        self.watch = aio_watch(self._channel, target.address)
         self._watching = self._loop.submit(watch_aio_channel(self._channel, self.watch))
 
     def _method(self, path: str) -> Any:
