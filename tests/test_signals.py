@@ -134,7 +134,9 @@ def test_a_signal_during_the_preflight_refuses_the_run_in_one_line_and_leaves_no
         run = locust.finish()
     assert run.returncode == 1, run.stderr[-3000:]
     line = f"locust: error: the preflight was cut short by {signal_number.name} after"
-    assert line in run.stderr and f"{server.target} had not answered; no test ran" in run.stderr, run.stderr[-3000:]
+    assert line in run.stderr and f", before target {server.target} answered; no test ran" in run.stderr, run.stderr[
+        -3000:
+    ]
     assert "Traceback" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr[-3000:]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["stderr.log"], "a refused run leaves no files"
 
@@ -147,7 +149,7 @@ def test_a_ctrl_c_during_a_web_ui_test_s_preflight_refuses_that_test_and_exits_n
         assert web.process.wait(FINISH_TIMEOUT_SECONDS) == 1, web.log.read_text()[-3000:]
         output = web.log.read_text()
     assert output.count("the preflight was cut short by SIGINT after") == 2, "the line and the UI's error"
-    assert f"target {server.target} had not answered; no test ran" in output
+    assert f", before target {server.target} answered; no test ran" in output
     assert "Shutting down (exit code 1)" in output and "Traceback" not in output, output[-3000:]
 
 
@@ -186,7 +188,7 @@ def test_ctrl_c_while_the_master_waits_for_its_workers_tells_them_to_quit_and_ex
     left running until its heartbeat timeout (Locust's own TODO there)."""
     waiting = "Waiting for workers to be ready, 1 of 2 connected"  # its preflight is done
     output = ctrl_c_to_a_master_with_one_of_two_workers(tmp_path, grpc_host(serve()), waiting)
-    assert "SIGINT while the master waited for its workers (1 of 2 connected): no test ran" in output, output
+    assert "SIGINT while the master waited for its workers (1 of 2 still connected): no test ran" in output, output
 
 
 def test_a_master_whose_preflight_is_cut_short_tells_the_workers_connected_meanwhile_to_quit(tmp_path):
@@ -266,3 +268,41 @@ def test_the_terminal_s_ctrl_c_reaches_the_wrapped_command_once(tmp_path):
         os.close(secondary)
     assert "SIGINTs received: 1" in stdout, (stdout, stderr)
     assert wrapper.returncode == 0, stderr
+
+
+def test_a_ctrl_c_while_locust_starts_is_one_line_and_exit_1(serve, tmp_path):
+    """From the command line's parsing to Locust's init (where it forks its --processes workers and makes its
+    runner), a Ctrl-C was Locust's own KeyboardInterrupt traceback, exit 130. A listener that takes its time there
+    (registered after the suite's) holds the process in that window."""
+    locustfile = tmp_path / "slow_start.py"
+    locustfile.write_text(
+        "import sys, time\n"
+        "from locust import events\n"
+        "from locustfiles.single import *  # noqa: F403\n"
+        "@events.init_command_line_parser.add_listener\n"
+        "def _(parser, **_):\n"
+        "    sys.stderr.write('parsing the command line\\n'); sys.stderr.flush()\n"
+        "    end = time.monotonic() + 20\n"
+        "    while time.monotonic() < end:  # busy, as Locust's gc.collect and forks are\n"
+        "        pass\n"
+    )
+    stderr_path = tmp_path / "stderr.log"
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen([*LOCUST, "-f", str(locustfile), "--headless", "-u", "1", "-t", "5s", "--host",
+                                    grpc_host(serve())], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
+                                   env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    try:
+        deadline = time.monotonic() + FINISH_TIMEOUT_SECONDS
+        while "parsing the command line" not in stderr_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, stderr_path.read_text()[-3000:]
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        signalled = time.monotonic()
+        assert process.wait(FINISH_TIMEOUT_SECONDS) == 1, stderr_path.read_text()[-3000:]
+        assert time.monotonic() - signalled < 10, "the Ctrl-C waited for the start's work to end"
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = stderr_path.read_text()
+    assert "locust: error: SIGINT while Locust was starting: no test ran" in output, output[-3000:]
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]

@@ -46,8 +46,8 @@ def target_problem(environment: Any, run: SuiteRun) -> str:
     started = time.monotonic()
     result = answer_unless_cut(environment, run)
     if result is None:
-        return (f"the preflight was cut short by {run.preflight_cut_by} after {time.monotonic() - started:.1f} s: "
-                f"target {target} had not answered; no test ran")  # fmt: skip
+        return (f"the preflight was cut short by {run.preflight_cut_by} after {time.monotonic() - started:.1f} s, "
+                f"before target {target} answered; no test ran")  # fmt: skip
     return "" if result.serving else f"target {result.target} is not serving the log service: {result.detail}"
 
 

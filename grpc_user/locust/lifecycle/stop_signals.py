@@ -16,7 +16,11 @@ exiting anything twice.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
+from functools import partial
+from types import FrameType
 from typing import Any
 
 import gevent
@@ -30,6 +34,26 @@ from grpc_user.locust.run.state import SuiteRun, suite_run
 logger = logging.getLogger(__name__)
 # Runner states in which a test runs or is ending (its calls in flight finishing): a repeated signal is news then.
 TEST_UNDER_WAY = (STATE_SPAWNING, STATE_RUNNING, STATE_STOPPING, STATE_CLEANUP)
+
+
+_startup_sigint_installed = False
+
+
+def install_startup_sigint() -> None:
+    """Ctrl-C while Locust starts, from its command line's parsing to its init event (it forks its ``--processes``
+    workers and makes its runner there; Locust's own answer is a KeyboardInterrupt traceback): one line from the
+    process that took it (its forked workers quit silently), exit 1, no test ran. ``install_stop_signals`` takes
+    over at init. Once per process: Locust builds its parser again later (the web UI's extra arguments)."""
+    global _startup_sigint_installed
+    if not _startup_sigint_installed:
+        _startup_sigint_installed = True
+        signal.signal(signal.SIGINT, partial(_sigint_at_startup, os.getpid()))
+
+
+def _sigint_at_startup(parent: int, signum: int, frame: FrameType | None) -> None:
+    if os.getpid() == parent:
+        sys.stderr.write("locust: error: SIGINT while Locust was starting: no test ran\n")
+    raise SystemExit(FAILED)
 
 
 def install_stop_signals(environment: Any) -> None:
@@ -74,7 +98,7 @@ def waiting_for_workers(environment: Any) -> bool:
 def quit_before_the_test(environment: Any, main: Any) -> None:
     """Ctrl-C before the test started: one line, the workers connected so far told to quit, exit 1 (no test ran)."""
     runner = environment.runner
-    logger.error("SIGINT while the master waited for its workers (%d of %d connected): no test ran",
+    logger.error("SIGINT while the master waited for its workers (%d of %d still connected): no test ran",
                  len(runner.clients.ready), getattr(environment.parsed_options, "expect_workers", 0))  # fmt: skip
     runner.quit()
     main.throw(SystemExit(FAILED))
