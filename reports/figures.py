@@ -98,8 +98,8 @@ class Freshness:
     p99: float | None
     max_ms: float | None
     max_poll_gap_ms: float | None = None
-    cadence_samples: int = 0
-    cadence_poll_gap_ms: float | None = None
+    asked: int | None = None
+    sampling_limited: bool = False
     probe_queries: int | None = None
     never_visible_samples: list[dict[str, Any]] | None = None
     unknown: int = 0
@@ -127,12 +127,11 @@ class Freshness:
         if self.max_poll_gap_ms is None:
             measured = "none measured, no sample became visible" if not self.visible else "not in this run's files"
             return f"{measured} ({asked})"
-        timed = ""
-        if self.cadence_poll_gap_ms is not None and self.cadence_samples < self.visible:
-            timed = (f"; {self.cadence_poll_gap_ms:,.0f} ms for the {self.cadence_samples:,} of {self.visible:,} found "
-                     "by polls timed to the service's flushes")  # fmt: skip
+        limited = ""
+        if self.sampling_limited and self.asked is not None:
+            limited = f"; sampled {self.samples:,} of {self.asked:,} asked, limited by the query share"
         return (f"late by at most {self.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that saw a "
-                f"sample, measured{timed} ({asked})")  # fmt: skip
+                f"sample, measured{limited} ({asked})")  # fmt: skip
 
 
 def figure_ms(value: Any) -> float | None:
@@ -465,8 +464,8 @@ def _freshness(data: RunData) -> Freshness | None:
         max_poll_gap_ms=(info.get("max_poll_gap_ms") if "max_poll_gap_ms" in info else _largest_gap(total))
         if total["Visible"]
         else None,
-        cadence_samples=info.get("cadence_samples", 0),
-        cadence_poll_gap_ms=info.get("cadence_poll_gap_ms") if total["Visible"] else None,
+        asked=info.get("asked"),
+        sampling_limited=bool(info.get("sampling_limited", False)),
         probe_queries=info.get("probe_queries"),
         never_visible_samples=info.get("never_visible_samples"),
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,

@@ -51,8 +51,8 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "unknown_because": fresh.unknown_because,
         "poll_interval_ms": fresh.poll_interval_ms,
         "max_poll_gap_ms": fresh.max_poll_gap_ms,
-        "cadence_samples": fresh.cadence_samples,
-        "cadence_poll_gap_ms": fresh.cadence_poll_gap_ms,
+        "asked": fresh.asked,
+        "sampling_limited": fresh.sampling_limited,
         "probe_queries": fresh.probe_queries,
         "by_name": {str(row["Name"]): _freshness_row(row) for _, row in fresh.rows.iterrows()},
         "phases": [

@@ -24,7 +24,7 @@ from web_runs import http, web_ui_process
 
 from grpc_user.calls import METHOD_PATHS, WRITE_LOG, write_request
 from grpc_user.histograms import Latencies
-from grpc_user.locust.freshness.poller import PollPacing, poll_once
+from grpc_user.locust.freshness.poller import poll_once
 from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, WORKER_KEY, FreshnessProbe
 from grpc_user.pb import log_service_pb2 as pb
 from reference_server.process import start_server_process
@@ -32,8 +32,9 @@ from reference_server.process import start_server_process
 pytestmark = pytest.mark.slow
 
 LIGHT_LOAD = ("--target-rps", "100")
-# The accuracy tests poll every 100 ms at 100 calls/s: 10% of the calls (the default, 1.5%, polls every ~0.7 s).
-PRECISE = ("--freshness-query-share", "10")
+# The accuracy tests sample all the time at 100 calls/s: a poll every 100 ms while a sample is pending is 10% of the
+# calls (the default, 1.5%, samples in windows: tests/test_freshness_windows.py).
+PRECISE = ("--freshness-query-share", "20")
 
 
 def freshness(run) -> dict:
@@ -157,28 +158,6 @@ def test_the_error_bound_is_the_largest_gap_between_the_last_look_without_a_samp
     assert probe.max_poll_gap == pytest.approx(looks[-1] - looks[-2], abs=0.01)  # not the first gap, not the figure
 
 
-def test_the_probe_s_queries_stay_within_their_share_of_the_calls_while_users_call():
-    calls, queries = [0], 0
-    pacing = PollPacing(interval=0.1, share=0.015, calls=lambda: calls[0], started=0.0, stopped=lambda: -1.0)
-    last = float("-inf")
-    for tick in range(1, 600):  # 60 s at 100 calls/s, a check every 100 ms
-        calls[0] = tick * 10
-        if pacing.ready(tick * 0.1, last, queries):
-            queries, last = queries + 1, tick * 0.1
-    # Two of the share's queries are kept in hand for the polls after the stop.
-    assert queries <= 0.015 * calls[0] + 1 and queries >= 0.015 * calls[0] - 2
-
-
-def test_after_the_stop_the_polls_grow_apart_with_the_time_since_the_stop():
-    pacing = PollPacing(interval=0.1, share=0.015, calls=lambda: 1500, started=0.0, stopped=lambda: 15.0)
-    polls, last = [], 15.0
-    for tick in range(150, 750):  # a minute after the stop
-        if pacing.ready(tick * 0.1, last, 22):
-            polls.append(tick * 0.1)
-            last = tick * 0.1
-    assert 10 <= len(polls) <= 20, polls  # the test's pace (15 s / 22.5 queries), then a quarter of the time since
-
-
 def test_histograms_sent_by_workers_add_up_exactly_on_the_master():
     worker_a, worker_b, master = (FreshnessProbe(t, 20, 0.1) for t in ("a", "b", ""))
     for value in range(1, 500):
@@ -244,8 +223,8 @@ def test_samples_never_stored_are_counted_and_named(serve, tmp_path):
     # Half the logs dropped, by a seeded draw per log: with exactly 150 logs the 151st draw, the audit's barrier's,
     # keeps it (0.70 >= 0.5), so the audit proves the rest lost and their samples never visible.
     server = serve("--drop-rate", "0.5", "--seed", "3")
-    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--max-requests", "150", "--audit-timeout",
-                     "10", "--audit-settle", "1", run_time="10s")  # fmt: skip
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, "--max-requests", "150",
+                     "--audit-timeout", "10", "--audit-settle", "1", run_time="10s")  # fmt: skip
     assert run.returncode == 3, run.stderr[-3000:]  # the audit's verdict: lost
     data = freshness(run)
     assert data["never_visible"] + data["visible"] == data["samples"] >= 10 and data["never_visible"] > 0, data
@@ -256,7 +235,8 @@ def test_samples_never_stored_are_counted_and_named(serve, tmp_path):
 
 def test_the_probe_s_queries_stay_out_of_the_request_stats(serve, tmp_path):
     server = serve()
-    run = run_locust("batch", grpc_host(server), tmp_path, "--batch-size", "10", *PACED, users=2, run_time="2s")
+    run = run_locust("batch", grpc_host(server), tmp_path, "--batch-size", "10", *PACED, *PRECISE, users=2,
+                     run_time="2s")  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert set(run.stats()) == {"BatchWriteLog", "Aggregated"}
     data = freshness(run)
@@ -264,26 +244,10 @@ def test_the_probe_s_queries_stay_out_of_the_request_stats(serve, tmp_path):
     assert "freshness probe:" in run.stderr
 
 
-def test_at_the_default_rate_the_probe_makes_under_2_percent_of_the_calls_of_a_light_load(serve, tmp_path):
-    # 100 calls/s, the default sample rate and poll interval: one query every 100 ms would be 10% of the calls.
-    server = serve("--flush-period", "0.5", "--flush-batch", "100000")
-    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, users=4, run_time="15s", timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    data = freshness(run)
-    calls = run.requests()
-    assert data["probe_queries"] < 0.02 * calls, (data["probe_queries"], calls)
-    assert data["visible"] == data["samples"] >= 200 and data["never_visible"] == data["unknown"] == 0
-    # The bound is what was measured: the largest gap between the polls that saw a sample, in every output.
-    bound = data["max_poll_gap_ms"]
-    assert 100 <= bound <= 5000
-    assert f"late by at most {bound:,.0f} ms" in run.stderr
-    assert {row["Name"]: row for row in run.rows("freshness")}["Aggregated"]["Largest Poll Gap (ms)"] == str(bound)
-
-
 def test_samples_pending_when_the_audit_is_interrupted_are_unknown_not_never_visible(serve, tmp_path):
     server = serve("--drop-rate", "1")  # nothing is stored: every sample stays pending
-    locust = Locust(tmp_path, grpc_host(server), "--target-rps", "100", "--audit-timeout", "60", "--audit-settle",
-                    "30", run_time="2s")  # fmt: skip
+    locust = Locust(tmp_path, grpc_host(server), "--target-rps", "100", *PRECISE, "--audit-timeout", "60",
+                    "--audit-settle", "30", run_time="2s")  # fmt: skip
     locust.wait_for("Delivery audit: waiting")
     time.sleep(0.5)
     locust.signal(signal.SIGINT)
@@ -301,8 +265,8 @@ def test_without_an_audit_the_probe_stops_looking_once_nothing_became_visible_fo
     will not store them later (82 samples of a 30 s flush were called never visible)."""
     server = serve("--drop-rate", "1")
     started = time.monotonic()
-    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--no-audit", "--audit-timeout", "300",
-                     "--audit-settle", "2", run_time="2s", timeout=100)  # fmt: skip
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, "--no-audit", "--audit-timeout",
+                     "300", "--audit-settle", "2", run_time="2s", timeout=100)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert time.monotonic() - started < 100  # not the 300 s of --audit-timeout
     data = freshness(run)
@@ -314,7 +278,7 @@ def test_without_an_audit_a_dead_service_leaves_the_pending_samples_unknown_at_o
     server = start_server_process("--flush-period", "1", "--flush-batch", "100000", "--queue-size", "100000")
     try:
         locust = Locust(tmp_path, grpc_host(server), "--no-audit", "--audit-timeout", "300", "--target-rps", "100",
-                        run_time="5s")  # fmt: skip
+                        *PRECISE, run_time="5s")  # fmt: skip
         locust.wait_for("All users spawned")
         time.sleep(2.5)  # samples found at the flushes; those acknowledged since the last one are never stored
     finally:
@@ -359,8 +323,8 @@ def test_no_freshness_measures_nothing(serve, tmp_path):
 
 def test_workers_probe_their_own_samples_and_the_master_adds_them(serve, tmp_path):
     server = serve("--flush-period", "1", "--flush-batch", "100000")
-    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, "--audit-settle", "2",
-                     *distributed_args(2), users=4, run_time="4s", timeout=120)  # fmt: skip
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--freshness-query-share", "40",
+                     "--audit-settle", "2", *distributed_args(2), users=4, run_time="4s", timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     data = freshness(run)
     row = data["aggregated"]
@@ -375,7 +339,7 @@ def test_the_report_shows_and_gates_freshness_and_the_json_and_history_carry_it(
     server = serve("--flush-period", "0.5", "--flush-batch", "100000")
     folder = tmp_path / "runs" / "20261130T000000Z-single"
     folder.mkdir(parents=True)
-    run = run_locust("single", grpc_host(server), folder, *LIGHT_LOAD, run_time="2s")
+    run = run_locust("single", grpc_host(server), folder, *LIGHT_LOAD, *PRECISE, run_time="2s")
     assert run.returncode == 0, run.stderr[-2000:]
     aggregated = {row["Name"]: row for row in run.rows("freshness")}["Aggregated"]
     breached = in_process(folder, "--max-visibility-p95-ms", "1", "--no-charts")

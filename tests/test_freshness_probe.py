@@ -11,24 +11,20 @@ from grpc_user.locust.freshness.files import error_bound, figures
 from grpc_user.locust.freshness.pending import PendingSamples, Sample
 from grpc_user.locust.freshness.poller import PollPacing
 from grpc_user.locust.freshness.probe import CATCH_UP_SECONDS, FreshnessProbe
+from grpc_user.locust.freshness.windows import QueryBudget
 
 
-def polls_in_a_minute(pacing: PollPacing, calls_per_tick: int) -> list[float]:
-    """The poll times of 60 s of a test checked every 10 ms, ``calls_per_tick`` calls made each 10 ms."""
-    calls, polls, last = [0], [], float("-inf")
-    pacing.calls = lambda: calls[0]
+def polls_in_a_minute(pacing: PollPacing, probe: FreshnessProbe, calls: list[int], calls_per_tick: int) -> list[float]:
+    """The poll times of 60 s of a test checked every 10 ms, ``calls_per_tick`` calls made each 10 ms, a sample
+    pending throughout (a service that stores nothing)."""
+    probe.pending.add(Sample("", 0, "WriteLog", 0.0, acked_at=0.0))
+    polls: list[float] = []
     for tick in range(1, 6000):
         calls[0] = tick * calls_per_tick
-        if pacing.ready(tick / 100, last, len(polls)):
+        if pacing.ready(probe, tick / 100, polls[-1] if polls else float("-inf"), tick / 100):
             polls.append(tick / 100)
-            last = tick / 100
+            probe.asking()
     return polls
-
-
-def test_without_an_slo_a_light_load_polls_within_its_share_of_the_calls():
-    polls = polls_in_a_minute(PollPacing(interval=0.1, share=0.015, calls=lambda: 0, started=0.0,
-                                         stopped=lambda: -1.0), calls_per_tick=1)  # fmt: skip
-    assert abs(len(polls) - 0.015 * 6000) <= 2, "1.5% of 100 calls/s: 1.5 polls a second"
 
 
 def test_a_freshness_slo_polls_every_tenth_of_it_whatever_the_share():
@@ -40,9 +36,9 @@ def test_a_freshness_slo_polls_every_tenth_of_it_whatever_the_share():
     assert probe.longest_poll_gap() == 0.2
     probe.late_after = 0.5
     assert probe.longest_poll_gap() == 0.1, "never below the poll interval"
-    pacing = PollPacing(interval=0.1, share=0.015, calls=lambda: 0, started=0.0, stopped=lambda: -1.0,
-                        longest=probe.longest_poll_gap())  # fmt: skip
-    polls = polls_in_a_minute(pacing, calls_per_tick=1)
+    calls = [0]
+    pacing = PollPacing(0.1, QueryBudget(0.015, lambda: calls[0], 0.0, lambda: -1.0), probe.longest_poll_gap())
+    polls = polls_in_a_minute(pacing, probe, calls, calls_per_tick=1)
     assert max(b - a for a, b in zip(polls, polls[1:], strict=False)) <= 0.1 + 0.011 and len(polls) >= 540
 
 

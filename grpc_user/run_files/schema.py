@@ -307,15 +307,15 @@ _NEVER_VISIBLE = _record({"name": _TEXT, "probe": _TEXT, "sample": _COUNT, "acke
 FRESHNESS_INFO = JsonFile(
     "freshness info",
     "_freshness.json",
-    _record({"max_poll_gap_ms": _nullable(_NUMBER), "cadence_samples": _COUNT,
-             "cadence_poll_gap_ms": _nullable(_NUMBER), "probe_queries": _COUNT,
+    _record({"max_poll_gap_ms": _nullable(_NUMBER), "asked": _COUNT, "sampling_limited": {"type": "boolean"},
+             "probe_queries": _COUNT,
              "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE},
              "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT,
              "histograms": {"type": "array"}}),
 )  # fmt: skip
 """The freshness figures (as ``_freshness.csv``), the samples never visible and unknown, the probe's own QueryLog
-calls, the error bound of the samples found by polls timed to the service's flushes (``cadence_samples``,
-``cadence_poll_gap_ms``; absent from runs before them), and each name's HDR histogram."""
+calls, the samples the sample rate asked for and whether the query share took fewer (``asked``,
+``sampling_limited``; absent from runs before them), and each name's HDR histogram."""
 HISTOGRAMS = JsonFile(
     "histograms",
     "_histograms.json",

@@ -18,18 +18,17 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
-    without a freshness SLO), "max_poll_gap_ms", "cadence_samples", "cadence_poll_gap_ms", "samples", "visible",
+    without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "samples", "visible",
     "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...], "unknown_because",
     "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}}, "aggregated":
     {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
     encoded, min_us, max_us], ...]}`` (``grpc_user.histograms``' encoding). ``max_poll_gap_ms``: the measured
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
-    asked for). ``cadence_samples``: the samples found by polls timed to the service's flushes (a window of polls
-    around a predicted visibility instant), ``cadence_poll_gap_ms`` the same largest gap over them alone (None
-    without any). With no visible sample, ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown
-    samples were still pending when the looking was cut short (``unknown_because``); never visible ones when the
-    service had settled. With ``--action``,
+    asked for). ``asked``: the samples the sample rate asked for over the test (each process its share);
+    ``sampling_limited``: the query share took fewer (``samples``), in windows. With no visible sample,
+    ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown samples were still pending when the looking
+    was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
     ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}, ...]``:
     the same figures of the logs sent in each phase (phase N: after the Nth action started).
     """
@@ -48,8 +47,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
         "query_share_percent": probe.query_share,
         "slo_poll_interval_ms": None if math.isinf(longest) else round(longest * 1000, 3),
         "max_poll_gap_ms": round(probe.max_poll_gap * 1000, 3) if aggregated["visible"] else None,
-        "cadence_samples": probe.cadence_found,
-        "cadence_poll_gap_ms": round(probe.cadence_gap * 1000, 3) if probe.cadence_found else None,
+        "asked": round(probe.asked),
+        "sampling_limited": probe.sampling_limited,
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
         "pending": probe.pending_count(),
@@ -108,6 +107,7 @@ def summary_line(data: dict[str, Any]) -> str:
                  f"({error_bound(data)})")  # fmt: skip
     else:
         line += f"0 of {row['samples']:,} samples visible: no figure (p50, p95, p99, max n/a)"
+    line += sampled(data)
     if data["never_visible"]:
         line += f"; {data['never_visible']:,} never visible by the end of the audit"
     if data.get("unknown"):
@@ -115,14 +115,20 @@ def summary_line(data: dict[str, Any]) -> str:
     return line
 
 
+def sampled(data: dict[str, Any]) -> str:
+    """``; sampled 84 of 200 asked: limited by --freshness-query-share 1.5%`` when the share took fewer samples than
+    the rate asked for ('' otherwise, and for runs whose files predate it)."""
+    if not data.get("sampling_limited"):
+        return ""
+    return (f"; sampled {data['samples']:,} of {data.get('asked', 0):,} asked: limited by --freshness-query-share "
+            f"{data.get('query_share_percent', 1.5):g}%")  # fmt: skip
+
+
 def error_bound(data: dict[str, Any]) -> str:
     """The figures' measured error bound in words: the largest gap between the polls that saw a sample."""
     gap = data["max_poll_gap_ms"]
     measured = (f"late by at most {gap:,.0f} ms, the largest gap between the polls that saw a sample"
                 if gap is not None else "no error bound yet: no poll saw a sample")  # fmt: skip
-    if data.get("cadence_poll_gap_ms") is not None and data["cadence_samples"] < data["visible"]:
-        measured += (f"; {data['cadence_poll_gap_ms']:,.0f} ms for the {data['cadence_samples']:,} of "
-                     f"{data['visible']:,} found by polls timed to the service's flushes")  # fmt: skip
     line = (f"{measured}; polls at least {data['poll_interval_ms']:,.10g} ms apart and at most "
             f"{data.get('query_share_percent', 1.5):g}% of the calls")  # fmt: skip
     if data.get("slo_poll_interval_ms"):
@@ -140,9 +146,6 @@ def strip_sentence(data: dict[str, Any]) -> str:
     if not row["visible"]:
         still = " yet" if data["status"] == "running" else ""
         return f"Freshness: {data['samples']:,} sampled logs, none visible{still}{never}{unknown}: no figure"
-    timed = ""
-    if data.get("cadence_poll_gap_ms") is not None and data["cadence_samples"] < row["visible"]:
-        timed = f", {data['cadence_poll_gap_ms']:,.0f} ms for the {data['cadence_samples']:,} timed to the flushes"
     return (f"Freshness: visible after p95 {row['p95']:,.0f} ms, max {row['max']:,.0f} ms ({row['visible']:,} of "
             f"{data['samples']:,} samples{never}{unknown}; late by at most "
-            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured{timed})")  # fmt: skip
+            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured{sampled(data)})")  # fmt: skip

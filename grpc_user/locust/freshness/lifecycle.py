@@ -15,10 +15,10 @@ from typing import Any
 import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
-from grpc_user.locust.freshness.cadence import FlushCadence
 from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
+from grpc_user.locust.freshness.windows import QueryBudget
 from grpc_user.locust.run.target import run_target, target_call
 from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
 
@@ -45,7 +45,7 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
         share = lambda: min(runner.user_count / max(total_users(), 1), 1.0)  # noqa: E731
     probe = FreshnessProbe(settings.run_id, settings.freshness_sample_rate, settings.freshness_poll_interval, share,
                            worker, give_up_after=settings.audit_timeout,
-                           query_share=settings.freshness_query_share)  # fmt: skip
+                           query_share=settings.freshness_query_share, sampling=False)  # fmt: skip
     if settings.capacity is not None:  # a sample pending longer than the freshness SLO makes its step late
         probe.late_after = settings.capacity.slo_visibility_p95_ms / 1000
     history = FreshnessHistory(prefix) if prefix and not isinstance(runner, WorkerRunner) else None
@@ -53,9 +53,8 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     lag = WORKER_REPORT_INTERVAL + 2 if isinstance(runner, MasterRunner) else 0
     on_interval = (lambda: _append_interval(history, probe, int(time.time() - lag))) if history is not None else None
     probe.history = history
-    pacing = PollPacing(settings.freshness_poll_interval, probe.query_share / 100, lambda: run.counter.run_requests,
-                        time.time(), lambda: run.stopped_at, probe.longest_poll_gap(),
-                        FlushCadence(settings.freshness_poll_interval))  # fmt: skip
+    budget = QueryBudget(probe.query_share / 100, lambda: run.counter.run_requests, time.time(), lambda: run.stopped_at)
+    pacing = PollPacing(settings.freshness_poll_interval, budget, probe.longest_poll_gap())
     probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, pacing,
                                 on_interval)  # fmt: skip
     run.freshness = probe

@@ -111,6 +111,26 @@ class PendingSamples:
                 overdue.append(sample)
         return [sample for sample in self._current if sample.pending], overdue
 
+    def oldest_current(self) -> Sample | None:
+        """The earliest acknowledged sample still pending that every poll looks for (None when none is)."""
+        while self._current and not self._current[0].pending:
+            self._current.popleft()
+        return self._current[0] if self._current else None
+
+    def retire_current(self, give_up_after: float = float("inf")) -> None:
+        """The budget for looking for the current samples every poll is spent: each is looked for on its own turn
+        from now on, as an overdue one (none past ``give_up_after`` s old until the last sweep)."""
+        while self._current:
+            sample = self._current.popleft()
+            if sample.pending:
+                self._schedule(sample, give_up_after)
+
+    def next_turn(self) -> float:
+        """When the next overdue sample's turn comes (monotonic s; infinite when none is scheduled)."""
+        while self._overdue and not self._overdue[0][2].pending:
+            heapq.heappop(self._overdue)
+        return self._overdue[0][0] if self._overdue else float("inf")
+
     def looked(self, current: list[Sample], overdue: list[Sample], asked_at: float, give_up_after: float) -> None:
         """A poll that started at ``asked_at`` looked for these samples: those still pending wait for the next look
         (an overdue one its turn; none once it is older than ``give_up_after`` s, until the last sweep)."""

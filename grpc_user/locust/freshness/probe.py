@@ -78,18 +78,11 @@ def _epoch(text: str) -> float | None:
 
 @dataclass(slots=True)
 class Look:
-    """One poll's QueryLog: its serialized request and the samples it looks for (current, overdue); once answered,
-    when it was sent and, if it found current samples, the interval (monotonic s) in which they became visible:
-    after the latest acknowledgement or look without them, before the earliest acknowledgement of a current sample
-    it did not find (a flush stores what was queued before it) and the query's start. ``windowed``: a poll of a
-    cadence window."""
+    """One poll's QueryLog: its serialized request and the samples it looks for (current, overdue)."""
 
     payload: bytes
     current: list[Sample]
     overdue: list[Sample]
-    windowed: bool = False
-    asked_at: float = 0.0
-    visible_between: tuple[float, float] | None = None
 
 
 @dataclass
@@ -100,7 +93,9 @@ class FreshnessProbe:
     in a single process and on the master). ``rate``: samples per second for this process at ``share() == 1`` (the
     test's total rate; a worker's share is its users over all users). ``poll_interval``: the shortest time between
     two queries, in s. ``give_up_after``: a sample pending this long (s) is looked for again only by the last sweep.
-    ``query_share``: the most queries while the test runs, in percent of the process's calls (``PollPacing``).
+    ``query_share``: the most queries, in percent of the process's calls (``QueryBudget``). ``sampling``: whether
+    calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the rate asked for so far
+    (``rate x share()`` over the time the test ran), ``sampling_limited``: whether the query share took fewer.
     """
 
     run_id: str
@@ -123,8 +118,9 @@ class FreshnessProbe:
     query_failures: int = 0
     error: str = ""
     max_poll_gap: float = 0.0
-    cadence_gap: float = 0.0
-    cadence_found: int = 0
+    sampling: bool = True
+    asked: float = 0.0
+    sampling_limited: bool = False
     longest_found: float = 0.0
     remote_pending: dict[str, int] = field(default_factory=dict)
     closed: bool = False
@@ -144,7 +140,7 @@ class FreshnessProbe:
     _unreported_phase_samples: dict[str, int] = field(default_factory=dict)
     _unreported_calls: list[int] = field(default_factory=lambda: [0, 0])
     _sampled_at: float = -math.inf
-    _reported_cadence_found: int = 0
+    _unreported_asked: float = 0.0
     _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
 
     def __post_init__(self) -> None:
@@ -188,14 +184,30 @@ class FreshnessProbe:
         return Sample(self.worker, number, name, logged_at, entry=entry, phase=entry.metadata.get(PHASE_KEY, ""))
 
     def _interval_now(self) -> float:
-        share = self.share() if not self.closed else 0.0
+        share = self.share() if self.sampling and not self.closed else 0.0
         return 1.0 / (self.rate * share) if share > 0 and self.rate > 0 else float("inf")
 
     def refresh_due(self) -> None:
         """The next sample's time from this process's share now (users spawn and stop; the poller calls this); the
         first sample is due at once."""
-        if self._sampled_at > -math.inf:
+        if not self.sampling:
+            self.due = float("inf")
+        elif self._sampled_at > -math.inf:
             self.due = self._sampled_at + self._interval_now()
+
+    def open_sampling(self) -> None:
+        """Sample from now on, the first call at once (nothing owed before it)."""
+        self.sampling, self._sampled_at, self.due = True, -math.inf, 0.0 if self.rate > 0 else float("inf")
+
+    def close_sampling(self) -> None:
+        """Sample no call until ``open_sampling``."""
+        self.sampling, self.due = False, float("inf")
+
+    def ask(self, seconds: float) -> None:
+        """The test ran ``seconds`` more: the samples its rate asked for in them (this process's share)."""
+        asked = self.rate * self.share() * seconds if not self.closed else 0.0
+        self.asked += asked
+        self._unreported_asked += asked
 
     @staticmethod
     def untag(sample: Sample) -> None:
@@ -267,17 +279,9 @@ class FreshnessProbe:
                 latency = asked_at - sample.acked_at
                 gap = asked_at - max(sample.last_look, sample.acked_at)
                 self.max_poll_gap = max(self.max_poll_gap, gap)
-                if look.windowed:
-                    self.cadence_gap, self.cadence_found = max(self.cadence_gap, gap), self.cadence_found + 1
                 self.longest_found = max(self.longest_found, latency)
                 self.record(sample.name, latency * 1000, sample.phase)
                 found += 1
-        look.asked_at = asked_at
-        seen = [sample for sample in look.current if not sample.pending]
-        if seen:
-            after = max(max(sample.last_look, sample.acked_at) for sample in seen)
-            missed = [sample.acked_at for sample in look.current if sample.pending]
-            look.visible_between = (after, min((acked for acked in missed if acked > after), default=asked_at))
         self.pending.looked(look.current, look.overdue, asked_at, self.give_up_after)
         return found
 
@@ -380,15 +384,15 @@ class FreshnessProbe:
             "queries": self._unreported_calls[0],
             "failures": self._unreported_calls[1],
             "max_poll_gap": self.max_poll_gap,
-            "cadence_gap": self.cadence_gap,
-            "cadence_found": self.cadence_found - self._reported_cadence_found,
+            "asked": self._unreported_asked,
+            "sampling_limited": self.sampling_limited,
             "longest_found": self.longest_found,
             "error": self.error,
             "pending": len(self.pending),
             "late": {str(second): count for second, count in self._late_by_second().items()},  # msgpack: str keys
         }
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
-        self._reported_cadence_found = self.cadence_found
+        self._unreported_asked = 0.0
         self._unreported = {}
         return report
 
@@ -411,8 +415,8 @@ class FreshnessProbe:
         self.queries += report.get("queries", 0)
         self.query_failures += report.get("failures", 0)
         self.max_poll_gap = max(self.max_poll_gap, report.get("max_poll_gap", 0.0))
-        self.cadence_gap = max(self.cadence_gap, report.get("cadence_gap", 0.0))
-        self.cadence_found += report.get("cadence_found", 0)
+        self.asked += report.get("asked", 0.0)
+        self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
         self.error = report.get("error") or self.error
         self.remote_pending[worker] = report.get("pending", 0)

@@ -374,9 +374,9 @@ class SuiteSettings:
         parse=number("percent", most=100.0),
         default="1.5",
         help=(
-            "the freshness probe's queries are at most this percent of its process's calls, plus one (fewer: a "
-            "coarser visibility figure; the measured error bound is in the output); samples still pending once it "
-            "is spent after the stop (a slow or lossy service) are looked for beyond it, ever less often"
+            "the freshness probe's queries are at most this percent of its process's calls, plus one, the polls "
+            "after the stop included; it limits how many logs are sampled (in windows, below ~830 calls/s at 1.5), "
+            "not how often a sample is polled"
         ),
         group=FRESHNESS,
         metavar="P",
