@@ -72,16 +72,19 @@ help:
 	@echo "make proto       regenerate grpc_user/pb from proto/log_service.proto"
 	@echo "make options     Locust's --help with the suite's options in their groups (ARGS=\"...\": check a command line)"
 
-# locust --help prints its help before it imports a locustfile, so it never shows a plugin's options (locustio/locust#2917).
+# make options = locust --help (and a command line's verdict): Locust prints its help before it imports a locustfile
+# (locustio/locust#2917), so the venv gets grpc_user_locust_help.pth, which imports the plugin first for `locust --help`.
 options: $(STAMP)
 	@$(PY) -m grpc_user.locust.settings $(ARGS)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt grpc_user/locust/settings/locust_help.pth
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -c "import shutil, sysconfig; shutil.copy('grpc_user/locust/settings/locust_help.pth', \
+		sysconfig.get_paths()['purelib'] + '/grpc_user_locust_help.pth')"
 	touch $(STAMP)
 
 proto: $(STAMP)

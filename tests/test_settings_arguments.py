@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from locust_runs import run_locust
@@ -184,3 +187,20 @@ def test_a_bad_client_variable_stops_locust_with_exit_2_and_one_line_not_a_trace
     run = run_locust("single", "grpc://127.0.0.1:9", tmp_path, env={**os.environ, "MAX_BATCH_SIZE": "lots"})
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert "locust: error: MAX_BATCH_SIZE='lots' is not valid; accepted: a whole number >= 1" in run.stderr
+
+
+@pytest.mark.slow  # Locust processes
+@pytest.mark.parametrize("command", [["locust"], ["python", "-m", "locust"]], ids=["locust", "python -m locust"])
+def test_locust_s_own_help_shows_the_suite_s_options_in_their_groups(command, tmp_path):
+    """Locust prints its help before it imports a locustfile (locustio/locust#2917): the venv's
+    ``grpc_user_locust_help.pth`` (installed by ``make venv``) imports the plugin first, for ``--help`` alone."""
+    bin_dir = Path(sys.executable).parent
+    argv = [str(bin_dir / "locust")] if command == ["locust"] else [sys.executable, "-m", "locust"]
+    shown = subprocess.run([*argv, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for option in OPTIONS:
+        assert option.flag.split()[0] in shown.stdout, option.flag
+    assert "\nDelivery audit:\n" in shown.stdout and "\nWeb UI options:\n" in shown.stdout
+    check = "import sys; print(sorted({'grpc_user', 'locust'} & set(sys.modules)))"
+    imported = subprocess.run([sys.executable, "-c", check, "--help"], capture_output=True, text=True, timeout=60)
+    assert imported.stdout == "[]\n", "any other process of the venv imports nothing of the suite or Locust"

@@ -1,7 +1,7 @@
 """``python -m grpc_user.locust.settings [OPTIONS]``: Locust's ``--help`` with the suite's options in their groups
-(``locust --help`` prints its help before it imports a locustfile, so it cannot show a plugin's options:
-locustio/locust#2917), or, given options, their verdict as ``locust`` would give it: the settings, or the one line and
-exit code 2."""
+(what ``locust --help`` prints in a venv made by ``make venv``, whose ``grpc_user_locust_help.pth`` imports the plugin
+before Locust prints its help: locustio/locust#2917), or, given options, their verdict as ``locust`` would give it:
+the settings, or the one line and exit code 2."""
 
 from __future__ import annotations
 
