@@ -88,7 +88,7 @@ class SamplingWindows:
         polls_per_second = 1.0 / self.interval
         spendable = self.budget.spendable(probe.queries)
         if not self.budget.running:
-            self._close(probe, IDLE)
+            self._close(probe)
             if spendable < 1:
                 probe.pending.retire_current(probe.give_up_after)
             return
@@ -105,7 +105,7 @@ class SamplingWindows:
             # Its length is set when it opens (a window closed by what it found would skew the flush phases it
             # covers); the budget closes it sooner only if the polls until its samples are visible need the rest.
             if now >= self.closes_at or spendable <= polls_per_second * tail + 1:
-                self._close(probe, IDLE)
+                self._close(probe)
         elif oldest is not None:  # the window's samples are still looked for every interval
             if spendable < 1:
                 probe.pending.retire_current(probe.give_up_after)
@@ -120,7 +120,7 @@ class SamplingWindows:
         if self.state != SAMPLING and now - self.budget.started >= MIN_RATE_SECONDS:
             self.limited = True  # calls went by unsampled
 
-    def _close(self, probe: FreshnessProbe, state: str) -> None:
+    def _close(self, probe: FreshnessProbe) -> None:
         if probe.sampling:
             probe.close_sampling()
-        self.state = state
+        self.state = IDLE
