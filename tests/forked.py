@@ -5,8 +5,10 @@ its argv, directory, environment and standard streams to the server named by ``$
 package, upper-case: ``FORKSERVER_LOCUST``, ``FORKSERVER_REPORTS``) and stands in for the child it forks: the signals
 it gets (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2) go to the child, and it exits with the child's code, or
 by the child's signal. Killed itself, its server kills the child. It execs ``python -m MODULE ARGS`` itself without a
-server, when the server says so, or for ``locust --processes`` (whose workers a signal to the process group must
-reach, as a terminal's Ctrl-C does). Imports only small standard modules: it costs a bare interpreter's start.
+server, when the server says so, or for ``locust --processes`` started as the leader of its own process group (a
+test that signals the group, as a terminal's Ctrl-C does, whose signal must reach the workers the master forks: a
+forked master and its workers are outside the trampoline's group). Imports only small standard modules: it costs a
+bare interpreter's start.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _exec(module: str, argv: list[str]) -> None:
 def main() -> None:
     module, *argv = sys.argv[1:]
     path = os.environ.get(f"FORKSERVER_{module.split('.')[0].upper()}")
-    if not path or "--processes" in argv:
+    if not path or ("--processes" in argv and os.getpgrp() == os.getpid()):
         _exec(module, argv)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

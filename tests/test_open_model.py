@@ -115,7 +115,12 @@ def test_a_locustfiles_own_wait_time_does_not_defeat_the_rate_options(serve, tmp
     for option in ("--target-rps", "--arrival-rate"):
         run = run_locust("own", grpc_host(server), tmp_path / option, option, "40", users=10, run_time="3s",
                          locustfile=locustfile)  # fmt: skip
-        assert run.returncode == 0, run.stderr[-3000:]
+        # The open model's only failure on a busy machine is its generator's own drops (5 of 133 at make test -n 4
+        # beside other tests: exit 1, and said so), never users busy with calls.
+        behind = arrivals_of(run)["Dropped GENERATOR_BEHIND"] if option == "--arrival-rate" else 0
+        if option == "--arrival-rate":
+            assert arrivals_of(run)["Dropped"] == behind, arrivals_of(run)
+        assert run.returncode == (1 if behind else 0), run.stderr[-3000:]
         assert run.stderr.count(f"SleepyWriter.wait_time is ignored: {option} sets the rate") == 1, run.stderr[-3000:]
         # At least twice what the locustfile's own wait would allow (10 users, 1 call/s each: 30 in 3 s); a loaded
         # machine made 75% of the 120 the rate asks.

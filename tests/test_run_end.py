@@ -18,7 +18,7 @@ import psutil
 import pytest
 from audit_barriers import stored_barriers, without_barriers
 from conftest import grpc_host
-from locust_runs import LOCUST, PACED, ROOT, LocustRun, distributed_args, run_locust
+from locust_runs import LOCUST, PACED, REAL_LOCUST, ROOT, LocustRun, distributed_args, run_locust
 
 from reports.cli import main as report
 
@@ -30,9 +30,11 @@ FINISH_TIMEOUT_SECONDS = 60.0
 RUN_FILES = ("stats", "logs", "latency")
 
 
-def locust_command(workload: str, prefix: str, *args: str, users: int = 10, run_time: str = "60s") -> list[str]:
-    """A headless Locust run (for a minute unless stopped); ``--host`` among ``args`` or from LOCUST_HOST."""
-    return [*LOCUST, "-f", f"locustfiles/{workload}.py", "--headless", "-u", str(users),
+def locust_command(workload: str, prefix: str, *args: str, users: int = 10, run_time: str = "60s",
+                   locust: tuple[str, ...] = LOCUST) -> list[str]:  # fmt: skip
+    """A headless Locust run (for a minute unless stopped); ``--host`` among ``args`` or from LOCUST_HOST. ``locust``:
+    the command (``REAL_LOCUST`` for a test that finds the workers of ``--processes`` among its children)."""
+    return [*locust, "-f", f"locustfiles/{workload}.py", "--headless", "-u", str(users),
             "-r", str(users), "-t", run_time, "--csv", prefix, "--audit-settle", "1", *args]  # fmt: skip
 
 
@@ -190,7 +192,8 @@ def signalled_distributed_run(server, tmp_path: Path, order: tuple[str, ...], *a
     apart; it must end by itself with exit 0 and an ``ok`` audit whose acked is exactly the server's. Returns the
     seconds from the first signal to the exit."""
     prefix = str(tmp_path / "single")
-    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), *args, users=users)
+    command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), *args, users=users,
+                             locust=REAL_LOCUST)  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(prefix, process)
     time.sleep(SIGNAL_AFTER_SECONDS - 1)
@@ -250,7 +253,7 @@ def test_a_lost_worker_does_not_hang_the_end_of_the_run_and_its_audit_is_never_o
     # Killed at 3 s, the worker is marked missing about 3 s later, before the stop at 8 s: the master must still
     # know its counts are incomplete. Its logs are counted as they are stored, until the count stands still.
     command = locust_command("single", prefix, "--host", grpc_host(server), *distributed_args(2), "--audit-settle",
-                             "3", *PACED, users=4, run_time="8s")  # fmt: skip
+                             "3", *PACED, users=4, run_time="8s", locust=REAL_LOCUST)  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_running(prefix, process)
     time.sleep(SIGNAL_AFTER_SECONDS - 1)
