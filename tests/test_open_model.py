@@ -77,8 +77,11 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     pacing = run_locust("single", grpc_host(paced), tmp_path / "paced", "--target-rps", str(RATE), users=20,
                         run_time="4s")  # fmt: skip
     # Pacing's 20 users are held by the stall once each: about 20 of 600 calls (3%) show it, so its p95 can (290 ms
-    # on a busy machine), its p90 cannot.
-    assert percentile_ms(pacing, "WriteLog", "90%") < 100, "pacing (closed model) waits for answers and hides the stall"
+    # on a busy machine), its p90 cannot: below half the stall, which a call it held waits on average (the calls it
+    # did not hold took up to 150 ms at make test -n 6 on 2 cores, where 100 ms was asked).
+    assert percentile_ms(pacing, "WriteLog", "90%") < 1000 / 2, (
+        "pacing (closed model) waits for answers and hides the stall"
+    )
 
 
 def test_dropped_arrivals_are_counted_apart_from_requests_so_no_figure_or_gate_counts_them(serve, tmp_path, capsys):
@@ -195,8 +198,12 @@ def test_a_distributed_open_model_keeps_its_total_rate_when_the_users_change(ser
 def test_starts_after_max_requests_is_reached_are_not_offered_so_not_dropped(serve, tmp_path):
     """The last permitted calls take 200 ms to answer: the starts scheduled meanwhile are no drop."""
     server = serve("--latency-ms", "200")
+    # As many users as permitted calls: no start can find every user busy before the last call is made, however
+    # slowly a busy machine answers (60 users dropped 8 starts at make test -n 6); the only drops a busy machine may
+    # still make are its generator's own (exit 1, and said so).
     run = run_locust("single", grpc_host(server), tmp_path, "--arrival-rate", "100", "--max-requests", "150",
-                     users=60, run_time="20s")  # fmt: skip
+                     users=150, run_time="20s")  # fmt: skip
     arrivals = arrivals_of(run)
-    assert (arrivals["Made"], arrivals["Dropped"]) == (150, 0) and run.requests("WriteLog") == 150, arrivals
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert arrivals["Made"] == 150 and run.requests("WriteLog") == 150, arrivals
+    assert arrivals["Dropped"] == arrivals["Dropped GENERATOR_BEHIND"], arrivals
+    assert run.returncode == (1 if arrivals["Dropped"] else 0), run.stderr[-3000:]
