@@ -28,7 +28,10 @@ def server():
 
 @pytest.mark.parametrize("layer, client", cpu_per_call.LAYERS + connections.LAYERS[1:])
 @pytest.mark.parametrize("batch_size", [0, 10])
-def test_every_layer_makes_exactly_the_calls_asked(server, layer, client, batch_size):
+def test_every_layer_makes_exactly_the_calls_asked(server, layer, client, batch_size, monkeypatch):
+    """The calls, not the CPU figure's isolation: the client is not pinned to the benchmark's core, which every other
+    process of the tests shares (pinned, 16 clients took 10-14 s each at make test -n 6, 1.6-2.8 s at -n 4)."""
+    monkeypatch.setattr(cpu_per_call, "_pin_client", lambda: None)
     measured = client(server.target, CALLS, batch_size)  # raises when another number of calls was made
     assert measured.calls == CALLS and measured.cpu > 0 and measured.wall > 0, layer
 
