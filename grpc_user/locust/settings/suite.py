@@ -365,7 +365,7 @@ class SuiteSettings:
         "--freshness-poll-interval",
         parse=number("seconds"),
         default="0.1",
-        help="the shortest time in seconds between two of the freshness probe's queries",
+        help="the seconds between two of the freshness probe's queries while a sample is pending: its error bound",
         group=FRESHNESS,
         metavar="S",
     )
