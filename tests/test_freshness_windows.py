@@ -127,8 +127,9 @@ def share_of_calls(run, data) -> float:
     return data["probe_queries"] / run.requests()
 
 
-# A poll starts a poll interval after the last, give or take the probe greenlet's wake-up on a loaded machine.
-SLACK_MS = 60
+# A poll starts a poll interval after the last one started, or when the last one returned if that took longer: on a
+# loaded machine (three of these runs at once, load 7 on 2 cores) a query took up to ~150 ms more (a gap of 254 ms).
+SLACK_MS = 200
 
 
 @pytest.mark.slow  # real time: a window of samples opens once the share saved up for it, ~25 s at 100 calls/s
@@ -157,7 +158,8 @@ def test_at_the_defaults_a_fifth_of_a_second_flush_is_visible_within_a_third_of_
     data = run.json("freshness")
     row = data["aggregated"]
     assert row["visible"] == row["samples"] >= 20 and data["max_poll_gap_ms"] <= 100 + SLACK_MS, data
-    assert row["max"] <= 300 + SLACK_MS, row  # a flush every 200 ms, a poll every 100 ms
+    # A flush every 200 ms, then the bracket: 276 ms with a gap of 105 ms on a quiet machine, 364 with 254 ms loaded.
+    assert row["max"] <= 200 + data["max_poll_gap_ms"] + 60, (row, data["max_poll_gap_ms"])
     assert share_of_calls(run, data) < 0.02, (data["probe_queries"], run.requests())
 
 

@@ -33,6 +33,9 @@ MIN_SAMPLING_SECONDS = 1.0
 SWEEP_QUERIES = 1
 # Before a second of the test has passed, its call rate is taken over one second.
 MIN_RATE_SECONDS = 1.0
+# The share limited the samples once the probe went this long (s) without sampling while the test ran: not for the
+# moment users take to spawn.
+LIMITED_AFTER_SECONDS = 2.0
 # The probe samples all the time once its share pays for this many times a poll every interval: a margin for the
 # polls that find the samples pending when the test stops, and for a rate that wavers.
 CONTINUOUS_MARGIN = 1.25
@@ -70,8 +73,9 @@ class QueryBudget:
 @dataclass
 class SamplingWindows:
     """Opens and closes the probe's sampling (``FreshnessProbe.open_sampling``); ``interval``: the poll interval
-    (s); ``draw()``: a uniform draw in [0, 1) for each window's random start. ``limited``: whether the share limited
-    the samples (a window was needed); ``windows``: how many opened."""
+    (s); ``draw()``: a uniform draw in [0, 1) for each window's random start. ``withheld``: the seconds the test ran
+    without sampling; ``limited``: whether the share limited the samples (``withheld`` past
+    ``LIMITED_AFTER_SECONDS``); ``windows``: how many opened."""
 
     budget: QueryBudget
     interval: float
@@ -80,11 +84,17 @@ class SamplingWindows:
     opens_at: float = math.inf
     sampling_for: float = 0.0
     closes_at: float = math.inf
+    withheld: float = 0.0
     limited: bool = False
     windows: int = 0
+    last_step: float | None = None
 
     def step(self, probe: FreshnessProbe, now: float, probe_now: float) -> None:
         """Sample or not from ``now`` on; give the samples up to their own turns once their budget is spent."""
+        if self.budget.running and not probe.sampling and self.last_step is not None:
+            self.withheld += now - self.last_step
+            self.limited = self.withheld > LIMITED_AFTER_SECONDS
+        self.last_step = now
         polls_per_second = 1.0 / self.interval
         spendable = self.budget.spendable(probe.queries)
         if not self.budget.running:
@@ -117,8 +127,6 @@ class SamplingWindows:
         elif now >= self.opens_at:
             probe.open_sampling()
             self.state, self.windows, self.closes_at = SAMPLING, self.windows + 1, now + self.sampling_for
-        if self.state != SAMPLING and now - self.budget.started >= MIN_RATE_SECONDS:
-            self.limited = True  # calls went by unsampled
 
     def _close(self, probe: FreshnessProbe) -> None:
         if probe.sampling:
