@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
@@ -11,7 +11,7 @@ import grpc
 from grpc_user import calls, health
 from grpc_user.channels import aio_channel
 from grpc_user.client import client_settings
-from grpc_user.connection_watch import Mark, aio_watch, watch_aio_channel
+from grpc_user.connection_watch import aio_watch, watch_aio_channel
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
@@ -35,49 +35,54 @@ class AsyncLogClient:
         self._watch = aio_watch(self._channel, self.target.address)
         self._watching: asyncio.Task[None] | None = None
 
-    def _mark(self) -> Mark:
-        if self._watching is None:  # the first call: now there is a running loop to watch the channel on
-            self._watching = asyncio.ensure_future(watch_aio_channel(self._channel, self._watch))
-        return self._watch.current
-
     async def write_log(self, message: str, **kwargs: Any) -> WriteResult:
         """Send one WriteLog; see ``grpc_user.entries`` for how keywords are split."""
-        request = calls.write_request(message, **kwargs)
-        mark = self._mark()
-        try:
-            return calls.write_result(await self._stub.WriteLog(request, timeout=self.timeout))
-        except grpc.RpcError as error:
-            in_doubt = calls.outcome_unknown(error, self._watch.never_sent(mark))
-            return calls.write_failure(error, self.target.address, in_doubt)
+        response, error, unknown = await self._unary(self._stub.WriteLog, calls.write_request(message, **kwargs))
+        if error is None:
+            return calls.write_result(response)
+        return calls.write_failure(error, self.target.address, unknown)
 
     async def batch_write_logs(self, entries: Iterable[pb.LogEntry | Mapping[str, Any]]) -> BatchResult:
         """Send the entries as BatchWriteLog RPCs of at most ``max_batch_size`` entries each."""
         chunks = []
         for request in calls.batch_requests(entries, self.max_batch_size):
-            sent, mark = len(request.log_entries), self._mark()
-            try:
-                response = await self._stub.BatchWriteLog(request, timeout=self.timeout)
+            sent = len(request.log_entries)
+            response, error, unknown = await self._unary(self._stub.BatchWriteLog, request)
+            if error is None:
                 chunks.append(calls.chunk_result(response, sent))
-            except grpc.RpcError as error:
-                in_doubt = calls.outcome_unknown(error, self._watch.never_sent(mark))
-                chunks.append(calls.chunk_failure(error, self.target.address, sent, in_doubt))
+            else:
+                chunks.append(calls.chunk_failure(error, self.target.address, sent, unknown))
         return calls.batch_result(chunks)
+
+    async def _unary(self, method: Callable[..., Any], request: Any) -> tuple[Any, grpc.RpcError | None, bool]:
+        """One call, counted by the watch as in flight: (its answer, None, False), or (None, its error, whether its
+        outcome is unknown)."""
+        if self._watching is None:  # the first call: now there is a running loop to watch the channel on
+            self._watching = asyncio.ensure_future(watch_aio_channel(self._channel, self._watch))
+        call = self._watch.begin()
+        try:
+            return await method(request, timeout=self.timeout), None, False
+        except grpc.RpcError as error:
+            return None, error, calls.outcome_unknown(error, self._watch.never_sent(call))
+        finally:
+            self._watch.end()
 
     async def query_logs(self, **filters: Any) -> QueryResult:
         """Send one QueryLog; unknown keywords become metadata filters."""
-        request = calls.query_request(**filters)
-        try:
-            return calls.query_result(await self._stub.QueryLog(request, timeout=self.timeout))
-        except grpc.RpcError as error:
-            return calls.query_failure(error, self.target.address)
+        response, error, _ = await self._unary(self._stub.QueryLog, calls.query_request(**filters))
+        if error is None:
+            return calls.query_result(response)
+        return calls.query_failure(error, self.target.address)
 
     async def health(self) -> HealthResult:
         """Ask the standard health service; without one, probe WriteLog with an empty request."""
         return await health.check_async(self._bytes_call, str(self.target))
 
     async def _bytes_call(self, path: str, payload: bytes) -> bytes:
-        method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(path)
-        return await method(payload, timeout=self.timeout)
+        answer, error, _ = await self._unary(self._channel.unary_unary(path), payload)
+        if error is not None:
+            raise error
+        return bytes(answer)
 
     async def close(self) -> None:
         """Close the channel (and stop watching it)."""

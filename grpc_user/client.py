@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import grpc
 
 from grpc_user import calls, health
 from grpc_user.channels import sync_channel
-from grpc_user.connection_watch import ConnectionWatch, Mark, watch_sync_channel
+from grpc_user.connection_watch import ConnectionWatch, watch_sync_channel
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.pb import log_service_pb2_grpc as pb_grpc
 from grpc_user.results import BatchResult, HealthResult, QueryResult, WriteResult
@@ -80,6 +81,7 @@ class LogClient:
         self.target, self.timeout, self.max_batch_size = client_settings(target, timeout, max_batch_size)
         self._channel = sync_channel(self.target, lb_policy=lb_policy)
         self._watch = watch_sync_channel(self._channel, self.target.address)
+        self._calls = threading.Lock()  # the watch's count of calls in flight: the client's threads share it
         self._stub = pb_grpc.LogServiceStub(self._channel)
         # Closed when the client is collected or, at the latest, at interpreter exit while grpc's polling thread
         # still runs: a channel with a subscriber left to ``Channel.__del__`` at shutdown waits forever for that
@@ -88,42 +90,52 @@ class LogClient:
 
     def write_log(self, message: str, **kwargs: Any) -> WriteResult:
         """Send one WriteLog; see ``grpc_user.entries`` for how keywords are split."""
-        request = calls.write_request(message, **kwargs)
-        mark = self._watch.current
-        try:
-            return calls.write_result(self._stub.WriteLog(request, timeout=self.timeout))
-        except grpc.RpcError as error:
-            return calls.write_failure(error, self.target.address, self._outcome_unknown(error, mark))
+        response, error, unknown = self._unary(self._stub.WriteLog, calls.write_request(message, **kwargs))
+        if error is None:
+            return calls.write_result(response)
+        return calls.write_failure(error, self.target.address, unknown)
 
     def batch_write_logs(self, entries: Iterable[pb.LogEntry | Mapping[str, Any]]) -> BatchResult:
         """Send the entries as BatchWriteLog RPCs of at most ``max_batch_size`` entries each."""
         chunks = []
         for request in calls.batch_requests(entries, self.max_batch_size):
-            sent, mark = len(request.log_entries), self._watch.current
-            try:
-                chunks.append(calls.chunk_result(self._stub.BatchWriteLog(request, timeout=self.timeout), sent))
-            except grpc.RpcError as error:
-                chunks.append(calls.chunk_failure(error, self.target.address, sent, self._outcome_unknown(error, mark)))
+            sent = len(request.log_entries)
+            response, error, unknown = self._unary(self._stub.BatchWriteLog, request)
+            if error is None:
+                chunks.append(calls.chunk_result(response, sent))
+            else:
+                chunks.append(calls.chunk_failure(error, self.target.address, sent, unknown))
         return calls.batch_result(chunks)
 
-    def _outcome_unknown(self, error: grpc.RpcError, mark: Mark) -> bool:
-        return calls.outcome_unknown(error, self._watch.never_sent(mark))
+    def _unary(self, method: Callable[..., Any], request: Any) -> tuple[Any, grpc.RpcError | None, bool]:
+        """One call, counted by the watch as in flight: (its answer, None, False), or (None, its error, whether its
+        outcome is unknown)."""
+        with self._calls:
+            call = self._watch.begin()
+        try:
+            return method(request, timeout=self.timeout), None, False
+        except grpc.RpcError as error:
+            return None, error, calls.outcome_unknown(error, self._watch.never_sent(call))
+        finally:
+            with self._calls:
+                self._watch.end()
 
     def query_logs(self, **filters: Any) -> QueryResult:
         """Send one QueryLog; unknown keywords become metadata filters."""
-        request = calls.query_request(**filters)
-        try:
-            return calls.query_result(self._stub.QueryLog(request, timeout=self.timeout))
-        except grpc.RpcError as error:
-            return calls.query_failure(error, self.target.address)
+        response, error, _ = self._unary(self._stub.QueryLog, calls.query_request(**filters))
+        if error is None:
+            return calls.query_result(response)
+        return calls.query_failure(error, self.target.address)
 
     def health(self) -> HealthResult:
         """Ask the standard health service; without one, probe WriteLog with an empty request."""
         return health.check(self._bytes_call, str(self.target))
 
     def _bytes_call(self, path: str, payload: bytes) -> bytes:
-        method: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(path)
-        return method(payload, timeout=self.timeout)
+        answer, error, _ = self._unary(self._channel.unary_unary(path), payload)
+        if error is not None:
+            raise error
+        return bytes(answer)
 
     def close(self) -> None:
         """Close the channel (once; later calls do nothing)."""

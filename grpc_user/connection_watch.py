@@ -13,17 +13,20 @@ counts it: ``callsStarted``). A call failing now provably never wrote its reques
   watch can run after the call's failure too);
 - none of the channel's subchannels has started a call since the mark, and none of those the mark saw has gone
   (``Mark.started``, from ``grpc_user.channelz.ChannelCalls``): a READY the watch never saw (merged away, with the
-  channel back to CONNECTING, a round_robin subchannel reconnecting at once) still left its count there.
+  channel back to CONNECTING, a round_robin subchannel reconnecting at once) still left its count there;
+- no subchannel is new since the mark while another call of the channel overlapped this one (``begin``): a new
+  subchannel is the first connection attempt, or one opened anew after a subchannel that may have carried the call
+  connected and closed (pick_first makes a new one per connection); only another call opens one anew. A channel not
+  connected has a subchannel: none at all is a channel in between, in doubt too.
 
 Every other failure (a status the transport can produce: UNAVAILABLE, CANCELLED, DEADLINE_EXCEEDED, INTERNAL, a
 reset) leaves the request's fate unknown: in doubt. Subchannels can be shared (channels with the same target and
 options), and a channel channelz cannot tell apart is read as the whole process: another channel's call started
-meanwhile then makes a failure in doubt that may have been provable, never the other way round. What no figure
-shows: with pick_first, a call started on an IDLE channel, whose connection opens, carries it, closes (its subchannel
-destroyed) and is opened anew for another call, still CONNECTING when the call fails, all before the watch has seen
-the READY. Only concurrent calls on a flapping server can meet it; one call at a time cannot.
+meanwhile then makes a failure in doubt that may have been provable, never the other way round. So do the first
+calls of a busy channel to a dead target: until the watch has seen the first subchannel, its calls overlap it.
 
-A call reads ``current`` when it starts (one attribute read, its mark) and asks ``never_sent(mark)`` only when it
+A call takes its mark with ``begin`` and ends with ``end``, whatever its outcome (a few integer operations; the
+blocking client holds a lock around them, its calls run in several threads), and asks ``never_sent`` only when it
 fails; the channelz reads (about 0.3 ms for the channel and for each of its subchannels) happen on a connectivity
 change and when a call that may be provably unsent fails.
 """
@@ -57,11 +60,16 @@ class Mark(NamedTuple):
     started: Mapping[int, int]
 
 
+# A call's own mark: the watch's ``Mark`` when it began, its number among the channel's calls, and whether another
+# call was in flight then.
+CallMark = tuple[Mark, int, bool]
+
+
 class ConnectionWatch:
     """The connectivity of one channel as far as a failed call needs it (fed by ``observe``; ``live_state`` reads
     the channel's state when a call fails; ``calls_started`` reads its subchannels' channelz counts)."""
 
-    __slots__ = ("state", "connections", "current", "_live_state", "_calls_started")
+    __slots__ = ("state", "connections", "current", "begun", "in_flight", "_live_state", "_calls_started")
 
     def __init__(self, live_state: Callable[[], grpc.ChannelConnectivity],
                  calls_started: Callable[[], Mapping[int, int]]) -> None:  # fmt: skip
@@ -70,6 +78,8 @@ class ConnectionWatch:
         self._live_state = live_state
         self._calls_started = calls_started
         self.current = Mark(0, False, calls_started())  # the mark of a call starting now
+        self.begun = 0  # calls begun on the channel
+        self.in_flight = 0
 
     def observe(self, state: grpc.ChannelConnectivity) -> None:
         """A connectivity change of the channel (gRPC reports each change, but two quick ones may arrive as one);
@@ -83,11 +93,24 @@ class ConnectionWatch:
         ready = state is State.READY  # a READY mark proves nothing: no count to read
         self.current = Mark(self.connections, ready, {} if ready else self._calls_started())
 
-    def never_sent(self, mark: Mark) -> bool:
-        """True when a call started at ``mark`` and failing now provably never wrote its request."""
+    def begin(self) -> CallMark:
+        """A call starts: its mark (``end`` when it has ended)."""
+        self.begun += 1
+        self.in_flight += 1
+        return self.current, self.begun, self.in_flight > 1
+
+    def end(self) -> None:
+        """A call begun with ``begin`` has ended (answered or failed, classified)."""
+        self.in_flight -= 1
+
+    def never_sent(self, call: CallMark) -> bool:
+        """True when a call begun at ``call`` (``begin``) and failing now provably never wrote its request."""
+        mark, number, overlapped = call
         if mark.ready or self.connections != mark.connections or self._live_state() not in NOT_CONNECTED:
             return False
         now = self._calls_started()
+        if not now or (now.keys() - mark.started.keys() and (overlapped or self.begun > number)):
+            return False
         return mark.started.keys() <= now.keys() and all(
             calls <= mark.started.get(subchannel, 0) for subchannel, calls in now.items()
         )

@@ -87,6 +87,52 @@ def test_a_reset_mid_call_is_in_doubt_while_the_connectivity_watch_lags_behind(l
     assert_in_doubt(result, "UNAVAILABLE", service)
 
 
+def cut_calls_of_several_threads(rounds: int = 3) -> tuple[int, set[str]]:
+    """``rounds`` times: a LogClient shared by 8 threads of 6 writes each, through a proxy that resets every
+    connection once the service has a write, with the client's watch held behind (as above). Returns the calls
+    made and those counted rejected that the service received."""
+    made, received_yet_rejected = 0, set()
+    for round_number in range(rounds):
+        service = HostileLogService(answer_after=2.0)
+        delivered, results = threading.Event(), {}
+
+        def hold_the_delivery_thread(state: grpc.ChannelConnectivity, delivered=delivered) -> None:
+            if state is grpc.ChannelConnectivity.CONNECTING:
+                delivered.wait(10)
+
+        with running(service) as target:
+            proxy = ResettingProxy(target, reset_when=service.arrived)
+            with LogClient(proxy.target, timeout=3) as client:
+                client._channel.subscribe(hold_the_delivery_thread)
+
+                def write(thread: int, client=client, results=results, round_number=round_number) -> None:
+                    for number in range(6):
+                        call = f"r{round_number}-t{thread}-{number}"
+                        results[call] = client.write_log("one of several threads' calls", run_id=call)
+
+                threads = [threading.Thread(target=write, args=(thread,)) for thread in range(8)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(30)
+                delivered.set()
+                client._channel.unsubscribe(hold_the_delivery_thread)
+            proxy.close()
+        made += len(results)
+        rejected = {call for call, result in results.items() if not result.success and not result.in_doubt}
+        received_yet_rejected |= rejected & set(service.stored)
+    return made, received_yet_rejected
+
+
+def test_calls_of_several_threads_cut_by_resets_are_never_rejected_once_received():
+    """One LogClient shared by threads: a connection carries some calls and is reset, the other threads' calls open
+    new ones (each a new subchannel, each reset at once), while the watch lags behind. A call the service received
+    was counted rejected: 1 to 3 calls in 2 to 4 of 10-12 runs of 8 threads, seen by a new user; this test failed 2
+    of 4 runs of one round."""
+    made, received_yet_rejected = cut_calls_of_several_threads()
+    assert made == 3 * 48 and not received_yet_rejected, sorted(received_yet_rejected)
+
+
 def test_a_call_past_its_deadline_is_in_doubt():
     service = HostileLogService(answer_after=1.0)
     with running(service) as target, LogClient(target, timeout=0.3) as client:

@@ -272,8 +272,13 @@ class AioTransport:
         return self._loop.follow(call, call._call_response, _answer)
 
     def unary(self, path: str, payload: bytes, timeout: float) -> bytes:
-        """One unary call of serialized bytes; raises ``grpc.RpcError`` (``grpc.aio.AioRpcError``)."""
-        return self.start_unary(path, payload, timeout).wait()
+        """One unary call of serialized bytes; raises ``grpc.RpcError`` (``grpc.aio.AioRpcError``). Counted by the
+        watch as in flight (the audit's and the probe's calls open connections too)."""
+        self.watch.begin()
+        try:
+            return self.start_unary(path, payload, timeout).wait()
+        finally:
+            self.watch.end()
 
     def close(self, grace: float | None = None) -> None:
         """Close the channel; calls in flight after ``grace`` seconds end with CANCELLED (a dead loop has none)."""

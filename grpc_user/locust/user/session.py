@@ -185,10 +185,12 @@ class GrpcLogClient:
               scheduled: float, phase: int | None, sample: Any) -> Any:  # fmt: skip
         start_time = time.time()
         started = time.perf_counter()
-        mark = self._transport.watch.current
+        watch = self._transport.watch
+        mark = watch.begin()
         try:
             call = self._transport.start_unary(calls.METHOD_PATHS[rpc], payload, self.timeout)
         except LoopStopped as stopped:
+            watch.end()
             self._budget.release()
             failure = GrpcCallFailure(BRIDGE_STOPPED, str(stopped))
             self._fire(request_type=calls.REQUEST_TYPE, name=name, response_time=0.0, response_length=0,
@@ -199,6 +201,7 @@ class GrpcLogClient:
         try:
             raw, error, stopping = _outcome(call)
         except BaseException:  # interrupted by something other than a stop: nothing to count, the permit goes back
+            watch.end()
             call.cancel()
             self._budget.refund()
             raise
@@ -214,10 +217,11 @@ class GrpcLogClient:
             result, acked, in_doubt, length = _loop_failure(rpc, error, sent), 0, sent, 0
             exception = GrpcCallFailure(BRIDGE_STOPPED, str(error))
         else:
-            unknown = calls.outcome_unknown(error, self._transport.watch.never_sent(mark))
+            unknown = calls.outcome_unknown(error, watch.never_sent(mark))
             result, acked, length = _error_result(rpc, error, self.target, sent, unknown), 0, 0
             in_doubt = sent if unknown else 0
             exception = _status_failure(error)
+        watch.end()
         service_us = int(elapsed_ms * 1000 + 0.5)
         if scheduled:  # an open model measures from when the call should have started: no coordinated omission
             elapsed_ms += max(start_time - scheduled, 0.0) * 1000
