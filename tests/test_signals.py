@@ -161,7 +161,8 @@ def ctrl_c_to_a_master_with_one_of_two_workers(tmp_path: Path, host: str, ready_
     master_log, worker_log = tmp_path / "master.log", tmp_path / "worker.log"
     common = [*LOCUST, "-f", "locustfiles/single.py", "--host", host]
     with open(master_log, "w") as master_err, open(worker_log, "w") as worker_err:
-        master = subprocess.Popen([*common, "--master", "--headless", "--expect-workers", "2", "-t", "30s",
+        master = subprocess.Popen([*common, "--master", "--headless", "--expect-workers", "2", "-t", "30s", "--csv",
+                                   str(tmp_path / "run"),
                                    "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--loglevel",
                                    "DEBUG"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=master_err)  # fmt: skip
         worker = subprocess.Popen([*common, "--worker", "--master-port", port], cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -180,6 +181,7 @@ def ctrl_c_to_a_master_with_one_of_two_workers(tmp_path: Path, host: str, ready_
                 process.kill()
     output = master_log.read_text()
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
+    assert not list(tmp_path.glob("run_*.csv")), "no test ran: no run files (Locust's own had headers and zeros)"
     return output
 
 

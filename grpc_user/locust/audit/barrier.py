@@ -71,7 +71,7 @@ class Barrier:
         return not self.visible and not self.refused and (not self.sent or now - self.sent_at >= RESEND_SECONDS)
 
     def send(self, now: float) -> None:
-        """Write one more barrier; a write that fails for good sets ``refused`` (the audit then decides without)."""
+        """Write one more barrier; a write that fails for good sets ``refused`` (the audit then proves no loss)."""
         try:
             answer = pb.WriteLogResponse.FromString(self.write(WRITE_PATH, barrier_request(self.run_id, self.sent + 1,
                                                                                            self.peer)))  # fmt: skip
@@ -118,12 +118,6 @@ class Barriers:
     def stored_everywhere(self) -> bool:
         """Has every server stored a barrier written to it (the proof that what is missing will not come)?"""
         return all(barrier.visible for barrier in self.by_peer)
-
-    @property
-    def stored_or_refused_everywhere(self) -> bool:
-        """Has every server stored or refused its barrier, and at least one refused (the audit then falls back on the
-        service's idle time)?"""
-        return bool(self.refused) and all(barrier.visible or barrier.refused for barrier in self.by_peer)
 
     def not_stored(self) -> list[str]:
         """The servers that have not stored a barrier written to them."""

@@ -148,12 +148,13 @@ def skipped(run_id: str, acked: int, reason: str, in_doubt: int = 0) -> AuditRes
     return AuditResult(run_id, acked, 0, 0, 0, 0.0, "skipped", reason, in_doubt, lost_max=None)
 
 
-def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: float, idle: bool,
+def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: float, proven: bool,
             detail: str = "", unreported_workers: Sequence[str] = ()) -> AuditResult:  # fmt: skip
     """The audit's verdict from its last count: the one place that decides what the figures mean.
 
-    ``idle``: the service stored nothing at all (this run's logs or anyone's) for the settle period, so what is
-    missing will not come. Without that proof a shortfall is ``unsettled``, never ``lost``: lost 0..``lost_max``.
+    ``proven``: what is missing will not come (every server stored a barrier written after this run's count stood
+    still: ``audit_delivery``). Without that proof a shortfall is ``unsettled``, never ``lost``: lost
+    0..``lost_max``.
     ``unreported_workers``: workers whose final counts never arrived, so ``acked`` and ``in_doubt`` are lower bounds
     and their unreported logs may stand in for lost ones: a shortfall below ``acked`` is still ``lost`` once proven,
     anything else is ``incomplete`` (never ``ok`` or ``in_doubt``), and ``lost_max`` is unknown (None) whatever the
@@ -163,7 +164,7 @@ def verdict(run_id: str, acked: int, in_doubt: int, count: int, settle_seconds: 
     lost_min, lost_max = max(acked - count, 0), max(acked + in_doubt - count, 0)
     if not lost_max:
         status = "ok"
-    elif not idle:
+    elif not proven:
         status, lost_min = "unsettled", 0  # what is missing may still come: lost 0..lost_max
     else:
         status = "lost" if lost_min else "in_doubt"
@@ -197,7 +198,7 @@ def undecided(status: str, run_id: str, acked: int, in_doubt: int, count: int, s
 
 @dataclass
 class _Counts:
-    """The audit's two counts over time: this run's stored logs and the service's, and when each last moved."""
+    """The audit's two counts over time: this run's stored logs (and when it last moved) and the service's."""
 
     started: float
     run: int = -1
@@ -205,15 +206,13 @@ class _Counts:
     run_moved: float = 0.0
     service: int = -1
     service_first: int = 0
-    service_moved: float = 0.0
 
     def update(self, now: float, run: int, service: int) -> None:
         if self.run < 0:
             self.run_first, self.service_first = run, service
         if run != self.run:
             self.run, self.run_moved = run, now
-        if service != self.service:
-            self.service, self.service_moved = service, now
+        self.service = service
 
 
 def audit_delivery(
@@ -239,8 +238,8 @@ def audit_delivery(
     earlier test's backlog, another team's run, a slow store) may store this run's logs next, and one that stored
     nothing for ``settle`` s may only be waiting for its flush timer; so a shortfall is lost only once the service
     has stored a log written after this run's count stood still (the barrier, queued behind every log acknowledged
-    before it; another every ``RESEND_SECONDS`` while none is stored); at the timeout it is ``unsettled``. A
-    service that refuses the barrier is judged by its idle time (nothing stored at all for ``settle`` s).
+    before it; another every ``RESEND_SECONDS`` while none is stored); at the timeout it is ``unsettled``, and so it
+    is with a service that refuses the barrier: nothing proves its logs will not still come.
     ``barrier_writes``: server -> a call to that server alone, one barrier each (every server the run reached: each
     replica has a queue of its own); lost needs every one stored. None: one barrier over ``call``, named ``target``.
     ``unreached``: servers the target lists that no call of the run reached: no barrier there, named in
@@ -280,11 +279,10 @@ def audit_delivery(
             progress(AuditResult(run_id, acked, count, 0, 0, round(now - counts.started, 1), "running", "",
                                  in_doubt))  # fmt: skip
         reached = count >= acked + in_doubt and not unreported_workers
-        idle = now - counts.service_moved >= settle
         # A count that stood still for the settle period proves nothing against a longer flush period or a backlog
         # stored first: a barrier written now and found stored does (everything queued before it was stored or
         # dropped), whatever else the service stores meanwhile.
-        settled = barrier.stored_everywhere or (idle and barrier.stored_or_refused_everywhere)
+        settled = barrier.stored_everywhere
         if reached or settled or now - counts.started >= timeout:
             break
         if now - counts.run_moved >= settle:
@@ -307,8 +305,7 @@ def audit_delivery(
                 else ""
             )
             if barrier.stored_everywhere
-            else f"the service stored nothing for {settle:g} s and refused the audit's barrier ({barrier.refused}): "
-            "a service that flushes less often than that needs a longer --audit-settle"
+            else ""
         )
     if unreported_workers:
         result.detail = "; ".join(filter(None, (result.detail, _unreported(result))))
@@ -327,16 +324,21 @@ def _unreported(result: AuditResult) -> str:
 
 
 def _rates(counts: _Counts, now: float) -> tuple[float, float]:
-    """Logs per second the service stored since the audit began: this run's, and the others'."""
+    """Logs per second the service stored since the audit began: this run's, and all (a poll's two counts are two
+    queries: a flush between them lands in one only, so the difference does not tell others' logs apart)."""
     seconds = max(now - counts.started, 1e-9)
-    run = counts.run - counts.run_first
-    return run / seconds, (counts.service - counts.service_first - run) / seconds
+    return (counts.run - counts.run_first) / seconds, (counts.service - counts.service_first) / seconds
 
 
 def _unsettled(counts: _Counts, barrier: Barriers, now: float, missing: int, timeout: float) -> str:
-    """Why the audit gave up: still storing, or storing nothing, not even the barrier written after the stop; with
-    several servers, which of them had not stored theirs."""
-    rate, others = _rates(counts, now)
+    """Why the audit gave up: still storing, or storing nothing, not even the barrier written after the stop, or the
+    barrier refused; with several servers, which of them had not stored theirs."""
+    rate, total = _rates(counts, now)
+    storing = f"{total:,.0f} logs/s ({rate:,.0f} of them this run's)"
+    if barrier.refused:
+        return (f"the service refused the audit's barrier ({barrier.refused}), the log written after the stop whose "
+                f"storage would prove what is missing dropped: nothing proves it will not still come (it stored "
+                f"{storing} over the audit); raise --audit-timeout to wait longer")  # fmt: skip
     stored = [one.peer for one in barrier.by_peer if one.visible]
     if barrier.sent and stored:
         unwritten = [one.peer for one in barrier.by_peer if not one.sent]
@@ -350,19 +352,16 @@ def _unsettled(counts: _Counts, barrier: Barriers, now: float, missing: int, tim
         if unwritten:
             parts.append(f"no barrier could be written to {', '.join(unwritten)} (unreachable?): its queue is unknown")
         return "; ".join(parts)
-    if barrier.sent and rate <= 0 and others <= 0:
+    if barrier.sent and total <= 0:
         return (f"the service stored nothing, not even the log the audit wrote after the stop ({barrier.sent} "
                 f"barrier{'s' if barrier.sent > 1 else ''}), within --audit-timeout {timeout:g} s: a flush period "
                 "longer than that, or a service that stores nothing at all: raise --audit-timeout to tell")  # fmt: skip
     if barrier.sent:
-        if others > 0:
-            return (f"the service was still storing {others:,.0f} logs/s, none of this run's, and had not reached the "
-                    f"audit's barrier, queued behind this run's logs, when --audit-timeout {timeout:g} s ran out (a "
-                    "backlog stored first?): raise --audit-timeout")  # fmt: skip
-        return (f"this run's stored count stood still, and the log the audit wrote after it was not stored within "
-                f"--audit-timeout {timeout:g} s (a flush period longer than that?): raise --audit-timeout")  # fmt: skip
+        return (f"the service was still storing {storing} and had not reached the audit's barrier, queued behind "
+                f"this run's logs, when --audit-timeout {timeout:g} s ran out (a backlog stored first?): raise "
+                "--audit-timeout")  # fmt: skip
     if rate > 0:
         return (f"still storing {rate:,.0f} logs/s of this run when --audit-timeout {timeout:g} s ran out; "
                 f"about {missing / rate:,.0f} s more needed: raise --audit-timeout")  # fmt: skip
-    return (f"the service was still storing {others:,.0f} logs/s, none of this run's, when --audit-timeout "
+    return (f"the service was still storing {total:,.0f} logs/s, none of this run's, when --audit-timeout "
             f"{timeout:g} s ran out (a backlog stored first?): raise --audit-timeout")  # fmt: skip

@@ -25,6 +25,7 @@ from grpc_user.locust.freshness.files import shown_ms
 from grpc_user.locust.freshness.files import summary_line as freshness_line
 from grpc_user.locust.freshness.lifecycle import finish_probe
 from grpc_user.locust.lifecycle.distributed import wait_for_final_counts
+from grpc_user.locust.run.csv_files import csv_prefix
 from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.progress import WaitProgress
 from grpc_user.locust.run.state import SuiteRun
@@ -247,11 +248,6 @@ def run_info(environment: Any, run: SuiteRun) -> dict[str, Any]:
     if outcomes:
         info["actions"] = [outcome.as_dict() for outcome in outcomes]
     return info
-
-
-def csv_prefix(environment: Any) -> str:
-    """Locust's ``--csv`` prefix ('' without one)."""
-    return getattr(environment.parsed_options, "csv_prefix", None) or ""
 
 
 def _iso(moment: float) -> str:

@@ -10,11 +10,9 @@ master (or the single local process) writes files and audits; workers report the
 from __future__ import annotations
 
 import dataclasses
-import glob
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -36,7 +34,6 @@ from grpc_user.locust.lifecycle.distributed import (
 )
 from grpc_user.locust.lifecycle.end import (
     append_history,
-    csv_prefix,
     end_test,
     fail_on_dropped_arrivals,
     print_logs_summary,
@@ -55,6 +52,7 @@ from grpc_user.locust.lifecycle.stop_once import (
 from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.preflight import target_problem, unused_run_id, wait_for_preflight
+from grpc_user.locust.run.csv_files import csv_prefix, remove_csv_files_of_no_test
 from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
 from grpc_user.locust.run.state import SuiteRun, suite_run
 from grpc_user.locust.run.user_total import send_user_total_with_every_spawn, total_users
@@ -74,13 +72,9 @@ TEST_RUN_ID_OPTION = "grpc_test_run_id"
 
 
 def exit_before_any_test(environment: Any, line: str, code: int) -> None:
-    """Quit before a test ever started: one line, the exit code, and none of the empty --csv files Locust opened
-    already, so that no run folder looks like a run (``make`` then removes the empty folder)."""
-    prefix = csv_prefix(environment)
-    if prefix:
-        for path in Path(prefix).parent.glob(f"{glob.escape(Path(prefix).name)}_*.csv"):
-            if path.stat().st_size == 0:
-                path.unlink()
+    """Quit before a test ever started: one line, the exit code, and none of the --csv files Locust opened already
+    (``remove_csv_files_of_no_test``)."""
+    remove_csv_files_of_no_test(environment)
     sys.stderr.write(f"locust: error: {line}\n")
     if isinstance(environment.runner, MasterRunner):  # workers that connected meanwhile would run on until
         environment.runner.quit()  # their heartbeat timeout: Locust's quit tells each to quit

@@ -28,6 +28,7 @@ from gevent.event import Event
 from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner
 
 from grpc_user.locust.preflight import cut_preflight
+from grpc_user.locust.run.csv_files import remove_csv_files_of_no_test
 from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.state import SuiteRun, suite_run
 
@@ -96,11 +97,13 @@ def waiting_for_workers(environment: Any) -> bool:
 
 
 def quit_before_the_test(environment: Any, main: Any) -> None:
-    """Ctrl-C before the test started: one line, the workers connected so far told to quit, exit 1 (no test ran)."""
+    """Ctrl-C before the test started: one line, the workers connected so far told to quit, no --csv files left,
+    exit 1 (no test ran)."""
     runner = environment.runner
     logger.error("SIGINT while the master waited for its workers (%d of %d still connected): no test ran",
                  len(runner.clients.ready), getattr(environment.parsed_options, "expect_workers", 0))  # fmt: skip
     runner.quit()
+    remove_csv_files_of_no_test(environment)
     main.throw(SystemExit(FAILED))
 
 

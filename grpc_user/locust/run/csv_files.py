@@ -1,0 +1,28 @@
+"""Locust's ``--csv`` files of a process that quits before any test ran: none left behind."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any
+
+# The files Locust opens at its start for --csv PREFIX (PREFIX_<name>.csv); its writer puts headers in them at once.
+LOCUST_CSV_FILES = ("stats", "stats_history", "failures", "exceptions")
+
+
+def csv_prefix(environment: Any) -> str:
+    """Locust's ``--csv`` prefix ('' without one)."""
+    return getattr(environment.parsed_options, "csv_prefix", None) or ""
+
+
+def remove_csv_files_of_no_test(environment: Any) -> None:
+    """Remove the ``--csv`` files of a process that quits before any test: Locust's own (headers and zero rows at
+    most) and any other empty one, so that no run folder looks like a run (``make`` then removes the empty
+    folder)."""
+    prefix = csv_prefix(environment)
+    if not prefix:
+        return
+    folder, name = Path(prefix).parent, Path(prefix).name
+    for path in folder.glob(f"{glob.escape(name)}_*.csv"):
+        if path.name in {f"{name}_{file}.csv" for file in LOCUST_CSV_FILES} or path.stat().st_size == 0:
+            path.unlink(missing_ok=True)
