@@ -11,6 +11,7 @@ import subprocess
 import sys
 import termios
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -142,15 +143,20 @@ def test_a_signal_during_the_preflight_refuses_the_run_in_one_line_and_leaves_no
 
 
 def test_a_ctrl_c_during_a_web_ui_test_s_preflight_refuses_that_test_and_exits_non_zero(tmp_path):
+    """The preflight runs inside /swarm, before Locust's view: the cut start's answer is a refusal, not a start."""
     with SilentServer() as server, web_ui_process(tmp_path, server.target, locustfile="locustfiles/single.py") as web:
-        assert web.post("swarm", {"user_count": "2", "spawn_rate": "2"})["success"]
-        wait_for_the_preflight(server, web.process)
-        web.process.send_signal(signal.SIGINT)
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(web.post, "swarm", {"user_count": "2", "spawn_rate": "2"})
+            wait_for_the_preflight(server, web.process)
+            web.process.send_signal(signal.SIGINT)
+            refused = answer.result(FINISH_TIMEOUT_SECONDS)
         assert web.process.wait(FINISH_TIMEOUT_SECONDS) == 1, web.log.read_text()[-3000:]
         output = web.log.read_text()
-    assert output.count("the preflight was cut short by SIGINT after") == 2, "the line and the UI's error"
-    assert f", before target {server.target} answered; no test ran" in output
+    assert refused["success"] is False and refused["message"].startswith("the preflight was cut short by SIGINT after")
+    assert refused["message"].endswith(f", before target {server.target} answered; no test ran"), refused
+    assert output.count(refused["message"]) == 2, "the line, and in the failures shown at the quit"
     assert "Shutting down (exit code 1)" in output and "Traceback" not in output, output[-3000:]
+    assert "every log of this test carries" not in output and "Ramping" not in output, "no test started"
 
 
 def ctrl_c_to_a_master_with_one_of_two_workers(tmp_path: Path, host: str, ready_line: str) -> str:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.error
 from pathlib import Path
 
 import psutil
 import pytest
-from locust_runs import LOCUST, PACED, REAL_LOCUST, distributed_args, free_port
+from locust_runs import PACED, REAL_LOCUST, distributed_args, free_port
 from web_runs import WebUI, http, template_args, wait_for_page, web_ui_process
 
-from grpc_user.locust.web.tabs import AUDIT_FIGURES, AUDIT_TAB_KEY, TAB_KEY
+from grpc_user.locust.web.tabs import AUDIT_FIGURES, AUDIT_ROUTE, AUDIT_TAB_KEY, TAB_KEY
 from reference_server.process import start_server_process
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
@@ -107,31 +106,37 @@ def test_stopping_from_the_web_ui_runs_the_delivery_audit(web_ui, server):
     assert rows == {key: audit[key] for key in AUDIT_FIGURES if key != "lost"}
 
 
-def test_a_dead_target_is_shown_in_the_web_ui_and_no_user_keeps_running(tmp_path):
+def test_swarm_refuses_a_dead_target_in_locust_s_json_before_any_start_and_a_good_target_then_starts(serve, tmp_path):
+    """/swarm answered ``success: true`` for a target its preflight then refused (in test_start, after the answer):
+    a CI job driving /swarm was told a test started. Now the preflight runs before Locust's view: its one line is
+    the answer's message, no test starts (no run id chosen, no user), and the next /swarm with a good host runs."""
     dead = f"grpc://127.0.0.1:{free_port()}"
-    port, log = free_port(), tmp_path / "locust.log"
-    command = [*LOCUST, "-f", "locustfiles/single.py", "--web-host", "127.0.0.1",
-               "--web-port", str(port), "--host", dead]  # fmt: skip
-    with open(log, "w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
-    web = WebUI(f"http://127.0.0.1:{port}", process, log, "")
-    try:
-        wait_for_page(web)
-        assert json.loads(http(f"{web.url}/swarm", {"user_count": "5", "spawn_rate": "5", "host": dead}))["success"]
-        deadline = time.monotonic() + STATS_TIMEOUT_SECONDS
-        while not (stats := json.loads(http(f"{web.url}/stats/requests")))["errors"]:
-            assert time.monotonic() < deadline, f"no error shown for {dead}"
-            time.sleep(0.2)
-        error = stats["errors"][0]
-        assert error["name"] == "preflight" and dead.removeprefix("grpc://") in error["error"]
-        while stats["state"] not in ("stopped", "ready"):
-            assert time.monotonic() < deadline, f"the test kept running against {dead}: {stats['state']}"
-            time.sleep(0.2)
-            stats = json.loads(http(f"{web.url}/stats/requests"))
-        assert {row["name"] for row in stats["stats"]} <= {"preflight", "Aggregated"}
-    finally:
-        process.kill()
-        process.wait(10)
+    good = f"grpc://{serve().target}"
+    started_line = "every log of this test carries metadata run_id="
+    with web_ui_process(tmp_path, dead, "--audit-settle", "1", *PACED, locustfile="locustfiles/single.py") as web:
+        refused = web.post("swarm", {"user_count": "2", "spawn_rate": "2", "host": dead})
+        assert refused["success"] is False, refused
+        message = refused["message"]
+        assert message.startswith(f"target {dead} is not serving the log service: UNAVAILABLE") and "\n" not in message
+        bad_option = web.post("swarm", {"user_count": "2", "spawn_rate": "2", "host": good, "batch_size": "0"})
+        assert bad_option == {
+            "success": False,
+            "host": dead,
+            "message": "--batch-size='0' is not valid; accepted: a whole number from 1 to 1000",
+        }
+        time.sleep(0.5)
+        stats = web.get("stats/requests")
+        assert (stats["state"], stats["user_count"]) == ("ready", 0), "no refused test started"
+        assert [(error["name"], error["error"]) for error in stats["errors"]] == [("preflight", message)], "shown"
+        output = web.log.read_text()
+        assert f"web UI: {message}" in output and started_line not in output and "Ramping" not in output, output
+        assert web.post("swarm", {"user_count": "2", "spawn_rate": "2", "host": good})["success"] is True
+        stats = web.wait_for("stats/requests", lambda answer: any(row["num_requests"] for row in answer["stats"]))
+        assert stats["errors"] == [], "the refused start's failure went with Locust's reset of the stats"
+        assert web.log.read_text().count(started_line) == 1
+        assert web.post("stop", {})["success"]
+        audit = web.wait_for(AUDIT_ROUTE, audit_done)
+        assert audit["status"] == "ok" and audit["acked"] > 0, audit
 
 
 def audit_done(answer: dict) -> bool:

@@ -16,10 +16,11 @@ from gevent.event import Event
 from grpc_user.health import check
 from grpc_user.locust.audit.stored_count import audit_call, count_stored
 from grpc_user.locust.run.state import SuiteRun
-from grpc_user.locust.run.target import run_target, target_call
-from grpc_user.locust.settings.suite import choose_run_id
+from grpc_user.locust.run.target import host_target, target_call
+from grpc_user.locust.settings.suite import SuiteSettings, choose_run_id
 from grpc_user.locust.transport.bridge import LoopStopped
 from grpc_user.results import HealthResult
+from grpc_user.target import Target
 
 PREFLIGHT_TIMEOUT_SECONDS = 3.0
 # How long the end of a run waits for a preflight still under way (it ends by its own deadline before that).
@@ -27,38 +28,38 @@ PREFLIGHT_WAIT_SECONDS = PREFLIGHT_TIMEOUT_SECONDS + 2.0
 POLL_SECONDS = 0.05
 
 
-def preflight(environment: Any, run: SuiteRun) -> HealthResult:
-    """Check that the target answers as a LogService, within ``PREFLIGHT_TIMEOUT_SECONDS`` (or ``--grpc-timeout``
-    when shorter); raises ValueError for a malformed target."""
-    target = run_target(environment)
-    timeout = min(PREFLIGHT_TIMEOUT_SECONDS, run.settings.grpc_timeout)
-    return check(target_call(run, target, timeout), str(target))
+def preflight(run: SuiteRun, target: Target, settings: SuiteSettings) -> HealthResult:
+    """Check that ``target`` answers as a LogService, within ``PREFLIGHT_TIMEOUT_SECONDS`` (or ``--grpc-timeout``
+    when shorter), over a channel with the test's ``settings`` (security, load balancing, connections)."""
+    timeout = min(PREFLIGHT_TIMEOUT_SECONDS, settings.grpc_timeout)
+    return check(target_call(run, target, timeout, settings), str(target))
 
 
-def target_problem(environment: Any, run: SuiteRun) -> str:
-    """Why the target cannot be load-tested, in one line starting ``--host:`` for a malformed one ('' when it
-    answers as a LogService). A stop signal during the preflight makes it a problem too (``run.preflight_cut_by``
-    then names the signal)."""
+def target_problem(run: SuiteRun, host: str | None, settings: SuiteSettings) -> str:
+    """Why the target ``host`` (``--host`` or the web UI form's; None or '': GRPC_SERVER_HOST/PORT) cannot be
+    load-tested with ``settings``, in one line starting ``--host:`` for a malformed one ('' when it answers as a
+    LogService). A stop signal during the preflight makes it a problem too (``run.preflight_cut_by`` then names the
+    signal)."""
     try:
-        target = run_target(environment)
+        target = host_target(host)
     except ValueError as error:
         return f"--host: {error}"
     started = time.monotonic()
-    result = answer_unless_cut(environment, run)
+    result = answer_unless_cut(run, target, settings)
     if result is None:
         return (f"the preflight was cut short by {run.preflight_cut_by} after {time.monotonic() - started:.1f} s, "
                 f"before target {target} answered; no test ran")  # fmt: skip
     return "" if result.serving else f"target {result.target} is not serving the log service: {result.detail}"
 
 
-def answer_unless_cut(environment: Any, run: SuiteRun) -> HealthResult | None:
+def answer_unless_cut(run: SuiteRun, target: Target, settings: SuiteSettings) -> HealthResult | None:
     """The preflight's answer, or None when a stop signal cut the wait short (``cut_preflight``). The check runs in
     a greenlet of its own, so no signal ever raises inside its call: a cut one ends by its own deadline, unread.
     SIGTERM cuts it too (Locust installs its own SIGTERM handler only after its init event, which runs the
     preflight of an unattended run)."""
     run.preflight_cut_by, run.preflight_cut = "", Event()
     run.preflight_waiter = gevent.getcurrent()
-    checking = gevent.spawn(preflight, environment, run)
+    checking = gevent.spawn(preflight, run, target, settings)
     sigterm = gevent.signal_handler(signal.SIGTERM, cut_preflight, run, "SIGTERM")
     try:
         waited: list[Greenlet | Event] = [checking, run.preflight_cut]

@@ -19,7 +19,6 @@ import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.stats import CSV_STATS_INTERVAL_SEC
 
-from grpc_user.calls import REQUEST_TYPE
 from grpc_user.locust.actions import runner as actions
 from grpc_user.locust.capacity import search
 from grpc_user.locust.freshness.lifecycle import start_probe
@@ -92,7 +91,7 @@ def exit_unless_target_serves(environment: Any, run: SuiteRun) -> None:
     """Preflight of an unattended run (headless, --autostart) before any user spawns and before the -t timer
     starts: one line naming the target and the cause; exit 2 for a malformed --host, 1 for a target that does not
     answer as a LogService or a preflight a stop signal cut short (no files either way)."""
-    problem = target_problem(environment, run)
+    problem = target_problem(run, environment.host, run.settings)
     if problem:
         exit_before_any_test(environment, problem, BAD_OPTION if problem.startswith("--host") else FAILED)
 
@@ -165,16 +164,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.settings = dataclasses.replace(settings, run_id=_test_run_id(environment, run, settings.run_id))
     run.workers = runner.worker_count if isinstance(runner, MasterRunner) else 0
     if not isinstance(runner, WorkerRunner):
-        if not getattr(environment.parsed_options, "headless", True):
-            problem = target_problem(environment, run)
-            if problem:
-                logger.error("%s", problem)
-                # Not a call: shown in the web UI's failures, never counted as a request (no request event).
-                environment.stats.log_error(REQUEST_TYPE, "preflight", problem)
-                if run.preflight_cut_by:  # the process quits: this test had no answer
-                    environment.process_exit_code = FAILED
-                _refuse_test(environment, run)
-                return
+        # The target's preflight ran before: at init for an unattended run, in the web UI's /swarm otherwise.
         if settings.run_id and settings.audit:
             _claim_unused_run_id(environment, run, settings.run_id)
         logger.info("run id %s: every log of this test carries metadata run_id=%s", run.settings.run_id,

@@ -4,7 +4,7 @@ Locust's ``/swarm`` writes the form's fields into the running options one by one
 ``user_count``, ``spawn_rate`` or ``run_time``: the fields written before the refusal stayed, and the next start
 ran with them (a refused ``max_requests=3`` ended every later test after three calls). A field whose text its
 option's type cannot read (``expect_workers=abc``) raised inside Locust's handler: an HTML error page and a
-traceback, no ``success: false``. So ``form_problem`` applies the whole form to a copy of the options, exactly as
+traceback, no ``success: false``. So ``form_test`` applies the whole form to a copy of the options, exactly as
 Locust's ``/swarm`` would apply it, refusing what Locust would refuse, and runs the one validation of a test
 (``settings_for_test``) on the copy; Locust's handler runs, and writes the options, only when nothing is refused.
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from grpc_user.locust.run.state import suite_run
 from grpc_user.locust.settings.checks import settings_for_test
-from grpc_user.locust.settings.suite import BY_DEST
+from grpc_user.locust.settings.suite import BY_DEST, SuiteSettings
 from grpc_user.locust.settings.values import OptionError
 
 if TYPE_CHECKING:
@@ -117,9 +117,9 @@ def options_with_form(options: argparse.Namespace | None, form: MultiDict, form_
     return argparse.Namespace(**values)
 
 
-def form_problem(environment: Any, web_ui: Any, form: MultiDict) -> str:
-    """Why the test this form would start is refused, in one line ('' when it may start and Locust's ``/swarm``
-    may write the form into the options)."""
+def form_test(environment: Any, web_ui: Any, form: MultiDict) -> tuple[str, SuiteSettings]:
+    """The host and the settings of the test this form would start, checked as the command line is, before
+    Locust's ``/swarm`` writes the form into the options. Raises OptionError, one line naming the field."""
     user_classes = environment.user_classes or []
     if web_ui.userclass_picker_is_active:
         shape_runs = form.get("shape_class", "Default") != "Default"
@@ -130,9 +130,5 @@ def form_problem(environment: Any, web_ui: Any, form: MultiDict) -> str:
     form_options = web_ui.template_args.get("extra_options") or {}
     host = str(form.get("host", environment.host or "")).replace("<", "").replace(">", "")
     run = suite_run(environment)
-    try:
-        options = options_with_form(environment.parsed_options, form, form_options, shape_runs)
-        settings_for_test(options, host, run.startup_security, user_classes, run.startup_actions)
-    except OptionError as error:
-        return str(error)
-    return ""
+    options = options_with_form(environment.parsed_options, form, form_options, shape_runs)
+    return host, settings_for_test(options, host, run.startup_security, user_classes, run.startup_actions)

@@ -9,7 +9,8 @@
 * "Actions" (with ``--action``): each action's time, command, outcome and its phase's audit.
 * Security settings and actions are fixed at start-up: a ``/swarm`` request that tries to change
   them, or to point credentials at another host, is refused with a message the page shows; so is a
-  form whose test the command line would refuse (``grpc_user.locust.web.form``), before any user spawns.
+  form whose test the command line would refuse, or whose target fails the preflight
+  (``grpc_user.locust.web.start``), before any user spawns.
 
 Uses Locust's documented extension points (``extended_tabs`` / ``extended_tables`` template
 arguments and ``extended_stats`` in the ``/stats/requests`` answer), as in Locust's
@@ -33,8 +34,8 @@ from grpc_user.locust.audit.delivery import AuditResult
 from grpc_user.locust.freshness.files import figures, strip_sentence
 from grpc_user.locust.run.state import suite_run
 from grpc_user.locust.settings.suite import ACTION_OPTIONS, SECURITY_OPTIONS
-from grpc_user.locust.web.form import form_problem
 from grpc_user.locust.web.metrics import install_metrics
+from grpc_user.locust.web.start import start_problem
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
     def guard_swarm() -> Any:
         if request.endpoint != "locust.swarm" or request.method != "POST":
             return None
-        reason = refusal(environment, request.form) or form_problem(environment, web_ui, request.form)
+        reason = refusal(environment, request.form) or start_problem(environment, web_ui, request.form)
         if not reason:
             return None
         logger.error("web UI: %s", reason)
