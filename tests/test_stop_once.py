@@ -11,27 +11,28 @@ import time
 
 import gevent
 from gevent import GreenletExit
+from gevent.event import Event
 from locust import User, constant, task
 from locust.env import Environment
 
 from grpc_user.locust.lifecycle.stop_once import begin_test_stop, end_test_stop, start_test, wait_for_users
 from grpc_user.locust.run.state import SuiteRun
 
-CALL_SECONDS = 1.0
-
 
 class CallInFlight(User):
-    """Each task is a call answered CALL_SECONDS after it started; a stop that arrives meanwhile waits for it."""
+    """Each task is a call answered once ``answers`` is set (the test sets it when a ``test_stop`` has begun, so no
+    busy machine answers it before: a 1 s call was, at make test -n 6); a stop that arrives meanwhile waits."""
 
     wait_time = constant(0)
     answered = 0
+    answers = Event()
 
     @task
     def call(self) -> None:
-        answer_at, stopping = time.monotonic() + CALL_SECONDS, None
+        stopping = None
         while True:
             try:
-                gevent.sleep(max(0.0, answer_at - time.monotonic()))
+                CallInFlight.answers.wait()
                 break
             except GreenletExit as stop:
                 stopping = stop
@@ -41,10 +42,13 @@ class CallInFlight(User):
 
 
 def two_stops_at_once(on_test_stop) -> Environment:
-    """Four users each in a call, then two ``runner.stop()`` 50 ms apart; ``on_test_stop(environment)`` listens."""
-    CallInFlight.answered = 0
+    """Four users each in a call, then two ``runner.stop()`` 50 ms apart; ``on_test_stop(environment)`` listens.
+    The calls are answered 0.2 s after the first ``test_stop`` began (or 10 s after the stops, if none did)."""
+    CallInFlight.answered, CallInFlight.answers = 0, Event()
+    began = Event()
     environment = Environment(user_classes=[CallInFlight])
     runner = environment.create_local_runner()
+    environment.events.test_stop.add_listener(lambda **_: began.set())
     environment.events.test_stop.add_listener(on_test_stop)
     runner.start(4, spawn_rate=100)
     gevent.sleep(0.2)
@@ -52,6 +56,9 @@ def two_stops_at_once(on_test_stop) -> Environment:
     first = gevent.spawn(runner.stop)
     gevent.sleep(0.05)
     second = gevent.spawn(runner.stop)
+    began.wait(10)
+    gevent.sleep(0.2)
+    CallInFlight.answers.set()
     gevent.joinall([first, second], timeout=10, raise_error=True)
     return environment
 

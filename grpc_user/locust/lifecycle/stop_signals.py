@@ -27,6 +27,7 @@ import gevent
 from gevent.event import Event
 from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING, MasterRunner
 
+from grpc_user.locust.lifecycle.stop_once import test_stop_pending
 from grpc_user.locust.preflight import cut_preflight
 from grpc_user.locust.run.csv_files import remove_csv_files_of_no_test
 from grpc_user.locust.run.exit_codes import FAILED
@@ -115,7 +116,8 @@ def repeated_stop_signal(environment: Any, run: SuiteRun, name: str) -> None:
         run.audit_interrupt.set()
         return
     runner = environment.runner
-    if runner is None or runner.state not in TEST_UNDER_WAY:
+    # Locust may mark its runner stopped while the suite still ends the test (calls in flight, the files): under way.
+    if runner is None or (runner.state not in TEST_UNDER_WAY and not test_stop_pending(run)):
         logger.debug("%s: no test is under way; Locust quits", name)
         return
     logger.warning("%s: the test is already stopping: calls in flight finish (within --grpc-timeout %g s) and are "
