@@ -98,3 +98,15 @@ def test_a_refused_option_is_shown_on_the_form_and_no_user_spawns(browser, tmp_p
         assert "--arrival-rate='abc' is not valid; accepted: calls per second R > 0" in alert
         assert web.get("stats/requests")["state"] == "ready", "the test did not start"
         assert server.stats()["calls"] == {}, "no user spawned, no call went anywhere"
+
+
+def test_a_target_that_does_not_answer_is_refused_on_the_form_and_no_test_starts(browser, tmp_path):
+    dead = "grpc://127.0.0.1:1"
+    with web_ui_process(tmp_path, dead, locustfile="locustfiles/single.py") as web:
+        browser.get(f"{web.url}/")
+        button(browser, "START").click()
+        alert = WebDriverWait(browser, WAIT_SECONDS).until(
+            lambda page: next((item.text for item in page.find_elements(By.CSS_SELECTOR, "[role=alert]")), None)
+        )
+        assert f"target {dead} is not serving the log service: UNAVAILABLE" in alert, alert
+        assert web.get("stats/requests")["state"] == "ready", "the test did not start"
