@@ -365,7 +365,10 @@ class SuiteSettings:
         "--freshness-poll-interval",
         parse=number("seconds"),
         default="0.1",
-        help="the seconds between two of the freshness probe's queries while a sample is pending: its error bound",
+        help=(
+            "the seconds between two of the freshness probe's queries while a sample is pending: the error bound of "
+            "a sample found within its window's share (one found later has a wider bound, stated)"
+        ),
         group=FRESHNESS,
         metavar="S",
     )
@@ -375,8 +378,8 @@ class SuiteSettings:
         default="1.5",
         help=(
             "the freshness probe's queries are at most this percent of its process's calls, plus one, the polls "
-            "after the stop included; it limits how many logs are sampled (in windows, below ~830 calls/s at 1.5), "
-            "not how often a sample is polled"
+            "after the stop included; it limits how many logs are sampled (in windows, below ~830 calls/s at 1.5) "
+            "and, for samples slower than their window was funded for, how often they are looked for"
         ),
         group=FRESHNESS,
         metavar="P",
