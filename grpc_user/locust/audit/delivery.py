@@ -336,8 +336,8 @@ def _unsettled(counts: _Counts, barrier: Barriers, now: float, missing: int, tim
     rate, total = _rates(counts, now)
     storing = f"{total:,.0f} logs/s ({rate:,.0f} of them this run's)"
     if barrier.refused:
-        return (f"the service refused the audit's barrier ({barrier.refused}), the log written after the stop whose "
-                f"storage would prove what is missing dropped: nothing proves it will not still come (it stored "
+        return (f"the service refused the audit's barrier ({barrier.refused}): without a log written after the stop "
+                f"and found stored, nothing proves that what is missing was dropped rather than delayed (it stored "
                 f"{storing} over the audit); raise --audit-timeout to wait longer")  # fmt: skip
     stored = [one.peer for one in barrier.by_peer if one.visible]
     if barrier.sent and stored:

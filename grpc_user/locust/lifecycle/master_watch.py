@@ -20,6 +20,7 @@ import gevent
 from greenlet import greenlet
 from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
+from grpc_user.locust.lifecycle.stop_signals import launcher_pid
 from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.state import SuiteRun
 
@@ -32,7 +33,9 @@ def watch_master(environment: Any, run: SuiteRun) -> None:
     """At a worker's init: a ``--processes`` child starts watching its parent (the master or the launcher that
     forked it); other workers have nothing to watch."""
     if getattr(environment.parsed_options, "processes", None):
-        gevent.spawn(_watch_parent, environment, run, os.getppid())
+        # The launcher's pid, not the parent's now: a launcher that died while it forked (a Ctrl-C at that moment,
+        # a worker forked before the signal was handled) left this worker re-parented before its init.
+        gevent.spawn(_watch_parent, environment, run, launcher_pid() or os.getppid())
 
 
 def _watch_parent(environment: Any, run: SuiteRun, parent_pid: int) -> None:

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from functools import partial
 from types import FrameType
 from typing import Any
@@ -29,7 +30,11 @@ from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_SPAWN
 
 from grpc_user.locust.lifecycle.stop_once import test_stop_pending
 from grpc_user.locust.preflight import cut_preflight
-from grpc_user.locust.run.csv_files import remove_csv_files_of_no_test
+from grpc_user.locust.run.csv_files import (
+    csv_prefix_of_command_line,
+    remove_csv_files_of_no_test,
+    remove_locust_csv_files,
+)
 from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.state import SuiteRun, suite_run
 
@@ -39,23 +44,36 @@ TEST_UNDER_WAY = (STATE_SPAWNING, STATE_RUNNING, STATE_STOPPING, STATE_CLEANUP)
 
 
 _startup_sigint_installed = False
+_launcher_pid: int | None = None
+
+
+def launcher_pid() -> int | None:
+    """The pid of the process whose command line Locust parsed, recorded before it forks its ``--processes``
+    workers (None before that): a worker forked by a launcher that died meanwhile has that parent no more."""
+    return _launcher_pid
 
 
 def install_startup_sigint() -> None:
     """Ctrl-C while Locust starts, from its command line's parsing to its init event (it forks its ``--processes``
     workers and makes its runner there; Locust's own answer is a KeyboardInterrupt traceback): one line from the
-    process that took it (its forked workers quit silently), exit 1, no test ran. ``install_stop_signals`` takes
-    over at init. Once per process: Locust builds its parser again later (the web UI's extra arguments)."""
-    global _startup_sigint_installed
+    process that took it, none of the --csv files Locust opened meanwhile, exit 1 at once (its forked workers quit
+    silently), no test ran. ``install_stop_signals`` takes over at init. Once per process: Locust builds its parser
+    again later (the web UI's extra arguments)."""
+    global _startup_sigint_installed, _launcher_pid
     if not _startup_sigint_installed:
-        _startup_sigint_installed = True
-        signal.signal(signal.SIGINT, partial(_sigint_at_startup, os.getpid()))
+        _startup_sigint_installed, _launcher_pid = True, os.getpid()
+        # Files' times come from the kernel's coarse clock, up to a tick behind time.time(): a margin of 0.1 s.
+        signal.signal(signal.SIGINT, partial(_sigint_at_startup, os.getpid(), time.time() - 0.1))
 
 
-def _sigint_at_startup(parent: int, signum: int, frame: FrameType | None) -> None:
+def _sigint_at_startup(parent: int, since: float, signum: int, frame: FrameType | None) -> None:
+    # os._exit, not SystemExit: the signal can land anywhere, in a fork's handlers too, where an exception is ignored
+    # (a master then hung, its workers looking for it: 2 of 21 Ctrl-Cs 16-30 ms after "Starting Locust").
     if os.getpid() == parent:
+        remove_locust_csv_files(csv_prefix_of_command_line(), since)
         sys.stderr.write("locust: error: SIGINT while Locust was starting: no test ran\n")
-    raise SystemExit(FAILED)
+        sys.stderr.flush()
+    os._exit(FAILED)
 
 
 def install_stop_signals(environment: Any) -> None:
