@@ -201,8 +201,11 @@ def test_at_the_defaults_lost_logs_samples_are_named_never_visible_within_the_sh
                      users=10, run_time="5s", timeout=150)  # fmt: skip
     assert run.returncode == 3, run.stderr[-3000:]  # the audit's verdict: lost
     data = run.json("freshness")
-    assert data["never_visible"] > 0 and data["visible"] > 0, data
-    assert data["never_visible_samples"][0]["name"] == "WriteLog" and "never visible" in run.stderr
+    # Every sample settled, the lost ones named; a busy machine's slower calls may leave few samples in windows (2,
+    # both lost, in a CI run), so whether some are visible is test_freshness.py's lost-logs test (all the time).
+    assert data["samples"] == data["visible"] + data["never_visible"] > 0 and not data["unknown"], data
+    assert len(data["never_visible_samples"]) == min(data["never_visible"], 20), data
+    assert all(sample["name"] == "WriteLog" for sample in data["never_visible_samples"]), data
     assert share_of_calls(run, data) < 0.02, (data["probe_queries"], run.requests())
 
 
