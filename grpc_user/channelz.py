@@ -73,7 +73,7 @@ class ChannelCalls:
     def __init__(self, address: str) -> None:
         global _listed
         with _listing:
-            new = [channel for channel in _top_channels(_listed + 1)]
+            new = list(_top_channels(_listed + 1))
             _listed = max([_listed] + [int(channel["ref"]["channelId"]) for channel in new])
         ours = [channel for channel in new if channel["data"].get("target") in (address, f"dns:///{address}")]
         self.channel_id = int(ours[0]["ref"]["channelId"]) if len(ours) == 1 else None

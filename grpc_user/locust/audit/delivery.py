@@ -293,7 +293,7 @@ def audit_delivery(
     result.barriers, result.barriers_by_peer = barrier.sent, barrier.figures()
     if result.status == "unsettled":
         result.detail = _unsettled(counts, barrier, now, result.missing, timeout)
-    elif result.status in ("lost", "in_doubt"):
+    elif result.status in ("lost", "in_doubt"):  # proven only by the barriers, every one stored
         result.detail = (
             f"this run's stored count stood still for {settle:g} s, then the service stored a log written after it "
             "(the audit's barrier, queued behind every log it had acknowledged): what is missing was dropped, not "
@@ -304,8 +304,6 @@ def audit_delivery(
                 if barrier.unreached
                 else ""
             )
-            if barrier.stored_everywhere
-            else ""
         )
     if unreported_workers:
         result.detail = "; ".join(filter(None, (result.detail, _unreported(result))))

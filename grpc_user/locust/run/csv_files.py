@@ -25,8 +25,9 @@ def remove_csv_files_of_no_test(environment: Any) -> None:
     if not prefix:
         return
     folder, name = Path(prefix).parent, Path(prefix).name
+    locusts = {f"{name}_{file}.csv" for file in LOCUST_CSV_FILES}
     for path in folder.glob(f"{glob.escape(name)}_*.csv"):
-        if path.name in {f"{name}_{file}.csv" for file in LOCUST_CSV_FILES} or path.stat().st_size == 0:
+        if path.name in locusts or path.stat().st_size == 0:
             path.unlink(missing_ok=True)
 
 
