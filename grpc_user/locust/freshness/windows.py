@@ -2,17 +2,18 @@
 sampling windows otherwise.
 
 A found sample's figure is late by at most the gap between the last poll that did not return it (or its
-acknowledgement) and the poll that did. The probe polls every poll interval while a sample is pending, so that gap
-is the poll interval; what the share (``--freshness-query-share``) limits is how many samples are taken, not how
-often they are polled. Above ``CONTINUOUS_MARGIN / (share x interval)`` calls/s (~830 at the defaults) the share
-pays for a poll every interval and the probe samples at its whole rate. Below, it alternates: it saves up its
-share, waits a random moment (uniform over the longest visibility found so far: a window that opened right after
-its previous samples became visible, right after a flush, would sample only the logs acknowledged just after one),
-samples at its rate for about that longest visibility (a flush period's worth of logs, evenly spread over the flush
-phase), polls until those samples are visible, and saves up again. Samples still pending when the budget is spent
-(a service slower than the window was funded for) are looked for on their own turns (``PendingSamples``' overdue
-schedule), within the share. Times are seconds: ``now`` on the budget's clock (``time.time``), ``probe_now`` on the
-probe's (``time.monotonic``).
+acknowledgement) and the poll that did. The probe polls every poll interval while a sample of the current window is
+pending, so for a sample found within its window's budget that gap is the poll interval; what the share
+(``--freshness-query-share``) limits is how many samples are taken, and, for samples slower than their window was
+funded for, how often they are looked for (their wider brackets are stated). Above ``CONTINUOUS_MARGIN / (share x
+interval)`` calls/s (~830 at the defaults) the share pays for a poll every interval and the probe samples at its
+whole rate. Below, it alternates: it saves up its share, waits a random moment (uniform over the longest visibility
+found so far: a window that opened right after its previous samples became visible, right after a flush, would
+sample only the logs acknowledged just after one), samples at its rate for about that longest visibility (a flush
+period's worth of logs, evenly spread over the flush phase), polls until those samples are visible, and saves up
+again. Samples still pending when the budget is spent (a service slower than the window was funded for) are looked
+for on their own turns (``PendingSamples``' overdue schedule), within the share. Times are seconds: ``now`` on the
+budget's clock (``time.time``), ``probe_now`` on the probe's (``time.monotonic``).
 """
 
 from __future__ import annotations
