@@ -10,6 +10,7 @@ import pytest
 import unpatched_locust  # noqa: F401  (before Locust's parser is imported)
 
 from grpc_user.locust.settings.arguments import settings_from_arguments
+from grpc_user.locust.settings.suite import FRESHNESS, OPTIONS
 from grpc_user.locust.settings.values import OptionError
 
 HOST = "grpc://127.0.0.1:9"
@@ -117,3 +118,100 @@ def test_a_settle_time_below_the_timeout_or_with_no_audit_is_accepted():
     assert settings_from_arguments(["--host", HOST, "--audit-settle", "2.5", "--audit-timeout", "5"], environ={})
     assert settings_from_arguments(["--host", HOST, "--no-audit", "--audit-settle", "100", "--audit-timeout", "5"],
                                    environ={})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--freshness-poll-interval", "1e9"],
+         "--freshness-poll-interval='1e9' is not valid; accepted: a number of seconds >= 0.01 and <= 10"),
+        (["--freshness-poll-interval", "0.001"], "--freshness-poll-interval='0.001' is not valid; accepted: "),
+        (["--freshness-sample-rate", "1e9"],
+         "--freshness-sample-rate='1e9' is not valid; accepted: a number of samples per second > 0 and <= 1000"),
+        (["--freshness-sample-rate", "inf"], "--freshness-sample-rate='inf' is not valid; accepted: "),
+        (["--freshness-query-share", "1e-300"],
+         "--freshness-query-share='1e-300' is not valid; accepted: a number of percent >= 0.01 and <= 100"),
+        (["--capacity-search", "--slo-visibility-p95-ms", "1e300"],
+         "--slo-visibility-p95-ms='1e300' is not valid; accepted: a number of milliseconds >= 0 and <= 3600000"),
+        (["--capacity-search", "--slo-p95-ms", "1e300"],
+         "--slo-p95-ms='1e300' is not valid; accepted: a number of milliseconds > 0 and <= 3600000"),
+        (["--capacity-search", "--capacity-start", "1e12"],
+         "--capacity-start='1e12' is not valid; accepted: a number of calls per second >= 1 and <= 10000000"),
+        (["--target-rps", "1e15"], "--target-rps='1e15' is not valid; accepted: a number of requests per second "
+         "(0: no pacing) >= 0 and <= 10000000"),
+        (["--arrival-rate", "1e15"], "--arrival-rate='1e15' is not valid; accepted: calls per second R > 0 in total "
+         "(e.g. 500), a ramp START:END:DURATION (e.g. 100:2000:60s), or steps START:END:DURATION:STEPS (e.g. "
+         "100:2000:60s:10), each rate at most 10000000"),
+        (["--arrival-rate", "100:1e15:10s"], "--arrival-rate='100:1e15:10s' is not valid; accepted: calls per second"),
+        (["--action", "1s:true", "--action-timeout", "1e300"],
+         "--action-timeout='1e300' is not valid; accepted: a number of seconds > 0 and <= 86400"),
+    ],
+)  # fmt: skip
+def test_an_absurd_number_is_refused_with_the_range_its_option_accepts(argv, line):
+    """``--freshness-poll-interval 1e9`` polled once in 30 years and ``--freshness-sample-rate 1e9`` sampled every
+    call, both accepted silently (a new user); each numeric option now states its range: its upper bound where a
+    larger value means nothing (the latency histograms end at an hour; gevent's timers at a day), NaN and infinity
+    nowhere, zero only where it means "off"."""
+    with pytest.raises(OptionError) as refused:
+        settings_from_arguments(["--host", HOST, *argv], environ={})
+    assert str(refused.value).startswith(line) and "\n" not in str(refused.value), str(refused.value)
+
+
+FRESHNESS_VALUES = {"--freshness-sample-rate": "5", "--freshness-poll-interval": "0.2", "--freshness-query-share": "3"}
+
+
+def test_every_freshness_option_has_a_case_below():
+    assert set(FRESHNESS_VALUES) == {option.flag for option in OPTIONS if option.group == FRESHNESS and
+                                     option.kind != "switch"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("flag", "value"), FRESHNESS_VALUES.items())
+def test_a_freshness_option_with_no_freshness_is_refused_not_ignored(flag, value):
+    """``--no-freshness --freshness-sample-rate 5`` measured nothing and said nothing of the rate asked for."""
+    settings_from_arguments(["--host", HOST, flag, value], environ={})  # alone: accepted
+    with pytest.raises(OptionError) as refused:
+        settings_from_arguments(["--host", HOST, "--no-freshness", flag, value], environ={})
+    assert str(refused.value) == (f"{flag}={value!r} is not valid; accepted: with the freshness probe only "
+                                  "(--no-freshness turns it off: it would have no effect)")  # fmt: skip
+    settings_from_arguments(["--host", HOST, "--no-freshness"], environ={"LOCUST_FRESHNESS_SAMPLE_RATE": "20"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--no-audit", "--audit-allow-loss"],
+         "--audit-allow-loss=True is not valid; accepted: with the delivery audit only (--no-audit turns it off: it "
+         "would have no effect)"),
+        (["--no-audit", "--no-freshness", "--audit-timeout", "30"],
+         "--audit-timeout='30' is not valid; accepted: with the delivery audit or the freshness probe only "
+         "(--no-audit and --no-freshness turn both off: it would have no effect)"),
+        (["--no-audit", "--no-freshness", "--audit-settle", "2"], "--audit-settle='2' is not valid; accepted: with "),
+    ],
+)  # fmt: skip
+def test_an_audit_option_with_no_audit_is_refused_where_nothing_reads_it(argv, line):
+    with pytest.raises(OptionError) as refused:
+        settings_from_arguments(["--host", HOST, *argv], environ={})
+    assert str(refused.value).startswith(line), str(refused.value)
+    # without an audit the freshness probe still waits by --audit-timeout and --audit-settle
+    assert settings_from_arguments(["--host", HOST, "--no-audit", "--audit-timeout", "30"], environ={})
+
+
+def test_a_poll_interval_longer_than_half_the_freshness_slo_is_refused():
+    """Each figure is late by up to the poll interval: a 500 ms SLO judged on polls 0.3 s apart judges the polls."""
+    argv = ["--host", HOST, "--capacity-search", "--slo-visibility-p95-ms", "500"]
+    with pytest.raises(OptionError) as refused:
+        settings_from_arguments([*argv, "--freshness-poll-interval", "0.3"], environ={})
+    assert str(refused.value) == ("--freshness-poll-interval='0.3' is not valid; accepted: at most half of "
+                                  "--slo-visibility-p95-ms (500 ms): each visibility figure is late by up to the "
+                                  "poll interval")  # fmt: skip
+    assert settings_from_arguments([*argv, "--freshness-poll-interval", "0.25"], environ={})
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--freshness-poll-interval", "0.01"], ["--freshness-poll-interval", "10"], ["--freshness-sample-rate", "1000"],
+     ["--freshness-query-share", "0.01"], ["--target-rps", "10000000"], ["--arrival-rate", "1:10000000:10s"],
+     ["--capacity-search", "--slo-visibility-p95-ms", "3600000"]],
+)  # fmt: skip
+def test_the_ends_of_each_stated_range_are_accepted(argv):
+    assert settings_from_arguments(["--host", HOST, *argv], environ={})

@@ -221,6 +221,14 @@ def test_a_form_the_command_line_would_refuse_is_refused_by_swarm_before_any_use
         ),
         ({"capacity_search": "true", "capacity_step": "0.01"}, "--capacity-step='0.01'"),
         ({"capacity_search": "true", "target_rps": "20"}, "--target-rps='20' is not valid"),
+        (
+            {"freshness_poll_interval": "1e9"},
+            "--freshness-poll-interval='1e9' is not valid; accepted: a number of seconds >= 0.01 and <= 10",
+        ),
+        (
+            {"no_freshness": "true", "freshness_sample_rate": "5"},
+            "--freshness-sample-rate='5' is not valid; accepted: with the freshness probe only",
+        ),
     ):
         answer = web_ui.post("swarm", {"user_count": "2", "spawn_rate": "2", **form})
         assert answer["success"] is False and answer["message"].startswith(refused), answer

@@ -12,6 +12,8 @@ from grpc_user.locust.settings.values import Refused, number, one_of
 
 ACTIONS = "Actions (command line or environment only: they run shell commands)"
 FAILURE_POLICIES = ("continue", "stop")
+# An action killed after more than a day is a typo, and gevent's timers overflow long before infinity.
+MAX_ACTION_SECONDS = 86400.0
 ACCEPTED = "AT:COMMAND with AT a Locust timespan after the test starts (30, 30s, 2m, 1h30m) and a shell command"
 
 
@@ -82,7 +84,7 @@ class ActionPlan:
     )
     timeout: float = option(
         "--action-timeout",
-        parse=number("seconds"),
+        parse=number("seconds", most=MAX_ACTION_SECONDS),
         default="300",
         help="seconds an action may run before it is killed with its children (reported; the test goes on)",
         group=ACTIONS,

@@ -16,8 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from grpc_user.histograms import HIGHEST_US
 from grpc_user.locust.settings.action_plan import ActionPlan
-from grpc_user.locust.settings.rates import LOWEST_RATE, RateSchedule, parse_rate_schedule
+from grpc_user.locust.settings.rates import HIGHEST_RATE, LOWEST_RATE, RateSchedule, parse_rate_schedule
 from grpc_user.locust.settings.security import SecurityOptions
 from grpc_user.locust.settings.table import Option, option, options_of, read_settings, section
 from grpc_user.locust.settings.values import (
@@ -56,6 +57,15 @@ MAX_WAIT_SECONDS = 86400.0
 # taking thousands.
 MIN_CAPACITY_STEP_SECONDS = 2.0
 MAX_GRPC_CONNECTIONS = 1000
+# A latency SLO above the HDR histograms' highest value (an hour) could never break: every latency is at most that.
+MAX_SLO_MS = HIGHEST_US / 1000
+# Freshness: samples per second in total (at most 10,000 pend at once: 10 s of a service that stores nothing), the
+# time between polls (a QueryLog takes milliseconds; more than 10 s would be the error bound of every figure, against a
+# flush period of seconds) and the query share (below 0.01%, 1 query per 10,000 calls, the probe would sample nothing).
+MAX_FRESHNESS_SAMPLE_RATE = 1000.0
+MIN_FRESHNESS_POLL_SECONDS = 0.01
+MAX_FRESHNESS_POLL_SECONDS = 10.0
+MIN_FRESHNESS_QUERY_PERCENT = 0.01
 
 
 def max_batch_size() -> int:
@@ -131,7 +141,7 @@ class CapacitySettings:
 
     start: float = option(
         "--capacity-start",
-        parse=number("calls per second", least=LOWEST_RATE),
+        parse=number("calls per second", least=LOWEST_RATE, most=HIGHEST_RATE),
         default="100",
         help="first offered rate of the capacity search, calls/s",
         group=CAPACITY,
@@ -155,7 +165,7 @@ class CapacitySettings:
     )
     slo_p95_ms: float = option(
         "--slo-p95-ms",
-        parse=number("milliseconds"),
+        parse=number("milliseconds", most=MAX_SLO_MS),
         default="1000",
         help="a step is bad above this p95 (from the scheduled start)",
         group=CAPACITY,
@@ -180,7 +190,7 @@ class CapacitySettings:
     )
     slo_visibility_p95_ms: float = option(
         "--slo-visibility-p95-ms",
-        parse=number("milliseconds", allow_zero=True),
+        parse=number("milliseconds", allow_zero=True, most=MAX_SLO_MS),
         default="0",
         help=(
             "a step is bad when its logs' "
@@ -288,7 +298,7 @@ class SuiteSettings:
     )
     target_rps: float = option(
         "--target-rps",
-        parse=number("requests per second (0: no pacing)", allow_zero=True),
+        parse=number("requests per second (0: no pacing)", allow_zero=True, most=HIGHEST_RATE),
         default="0",
         help=(
             "pacing (closed "
@@ -355,7 +365,7 @@ class SuiteSettings:
     )
     freshness_sample_rate: float = option(
         "--freshness-sample-rate",
-        parse=number("samples per second"),
+        parse=number("samples per second", most=MAX_FRESHNESS_SAMPLE_RATE),
         default="20",
         help="acknowledged logs sampled per second in total for visibility latency",
         group=FRESHNESS,
@@ -363,7 +373,7 @@ class SuiteSettings:
     )
     freshness_poll_interval: float = option(
         "--freshness-poll-interval",
-        parse=number("seconds"),
+        parse=number("seconds", least=MIN_FRESHNESS_POLL_SECONDS, most=MAX_FRESHNESS_POLL_SECONDS),
         default="0.1",
         help=(
             "the seconds between two of the freshness probe's queries while a sample is pending: the error bound of "
@@ -374,7 +384,7 @@ class SuiteSettings:
     )
     freshness_query_share: float = option(
         "--freshness-query-share",
-        parse=number("percent", most=100.0),
+        parse=number("percent", least=MIN_FRESHNESS_QUERY_PERCENT, most=100.0),
         default="1.5",
         help=(
             "the freshness probe's queries are at most this percent of its process's calls, plus one, the polls "
@@ -406,6 +416,10 @@ class SuiteSettings:
 OPTIONS: tuple[Option, ...] = tuple(options_of(SuiteSettings))
 BY_FLAG = {declared.flag: declared for declared in OPTIONS}
 BY_DEST = {declared.dest: declared for declared in OPTIONS}
+# The options only the freshness probe reads (refused with --no-freshness).
+FRESHNESS_VALUES = tuple(
+    declared.flag for declared in OPTIONS if declared.group == FRESHNESS and declared.kind == "value"
+)
 # Fixed at start-up: the web UI and /swarm may not change them (they could send a secret to any host, or run any
 # command on this machine).
 SECURITY_OPTIONS = tuple(item.dest for item in options_of(SecurityOptions))
@@ -441,9 +455,34 @@ def parse_actions(options: argparse.Namespace) -> ActionPlan:
     return plan
 
 
+def _refuse_unread(options: argparse.Namespace, flags: tuple[str, ...], accepted: str) -> None:
+    """Options that nothing reads with the switches given, set away from their defaults, have no effect: refused, one
+    line (``--no-freshness --freshness-sample-rate 5`` measured nothing, silently)."""
+    for flag in flags:
+        declared = BY_FLAG[flag]
+        raw = getattr(options, declared.dest, declared.default)
+        if declared.value(raw) != declared.value(declared.default):
+            raise OptionError(flag, raw, accepted)
+
+
+def _check_switched_off(settings: SuiteSettings, options: argparse.Namespace) -> None:
+    """``--no-freshness`` and ``--no-audit`` with options only the probe or the audit reads (the probe without an
+    audit still waits by ``--audit-timeout`` and ``--audit-settle``)."""
+    if not settings.freshness:
+        _refuse_unread(options, FRESHNESS_VALUES, "with the freshness probe only (--no-freshness turns it off: it "
+                       "would have no effect)")  # fmt: skip
+    if not settings.audit:
+        _refuse_unread(options, ("--audit-allow-loss",), "with the delivery audit only (--no-audit turns it off: it "
+                       "would have no effect)")  # fmt: skip
+    if not settings.audit and not settings.freshness:
+        _refuse_unread(options, ("--audit-timeout", "--audit-settle"), "with the delivery audit or the freshness "
+                       "probe only (--no-audit and --no-freshness turn both off: it would have no effect)")  # fmt: skip
+
+
 def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) -> None:
     """What each value accepts alone but not with the others."""
     raw = lambda name: getattr(options, name, BY_DEST[name].default)  # noqa: E731
+    _check_switched_off(settings, options)
     if settings.batch_size > max_batch_size():
         raise OptionError("--batch-size", raw("batch_size"), batch_size_words())
     if settings.arrival_rate is not None and settings.target_rps:
@@ -474,6 +513,11 @@ def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) ->
             raw("slo_visibility_p95_ms"),
             "a freshness SLO needs the freshness probe: not with --no-freshness",
         )
+    slo_ms = settings.capacity.slo_visibility_p95_ms
+    if slo_ms and settings.freshness_poll_interval > slo_ms / 2000:
+        raise OptionError("--freshness-poll-interval", raw("freshness_poll_interval"), f"at most half of "
+                          f"--slo-visibility-p95-ms ({slo_ms:g} ms): each visibility figure is late by up to the poll "
+                          "interval")  # fmt: skip
 
 
 def settings_from_options(

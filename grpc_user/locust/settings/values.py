@@ -53,8 +53,8 @@ def whole(low: int, high: int | None = None) -> Parser:
 def number(unit: str, least: float = 0.0, allow_zero: bool = False, most: float = math.inf) -> Parser:
     """A finite number of ``unit``: > 0 (>= 0 with ``allow_zero``; >= ``least`` when given) and <= ``most``."""
     inclusive = bool(least or allow_zero)
-    accepted = f"a number of {unit} {'>=' if inclusive else '>'} {least:g}"
-    accepted += f" and <= {most:g}" if math.isfinite(most) else ""
+    accepted = f"a number of {unit} {'>=' if inclusive else '>'} {least:.10g}"
+    accepted += f" and <= {most:.10g}" if math.isfinite(most) else ""
 
     def parse(raw: Any) -> float:
         try:
