@@ -428,11 +428,12 @@ def _freshness(figures: Figures) -> Section | None:
     if not fresh.phases.empty:
         phase_rows = [[_plain(row["Name"]), count(int(row["Samples"])), count(int(row["Visible"])),
                        count(int(row["Never Visible"])), count(int(row.get("Unknown", 0))), ms(row["50%"]),
-                       ms(row["95%"]), ms(row["99%"]), ms(row["Max (ms)"])]
+                       ms(row["95%"]), ms(row["99%"]), ms(row["Max (ms)"]), ms(row.get("Largest Poll Gap (ms)"))]
                       for _, row in fresh.phases.iterrows()]  # fmt: skip
-        blocks += ["Per phase of `--action` (phase N: the logs sent after the Nth action started):",
+        blocks += ["Per phase of `--action` (phase N: the logs sent after the Nth action started), each with its own "
+                   "error bound, the largest gap between the polls that saw one of its samples:",
                    Table(["phase", "samples", "visible", "never visible", "unknown", "p50 ms", "p95 ms", "p99 ms",
-                          "max ms"], phase_rows)]  # fmt: skip
+                          "max ms", "late by at most ms"], phase_rows)]  # fmt: skip
     if fresh.probe_queries is not None:
         share = fresh.probe_queries / max(figures.aggregated.requests + fresh.probe_queries, 1)
         blocks.append(f"The probe made {count(fresh.probe_queries)} QueryLog calls ({percent(share * 100)} of all "

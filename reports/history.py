@@ -58,6 +58,8 @@ class HistoryRow:
     visibility_p95: float | None = None
     # The largest gap between the freshness probe's polls that saw a sample: how late visibility_p95 may be.
     visibility_bound: float | None = None
+    # Whether the run measured freshness (a _freshness.csv): without a visible sample its p95 is n/a, not unmeasured.
+    visibility_measured: bool = False
     flags: tuple[str, ...] = ()
     kind: str = RUN
     sustained: float | None = None
@@ -118,7 +120,7 @@ def load_history(folder: Path) -> list[HistoryRow]:
         row = HistoryRow(run.name, str(info.get("started_at") or run.name), "", info.get("users"), total.rps,
                          total.logs_per_second, total.p95, total.failure_pct, audit,
                          fresh.p95 if fresh is not None else None,
-                         fresh.max_poll_gap_ms if fresh is not None else None,
+                         fresh.max_poll_gap_ms if fresh is not None else None, fresh is not None,
                          hdr=figures.latency_source == HDR)  # fmt: skip
         rows += _grouped(row, info, data.capacity)
     if not rows:
@@ -239,11 +241,19 @@ def _table(rows: list[HistoryRow]) -> Table:
         return Table(["started", "run", "logs/s sustained", "answer", "audit", "regression"], body)
     body = [[row.started, row.folder, str(row.users or ""), f"{row.rps:,.1f}",
              "" if row.logs_per_second is None else f"{row.logs_per_second:,.1f}", ms(row.p95),
-             f"{row.failure_pct:.2f}", row.audit, "" if row.visibility_p95 is None else ms(row.visibility_p95),
-             "; ".join(row.flags) or ""] for row in rows]  # fmt: skip
+             f"{row.failure_pct:.2f}", row.audit, _visibility(row), "; ".join(row.flags) or ""]
+            for row in rows]  # fmt: skip
     headers = ["started", "run", "users", "requests/s", "logs/s", "p95 ms", "failure %", "audit",
                "visibility p95 ms", "regression"]  # fmt: skip
     return Table(headers, body)
+
+
+def _visibility(row: HistoryRow) -> str:
+    """The visibility p95 cell: the figure, ``n/a`` when no sample became visible, empty for a run that did not
+    measure freshness (``--no-freshness``, or a run before the probe)."""
+    if row.visibility_p95 is not None:
+        return ms(row.visibility_p95)
+    return "n/a" if row.visibility_measured else ""
 
 
 def _file_name(group: str) -> str:

@@ -27,10 +27,13 @@ def _ms(value: float) -> float | None:
 
 def _freshness_row(row: pd.Series) -> dict[str, Any]:
     """One row of ``_freshness.csv`` in ``_freshness.json``'s shape (``by_name`` and ``phases``): counts, and
-    p50/p95/p99/max in ms, None without a visible sample."""
+    p50/p95/p99/max and the row's largest poll gap (its error bound) in ms, None without a visible sample (the gap
+    also in files written before the column)."""
+    gap = row.get("Largest Poll Gap (ms)")
     return {"samples": int(row["Samples"]), "visible": int(row["Visible"]), "never_visible": int(row["Never Visible"]),
             "unknown": int(row.get("Unknown", 0)), "p50": figure_ms(row["50%"]), "p95": figure_ms(row["95%"]),
-            "p99": figure_ms(row["99%"]), "max": figure_ms(row["Max (ms)"])}  # fmt: skip
+            "p99": figure_ms(row["99%"]), "max": figure_ms(row["Max (ms)"]),
+            "max_poll_gap_ms": None if gap is None else figure_ms(gap)}  # fmt: skip
 
 
 def _freshness(figures: Figures) -> dict[str, Any] | None:

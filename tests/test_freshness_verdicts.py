@@ -42,18 +42,20 @@ class Samples:
         self.probe = FreshnessProbe(RUN_ID, 20, 0.1)
         self.number = 0
 
-    def acked(self, count: int, phase: str = "") -> list[Sample]:
+    def acked(self, count: int, phase: str = "", name: str = "WriteLog") -> list[Sample]:
         samples = []
         for _ in range(count):
-            sample = Sample("", self.number, "WriteLog", time.time(), phase=phase)
+            sample = Sample("", self.number, name, time.time(), phase=phase)
             self.number += 1
             self.probe.acked(sample, 1000.0)
             samples.append(sample)
         return samples
 
-    def found(self, found_after_ms: list[float], gap_ms: float = 700.0, phase: str = "") -> None:
+    def found(
+        self, found_after_ms: list[float], gap_ms: float = 700.0, phase: str = "", name: str = "WriteLog"
+    ) -> None:
         for latency in found_after_ms:
-            (sample,) = self.acked(1, phase)
+            (sample,) = self.acked(1, phase, name)
             sample.last_look = 1000.0 + max(latency - gap_ms, 0.0) / 1000  # the gap is at most the latency
             look = self.probe.look(1000.0)
             answer = pb.QueryLogResponse(success=True, logs=[pb.LogEntry(
@@ -202,7 +204,16 @@ def test_the_history_shows_no_visibility_p95_for_a_run_without_a_visible_sample(
     assert history_main([str(tmp_path / "runs")]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "| a |" in line)
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert cells[8] == "", row  # the visibility p95 column: empty, not 0
+    assert cells[8] == "n/a", row  # the visibility p95 column: no figure, not 0, as the summary and report say
+
+
+def test_the_history_leaves_the_visibility_cell_empty_for_a_run_that_did_not_measure_freshness(tmp_path, capsys):
+    write_run(tmp_path / "runs" / "a", Samples().figures())
+    for name in ("run_freshness.csv", "run_freshness.json"):  # --no-freshness writes neither
+        (tmp_path / "runs" / "a" / name).unlink()
+    assert history_main([str(tmp_path / "runs")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "| a |" in line)
+    assert [cell.strip() for cell in row.strip("|").split("|")][8] == "", row
 
 
 # --- the poll interval is never stated without the measured error bound -------------------------------------------
@@ -261,7 +272,18 @@ def test_the_json_summary_phases_have_the_freshness_files_shape(tmp_path, capsys
     phases = json.loads(out)["freshness"]["phases"]
     written = json.loads((tmp_path / "r" / "run_freshness.json").read_text())["phases"]
     assert code == 0 and phases == written == data["phases"]
-    assert set(phases[1]) == {"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}
+    assert set(phases[1]) == {
+        "phase",
+        "samples",
+        "visible",
+        "never_visible",
+        "unknown",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "max_poll_gap_ms",
+    }
     assert (phases[1]["unknown"], phases[1]["visible"], phases[1]["p99"]) == (2, 2, 1200.0)
 
 
@@ -299,7 +321,7 @@ def test_a_run_written_with_zeros_for_no_visible_sample_reads_as_no_figure(tmp_p
     assert code == 0 and set(summary["visibility_latency_ms"].values()) == {None} and summary["max_poll_gap_ms"] is None
     assert history_main([str(tmp_path / "runs")]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "| a |" in line)
-    assert [cell.strip() for cell in row.strip("|").split("|")][8] == "", row
+    assert [cell.strip() for cell in row.strip("|").split("|")][8] == "n/a", row
 
 
 def test_the_poll_interval_is_stated_in_plain_milliseconds_however_long():
@@ -309,3 +331,42 @@ def test_the_poll_interval_is_stated_in_plain_milliseconds_however_long():
     data = fed.figures()
     data["poll_interval_ms"] = 100_000_000.0
     assert "polls at least 100,000,000 ms apart" in error_bound(data), error_bound(data)
+
+
+# --- each row of _freshness.csv carries its own error bound ---------------------------------------------------------
+
+
+def test_each_freshness_csv_row_carries_its_own_largest_poll_gap_not_the_runs(tmp_path, capsys):
+    """The phase rows (and the per-RPC ones) repeated the run-wide largest poll gap: a quiet phase polled 100 ms
+    apart read as late by the 700 ms of a deploy's phase."""
+    fed = Samples()
+    fed.found([300.0, 400.0], gap_ms=100.0, phase="0", name="BatchWriteLog")
+    fed.found([900.0], gap_ms=700.0, phase="1")
+    fed.acked(1, phase="2")  # a phase with no visible sample: no bound, an empty cell
+    fed.probe.finish()
+    code, out, _ = report(capsys, write_run(tmp_path / "r", fed.figures()), "--no-charts", "--json")
+    with open(tmp_path / "r" / "run_freshness.csv", newline="") as handle:
+        gaps = {row["Name"]: row["Largest Poll Gap (ms)"] for row in csv.DictReader(handle)}
+    assert gaps == {"BatchWriteLog": "100.0", "WriteLog": "700.0", "Aggregated": "700.0", "phase 0": "100.0",
+                    "phase 1": "700.0", "phase 2": ""}  # fmt: skip
+    summary = json.loads(out)["freshness"]
+    assert code == 0 and [row["max_poll_gap_ms"] for row in summary["phases"]] == [100.0, 700.0, None]
+    report(capsys, tmp_path / "r", "--no-charts")
+    assert "| phase 0 | 2 | 2 | 0 | 0 | 300.031 | 400 | 400 | 400 | 100 |" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_a_masters_rows_keep_the_largest_poll_gap_each_worker_measured_for_them():
+    workers = [Samples(), Samples()]
+    workers[0].found([300.0], gap_ms=100.0, phase="0")
+    workers[1].found([300.0], gap_ms=250.0, phase="0", name="BatchWriteLog")
+    workers[1].found([300.0], gap_ms=50.0, phase="1")
+    master = FreshnessProbe(RUN_ID, 20, 0.1)
+    for index, worker in enumerate(workers):
+        master.merge_report(worker.probe.take_report(), f"w{index}")
+    data = figures(master, 20, "done")
+    assert [row["max_poll_gap_ms"] for row in data["phases"]] == [250.0, 50.0]
+    assert {name: row["max_poll_gap_ms"] for name, row in data["by_name"].items()} == {
+        "BatchWriteLog": 250.0,
+        "WriteLog": 100.0,
+    }
+    assert data["aggregated"]["max_poll_gap_ms"] == data["max_poll_gap_ms"] == 250.0

@@ -85,7 +85,7 @@ BY_NAME = {"WriteLog": Logs(10, 10, 9, 1), "BatchWriteLog": Logs(5, 500, 450, 0)
 TOTAL = Logs(15, 510, 459, 1)
 CAUSES = {"USERS_BUSY": 7, "USERS_NOT_READY": 0, "GENERATOR_BEHIND": 2}
 FRESHNESS_ROW = {"samples": 4, "visible": 3, "never_visible": 1, "unknown": 0, "p50": 12.5, "p95": 40.0, "p99": 41.0,
-                 "max": 41.2}  # fmt: skip
+                 "max": 41.2, "max_poll_gap_ms": 130.5}  # fmt: skip
 FRESHNESS_FIGURES = {
     "status": "done",
     "sample_rate": 20.0,

@@ -195,7 +195,8 @@ FRESHNESS = CsvFile(
 )  # fmt: skip
 """Visibility latency in ms per request name and an ``Aggregated`` row (50%..Max empty for a row without a visible
 sample); the samples unknown (not looked for long enough) and the largest gap between the polls that saw a sample
-(the figures' measured error bound; ``Poll Interval (ms)`` is only the shortest gap asked for). With
+of the row (its own figures' measured error bound, empty without a visible sample; ``Poll Interval (ms)`` is the
+run's setting, the shortest gap asked for). With
 ``--action``, after the ``Aggregated`` row, one row per phase named ``phase N``: the logs sent in that phase."""
 PHASE_ROW_PREFIX = "phase "
 FRESHNESS_HISTORY = CsvFile(

@@ -20,7 +20,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
     without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "samples", "visible",
     "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...], "unknown_because",
-    "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}}, "aggregated":
+    "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
+    "max_poll_gap_ms"}}, "aggregated":
     {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
     encoded, min_us, max_us], ...]}`` (``grpc_user.histograms``' encoding). ``max_poll_gap_ms``: the measured
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
@@ -29,16 +30,17 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     ``sampling_limited``: the query share took fewer (``samples``), in windows. With no visible sample,
     ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown samples were still pending when the looking
     was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
-    ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max"}, ...]``:
-    the same figures of the logs sent in each phase (phase N: after the Nth action started).
+    ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
+    "max_poll_gap_ms"}, ...]``: the same figures of the logs sent in each phase (phase N: after the Nth action
+    started). Each row's ``max_poll_gap_ms`` is its own samples' largest gap, the row's error bound.
     """
     never, unknown = probe.by_name(probe.never_visible), probe.by_name(probe.unknown)
     by_name: dict[str, dict[str, Any]] = {}
     for name in sorted(set(probe.samples) | set(probe.histograms.names()) | set(never) | set(unknown)):
         by_name[name] = _row_figures(probe.samples.get(name, 0), never.get(name, 0), unknown.get(name, 0),
-                                     probe.histograms.combined(name=name))  # fmt: skip
+                                     probe.histograms.combined(name=name), probe.poll_gaps.get(name))  # fmt: skip
     aggregated = _row_figures(sum(probe.samples.values()), len(probe.never_visible), len(probe.unknown),
-                              probe.histograms.combined())  # fmt: skip
+                              probe.histograms.combined(), probe.max_poll_gap)  # fmt: skip
     longest = probe.longest_poll_gap()
     return {
         "status": "error" if probe.error and probe.queries <= probe.query_failures else status,
@@ -46,7 +48,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
         "poll_interval_ms": round(probe.poll_interval * 1000, 3),
         "query_share_percent": probe.query_share,
         "slo_poll_interval_ms": None if math.isinf(longest) else round(longest * 1000, 3),
-        "max_poll_gap_ms": round(probe.max_poll_gap * 1000, 3) if aggregated["visible"] else None,
+        "max_poll_gap_ms": aggregated["max_poll_gap_ms"],
         "asked": round(probe.asked),
         "sampling_limited": probe.sampling_limited,
         "samples": aggregated["samples"],
@@ -71,12 +73,17 @@ def _phase_figures(probe: FreshnessProbe) -> list[dict[str, Any]]:
     never, unknown = probe.by_phase(probe.never_visible), probe.by_phase(probe.unknown)
     phases = set(probe.phase_samples) | set(probe.phases.names()) | set(never) | set(unknown)
     return [{"phase": int(phase), **_row_figures(probe.phase_samples.get(phase, 0), never.get(phase, 0),
-                                                 unknown.get(phase, 0), probe.phases.combined(name=phase))}
+                                                 unknown.get(phase, 0), probe.phases.combined(name=phase),
+                                                 probe.phase_poll_gaps.get(phase))}
             for phase in sorted(phases, key=int)]  # fmt: skip
 
 
-def _row_figures(samples: int, never_visible: int, unknown: int, latencies: Latencies) -> dict[str, Any]:
-    return {"samples": samples, "never_visible": never_visible, "unknown": unknown, **latency_figures(latencies)}
+def _row_figures(samples: int, never_visible: int, unknown: int, latencies: Latencies,
+                 poll_gap: float | None) -> dict[str, Any]:  # fmt: skip
+    """A row's figures and its own measured error bound, ``max_poll_gap_ms`` (None without a visible sample)."""
+    figures = {"samples": samples, "never_visible": never_visible, "unknown": unknown, **latency_figures(latencies)}
+    figures["max_poll_gap_ms"] = round(poll_gap * 1000, 3) if figures["visible"] and poll_gap is not None else None
+    return figures
 
 
 def latency_figures(latencies: Latencies) -> dict[str, Any]:

@@ -6,7 +6,8 @@ a time window over the samples the poll looks for: ``pending``) returns every on
 each found sample's visibility latency is the start of that query minus the moment its acknowledgement arrived
 (``time.monotonic`` seconds). The true moment lies between the last query that looked for the sample without
 finding it (or its acknowledgement) and this one: that gap, per found sample, is the figure's error bound, and the
-largest of the run is reported (``max_poll_gap``).
+largest of the run is reported (``max_poll_gap``), and the largest of each request name's and each ``--action``
+phase's samples (``poll_gaps``, ``phase_poll_gaps``): each row of the figures states its own.
 
 Figures are the suite's HDR histograms (``grpc_user.histograms``: µs, 1 µs..1 h, 3 significant digits)
 keyed by (request name, ``OK``), over the whole run, per history interval, and not yet reported to the master
@@ -62,6 +63,12 @@ MAX_PENDING = 10_000
 FATAL_STATUSES = frozenset({"UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"})
 
 
+def _keep_largest(gaps: dict[str, float], key: str, gap: float) -> None:
+    """``gaps[key]``: the largest poll gap (s) of a request name's or a phase's found samples so far."""
+    if gap > gaps.get(key, -1.0):
+        gaps[key] = gap
+
+
 def _rfc3339(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat()
 
@@ -96,6 +103,8 @@ class FreshnessProbe:
     ``query_share``: the most queries, in percent of the process's calls (``QueryBudget``). ``sampling``: whether
     calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the rate asked for so far
     (``rate x share()`` over the time the test ran), ``sampling_limited``: whether the query share took fewer.
+    ``max_poll_gap``: the largest gap (s) between a found sample's last look without it and the look that found it;
+    ``poll_gaps``, ``phase_poll_gaps``: the same per request name and per phase.
     """
 
     run_id: str
@@ -118,6 +127,8 @@ class FreshnessProbe:
     query_failures: int = 0
     error: str = ""
     max_poll_gap: float = 0.0
+    poll_gaps: dict[str, float] = field(default_factory=dict)
+    phase_poll_gaps: dict[str, float] = field(default_factory=dict)
     sampling: bool = True
     asked: float = 0.0
     sampling_limited: bool = False
@@ -279,6 +290,9 @@ class FreshnessProbe:
                 latency = asked_at - sample.acked_at
                 gap = asked_at - max(sample.last_look, sample.acked_at)
                 self.max_poll_gap = max(self.max_poll_gap, gap)
+                _keep_largest(self.poll_gaps, sample.name, gap)
+                if sample.phase:
+                    _keep_largest(self.phase_poll_gaps, sample.phase, gap)
                 self.longest_found = max(self.longest_found, latency)
                 self.record(sample.name, latency * 1000, sample.phase)
                 found += 1
@@ -384,6 +398,8 @@ class FreshnessProbe:
             "queries": self._unreported_calls[0],
             "failures": self._unreported_calls[1],
             "max_poll_gap": self.max_poll_gap,
+            "poll_gaps": self.poll_gaps,
+            "phase_poll_gaps": self.phase_poll_gaps,
             "asked": self._unreported_asked,
             "sampling_limited": self.sampling_limited,
             "longest_found": self.longest_found,
@@ -415,6 +431,9 @@ class FreshnessProbe:
         self.queries += report.get("queries", 0)
         self.query_failures += report.get("failures", 0)
         self.max_poll_gap = max(self.max_poll_gap, report.get("max_poll_gap", 0.0))
+        for mine, theirs in ((self.poll_gaps, "poll_gaps"), (self.phase_poll_gaps, "phase_poll_gaps")):
+            for key, gap in (report.get(theirs) or {}).items():
+                _keep_largest(mine, key, gap)
         self.asked += report.get("asked", 0.0)
         self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
