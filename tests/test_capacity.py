@@ -94,3 +94,31 @@ def test_the_search_waits_for_a_slow_spawn_and_judges_steps_only_on_the_calls_th
     assert "no answer" not in result["answer"], result["answer"]
     assert "capacity search: the first step waits for the users to spawn (" in run.stderr, run.stderr[-3000:]
     assert "of 40, about 5 s at -r 8); raise -r to start sooner" in run.stderr
+
+
+def test_a_step_is_judged_on_its_own_whatever_bad_step_came_before_it(serve, tmp_path):
+    """The freshness verdict of a good rate does not depend on the steps' order: a store of 150 logs/s, searched from
+    100 calls/s up (100 good, 200 bad) and from 400 down (400 and 200 bad first, leaving a backlog of hundreds of logs,
+    then 100). Before the next step the search waits until the service has stored the bad step's backlog, and says so;
+    a bad step's samples found late count in no later step."""
+    found = {}
+    for start in ("100", "400"):
+        server = serve("--store-rate", "150")
+        folder = tmp_path / start
+        run = run_locust("single", grpc_host(server), folder, "--capacity-search", "--capacity-start", start,
+                         "--capacity-step", STEP, "--capacity-precision", "0.4", "--slo-visibility-p95-ms", "500",
+                         "--slo-p95-ms", "10000", "--freshness-query-share", "50", users=100, run_time="120s",
+                         timeout=150)  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        steps = {step["offered_rps"]: step for step in json.loads((folder / "capacity.json").read_text())["steps"]}
+        found[start] = steps, run.stderr
+    clean, after_bad = found["100"][0][100], found["400"][0][100]
+    assert [*found["400"][0]] == [400, 200, 100] and not found["400"][0][200]["good"]
+    assert clean["good"] and after_bad["good"], (clean, after_bad)
+    assert clean["visibility_p95_ms"] <= 500 and after_bad["visibility_p95_ms"] <= 500, (clean, after_bad)
+    assert clean["waited_for_backlog_seconds"] == 0 < after_bad["waited_for_backlog_seconds"]
+    assert after_bad["backlog_start"] <= 150, "the bad steps' backlog was stored before the step started"
+    stderr = found["400"][1]
+    assert "capacity search: waited " in stderr and "until the service had stored its backlog (" in stderr, stderr
+    assert "logs): the next step is judged on its own" in stderr
+    assert "capacity step 100 calls/s offered (after " in stderr

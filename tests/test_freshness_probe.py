@@ -10,8 +10,9 @@ from grpc_user.calls import WRITE_LOG, write_request
 from grpc_user.locust.freshness.files import error_bound, figures
 from grpc_user.locust.freshness.pending import PendingSamples, Sample
 from grpc_user.locust.freshness.poller import PollPacing
-from grpc_user.locust.freshness.probe import CATCH_UP_SECONDS, FreshnessProbe
+from grpc_user.locust.freshness.probe import CATCH_UP_SECONDS, PROBE_KEY, SAMPLE_KEY, WORKER_KEY, FreshnessProbe
 from grpc_user.locust.freshness.windows import QueryBudget
+from grpc_user.pb import log_service_pb2 as pb
 
 
 def polls_in_a_minute(pacing: PollPacing, probe: FreshnessProbe, calls: list[int], calls_per_tick: int) -> list[float]:
@@ -109,6 +110,38 @@ def test_a_capacity_step_counts_as_late_only_the_samples_acknowledged_in_it_here
     time.sleep(0.6)
     master.merge_report(worker.take_report(), "w1")
     assert master.late(time.monotonic()) == 2
+
+
+def find_all(probe: FreshnessProbe, samples: list[Sample], asked_at: float) -> None:
+    """One poll whose QueryLog answer returns every one of ``samples``, asked at ``asked_at`` (monotonic s)."""
+    look = probe.look(asked_at)
+    answer = pb.QueryLogResponse(success=True, logs=[pb.LogEntry(metadata={
+        PROBE_KEY: "run", SAMPLE_KEY: str(sample.number), **({WORKER_KEY: sample.token} if sample.token else {})})
+        for sample in samples])  # fmt: skip
+    assert probe.observe(look, answer.SerializeToString(), asked_at) == len(samples)
+
+
+def test_a_capacity_step_s_p95_counts_only_the_samples_acknowledged_in_it_whenever_an_earlier_step_s_are_found():
+    """A bad step's sample found during the next step (its backlog stored late, a worker's report arriving a report
+    interval later) counted in the next step's p95: 5 s late, it failed a step whose own logs were visible in 0.2 s."""
+    master, worker = FreshnessProbe("run", 20, 0.1), FreshnessProbe("run", 20, 0.1, worker="w1")
+    for probe in (master, worker):
+        probe.late_after = 0.5
+    now = time.monotonic()
+    earlier = [Sample(probe.worker, 1, "WriteLog", time.time() - 5) for probe in (master, worker)]
+    for probe, sample in zip((master, worker), earlier, strict=True):
+        probe.acked(sample, now - 5)
+    master.start_window()
+    own = [Sample(probe.worker, 2, "WriteLog", time.time()) for probe in (master, worker)]
+    for probe, sample in zip((master, worker), own, strict=True):
+        probe.acked(sample, time.monotonic())
+        find_all(probe, [earlier[probe is worker], sample], sample.acked_at + 0.2)
+    p95, found, late = master.window_p95_ms(time.monotonic())
+    assert (found, late) == (1, 0) and 190 <= p95 <= 210, (p95, found, late)
+    master.merge_report(worker.take_report(), "w1")
+    p95, found, late = master.window_p95_ms(time.monotonic())
+    assert (found, late) == (2, 0) and 190 <= p95 <= 210, "the worker's earlier sample counts in no later window"
+    assert master.histograms.combined().count == 4, "every found sample still counts in the run's figures"
 
 
 def test_each_second_s_samples_make_one_history_row_per_name_stamped_with_that_second(monkeypatch):

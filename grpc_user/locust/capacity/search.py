@@ -48,8 +48,13 @@ logger = logging.getLogger(__name__)
 
 KEEP_UP = 0.95
 WARMUP_SHARE = 0.2
-# After a bad step the service gets this long, offered nothing, to store its backlog before the next step.
-RECOVERY_SECONDS = 30.0
+# After a bad step the service is offered nothing until it has stored that step's backlog, so that the next step is
+# judged on its own (its logs would queue behind the backlog and look stale): as long as the backlog keeps falling, at
+# most this long (s). A fixed 30 s left the next step 303 logs behind a store of 50 logs/s (6 s of staleness).
+MAX_RECOVERY_SECONDS = 300.0
+# A backlog that has not fallen for this long (s) is not waited for any longer: a service that stores nothing more
+# (three of the real service's 5 s flush periods).
+STALLED_RECOVERY_SECONDS = 15.0
 RECOVERY_POLL_SECONDS = 0.25
 BACKLOG_POLL_SECONDS = 0.25
 SPAWN_POLL_SECONDS = 0.25
@@ -73,7 +78,9 @@ class Snapshot:
 
 @dataclass
 class Step:
-    """One step's offered and achieved figures and its verdict (``broken_by`` empty: good)."""
+    """One step's offered and achieved figures and its verdict (``broken_by`` empty: good).
+    ``waited_for_backlog_seconds``: how long the search offered nothing before this step, until the service had
+    stored the previous bad step's backlog (0: no wait)."""
 
     offered_rps: float
     batch_size: int | None
@@ -95,6 +102,7 @@ class Step:
     visibility_p95_ms: float | None = None
     visibility_samples: int = 0
     visibility_late: int = 0
+    waited_for_backlog_seconds: float = 0.0
     broken_by: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -115,8 +123,10 @@ class Step:
     def line(self) -> str:
         """One log line for the step."""
         verdict = "good" if self.good else "bad: " + "; ".join(cause["words"] for cause in self.broken_by)
+        waited = f" (after {self.waited_for_backlog_seconds:,.1f} s for the last bad step's backlog)" \
+            if self.waited_for_backlog_seconds else ""  # fmt: skip
         return (
-            f"capacity step {self.offered_rps:,.0f} calls/s offered: {self.achieved_rps:,.0f} achieved, "
+            f"capacity step {self.offered_rps:,.0f} calls/s offered{waited}: {self.achieved_rps:,.0f} achieved, "
             f"{self.acked_logs_per_second:,.0f} logs/s acknowledged, p95 {self.p95_ms:,.3f} ms: {verdict}"
         )
 
@@ -165,8 +175,10 @@ def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], Non
     searches = []
     for batch_size in capacity.batch_sizes or (None,):
         knee, steps = KneeSearch(capacity.start, capacity.precision), []
+        waited = 0.0
         while (rate := knee.next_rate()) is not None:
             step = run_step(environment, run, rate, batch_size)
+            step.waited_for_backlog_seconds, waited = round(waited, 2), 0.0
             knee.record(rate, step.good)
             steps.append(step)
             logger.info("%s", step.line())
@@ -182,7 +194,7 @@ def search_capacity(environment: Any, run: SuiteRun, finish: Callable[[Any], Non
                                "stops", f"{rate:,.0f}")  # fmt: skip
                 break
             healthy = [done.backlog_end for done in steps if done.good and done.backlog_end is not None]
-            recover(environment, run, batch_size, max(min(healthy, default=0), 0))
+            waited = recover(environment, run, batch_size, max(min(healthy, default=0), 0), rate)
         searches.append((batch_size, knee, steps))
     result = capacity_result(environment, run, searches)
     # Failures in bad steps are what the search looks for: its answer sets the exit code (the audit may still fail).
@@ -223,29 +235,50 @@ def offer(environment: Any, run: SuiteRun, rate: float, batch_size: int | None) 
     apply_locally(run, rate, batch_size)
 
 
-def recover(environment: Any, run: SuiteRun, batch_size: int | None, settled: int) -> None:
-    """Offer nothing until the backlog is back to ``settled`` (a good step's; at most RECOVERY_SECONDS): a queue
-    left full by a bad step must not fail the next one. A backlog that cannot be counted is not waited for."""
+def recover(environment: Any, run: SuiteRun, batch_size: int | None, settled: int, rate: float) -> float:
+    """After the bad step at ``rate`` calls/s, offer nothing until the backlog is back to ``settled`` (a good step's):
+    a queue left full, or logs left unstored, by a bad step must not fail the next one, whose logs would queue behind
+    them. Waits while the backlog falls, at most MAX_RECOVERY_SECONDS, and no longer once it has not fallen for
+    STALLED_RECOVERY_SECONDS; says in one line how long it waited, or what it left. A backlog that cannot be counted
+    is not waited for. Returns the seconds waited."""
     offer(environment, run, 0.0, batch_size)
-    deadline = time.monotonic() + RECOVERY_SECONDS
+    started = last_fall = time.monotonic()
+    backlog, first, lowest = settled, None, None
     progress: WaitProgress | None = None
     try:
-        while time.monotonic() < deadline:
+        while True:
             gevent.sleep(RECOVERY_POLL_SECONDS)
             try:
                 backlog = run.counter.audit_acked - stored_count(environment, run)
             except (grpc.RpcError, RuntimeError) as error:
                 logger.warning("capacity search: the backlog cannot be counted (%s): no wait for it to drain", error)
-                return
-            if backlog <= settled:
-                return
+                return time.monotonic() - started
+            now = time.monotonic()
+            first = backlog if first is None else first
+            if backlog <= settled or now - started >= MAX_RECOVERY_SECONDS:
+                break
+            if lowest is None or backlog < lowest:
+                lowest, last_fall = backlog, now
+            elif now - last_fall >= STALLED_RECOVERY_SECONDS:
+                break
             if progress is None:
                 progress = WaitProgress("capacity search: storing the backlog of a bad step", backlog - settled)
             progress.update(progress.total - (backlog - settled))
-        logger.warning("capacity search: the backlog did not drain in %g s after a bad step", RECOVERY_SECONDS)
     finally:
         if progress is not None:
             progress.close()
+    waited = time.monotonic() - started
+    if backlog > settled:
+        why = "(the most it waits)" if waited >= MAX_RECOVERY_SECONDS else \
+            f"(it had stood still for {STALLED_RECOVERY_SECONDS:g} s)"  # fmt: skip
+        logger.warning("capacity search: the service had not stored the backlog of the bad step at %s calls/s after "
+                       "%.1f s %s: the next step starts %s logs behind, and its logs queue after them",
+                       f"{rate:,.0f}", waited, why, f"{backlog:,}")  # fmt: skip
+    elif first is not None and first > settled:
+        logger.info("capacity search: waited %.1f s after the bad step at %s calls/s until the service had stored its "
+                    "backlog (%s logs): the next step is judged on its own", waited, f"{rate:,.0f}",
+                    f"{first:,}")  # fmt: skip
+    return waited
 
 
 def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | None) -> Step:

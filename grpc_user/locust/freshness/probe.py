@@ -152,6 +152,7 @@ class FreshnessProbe:
     _unreported_calls: list[int] = field(default_factory=lambda: [0, 0])
     _sampled_at: float = -math.inf
     _unreported_asked: float = 0.0
+    _unreported_by_ack: dict[int, Latencies] = field(default_factory=dict)
     _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
 
     def __post_init__(self) -> None:
@@ -295,6 +296,7 @@ class FreshnessProbe:
                     _keep_largest(self.phase_poll_gaps, sample.phase, gap)
                 self.longest_found = max(self.longest_found, latency)
                 self.record(sample.name, latency * 1000, sample.phase)
+                self._for_window(sample.acked_at, latency)
                 found += 1
         self.pending.looked(look.current, look.overdue, asked_at, self.give_up_after)
         return found
@@ -317,14 +319,24 @@ class FreshnessProbe:
         if phase:
             self.phases.record(phase, OK, micros)
             self._unreported_phases.record(phase, OK, micros)
-        if self.window is not None:
+
+    def _for_window(self, acked_at: float, latency: float) -> None:
+        """A found sample's latency (s) for a capacity step's window: counted only when it was acknowledged in the
+        window (an earlier step's backlog, found late, is that step's); a worker keeps it by the epoch second of its
+        acknowledgement for the master's window."""
+        micros = max(int(round(latency * 1_000_000)), 0)
+        if self.window is not None and acked_at >= self.window_since:
             self.window.record(micros)
+        if self.worker:
+            second = int(acked_at + self._wall_offset)
+            self._unreported_by_ack.setdefault(second, Latencies()).record(micros)
 
     # A window of the run (a capacity step): every name's samples found in it, and those still pending too late.
 
     def start_window(self) -> None:
-        """From now on, also record into a fresh window histogram (all names); a sample counts as late in the window
-        only if it was acknowledged in it (an earlier step's backlog is that step's)."""
+        """From now on, also record into a fresh window histogram (all names) the samples acknowledged from now on,
+        found or late: an earlier step's backlog is that step's, whenever it is found. A worker's samples count by the
+        epoch second of their acknowledgement (from the window's second on)."""
         self.window = Latencies()
         self.window_since = time.monotonic()
 
@@ -336,10 +348,14 @@ class FreshnessProbe:
     def late(self, now: float) -> int:
         """Samples acknowledged since the window started and pending longer than ``late_after``, here and at the
         workers as they last reported (by the epoch second of their acknowledgement)."""
-        since_second = int(self.window_since + self._wall_offset) if self.window_since > 0 else 0
+        since_second = self._window_second()
         remote = sum(count for late in self.remote_late.values() for second, count in late.items()
                      if second >= since_second)  # fmt: skip
         return self.pending.older_than(now - self.late_after, since=self.window_since) + remote
+
+    def _window_second(self) -> int:
+        """The epoch second the window started in (0 before any window): a worker's samples count from it."""
+        return int(self.window_since + self._wall_offset) if self.window_since > 0 else 0
 
     def window_p95_ms(self, now: float) -> tuple[float | None, int, int]:
         """(p95 in ms, samples found, samples late) of the window: the p95 counts the samples pending longer than
@@ -406,7 +422,9 @@ class FreshnessProbe:
             "error": self.error,
             "pending": len(self.pending),
             "late": {str(second): count for second, count in self._late_by_second().items()},  # msgpack: str keys
+            "found_by_ack": {str(second): found.encode() for second, found in self._unreported_by_ack.items()},
         }
+        self._unreported_by_ack = {}
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
         self._unreported_asked = 0.0
         self._unreported = {}
@@ -420,8 +438,10 @@ class FreshnessProbe:
             for (name, outcome), latencies in LatencyHistograms.decode(encoded).by_key.items():
                 self.histograms.add(name, outcome, latencies)
                 interval.add(name, outcome, latencies)
-                if self.window is not None:
-                    self.window.add(latencies)
+        since_second = self._window_second()
+        for second, encoded in (report.get("found_by_ack") or {}).items():
+            if self.window is not None and int(second) >= since_second:
+                self.window.add(Latencies.decode(*encoded))
         for name, count in report.get("samples", {}).items():
             self.samples[name] = self.samples.get(name, 0) + count
             self._seen += count
