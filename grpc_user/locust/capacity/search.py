@@ -50,7 +50,7 @@ KEEP_UP = 0.95
 WARMUP_SHARE = 0.2
 # After a bad step the service is offered nothing until it has stored that step's backlog, so that the next step is
 # judged on its own (its logs would queue behind the backlog and look stale): as long as the backlog keeps falling, at
-# most this long (s). A fixed 30 s left the next step 303 logs behind a store of 50 logs/s (6 s of staleness).
+# most this long (s). A fixed 30 s left the next step ~100 logs behind a store of 50 logs/s (2 s of staleness).
 MAX_RECOVERY_SECONDS = 300.0
 # A backlog that has not fallen for this long (s) is not waited for any longer: a service that stores nothing more
 # (three of the real service's 5 s flush periods).
