@@ -130,6 +130,9 @@ class Freshness:
         limited = ""
         if self.sampling_limited and self.asked is not None:
             limited = f"; sampled {self.samples:,} of {self.asked:,} asked, limited by the query share"
+        if self.sampling_limited and self.max_poll_gap_ms > 2 * self.poll_interval_ms:
+            limited += (f", which paid for no polls {self.poll_interval_ms:g} ms apart: raise --freshness-query-share "
+                        "for a bound nearer the interval")  # fmt: skip
         return (f"late by at most {self.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that saw a "
                 f"sample, measured{limited} ({asked})")  # fmt: skip
 

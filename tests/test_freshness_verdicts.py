@@ -370,3 +370,23 @@ def test_a_masters_rows_keep_the_largest_poll_gap_each_worker_measured_for_them(
         "WriteLog": 100.0,
     }
     assert data["aggregated"]["max_poll_gap_ms"] == data["max_poll_gap_ms"] == 250.0
+
+
+def test_a_bound_wider_than_the_poll_interval_asked_names_the_query_share_and_what_to_raise(tmp_path, capsys):
+    """``--freshness-poll-interval 0.02`` at 100 calls/s and the default share: the line said "polls at least 20 ms
+    apart" beside a bound of 377 ms and blamed the share for the number of samples only, never for the bound."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.02)
+    probe.record("WriteLog", 900.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 111, 602.0, 0.377, True
+    line = summary_line(figures(probe, 20))
+    assert "late by at most 377 ms" in line and "sampled 111 of 602 asked: limited by --freshness-query-share" in line
+    assert ("; polls 20 ms apart would take 50 queries a second while a sample is pending, more than "
+            "--freshness-query-share 1.5% of the calls paid for: raise it, or --freshness-poll-interval, for a bound "
+            "nearer 20 ms") in line, line  # fmt: skip
+    code, out, _ = report(capsys, write_run(tmp_path / "r", figures(probe, 20)), "--no-charts")
+    assert code == 0 and ("limited by the query share, which paid for no polls 20 ms apart: raise "
+                          "--freshness-query-share for a bound nearer the interval") in out, out  # fmt: skip
+    probe.max_poll_gap = 0.03  # within reach of the interval asked for: nothing more to say
+    assert "would take" not in summary_line(figures(probe, 20))
+    probe.max_poll_gap, probe.sampling_limited = 0.377, False  # not the share's doing (a busy client, the SLO's polls)
+    assert "would take" not in summary_line(figures(probe, 20))
