@@ -367,7 +367,7 @@ class SuiteSettings:
         "--freshness-sample-rate",
         parse=number("samples per second", most=MAX_FRESHNESS_SAMPLE_RATE),
         default="20",
-        help="acknowledged logs sampled per second in total for visibility latency",
+        help="acknowledged logs sampled per second in total for visibility latency (more than 0, at most 1000)",
         group=FRESHNESS,
         metavar="R",
     )
@@ -376,8 +376,8 @@ class SuiteSettings:
         parse=number("seconds", least=MIN_FRESHNESS_POLL_SECONDS, most=MAX_FRESHNESS_POLL_SECONDS),
         default="0.1",
         help=(
-            "the seconds between two of the freshness probe's queries while a sample is pending: the error bound of "
-            "a sample found within its window's share (one found later has a wider bound, stated)"
+            "the seconds between two of the freshness probe's queries while a sample is pending (0.01 to 10): the "
+            "error bound of a sample found within its window's share (one found later has a wider bound, stated)"
         ),
         group=FRESHNESS,
         metavar="S",
@@ -387,9 +387,9 @@ class SuiteSettings:
         parse=number("percent", least=MIN_FRESHNESS_QUERY_PERCENT, most=100.0),
         default="1.5",
         help=(
-            "the freshness probe's queries are at most this percent of its process's calls, plus one, the polls "
-            "after the stop included; it limits how many logs are sampled (in windows, below ~830 calls/s at 1.5) "
-            "and, for samples slower than their window was funded for, how often they are looked for"
+            "the freshness probe's queries are at most this percent (0.01 to 100) of its process's calls, plus one, "
+            "the polls after the stop included; it limits how many logs are sampled (in windows, below ~830 calls/s at "
+            "1.5) and, for samples slower than their window was funded for, how often they are looked for"
         ),
         group=FRESHNESS,
         metavar="P",
