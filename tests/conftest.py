@@ -27,7 +27,6 @@ LONGEST = (
     "test_freshness.py::test_a_capacity_step_whose_logs_become_visible_too_late_is_bad_and_the_answer_says_freshness",
     "test_capacity.py::test_the_search_waits_for_a_slow_spawn_and_judges_steps_only_on_the_calls_they_made",
     "test_run_end.py::test_a_lost_worker_does_not_hang_the_end_of_the_run_and_its_audit_is_never_ok",
-    "test_freshness_windows.py::test_at_the_defaults_a_two_second_flush_is_spread_over_two_seconds_and_bracketed_within_a_poll_interval",
     "test_freshness_windows.py::test_at_the_defaults_a_store_slower_than_the_load_shows_visibility_growing_within_the_share",
     "test_open_model.py::test_a_distributed_open_model_keeps_its_total_rate_when_the_users_change",
     "test_run_end.py::test_calls_in_flight_at_the_stop_finish_and_are_counted",

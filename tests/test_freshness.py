@@ -123,9 +123,9 @@ def window(look) -> tuple[float, float]:
 def test_a_poll_looks_for_the_recent_samples_and_for_an_overdue_one_only_when_its_turn_comes():
     # 1,000 samples over 30 s that the service never stores: every poll would look for all of them, back to the
     # first one's timestamp. A sample older than 15 s (and three times the longest visibility found) is overdue:
-    # looked for again half its age after the last look, and not at all past --audit-timeout until the last sweep.
+    # looked for again a tenth of its age after the last look.
     now, wall = time.monotonic(), time.time()
-    probe = FreshnessProbe("r", rate=20, poll_interval=0.1, give_up_after=60)
+    probe = FreshnessProbe("r", rate=20, poll_interval=0.1)
     acked_samples(probe, [now - 30 + index * 0.03 for index in range(1000)])
     first = probe.look(now)
     assert len(first.current) + len(first.overdue) == 1000, "never looked for: all of them once"
@@ -134,7 +134,7 @@ def test_a_poll_looks_for_the_recent_samples_and_for_an_overdue_one_only_when_it
     second = probe.look(now + 0.1)
     assert len(second.current) == 496 and second.overdue == []  # acked within the last 15 s
     assert window(second)[0] >= wall + 0.1 - 15 - 0.01
-    turn = probe.look(now + 0.1 + 0.5 * 15.2)  # half the age of the samples that went overdue 15.1 s after their ack
+    turn = probe.look(now + 0.1 + 0.1 * 15.2)  # a tenth of the age of those that went overdue 15.1 s after their ack
     assert 0 < len(turn.overdue) <= 504
     assert len(probe.pending) == 1000
 

@@ -9,11 +9,13 @@ keeps looking for the samples they handed over.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
 import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+from locust.util.timespan import parse_timespan
 
 from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
@@ -44,8 +46,7 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
         worker = f"w{runner.worker_index}" if isinstance(runner, WorkerRunner) else ""
         share = lambda: min(runner.user_count / max(total_users(), 1), 1.0)  # noqa: E731
     probe = FreshnessProbe(settings.run_id, settings.freshness_sample_rate, settings.freshness_poll_interval, share,
-                           worker, give_up_after=settings.audit_timeout,
-                           query_share=settings.freshness_query_share, sampling=False)  # fmt: skip
+                           worker, query_share=settings.freshness_query_share, sampling=False)  # fmt: skip
     if settings.capacity is not None:  # a sample pending longer than the freshness SLO makes its step late
         probe.late_after = settings.capacity.slo_visibility_p95_ms / 1000
     history = FreshnessHistory(prefix) if prefix and not isinstance(runner, WorkerRunner) else None
@@ -53,11 +54,26 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     lag = WORKER_REPORT_INTERVAL + 2 if isinstance(runner, MasterRunner) else 0
     on_interval = (lambda: _append_interval(history, probe, int(time.time() - lag))) if history is not None else None
     probe.history = history
-    budget = QueryBudget(probe.query_share / 100, lambda: run.counter.run_requests, time.time(), lambda: run.stopped_at)
+    started = time.time()
+    ends = started + run_time if (run_time := _run_time(environment)) else math.inf
+    budget = QueryBudget(probe.query_share / 100, lambda: run.counter.run_requests, started, lambda: run.stopped_at,
+                         lambda: ends)  # fmt: skip
     pacing = PollPacing(settings.freshness_poll_interval, budget, probe.longest_poll_gap())
     probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, pacing,
                                 on_interval)  # fmt: skip
     run.freshness = probe
+
+
+def _run_time(environment: Any) -> float | None:
+    """``-t`` in seconds (a timespan as the web UI sets it; None without one, or ``--max-requests``' end): the
+    test's known length."""
+    run_time = getattr(environment.parsed_options, "run_time", None)
+    if isinstance(run_time, str):
+        try:
+            run_time = parse_timespan(run_time)
+        except ValueError:
+            return None
+    return float(run_time) if isinstance(run_time, int | float) and run_time > 0 else None
 
 
 def _query_call(environment: Any, run: Any) -> Any:

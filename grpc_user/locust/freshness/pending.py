@@ -2,8 +2,8 @@
 
 A sample is *current* while it is younger than ``overdue_after`` seconds (a multiple of the longest visibility
 latency found so far): every poll looks for the current samples. An older one is *overdue* (its log is late, or
-was never stored): a poll looks for it only when its turn comes, ``OVERDUE_RATIO`` times its age after the last
-look, and no poll looks for it once it is older than ``give_up_after`` s until the last sweep at the end. So a log
+was never stored): a poll looks for it only when its turn comes, ``RELATIVE_GAP`` times its age after the last look
+(its bracket, if it is found then, is at most a tenth of its visibility), until the last sweep at the end. So a log
 the service never stores does not stretch every query's time window back to its timestamp, and a poll's work is
 the current samples plus the overdue ones whose turn it is, each found sample removed in O(1). Whether a sample is
 still pending is a flag on the sample (``Sample.pending``), read in a poll's passes over its samples without a key
@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-# An overdue sample is looked for again this many times its age after the last look.
-OVERDUE_RATIO = 0.5
+# A sample past the polls its window was funded for, and an overdue one, is looked for again this many times its age
+# after the last look: its figure is then late by at most this fraction of it.
+RELATIVE_GAP = 0.1
 # A sample is current at least this long (the real service flushes every 5 s: its logs are never overdue), and
 # for this many times the longest visibility latency found (a growing backlog keeps its samples current).
 MIN_CURRENT_SECONDS = 15.0
@@ -94,7 +95,7 @@ class PendingSamples:
         self._overdue.clear()
         return samples
 
-    def due(self, now: float, overdue_after: float, give_up_after: float) -> tuple[list[Sample], list[Sample]]:
+    def due(self, now: float, overdue_after: float) -> tuple[list[Sample], list[Sample]]:
         """What a poll at ``now`` looks for: (every current sample, the overdue ones whose turn it is); pass both
         to ``looked`` after the poll."""
         while self._current:  # the oldest current samples that aged past overdue_after take turns from now on
@@ -103,7 +104,7 @@ class PendingSamples:
                 break
             self._current.popleft()
             if sample.pending:
-                self._schedule(sample, give_up_after)
+                self._schedule(sample)
         overdue = []
         while self._overdue and self._overdue[0][0] <= now:
             sample = heapq.heappop(self._overdue)[2]
@@ -117,13 +118,11 @@ class PendingSamples:
             self._current.popleft()
         return self._current[0] if self._current else None
 
-    def retire_current(self, give_up_after: float = float("inf")) -> None:
-        """The budget for looking for the current samples every poll is spent: each is looked for on its own turn
-        from now on, as an overdue one (none past ``give_up_after`` s old until the last sweep)."""
-        while self._current:
-            sample = self._current.popleft()
-            if sample.pending:
-                self._schedule(sample, give_up_after)
+    def youngest_current(self) -> Sample | None:
+        """The last acknowledged sample still pending that every poll looks for (None when none is)."""
+        while self._current and not self._current[-1].pending:
+            self._current.pop()
+        return self._current[-1] if self._current else None
 
     def next_turn(self) -> float:
         """When the next overdue sample's turn comes (monotonic s; infinite when none is scheduled)."""
@@ -131,21 +130,20 @@ class PendingSamples:
             heapq.heappop(self._overdue)
         return self._overdue[0][0] if self._overdue else float("inf")
 
-    def looked(self, current: list[Sample], overdue: list[Sample], asked_at: float, give_up_after: float) -> None:
+    def looked(self, current: list[Sample], overdue: list[Sample], asked_at: float) -> None:
         """A poll that started at ``asked_at`` looked for these samples: those still pending wait for the next look
-        (an overdue one its turn; none once it is older than ``give_up_after`` s, until the last sweep)."""
+        (an overdue one its turn)."""
         for sample in current:
             sample.last_look = asked_at
         for sample in overdue:
             if sample.pending:
                 sample.last_look = asked_at
-                self._schedule(sample, give_up_after)
+                self._schedule(sample)
 
-    def _schedule(self, sample: Sample, give_up_after: float) -> None:
+    def _schedule(self, sample: Sample) -> None:
         looked_at = max(sample.last_look, sample.acked_at)
         age = looked_at - sample.acked_at
-        if age <= give_up_after:
-            heapq.heappush(self._overdue, (looked_at + OVERDUE_RATIO * age, next(self._order), sample))
+        heapq.heappush(self._overdue, (looked_at + RELATIVE_GAP * age, next(self._order), sample))
 
     def older_than(self, moment: float, since: float = float("-inf")) -> int:
         """How many pending samples were acknowledged before ``moment`` (and at ``since`` or after; monotonic s)."""

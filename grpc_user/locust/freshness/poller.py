@@ -2,11 +2,12 @@
 
 Its calls go over the process's shared grpc.aio transport and fire no request event: the workload's
 requests/s and latency never include them; the probe counts them itself (``queries``, ``query_failures``).
-``PollPacing`` says when the next poll may start: every poll interval while a current sample is pending (those of
-the sampling window, ``SamplingWindows``), on its own turn for an overdue one, and never beyond the ``QueryBudget``
-(``--freshness-query-share`` of the process's calls plus one, the polls after the stop and the last sweep
-included). With a freshness SLO the probe samples all the time and polls at least every tenth of the SLO whatever
-the share (a step is judged on a figure that precise).
+``PollPacing`` says when the next poll may start: a window gap after the last while a current sample is pending
+(those of the sampling window: every poll interval, or coarser, then a tenth of the youngest one's age once it is
+older than its window was funded for, ``SamplingWindows.poll_gap``), on its own turn for an overdue one, and never
+beyond the ``QueryBudget`` (``--freshness-query-share`` of the process's calls plus one, the polls after the stop
+and the last sweep included). With a freshness SLO the probe samples all the time and polls at least every tenth of
+the SLO whatever the share (a step is judged on a figure that precise).
 """
 
 from __future__ import annotations
@@ -66,7 +67,11 @@ class PollPacing:
             return True
         if self.budget.spendable(probe.queries) < 1:
             return False
-        return probe.pending.oldest_current() is not None or probe.pending.next_turn() <= probe_now
+        windows = self.windows
+        assert windows is not None  # made in __post_init__
+        if probe.pending.oldest_current() is not None and now - last_poll >= windows.poll_gap(probe, probe_now):
+            return True
+        return probe.pending.next_turn() <= probe_now
 
 
 def poll_once(probe: FreshnessProbe, call: Call, clock: Callable[[], float] = time.monotonic, everything: bool = False,

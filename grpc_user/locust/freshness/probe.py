@@ -99,12 +99,11 @@ class FreshnessProbe:
     ``run_id``: the test's run id (every sample's ``freshness_probe``); ``worker``: this worker's label (``w1``; ''
     in a single process and on the master). ``rate``: samples per second for this process at ``share() == 1`` (the
     test's total rate; a worker's share is its users over all users). ``poll_interval``: the shortest time between
-    two queries, in s. ``give_up_after``: a sample pending this long (s) is looked for again only by the last sweep.
-    ``query_share``: the most queries, in percent of the process's calls (``QueryBudget``). ``sampling``: whether
-    calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the rate asked for so far
-    (``rate x share()`` over the time the test ran), ``sampling_limited``: whether the query share took fewer.
-    ``max_poll_gap``: the largest gap (s) between a found sample's last look without it and the look that found it;
-    ``poll_gaps``, ``phase_poll_gaps``: the same per request name and per phase.
+    two queries, in s. ``query_share``: the most queries, in percent of the process's calls (``QueryBudget``).
+    ``sampling``: whether calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the
+    rate asked for so far (``rate x share()`` over the time the test ran), ``sampling_limited``: whether the query
+    share took fewer. ``max_poll_gap``: the largest gap (s) between a found sample's last look without it and the
+    look that found it; ``poll_gaps``, ``phase_poll_gaps``: the same per request name and per phase.
     """
 
     run_id: str
@@ -112,7 +111,6 @@ class FreshnessProbe:
     poll_interval: float
     share: Callable[[], float] = lambda: 1.0
     worker: str = ""
-    give_up_after: float = 15.0
     query_share: float = 1.5
     due: float = 0.0
     pending: PendingSamples = field(default_factory=PendingSamples)
@@ -252,7 +250,7 @@ class FreshnessProbe:
             current, overdue = [], list(self.pending)
         else:
             overdue_after = max(MIN_CURRENT_SECONDS, CURRENT_TIMES_LONGEST * self.longest_found)
-            current, overdue = self.pending.due(now, overdue_after, self.give_up_after)
+            current, overdue = self.pending.due(now, overdue_after)
         if not current and not overdue:
             return None
         times = [sample.logged_at for sample in current] + [sample.logged_at for sample in overdue]
@@ -298,7 +296,7 @@ class FreshnessProbe:
                 self.record(sample.name, latency * 1000, sample.phase)
                 self._for_window(sample.acked_at, latency)
                 found += 1
-        self.pending.looked(look.current, look.overdue, asked_at, self.give_up_after)
+        self.pending.looked(look.current, look.overdue, asked_at)
         return found
 
     def failed(self, detail: str, fatal: bool) -> None:

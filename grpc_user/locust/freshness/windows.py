@@ -1,19 +1,29 @@
-"""When the freshness probe samples: all the time while its query share pays for a poll every poll interval, in
-sampling windows otherwise.
+"""When the freshness probe samples, and how often it polls for its samples: all the time while its query share pays
+for a poll every poll interval, in sampling windows otherwise, each window's polls paced by what its samples show.
 
 A found sample's figure is late by at most the gap between the last poll that did not return it (or its
-acknowledgement) and the poll that did. The probe polls every poll interval while a sample of the current window is
-pending, so for a sample found within its window's budget that gap is the poll interval; what the share
-(``--freshness-query-share``) limits is how many samples are taken, and, for samples slower than their window was
-funded for, how often they are looked for (their wider brackets are stated). Above ``CONTINUOUS_MARGIN / (share x
-interval)`` calls/s (~830 at the defaults) the share pays for a poll every interval and the probe samples at its
-whole rate. Below, it alternates: it saves up its share, waits a random moment (uniform over the longest visibility
-found so far: a window that opened right after its previous samples became visible, right after a flush, would
-sample only the logs acknowledged just after one), samples at its rate for about that longest visibility (a flush
-period's worth of logs, evenly spread over the flush phase), polls until those samples are visible, and saves up
-again. Samples still pending when the budget is spent (a service slower than the window was funded for) are looked
-for on their own turns (``PendingSamples``' overdue schedule), within the share. Times are seconds: ``now`` on the
-budget's clock (``time.time``), ``probe_now`` on the probe's (``time.monotonic``).
+acknowledgement) and the poll that did: the figure's bracket; the largest of the run is the stated bound. Above
+``CONTINUOUS_MARGIN / (share x interval)`` calls/s (~830 at the defaults) the share (``--freshness-query-share``)
+pays for a poll every interval and the probe samples at its whole rate. Below, it alternates: it saves up its share,
+waits a random moment (uniform over the longest visibility found so far: a window that opened right after its
+previous samples became visible, right after a flush, would sample only the logs acknowledged just after one),
+samples at its rate for about that longest visibility (1 to 2 s: a flush period's worth of logs, evenly spread over
+the flush phase), polls until those samples are visible, and saves up again.
+
+A window opens as soon as the budget pays for polls a *window gap* apart over its sampling and its funded tail (the
+longest visibility found, at most ``FIRST_TAIL_SECONDS``): the poll interval, or up to ``RELATIVE_GAP`` (a tenth) of
+the longest visibility found when that is coarser (0.2 s for a 2 s flush; twice that before any sample was found,
+``FIRST_FIGURE``); and, when the test's end is known (``-t``), at the latest moment its window still fits before
+the end, at the gap the budget then pays for, however coarse while no sample was found (a short light run gets a
+figure, its wider bound stated), else no coarser than the bound already stated. Its samples are polled every window
+gap while the youngest still pending is younger than the funded tail; after that (a store slower than the load)
+every ``RELATIVE_GAP`` times that youngest sample's age, never faster than the window gap, and never faster than
+the budget accrues (a poll waits until the share pays for it): each bracket is then about a tenth of its sample's
+visibility, at a cost that grows with the logarithm of the visibility, not with it. After the stop nothing accrues:
+the polls go on so while the budget lasts; samples still pending when it is spent are left to the last sweep (with
+its wider bracket, stated) or, when the looking was cut short, unknown, never given a coarser figure. One QueryLog
+covers every pending sample, so the cost is per poll, not per sample. Times are seconds: ``now`` on the budget's clock
+(``time.time``), ``probe_now`` on the probe's (``time.monotonic``).
 """
 
 from __future__ import annotations
@@ -23,10 +33,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grpc_user.locust.freshness.pending import RELATIVE_GAP
 from grpc_user.locust.freshness.probe import FreshnessProbe
 
-# The longest visibility assumed before any sample was found (s): the first window samples this long and keeps the
-# polls for as long after.
+__all__ = ["RELATIVE_GAP", "QueryBudget", "SamplingWindows"]
+
+# The longest visibility assumed before any sample was found (s), and the longest a window samples and polls every
+# window gap after it closes: beyond, its samples are polled by their age (``RELATIVE_GAP``).
 FIRST_TAIL_SECONDS = 2.0
 # A window samples at least this long (s): a service that stores within milliseconds still gets a few samples each.
 MIN_SAMPLING_SECONDS = 1.0
@@ -40,6 +53,15 @@ LIMITED_AFTER_SECONDS = 2.0
 # The probe samples all the time once its share pays for this many times a poll every interval: a margin for the
 # polls that find the samples pending when the test stops, and for a rate that wavers.
 CONTINUOUS_MARGIN = 1.25
+# The last window of a test whose end is known opens this long (s) before it must, to end before the test does.
+END_MARGIN_SECONDS = 0.5
+# A window opens only with at least this many polls paid for: fewer would bracket nothing.
+MIN_WINDOW_POLLS = 3
+
+# Before any sample was found, a window opens at up to this many times the relative gap (0.4 s at first): the first
+# figure comes early, and says how slow the store is (a window funded at 0.2 s opened only ~12 s into a run of 100
+# calls/s, when a slow store's samples took longer to be stored than was left of the run).
+FIRST_FIGURE = 2.0
 
 IDLE, WAITING, SAMPLING = "idle", "waiting", "sampling"
 
@@ -48,12 +70,14 @@ IDLE, WAITING, SAMPLING = "idle", "waiting", "sampling"
 class QueryBudget:
     """The probe's queries, at most ``share`` (a fraction) of the process's ``calls()`` plus one over the whole
     test, the polls after the stop and the last sweep included. ``started`` and ``stopped()``: the test's start and
-    stop (``time.time`` s; ``stopped()`` is below ``started`` while it runs)."""
+    stop (``time.time`` s; ``stopped()`` is below ``started`` while it runs); ``ends()``: when the test is to end
+    (``-t``: ``time.time`` s), infinite when that is not known."""
 
     share: float
     calls: Callable[[], int]
     started: float
     stopped: Callable[[], float] = lambda: 0.0
+    ends: Callable[[], float] = lambda: math.inf
 
     @property
     def running(self) -> bool:
@@ -73,9 +97,11 @@ class QueryBudget:
 
 @dataclass
 class SamplingWindows:
-    """Opens and closes the probe's sampling (``FreshnessProbe.open_sampling``); ``interval``: the poll interval
-    (s); ``draw()``: a uniform draw in [0, 1) for each window's random start. ``withheld``: the seconds the test ran
-    without sampling; ``limited``: whether the share limited the samples (``withheld`` past
+    """Opens and closes the probe's sampling (``FreshnessProbe.open_sampling``) and paces its polls (``poll_gap``);
+    ``interval``: the poll interval (s); ``draw()``: a uniform draw in [0, 1) for each window's random start.
+    ``gap``: the current window's gap between polls (s, at least ``interval``); ``tail``: how long after it closes
+    (s) its samples are polled every ``gap`` (infinite while the probe samples all the time); ``withheld``: the
+    seconds the test ran without sampling; ``limited``: whether the share limited the samples (``withheld`` past
     ``LIMITED_AFTER_SECONDS``); ``windows``: how many opened."""
 
     budget: QueryBudget
@@ -85,49 +111,91 @@ class SamplingWindows:
     opens_at: float = math.inf
     sampling_for: float = 0.0
     closes_at: float = math.inf
+    gap: float = 0.0
+    tail: float = math.inf
     withheld: float = 0.0
     limited: bool = False
     windows: int = 0
     last_step: float | None = None
 
+    def poll_gap(self, probe: FreshnessProbe, probe_now: float) -> float:
+        """How long (s) after the last poll the next may look for the window's samples: the window's gap (before any
+        sample was found, no more than the oldest one's age) while the youngest pending one is younger than the tail
+        its polls were funded for, then its age times ``RELATIVE_GAP``, never below the window's gap."""
+        gap = max(self.gap, self.interval)
+        youngest, oldest = probe.pending.youngest_current(), probe.pending.oldest_current()
+        if youngest is None or oldest is None:
+            return gap
+        if not probe.longest_found:  # nothing found yet: look at once, then less often, up to the gap (a fast store)
+            gap = max(self.interval, min(gap, probe_now - oldest.acked_at))
+        age = probe_now - youngest.acked_at
+        return gap if age <= self.tail else max(gap, RELATIVE_GAP * age)
+
     def step(self, probe: FreshnessProbe, now: float, probe_now: float) -> None:
-        """Sample or not from ``now`` on; give the samples up to their own turns once their budget is spent."""
+        """Sample or not from ``now`` on."""
         if self.budget.running and not probe.sampling and self.last_step is not None:
             self.withheld += now - self.last_step
             self.limited = self.withheld > LIMITED_AFTER_SECONDS
         self.last_step = now
-        polls_per_second = 1.0 / self.interval
-        spendable = self.budget.spendable(probe.queries)
         if not self.budget.running:
             self._close(probe)
-            if spendable < 1:
-                probe.pending.retire_current(probe.give_up_after)
             return
+        spendable = self.budget.spendable(probe.queries)
         accrual = self.budget.accrual(now)
-        if accrual >= CONTINUOUS_MARGIN * polls_per_second:  # the share pays for every poll: sample at the whole rate
+        if accrual >= CONTINUOUS_MARGIN / self.interval:  # the share pays for every poll: sample at the whole rate
             if not probe.sampling:
                 probe.open_sampling()
-            self.state, self.closes_at = SAMPLING, math.inf
+            self.state, self.closes_at, self.gap, self.tail = SAMPLING, math.inf, self.interval, math.inf
             return
         known = probe.longest_found or FIRST_TAIL_SECONDS
-        oldest = probe.pending.oldest_current()
         if self.state == SAMPLING:
-            tail = max(known, probe_now - oldest.acked_at if oldest is not None else 0.0)
             # Its length is set when it opens (a window closed by what it found would skew the flush phases it
-            # covers); the budget closes it sooner only if the polls until its samples are visible need the rest.
-            if now >= self.closes_at or spendable <= polls_per_second * tail + 1:
+            # covers); what its samples show shortens its tail, and its gap with it (never coarser).
+            self.tail = min(known, FIRST_TAIL_SECONDS)
+            rest = max(self.closes_at - now, 0.0)
+            self.gap = max(
+                self.interval, min(self.gap, self._affordable_gap(spendable, accrual, rest, rest + self.tail))
+            )
+            # The budget closes it sooner only if the polls until its samples are visible need the rest.
+            if now >= self.closes_at or spendable < self.tail / self.gap:
                 self._close(probe)
-        elif oldest is not None:  # the window's samples are still looked for every interval
-            if spendable < 1:
-                probe.pending.retire_current(probe.give_up_after)
-        elif self.state == IDLE:
-            sampling_for = max(known, MIN_SAMPLING_SECONDS)
-            if spendable >= (polls_per_second - accrual) * sampling_for + polls_per_second * known + 1:
+        elif probe.pending.oldest_current() is not None:  # the window's samples are still looked for
+            return
+        elif self.state == IDLE and now - self.budget.started >= MIN_RATE_SECONDS:  # the call rate is known
+            sampling_for = min(max(known, MIN_SAMPLING_SECONDS), FIRST_TAIL_SECONDS)
+            span = sampling_for + min(known, FIRST_TAIL_SECONDS)
+            gap = self._affordable_gap(spendable, accrual, sampling_for, span)
+            coarsest = RELATIVE_GAP * known * (1.0 if probe.longest_found else FIRST_FIGURE)
+            if gap <= max(self.interval, coarsest):
                 self.state, self.sampling_for = WAITING, sampling_for
-                self.opens_at = now + self.draw() * max(known, self.interval)
+                latest = self.budget.ends() - span - END_MARGIN_SECONDS  # a random start, still ending before the test
+                self.opens_at = max(min(now + self.draw() * max(known, self.interval), latest), now)
+            elif self._last_chance(probe, self.budget.ends() - now, span) and gap <= self._stated(probe):
+                self.state, self.sampling_for, self.opens_at = WAITING, sampling_for, now  # the last that fits
         elif now >= self.opens_at:
+            tail = min(known, FIRST_TAIL_SECONDS)
+            gap = self._affordable_gap(spendable, self.budget.accrual(now), self.sampling_for, self.sampling_for + tail)
             probe.open_sampling()
             self.state, self.windows, self.closes_at = SAMPLING, self.windows + 1, now + self.sampling_for
+            self.gap, self.tail = max(self.interval, gap), tail
+
+    @staticmethod
+    def _last_chance(probe: FreshnessProbe, left: float, span: float) -> bool:
+        """Whether a window of ``span`` s opened now is the test's last that ends before it (``left`` s to go): a
+        later one would poll after the stop, where nothing accrues; while no sample was found, any late one."""
+        return left <= span + END_MARGIN_SECONDS and (left >= span or not probe.longest_found)
+
+    @staticmethod
+    def _stated(probe: FreshnessProbe) -> float:
+        """The coarsest gap a test's last window may have: any while no sample was found (a figure with its bound
+        stated is better than none), else no coarser than the largest bracket so far (it would widen the bound)."""
+        return probe.max_poll_gap if probe.max_poll_gap > 0 else math.inf
+
+    def _affordable_gap(self, spendable: int, accrual: float, sampling_for: float, span: float) -> float:
+        """The shortest gap (s) between polls over ``span`` s that the budget pays for: what is saved and what
+        accrues while the window samples, the first poll's kept aside (infinite below ``MIN_WINDOW_POLLS``)."""
+        polls = spendable + accrual * sampling_for - 1
+        return span / polls if polls >= MIN_WINDOW_POLLS else math.inf
 
     def _close(self, probe: FreshnessProbe) -> None:
         if probe.sampling:
