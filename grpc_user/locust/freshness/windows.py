@@ -13,12 +13,13 @@ the flush phase), polls until those samples are visible, and saves up again.
 A window opens as soon as the budget pays for polls a *window gap* apart over its sampling and its funded tail (the
 longest visibility found, at most ``FIRST_TAIL_SECONDS``): the poll interval, or up to ``RELATIVE_GAP`` (a tenth) of
 the longest visibility found when that is coarser (0.2 s for a 2 s flush; twice that before any sample was found,
-``FIRST_FIGURE``); and, when the test's end is known (``-t``), at the latest moment its window still fits before
-the end, at the gap the budget then pays for, however coarse while no sample was found (a short light run gets a
-figure, its wider bound stated), else no coarser than the bound already stated. Its samples are polled every window
+``FIRST_FIGURE``) unless the share pays for the poll interval within ``PRECISE_WAIT_SECONDS``; and, when the test's
+end is known (``-t``), at the latest moment its window still fits before the end, at the gap the budget then pays
+for, however coarse while no sample was found (a short light run gets a figure, its wider bound stated), else no
+coarser than the bound already stated. Its samples are polled every window
 gap while the youngest still pending is younger than the funded tail; after that (a store slower than the load)
-every ``RELATIVE_GAP`` times that youngest sample's age, never faster than the window gap, and never faster than
-the budget accrues (a poll waits until the share pays for it): each bracket is then about a tenth of its sample's
+the window gap plus ``RELATIVE_GAP`` times that youngest sample's age past the tail, and never faster than the
+budget accrues (a poll waits until the share pays for it): each bracket is then about a tenth of its sample's
 visibility, at a cost that grows with the logarithm of the visibility, not with it. After the stop nothing accrues:
 the polls go on so while the budget lasts; samples still pending when it is spent are left to the last sweep (with
 its wider bracket, stated) or, when the looking was cut short, unknown, never given a coarser figure. One QueryLog
@@ -58,6 +59,8 @@ END_MARGIN_SECONDS = 0.5
 # A window opens only with at least this many polls paid for: fewer would bracket nothing.
 MIN_WINDOW_POLLS = 3
 
+# A window at the poll interval the share pays for within this long (s) is waited for rather than a coarser one.
+PRECISE_WAIT_SECONDS = 10.0
 # Before any sample was found, a window opens at up to this many times the relative gap (0.4 s at first): the first
 # figure comes early, and says how slow the store is (a window funded at 0.2 s opened only ~12 s into a run of 100
 # calls/s, when a slow store's samples took longer to be stored than was left of the run).
@@ -121,7 +124,7 @@ class SamplingWindows:
     def poll_gap(self, probe: FreshnessProbe, probe_now: float) -> float:
         """How long (s) after the last poll the next may look for the window's samples: the window's gap (before any
         sample was found, no more than the oldest one's age) while the youngest pending one is younger than the tail
-        its polls were funded for, then its age times ``RELATIVE_GAP``, never below the window's gap."""
+        its polls were funded for, then ``RELATIVE_GAP`` times the age it has past that tail more."""
         gap = max(self.gap, self.interval)
         youngest, oldest = probe.pending.youngest_current(), probe.pending.oldest_current()
         if youngest is None or oldest is None:
@@ -129,7 +132,7 @@ class SamplingWindows:
         if not probe.longest_found:  # nothing found yet: look at once, then less often, up to the gap (a fast store)
             gap = max(self.interval, min(gap, probe_now - oldest.acked_at))
         age = probe_now - youngest.acked_at
-        return gap if age <= self.tail else max(gap, RELATIVE_GAP * age)
+        return gap if age <= self.tail else gap + RELATIVE_GAP * (age - self.tail)
 
     def step(self, probe: FreshnessProbe, now: float, probe_now: float) -> None:
         """Sample or not from ``now`` on."""
@@ -166,6 +169,8 @@ class SamplingWindows:
             span = sampling_for + min(known, FIRST_TAIL_SECONDS)
             gap = self._affordable_gap(spendable, accrual, sampling_for, span)
             coarsest = RELATIVE_GAP * known * (1.0 if probe.longest_found else FIRST_FIGURE)
+            if self._precise_soon(spendable, accrual, sampling_for, span, self.budget.ends() - now):
+                coarsest = self.interval
             if gap <= max(self.interval, coarsest):
                 self.state, self.sampling_for = WAITING, sampling_for
                 latest = self.budget.ends() - span - END_MARGIN_SECONDS  # a random start, still ending before the test
@@ -178,6 +183,14 @@ class SamplingWindows:
             probe.open_sampling()
             self.state, self.windows, self.closes_at = SAMPLING, self.windows + 1, now + self.sampling_for
             self.gap, self.tail = max(self.interval, gap), tail
+
+    def _precise_soon(self, spendable: int, accrual: float, sampling_for: float, span: float, left: float) -> bool:
+        """Whether the share pays for a window at the poll interval within ``PRECISE_WAIT_SECONDS`` (and before the
+        test's end, ``left`` s away): then it is worth the wait (300 calls/s and more at the defaults)."""
+        if accrual <= 0:
+            return False
+        wait = max(span / self.interval + 1 - spendable - accrual * sampling_for, 0.0) / accrual
+        return wait <= PRECISE_WAIT_SECONDS and wait + span <= left
 
     @staticmethod
     def _last_chance(probe: FreshnessProbe, left: float, span: float) -> bool:
