@@ -380,13 +380,14 @@ def test_a_bound_wider_than_the_poll_interval_asked_names_the_query_share_and_wh
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 111, 602.0, 0.377, True
     line = summary_line(figures(probe, 20))
     assert "late by at most 377 ms" in line and "sampled 111 of 602 asked: limited by --freshness-query-share" in line
-    assert ("; polls 20 ms apart would take 50 queries a second while a sample is pending, more than "
-            "--freshness-query-share 1.5% of the calls paid for: raise it, or --freshness-poll-interval, for a bound "
-            "nearer 20 ms") in line, line  # fmt: skip
+    assert (
+        "; --freshness-query-share 1.5% paid for no polls 20 ms apart (50 queries a second while a sample is "
+        "pending): raise it for a bound nearer 20 ms, or raise --freshness-poll-interval"
+    ) in line, line
     code, out, _ = report(capsys, write_run(tmp_path / "r", figures(probe, 20)), "--no-charts")
     assert code == 0 and ("limited by the query share, which paid for no polls 20 ms apart: raise "
                           "--freshness-query-share for a bound nearer the interval") in out, out  # fmt: skip
     probe.max_poll_gap = 0.03  # within reach of the interval asked for: nothing more to say
-    assert "would take" not in summary_line(figures(probe, 20))
+    assert "paid for no polls" not in summary_line(figures(probe, 20))
     probe.max_poll_gap, probe.sampling_limited = 0.377, False  # not the share's doing (a busy client, the SLO's polls)
-    assert "would take" not in summary_line(figures(probe, 20))
+    assert "paid for no polls" not in summary_line(figures(probe, 20))

@@ -153,9 +153,10 @@ def share_bound(data: dict[str, Any]) -> str:
     gap, interval = data.get("max_poll_gap_ms"), data["poll_interval_ms"]
     if not data.get("sampling_limited") or gap is None or gap <= WIDER_THAN_ASKED * interval:
         return ""
-    return (f"; polls {interval:,.10g} ms apart would take {1000 / interval:,.0f} queries a second while a sample is "
-            f"pending, more than --freshness-query-share {data.get('query_share_percent', 1.5):g}% of the calls paid "
-            f"for: raise it, or --freshness-poll-interval, for a bound nearer {interval:,.10g} ms")  # fmt: skip
+    share = data.get("query_share_percent", 1.5)
+    return (f"; --freshness-query-share {share:g}% paid for no polls {interval:,.10g} ms apart ({1000 / interval:,.0f} "
+            f"queries a second while a sample is pending): raise it for a bound nearer {interval:,.10g} ms, or raise "
+            "--freshness-poll-interval")  # fmt: skip
 
 
 def strip_sentence(data: dict[str, Any]) -> str:
