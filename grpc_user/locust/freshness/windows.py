@@ -58,7 +58,6 @@ CONTINUOUS_MARGIN = 1.25
 END_MARGIN_SECONDS = 0.5
 # A window opens only with at least this many polls paid for: fewer would bracket nothing.
 MIN_WINDOW_POLLS = 3
-
 # A window at the poll interval the share pays for within this long (s) is waited for rather than a coarser one.
 PRECISE_WAIT_SECONDS = 10.0
 # Before any sample was found, a window opens at up to this many times the relative gap (0.4 s at first): the first
@@ -177,7 +176,7 @@ class SamplingWindows:
                 self.opens_at = max(min(now + self.draw() * max(known, self.interval), latest), now)
             elif self._last_chance(probe, self.budget.ends() - now, span) and gap <= self._stated(probe):
                 self.state, self.sampling_for, self.opens_at = WAITING, sampling_for, now  # the last that fits
-        elif now >= self.opens_at:
+        elif self.state == WAITING and now >= self.opens_at:
             tail = min(known, FIRST_TAIL_SECONDS)
             gap = self._affordable_gap(spendable, self.budget.accrual(now), self.sampling_for, self.sampling_for + tail)
             probe.open_sampling()
@@ -204,7 +203,8 @@ class SamplingWindows:
         stated is better than none), else no coarser than the largest bracket so far (it would widen the bound)."""
         return probe.max_poll_gap if probe.max_poll_gap > 0 else math.inf
 
-    def _affordable_gap(self, spendable: int, accrual: float, sampling_for: float, span: float) -> float:
+    @staticmethod
+    def _affordable_gap(spendable: int, accrual: float, sampling_for: float, span: float) -> float:
         """The shortest gap (s) between polls over ``span`` s that the budget pays for: what is saved and what
         accrues while the window samples, the first poll's kept aside (infinite below ``MIN_WINDOW_POLLS``)."""
         polls = spendable + accrual * sampling_for - 1
