@@ -466,15 +466,17 @@ def _refuse_unread(options: argparse.Namespace, flags: tuple[str, ...], accepted
 
 
 def _check_switched_off(settings: SuiteSettings, options: argparse.Namespace) -> None:
-    """``--no-freshness`` and ``--no-audit`` with options only the probe or the audit reads (``--audit-timeout`` and
-    ``--audit-settle`` are not among them: the probe without an audit still waits by them, and a harness that always
-    passes them, as the tests' ``run_locust`` does, is not refused for ``--no-audit --no-freshness``)."""
+    """``--no-freshness`` and ``--no-audit`` with options only the probe or the audit reads (the probe without an
+    audit still waits by ``--audit-timeout`` and ``--audit-settle``)."""
     if not settings.freshness:
         _refuse_unread(options, FRESHNESS_VALUES, "with the freshness probe only (--no-freshness turns it off: it "
                        "would have no effect)")  # fmt: skip
     if not settings.audit:
         _refuse_unread(options, ("--audit-allow-loss",), "with the delivery audit only (--no-audit turns it off: it "
                        "would have no effect)")  # fmt: skip
+    if not settings.audit and not settings.freshness:
+        _refuse_unread(options, ("--audit-timeout", "--audit-settle"), "with the delivery audit or the freshness "
+                       "probe only (--no-audit and --no-freshness turn both off: it would have no effect)")  # fmt: skip
 
 
 def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) -> None:
