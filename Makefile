@@ -35,7 +35,8 @@ RUN_DIR := reports/runs/$(shell date -u +%Y%m%dT%H%M%SZ)-$(WORKLOAD)
 SERVER_ARGS ?= --queue-size 500000 --flush-batch 1000 --flush-period 0.5
 TARGET := $(if $(HOST),env LOCUST_HOST=$(HOST),$(PY) -m reference_server.around $(SERVER_ARGS) --)
 # It acknowledges faster than SQLite stores: the delivery audit gets time to see the backlog stored.
-EMBEDDED_AUDIT := $(if $(HOST),,--audit-timeout 120)
+# (Not with ARGS="--no-audit --no-freshness": nothing would wait, and the option would be refused.)
+EMBEDDED_AUDIT := $(if $(or $(HOST),$(and $(filter --no-audit,$(ARGS)),$(filter --no-freshness,$(ARGS)))),,--audit-timeout 120)
 LOCUST_RUN = $(BIN)/locust -f locustfiles/$(WORKLOAD).py $(EMBEDDED_AUDIT)
 # After a run: a run folder left empty (the test never started) is removed; a failed run's last line gives
 # Locust's exit code in words, since make itself exits 2 whenever a command fails, whatever the code.

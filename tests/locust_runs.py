@@ -134,10 +134,12 @@ def run_locust(
     in 3 s)."""
     run_time = run_time or ("60s" if "--max-requests" in args else "3s")
     prefix = str(tmp_path / workload)
+    # --audit-settle 1 for the audit's and the probe's waits; refused when both are off (it would have no effect).
+    settle = () if {"--no-audit", "--no-freshness"} <= set(args) else ("--audit-settle", "1")
     command = [
         *LOCUST, "-f", locustfile or f"locustfiles/{workload}.py", "--headless",
         "-u", str(users), "-r", str(spawn_rate or users), "-t", run_time, "--host", host,
-        "--csv", prefix, "--csv-full-history", "--audit-settle", "1", *args,
+        "--csv", prefix, "--csv-full-history", *settle, *args,
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     return LocustRun(done.returncode, done.stdout, done.stderr, prefix)

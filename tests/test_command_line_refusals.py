@@ -6,8 +6,11 @@ traceback, none of Locust's CSV files) is ``test_grpc_user.py``'s, for one suite
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import unpatched_locust  # noqa: F401  (before Locust's parser is imported)
+from locust_runs import ROOT
 
 from grpc_user.locust.settings.arguments import settings_from_arguments
 from grpc_user.locust.settings.suite import FRESHNESS, OPTIONS
@@ -215,3 +218,14 @@ def test_a_poll_interval_longer_than_half_the_freshness_slo_is_refused():
 )  # fmt: skip
 def test_the_ends_of_each_stated_range_are_accepted(argv):
     assert settings_from_arguments(["--host", HOST, *argv], environ={})
+
+
+@pytest.mark.parametrize(("args", "waits"), [("--no-audit --no-freshness", False), ("--no-audit", True), ("", True)])
+def test_make_headless_on_the_embedded_server_gives_the_audit_its_wait_only_when_something_waits(args, waits):
+    """``make headless`` adds ``--audit-timeout 120`` for the embedded server, which would be refused with both
+    ``--no-audit`` and ``--no-freshness``: the dry run's Locust command line has it only when the audit or the probe
+    runs."""
+    dry_run = subprocess.run(["make", "-n", "headless", f"ARGS={args}"], cwd=ROOT, capture_output=True, text=True,
+                             check=True, timeout=60)  # fmt: skip
+    locust_line = next(line for line in dry_run.stdout.splitlines() if "locust -f" in line)
+    assert ("--audit-timeout 120" in locust_line) is waits, locust_line
