@@ -164,3 +164,57 @@ def test_each_second_s_samples_make_one_history_row_per_name_stamped_with_that_s
     worker.record("WriteLog", 70)
     master.merge_report(worker.take_report(), "w1")
     assert list(master.take_intervals()) == [1003]
+
+
+def held_probe(worker: str = "") -> tuple[FreshnessProbe, list[Sample]]:
+    """A probe with 3 samples taken while holding (2 found: 0.5 and 1.5 s, brackets 0.4 s; 1 pending)."""
+    probe = FreshnessProbe("run", 20, 0.1, worker=worker)
+    probe.holding = True
+    samples = []
+    for number in range(3):
+        sample = probe.tag(WRITE_LOG, "WriteLog", write_request("x"), time.monotonic())
+        assert sample is not None and sample.held
+        probe.acked(sample, 10.0 + number)
+        samples.append(sample)
+    probe.holding = False
+    look = probe.look(10.6)
+    assert look is not None
+    logs = [pb.LogEntry(metadata={PROBE_KEY: "run", SAMPLE_KEY: str(samples[0].number),
+                                  **({WORKER_KEY: worker} if worker else {})})]  # fmt: skip
+    probe.observe(look, pb.QueryLogResponse(success=True, logs=logs).SerializeToString(), 10.5)
+    look = probe.look(12.6)
+    assert look is not None
+    logs = [pb.LogEntry(metadata={PROBE_KEY: "run", SAMPLE_KEY: str(samples[1].number),
+                                  **({WORKER_KEY: worker} if worker else {})})]  # fmt: skip
+    probe.observe(look, pb.QueryLogResponse(success=True, logs=logs).SerializeToString(), 12.5)
+    return probe, samples
+
+
+def test_held_samples_are_neither_counted_nor_recorded_until_released_and_then_exactly_as_if_never_held():
+    """A coarse window's samples: "117 of 117 visible" must not include samples that may be left out later."""
+    probe, samples = held_probe()
+    assert probe.counted() == 0 and probe.histograms.combined().count == 0 and probe.max_poll_gap == 0
+    assert len(probe.pending) == 1 and probe.held_longest == 1.5 and probe.longest_found == 0
+    assert probe.settle_held(), "no other sample was counted: a coarse figure is better than none"
+    data = figures(probe, 20)
+    assert (data["samples"], data["visible"], data["held_back"]) == (3, 2, 0)
+    assert data["aggregated"]["max"] == data["max_poll_gap_ms"] == 1500  # acked after the first look
+    probe.finish()
+    assert figures(probe, 20)["never_visible"] == 1 and not samples[2].held
+
+
+def test_held_samples_are_dropped_whole_when_a_finer_window_counted_and_the_master_adds_what_workers_held_back():
+    probe, _ = held_probe(worker="w1")
+    counted = probe.tag(WRITE_LOG, "WriteLog", write_request("x"), time.monotonic() + 1)
+    assert counted is not None and not counted.held
+    probe.acked(counted, 20.0)
+    items = probe.hand_off(21.0)  # a worker's stop: held samples settled first, the report sent after it
+    assert [item[1] for item in items] == [counted.number], "the held pending one is not handed over"
+    report = probe.take_report()
+    assert report["samples"] == {"WriteLog": 1} and report["held_back"] == 3 and not report["histograms"]
+    master = FreshnessProbe("run", 20, 0.1, share=lambda: 0.0)
+    master.merge_report(report, "w1")
+    master.adopt(items, 5.0, "w1")
+    master.finish()
+    data = figures(master, 20)
+    assert (data["samples"], data["visible"], data["never_visible"], data["held_back"]) == (1, 0, 1, 3)

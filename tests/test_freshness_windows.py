@@ -58,6 +58,7 @@ def simulate(stored_before, seconds: float, rate: float = 100.0, after_stop: flo
     windows = SamplingWindows(budget, 0.1, random.Random(seed).random)
     pacing = PollPacing(0.1, budget, windows=windows)
     last, run = float("-inf"), Simulated(probe, 0, windows, [], [], [])
+    held_found: dict[int, tuple[list[float], ...]] = {}  # each held sample's bracket, visibility, acknowledgement
     for tick in range(int((seconds + after_stop) * 1000)):
         now = tick / 1000
         if now >= seconds and stopped[0] < 0:
@@ -77,17 +78,24 @@ def simulate(stored_before, seconds: float, rate: float = 100.0, after_stop: flo
         if pacing.ready(probe, now, last, now):
             last, cut = now, stored_before(now)
             looked = {
-                sample.number: (max(sample.last_look, sample.acked_at), sample.acked_at) for sample in probe.pending
+                sample.number: (max(sample.last_look, sample.acked_at), sample.acked_at, sample.held)
+                for sample in probe.pending
             }
             logs = [pb.LogEntry(metadata={PROBE_KEY: "sim", SAMPLE_KEY: str(sample.number)})
                     for sample in probe.pending if sample.acked_at - 0.002 < cut]  # fmt: skip
             answer = pb.QueryLogResponse(success=True, logs=logs).SerializeToString()
             poll_once(probe, lambda path, payload, answer=answer: answer, lambda now=now: now)
             for log in logs:
-                looked_at, acked_at = looked[int(log.metadata[SAMPLE_KEY])]
-                run.brackets.append(now - looked_at)
-                run.found.append(now - acked_at)
-                run.acked.append(acked_at)
+                number = int(log.metadata[SAMPLE_KEY])
+                looked_at, acked_at, held = looked[number]
+                found = held_found.setdefault(number, ([], [], [])) if held else (run.brackets, run.found, run.acked)
+                for kept, value in zip(found, (now - looked_at, now - acked_at, acked_at), strict=True):
+                    kept.append(value)
+    released = {sample.number for sample in probe.held}
+    if probe.settle_held():  # the finish: a held window's samples are counted when no other sample was
+        for number in released & held_found.keys():
+            for kept, held in zip((run.brackets, run.found, run.acked), held_found[number], strict=True):
+                kept.extend(held)
     run.calls = calls[0]
     return run
 
@@ -106,24 +114,35 @@ def slow_store(store_rate: float, offered: float = 100.0):
     return lambda now: now * store_rate / offered
 
 
-def test_a_two_second_flush_at_100_calls_per_second_is_sampled_in_windows_each_sample_within_its_window_gap():
-    """Before, 1.5% of 100 calls/s polled every ~0.7 s or timed to a learned flush cadence: figures late by up to
-    899 ms. Now each window's samples are bracketed by polls about 0.4 s apart (the first window, before any sample
-    was found; 0.2 s after: a tenth of the longest visibility), and the share limits the samples taken. The windows
-    start at random moments: over flush timers of every phase the samples' visibility is spread evenly over 0..2 s."""
-    latencies = []
+def test_a_two_second_flush_at_100_calls_per_second_in_30_s_is_measured_in_a_window_at_the_poll_interval():
+    """Before, the first window opened early at 0.4 s (to learn how slow the store is) and counted: figures late by
+    up to 0.33 to 0.43 s, p50 1,135 ms and max 2,201 ms in 30 s at 100 calls/s. Now the store's pace is learnt from
+    single samples (never counted); a store that keeps up gets windows at the poll interval only, funded by the
+    calls until the test's known end: every figure within ~0.1 s, the windows started at random moments, so over
+    flush timers of every phase the visibility is spread evenly over 0..2 s."""
+    p50s, p95s = [], []
     for seed in range(6):
         timer = flush_timer(2.0, phase=random.Random(100 + seed).uniform(0, 2), seed=seed)
         run = simulate(timer, seconds=30, seed=seed)
         probe = run.probe
-        assert run.windows.windows >= 2 and run.windows.limited and len(run.brackets) == probe.samples["WriteLog"] >= 60
-        # 0.4 s, and a tenth of the time past the window's tail more for a sample found past it (a flush late)
-        assert max(run.brackets) <= 0.45 and probe.max_poll_gap == pytest.approx(max(run.brackets))
+        assert run.windows.pace == "fine" and run.windows.limited and probe.held_back >= 1, seed
+        assert len(run.brackets) == probe.samples["WriteLog"] >= 35, seed
+        assert max(run.brackets) <= 0.115 and probe.max_poll_gap == pytest.approx(max(run.brackets)), seed
+        assert max(run.found) <= 2.0 + 0.02 + 0.115, seed  # the flush timer's jitter, the bracket
         assert probe.queries <= SHARE * run.calls, "the last sweep's query kept aside"
         found = probe.histograms.combined()
-        latencies += [found.value_at(percent) / 1000 for percent in range(1, 100)]
-        assert 800 <= found.value_at(50) / 1000 <= 1300, seed
-    assert 900 <= statistics.median(latencies) <= 1150
+        p50s.append(found.value_at(50) / 1000)
+        p95s.append(found.value_at(95) / 1000)
+    assert 900 <= statistics.median(p50s) <= 1150 and 1800 <= statistics.median(p95s) <= 2050, (p50s, p95s)
+
+
+def test_a_fifth_of_a_second_flush_at_100_calls_per_second_in_30_s_is_all_visible_within_about_0_3_s():
+    """Before: max 428 to 500 ms in the simulation (420 ms measured), each figure late by up to 0.4 s."""
+    for seed in range(4):
+        run = simulate(flush_timer(0.2, phase=random.Random(200 + seed).uniform(0, 0.2), seed=seed), 30, seed=seed)
+        assert len(run.found) == run.probe.samples["WriteLog"] >= 35, seed
+        assert max(run.found) <= 0.2 + 0.02 + 0.115 and max(run.brackets) <= 0.115, (seed, max(run.found))
+        assert run.probe.queries <= SHARE * run.calls
 
 
 def test_a_store_slower_than_the_load_is_polled_by_the_samples_age_and_measured_within_a_tenth_of_the_truth():
@@ -261,6 +280,28 @@ def test_a_ten_second_light_run_gets_a_figure_of_a_two_second_flush_spread_over_
 
 
 @pytest.mark.slow  # real time: a real Locust run
+def test_a_light_load_that_keeps_up_is_measured_in_a_window_at_the_poll_interval_its_learning_samples_not_counted(
+    serve, tmp_path
+):
+    """200 calls/s, a 2 s flush, 14 s: before, the first window opened at 0.4 s to learn the store's pace and
+    counted (the bound ~400 ms); now single learning samples, never counted, find the store keeps up and the window
+    waits until the calls until the test's end pay for polls every 100 ms (or the last that fits, nearly as fine)."""
+    server = serve("--flush-period", "2", "--flush-batch", "100000")
+    run = run_locust("single", grpc_host(server), tmp_path, "--target-rps", "200", "--audit-settle", "3",
+                     run_time="14s", timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = run.json("freshness")
+    row, gap = data["aggregated"], data["max_poll_gap_ms"]
+    assert row["visible"] == row["samples"] >= 15 and data["held_back"] >= 1 and data["never_visible"] == 0, data
+    assert gap <= 300, gap  # ~100 ms, and a poll late on a loaded machine (SLACK_MS); 400 before
+    assert 700 <= row["p50"] <= 1300 + gap and row["max"] <= 2000 + 60 + gap, (row, gap)
+    assert share_of_calls(run, data) < 0.02, (data["probe_queries"], run.requests())
+    assert f"late by at most {gap:,.0f} ms" in run.stderr
+    assert f"(and {data['held_back']:,} taken to learn the store's pace or in a coarser window, not counted)" \
+        in run.stderr  # fmt: skip
+
+
+@pytest.mark.slow  # real time: a real Locust run
 def test_at_the_defaults_a_fifth_of_a_second_flush_is_visible_within_a_fifth_of_a_second_and_the_bound(serve, tmp_path):
     server = serve("--flush-period", "0.2", "--flush-batch", "100000")
     run = run_locust("single", grpc_host(server), tmp_path, "--target-rps", "100", run_time="10s", timeout=120)
@@ -293,7 +334,9 @@ def test_at_the_defaults_a_light_load_on_a_store_slower_than_it_is_measured_with
     assert run.returncode == 0, run.stderr[-2000:]
     data = run.json("freshness")
     row = data["aggregated"]
-    assert row["visible"] == row["samples"] == len(truth) >= 15 and data["never_visible"] == 0, (data, len(truth))
+    # The observer also saw the learning samples (a few, held back: never counted)
+    assert row["visible"] == row["samples"] == len(truth) - data["held_back"] >= 15, (data, len(truth))
+    assert data["never_visible"] == 0, data
     true_p50, gap = statistics.median(truth), data["max_poll_gap_ms"]
     assert abs(row["p50"] - true_p50) <= 0.15 * true_p50 + gap, (row, true_p50, gap)
     p50s = history_p50s(run)
@@ -315,7 +358,10 @@ def test_at_the_defaults_a_store_slower_than_the_load_shows_visibility_growing_w
     # The backlog grows by the calls/s the store does not take; a loaded machine calls less (the growth measured in
     # the same run: 2.6 s at 900 calls/s on a quiet machine, 0.1 s at ~420 with load 8.5 on 2 cores).
     growth_ms = (run.requests() / 8 - 400) / 400 * 6 * 1000
-    assert len(p50s) >= 4 and p50s[-1] >= p50s[0] + min(1000, growth_ms / 2), (p50s, growth_ms)
+    # At ~900 calls/s the probe samples all the time; on a loaded machine (~230-420 calls/s) the store keeps up within
+    # 2 s and one window at the poll interval samples for 2 s (its samples found over 3 seconds: [82, 316, 402] ms
+    # at 227 calls/s with both cores busy).
+    assert len(p50s) >= 3 and p50s[-1] >= p50s[0] + min(1000, growth_ms / 2), (p50s, growth_ms)
     assert data["never_visible"] == 0 and data["visible"] == data["samples"] >= 40, data
     assert share_of_calls(run, data) < 0.02, (data["probe_queries"], run.requests())
 

@@ -22,7 +22,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
-    without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "samples", "visible",
+    without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "held_back", "samples", "visible",
     "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...], "unknown_because",
     "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
     "max_poll_gap_ms"}}, "aggregated":
@@ -31,7 +31,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
     asked for). ``asked``: the samples the sample rate asked for over the test (each process its share);
-    ``sampling_limited``: the query share took fewer (``samples``), in windows. With no visible sample,
+    ``sampling_limited``: the query share took fewer (``samples``), in windows; ``held_back``: samples taken and
+    not counted in any figure or count (the learning samples, and a coarse window's when a finer one measured).
+    With no visible sample,
     ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown samples were still pending when the looking
     was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
     ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
@@ -55,6 +57,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
         "max_poll_gap_ms": aggregated["max_poll_gap_ms"],
         "asked": round(probe.asked),
         "sampling_limited": probe.sampling_limited,
+        "held_back": probe.held_back,
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
         "pending": probe.pending_count(),
@@ -131,8 +134,10 @@ def sampled(data: dict[str, Any]) -> str:
     the rate asked for ('' otherwise, and for runs whose files predate it)."""
     if not data.get("sampling_limited"):
         return ""
+    held = data.get("held_back", 0)
+    held_back = f" (and {held:,} taken to learn the store's pace or in a coarser window, not counted)" if held else ""
     return (f"; sampled {data['samples']:,} of {data.get('asked', 0):,} asked: limited by --freshness-query-share "
-            f"{data.get('query_share_percent', 1.5):g}%")  # fmt: skip
+            f"{data.get('query_share_percent', 1.5):g}%{held_back}")  # fmt: skip
 
 
 def error_bound(data: dict[str, Any]) -> str:

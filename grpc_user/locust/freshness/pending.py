@@ -32,7 +32,8 @@ CURRENT_TIMES_LONGEST = 3.0
 class Sample:
     """One sampled log: its worker (``token``, '' in a single process) and number, request name, own timestamp
     (epoch s), acknowledgement and the start of the last poll that looked for it without finding it (monotonic s),
-    the ``--action`` phase it was sent in ('' without actions), and whether it is in a ``PendingSamples`` now."""
+    the ``--action`` phase it was sent in ('' without actions), whether it is in a ``PendingSamples`` now, and
+    whether it was taken while samples are held back (``held``: not counted until ``FreshnessProbe.release_held``)."""
 
     token: str
     number: int
@@ -43,6 +44,7 @@ class Sample:
     last_look: float = 0.0
     phase: str = ""
     pending: bool = False
+    held: bool = False
 
     @property
     def key(self) -> tuple[str, int]:

@@ -16,6 +16,11 @@ with its age, so the master keeps looking for them during the audit without comp
 pending at the end are *never visible* when the service was seen to settle (the audit's verdict, or the settle
 rule without an audit), *unknown* when the looking was cut short (an interrupted or unsettled audit, a failed
 query).
+
+Samples taken while ``holding`` (a window coarser than the poll interval, taken in case no finer one comes; the one
+that learns the store's pace) are *held back*: not counted, their figures not recorded, until ``release_held``
+records them all (no finer window recorded any) or ``drop_held`` leaves them out, counted in ``held_back``. Whole
+windows are held back or dropped, never single samples by their own bracket: that would favour the slow ones.
 """
 
 from __future__ import annotations
@@ -103,7 +108,10 @@ class FreshnessProbe:
     ``sampling``: whether calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the
     rate asked for so far (``rate x share()`` over the time the test ran), ``sampling_limited``: whether the query
     share took fewer. ``max_poll_gap``: the largest gap (s) between a found sample's last look without it and the
-    look that found it; ``poll_gaps``, ``phase_poll_gaps``: the same per request name and per phase.
+    look that found it; ``poll_gaps``, ``phase_poll_gaps``: the same per request name and per phase. ``holding``:
+    whether the samples taken now are held back; ``held``: those acknowledged and not released or dropped yet,
+    ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
+    of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's).
     """
 
     run_id: str
@@ -139,6 +147,12 @@ class FreshnessProbe:
     window_since: float = float("-inf")
     poller: Any = None
     history: Any = None
+    holding: bool = False
+    held: list[Sample] = field(default_factory=list)
+    held_found: list[tuple[Sample, float, float]] = field(default_factory=list)
+    held_longest: float = 0.0
+    held_back: int = 0
+    _unreported_held_back: int = 0
     _next_number: int = 0
     _seen: int = 0
     _interval: dict[int, LatencyHistograms] = field(default_factory=dict)
@@ -191,7 +205,8 @@ class FreshnessProbe:
         entry.metadata[SAMPLE_KEY] = str(number)
         if self.worker:
             entry.metadata[WORKER_KEY] = self.worker
-        return Sample(self.worker, number, name, logged_at, entry=entry, phase=entry.metadata.get(PHASE_KEY, ""))
+        phase = entry.metadata.get(PHASE_KEY, "")
+        return Sample(self.worker, number, name, logged_at, entry=entry, phase=phase, held=self.holding)
 
     def _interval_now(self) -> float:
         share = self.share() if self.sampling and not self.closed else 0.0
@@ -233,6 +248,12 @@ class FreshnessProbe:
         sample.acked_at = now
         self.pending.add(sample)
         self._seen += 1
+        if sample.held:
+            self.held.append(sample)
+        else:
+            self._count(sample)
+
+    def _count(self, sample: Sample) -> None:
         for counts in (self.samples, self._unreported_samples):
             counts[sample.name] = counts.get(sample.name, 0) + 1
         if sample.phase:
@@ -288,16 +309,62 @@ class FreshnessProbe:
             if sample is not None:
                 latency = asked_at - sample.acked_at
                 gap = asked_at - max(sample.last_look, sample.acked_at)
-                self.max_poll_gap = max(self.max_poll_gap, gap)
-                _keep_largest(self.poll_gaps, sample.name, gap)
-                if sample.phase:
-                    _keep_largest(self.phase_poll_gaps, sample.phase, gap)
-                self.longest_found = max(self.longest_found, latency)
-                self.record(sample.name, latency * 1000, sample.phase)
-                self._for_window(sample.acked_at, latency)
+                if sample.held:
+                    self.held_found.append((sample, latency, gap))
+                    self.held_longest = max(self.held_longest, latency)
+                else:
+                    self._found(sample, latency, gap)
                 found += 1
         self.pending.looked(look.current, look.overdue, asked_at)
         return found
+
+    def _found(self, sample: Sample, latency: float, gap: float) -> None:
+        """A found sample's figure: its visibility ``latency`` and its bracket ``gap`` (s)."""
+        self.max_poll_gap = max(self.max_poll_gap, gap)
+        _keep_largest(self.poll_gaps, sample.name, gap)
+        if sample.phase:
+            _keep_largest(self.phase_poll_gaps, sample.phase, gap)
+        self.longest_found = max(self.longest_found, latency)
+        self.record(sample.name, latency * 1000, sample.phase)
+        self._for_window(sample.acked_at, latency)
+
+    # Held-back samples: a coarse window's, counted only when no finer window measured anything.
+
+    def release_held(self) -> None:
+        """Count the held samples and record the figures of those found, as if they had never been held; those still
+        pending are looked for as any other."""
+        for sample in self.held:
+            sample.held = False
+            self._count(sample)
+        for sample, latency, gap in self.held_found:
+            self._found(sample, latency, gap)
+        self.held, self.held_found, self.held_longest = [], [], 0.0
+
+    def drop_held(self, since: int = 0) -> None:
+        """Leave the held samples out for good, those held from the ``since``-th on (no longer looked for; counted in
+        ``held_back`` only)."""
+        dropped, self.held = self.held[since:], self.held[:since]
+        for sample in dropped:
+            if sample.pending:
+                self.pending.pop(sample.key)
+        self.held_back += len(dropped)
+        self._unreported_held_back += len(dropped)
+        self.held_found = [found for found in self.held_found if found[0].held and found[0] in self.held]
+        self.held_longest = max((latency for _, latency, _ in self.held_found), default=0.0)
+
+    def counted(self) -> int:
+        """The samples counted so far (not held back)."""
+        return sum(self.samples.values())
+
+    def settle_held(self) -> bool:
+        """At the end of this process's looking: the held samples are released when no other sample was counted (a
+        short run: a coarse figure, its bound stated, is better than none), else dropped. Returns whether released."""
+        released = bool(self.held) and not self.counted()
+        if released:
+            self.release_held()
+        elif self.held:
+            self.drop_held()
+        return released
 
     def failed(self, detail: str, fatal: bool) -> None:
         """A probe query failed; a fatal failure (UNIMPLEMENTED, ...) stops the probe."""
@@ -374,7 +441,8 @@ class FreshnessProbe:
 
     def finish(self, unknown_because: str = "") -> None:
         """The end of the looking: whatever is still pending was never visible, or, when the looking was cut short
-        (``unknown_because``: why, e.g. 'the audit was interrupted'), is unknown."""
+        (``unknown_because``: why, e.g. 'the audit was interrupted'), is unknown (held samples settled first)."""
+        self.settle_held()
         self.close()
         left = self.pending.clear()
         if unknown_because and left:
@@ -385,7 +453,8 @@ class FreshnessProbe:
 
     def hand_off(self, now: float) -> list[list[Any]]:
         """A worker at its stop: its pending samples with their age and the time since they were last looked for
-        (s), for the master to keep looking for."""
+        (s), for the master to keep looking for (held samples settled first: send the report after this)."""
+        self.settle_held()
         self.close()
         return [[s.token, s.number, s.name, s.logged_at, now - s.acked_at, now - max(s.last_look, s.acked_at), s.phase]
                 for s in self.pending.clear()]  # fmt: skip
@@ -421,7 +490,9 @@ class FreshnessProbe:
             "pending": len(self.pending),
             "late": {str(second): count for second, count in self._late_by_second().items()},  # msgpack: str keys
             "found_by_ack": {str(second): found.encode() for second, found in self._unreported_by_ack.items()},
+            "held_back": self._unreported_held_back,
         }
+        self._unreported_held_back = 0
         self._unreported_by_ack = {}
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
         self._unreported_asked = 0.0
@@ -453,6 +524,7 @@ class FreshnessProbe:
             for key, gap in (report.get(theirs) or {}).items():
                 _keep_largest(mine, key, gap)
         self.asked += report.get("asked", 0.0)
+        self.held_back += report.get("held_back", 0)
         self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
         self.error = report.get("error") or self.error

@@ -1,5 +1,5 @@
 """When the freshness probe samples, and how often it polls for its samples: all the time while its query share pays
-for a poll every poll interval, in sampling windows otherwise, each window's polls paced by what its samples show.
+for a poll every poll interval, in sampling windows otherwise, after learning the store's pace.
 
 A found sample's figure is late by at most the gap between the last poll that did not return it (or its
 acknowledgement) and the poll that did: the figure's bracket; the largest of the run is the stated bound. Above
@@ -10,21 +10,32 @@ previous samples became visible, right after a flush, would sample only the logs
 samples at its rate for about that longest visibility (1 to 2 s: a flush period's worth of logs, evenly spread over
 the flush phase), polls until those samples are visible, and saves up again.
 
-A window opens as soon as the budget pays for polls a *window gap* apart over its sampling and its funded tail (the
-longest visibility found, at most ``FIRST_TAIL_SECONDS``): the poll interval, or up to ``RELATIVE_GAP`` (a tenth) of
-the longest visibility found when that is coarser (0.2 s for a 2 s flush; twice that before any sample was found,
-``FIRST_FIGURE``) unless the share pays for the poll interval within ``PRECISE_WAIT_SECONDS``; and, when the test's
-end is known (``-t``), at the latest moment its window still fits before the end, at the gap the budget then pays
-for, however coarse while no sample was found (a short light run gets a figure, its wider bound stated), else no
-coarser than the bound already stated. Its samples are polled every window
-gap while the youngest still pending is younger than the funded tail; after that (a store slower than the load)
-the window gap plus ``RELATIVE_GAP`` times that youngest sample's age past the tail, and never faster than the
-budget accrues (a poll waits until the share pays for it): each bracket is then about a tenth of its sample's
-visibility, at a cost that grows with the logarithm of the visibility, not with it. After the stop nothing accrues:
-the polls go on so while the budget lasts; samples still pending when it is spent are left to the last sweep (with
-its wider bracket, stated) or, when the looking was cut short, unknown, never given a coarser figure. One QueryLog
-covers every pending sample, so the cost is per poll, not per sample. Times are seconds: ``now`` on the budget's clock
-(``time.time``), ``probe_now`` on the probe's (``time.monotonic``).
+First it learns the store's pace from single samples, never counted (``LEARNING``; held back and dropped,
+``FreshnessProbe.held_back``), each looked for once at ``LEARN_AGE_SECONDS``, 2, 4, 8 and 16 s into the test (a
+store slower than the load keeps up at first) until a window opens:
+
+- A store that keeps up (``FINE``; a sample found within 2 s): a window opens only when the share pays for polls
+  every poll interval over its sampling and its funded tail (the longest visibility found, at most
+  ``FIRST_TAIL_SECONDS``), counting what accrues until it ends when the test's end is known (``-t``; at 100 calls/s
+  ~24 s in: a 30 s run gets one window, its figures within ~0.1 s). A test too short for that gets its last window
+  that fits at the gap the share then pays for, counted, its bound stated (no finer one can follow). Without a known
+  end (a worker: Locust keeps ``-t`` on the master) one coarser window opens as soon as the share pays for it, its
+  samples held back: counted at the end only if no finer window counted any (a short run), else dropped. Whole
+  windows are held back or dropped, never single samples by their own bracket (that would favour the slow ones).
+- A store slower than the load (``PACED``; a learning sample not found at 2 s): windows open as soon as the share
+  pays for polls a *window gap* apart: the poll interval, or up to ``RELATIVE_GAP`` (a tenth) of the longest
+  visibility found when that is coarser (twice that before any sample was found, ``FIRST_FIGURE``) unless the share
+  pays for the poll interval within ``PRECISE_WAIT_SECONDS``; and, with a known end, at the latest moment its window
+  still fits before it, no coarser than the bound already stated once a sample was found.
+
+A window's samples are polled every window gap while the youngest still pending is younger than the funded tail;
+after that (a store slower than the load) the window gap plus ``RELATIVE_GAP`` times that youngest sample's age past
+the tail, and never faster than the budget accrues (a poll waits until the share pays for it): each bracket is then
+about a tenth of its sample's visibility, at a cost that grows with the logarithm of the visibility, not with it.
+After the stop nothing accrues: the polls go on so while the budget lasts; samples still pending when it is spent
+are left to the last sweep (with its wider bracket, stated) or, when the looking was cut short, unknown, never given
+a coarser figure. One QueryLog covers every pending sample, so the cost is per poll, not per sample. Times are
+seconds: ``now`` on the budget's clock (``time.time``), ``probe_now`` on the probe's (``time.monotonic``).
 """
 
 from __future__ import annotations
@@ -64,8 +75,19 @@ PRECISE_WAIT_SECONDS = 10.0
 # figure comes early, and says how slow the store is (a window funded at 0.2 s opened only ~12 s into a run of 100
 # calls/s, when a slow store's samples took longer to be stored than was left of the run).
 FIRST_FIGURE = 2.0
+# The first sample (or the few of one burst of calls) learns the store's pace: looked for once, this old (s). Found,
+# the store keeps up within a window's funded tail: windows at the poll interval. Not found, it is slower: windows
+# paced by what their samples show. Its own figure (bracketed by 2 s) is never counted.
+LEARN_AGE_SECONDS = FIRST_TAIL_SECONDS
+# A store slower than the load keeps up at first (at --store-rate 60 of 100 calls/s a log queued at 1 s is visible
+# at 1.67 s): while the store keeps up, a learning sample is taken again at these seconds into the test and twice
+# as far each time (2, 4, 8, 16: a query each), until a window at the poll interval opens.
+LEARN_FIRST_AT_SECONDS = 2.0
 
-IDLE, WAITING, SAMPLING = "idle", "waiting", "sampling"
+IDLE, LEARNING, WAITING, SAMPLING = "idle", "learning", "waiting", "sampling"
+# The store's pace as learnt: it keeps up (FINE: windows at the poll interval) or not (PACED: as coarse as the share
+# pays for, a tenth of their samples' visibility).
+FINE, PACED = "fine", "paced"
 
 
 @dataclass
@@ -119,6 +141,11 @@ class SamplingWindows:
     limited: bool = False
     windows: int = 0
     last_step: float | None = None
+    pace: str | None = None
+    learn_at: float = LEARN_FIRST_AT_SECONDS
+    learning_from: int = 0
+    holds: bool = False
+    held_window: bool = False
 
     def poll_gap(self, probe: FreshnessProbe, probe_now: float) -> float:
         """How long (s) after the last poll the next may look for the window's samples: the window's gap (before any
@@ -128,7 +155,11 @@ class SamplingWindows:
         youngest, oldest = probe.pending.youngest_current(), probe.pending.oldest_current()
         if youngest is None or oldest is None:
             return gap
-        if not probe.longest_found:  # nothing found yet: look at once, then less often, up to the gap (a fast store)
+        if self.state == LEARNING:  # one look, once the sample is as old as a window's funded tail
+            return self.interval if probe_now - oldest.acked_at >= LEARN_AGE_SECONDS else math.inf
+        if not (
+            probe.longest_found or probe.held_longest
+        ):  # nothing found yet: look at once, then less often, up to the gap (a fast store)
             gap = max(self.interval, min(gap, probe_now - oldest.acked_at))
         age = probe_now - youngest.acked_at
         return gap if age <= self.tail else gap + RELATIVE_GAP * (age - self.tail)
@@ -145,12 +176,17 @@ class SamplingWindows:
         spendable = self.budget.spendable(probe.queries)
         accrual = self.budget.accrual(now)
         if accrual >= CONTINUOUS_MARGIN / self.interval:  # the share pays for every poll: sample at the whole rate
+            if self.state == LEARNING:
+                self._close(probe)
             if not probe.sampling:
                 probe.open_sampling()
             self.state, self.closes_at, self.gap, self.tail = SAMPLING, math.inf, self.interval, math.inf
             return
-        known = probe.longest_found or FIRST_TAIL_SECONDS
-        if self.state == SAMPLING:
+        known = probe.longest_found or probe.held_longest or FIRST_TAIL_SECONDS
+        left = self.budget.ends() - now
+        if self.state == LEARNING:
+            self._learn(probe)
+        elif self.state == SAMPLING:
             # Its length is set when it opens (a window closed by what it found would skew the flush phases it
             # covers); what its samples show shortens its tail, and its gap with it (never coarser).
             self.tail = min(known, FIRST_TAIL_SECONDS)
@@ -158,14 +194,25 @@ class SamplingWindows:
             self.gap = max(
                 self.interval, min(self.gap, self._affordable_gap(spendable, accrual, rest, rest + self.tail))
             )
-            # The budget closes it sooner only if the polls until its samples are visible need the rest.
-            if now >= self.closes_at or spendable < self.tail / self.gap:
+            # The budget closes it sooner only if the polls until its samples are visible need the rest (what accrues
+            # over the tail counted when the test's end is known to come after it).
+            tail_accrual = accrual * max(min(self.tail, left - rest), 0.0) if self._accrues_after(left) else 0.0
+            if now >= self.closes_at or spendable + tail_accrual < self.tail / self.gap:
                 self._close(probe)
         elif probe.pending.oldest_current() is not None:  # the window's samples are still looked for
             return
         elif self.state == IDLE and now - self.budget.started >= MIN_RATE_SECONDS:  # the call rate is known
             sampling_for = min(max(known, MIN_SAMPLING_SECONDS), FIRST_TAIL_SECONDS)
             span = sampling_for + min(known, FIRST_TAIL_SECONDS)
+            if self.pace == FINE and self._fine_window(probe, now, spendable, accrual, sampling_for, span, known):
+                return
+            if self.pace != PACED:  # not learnt yet, or it kept up so far
+                elapsed = now - self.budget.started
+                if elapsed >= self.learn_at and spendable >= 1:  # learn the store's pace from one sample
+                    probe.holding, self.state, self.learn_at = True, LEARNING, 2 * elapsed
+                    self.learning_from = len(probe.held)
+                    probe.open_sampling()
+                return
             gap = self._affordable_gap(spendable, accrual, sampling_for, span)
             coarsest = RELATIVE_GAP * known * (1.0 if probe.longest_found else FIRST_FIGURE)
             if self._precise_soon(spendable, accrual, sampling_for, span, self.budget.ends() - now):
@@ -178,10 +225,57 @@ class SamplingWindows:
                 self.state, self.sampling_for, self.opens_at = WAITING, sampling_for, now  # the last that fits
         elif self.state == WAITING and now >= self.opens_at:
             tail = min(known, FIRST_TAIL_SECONDS)
-            gap = self._affordable_gap(spendable, self.budget.accrual(now), self.sampling_for, self.sampling_for + tail)
+            span = self.sampling_for + tail
+            funded = min(span, left) if self._accrues_after(left) else self.sampling_for
+            gap = self._affordable_gap(spendable, self.budget.accrual(now), funded, span)
+            probe.holding = self.holds
             probe.open_sampling()
             self.state, self.windows, self.closes_at = SAMPLING, self.windows + 1, now + self.sampling_for
             self.gap, self.tail = max(self.interval, gap), tail
+
+    def _learn(self, probe: FreshnessProbe) -> None:
+        """The learning sample: one is enough (sampling closes once one was acknowledged); found, the store keeps up
+        (``FINE``); looked for at ``LEARN_AGE_SECONDS`` without being found, it is slower (``PACED``). Then dropped."""
+        learning = probe.held[self.learning_from :]
+        if probe.sampling and learning:
+            probe.close_sampling()
+        if any(not sample.pending for sample in learning):
+            self.pace = FINE
+        elif any(s.pending and s.last_look - s.acked_at >= LEARN_AGE_SECONDS for s in learning):
+            self.pace = PACED
+        else:
+            return
+        self._close(probe)
+
+    def _fine_window(self, probe: FreshnessProbe, now: float, spendable: int, accrual: float, sampling_for: float,
+                     span: float, known: float) -> bool:  # fmt: skip
+        """A store that keeps up: the next window waits until the share pays for polls every poll interval over it
+        (at 100 calls/s ~24 s into a test, counting what accrues until it ends before the test does). Else, a test
+        of known length (``-t``) too short for that gets its last window that fits at the gap the share then pays
+        for, counted (no finer one can follow); without a known end, one coarse window opens as soon as the share
+        pays for it, its samples held back, counted only if no finer window counted any (``settle_held``). Returns
+        whether one will open."""
+        left = self.budget.ends() - now
+        funded = min(span, left) if self._accrues_after(left) else sampling_for
+        gap = self._affordable_gap(spendable, accrual, funded, span)
+        if gap <= self.interval * (1 + 1e-9):
+            latest = self.budget.ends() - span - END_MARGIN_SECONDS  # a random start, still ending before the test
+            self.state, self.sampling_for, self.holds = WAITING, sampling_for, False
+            self.opens_at = max(min(now + self.draw() * max(known, self.interval), latest), now)
+        elif self._last_chance(probe, left, span) and gap <= self._stated(probe):
+            self.state, self.sampling_for, self.holds, self.opens_at = WAITING, sampling_for, False, now
+        elif math.isinf(left) and not self.held_window and gap <= RELATIVE_GAP * known * FIRST_FIGURE:
+            self.state, self.sampling_for, self.holds, self.held_window = WAITING, sampling_for, True, True
+            self.opens_at = now + self.draw() * max(known, self.interval)
+        else:
+            return False
+        return True
+
+    def _accrues_after(self, left: float) -> bool:
+        """Whether what the share accrues while a window's polls go on is counted in advance: the store keeps up
+        and the test's end is known (``left`` s away), so a window that ends before it is paid by the calls until
+        then; without a known end only what is saved and what accrues while it samples."""
+        return self.pace == FINE and not math.isinf(left)
 
     def _precise_soon(self, spendable: int, accrual: float, sampling_for: float, span: float, left: float) -> bool:
         """Whether the share pays for a window at the poll interval within ``PRECISE_WAIT_SECONDS`` (and before the
@@ -213,4 +307,6 @@ class SamplingWindows:
     def _close(self, probe: FreshnessProbe) -> None:
         if probe.sampling:
             probe.close_sampling()
-        self.state = IDLE
+        if self.state == LEARNING:  # the learning samples are never counted
+            probe.drop_held(self.learning_from)
+        probe.holding, self.state = False, IDLE

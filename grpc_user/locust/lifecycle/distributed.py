@@ -93,8 +93,11 @@ def send_final_counts(environment: Any) -> None:
     runner = environment.runner
     report: dict[str, Any] = {}
     suite_run(environment).peers.finish()
+    # The master keeps looking for its pending samples; handed off first, as held-back samples released at the
+    # hand-off are counted in the report.
+    handed_off = hand_off(suite_run(environment))
     environment.events.report_to_master.fire(client_id=runner.client_id, data=report)
-    report[FRESHNESS_HANDOFF_KEY] = hand_off(suite_run(environment))  # the master keeps looking for them
+    report[FRESHNESS_HANDOFF_KEY] = handed_off
     runner.send_message("stats", report)
     runner.send_message(FINAL_COUNTS, {"run_id": suite_run(environment).settings.run_id})
 
