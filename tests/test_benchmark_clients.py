@@ -28,7 +28,10 @@ def server():
         yield running
 
 
-def _forked(measure: Callable[[list[str]], tuple[float, float, str]]) -> Callable[[list[str]], tuple[float, float, str]]:
+Measure = Callable[[list[str]], tuple[float, float, str]]
+
+
+def _forked(measure: Measure) -> Measure:
     """``measure`` of a Locust client (``python -m locust ...``) as a fork of the tests' Locust fork server
     (tests/forked.py): the same code and calls without an interpreter's imports (1.2 CPU-s per Locust client, 12 of
     them); the CPU measured is then the trampoline's, which these tests do not read. The grpc.aio module clients
