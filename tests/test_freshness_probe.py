@@ -9,9 +9,9 @@ import time
 from grpc_user.calls import WRITE_LOG, write_request
 from grpc_user.locust.freshness.files import error_bound, figures
 from grpc_user.locust.freshness.pending import PendingSamples, Sample
-from grpc_user.locust.freshness.poller import PollPacing
+from grpc_user.locust.freshness.poller import PollPacing, poll_until_closed
 from grpc_user.locust.freshness.probe import CATCH_UP_SECONDS, PROBE_KEY, SAMPLE_KEY, WORKER_KEY, FreshnessProbe
-from grpc_user.locust.freshness.windows import QueryBudget
+from grpc_user.locust.freshness.windows import QueryBudget, SamplingWindows
 from grpc_user.pb import log_service_pb2 as pb
 
 
@@ -218,3 +218,28 @@ def test_held_samples_are_dropped_whole_when_a_finer_window_counted_and_the_mast
     master.finish()
     data = figures(master, 20)
     assert (data["samples"], data["visible"], data["never_visible"], data["held_back"]) == (1, 0, 1, 3)
+
+
+def test_the_poller_polls_a_window_gap_apart_not_at_the_next_poll_interval_after_it():
+    """A window's gap a little over the poll interval (0.105 s, what the share paid at 100 calls/s) was polled 0.2 s
+    apart: the loop slept a poll interval when the gap was not yet reached (a 30 s run measured late by 201 ms)."""
+    probe = FreshnessProbe("t", 0, 0.1)  # samples nothing itself: the windows stay as set here
+    clock = [1000.0]
+    probe.pending.add(Sample("", 0, "WriteLog", 0.0, acked_at=clock[0]))
+    budget = QueryBudget(0.015, lambda: 100_000, 1.0)
+    windows = SamplingWindows(budget, 0.1, state="sampling", gap=0.15)
+    polls: list[float] = []
+
+    def call(path: str, payload: bytes) -> bytes:
+        polls.append(clock[0])
+        return pb.QueryLogResponse(success=True).SerializeToString()
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+        if clock[0] >= 1003.0:
+            probe.close()
+
+    poll_until_closed(probe, call, sleep, PollPacing(0.1, budget, windows=windows), clock=lambda: clock[0],
+                      wall=lambda: clock[0])  # fmt: skip
+    gaps = [later - earlier for earlier, later in zip(polls[3:], polls[4:], strict=False)]
+    assert gaps and all(0.149 <= gap <= 0.151 for gap in gaps), gaps

@@ -59,6 +59,13 @@ class PollPacing:
         elif probe.sampling and not self.budget.running:
             probe.close_sampling()
 
+    def gap(self, probe: FreshnessProbe, probe_now: float) -> float:
+        """How long (s) after the last poll the next may start for the current samples: the window's gap (infinite
+        when it waits for a sample's age), the poll interval without a current sample or with a freshness SLO."""
+        if not math.isinf(self.longest) or probe.pending.oldest_current() is None:
+            return self.interval
+        return max(self.interval, self.windows.poll_gap(probe, probe_now))  # type: ignore[union-attr]
+
     def ready(self, probe: FreshnessProbe, now: float, last_poll: float, probe_now: float) -> bool:
         """May a poll start at ``now`` (s), the last one at ``last_poll``?"""
         if not len(probe.pending) or now - last_poll < self.interval:
@@ -128,8 +135,9 @@ def poll_until_closed(
             last_poll = at
             poll_once(probe, call, clock)
             continue
-        wait = last_poll + pacing.interval - at  # the next poll a poll interval after the last, not a loop later
-        tick = wait if 0 < wait < probe.poll_interval else probe.poll_interval
+        # The next poll a window gap after the last, not a loop later (a gap of 0.105 s polled 0.2 s apart)
+        wait = last_poll + pacing.gap(probe, now) - at
+        tick = wait if -0.001 < wait < probe.poll_interval else probe.poll_interval  # a rounding short: a ms
         if on_interval is not None:
             tick = min(tick, next_interval - now)
         sleep(max(tick, 0.001))
