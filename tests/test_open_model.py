@@ -68,7 +68,9 @@ def test_a_stalled_service_shows_in_the_latency_instead_of_lowering_the_offered_
     assert run.requests("WriteLog") == arrivals["Made"]
     assert percentile_ms(run, "WriteLog") >= 500, "the stall is in the latency"
     service = {row["Outcome"]: row for row in run.rows("service_time") if row["Name"] == "WriteLog"}["OK"]
-    assert float(service["50%"]) < 50, "the service time (send to answer) stays short for most calls"
+    # Most calls came outside the 1 s stall: their service time is far below it. Not a fixed few ms: with both cores
+    # busy this process's own delays put the p50 at 163 ms (50 was the bound), beside a stall of 1,000.
+    assert float(service["50%"]) < 500, "the service time (send to answer) stays short for most calls"
     assert report([run.prefix, "--no-charts"]) == 0, capsys.readouterr().err
     markdown = Path(run.prefix).with_name("report.md").read_text()
     assert "Measured from each call's scheduled start" in markdown and "## Service time by outcome" in markdown
