@@ -112,6 +112,8 @@ class FreshnessProbe:
     whether the samples taken now are held back; ``held``: those acknowledged and not released or dropped yet,
     ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
     of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's).
+    ``longest_found``: the longest visibility found (s), of the sample acknowledged at ``longest_found_at``
+    (monotonic s).
     """
 
     run_id: str
@@ -139,6 +141,7 @@ class FreshnessProbe:
     asked: float = 0.0
     sampling_limited: bool = False
     longest_found: float = 0.0
+    longest_found_at: float = 0.0
     remote_pending: dict[str, int] = field(default_factory=dict)
     closed: bool = False
     late_after: float = 0.0
@@ -324,7 +327,8 @@ class FreshnessProbe:
         _keep_largest(self.poll_gaps, sample.name, gap)
         if sample.phase:
             _keep_largest(self.phase_poll_gaps, sample.phase, gap)
-        self.longest_found = max(self.longest_found, latency)
+        if latency >= self.longest_found:
+            self.longest_found, self.longest_found_at = latency, sample.acked_at
         self.record(sample.name, latency * 1000, sample.phase)
         self._for_window(sample.acked_at, latency)
 
