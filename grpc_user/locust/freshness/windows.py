@@ -26,7 +26,9 @@ store slower than the load keeps up at first) until a window opens:
   pays for polls a *window gap* apart: the poll interval, or up to ``RELATIVE_GAP`` (a tenth) of the longest
   visibility found when that is coarser (twice that before any sample was found, ``FIRST_FIGURE``) unless the share
   pays for the poll interval within ``PRECISE_WAIT_SECONDS``; and, with a known end, at the latest moment its window
-  still fits before it, no coarser than the bound already stated once a sample was found.
+  still fits before it, no coarser than the bound already stated once a sample was found. A window whose samples
+  would be visible only after the test (``_reach``: the longest visibility found, grown with the time into the test)
+  opens only if what is saved pays for their polls until then (``_pays_after_stop``): after the stop nothing accrues.
 
 A window's samples are polled every window gap while the youngest still pending is younger than the funded tail;
 after that (a store slower than the load) the window gap plus ``RELATIVE_GAP`` times that youngest sample's age past
