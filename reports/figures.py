@@ -100,6 +100,8 @@ class Freshness:
     max_poll_gap_ms: float | None = None
     asked: int | None = None
     sampling_limited: bool = False
+    # Samples taken to learn the store's pace, or in a coarser window a finer one replaced: never counted.
+    held_back: int = 0
     probe_queries: int | None = None
     never_visible_samples: list[dict[str, Any]] | None = None
     unknown: int = 0
@@ -130,6 +132,10 @@ class Freshness:
         limited = ""
         if self.sampling_limited and self.asked is not None:
             limited = f"; sampled {self.samples:,} of {self.asked:,} asked, limited by the query share"
+            if self.held_back:
+                limited += (
+                    f" (and {self.held_back:,} taken to learn the store's pace or in a coarser window, not counted)"
+                )
         if self.sampling_limited and self.max_poll_gap_ms > 2 * self.poll_interval_ms:
             limited += (f", which paid for no polls {self.poll_interval_ms:g} ms apart: raise --freshness-query-share "
                         "for a bound nearer the interval")  # fmt: skip
@@ -469,6 +475,7 @@ def _freshness(data: RunData) -> Freshness | None:
         else None,
         asked=info.get("asked"),
         sampling_limited=bool(info.get("sampling_limited", False)),
+        held_back=int(info.get("held_back", 0)),
         probe_queries=info.get("probe_queries"),
         never_visible_samples=info.get("never_visible_samples"),
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,

@@ -56,6 +56,7 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "max_poll_gap_ms": fresh.max_poll_gap_ms,
         "asked": fresh.asked,
         "sampling_limited": fresh.sampling_limited,
+        "held_back": fresh.held_back,
         "probe_queries": fresh.probe_queries,
         "by_name": {str(row["Name"]): _freshness_row(row) for _, row in fresh.rows.iterrows()},
         "phases": [

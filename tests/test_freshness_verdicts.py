@@ -391,3 +391,19 @@ def test_a_bound_wider_than_the_poll_interval_asked_names_the_query_share_and_wh
     assert "paid for no polls" not in summary_line(figures(probe, 20))
     probe.max_poll_gap, probe.sampling_limited = 0.377, False  # not the share's doing (a busy client, the SLO's polls)
     assert "paid for no polls" not in summary_line(figures(probe, 20))
+
+
+def test_samples_held_back_are_named_in_the_console_line_the_report_and_reports_json(tmp_path, capsys):
+    """Samples taken to learn the store's pace (or in a coarser window a finer one replaced) are never counted: the
+    console line, the report's bound and ``reports --json`` say how many (``--json`` had no ``held_back``)."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.record("WriteLog", 900.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 41, 600.0, 0.113, True
+    probe.held_back = 4
+    held = "(and 4 taken to learn the store's pace or in a coarser window, not counted)"
+    assert held in summary_line(figures(probe, 20))
+    folder = write_run(tmp_path / "r", figures(probe, 20))
+    code, out, _ = report(capsys, folder, "--no-charts", "--json")
+    assert code == 0 and json.loads(out)["freshness"]["held_back"] == 4, out
+    code, out, _ = report(capsys, folder, "--no-charts")
+    assert code == 0 and held in out, out
