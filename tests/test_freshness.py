@@ -275,6 +275,21 @@ def test_without_an_audit_the_probe_stops_looking_once_nothing_became_visible_fo
     assert "without the audit (--no-audit) nothing proves they will not be stored later" in data["unknown_because"]
 
 
+def test_without_an_audit_samples_the_spent_share_cannot_follow_are_unknown_for_that_reason_at_once(serve, tmp_path):
+    """A store slower than the load, the share spent while its samples wait: no poll can look for them after the
+    stop. A new user's run waited the settle time and blamed the service ("none became visible for --audit-settle
+    6 s"), while every sample its own observer followed became visible in those seconds."""
+    server = serve("--store-rate", "20", "--flush-batch", "10")
+    started = time.monotonic()
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--freshness-query-share", "15", "--no-audit",
+                     "--audit-timeout", "300", "--audit-settle", "30", run_time="4s", timeout=100)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert time.monotonic() - started < 30  # not the 30 s of --audit-settle
+    data = freshness(run)
+    assert data["unknown"] > 0 and data["never_visible"] == 0, data
+    assert data["unknown_because"].startswith("--freshness-query-share 15% of the calls was spent"), data
+
+
 def test_without_an_audit_a_dead_service_leaves_the_pending_samples_unknown_at_once(tmp_path):
     server = start_server_process("--flush-period", "1", "--flush-batch", "100000", "--queue-size", "100000")
     try:

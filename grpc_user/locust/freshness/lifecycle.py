@@ -59,6 +59,7 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     budget = QueryBudget(probe.query_share / 100, lambda: run.counter.run_requests, started, lambda: run.stopped_at,
                          lambda: ends)  # fmt: skip
     pacing = PollPacing(settings.freshness_poll_interval, budget, probe.longest_poll_gap())
+    probe.share_spent = lambda: budget.spendable(probe.queries) < 1 and math.isinf(pacing.longest)
     probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, pacing,
                                 on_interval)  # fmt: skip
     run.freshness = probe
@@ -162,6 +163,9 @@ def settle_without_audit(run: Any, probe: FreshnessProbe) -> str:
             return f"the wait for them was cut short by {run.audit_interrupted_by}"
         if probe.query_failures > failures:
             return f"the probe's QueryLog failed after the stop: {probe.error}"
+        if probe.share_spent():  # no poll can look for them any more: waiting would only blame the service
+            return (f"--freshness-query-share {probe.query_share:g}% of the calls was spent, so nothing looked for "
+                    "them after the stop; raise it to follow them")  # fmt: skip
         if now - start >= settings.audit_timeout:
             return f"still not visible after --audit-timeout {settings.audit_timeout:g} s while others became visible"
         found = probe.histograms.combined().count

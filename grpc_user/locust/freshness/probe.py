@@ -104,7 +104,8 @@ class FreshnessProbe:
     ``run_id``: the test's run id (every sample's ``freshness_probe``); ``worker``: this worker's label (``w1``; ''
     in a single process and on the master). ``rate``: samples per second for this process at ``share() == 1`` (the
     test's total rate; a worker's share is its users over all users). ``poll_interval``: the shortest time between
-    two queries, in s. ``query_share``: the most queries, in percent of the process's calls (``QueryBudget``).
+    two queries, in s. ``query_share``: the most queries, in percent of the process's calls (``QueryBudget``);
+    ``share_spent()``: whether the budget pays for no more poll (the last sweep's aside; False when none is set).
     ``sampling``: whether calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the
     rate asked for so far (``rate x share()`` over the time the test ran), ``sampling_limited``: whether the query
     share took fewer. ``max_poll_gap``: the largest gap (s) between a found sample's last look without it and the
@@ -122,6 +123,7 @@ class FreshnessProbe:
     share: Callable[[], float] = lambda: 1.0
     worker: str = ""
     query_share: float = 1.5
+    share_spent: Callable[[], bool] = lambda: False
     due: float = 0.0
     pending: PendingSamples = field(default_factory=PendingSamples)
     histograms: LatencyHistograms = field(default_factory=LatencyHistograms)
