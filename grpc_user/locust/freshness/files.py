@@ -145,10 +145,12 @@ def error_bound(data: dict[str, Any]) -> str:
     gap = data["max_poll_gap_ms"]
     measured = (f"late by at most {gap:,.0f} ms, the largest gap between the polls that saw a sample"
                 if gap is not None else "no error bound yet: no poll saw a sample")  # fmt: skip
-    line = (f"{measured}; polls at least {data['poll_interval_ms']:,.10g} ms apart and at most "
-            f"{data.get('query_share_percent', 1.5):g}% of the calls")  # fmt: skip
-    if data.get("slo_poll_interval_ms"):
-        line += f", and at least every {data['slo_poll_interval_ms']:,.10g} ms for the freshness SLO"
+    line = f"{measured}; polls at least {data['poll_interval_ms']:,.10g} ms apart and "
+    if data.get("slo_poll_interval_ms"):  # the SLO's polls are not bounded by the share: say so, not "at most"
+        line += (f"at least every {data['slo_poll_interval_ms']:,.10g} ms for the freshness SLO, whatever "
+                 f"--freshness-query-share {data.get('query_share_percent', 1.5):g}%")  # fmt: skip
+    else:
+        line += f"at most {data.get('query_share_percent', 1.5):g}% of the calls"
     return line + share_bound(data)
 
 
