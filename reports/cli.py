@@ -124,7 +124,8 @@ def _terminal(figures: Figures, files: list[Path], changes: list[Change] | None)
         f"report: {files[0]} ({files[1].name}, {len(files) - 2} chart(s))",
         f"Aggregated: {document.count(total.requests)} requests, {document.count(total.failures)} failures "
         f"({document.percent(total.failure_pct)}), {document.rate(total.rps)} requests/s{logs}, "
-        f"p50 {document.ms(total.p50)} ms, p95 {document.ms(total.p95)} ms, p99 {document.ms(total.p99)} ms "
+        f"p50 {document.ms_with_unit(total.p50)}, p95 {document.ms_with_unit(total.p95)}, p99 "
+        f"{document.ms_with_unit(total.p99)} "
         f"({document.latency_source(figures)})",
     ]
     if figures.capacity is not None:
@@ -133,8 +134,8 @@ def _terminal(figures: Figures, files: list[Path], changes: list[Change] | None)
         fresh = figures.freshness
         never = f", {fresh.never_visible:,} never visible" if fresh.never_visible else ""
         unknown = f", {fresh.unknown:,} unknown" if fresh.unknown else ""
-        lines.append(f"Freshness: p50 {document.ms(fresh.p50)} ms, p95 {document.ms(fresh.p95)} ms, max "
-                     f"{document.ms(fresh.max_ms)} ms from acknowledgement to visible ({fresh.visible:,} of "
+        lines.append(f"Freshness: p50 {document.ms_with_unit(fresh.p50)}, p95 {document.ms_with_unit(fresh.p95)}, "
+                     f"max {document.ms_with_unit(fresh.max_ms)} from acknowledgement to visible ({fresh.visible:,} of "
                      f"{fresh.samples:,} samples{never}{unknown}; {fresh.error_bound()})")  # fmt: skip
     if figures.peers is not None:
         lines += [f"warning: {warning}" for warning in figures.peers.warnings()]

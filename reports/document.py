@@ -62,6 +62,12 @@ def ms(value: float | None) -> str:
     return f"{int(value):,}" if value == int(value) else f"{value:,.3f}"
 
 
+def ms_with_unit(value: float | None) -> str:
+    """``ms(value)`` and its unit, or ``n/a`` alone (``p50 n/a``, never ``p50 n/a ms``)."""
+    shown = ms(value)
+    return shown if shown == "n/a" else f"{shown} ms"
+
+
 def latency_source(figures: Figures) -> str:
     """Whose percentiles the report shows, in a few words."""
     if figures.latency_source == HDR:

@@ -175,7 +175,8 @@ def test_the_console_line_of_reports_shows_n_a_and_no_error_bound_without_a_visi
     fed.probe.finish()
     code, out, _ = report(capsys, write_run(tmp_path / "r", fed.figures()), "--no-charts")
     line = next(line for line in out.splitlines() if line.startswith("Freshness:"))
-    assert code == 0 and line.startswith("Freshness: p50 n/a ms, p95 n/a ms, max n/a ms"), line
+    # n/a alone, never "n/a ms" (a new user's report printed "p50 n/a ms")
+    assert code == 0 and line.startswith("Freshness: p50 n/a, p95 n/a, max n/a from") and "n/a ms" not in line, line
     assert "none measured, no sample became visible" in line and " 0 ms" not in line, line
 
 
@@ -407,3 +408,16 @@ def test_samples_held_back_are_named_in_the_console_line_the_report_and_reports_
     assert code == 0 and json.loads(out)["freshness"]["held_back"] == 4, out
     code, out, _ = report(capsys, folder, "--no-charts")
     assert code == 0 and held in out, out
+
+
+def test_beyond_five_percent_never_visible_the_gate_says_so_not_inf_ms(tmp_path, capsys):
+    """A new user's report printed ``visibility latency p95 (...) inf ms > --max-visibility-p95-ms ...``."""
+    fed = Samples()
+    fed.found([10.0 * n for n in range(1, 91)])
+    fed.acked(10)
+    fed.probe.finish()  # 10 of 100 never visible: more than 5%
+    folder = write_run(tmp_path / "some", fed.figures())
+    code, _, err = report(capsys, folder, "--no-charts", "--max-visibility-p95-ms", "930")
+    assert code == 1 and "inf" not in err, err
+    assert ("visibility latency p95 later than any figure: 10 of 100 samples never visible, more than 5% > "
+            "--max-visibility-p95-ms 930") in err, err  # fmt: skip
