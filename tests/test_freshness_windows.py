@@ -372,8 +372,10 @@ def test_at_the_defaults_a_store_slower_than_the_load_shows_visibility_growing_w
 @pytest.mark.slow  # real time: a real Locust run and the audit's barriers
 def test_at_the_defaults_lost_logs_samples_are_named_never_visible_within_the_share(serve, tmp_path):
     server = serve("--drop-rate", "0.5", "--seed", "3")
-    run = run_locust("single", grpc_host(server), tmp_path, "--audit-timeout", "20", "--audit-settle", "2",
-                     users=10, run_time="5s", timeout=150)  # fmt: skip
+    # 100 calls/s for 10 s, not 10 unpaced users for 5 s: on a busy CI machine those made so few calls that the share
+    # paid for no window (0 samples of 101 asked), which is the 10 s light run's case, not this test's.
+    run = run_locust("single", grpc_host(server), tmp_path, "--target-rps", "100", "--audit-timeout", "20",
+                     "--audit-settle", "2", users=10, run_time="10s", timeout=150)  # fmt: skip
     assert run.returncode == 3, run.stderr[-3000:]  # the audit's verdict: lost
     data = run.json("freshness")
     # Every sample settled, the lost ones named; a busy machine's slower calls may leave few samples in windows (2,
