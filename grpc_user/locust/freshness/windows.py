@@ -225,8 +225,7 @@ class SamplingWindows:
                 coarsest = self.interval
             if gap <= max(self.interval, coarsest):
                 self.state, self.sampling_for = WAITING, sampling_for
-                latest = self.budget.ends() - max(span, reach) - END_MARGIN_SECONDS  # a random start, ending before it
-                self.opens_at = max(min(now + self.draw() * max(known, self.interval), latest), now)
+                self.opens_at = self._random_start(now, known, max(span, reach))
             elif self._last_chance(probe, self.budget.ends() - now, span) and gap <= self._stated(probe):
                 self.state, self.sampling_for, self.opens_at = WAITING, sampling_for, now  # the last that fits
         elif self.state == WAITING and now >= self.opens_at:
@@ -287,17 +286,23 @@ class SamplingWindows:
         funded = min(span, left) if self._accrues_after(left) else sampling_for
         gap = self._affordable_gap(spendable, accrual, funded, span)
         if gap <= self.interval * (1 + 1e-9):
-            latest = self.budget.ends() - span - END_MARGIN_SECONDS  # a random start, still ending before the test
             self.state, self.sampling_for, self.holds = WAITING, sampling_for, False
-            self.opens_at = max(min(now + self.draw() * max(known, self.interval), latest), now)
+            self.opens_at = self._random_start(now, known, span)
         elif self._last_chance(probe, left, span) and gap <= self._stated(probe):
             self.state, self.sampling_for, self.holds, self.opens_at = WAITING, sampling_for, False, now
         elif math.isinf(left) and not self.held_window and gap <= RELATIVE_GAP * known * FIRST_FIGURE:
             self.state, self.sampling_for, self.holds, self.held_window = WAITING, sampling_for, True, True
-            self.opens_at = now + self.draw() * max(known, self.interval)
+            self.opens_at = self._random_start(now, known, span)  # no known end: nothing to end before
         else:
             return False
         return True
+
+    def _random_start(self, now: float, known: float, lasts: float) -> float:
+        """When a window that lasts ``lasts`` s opens: at a random moment within ``known`` s (the longest visibility
+        found, at least the poll interval) from ``now``, so that windows do not follow the flush phase, but not so
+        late that it would end after the test (never before ``now``)."""
+        latest = self.budget.ends() - lasts - END_MARGIN_SECONDS
+        return max(min(now + self.draw() * max(known, self.interval), latest), now)
 
     def _accrues_after(self, left: float) -> bool:
         """Whether what the share accrues while a window's polls go on is counted in advance: the store keeps up
