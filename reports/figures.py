@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
-from grpc_user.run_files.schema import AGGREGATED, PHASE_ROW_PREFIX
+from grpc_user.run_files.schema import AGGREGATED, HELD_BACK_MEANS, PHASE_ROW_PREFIX, WIDER_THAN_ASKED
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
 from reports.loading import RunData
@@ -133,10 +133,8 @@ class Freshness:
         if self.sampling_limited and self.asked is not None:
             limited = f"; sampled {self.samples:,} of {self.asked:,} asked, limited by the query share"
             if self.held_back:
-                limited += (
-                    f" (and {self.held_back:,} taken to learn the store's pace or in a coarser window, not counted)"
-                )
-        if self.sampling_limited and self.max_poll_gap_ms > 2 * self.poll_interval_ms:
+                limited += f" (and {self.held_back:,} {HELD_BACK_MEANS})"
+        if self.sampling_limited and self.max_poll_gap_ms > WIDER_THAN_ASKED * self.poll_interval_ms:
             limited += (f", which paid for no polls {self.poll_interval_ms:g} ms apart: raise --freshness-query-share "
                         "for a bound nearer the interval")  # fmt: skip
         return (f"late by at most {self.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that saw a "

@@ -35,6 +35,7 @@ __all__ = [
     "FRESHNESS",
     "FRESHNESS_HISTORY",
     "FRESHNESS_INFO",
+    "HELD_BACK_MEANS",
     "HISTOGRAMS",
     "JSON_FILES",
     "LATENCY",
@@ -50,6 +51,7 @@ __all__ = [
     "SERVICE_TIME",
     "STATS",
     "STATS_HISTORY",
+    "WIDER_THAN_ASKED",
     "CsvFile",
     "JsonFile",
 ]
@@ -316,7 +318,13 @@ FRESHNESS_INFO = JsonFile(
 )  # fmt: skip
 """The freshness figures (as ``_freshness.csv``), the samples never visible and unknown, the probe's own QueryLog
 calls, the samples the sample rate asked for and whether the query share took fewer (``asked``,
-``sampling_limited``; absent from runs before them), and each name's HDR histogram."""
+``sampling_limited``; absent from runs before them), the samples taken and never counted (``held_back``: what
+``HELD_BACK_MEANS`` says), and each name's HDR histogram."""
+# What ``held_back`` counts, in the words of the summary line and the report: "(and 4 <these words>)".
+HELD_BACK_MEANS = "taken to learn the store's pace or in a coarser window, not counted"
+# A ``max_poll_gap_ms`` this many times ``poll_interval_ms``, with ``sampling_limited``, is the query share's doing (a
+# busy client polls late by milliseconds, not by multiples): the summary line and the report then say what to raise.
+WIDER_THAN_ASKED = 2.0
 HISTOGRAMS = JsonFile(
     "histograms",
     "_histograms.json",

@@ -11,10 +11,7 @@ from typing import Any
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
-
-# A measured bound this many times the poll interval asked for, with the query share limiting the probe, is the
-# share's doing (a busy client polls late by milliseconds, not by multiples).
-WIDER_THAN_ASKED = 2.0
+from grpc_user.run_files.schema import HELD_BACK_MEANS, WIDER_THAN_ASKED
 
 
 def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
@@ -135,7 +132,7 @@ def sampled(data: dict[str, Any]) -> str:
     if not data.get("sampling_limited"):
         return ""
     held = data.get("held_back", 0)
-    held_back = f" (and {held:,} taken to learn the store's pace or in a coarser window, not counted)" if held else ""
+    held_back = f" (and {held:,} {HELD_BACK_MEANS})" if held else ""
     return (f"; sampled {data['samples']:,} of {data.get('asked', 0):,} asked: limited by --freshness-query-share "
             f"{data.get('query_share_percent', 1.5):g}%{held_back}")  # fmt: skip
 
