@@ -9,7 +9,7 @@ from typing import Any
 
 from reports.charts import Chart
 from reports.compare import TOLERANCE, Change
-from reports.figures import HDR, Figures, RpcFigures
+from reports.figures import HDR, Figures, RpcFigures, no_sample_because
 
 _FIGURE = re.compile(r"^([-+]?[\d,]+(\.\d+)?%?|n/a|)$")
 
@@ -440,6 +440,8 @@ def _freshness(figures: Figures) -> Section | None:
                    "error bound, the largest gap between the polls that saw one of its samples:",
                    Table(["phase", "samples", "visible", "never visible", "unknown", "p50 ms", "p95 ms", "p99 ms",
                           "max ms", "late by at most ms"], phase_rows)]  # fmt: skip
+        blocks += [f"{_plain(row['Name'])}: no sample, no figure: {because}."
+                   for _, row in fresh.phases.iterrows() if (because := no_sample_because(row))]  # fmt: skip
     if fresh.probe_queries is not None:
         share = fresh.probe_queries / max(figures.aggregated.requests + fresh.probe_queries, 1)
         blocks.append(f"The probe made {count(fresh.probe_queries)} QueryLog calls ({percent(share * 100)} of all "

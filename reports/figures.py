@@ -147,6 +147,13 @@ def figure_ms(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def no_sample_because(row: Any) -> str:
+    """Why a ``phase N`` row of ``_freshness.csv`` has no sample ('' when it has one, and in files before the
+    column)."""
+    because = row.get("No Sample Because")
+    return "" if not isinstance(because, str) else because
+
+
 @dataclass
 class Figures:
     """Everything a report shows about one run."""

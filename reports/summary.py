@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports.figures import Figures, figure_ms
+from reports.figures import Figures, figure_ms, no_sample_because
 from reports.gates import GateResult
 
 
@@ -60,7 +60,12 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "probe_queries": fresh.probe_queries,
         "by_name": {str(row["Name"]): _freshness_row(row) for _, row in fresh.rows.iterrows()},
         "phases": [
-            {"phase": int(str(row["Name"]).split()[-1]), **_freshness_row(row)} for _, row in fresh.phases.iterrows()
+            {
+                "phase": int(str(row["Name"]).split()[-1]),
+                **_freshness_row(row),
+                "no_sample_because": no_sample_because(row),
+            }
+            for _, row in fresh.phases.iterrows()
         ],  # fmt: skip
     }
 

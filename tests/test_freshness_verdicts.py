@@ -20,7 +20,9 @@ from locust_runs import locust_csv_header
 from promtool import exposition, promtool_check
 
 from grpc_user.locust.capacity.search import Step, _broken
+from grpc_user.locust.counts.phases import PhaseCounts, PhaseLogs
 from grpc_user.locust.freshness.files import error_bound, figures, strip_sentence, summary_line
+from grpc_user.locust.freshness.lifecycle import finish_probe
 from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe, Sample
 from grpc_user.locust.lifecycle.end import print_freshness_summary
 from grpc_user.locust.settings.suite import CapacitySettings
@@ -160,7 +162,7 @@ def test_no_visibility_figure_is_stated_when_no_sample_became_visible(tmp_path, 
     assert " 0 ms" not in strip_sentence(data) and "none visible" in strip_sentence(data)
     folder = write_run(tmp_path / "r", data)
     lines = (folder / "run_freshness.csv").read_text().splitlines()
-    assert lines[-1] == "Aggregated,39,0,39,,,,,100.0,0,", lines
+    assert lines[-1] == "Aggregated,39,0,39,,,,,100.0,0,,", lines
     code, out, _ = report(capsys, folder, "--no-charts", "--json")
     summary = json.loads(out)["freshness"]
     assert code == 0 and summary["visibility_latency_ms"] == {"p50": None, "p95": None, "p99": None, "max": None}
@@ -284,8 +286,49 @@ def test_the_json_summary_phases_have_the_freshness_files_shape(tmp_path, capsys
         "p99",
         "max",
         "max_poll_gap_ms",
+        "no_sample_because",
     }
     assert (phases[1]["unknown"], phases[1]["visible"], phases[1]["p99"]) == (2, 2, 1200.0)
+
+
+def test_a_phase_that_ran_without_a_sample_has_its_row_saying_why_everywhere(tmp_path, capsys, caplog):
+    """``--action 6s:true``, 12 s at the default share: the one window opened after the action, and phase 0, which
+    ran for 6 s and had 600 logs acknowledged, had no row in _freshness.csv, _freshness.json, the console, the
+    report or --json. Its row now says it has no sample and why, its figures n/a, never 0."""
+    fed = Samples()
+    fed.found([900.0, 1200.0], phase="1")
+    fed.probe.sampling_limited = True  # the query share took fewer samples than the rate asked for
+    fed.probe.close()  # looking done: finish_probe makes no last sweep
+    phases = PhaseCounts(current=1)
+    phases.by_phase.update({0: PhaseLogs(sent=600, acked=600), 1: PhaseLogs(sent=610, acked=610)})
+    run = SimpleNamespace(settings=SimpleNamespace(actions=SimpleNamespace(actions=[object()]),
+                                                   freshness_sample_rate=20.0),
+                          phases=phases, audit_interrupted_by="")  # fmt: skip
+    (tmp_path / "r").mkdir()
+    data = finish_probe(None, run, fed.probe, str(tmp_path / "r" / "run"), "ok")
+    because = "--freshness-query-share 1.5% paid for no sampling window while it ran"
+    assert [(row["phase"], row["samples"], row["p95"], row["no_sample_because"]) for row in data["phases"]] == [
+        (0, 0, None, because), (1, 2, 1200.0, "")]  # fmt: skip
+    assert json.loads((tmp_path / "r" / "run_freshness.json").read_text())["phases"] == data["phases"]
+    with open(tmp_path / "r" / "run_freshness.csv", newline="") as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    assert (rows["phase 0"]["Samples"], rows["phase 0"]["95%"], rows["phase 0"]["No Sample Because"]) == (
+        "0",
+        "",
+        because,
+    )
+    with caplog.at_level(logging.INFO, logger="locust.stats_logger"):
+        print_freshness_summary(data)
+    table = [record.getMessage() for record in caplog.records]
+    assert ["phase", "0", "0", "0", "0", "0", "n/a", "n/a", "n/a", "n/a"] in [line.split() for line in table]
+    assert f"  phase 0: no sample, no figure: {because}" in table
+    write_run(tmp_path / "report", data)
+    code, out, _ = report(capsys, tmp_path / "report", "--no-charts", "--json")
+    assert code == 0 and json.loads(out)["freshness"]["phases"] == data["phases"]
+    report(capsys, tmp_path / "report", "--no-charts")
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| phase 0 | 0 | 0 | 0 | 0 | n/a | n/a | n/a | n/a | n/a |" in markdown
+    assert f"phase 0: no sample, no figure: {because}." in markdown
 
 
 def test_the_console_table_at_the_end_of_a_run_shows_n_a_without_a_visible_sample(caplog):

@@ -145,11 +145,12 @@ def write_freshness(prefix: str, figures: Mapping[str, Any]) -> str:
     """``<prefix>_freshness.csv`` from the freshness ``figures`` (``grpc_user.locust.freshness.files.figures``:
     ``by_name`` and ``aggregated`` rows of samples, visible, never_visible, p50, p95, p99, max in ms, unknown and the
     row's own ``max_poll_gap_ms``, and the run's ``poll_interval_ms``); with ``--action``, a row ``phase N`` per phase
-    after the ``Aggregated`` one."""
+    after the ``Aggregated`` one, with its ``no_sample_because``."""
     named = [*figures["by_name"].items(), (AGGREGATED, figures["aggregated"]),
              *((f"{PHASE_ROW_PREFIX}{row['phase']}", row) for row in figures.get("phases", []))]  # fmt: skip
     rows = [(name, row["samples"], row["visible"], row["never_visible"], row["p50"], row["p95"], row["p99"],
-             row["max"], figures["poll_interval_ms"], row["unknown"], row["max_poll_gap_ms"])
+             row["max"], figures["poll_interval_ms"], row["unknown"], row["max_poll_gap_ms"],
+             row.get("no_sample_because", ""))
             for name, row in named]  # fmt: skip
     return _write(FRESHNESS, prefix, rows)
 

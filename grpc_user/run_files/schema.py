@@ -188,10 +188,11 @@ FRESHNESS = CsvFile(
     "freshness",
     "_freshness.csv",
     ("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)", "Poll Interval (ms)", "Unknown",
-     "Largest Poll Gap (ms)"),
+     "Largest Poll Gap (ms)", "No Sample Because"),
     numbers=("Samples", "Visible", "Never Visible", "Poll Interval (ms)", "Unknown"),
     # Empty when no sample of the row became visible: no figure without a sample.
     loose_numbers=("50%", "95%", "99%", "Max (ms)", "Largest Poll Gap (ms)"),
+    text=frozenset({"Name", "No Sample Because"}),
     required_columns=("Name", "Samples", "Visible", "Never Visible", "50%", "95%", "99%", "Max (ms)",
                       "Poll Interval (ms)"),
 )  # fmt: skip
@@ -199,7 +200,8 @@ FRESHNESS = CsvFile(
 sample); the samples unknown (not looked for long enough) and the largest gap between the polls that saw a sample
 of the row (its own figures' measured error bound, empty without a visible sample; ``Poll Interval (ms)`` is the
 run's setting, the shortest gap asked for). With
-``--action``, after the ``Aggregated`` row, one row per phase named ``phase N``: the logs sent in that phase."""
+``--action``, after the ``Aggregated`` row, one row per phase named ``phase N``: the logs sent in that phase, a row
+for every phase that ran; one without a sample says why in ``No Sample Because`` (empty in every other row)."""
 PHASE_ROW_PREFIX = "phase "
 FRESHNESS_HISTORY = CsvFile(
     "freshness history",

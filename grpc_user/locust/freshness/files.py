@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from grpc_user.histograms import Latencies
@@ -14,8 +15,8 @@ from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.run_files.schema import HELD_BACK_MEANS, WIDER_THAN_ASKED
 
 
-def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
-            with_histograms: bool = True) -> dict[str, Any]:  # fmt: skip
+def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", with_histograms: bool = True,
+            phases_ran: Mapping[int, int] | None = None) -> dict[str, Any]:  # fmt: skip
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
@@ -34,8 +35,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown samples were still pending when the looking
     was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
     ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
-    "max_poll_gap_ms"}, ...]``: the same figures of the logs sent in each phase (phase N: after the Nth action
-    started). Each row's ``max_poll_gap_ms`` is its own samples' largest gap, the row's error bound.
+    "max_poll_gap_ms", "no_sample_because"}, ...]``: the same figures of the logs sent in each phase (phase N: after
+    the Nth action started), a row for every phase that ran (``phases_ran``: phase -> logs acknowledged in it) even
+    without a sample, its figures then None and ``no_sample_because`` saying why ('' in a row with a sample). Each
+    row's ``max_poll_gap_ms`` is its own samples' largest gap, the row's error bound.
     """
     never, unknown = probe.by_name(probe.never_visible), probe.by_name(probe.unknown)
     by_name: dict[str, dict[str, Any]] = {}
@@ -65,7 +68,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
         "unknown_because": probe.unknown_because,
         "by_name": by_name,
         "aggregated": aggregated,
-        "phases": _phase_figures(probe),
+        "phases": _phase_figures(probe, phases_ran or {}),
         "probe_queries": probe.queries,
         "probe_query_failures": probe.query_failures,
         "error": probe.error,
@@ -73,13 +76,28 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running",
     }
 
 
-def _phase_figures(probe: FreshnessProbe) -> list[dict[str, Any]]:
+def _phase_figures(probe: FreshnessProbe, phases_ran: Mapping[int, int]) -> list[dict[str, Any]]:
+    """A row per phase that ran or has a sample (the probe keys phases by their text, ``metadata.phase``)."""
     never, unknown = probe.by_phase(probe.never_visible), probe.by_phase(probe.unknown)
     phases = set(probe.phase_samples) | set(probe.phases.names()) | set(never) | set(unknown)
-    return [{"phase": int(phase), **_row_figures(probe.phase_samples.get(phase, 0), never.get(phase, 0),
-                                                 unknown.get(phase, 0), probe.phases.combined(name=phase),
-                                                 probe.phase_poll_gaps.get(phase))}
-            for phase in sorted(phases, key=int)]  # fmt: skip
+    rows = []
+    for phase in sorted({int(phase) for phase in phases} | set(phases_ran)):
+        key = str(phase)
+        row = _row_figures(probe.phase_samples.get(key, 0), never.get(key, 0), unknown.get(key, 0),
+                           probe.phases.combined(name=key), probe.phase_poll_gaps.get(key))  # fmt: skip
+        because = "" if row["samples"] else no_sample_because(probe, phases_ran.get(phase, 0))
+        rows.append({"phase": phase, **row, "no_sample_because": because})
+    return rows
+
+
+def no_sample_because(probe: FreshnessProbe, acked: int) -> str:
+    """Why a phase that ran has no sample, ``acked`` logs acknowledged in it: none acknowledged, the query share
+    paid for no sampling window while it ran, or its logs fell between the sample rate's samples."""
+    if not acked:
+        return "no log sent in it was acknowledged"
+    if probe.sampling_limited:
+        return f"--freshness-query-share {probe.query_share:g}% paid for no sampling window while it ran"
+    return f"none of its {acked:,} acknowledged logs fell due for a sample (--freshness-sample-rate)"
 
 
 def _row_figures(samples: int, never_visible: int, unknown: int, latencies: Latencies,

@@ -122,11 +122,21 @@ def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefi
     if probe.history is not None:
         _append_interval(probe.history, probe)
         probe.history.close()
-    data = figures(probe, run.settings.freshness_sample_rate, "done")
+    data = figures(probe, run.settings.freshness_sample_rate, "done", phases_ran=phases_ran(run))
     if prefix:
         write_freshness(prefix, data)
         write_freshness_info(prefix, data)
     return data
+
+
+def phases_ran(run: Any) -> dict[int, int]:
+    """With ``--action``: each phase that ran (0, each action's once it started, any a log was sent in) -> the logs
+    acknowledged in it, so that a phase without a sample still has its row; {} without actions."""
+    if not run.settings.actions.actions:
+        return {}
+    phases = run.phases
+    return {phase: phases.by_phase[phase].acked if phase in phases.by_phase else 0
+            for phase in sorted(set(range(phases.current + 1)) | set(phases.by_phase))}  # fmt: skip
 
 
 def _append_interval(history: FreshnessHistory, probe: FreshnessProbe, before: float = float("inf")) -> None:

@@ -202,6 +202,9 @@ def print_freshness_summary(data: dict[str, Any]) -> None:
         summary_logger.info("%-20s %8d %8d %8d %8d %8s %8s %8s %8s", name, row["samples"], row["visible"],
                             row["never_visible"], row.get("unknown", 0),
                             *(shown_ms(row[key]) for key in ("p50", "p95", "p99", "max")))  # fmt: skip
+    for row in data.get("phases", []):
+        if row.get("no_sample_because"):
+            summary_logger.info("  phase %d: no sample, no figure: %s", row["phase"], row["no_sample_because"])
     for sample in data["never_visible_samples"]:
         summary_logger.info("  never visible: %s sample %s of probe %s, acknowledged at %s", sample["name"],
                             sample["sample"], sample["probe"], sample["acked_at"])  # fmt: skip
