@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -70,10 +71,41 @@ def test_the_fast_sink_answers_every_rpc_of_the_contract():
             assert client.query_logs(service_name="s").success
 
 
-@pytest.mark.parametrize("section", [module for _, module in SECTIONS] + ["benchmarks", "benchmarks.soak"])
-def test_every_benchmark_answers_help_without_starting(section):
+BENCHMARKS = [module for _, module in SECTIONS] + ["benchmarks", "benchmarks.soak"]
+# Each benchmark's command line as ``python -m`` runs it (runpy with sys.argv and __main__ replaced, as
+# tests/forkserver.py runs a forked ``python -m``), all in one process: its exit code, stdout and stderr per argv. A
+# process per command line (20 of them) took 10 CPU-s, mostly each one's imports and its exit.
+COMMAND_LINES = """
+import contextlib, io, json, runpy, sys
+answers = {}
+for module in sys.argv[1:]:
+    for option in ("--help", "--bogus"):
+        sys.argv = [module, option]
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code
+        answers[f"{module} {option}"] = [code, stdout.getvalue(), stderr.getvalue()]
+print(json.dumps(answers))
+"""
+
+
+@pytest.fixture(scope="module")
+def command_lines() -> dict[str, list]:
+    """``python -m <benchmark> --help`` and ``--bogus`` of every benchmark: [exit code, stdout, stderr] by command."""
+    done = subprocess.run([sys.executable, "-c", COMMAND_LINES, *BENCHMARKS], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("section", BENCHMARKS)
+def test_every_benchmark_answers_help_without_starting(section, command_lines):
     """``--help`` prints what the benchmark measures and exits 0 at once; an unknown option is refused with 2."""
-    help_run = subprocess.run([*python_m(section), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert help_run.returncode == 0 and help_run.stdout.startswith(f"usage: python -m {section}"), help_run
-    refused = subprocess.run([*python_m(section), "--bogus"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert refused.returncode == 2 and "unrecognized arguments: --bogus" in refused.stderr, refused
+    code, stdout, _ = command_lines[f"{section} --help"]
+    assert code == 0 and stdout.startswith(f"usage: python -m {section}"), (code, stdout)
+    code, _, stderr = command_lines[f"{section} --bogus"]
+    assert code == 2 and "unrecognized arguments: --bogus" in stderr, (code, stderr)
