@@ -15,13 +15,13 @@ from typing import Any
 
 import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
-from locust.util.timespan import parse_timespan
 
 from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.locust.freshness.windows import QueryBudget
 from grpc_user.locust.run.target import run_target, target_call
+from grpc_user.locust.run.test_end import known_test_end
 from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
 
 logger = logging.getLogger(__name__)
@@ -54,27 +54,15 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     lag = WORKER_REPORT_INTERVAL + 2 if isinstance(runner, MasterRunner) else 0
     on_interval = (lambda: _append_interval(history, probe, int(time.time() - lag))) if history is not None else None
     probe.history = history
-    started = time.time()
-    ends = started + run_time if (run_time := _run_time(environment)) else math.inf
-    budget = QueryBudget(probe.query_share / 100, lambda: run.counter.run_requests, started, lambda: run.stopped_at,
-                         lambda: ends)  # fmt: skip
+    # The test's end as the master (or this single process) knows it, a worker from the master's options: -t, a web
+    # UI form's run time, or a new one a /swarm sets while it runs.
+    budget = QueryBudget(probe.query_share / 100, lambda: run.counter.run_requests, time.time(),
+                         lambda: run.stopped_at, lambda: known_test_end(environment))  # fmt: skip
     pacing = PollPacing(settings.freshness_poll_interval, budget, probe.longest_poll_gap())
     probe.share_spent = lambda: budget.spendable(probe.queries) < 1 and math.isinf(pacing.longest)
     probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, pacing,
                                 on_interval)  # fmt: skip
     run.freshness = probe
-
-
-def _run_time(environment: Any) -> float | None:
-    """``-t`` in seconds (a timespan as the web UI sets it; None without one, or ``--max-requests``' end): the
-    test's known length."""
-    run_time = getattr(environment.parsed_options, "run_time", None)
-    if isinstance(run_time, str):
-        try:
-            run_time = parse_timespan(run_time)
-        except ValueError:
-            return None
-    return float(run_time) if isinstance(run_time, int | float) and run_time > 0 else None
 
 
 def _query_call(environment: Any, run: Any) -> Any:

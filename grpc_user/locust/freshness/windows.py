@@ -19,8 +19,9 @@ store slower than the load keeps up at first) until a window opens:
   ``FIRST_TAIL_SECONDS``), counting what accrues until it ends when the test's end is known (``-t``; at 100 calls/s
   ~24 s in: a 30 s run gets one window, its figures within ~0.1 s). A test too short for that gets its last window
   that fits at the gap the share then pays for, counted, its bound stated (no finer one can follow). Without a known
-  end (a worker: Locust keeps ``-t`` on the master) one coarser window opens as soon as the share pays for it, its
-  samples held back: counted at the end only if no finer window counted any (a short run), else dropped. Whole
+  end (a web UI test without a run time; workers know ``-t``: ``run.test_end``) one coarser window opens as soon as
+  the share pays for it, its samples held back: counted at the end only if no finer window counted any (a short
+  run), else dropped. Whole
   windows are held back or dropped, never single samples by their own bracket (that would favour the slow ones).
 - A store slower than the load (``PACED``; a learning sample not found at 2 s): windows open as soon as the share
   pays for polls a *window gap* apart: the poll interval, or up to ``RELATIVE_GAP`` (a tenth) of the longest

@@ -54,6 +54,7 @@ from grpc_user.locust.preflight import target_problem, unused_run_id, wait_for_p
 from grpc_user.locust.run.csv_files import csv_prefix, remove_csv_files_of_no_test
 from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
 from grpc_user.locust.run.state import SuiteRun, suite_run
+from grpc_user.locust.run.test_end import run_time_seconds, set_test_end
 from grpc_user.locust.run.user_total import send_user_total_with_every_spawn, total_users
 from grpc_user.locust.settings.checks import settings_for_test
 from grpc_user.locust.settings.spawn_defaults import read_default_options_once
@@ -175,6 +176,12 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.service_time.reset()
     run.arrival_counts.start_run()
     run.started_at, run.stopping_at, run.stopped_at = time.time(), 0.0, 0.0
+    swarm, run.swarm_run_time = run.swarm_run_time, None
+    if not isinstance(runner, WorkerRunner):  # a /swarm's form sets the run time it starts, else -t does
+        run_time = (
+            swarm[0] if swarm is not None else run_time_seconds(getattr(environment.parsed_options, "run_time", None))
+        )
+        set_test_end(environment, run_time, run.started_at)
     run.arrivals = _arrival_clock(environment, run)
     if run.settings.capacity is not None and not isinstance(runner, WorkerRunner):
         run.capacity_greenlet = gevent.spawn(search.search_capacity, environment, run, _finish)

@@ -48,6 +48,8 @@ class SuiteRun:
     used_run_ids: set[str] = field(default_factory=set)
     overridden_wait_times: set[str] = field(default_factory=set)
     started_at: float = 0.0
+    # The run time of the /swarm form starting a test ((None,): none), until that test's test_start takes it.
+    swarm_run_time: tuple[float | None] | None = None
     stopping_at: float = 0.0
     stopped_at: float = 0.0
     audit: dict[str, Any] | None = None

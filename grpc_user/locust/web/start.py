@@ -10,6 +10,7 @@ fires, and the answer is Locust's own refusal, ``{"success": false, "message": <
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from gevent.lock import Semaphore
@@ -19,6 +20,7 @@ from grpc_user.calls import REQUEST_TYPE
 from grpc_user.locust.preflight import target_problem
 from grpc_user.locust.run.exit_codes import FAILED
 from grpc_user.locust.run.state import suite_run
+from grpc_user.locust.run.test_end import set_test_end, swarm_run_time
 from grpc_user.locust.settings.values import OptionError
 from grpc_user.locust.web.form import form_test
 
@@ -53,3 +55,19 @@ def start_problem(environment: Any, web_ui: Any, form: Any) -> str:
         if run.preflight_cut_by:  # the process quits: this test had no answer
             environment.process_exit_code = FAILED
     return problem
+
+
+def note_run_time(environment: Any, web_ui: Any, form: Any) -> None:
+    """A ``/swarm`` Locust's view will apply: the test's end as its timer will have it. Locust's view times the test
+    by the form's ``run_time`` alone (none when left empty, whatever ``-t`` said), restarts or cancels that timer on
+    a ``/swarm`` of a running test, and sets none for a load shape: the test it starts takes that run time at its
+    ``test_start``; a running test's end moves at once (workers hear of it with the spawn messages that follow)."""
+    if web_ui.userclass_picker_is_active:
+        shape_runs = form.get("shape_class", "Default") != "Default"
+    else:
+        shape_runs = environment.shape_class is not None
+    run_time = None if shape_runs else swarm_run_time(form)
+    if starts_a_test(environment):
+        suite_run(environment).swarm_run_time = (run_time,)
+    elif not shape_runs:
+        set_test_end(environment, run_time, time.time())

@@ -35,7 +35,7 @@ from grpc_user.locust.freshness.files import figures, strip_sentence
 from grpc_user.locust.run.state import suite_run
 from grpc_user.locust.settings.suite import ACTION_OPTIONS, SECURITY_OPTIONS
 from grpc_user.locust.web.metrics import install_metrics
-from grpc_user.locust.web.start import start_problem
+from grpc_user.locust.web.start import note_run_time, start_problem
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +250,7 @@ def install_web_ui(environment: Any, web_ui: Any) -> None:
             return None
         reason = refusal(environment, request.form) or start_problem(environment, web_ui, request.form)
         if not reason:
+            note_run_time(environment, web_ui, request.form)
             return None
         logger.error("web UI: %s", reason)
         return jsonify({"success": False, "message": reason, "host": environment.host})
