@@ -255,6 +255,15 @@ def _latency(figures: Figures) -> Section | None:
     return Section("Latency by outcome", [_latency_table(figures.latency), note])
 
 
+def _visibility_samples(step: dict[str, Any]) -> str:
+    """A capacity step's freshness samples as capacity.json counts them (``60 visible, 21 late of 86 taken``), n/a
+    without a probe or in files before those fields."""
+    if "visibility_taken" not in step or not step["visibility_taken"]:
+        return "n/a"
+    return (f"{count(step['visibility_visible'])} visible, {count(step['visibility_late'])} late of "
+            f"{count(step['visibility_taken'])} taken")  # fmt: skip
+
+
 def _capacity(figures: Figures) -> Section | None:
     capacity = figures.capacity
     if capacity is None:
@@ -271,12 +280,13 @@ def _capacity(figures: Figures) -> Section | None:
             count(step["dropped"]),
             "n/a" if step["backlog_end"] is None else f"{step['backlog_start']:,} -> {step['backlog_end']:,}",
             "n/a" if step.get("visibility_p95_ms") is None else ms(step["visibility_p95_ms"]),
+            _visibility_samples(step),
             "good" if step["good"] else ", ".join(cause["status"] for cause in step["broken_by"]),
         ]
         for step in capacity["steps"]
     ]
     headers = ["calls/s offered", "achieved", "logs/s offered", "acked", "stored", "p50/p95/p99 ms", "failures",
-               "dropped", "backlog", "visible p95 ms", "verdict"]  # fmt: skip
+               "dropped", "backlog", "visible p95 ms", "visibility samples", "verdict"]  # fmt: skip
     cause, slo = capacity["breaking_cause"], capacity["slo"]
     blocks: list[Block] = [
         _plain(capacity["answer"]),

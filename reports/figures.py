@@ -102,6 +102,8 @@ class Freshness:
     sampling_limited: bool = False
     # Samples taken to learn the store's pace, or in a coarser window a finer one replaced: never counted.
     held_back: int = 0
+    # Every sample taken: the counted ones (``samples``) and the held back ones.
+    taken: int = 0
     probe_queries: int | None = None
     never_visible_samples: list[dict[str, Any]] | None = None
     unknown: int = 0
@@ -481,6 +483,7 @@ def _freshness(data: RunData) -> Freshness | None:
         asked=info.get("asked"),
         sampling_limited=bool(info.get("sampling_limited", False)),
         held_back=int(info.get("held_back", 0)),
+        taken=int(info.get("taken", int(total["Samples"]) + int(info.get("held_back", 0)))),
         probe_queries=info.get("probe_queries"),
         never_visible_samples=info.get("never_visible_samples"),
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,

@@ -57,6 +57,7 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "asked": fresh.asked,
         "sampling_limited": fresh.sampling_limited,
         "held_back": fresh.held_back,
+        "taken": fresh.taken,
         "probe_queries": fresh.probe_queries,
         "by_name": {str(row["Name"]): _freshness_row(row) for _, row in fresh.rows.iterrows()},
         "phases": [

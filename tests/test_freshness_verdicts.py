@@ -128,11 +128,44 @@ def test_a_capacity_step_with_no_visible_sample_is_not_good_on_freshness():
     step = Step(offered_rps=100, batch_size=None, seconds=4.8, achieved_rps=100, offered_logs_per_second=100,
                 acked_logs_per_second=100, stored_logs_per_second=100, backlog_start=0, backlog_end=0,
                 backlog_rise=0, p50_ms=1, p95_ms=2, p99_ms=3, failure_rate=0.0, failures={}, dropped=0,
-                visibility_p95_ms=None, visibility_samples=0, visibility_late=0)  # fmt: skip
+                visibility_p95_ms=None, visibility_taken=3, visibility_visible=0, visibility_late=0)  # fmt: skip
     broken = _broken(step, CapacitySettings(slo_visibility_p95_ms=500.0))
     assert [cause["status"] for cause in broken] == ["FRESHNESS"]
     assert broken[0]["words"].startswith("freshness unknown: no sampled log of the step became visible")
     assert _broken(step, CapacitySettings()) == [], "without a freshness SLO the step is judged on the rest"
+
+
+def test_a_capacity_steps_words_and_capacity_json_count_the_same_samples_each_field_one_thing():
+    """capacity.json's visibility_samples counted the visible samples while the words said '21 of 86' (late plus
+    visible, not the samples taken): each count is named for what it counts, and the words use the same ones."""
+    master, worker = FreshnessProbe(RUN_ID, 20, 0.1), FreshnessProbe(RUN_ID, 20, 0.1, worker="w1")
+    for probe in (master, worker):
+        probe.late_after = 0.5
+    master.start_window()
+    for probe, late in ((master, 3), (worker, 2)):  # acknowledged now, late once the 0.5 s SLO has passed
+        for number in range(late):
+            probe.acked(Sample(probe.worker, number, "WriteLog", time.time()), time.monotonic())
+    time.sleep(0.6)
+    now = time.monotonic()
+    for probe, first, young in ((master, 3, 2), (worker, 2, 1)):  # younger than the SLO: pending, not late
+        for number in range(first, first + young):
+            probe.acked(Sample(probe.worker, number, "WriteLog", time.time()), now)
+    for number in (5, 6):  # two more of the master's samples, found visible 0.2 s after their acknowledgement
+        master.acked(Sample("", number, "WriteLog", time.time()), now)
+    answer = pb.QueryLogResponse(success=True, logs=[pb.LogEntry(metadata={PROBE_KEY: RUN_ID, SAMPLE_KEY: str(n)})
+                                                     for n in (5, 6)])  # fmt: skip
+    assert master.observe(master.look(now), answer.SerializeToString(), now + 0.2) == 2
+    master.merge_report(worker.take_report(), "w1")
+    p95, visible, late = master.window_p95_ms(time.monotonic())
+    # 10 taken: 2 visible, 5 late (3 here, 2 at the worker), 3 younger than the SLO, pending
+    assert (visible, late, master.window_taken) == (2, 5, 10) and p95 is None, (p95, visible, late)
+    step = Step(offered_rps=100, batch_size=None, seconds=4.8, achieved_rps=100, offered_logs_per_second=100,
+                acked_logs_per_second=100, stored_logs_per_second=100, backlog_start=0, backlog_end=0,
+                backlog_rise=0, p50_ms=1, p95_ms=2, p99_ms=3, failure_rate=0.0, failures={}, dropped=0,
+                visibility_taken=master.window_taken, visibility_visible=visible, visibility_late=late)  # fmt: skip
+    (cause,) = _broken(step, CapacitySettings(slo_visibility_p95_ms=500.0))
+    assert cause["words"] == ("freshness: logs visible to QueryLog too late (5 of 10 samples still not visible > 500 "
+                              "ms after their acknowledgement; 2 visible, 5 late of 10 taken)")  # fmt: skip
 
 
 def test_a_capacity_step_that_made_no_call_blames_nothing_of_the_service():
@@ -232,6 +265,38 @@ def test_the_report_states_the_measured_error_bound_and_the_poll_interval_as_the
         "the shortest gap asked for between polls)"  # fmt: skip
     assert code == 0 and bound in line and "poll interval 100 ms" not in line, line
     assert bound in (folder / "report.md").read_text()
+
+
+def test_samples_pending_and_held_back_count_the_same_samples_in_the_json_the_metrics_and_a_masters_figures(
+    tmp_path, capsys
+):
+    """pending counted the held-back learning samples while samples did not (5 samples, 3 pending, 2 visible, and
+    /metrics said 4 pending): every count that sits beside ``samples`` counts counted samples; the held ones have
+    their own, and ``taken`` is every sample taken."""
+    fed = Samples()
+    fed.found([200.0, 300.0])
+    fed.acked(3)  # counted, pending
+    fed.probe.holding = True
+    for number in (100, 101):  # held back (learning the store's pace), pending
+        sample = Sample("", number, "WriteLog", time.time(), held=True)
+        fed.probe.acked(sample, 1000.0)
+    data = fed.figures()
+    assert (data["samples"], data["visible"], data["pending"], data["held_back"], data["taken"]) == (5, 2, 3, 0, 7)
+    gauges = {family.name: family.samples[0].value for family in SuiteCollector._freshness(SimpleNamespace(
+        freshness=fed.probe)) if family.name.startswith(f"{PREFIX}_freshness_") and family.samples}  # fmt: skip
+    assert (gauges[f"{PREFIX}_freshness_samples"], gauges[f"{PREFIX}_freshness_pending"]) == (5, 3), gauges
+    master = FreshnessProbe(RUN_ID, 20, 0.1)
+    master.merge_report(fed.probe.take_report(), "w1")
+    assert (master.counted_pending(), sum(master.samples.values())) == (3, 5), "a worker reports its counted ones"
+    fed.probe.drop_held()
+    data = fed.figures()
+    assert (data["samples"], data["pending"], data["held_back"], data["taken"]) == (5, 3, 2, 7)
+    gauges = {family.name: family.samples[0].value for family in SuiteCollector._freshness(SimpleNamespace(
+        freshness=fed.probe)) if family.name.startswith(f"{PREFIX}_freshness_") and family.samples}  # fmt: skip
+    assert gauges[f"{PREFIX}_freshness_held_back"] == 2
+    code, out, _ = report(capsys, write_run(tmp_path / "r", data), "--no-charts", "--json")
+    summary = json.loads(out)["freshness"]
+    assert code == 0 and (summary["samples"], summary["held_back"], summary["taken"]) == (5, 2, 7)
 
 
 def test_the_metrics_help_says_the_poll_interval_is_not_the_error_bound():

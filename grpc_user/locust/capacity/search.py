@@ -80,7 +80,10 @@ class Snapshot:
 class Step:
     """One step's offered and achieved figures and its verdict (``broken_by`` empty: good).
     ``waited_for_backlog_seconds``: how long the search offered nothing before this step, until the service had
-    stored the previous bad step's backlog (0: no wait)."""
+    stored the previous bad step's backlog (0: no wait). The freshness probe's samples acknowledged in its steady
+    part: ``visibility_taken`` in all, ``visibility_visible`` of them found, ``visibility_late`` still not visible
+    after the freshness SLO (the rest, younger, pending); ``visibility_p95_ms`` counts the late ones as later than any
+    visible one (None: none visible, or more than 5% late)."""
 
     offered_rps: float
     batch_size: int | None
@@ -100,7 +103,8 @@ class Step:
     dropped: int
     dropped_by_cause: dict[str, int] = field(default_factory=dict)
     visibility_p95_ms: float | None = None
-    visibility_samples: int = 0
+    visibility_taken: int = 0
+    visibility_visible: int = 0
     visibility_late: int = 0
     waited_for_backlog_seconds: float = 0.0
     broken_by: list[dict[str, str]] = field(default_factory=list)
@@ -305,7 +309,8 @@ def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | Non
         backlogs.append(after.acked - after.stored)
     step = judge(rate, batch_size, before, after, run, backlogs)
     if run.freshness is not None:
-        p95, step.visibility_samples, step.visibility_late = run.freshness.window_p95_ms(time.monotonic())
+        p95, step.visibility_visible, step.visibility_late = run.freshness.window_p95_ms(time.monotonic())
+        step.visibility_taken = run.freshness.window_taken
         step.visibility_p95_ms = None if p95 is None else round(p95, 1)
         step.broken_by = _broken(step, capacity_settings(run))
     return step
@@ -396,13 +401,13 @@ def _broken(step: Step, slo: CapacitySettings) -> list[dict[str, str]]:
         )
     slo_visibility, late, p95 = slo.slo_visibility_p95_ms, step.visibility_late, step.visibility_p95_ms
     if slo_visibility and (p95 is not None and p95 > slo_visibility or p95 is None and late):
-        seen = f"p95 {p95:,.0f} ms" if p95 is not None else f"{late} of {late + step.visibility_samples} samples " \
-            "still not visible"  # fmt: skip
+        seen = f"p95 {p95:,.0f} ms" if p95 is not None else f"{late} of {step.visibility_taken} samples still " \
+            "not visible"  # fmt: skip
         broken.append(
             {
                 "status": "FRESHNESS",
-                "words": f"freshness: logs visible to QueryLog too late ({seen} > "
-                f"{slo_visibility:g} ms after their acknowledgement)",
+                "words": f"freshness: logs visible to QueryLog too late ({seen} > {slo_visibility:g} ms after their "
+                f"acknowledgement; {_visibility_counts(step)})",
             }
         )
     elif slo_visibility and p95 is None:  # no sample of the step found, none late yet: the SLO is not shown to hold
@@ -436,6 +441,11 @@ def _broken(step: Step, slo: CapacitySettings) -> list[dict[str, str]]:
             }
         )
     return broken
+
+
+def _visibility_counts(step: Step) -> str:
+    """The step's samples in words, as capacity.json counts them: ``60 visible, 21 late of 86 taken``."""
+    return f"{step.visibility_visible} visible, {step.visibility_late} late of {step.visibility_taken} taken"
 
 
 def _rise(backlogs: list[int]) -> int | None:

@@ -20,8 +20,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
-    without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "held_back", "samples", "visible",
-    "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...], "unknown_because",
+    without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "held_back", "taken", "samples",
+    "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...],
+    "unknown_because",
     "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
     "max_poll_gap_ms"}}, "aggregated":
     {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
@@ -30,7 +31,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
     asked for). ``asked``: the samples the sample rate asked for over the test (each process its share);
     ``sampling_limited``: the query share took fewer (``samples``), in windows; ``held_back``: samples taken and
-    not counted in any figure or count (the learning samples, and a coarse window's when a finer one measured).
+    not counted in any figure or count (the learning samples, and a coarse window's when a finer one measured);
+    ``taken``: every sample taken, counted or held back (or held, not settled yet). ``samples``: those counted, each
+    ``visible``, ``pending``, ``never_visible`` or ``unknown`` (the four add up to it, on a master as its workers last
+    reported; Reset Stats restarts the counts, not the pending samples).
     With no visible sample,
     ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown samples were still pending when the looking
     was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
@@ -58,9 +62,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "asked": round(probe.asked),
         "sampling_limited": probe.sampling_limited,
         "held_back": probe.held_back,
+        "taken": aggregated["samples"] + probe.held_back + len(probe.held),
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
-        "pending": probe.pending_count(),
+        "pending": probe.counted_pending(),
         "never_visible": len(probe.never_visible),
         "never_visible_samples": probe.named(probe.never_visible),
         "unknown": len(probe.unknown),

@@ -114,7 +114,8 @@ class FreshnessProbe:
     ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
     of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's).
     ``longest_found``: the longest visibility found (s), of the sample acknowledged at ``longest_found_at``
-    (monotonic s).
+    (monotonic s). ``window``, ``window_taken``: a capacity step's visible samples and the samples counted in it (here
+    and at the workers), from ``start_window`` on.
     """
 
     run_id: str
@@ -148,6 +149,7 @@ class FreshnessProbe:
     closed: bool = False
     late_after: float = 0.0
     window: Latencies | None = None
+    window_taken: int = 0
     remote_late: dict[str, dict[int, int]] = field(default_factory=dict)
     window_since: float = float("-inf")
     poller: Any = None
@@ -170,6 +172,7 @@ class FreshnessProbe:
     _sampled_at: float = -math.inf
     _unreported_asked: float = 0.0
     _unreported_by_ack: dict[int, Latencies] = field(default_factory=dict)
+    _unreported_taken_by_ack: dict[int, int] = field(default_factory=dict)
     _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
 
     def __post_init__(self) -> None:
@@ -255,8 +258,13 @@ class FreshnessProbe:
         self._seen += 1
         if sample.held:
             self.held.append(sample)
-        else:
-            self._count(sample)
+            return
+        self._count(sample)
+        if self.window is not None and now >= self.window_since:
+            self.window_taken += 1
+        if self.worker:  # the master's window counts it by the epoch second of its acknowledgement
+            second = int(now + self._wall_offset)
+            self._unreported_taken_by_ack[second] = self._unreported_taken_by_ack.get(second, 0) + 1
 
     def _count(self, sample: Sample) -> None:
         for counts in (self.samples, self._unreported_samples):
@@ -408,7 +416,7 @@ class FreshnessProbe:
         """From now on, also record into a fresh window histogram (all names) the samples acknowledged from now on,
         found or late: an earlier step's backlog is that step's, whenever it is found. A worker's samples count by the
         epoch second of their acknowledgement (from the window's second on)."""
-        self.window = Latencies()
+        self.window, self.window_taken = Latencies(), 0
         self.window_since = time.monotonic()
 
     def longest_poll_gap(self) -> float:
@@ -429,8 +437,9 @@ class FreshnessProbe:
         return int(self.window_since + self._wall_offset) if self.window_since > 0 else 0
 
     def window_p95_ms(self, now: float) -> tuple[float | None, int, int]:
-        """(p95 in ms, samples found, samples late) of the window: the p95 counts the samples pending longer than
-        ``late_after`` as later than any found (None when none was found or more than 5% are late)."""
+        """(p95 in ms, samples visible, samples late) of the window, of its ``window_taken`` samples (the rest are
+        pending, not late yet): the p95 counts the samples pending longer than ``late_after`` as later than any found
+        (None when none was found or more than 5% are late)."""
         window = self.window
         found = window.count if window is not None else 0
         late = self.late(now) if self.late_after > 0 else 0
@@ -493,13 +502,14 @@ class FreshnessProbe:
             "sampling_limited": self.sampling_limited,
             "longest_found": self.longest_found,
             "error": self.error,
-            "pending": len(self.pending),
+            "pending": len(self.pending) - self.held_pending(),
             "late": {str(second): count for second, count in self._late_by_second().items()},  # msgpack: str keys
             "found_by_ack": {str(second): found.encode() for second, found in self._unreported_by_ack.items()},
+            "taken_by_ack": {str(second): taken for second, taken in self._unreported_taken_by_ack.items()},
             "held_back": self._unreported_held_back,
         }
         self._unreported_held_back = 0
-        self._unreported_by_ack = {}
+        self._unreported_by_ack, self._unreported_taken_by_ack = {}, {}
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
         self._unreported_asked = 0.0
         self._unreported = {}
@@ -517,6 +527,9 @@ class FreshnessProbe:
         for second, encoded in (report.get("found_by_ack") or {}).items():
             if self.window is not None and int(second) >= since_second:
                 self.window.add(Latencies.decode(*encoded))
+        for second, taken in (report.get("taken_by_ack") or {}).items():
+            if self.window is not None and int(second) >= since_second:
+                self.window_taken += taken
         for name, count in report.get("samples", {}).items():
             self.samples[name] = self.samples.get(name, 0) + count
             self._seen += count
@@ -555,8 +568,17 @@ class FreshnessProbe:
         return taken
 
     def pending_count(self) -> int:
-        """Samples acknowledged and not found yet, here and (on the master) at the workers."""
+        """Samples acknowledged and not found yet, here and (on the master) at the workers, held ones included."""
         return len(self.pending) + sum(self.remote_pending.values())
+
+    def held_pending(self) -> int:
+        """Held samples acknowledged and not found yet, here (a worker reports its pending samples without them)."""
+        return sum(1 for sample in self.held if sample.pending)
+
+    def counted_pending(self) -> int:
+        """Counted samples not found yet, here and at the workers: with the visible, never visible and unknown
+        ones, every counted sample (``samples``), held ones left out as they are there."""
+        return self.pending_count() - self.held_pending()
 
     def by_name(self, samples: list[Sample]) -> dict[str, int]:
         """How many of ``samples`` (never visible, unknown) per request name."""

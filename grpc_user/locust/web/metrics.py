@@ -157,8 +157,11 @@ class SuiteCollector:
         yield latency
         yield quantiles
         for key, help_text, value in (
-            ("samples", "logs sampled for visibility latency", sum(probe.samples.values())),
-            ("pending", "sampled logs acknowledged and not visible yet", probe.pending_count()),
+            ("samples", "sampled logs counted for visibility latency (visible, pending, never visible or unknown; "
+             "not those held back)", sum(probe.samples.values())),
+            ("pending", "counted sampled logs acknowledged and not visible yet", probe.counted_pending()),
+            ("held_back", "sampled logs taken and never counted (to learn the store's pace, or a coarser window's)",
+             probe.held_back),
             ("never_visible", "sampled logs not visible by the end of the audit", len(probe.never_visible)),
             ("unknown", "sampled logs still pending when the looking was cut short", len(probe.unknown)),
         ):  # fmt: skip
