@@ -16,7 +16,7 @@ real process with the module's exit code and signal handling; what it does not s
 - its parent is a monitor process, not the test: a test that looks at the process by its pid (its children, its
   sockets) runs the real command (``tests/locust_runs.py``'s ``REAL_LOCUST``).
 
-Protocol, over a Unix socket: the trampoline sends one JSON object ``{"module", "argv", "cwd", "env"}`` with its fds
+Protocol, over a Unix socket: the trampoline sends one marshalled dict ``{"module", "argv", "cwd", "env"}`` with its fds
 0, 1, 2 (SCM_RIGHTS); a monitor forked for it answers ``exec`` (run it yourself) or ``pid N``, then ``exit N`` (a
 negative N: killed by signal -N) when the child ends. The monitor kills the child when the trampoline's socket
 closes (the test killed it), so no child outlives its test.
@@ -28,8 +28,9 @@ submodules) with PRELOAD imported; it exits when its parent does.
 from __future__ import annotations
 
 import array
+import gc
 import importlib
-import json
+import marshal
 import os
 import runpy
 import signal
@@ -60,7 +61,7 @@ def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-    return json.loads(data), list(fds)
+    return marshal.loads(data), list(fds)
 
 
 def _run_module(request: dict, fds: list[int]) -> None:
@@ -156,4 +157,9 @@ if __name__ == "__main__":
     socket_path, served_module, *preload = sys.argv[1:]
     for name in preload:
         importlib.import_module(name)
+    # What the imports made lives as long as the server: frozen (out of the collector's reach), a child's collections
+    # and its exit no longer walk it, nor copy the pages it lies in (a forked ``locust --version`` took 0.17 CPU-s,
+    # 0.06 frozen; ``python -m reports --help`` 0.31, 0.09; a reference server's 0.08, 0.04).
+    gc.collect()
+    gc.freeze()
     serve(socket_path, served_module)
