@@ -9,8 +9,8 @@ module's ``__main__`` in them, as Locust's own ``--processes`` forks workers fro
 real process with the module's exit code and signal handling; what it does not share with an exec'd one:
 
 - the preloaded modules were imported before its environment was set: a request whose environment differs from the
-  server's in a variable those imports read (``GRPC_*``, ``GEVENT*``, ``PYTHON*``, ``LD_*``, ``MPL*``) is refused,
-  and the trampoline execs ``python -m MODULE`` itself;
+  server's in a variable those imports read (``GRPC_*``, ``GEVENT*``, ``PYTHON*``, ``LD_*``, ``MPL*``,
+  ``PROMETHEUS_*``, ``TQDM_*``) is refused, and the trampoline execs ``python -m MODULE`` itself;
 - only libraries and modules without import-time effects are preloaded: the suite's plugin (``grpc_user.locust``,
   which registers on Locust's events) is imported by the child's locustfile, as in an exec'd Locust;
 - its parent is a monitor process, not the test: a test that looks at the process by its pid (its children, its
@@ -39,7 +39,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-IMPORT_TIME_PREFIXES = ("GRPC_", "GEVENT", "PYTHON", "LD_", "MPL")
+IMPORT_TIME_PREFIXES = ("GRPC_", "GEVENT", "PYTHON", "LD_", "MPL", "PROMETHEUS_", "TQDM_")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 REAP_SECONDS = 0.25
 
