@@ -37,7 +37,6 @@ FORKSERVERS = {
     ),
     "reports": ("reports.cli",),
     "reference_server": ("grpc", "reference_server.server", "reference_server.settings"),
-    "benchmarks": ("locust", "pandas", "psutil", "reports.cli", "grpc_user.run_files", "reference_server.process"),
 }
 POOL_VARIABLE = "FORKSERVER_POOL"
 READY_SECONDS = 30
