@@ -63,7 +63,9 @@ def test_a_run_keeps_the_garbage_collector_off_the_hot_path(serve, tmp_path):
     run = run_locust("gc_state", grpc_host(serve()), tmp_path, users=2, run_time="1s", locustfile=locustfile)
     assert run.returncode == 0, run.stderr[-2000:]
     state = json.loads(next(line for line in run.stderr.splitlines() if line.startswith("GC_STATE "))[9:])
-    assert state["frozen"] > 10_000, "start-up objects are out of the collector's reach"
+    # Frozen by the plugin's init: 63,368 objects in an exec'd Locust, 3,359 in a fork of the tests' fork server, which
+    # froze its own imports before it forked (tests/forkserver.py); none without the plugin's freeze.
+    assert state["frozen"] > 1_000, "start-up objects are out of the collector's reach"
     assert state["young_threshold"] == YOUNG_GENERATION_THRESHOLD
 
 
