@@ -278,8 +278,10 @@ def test_without_an_audit_the_probe_stops_looking_once_nothing_became_visible_fo
 def test_without_an_audit_samples_the_spent_share_cannot_follow_are_unknown_for_that_reason_at_once(serve, tmp_path):
     """A store slower than the load, the share spent while its samples wait: no poll can look for them after the
     stop. A new user's run waited the settle time and blamed the service ("none became visible for --audit-settle
-    6 s"), while every sample its own observer followed became visible in those seconds."""
-    server = serve("--store-rate", "20", "--flush-batch", "10")
+    6 s"), while every sample its own observer followed became visible in those seconds. A store of 5 logs/s: the
+    probe keeps a reserve for following its samples after the stop, by the backlog it saw (at 20 logs/s it now
+    follows them all), and before any was stored it sees only how long they have been pending."""
+    server = serve("--store-rate", "5", "--flush-batch", "10")
     started = time.monotonic()
     run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--freshness-query-share", "15", "--no-audit",
                      "--audit-timeout", "300", "--audit-settle", "30", run_time="4s", timeout=100)  # fmt: skip

@@ -249,3 +249,27 @@ def test_the_poller_polls_a_window_gap_apart_not_at_the_next_poll_interval_after
                       wall=lambda: clock[0])  # fmt: skip
     gaps = [later - earlier for earlier, later in zip(polls[3:], polls[4:], strict=False)]
     assert gaps and all(0.149 <= gap <= 0.151 for gap in gaps), gaps
+
+
+def test_the_last_sweep_gives_no_figure_coarser_than_the_bound_stated_its_samples_are_unknown_with_the_reason():
+    """A sample the share could no longer follow, found only by the last sweep 10 s after its last look, got that
+    sweep's bracket as its figure (p50 21,381 ms against a truth of 12,327 on a slow store): now it is unknown, and
+    why; one the sweep finds within the bound the polls stated keeps its figure."""
+    probe = FreshnessProbe("run", 20, 0.1)
+    fine, coarse = Sample("", 0, "WriteLog", 1000.0, acked_at=1.0), Sample("", 1, "WriteLog", 1000.1, acked_at=1.1)
+    for sample in (fine, coarse):
+        probe.acked(sample, sample.acked_at)
+    probe.max_poll_gap = 0.4  # the polls' bound so far
+    probe.pending.looked([fine, coarse], [], 2.0)
+    fine.last_look = 11.7  # looked for until just before the sweep
+    logs = [pb.LogEntry(metadata={PROBE_KEY: "run", SAMPLE_KEY: str(n)}) for n in (0, 1)]
+    answer = pb.QueryLogResponse(success=True, logs=logs).SerializeToString()
+    look = probe.look(12.0, everything=True)
+    assert look is not None and look.sweep
+    assert probe.observe(look, answer, 12.0) == 2
+    assert probe.histograms.combined().count == 1 and probe.max_poll_gap == 0.4
+    assert probe.unknown == [coarse] and not probe.pending
+    assert "found only by the last sweep, up to 10.0 s after the last look" in probe.unknown_because
+    assert "--freshness-query-share 1.5% was spent before they were visible" in probe.unknown_because
+    probe.finish()
+    assert probe.unknown == [coarse] and not probe.never_visible

@@ -127,13 +127,33 @@ def test_a_two_second_flush_at_100_calls_per_second_in_30_s_is_measured_in_a_win
         probe = run.probe
         assert run.windows.pace == "fine" and run.windows.limited and probe.held_back >= 1, seed
         assert len(run.brackets) == probe.samples["WriteLog"] >= 35, seed
-        assert max(run.brackets) <= 0.115 and probe.max_poll_gap == pytest.approx(max(run.brackets)), seed
-        assert max(run.found) <= 2.0 + 0.02 + 0.115, seed  # the flush timer's jitter, the bracket
+        # ~0.105 s before the learning took the flush cycle (a few more queries), 0.112 to 0.118 since
+        assert max(run.brackets) <= 0.125 and probe.max_poll_gap == pytest.approx(max(run.brackets)), seed
+        assert max(run.found) <= 2.0 + 0.02 + 0.125, seed  # the flush timer's jitter, the bracket
         assert probe.queries <= SHARE * run.calls, "the last sweep's query kept aside"
         found = probe.histograms.combined()
         p50s.append(found.value_at(50) / 1000)
         p95s.append(found.value_at(95) / 1000)
     assert 900 <= statistics.median(p50s) <= 1150 and 1800 <= statistics.median(p95s) <= 2050, (p50s, p95s)
+
+
+def test_flush_periods_longer_than_two_seconds_are_sampled_over_a_whole_cycle_and_spread_evenly_over_it():
+    """Before, a window sampled for at most 2 s and the store's pace was judged by one sample looked for at 2 s: a 6 s
+    flush gave p50s from 1,143 to 3,785 ms over six phases (PACED: a store that keeps up taken for a slower one).
+    Now learning samples until the store was seen storing twice, which gives the flush cycle from the acknowledgements
+    (6.0 s); a window then samples for that whole cycle, polled at a gap the share pays for (at most a tenth of it):
+    p50 ~ period / 2, p95 ~ 0.95 period, max ~ period + the bound, in every run."""
+    for period in (5.0, 6.0):
+        for seed in range(3):
+            run = simulate(flush_timer(period, phase=random.Random(100 + seed).uniform(0, period), seed=seed), 30,
+                           seed=seed, after_stop=15)  # fmt: skip
+            probe, found = run.probe, run.probe.histograms.combined()
+            assert run.windows.pace == "fine" and abs(run.windows.cycle - period) <= 0.1, (period, seed)
+            assert len(run.found) == probe.samples["WriteLog"] >= 15 * period, (period, seed)
+            assert max(run.brackets) <= period / 10 and probe.queries <= SHARE * run.calls, (period, seed)
+            assert abs(found.value_at(50) / 1e6 - period / 2) <= 0.12 * period / 2, (period, seed)
+            assert abs(found.value_at(95) / 1e6 - 0.95 * period) <= 0.1 * period, (period, seed)
+            assert found.value_at(100) / 1e6 <= period + 0.02 + max(run.brackets), (period, seed)
 
 
 def test_a_fifth_of_a_second_flush_at_100_calls_per_second_in_30_s_is_all_visible_within_about_0_3_s():
@@ -157,7 +177,7 @@ def test_a_store_slower_than_the_load_is_polled_by_the_samples_age_and_measured_
         run = simulate(slow_store(store_rate), seconds=30, after_stop=30)
         truth = [(acked - 0.002) * 100 / store_rate - acked for acked in run.acked]  # stored at t x 100 / store rate
         assert not run.probe.pending and run.windows.pace == "paced", store_rate
-        assert len(run.found) >= 20 and run.windows.windows >= (2 if store_rate == 60 else 1), (store_rate, run.found)
+        assert len(run.found) >= 20 and run.windows.windows >= 1, (store_rate, run.found)
         assert abs(statistics.median(run.found) / statistics.median(truth) - 1) <= 0.1, store_rate
         assert all(
             bracket <= max(0.4, 0.15 * found) + 0.7 for bracket, found in zip(run.brackets, run.found, strict=True)
@@ -172,7 +192,9 @@ def test_a_light_run_too_short_to_fund_a_window_at_the_poll_interval_opens_a_coa
     for known_end in (True, False):
         run = simulate(flush_timer(2.0, phase=0.7), seconds=10, after_stop=5, known_end=known_end)
         assert run.probe.samples["WriteLog"] >= 20 and len(run.found) == run.probe.samples["WriteLog"], known_end
-        assert 0.1 < run.probe.max_poll_gap <= 0.7 and run.probe.queries <= SHARE * run.calls
+        # Without a known end (a worker) the learning's whole flush cycle, held back, is the figure: its polls are
+        # up to LEARN_MAX_GAP_SECONDS apart
+        assert 0.1 < run.probe.max_poll_gap <= (0.7 if known_end else 1.5) and run.probe.queries <= SHARE * run.calls
 
 
 def test_a_store_slower_than_the_load_and_a_lossy_one_never_get_more_than_the_share_after_the_stop_either():
@@ -193,7 +215,25 @@ def test_at_1000_calls_a_second_the_share_pays_for_every_poll_and_the_probe_samp
     run = simulate(flush_timer(0.5, phase=0.3), seconds=10, rate=1000, after_stop=3)
     assert run.windows.windows == 0 and not run.windows.limited
     assert run.probe.samples["WriteLog"] >= 20 * 9 and len(run.brackets) == run.probe.samples["WriteLog"]
-    assert max(run.brackets) <= 0.1 + 0.0015 and run.probe.queries <= SHARE * run.calls
+    assert run.probe.queries <= SHARE * run.calls
+    # After the stop (nothing accrues) the samples still pending are polled a tenth of their age more apart
+    assert all(bracket <= 0.1 + 0.0015 + 0.1 * found for bracket, found in zip(run.brackets, run.found, strict=True))
+    assert sorted(run.brackets)[len(run.brackets) // 2] <= 0.1 + 0.0015
+
+
+def test_sampling_at_the_whole_rate_on_a_store_slower_than_the_load_keeps_what_its_samples_need_after_the_stop():
+    """1,000 calls/s on a store of 300 logs/s for 5 s: the share pays for a poll every interval, and the probe
+    sampled all the time. Before, its polls spent the share as the test stopped: the samples still pending were left
+    to the last sweep's wide bracket (measured: p50 21,381 ms against a truth of 12,327). Now it stops sampling while
+    what is saved and what accrues until the end still pays for following its samples after the stop (their
+    visibility carried by the backlog's growth), and polls them a tenth of their age apart: every sample is found
+    by the polls, each within a tenth of its visibility and the interval, within the share."""
+    run = simulate(slow_store(300, offered=1000), seconds=5, rate=1000, after_stop=40)
+    truth = [(acked - 0.002) * 1000 / 300 - acked for acked in run.acked]
+    assert run.windows.limited and not run.probe.pending and len(run.found) == run.probe.samples["WriteLog"] >= 40
+    assert all(bracket <= 0.1 + 0.0015 + 0.1 * found for bracket, found in zip(run.brackets, run.found, strict=True))
+    assert abs(statistics.median(run.found) / statistics.median(truth) - 1) <= 0.1
+    assert run.probe.queries <= SHARE * run.calls
 
 
 def test_the_summary_says_how_many_samples_were_taken_of_those_asked_and_why_fewer():
@@ -250,11 +290,13 @@ class Observer:
                         self.first_seen[number] = (asked, dt.datetime.fromisoformat(entry.timestamp).timestamp())
                 self._stop.wait(every)
 
-    def stop(self) -> list[float]:
-        """Stop; each sample's visibility (ms) from its log's timestamp to the first query that returned it."""
+    def stop(self, last: int | None = None) -> list[float]:
+        """Stop; each sample's visibility (ms) from its log's timestamp to the first query that returned it, of the
+        ``last`` highest-numbered samples (all when None: the learning's samples, held back, come first)."""
         self._stop.set()
         self._thread.join(10)
-        return sorted((seen - logged) * 1000 for seen, logged in self.first_seen.values())
+        numbers = sorted(self.first_seen)[-last:] if last else sorted(self.first_seen)
+        return sorted((self.first_seen[n][0] - self.first_seen[n][1]) * 1000 for n in numbers)
 
 
 @pytest.mark.slow  # real time: a real Locust run
@@ -334,13 +376,14 @@ def test_at_the_defaults_a_light_load_on_a_store_slower_than_it_is_measured_with
         run = run_locust("single", grpc_host(server), tmp_path, "--target-rps", "100", "--run-id", "slow",
                          "--audit-timeout", "30", "--audit-settle", "3", run_time="12s", timeout=150)  # fmt: skip
     finally:
-        truth = observer.stop()
+        seen = observer.stop()
     assert run.returncode == 0, run.stderr[-2000:]
     data = run.json("freshness")
     row = data["aggregated"]
-    # The observer also saw the learning samples (a few, held back: never counted)
-    assert row["visible"] == row["samples"] == len(truth) - data["held_back"] >= 15, (data, len(truth))
+    # The observer also saw the learning samples (held back: never counted), taken before the windows' ones
+    assert row["visible"] == row["samples"] == len(seen) - data["held_back"] >= 15, (data, len(seen))
     assert data["never_visible"] == 0, data
+    truth = observer.stop(last=row["samples"])
     true_p50, gap = statistics.median(truth), data["max_poll_gap_ms"]
     assert abs(row["p50"] - true_p50) <= 0.15 * true_p50 + gap, (row, true_p50, gap)
     p50s = history_p50s(run)
@@ -400,7 +443,11 @@ def test_at_the_defaults_unpaced_users_are_sampled_at_the_full_rate_each_within_
     # The share pays for every poll, with a margin, from ~830 calls/s; a busy machine calls less, and samples in
     # windows a gap of up to a tenth of the longest visibility apart (0.31 s at ~300 calls/s, load 8.5 on 2 cores).
     if calls_per_second >= 900:
-        assert not data["sampling_limited"] and data["samples"] >= 0.8 * data["asked"], (calls_per_second, data)
+        assert not data["sampling_limited"] and data["samples"] >= 0.8 * data["asked"], (
+            calls_per_second,
+            data,
+            data["held_back"],
+        )
         assert data["max_poll_gap_ms"] <= 100 + SLACK_MS, data
     else:
         assert data["max_poll_gap_ms"] <= 400 + SLACK_MS, (calls_per_second, data)

@@ -48,9 +48,11 @@ class PollPacing:
 
     def step(self, probe: FreshnessProbe, now: float, probe_now: float) -> None:
         """Open or close the probe's sampling for ``now`` (``time.time`` s; ``probe_now``: the probe's clock)."""
-        if probe.rate * probe.share() <= 0:  # nothing to sample (the master: its workers sample)
+        if probe.rate * probe.share() <= 0:  # nothing to sample (the master: its workers sample; the users stopped)
             if probe.sampling:
                 probe.close_sampling()
+            if not self.budget.running and math.isinf(self.longest):  # the samples pending are polled by their age
+                self.windows.step(probe, now, probe_now)  # type: ignore[union-attr]
         elif math.isinf(self.longest):
             self.windows.step(probe, now, probe_now)  # type: ignore[union-attr]
             probe.sampling_limited = probe.sampling_limited or self.windows.limited  # type: ignore[union-attr]

@@ -15,7 +15,8 @@ keyed by (request name, ``OK``), over the whole run, per history interval, and n
 with its age, so the master keeps looking for them during the audit without comparing two clocks. Samples still
 pending at the end are *never visible* when the service was seen to settle (the audit's verdict, or the settle
 rule without an audit), *unknown* when the looking was cut short (an interrupted or unsettled audit, a failed
-query).
+query). A sample the last sweep finds with a bracket wider than the bound the polls stated (the query share was spent
+before it was visible) is unknown too, with the reason: never a figure coarser than the one stated.
 
 Samples taken while ``holding`` (a window coarser than the poll interval, taken in case no finer one comes; the one
 that learns the store's pace) are *held back*: not counted, their figures not recorded, until ``release_held``
@@ -90,11 +91,13 @@ def _epoch(text: str) -> float | None:
 
 @dataclass(slots=True)
 class Look:
-    """One poll's QueryLog: its serialized request and the samples it looks for (current, overdue)."""
+    """One poll's QueryLog: its serialized request, the samples it looks for (current, overdue), and whether it is
+    the last sweep (every pending sample, once, at the end)."""
 
     payload: bytes
     current: list[Sample]
     overdue: list[Sample]
+    sweep: bool = False
 
 
 @dataclass
@@ -114,8 +117,11 @@ class FreshnessProbe:
     ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
     of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's).
     ``longest_found``: the longest visibility found (s), of the sample acknowledged at ``longest_found_at``
-    (monotonic s). ``window``, ``window_taken``: a capacity step's visible samples and the samples counted in it (here
-    and at the workers), from ``start_window`` on.
+    (monotonic s); ``latest_found``: the visibility (s) of the latest acknowledged sample found, at
+    ``latest_found_at`` (a backlog's growth); ``coarse_unknown``: the samples the last sweep found with a bracket
+    wider than the bound stated (``coarse_gap``, s, the widest), unknown, never a coarser figure. ``window``,
+    ``window_taken``: a capacity step's visible samples and the samples counted in it (here and at the workers), from
+    ``start_window`` on.
     """
 
     run_id: str
@@ -134,6 +140,8 @@ class FreshnessProbe:
     never_visible: list[Sample] = field(default_factory=list)
     unknown: list[Sample] = field(default_factory=list)
     unknown_because: str = ""
+    coarse_unknown: int = 0
+    coarse_gap: float = 0.0
     queries: int = 0
     query_failures: int = 0
     error: str = ""
@@ -145,6 +153,8 @@ class FreshnessProbe:
     sampling_limited: bool = False
     longest_found: float = 0.0
     longest_found_at: float = 0.0
+    latest_found: float = 0.0
+    latest_found_at: float = 0.0
     remote_pending: dict[str, int] = field(default_factory=dict)
     closed: bool = False
     late_after: float = 0.0
@@ -295,7 +305,7 @@ class FreshnessProbe:
             end_time=_rfc3339(max(times) + WINDOW_MARGIN_SECONDS),
             limit=min(self._seen + LIMIT_MARGIN, MAX_LIMIT),
         )
-        return Look(request.SerializeToString(), current, overdue)
+        return Look(request.SerializeToString(), current, overdue, sweep=everything)
 
     def asking(self) -> None:
         """A query is about to be sent (it counts as one of the probe's calls, whatever its outcome)."""
@@ -325,11 +335,24 @@ class FreshnessProbe:
                 if sample.held:
                     self.held_found.append((sample, latency, gap))
                     self.held_longest = max(self.held_longest, latency)
+                elif look.sweep and gap > max(self.max_poll_gap, self.poll_interval) * (1 + 1e-9):
+                    self._too_coarse(sample, gap)
                 else:
                     self._found(sample, latency, gap)
                 found += 1
         self.pending.looked(look.current, look.overdue, asked_at)
         return found
+
+    def _too_coarse(self, sample: Sample, gap: float) -> None:
+        """A sample the last sweep found ``gap`` s after its last look, wider than any bracket stated so far: unknown
+        with the reason, never a coarser figure (the query share was spent before it was visible)."""
+        self.unknown.append(sample)
+        self.coarse_unknown, self.coarse_gap = self.coarse_unknown + 1, max(self.coarse_gap, gap)
+        self.unknown_because = (
+            f"{self.coarse_unknown:,} found only by the last sweep, up to {self.coarse_gap:,.1f} s after the last "
+            f"look, wider than the bound stated: --freshness-query-share {self.query_share:g}% was spent before "
+            "they were visible; raise it to follow them"
+        )
 
     def _found(self, sample: Sample, latency: float, gap: float) -> None:
         """A found sample's figure: its visibility ``latency`` and its bracket ``gap`` (s)."""
@@ -339,6 +362,8 @@ class FreshnessProbe:
             _keep_largest(self.phase_poll_gaps, sample.phase, gap)
         if latency >= self.longest_found:
             self.longest_found, self.longest_found_at = latency, sample.acked_at
+        if sample.acked_at >= self.latest_found_at:
+            self.latest_found, self.latest_found_at = latency, sample.acked_at
         self.record(sample.name, latency * 1000, sample.phase)
         self._for_window(sample.acked_at, latency)
 
@@ -354,10 +379,11 @@ class FreshnessProbe:
             self._found(sample, latency, gap)
         self.held, self.held_found, self.held_longest = [], [], 0.0
 
-    def drop_held(self, since: int = 0) -> None:
-        """Leave the held samples out for good, those held from the ``since``-th on (no longer looked for; counted in
-        ``held_back`` only)."""
-        dropped, self.held = self.held[since:], self.held[:since]
+    def drop_held(self, since: int = 0, keep: Callable[[Sample], bool] = lambda sample: False) -> None:
+        """Leave the held samples out for good, those held from the ``since``-th on but the ones ``keep`` keeps
+        held (no longer looked for; counted in ``held_back`` only)."""
+        dropped = [sample for sample in self.held[since:] if not keep(sample)]
+        self.held = self.held[:since] + [sample for sample in self.held[since:] if keep(sample)]
         for sample in dropped:
             if sample.pending:
                 self.pending.pop(sample.key)
@@ -462,7 +488,7 @@ class FreshnessProbe:
         left = self.pending.clear()
         if unknown_because and left:
             self.unknown.extend(left)
-            self.unknown_because = unknown_because
+            self.unknown_because = "; ".join(filter(None, (unknown_because, self.unknown_because)))
         else:
             self.never_visible.extend(left)
 
