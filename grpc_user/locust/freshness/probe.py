@@ -15,8 +15,9 @@ keyed by (request name, ``OK``), over the whole run, per history interval, and n
 with its age, so the master keeps looking for them during the audit without comparing two clocks. Samples still
 pending at the end are *never visible* when the service was seen to settle (the audit's verdict, or the settle
 rule without an audit), *unknown* when the looking was cut short (an interrupted or unsettled audit, a failed
-query). A sample the last sweep finds with a bracket wider than the bound the polls stated (the query share was spent
-before it was visible) is unknown too, with the reason: never a figure coarser than the one stated.
+query). A sample the last sweep finds with a bracket more than twice the bound the polls stated and a tenth of its
+visibility (the query share was spent before it was visible) is unknown too, with the reason: never a figure much
+coarser than the one stated.
 
 Samples taken while ``holding`` (a window coarser than the poll interval, taken in case no finer one comes; the one
 that learns the store's pace) are *held back*: not counted, their figures not recorded, until ``release_held``
@@ -38,7 +39,13 @@ from google.protobuf.message import DecodeError
 from grpc_user import calls
 from grpc_user.histograms import Latencies, LatencyHistograms
 from grpc_user.locust.counts.phases import METADATA_KEY as PHASE_KEY
-from grpc_user.locust.freshness.pending import CURRENT_TIMES_LONGEST, MIN_CURRENT_SECONDS, PendingSamples, Sample
+from grpc_user.locust.freshness.pending import (
+    CURRENT_TIMES_LONGEST,
+    MIN_CURRENT_SECONDS,
+    RELATIVE_GAP,
+    PendingSamples,
+    Sample,
+)
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.results import OK
 
@@ -65,6 +72,9 @@ NAMED_SAMPLES = 20
 CATCH_UP_SECONDS = 1.0
 # Bounded memory against a service that stores nothing: no new sample while this many are pending.
 MAX_PENDING = 10_000
+# The last sweep's figure of a sample is kept when its bracket is within this many times the bound the polls stated
+# (or a tenth of its visibility, as the polls of a slow sample): a sweep right after a poll brackets as a poll does.
+COARSE_TIMES_BOUND = 2.0
 # A QueryLog that fails this way will not work later either: the probe stops and says why.
 FATAL_STATUSES = frozenset({"UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"})
 
@@ -335,7 +345,8 @@ class FreshnessProbe:
                 if sample.held:
                     self.held_found.append((sample, latency, gap))
                     self.held_longest = max(self.held_longest, latency)
-                elif look.sweep and gap > max(self.max_poll_gap, self.poll_interval) * (1 + 1e-9):
+                elif look.sweep and gap > max(COARSE_TIMES_BOUND * max(self.max_poll_gap, self.poll_interval),
+                                              RELATIVE_GAP * latency):  # fmt: skip
                     self._too_coarse(sample, gap)
                 else:
                     self._found(sample, latency, gap)
@@ -344,13 +355,14 @@ class FreshnessProbe:
         return found
 
     def _too_coarse(self, sample: Sample, gap: float) -> None:
-        """A sample the last sweep found ``gap`` s after its last look, wider than any bracket stated so far: unknown
-        with the reason, never a coarser figure (the query share was spent before it was visible)."""
+        """A sample the last sweep found ``gap`` s after its last look, more than ``COARSE_TIMES_BOUND`` times the
+        bound stated so far and a tenth of its visibility: unknown with the reason, never a coarser figure (the query
+        share was spent before it was visible)."""
         self.unknown.append(sample)
         self.coarse_unknown, self.coarse_gap = self.coarse_unknown + 1, max(self.coarse_gap, gap)
         self.unknown_because = (
             f"{self.coarse_unknown:,} found only by the last sweep, up to {self.coarse_gap:,.1f} s after the last "
-            f"look, wider than the bound stated: --freshness-query-share {self.query_share:g}% was spent before "
+            f"look, more than twice the bound stated: --freshness-query-share {self.query_share:g}% was spent before "
             "they were visible; raise it to follow them"
         )
 
