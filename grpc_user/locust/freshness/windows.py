@@ -319,7 +319,8 @@ class SamplingWindows:
         then found was stored at the next flush, so ``cycle`` is the time between the two (the flush period, to the
         sample spacing; for a store at work all the time the progress between two polls), at least the longest that
         a found sample was surely not visible. Nothing found within ``LEARN_PATIENCE_SECONDS``: ``PACED``. Then
-        the learning samples are dropped, never counted."""
+        the learning samples are dropped, never counted, but for those of the whole cycle of a store that keeps up:
+        held back, counted only if no window counts any (``FreshnessProbe.settle_held``)."""
         if self.cycle:
             self._recheck(probe)
             return
@@ -376,10 +377,12 @@ class SamplingWindows:
 
     def _sampling_for(self, known: float) -> float:
         """How long a window samples, ``known`` the longest visibility found (s): a store that keeps up, a whole
-        flush cycle or more, so that every phase of it is sampled evenly; a slower one, at most
-        ``FIRST_TAIL_SECONDS`` (its samples are polled by their age)."""
+        number of its flush cycles (``cycle``, else ``known``), at least ``FIRST_TAIL_SECONDS``, so that every phase
+        of the flush is sampled as often; a slower one, at most ``FIRST_TAIL_SECONDS`` (its samples are polled by
+        their age)."""
         if self.pace == FINE:
-            return max(known, MIN_SAMPLING_SECONDS)
+            cycle = max(self.cycle or known, 1e-3)
+            return cycle * max(math.ceil(FIRST_TAIL_SECONDS / cycle - 1e-6), 1)
         return min(max(known, MIN_SAMPLING_SECONDS), FIRST_TAIL_SECONDS)
 
     def _tail(self, known: float) -> float:
@@ -469,7 +472,8 @@ class SamplingWindows:
     @staticmethod
     def _stated(probe: FreshnessProbe) -> float:
         """The coarsest gap a test's last window may have: any while no sample was found (a figure with its bound
-        stated is better than none), else no coarser than the largest bracket so far (it would widen the bound)."""
+        stated is better than none), else no coarser than the largest bracket so far (it would widen the bound), or
+        than the learning's held-back cycle's (a window coarser than that would be no better)."""
         if probe.max_poll_gap > 0:
             return probe.max_poll_gap
         return max((gap for _, _, gap in probe.held_found), default=0.0) or math.inf
