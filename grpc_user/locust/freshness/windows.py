@@ -105,6 +105,9 @@ LEARN_LAG_SECONDS = 1.0
 LEARN_RELATIVE_GAP = 0.5
 LEARN_MIN_GAP_SECONDS = 0.5
 LEARN_MAX_GAP_SECONDS = 1.5
+# A window of a store that keeps up samples the fewest whole cycles that make FIRST_TAIL_SECONDS, less this many
+# cycles: a 2 s flush learnt as 1.98 s samples one cycle, not two.
+CYCLE_SLACK = 0.1
 # Learning that found no stored log for this long (s) takes the store for one slower than the load: a flush period
 # longer than this is measured as a backlog is.
 LEARN_PATIENCE_SECONDS = 10.0
@@ -381,8 +384,8 @@ class SamplingWindows:
         of the flush is sampled as often; a slower one, at most ``FIRST_TAIL_SECONDS`` (its samples are polled by
         their age)."""
         if self.pace == FINE:
-            cycle = max(self.cycle or known, 1e-3)
-            return cycle * max(math.ceil(FIRST_TAIL_SECONDS / cycle - 1e-6), 1)
+            cycle = max(self.cycle or known, 1e-3)  # a cycle learnt 1.98 s of a 2 s flush is one, not two
+            return cycle * max(math.ceil(FIRST_TAIL_SECONDS / cycle - CYCLE_SLACK), 1)
         return min(max(known, MIN_SAMPLING_SECONDS), FIRST_TAIL_SECONDS)
 
     def _tail(self, known: float) -> float:
