@@ -138,3 +138,30 @@ def test_the_defaults_and_documented_offs_still_pass():
     assert settings.arrival_rate is None and settings.target_rps == 0 and settings.max_requests == 0
     searching = check(capacity_search=True, capacity_step="3", capacity_start="1")
     assert searching.capacity.step_seconds == 3 and searching.capacity.start == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "named", "accepted"),
+    [
+        # Issue 25: the SLO given is named, not the poll interval left at its default.
+        ({"slo_visibility_p95_ms": "0.001"}, "--slo-visibility-p95-ms='0.001'", "at least 200 ms"),
+        ({"slo_visibility_p95_ms": "150"}, "--slo-visibility-p95-ms='150'", "at least 20 ms with --freshness-poll"),
+        # Below twice the shortest interval, no interval allows it: the SLO is named, with what it accepts.
+        (
+            {"slo_visibility_p95_ms": "5", "freshness_poll_interval": "0.01"},
+            "--slo-visibility-p95-ms='5'",
+            "at least 20 ms",
+        ),
+        # Both given, the SLO possible: the interval is the one to lower.
+        (
+            {"slo_visibility_p95_ms": "100", "freshness_poll_interval": "0.2"},
+            "--freshness-poll-interval='0.2'",
+            "at most half of --slo-visibility-p95-ms (100 ms)",
+        ),
+    ],
+)
+def test_a_freshness_slo_below_twice_the_poll_interval_names_the_option_given(options, named, accepted):
+    with pytest.raises(OptionError) as refused:
+        check(capacity_search=True, **options)
+    line = str(refused.value)
+    assert "\n" not in line and line.startswith(named) and accepted in line, line

@@ -513,11 +513,30 @@ def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) ->
             raw("slo_visibility_p95_ms"),
             "a freshness SLO needs the freshness probe: not with --no-freshness",
         )
-    slo_ms = settings.capacity.slo_visibility_p95_ms
-    if slo_ms and settings.freshness_poll_interval > slo_ms / 2000:
-        raise OptionError("--freshness-poll-interval", raw("freshness_poll_interval"), f"at most half of "
-                          f"--slo-visibility-p95-ms ({slo_ms:g} ms): each visibility figure is late by up to the poll "
-                          "interval")  # fmt: skip
+    _check_slo_poll_interval(settings, options)
+
+
+def _check_slo_poll_interval(settings: SuiteSettings, options: argparse.Namespace) -> None:
+    """A freshness SLO at least twice the poll interval (each visibility figure is late by up to it). The refusal
+    names the option the user gave: the SLO when the poll interval is the default or no interval allows the SLO
+    (``--slo-visibility-p95-ms 0.001`` was refused as ``--freshness-poll-interval='0.1'``), else the interval."""
+    assert settings.capacity is not None  # checked by the caller
+    slo_ms, interval = settings.capacity.slo_visibility_p95_ms, settings.freshness_poll_interval
+    if not slo_ms or interval <= slo_ms / 2000:
+        return
+    declared = BY_DEST["freshness_poll_interval"]
+    raw_interval = getattr(options, declared.dest, declared.default)
+    interval_given = declared.value(raw_interval) != declared.value(declared.default)
+    if interval_given and slo_ms >= 2000 * MIN_FRESHNESS_POLL_SECONDS:
+        raise OptionError("--freshness-poll-interval", raw_interval, f"at most half of --slo-visibility-p95-ms "
+                          f"({slo_ms:g} ms): each visibility figure is late by up to the poll interval")  # fmt: skip
+    declared = BY_DEST["slo_visibility_p95_ms"]
+    raise OptionError("--slo-visibility-p95-ms", getattr(options, declared.dest, declared.default),
+                      f"0 (no freshness SLO) or at least {2000 * interval:g} ms, twice --freshness-poll-interval "
+                      f"({interval:g} s): each visibility figure is late by up to the poll interval"
+                      + ("" if interval_given or interval <= MIN_FRESHNESS_POLL_SECONDS else
+                         f"; at least {2000 * MIN_FRESHNESS_POLL_SECONDS:g} ms with --freshness-poll-interval "
+                         f"{MIN_FRESHNESS_POLL_SECONDS:g}"))  # fmt: skip
 
 
 def settings_from_options(
