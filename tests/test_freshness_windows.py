@@ -460,3 +460,20 @@ def test_at_the_defaults_unpaced_users_are_sampled_at_the_full_rate_each_within_
         assert data["max_poll_gap_ms"] <= 100 + SLACK_MS, data
     else:
         assert data["max_poll_gap_ms"] <= 400 + SLACK_MS, (calls_per_second, data)
+
+
+def test_a_learning_the_stop_cuts_short_keeps_its_samples_counted_when_no_window_counted_any():
+    """Issue 25: a 30 s flush in a 5 s run. The stop came while the probe learnt the store's pace, and its samples
+    were dropped: '0 of 0 samples visible ... (and 61 taken to learn the store's pace ..., not counted)'. Now they are
+    held to the end and counted, as no window counted any: found ones with their bracket, the rest pending
+    to the end."""
+    run = simulate(flush_timer(30.0, phase=29.0), seconds=5, after_stop=30)
+    probe = run.probe
+    assert run.windows.windows == 0 and probe.held_back == 0, probe.held_back
+    assert probe.counted() >= 40 and probe.counted() == len(run.found) + len(probe.pending), probe.counted()
+    assert probe.queries <= SHARE * run.calls + 1
+    # The share was spent before the flush (this simulation has no last sweep): unknown, with the reason given
+    probe.finish("--freshness-query-share 1.5% of the calls was spent")
+    data = figures(probe, 20)
+    assert data["samples"] == data["unknown"] == probe.counted() and data["held_back"] == 0
+    assert "share 1.5% of the calls was spent" in summary_line(data)

@@ -209,8 +209,8 @@ class SamplingWindows:
             self.withheld += now - self.last_step
             self.limited = self.limited or self.withheld > LIMITED_AFTER_SECONDS
         self.last_step = now
-        if not self.budget.running:
-            self._close(probe)
+        if not self.budget.running:  # a learning the stop cut short keeps its samples held: counted if no window was
+            self._close(probe, keep=lambda sample: True)  # (settle_held; a 30 s flush in 5 s dropped them all)
             self.tail = 0.0 if math.isinf(self.tail) else self.tail  # after the stop, samples taken all the time age
             return
         spendable = self.budget.spendable(probe.queries)
