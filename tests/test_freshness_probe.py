@@ -255,7 +255,7 @@ def test_the_last_sweep_gives_no_figure_coarser_than_the_bound_stated_its_sample
     """A sample the share could no longer follow, found only by the last sweep 10 s after its last look, got that
     sweep's bracket as its figure (p50 21,381 ms against a truth of 12,327 on a slow store): now it is unknown, and
     why; one the sweep finds within the bound the polls stated keeps its figure."""
-    probe = FreshnessProbe("run", 20, 0.1)
+    probe = FreshnessProbe("run", 20, 0.1, share_spent=lambda: True)
     fine, coarse = Sample("", 0, "WriteLog", 1000.0, acked_at=1.0), Sample("", 1, "WriteLog", 1000.1, acked_at=1.1)
     for sample in (fine, coarse):
         probe.acked(sample, sample.acked_at)
@@ -273,3 +273,38 @@ def test_the_last_sweep_gives_no_figure_coarser_than_the_bound_stated_its_sample
     assert "--freshness-query-share 1.5% was spent before they were visible" in probe.unknown_because
     probe.finish()
     assert probe.unknown == [coarse] and not probe.never_visible
+
+
+def sweep_finds(probe: FreshnessProbe, acked_at: float, last_look: float, swept_at: float) -> Sample:
+    """One sample acknowledged at ``acked_at``, last looked for at ``last_look``, found by the last sweep at
+    ``swept_at`` (s)."""
+    sample = Sample("", 0, "WriteLog", 1000.0, acked_at=acked_at)
+    probe.acked(sample, acked_at)
+    probe.pending.looked([sample], [], last_look)
+    look = probe.look(swept_at, everything=True)
+    assert look is not None and look.sweep
+    logs = [pb.LogEntry(metadata={PROBE_KEY: "run", SAMPLE_KEY: "0"})]
+    assert probe.observe(look, pb.QueryLogResponse(success=True, logs=logs).SerializeToString(), swept_at) == 1
+    return sample
+
+
+def test_a_sample_the_polls_followed_as_paced_after_the_stop_keeps_the_last_sweep_s_figure():
+    """Issue 25: after the stop the polls come the interval plus a tenth of the youngest sample's age apart; a sample
+    1.4 s old at its last look, found by the sweep 0.24 s later, was unknown ('13 found only by the last sweep, up to
+    0.2 s after the last look') against max(2 x 0.105, a tenth of 1.64 s). Its bracket is what its polls gave."""
+    probe = FreshnessProbe("run", 20, 0.1)
+    probe.max_poll_gap = 0.105
+    sweep_finds(probe, acked_at=1.0, last_look=2.4, swept_at=2.64)
+    assert not probe.unknown and probe.histograms.combined().count == 1
+    assert abs(probe.max_poll_gap - 0.24) < 1e-9, "its bracket is the stated bound"
+
+
+def test_a_sample_unknown_by_the_last_sweep_blames_the_share_only_when_it_was_spent():
+    for spent in (True, False):
+        probe = FreshnessProbe("run", 20, 0.1, query_share=15, share_spent=lambda spent=spent: spent)
+        probe.max_poll_gap = 0.105
+        sweep_finds(probe, acked_at=1.0, last_look=2.0, swept_at=5.0)  # 3 s unlooked-for at 4 s: too coarse
+        assert len(probe.unknown) == 1 and "up to 3.0 s after the last look" in probe.unknown_because
+        blamed = "--freshness-query-share 15% was spent before they were visible" in probe.unknown_because
+        assert blamed == spent, probe.unknown_because
+        assert spent or "less often than paced" in probe.unknown_because

@@ -15,9 +15,10 @@ keyed by (request name, ``OK``), over the whole run, per history interval, and n
 with its age, so the master keeps looking for them during the audit without comparing two clocks. Samples still
 pending at the end are *never visible* when the service was seen to settle (the audit's verdict, or the settle
 rule without an audit), *unknown* when the looking was cut short (an interrupted or unsettled audit, a failed
-query). A sample the last sweep finds with a bracket more than twice the bound the polls stated and a tenth of its
-visibility (the query share was spent before it was visible) is unknown too, with the reason: never a figure much
-coarser than the one stated.
+query). A sample the last sweep finds with a bracket more than twice the bound the polls stated and than their
+pacing by age (the poll interval plus a tenth of its visibility, an interval of slack) is unknown too, with the
+reason (the query share was spent before it was visible, or the polls came less often than paced): never a figure
+much coarser than the one stated.
 
 Samples taken while ``holding`` (a window coarser than the poll interval, taken in case no finer one comes; the one
 that learns the store's pace) are *held back*: not counted, their figures not recorded, until ``release_held``
@@ -73,7 +74,8 @@ CATCH_UP_SECONDS = 1.0
 # Bounded memory against a service that stores nothing: no new sample while this many are pending.
 MAX_PENDING = 10_000
 # The last sweep's figure of a sample is kept when its bracket is within this many times the bound the polls stated
-# (or a tenth of its visibility, as the polls of a slow sample): a sweep right after a poll brackets as a poll does.
+# (or this many poll intervals and a tenth of its visibility, as the polls of a slow sample and those after the stop
+# are paced): a sweep right after a poll brackets as a poll does.
 COARSE_TIMES_BOUND = 2.0
 # A QueryLog that fails this way will not work later either: the probe stops and says why.
 FATAL_STATUSES = frozenset({"UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "INVALID_ARGUMENT"})
@@ -101,13 +103,14 @@ def _epoch(text: str) -> float | None:
 
 @dataclass(slots=True)
 class Look:
-    """One poll's QueryLog: its serialized request, the samples it looks for (current, overdue), and whether it is
-    the last sweep (every pending sample, once, at the end)."""
+    """One poll's QueryLog: its serialized request, the samples it looks for (current, overdue), whether it is
+    the last sweep (every pending sample, once, at the end) and whether the query share was spent before it."""
 
     payload: bytes
     current: list[Sample]
     overdue: list[Sample]
     sweep: bool = False
+    share_spent: bool = False
 
 
 @dataclass
@@ -315,7 +318,8 @@ class FreshnessProbe:
             end_time=_rfc3339(max(times) + WINDOW_MARGIN_SECONDS),
             limit=min(self._seen + LIMIT_MARGIN, MAX_LIMIT),
         )
-        return Look(request.SerializeToString(), current, overdue, sweep=everything)
+        return Look(request.SerializeToString(), current, overdue, sweep=everything,
+                    share_spent=everything and self.share_spent())  # fmt: skip
 
     def asking(self) -> None:
         """A query is about to be sent (it counts as one of the probe's calls, whatever its outcome)."""
@@ -345,25 +349,37 @@ class FreshnessProbe:
                 if sample.held:
                     self.held_found.append((sample, latency, gap))
                     self.held_longest = max(self.held_longest, latency)
-                elif look.sweep and gap > max(COARSE_TIMES_BOUND * max(self.max_poll_gap, self.poll_interval),
-                                              RELATIVE_GAP * latency):  # fmt: skip
-                    self._too_coarse(sample, gap)
+                elif look.sweep and gap > self._coarsest_kept(latency):
+                    self._too_coarse(sample, gap, look.share_spent)
                 else:
                     self._found(sample, latency, gap)
                 found += 1
         self.pending.looked(look.current, look.overdue, asked_at)
         return found
 
-    def _too_coarse(self, sample: Sample, gap: float) -> None:
-        """A sample the last sweep found ``gap`` s after its last look, more than ``COARSE_TIMES_BOUND`` times the
-        bound stated so far and a tenth of its visibility: unknown with the reason, never a coarser figure (the query
-        share was spent before it was visible)."""
+    def _coarsest_kept(self, latency: float) -> float:
+        """The widest bracket (s) the last sweep may give a sample of ``latency`` s and keep its figure: what the
+        polls that followed it give, ``COARSE_TIMES_BOUND`` times the bound they stated, or, as they are paced after
+        the stop and for a slow sample, the poll interval plus a tenth of its visibility, with a poll interval of
+        slack (a sample followed so, 0.24 s after its last look at 1.6 s, was unknown against 0.21 s)."""
+        paced = COARSE_TIMES_BOUND * self.poll_interval + RELATIVE_GAP * latency
+        return max(COARSE_TIMES_BOUND * max(self.max_poll_gap, self.poll_interval), paced)
+
+    def _too_coarse(self, sample: Sample, gap: float, share_spent: bool) -> None:
+        """A sample the last sweep found ``gap`` s after its last look, wider than ``_coarsest_kept``: unknown with
+        the reason, never a coarser figure: the query share was spent before it was visible (``share_spent``), else
+        the polls did not look for it as paced."""
         self.unknown.append(sample)
         self.coarse_unknown, self.coarse_gap = self.coarse_unknown + 1, max(self.coarse_gap, gap)
+        why = (
+            f"--freshness-query-share {self.query_share:g}% was spent before they were visible; raise it to follow them"
+            if share_spent
+            else f"the polls looked for them less often than paced (the client busy or its queries slow), with "
+            f"--freshness-query-share {self.query_share:g}% not spent"
+        )
         self.unknown_because = (
             f"{self.coarse_unknown:,} found only by the last sweep, up to {self.coarse_gap:,.1f} s after the last "
-            f"look, more than twice the bound stated: --freshness-query-share {self.query_share:g}% was spent before "
-            "they were visible; raise it to follow them"
+            f"look, more than twice the bound stated and the poll interval plus a tenth of their visibility: {why}"
         )
 
     def _found(self, sample: Sample, latency: float, gap: float) -> None:
