@@ -248,8 +248,17 @@ def test_sampling_at_the_whole_rate_on_a_store_slower_than_the_load_keeps_what_i
 def test_the_summary_says_how_many_samples_were_taken_of_those_asked_and_why_fewer():
     probe = FreshnessProbe("run", 20, 0.1)
     probe.record("WriteLog", 900.0)
-    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap = 84, 200.4, 0.1
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap = 84, 84.4, 0.1
     assert "; sampled" not in summary_line(figures(probe, 20))
+    # Issue 25: fewer taken than asked is said whatever the cause (a store-rate 300 run took 85 of 101, silently)
+    probe.asked, probe.asked_unsampled = 101.2, 14.6
+    line = summary_line(figures(probe, 20))
+    assert "; sampled 84 of 101 asked: 15 fell due while the probe did not sample (its first seconds" in line, line
+    assert "2 fell due while no call came to take them" in line and "query-share" not in line.split("; sampled")[1]
+    probe.held_back = 1
+    assert "1 fell due while no call came" in summary_line(figures(probe, 20))
+    assert "(owed for 1 s at most) (and 1 taken to learn the store's pace" in summary_line(figures(probe, 20))
+    probe.asked, probe.asked_unsampled, probe.held_back = 200.4, 0.0, 0
     probe.sampling_limited = True
     data = figures(probe, 20)
     assert (data["asked"], data["sampling_limited"]) == (200, True)

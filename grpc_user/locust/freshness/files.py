@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from grpc_user.histograms import Latencies
-from grpc_user.locust.freshness.probe import FreshnessProbe
+from grpc_user.locust.freshness.probe import CATCH_UP_SECONDS, FreshnessProbe
 from grpc_user.run_files.schema import HELD_BACK_MEANS, WIDER_THAN_ASKED
 
 
@@ -30,6 +30,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
     asked for). ``asked``: the samples the sample rate asked for over the test (each process its share);
+    ``asked_unsampled``: those of them asked while the probe did not sample;
     ``sampling_limited``: the query share took fewer (``samples``), in windows; ``held_back``: samples taken and
     not counted in any figure or count (the learning samples, and a coarse window's when a finer one measured);
     ``taken``: every sample taken, counted or held back (or held, not settled yet). ``samples``: those counted, each
@@ -60,6 +61,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "slo_poll_interval_ms": None if math.isinf(longest) else round(longest * 1000, 3),
         "max_poll_gap_ms": aggregated["max_poll_gap_ms"],
         "asked": round(probe.asked),
+        "asked_unsampled": round(probe.asked_unsampled),
         "sampling_limited": probe.sampling_limited,
         "held_back": probe.held_back,
         "taken": aggregated["samples"] + probe.held_back + len(probe.held),
@@ -150,14 +152,28 @@ def summary_line(data: dict[str, Any]) -> str:
 
 
 def sampled(data: dict[str, Any]) -> str:
-    """``; sampled 84 of 200 asked: limited by --freshness-query-share 1.5%`` when the share took fewer samples than
-    the rate asked for ('' otherwise, and for runs whose files predate it)."""
-    if not data.get("sampling_limited"):
+    """``; sampled 84 of 200 asked: limited by --freshness-query-share 1.5%`` whenever fewer samples were counted
+    than the rate asked for, with the causes: the share, the samples asked while the probe did not sample (its
+    first seconds: the call rate and the store's pace are learnt first), those due while no call came, those held
+    back ('' when none is missing, and for runs whose files predate ``asked``)."""
+    asked = data.get("asked", 0)
+    if data["samples"] >= asked:
         return ""
     held = data.get("held_back", 0)
-    held_back = f" (and {held:,} {HELD_BACK_MEANS})" if held else ""
-    return (f"; sampled {data['samples']:,} of {data.get('asked', 0):,} asked: limited by --freshness-query-share "
-            f"{data.get('query_share_percent', 1.5):g}%{held_back}")  # fmt: skip
+    unsampled = data.get("asked_unsampled", 0)
+    causes = []
+    if data.get("sampling_limited"):
+        causes.append(f"limited by --freshness-query-share {data.get('query_share_percent', 1.5):g}%")
+    elif unsampled:
+        causes.append(f"{unsampled:,} fell due while the probe did not sample (its first seconds: it learns the call "
+                      "rate and the store's pace first)")  # fmt: skip
+    not_taken = asked - unsampled - data.get("taken", data["samples"])
+    if not_taken >= 1:
+        causes.append(
+            f"{not_taken:,} fell due while no call came to take them (owed for {CATCH_UP_SECONDS:g} s at most)"
+        )
+    line = f"; sampled {data['samples']:,} of {asked:,} asked" + (": " + ", ".join(causes) if causes else "")
+    return line + (f" (and {held:,} {HELD_BACK_MEANS})" if held else "")
 
 
 def error_bound(data: dict[str, Any]) -> str:

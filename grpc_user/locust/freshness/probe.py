@@ -123,9 +123,10 @@ class FreshnessProbe:
     two queries, in s. ``query_share``: the most queries, in percent of the process's calls (``QueryBudget``);
     ``share_spent()``: whether the budget pays for no more poll (the last sweep's aside; False when none is set).
     ``sampling``: whether calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the
-    rate asked for so far (``rate x share()`` over the time the test ran), ``sampling_limited``: whether the query
-    share took fewer. ``max_poll_gap``: the largest gap (s) between a found sample's last look without it and the
-    look that found it; ``poll_gaps``, ``phase_poll_gaps``: the same per request name and per phase. ``holding``:
+    rate asked for so far (``rate x share()`` over the time the test ran), ``asked_unsampled``: those of them asked
+    while the probe did not sample, ``sampling_limited``: whether the query share took fewer. ``max_poll_gap``: the
+    largest gap (s) between a found sample's last look without it and the look that found it; ``poll_gaps``,
+    ``phase_poll_gaps``: the same per request name and per phase. ``holding``:
     whether the samples taken now are held back; ``held``: those acknowledged and not released or dropped yet,
     ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
     of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's).
@@ -163,6 +164,7 @@ class FreshnessProbe:
     phase_poll_gaps: dict[str, float] = field(default_factory=dict)
     sampling: bool = True
     asked: float = 0.0
+    asked_unsampled: float = 0.0
     sampling_limited: bool = False
     longest_found: float = 0.0
     longest_found_at: float = 0.0
@@ -194,6 +196,7 @@ class FreshnessProbe:
     _unreported_calls: list[int] = field(default_factory=lambda: [0, 0])
     _sampled_at: float = -math.inf
     _unreported_asked: float = 0.0
+    _unreported_asked_unsampled: float = 0.0
     _unreported_by_ack: dict[int, Latencies] = field(default_factory=dict)
     _unreported_taken_by_ack: dict[int, int] = field(default_factory=dict)
     _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
@@ -264,6 +267,9 @@ class FreshnessProbe:
         asked = self.rate * self.share() * seconds if not self.closed else 0.0
         self.asked += asked
         self._unreported_asked += asked
+        if not self.sampling:
+            self.asked_unsampled += asked
+            self._unreported_asked_unsampled += asked
 
     @staticmethod
     def untag(sample: Sample) -> None:
@@ -553,6 +559,7 @@ class FreshnessProbe:
             "poll_gaps": self.poll_gaps,
             "phase_poll_gaps": self.phase_poll_gaps,
             "asked": self._unreported_asked,
+            "asked_unsampled": self._unreported_asked_unsampled,
             "sampling_limited": self.sampling_limited,
             "longest_found": self.longest_found,
             "error": self.error,
@@ -565,7 +572,7 @@ class FreshnessProbe:
         self._unreported_held_back = 0
         self._unreported_by_ack, self._unreported_taken_by_ack = {}, {}
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
-        self._unreported_asked = 0.0
+        self._unreported_asked = self._unreported_asked_unsampled = 0.0
         self._unreported = {}
         return report
 
@@ -597,6 +604,7 @@ class FreshnessProbe:
             for key, gap in (report.get(theirs) or {}).items():
                 _keep_largest(mine, key, gap)
         self.asked += report.get("asked", 0.0)
+        self.asked_unsampled += report.get("asked_unsampled", 0.0)
         self.held_back += report.get("held_back", 0)
         self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
