@@ -42,8 +42,11 @@ the time: its progress between two polls), whatever the polls' gap:
   to ``RELATIVE_GAP`` (a tenth) of the longest visibility found when that is coarser (twice that before any sample
   was found, ``FIRST_FIGURE``) unless the share pays for the poll interval within ``PRECISE_WAIT_SECONDS``; and, with
   a known end, at the latest moment its window still fits before it, no coarser than the bound already stated once a
-  sample was found. A window whose samples would be visible only after the test (``_reach``: the longest visibility
-  found, grown with the time into the test) opens only if what is saved pays for their polls until then
+  sample was found; the window gap may be a tenth of the visibility its samples are expected to have (``_reach``).
+  Once a sample was found, the next window may open while an earlier one's samples are pending (one QueryLog covers
+  them all), a window's span after the last opened: windows come through the run, not one per visibility. A window
+  whose samples would be visible only after the test (``_reach``: the longest visibility found or the oldest pending
+  sample's age, grown with the time into the test) opens only if what is saved pays for their polls until then
   (``_pays_after_stop``): after the stop nothing accrues.
 
 A window's samples are polled every window gap while the youngest still pending is younger than the funded tail;
@@ -182,6 +185,8 @@ class SamplingWindows:
     learn_started: float = 0.0
     reserved: bool = False
     continuous: bool = False
+    opened_at: float = -math.inf
+    spacing: float = 0.0
 
     def poll_gap(self, probe: FreshnessProbe, probe_now: float) -> float:
         """How long (s) after the last poll the next may look for the window's samples: the window's gap (before any
@@ -249,8 +254,8 @@ class SamplingWindows:
             tail_accrual = accrual * max(min(self.tail, left - rest), 0.0) if self._accrues_after(left) else 0.0
             if now >= self.closes_at or spendable + tail_accrual < self.tail / self.gap:
                 self._close(probe)
-        elif probe.pending.oldest_current() is not None:  # the window's samples are still looked for
-            return
+        elif probe.pending.oldest_current() is not None and not self._paced_overlap(probe, now):
+            return  # the window's samples are still looked for
         elif self.state == IDLE and now - self.budget.started >= MIN_RATE_SECONDS:  # the call rate is known
             sampling_for = self._sampling_for(known)
             span = sampling_for + self._tail(known)
@@ -274,7 +279,9 @@ class SamplingWindows:
             if left < reach + END_MARGIN_SECONDS and not self._pays_after_stop(spendable, accrual, left, gap, reach,
                                                                                  sampling_for):  # fmt: skip
                 return
-            coarsest = RELATIVE_GAP * known * (1.0 if probe.longest_found else FIRST_FIGURE)
+            # A tenth of the visibility its samples are expected to have: the longest found, or grown as a backlog
+            expected = max(known, reach - sampling_for)
+            coarsest = RELATIVE_GAP * expected * (1.0 if probe.longest_found else FIRST_FIGURE)
             if self._precise_soon(spendable, accrual, sampling_for, span, self.budget.ends() - now):
                 coarsest = self.interval
             if gap <= max(self.interval, coarsest):
@@ -290,17 +297,39 @@ class SamplingWindows:
             probe.holding = self.holds
             probe.open_sampling()
             self.state, self.windows, self.closes_at = SAMPLING, self.windows + 1, now + self.sampling_for
+            self.opened_at, self.spacing = now, span
             self.gap, self.tail = max(self.interval, gap), tail
+
+    def _paced_overlap(self, probe: FreshnessProbe, now: float) -> bool:
+        """Whether a store slower than the load may get its next window while the last one's samples are still
+        pending: one QueryLog covers them all, so the new window's polls follow the old samples too, and windows come
+        through the run rather than one per visibility (at --store-rate 60 of 100 calls/s, 30 s: one window's samples
+        took ~9 s to be visible, and no later one paid for its samples after the stop). Only once a sample was found
+        (before, how long the pending ones take is a guess: windows opened on it left samples to the last sweep), and
+        not before its ``span`` (its sampling and funded tail) after the last window opened."""
+        return (
+            bool(probe.longest_found)
+            and self.pace == PACED
+            and self.state in (IDLE, WAITING)
+            and now >= self.opened_at + self.spacing
+        )
 
     def _reach(self, probe: FreshnessProbe, now: float, probe_now: float, sampling_for: float, span: float) -> float:
         """How long (s) after it opens a slow store's window's samples are expected to be visible: its sampling and the
         longest visibility found, grown as it did with the time into the test its sample was acknowledged (a
-        backlog); ``span`` before any sample was found."""
-        if not probe.longest_found:
+        backlog); and at least so grown from the oldest pending sample's age (a window opened while an earlier one's
+        samples are pending); ``span`` when neither is known."""
+        oldest = probe.pending.oldest_current()
+        seen = [(probe.longest_found, probe.longest_found_at)] if probe.longest_found else []
+        seen += [(probe_now - oldest.acked_at, oldest.acked_at)] if oldest is not None else []
+        if not seen:
             return span
-        acked_into_test = now - self.budget.started - (probe_now - probe.longest_found_at)
-        growth = probe.longest_found / max(acked_into_test, MIN_RATE_SECONDS)
-        return sampling_for + max(probe.longest_found, growth * (now + sampling_for - self.budget.started))
+        reach = 0.0
+        for visibility, acked_at in seen:
+            acked_into_test = now - self.budget.started - (probe_now - acked_at)
+            growth = visibility / max(acked_into_test, MIN_RATE_SECONDS)
+            reach = max(reach, visibility, growth * (now + sampling_for - self.budget.started))
+        return max(sampling_for + reach, span)
 
     def _pays_after_stop(self, spendable: int, accrual: float, left: float, gap: float, reach: float,
                          sampling_for: float) -> bool:  # fmt: skip
