@@ -137,7 +137,14 @@ def test_target_rps_paces_the_users_to_the_requested_total_rate(serve, tmp_path)
     run = run_locust("single", grpc_host(server), tmp_path, "--target-rps", "100", users=10, run_time="4s")
     server.stop()
     rate = float(run.stats()["Aggregated"]["Requests/s"])
-    assert 80 <= rate <= 115, rate
+    assert rate <= 115, rate
+    # Reached once every user runs, over the history's rows with all 10 users (the run's own mean counts the spawn,
+    # which a busy machine stretches: 71 calls/s beside a CPU hog). A row's second is when the writer woke, a second
+    # late now and then (100, 200, 300, 400 calls at :44, :45, :46, :48): the span is known to a second.
+    rows = [row for row in run.rows("stats_history") if row["Name"] == "Aggregated" and row["User Count"] == "10"]
+    calls = int(rows[-1]["Total Request Count"]) - int(rows[0]["Total Request Count"])
+    seconds = int(rows[-1]["Timestamp"]) - int(rows[0]["Timestamp"])
+    assert seconds >= 2 and calls / (seconds - 1) >= 85, (calls, seconds)
 
 
 def test_mix_weights_choose_the_calls_and_queries_are_named_by_shape(serve, tmp_path):
