@@ -20,8 +20,8 @@ from grpc_user.locust.freshness.files import figures, latency_figures
 from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.locust.freshness.windows import QueryBudget
+from grpc_user.locust.run.known_end import known_test_end
 from grpc_user.locust.run.target import run_target, target_call
-from grpc_user.locust.run.test_end import known_test_end
 from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
 
 logger = logging.getLogger(__name__)

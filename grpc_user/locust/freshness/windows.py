@@ -31,7 +31,7 @@ the time: its progress between two polls), whatever the polls' gap:
   its bound stated (a 6 s flush at 100 calls/s in 30 s: ~0.37 s, about a sixteenth of the cycle). The learning's
   samples of one whole cycle stay held back: counted at the end only if no window counted any (a short run, or one
   without a known end, a web UI test without a run time: polls up to ``LEARN_MAX_GAP_SECONDS`` apart; workers know
-  ``-t``: ``run.test_end``), else dropped.
+  ``-t``: ``run.known_end``), else dropped.
   While no window opened and one still fits after it, the store is checked again at twice the time into the test
   the last learning started (a store slower than the load keeps up at first): one sample looked for once at
   ``_recheck_age`` (a quarter more than the cycle); not found, the store is slower. Whole windows are held back or

@@ -53,8 +53,8 @@ from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.preflight import target_problem, unused_run_id, wait_for_preflight
 from grpc_user.locust.run.csv_files import csv_prefix, remove_csv_files_of_no_test
 from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
+from grpc_user.locust.run.known_end import run_time_seconds, set_test_end
 from grpc_user.locust.run.state import SuiteRun, suite_run
-from grpc_user.locust.run.test_end import run_time_seconds, set_test_end
 from grpc_user.locust.run.user_total import send_user_total_with_every_spawn, total_users
 from grpc_user.locust.settings.checks import settings_for_test
 from grpc_user.locust.settings.spawn_defaults import read_default_options_once

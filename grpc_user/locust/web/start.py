@@ -19,8 +19,8 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING
 from grpc_user.calls import REQUEST_TYPE
 from grpc_user.locust.preflight import target_problem
 from grpc_user.locust.run.exit_codes import FAILED
+from grpc_user.locust.run.known_end import set_test_end, swarm_run_time
 from grpc_user.locust.run.state import suite_run
-from grpc_user.locust.run.test_end import set_test_end, swarm_run_time
 from grpc_user.locust.settings.values import OptionError
 from grpc_user.locust.web.form import form_test
 

@@ -15,8 +15,8 @@ from locust.env import Environment
 from locust.runners import STATE_RUNNING
 from werkzeug.datastructures import MultiDict
 
+from grpc_user.locust.run.known_end import TEST_ENDS_AT_OPTION, known_test_end, run_time_seconds, set_test_end
 from grpc_user.locust.run.state import suite_run
-from grpc_user.locust.run.test_end import TEST_ENDS_AT_OPTION, known_test_end, run_time_seconds, set_test_end
 from grpc_user.locust.web.start import note_run_time
 from grpc_user.locust.workloads import SingleWriteUser
 
