@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
-from grpc_user.run_files.schema import AGGREGATED, HELD_BACK_MEANS, PHASE_ROW_PREFIX, WIDER_THAN_ASKED
+from grpc_user.run_files.freshness_words import sampled
+from grpc_user.run_files.schema import AGGREGATED, PHASE_ROW_PREFIX, WIDER_THAN_ASKED
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
 from reports.loading import RunData
@@ -99,6 +100,8 @@ class Freshness:
     max_ms: float | None
     max_poll_gap_ms: float | None = None
     asked: int | None = None
+    # Of those asked, the samples that fell due while the probe did not sample (its first seconds).
+    asked_unsampled: int = 0
     sampling_limited: bool = False
     # Samples taken to learn the store's pace, or in a coarser window a finer one replaced: never counted.
     held_back: int = 0
@@ -111,6 +114,9 @@ class Freshness:
     unknown_because: str = ""
     # The found samples' latencies, all names together (``_freshness.json``), None without them.
     visible_latencies: Latencies | None = None
+    # Why fewer samples were counted than asked, in the summary line's words (``freshness_words.sampled``), '' when
+    # none is missing.
+    sampled: str = ""
 
     @property
     def p95_with_never_visible(self) -> float | None:
@@ -131,13 +137,9 @@ class Freshness:
         if self.max_poll_gap_ms is None:
             measured = "none measured, no sample became visible" if not self.visible else "not in this run's files"
             return f"{measured} ({asked})"
-        limited = ""
-        if self.sampling_limited and self.asked is not None:
-            limited = f"; sampled {self.samples:,} of {self.asked:,} asked, limited by the query share"
-            if self.held_back:
-                limited += f" (and {self.held_back:,} {HELD_BACK_MEANS})"
+        limited = self.sampled
         if self.sampling_limited and self.max_poll_gap_ms > WIDER_THAN_ASKED * self.poll_interval_ms:
-            limited += (f", which paid for no polls {self.poll_interval_ms:g} ms apart: raise --freshness-query-share "
+            limited += (f"; --freshness-query-share paid for no polls {self.poll_interval_ms:g} ms apart: raise it "
                         "for a bound nearer the interval")  # fmt: skip
         return (f"late by at most {self.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that saw a "
                 f"sample, measured{limited} ({asked})")  # fmt: skip
@@ -481,6 +483,8 @@ def _freshness(data: RunData) -> Freshness | None:
         if total["Visible"]
         else None,
         asked=info.get("asked"),
+        asked_unsampled=int(info.get("asked_unsampled", 0)),
+        sampled=sampled({**info, "samples": int(total["Samples"])}),
         sampling_limited=bool(info.get("sampling_limited", False)),
         held_back=int(info.get("held_back", 0)),
         taken=int(info.get("taken", int(total["Samples"]) + int(info.get("held_back", 0)))),

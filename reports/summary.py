@@ -55,6 +55,7 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "poll_interval_ms": fresh.poll_interval_ms,
         "max_poll_gap_ms": fresh.max_poll_gap_ms,
         "asked": fresh.asked,
+        "asked_unsampled": fresh.asked_unsampled,
         "sampling_limited": fresh.sampling_limited,
         "held_back": fresh.held_back,
         "taken": fresh.taken,

@@ -10,9 +10,10 @@ from grpc_user.calls import WRITE_LOG, write_request
 from grpc_user.locust.freshness.files import error_bound, figures
 from grpc_user.locust.freshness.pending import PendingSamples, Sample
 from grpc_user.locust.freshness.poller import PollPacing, poll_until_closed
-from grpc_user.locust.freshness.probe import CATCH_UP_SECONDS, PROBE_KEY, SAMPLE_KEY, WORKER_KEY, FreshnessProbe
+from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, WORKER_KEY, FreshnessProbe
 from grpc_user.locust.freshness.windows import QueryBudget, SamplingWindows
 from grpc_user.pb import log_service_pb2 as pb
+from grpc_user.run_files.freshness_words import CATCH_UP_SECONDS
 
 
 def polls_in_a_minute(pacing: PollPacing, probe: FreshnessProbe, calls: list[int], calls_per_tick: int) -> list[float]:

@@ -494,8 +494,8 @@ def test_a_bound_wider_than_the_poll_interval_asked_names_the_query_share_and_wh
         "pending): raise it for a bound nearer 20 ms, or raise --freshness-poll-interval"
     ) in line, line
     code, out, _ = report(capsys, write_run(tmp_path / "r", figures(probe, 20)), "--no-charts")
-    assert code == 0 and ("limited by the query share, which paid for no polls 20 ms apart: raise "
-                          "--freshness-query-share for a bound nearer the interval") in out, out  # fmt: skip
+    said = "; --freshness-query-share paid for no polls 20 ms apart: raise it for a bound nearer the interval"
+    assert code == 0 and "sampled 111 of 602 asked: limited by --freshness-query-share 1.5%" in out and said in out
     probe.max_poll_gap = 0.03  # within reach of the interval asked for: nothing more to say
     assert "paid for no polls" not in summary_line(figures(probe, 20))
     probe.max_poll_gap, probe.sampling_limited = 0.377, False  # not the share's doing (a busy client, the SLO's polls)
@@ -516,6 +516,25 @@ def test_samples_held_back_are_named_in_the_console_line_the_report_and_reports_
     assert code == 0 and json.loads(out)["freshness"]["held_back"] == 4, out
     code, out, _ = report(capsys, folder, "--no-charts")
     assert code == 0 and held in out, out
+
+
+def test_the_report_and_reports_json_say_why_fewer_samples_were_counted_as_the_console_does(tmp_path, capsys):
+    """Fewer samples than asked without the share's limit (the probe's first seconds, calls that did not come): the
+    console said so and why, the report said nothing (it followed ``sampling_limited`` only), and ``--json`` had no
+    ``asked_unsampled``."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.record("WriteLog", 900.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 85, 101.0, 0.113, False
+    probe.asked_unsampled = 14
+    data = figures(probe, 20)
+    clause = "; sampled 85 of 101 asked: 14 fell due while the probe did not sample (its first seconds: "
+    line = summary_line(data)
+    assert clause in line and "limited by" not in line, line
+    folder = write_run(tmp_path / "r", data)
+    code, out, _ = report(capsys, folder, "--no-charts")
+    assert code == 0 and clause in out and "limited by" not in out, out
+    code, out, _ = report(capsys, folder, "--no-charts", "--json")
+    assert code == 0 and json.loads(out)["freshness"]["asked_unsampled"] == 14, out
 
 
 def test_beyond_five_percent_never_visible_the_gate_says_so_not_inf_ms(tmp_path, capsys):

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from grpc_user.histograms import Latencies
-from grpc_user.locust.freshness.probe import CATCH_UP_SECONDS, FreshnessProbe
-from grpc_user.run_files.schema import HELD_BACK_MEANS, WIDER_THAN_ASKED
+from grpc_user.locust.freshness.probe import FreshnessProbe
+from grpc_user.run_files.freshness_words import sampled
+from grpc_user.run_files.schema import WIDER_THAN_ASKED
 
 
 def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", with_histograms: bool = True,
@@ -149,31 +150,6 @@ def summary_line(data: dict[str, Any]) -> str:
     if data.get("unknown"):
         line += f"; {data['unknown']:,} unknown (not looked for long enough: {data['unknown_because']})"
     return line
-
-
-def sampled(data: dict[str, Any]) -> str:
-    """``; sampled 84 of 200 asked: limited by --freshness-query-share 1.5%`` whenever fewer samples were counted
-    than the rate asked for, with the causes: the share, the samples asked while the probe did not sample (its
-    first seconds: the call rate and the store's pace are learnt first), those due while no call came, those held
-    back ('' when none is missing, and for runs whose files predate ``asked``)."""
-    asked = data.get("asked", 0)
-    if data["samples"] >= asked:
-        return ""
-    held = data.get("held_back", 0)
-    unsampled = data.get("asked_unsampled", 0)
-    causes = []
-    if data.get("sampling_limited"):
-        causes.append(f"limited by --freshness-query-share {data.get('query_share_percent', 1.5):g}%")
-    elif unsampled:
-        causes.append(f"{unsampled:,} fell due while the probe did not sample (its first seconds: it learns the call "
-                      "rate and the store's pace first)")  # fmt: skip
-    not_taken = asked - unsampled - data.get("taken", data["samples"])
-    if not_taken >= 1:
-        causes.append(
-            f"{not_taken:,} fell due while no call came to take them (owed for {CATCH_UP_SECONDS:g} s at most)"
-        )
-    line = f"; sampled {data['samples']:,} of {asked:,} asked" + (": " + ", ".join(causes) if causes else "")
-    return line + (f" (and {held:,} {HELD_BACK_MEANS})" if held else "")
 
 
 def error_bound(data: dict[str, Any]) -> str:

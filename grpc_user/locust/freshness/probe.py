@@ -49,6 +49,7 @@ from grpc_user.locust.freshness.pending import (
 )
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.results import OK
+from grpc_user.run_files.freshness_words import CATCH_UP_SECONDS
 
 __all__ = ["FreshnessProbe", "Look", "Sample"]
 
@@ -67,10 +68,6 @@ WINDOW_MARGIN_SECONDS = 0.001
 LIMIT_MARGIN = 100
 MAX_LIMIT = 2**31 - 1
 NAMED_SAMPLES = 20
-# Samples due while no call came are taken from the next calls, up to this long a debt (s): paced users wake
-# together (make demo's 20 users at --target-rps 100 call in bursts ~0.18 s apart), and a debt of one interval only
-# took half the rate from them.
-CATCH_UP_SECONDS = 1.0
 # Bounded memory against a service that stores nothing: no new sample while this many are pending.
 MAX_PENDING = 10_000
 # The last sweep's figure of a sample is kept when its bracket is within this many times the bound the polls stated

@@ -1,0 +1,42 @@
+"""The words both the plugin's summary line and the report give for why a run counted fewer freshness samples than
+its sample rate asked for, read from ``_freshness.json``'s fields (``schema.FRESHNESS_INFO``): one wording, one
+reading. Free of Locust, as the rest of ``run_files``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from grpc_user.run_files.schema import HELD_BACK_MEANS
+
+# Samples due while no call came are taken from the next calls, up to this long a debt (s): paced users wake
+# together (make demo's 20 users at --target-rps 100 call in bursts ~0.18 s apart), and a debt of one interval only
+# took half the rate from them. The probe keeps to it; the words name it.
+CATCH_UP_SECONDS = 1.0
+
+
+def sampled(data: Mapping[str, Any]) -> str:
+    """``; sampled 84 of 200 asked: limited by --freshness-query-share 1.5%`` whenever fewer samples were counted
+    than the rate asked for, with the causes: the share, the samples asked while the probe did not sample (its
+    first seconds: the call rate and the store's pace are learnt first), those due while no call came, those held
+    back ('' when none is missing, and for runs whose files predate ``asked``). ``data``: ``_freshness.json``'s
+    top-level fields (``samples``; ``asked``, ``asked_unsampled``, ``taken``, ``held_back``, ``sampling_limited``,
+    ``query_share_percent`` when the run wrote them)."""
+    asked = data.get("asked") or 0
+    if data["samples"] >= asked:
+        return ""
+    held = data.get("held_back", 0)
+    unsampled = data.get("asked_unsampled", 0)
+    causes = []
+    if data.get("sampling_limited"):
+        causes.append(f"limited by --freshness-query-share {data.get('query_share_percent', 1.5):g}%")
+    elif unsampled:
+        causes.append(f"{unsampled:,} fell due while the probe did not sample (its first seconds: it learns the call "
+                      "rate and the store's pace first)")  # fmt: skip
+    not_taken = asked - unsampled - data.get("taken", data["samples"])
+    if not_taken >= 1:
+        causes.append(
+            f"{not_taken:,} fell due while no call came to take them (owed for {CATCH_UP_SECONDS:g} s at most)"
+        )
+    line = f"; sampled {data['samples']:,} of {asked:,} asked" + (": " + ", ".join(causes) if causes else "")
+    return line + (f" (and {held:,} {HELD_BACK_MEANS})" if held else "")
