@@ -113,9 +113,10 @@ def test_a_sub_millisecond_p50_reads_to_the_microsecond_and_matches_a_bare_measu
     # was seen once), not the four together.
     figures = [row[key] for key in ("Min (ms)", "50%", "95%", "Max (ms)")]
     assert any(figure != round(figure) for figure in figures), f"{figures} ms: whole milliseconds, not microseconds"
-    # Two processes on a busy 2-core machine see different scheduling delays: a factor 2 holds under load (measured
-    # 2.028 vs 1.250 ms with both cores saturated), and no whole-millisecond figure passes the check above.
-    assert measured / 2 - 0.2 <= suite <= 2 * measured + 0.2, f"suite p50 {suite:.3f} ms, bare grpc.aio {measured:.3f}"
+    # Two processes on a busy 2-core machine see different scheduling delays (2.028 vs 1.250 ms with both cores
+    # saturated; 5.503 vs 2.465 in a CI run beside real Locust runs): a factor 4 still tells a unit slip (x1000) or a
+    # figure of another call from this one, and no whole-millisecond figure passes the check above.
+    assert measured / 4 - 0.2 <= suite <= 4 * measured + 0.2, f"suite p50 {suite:.3f} ms, bare grpc.aio {measured:.3f}"
     hdr = read_histograms(f"{run.prefix}_histograms.json")["latency"].combined(name="WriteLog", outcome="OK")
     assert hdr.count == 1000 and hdr.value_at(50.0) / 1000 == suite, "the CSV's p50 is the saved histogram's"
 
