@@ -344,10 +344,14 @@ class SamplingWindows:
             return span
         reach = 0.0
         for visibility, acked_at in seen:
-            acked_into_test = now - self.budget.started - (probe_now - acked_at)
-            growth = visibility / max(acked_into_test, MIN_RATE_SECONDS)
-            reach = max(reach, visibility, growth * (now + sampling_for - self.budget.started))
+            reach = max(reach, visibility, self._grown(visibility, acked_at, now, probe_now, now + sampling_for))
         return max(sampling_for + reach, span)
+
+    def _grown(self, visibility: float, acked_at: float, now: float, probe_now: float, until: float) -> float:
+        """The visibility (s) of a sample acknowledged at ``acked_at`` (the probe's clock) grown as a backlog grows,
+        in proportion to the time into the test, to a log acknowledged at ``until`` (the budget's clock)."""
+        acked_into_test = now - self.budget.started - (probe_now - acked_at)
+        return visibility / max(acked_into_test, MIN_RATE_SECONDS) * (until - self.budget.started)
 
     def _pays_after_stop(self, spendable: int, accrual: float, left: float, gap: float, reach: float,
                          sampling_for: float) -> bool:  # fmt: skip
@@ -444,12 +448,10 @@ class SamplingWindows:
         """How long (s) a log acknowledged now is expected to take to be visible: the longest found, the oldest
         pending sample's age, and a backlog's growth (the latest acknowledged sample found: its visibility over its
         time into the test) carried to now."""
-        elapsed = now - self.budget.started
         oldest = probe.pending.oldest_current()
         lag = max(probe.longest_found, probe_now - oldest.acked_at if oldest is not None else 0.0)
         if probe.latest_found_at:
-            acked_into_test = elapsed - (probe_now - probe.latest_found_at)
-            lag = max(lag, probe.latest_found / max(acked_into_test, MIN_RATE_SECONDS) * elapsed)
+            lag = max(lag, self._grown(probe.latest_found, probe.latest_found_at, now, probe_now, now))
         return lag
 
     def _polls_after(self, reach: float) -> float:
