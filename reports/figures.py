@@ -103,6 +103,8 @@ class Freshness:
     # Of those asked, the samples that fell due while the probe did not sample (its first seconds).
     asked_unsampled: int = 0
     sampling_limited: bool = False
+    # Seconds into the test sampling all the time stopped to keep the share's rest for the polls after the stop.
+    sampling_reserved_at_s: float | None = None
     # Samples taken to learn the store's pace, or in a coarser window a finer one replaced: never counted.
     held_back: int = 0
     # Every sample taken: the counted ones (``samples``) and the held back ones.
@@ -486,6 +488,7 @@ def _freshness(data: RunData) -> Freshness | None:
         asked_unsampled=int(info.get("asked_unsampled", 0)),
         sampled=sampled({**info, "samples": int(total["Samples"])}),
         sampling_limited=bool(info.get("sampling_limited", False)),
+        sampling_reserved_at_s=info.get("sampling_reserved_at_s"),
         held_back=int(info.get("held_back", 0)),
         taken=int(info.get("taken", int(total["Samples"]) + int(info.get("held_back", 0)))),
         probe_queries=info.get("probe_queries"),

@@ -57,6 +57,7 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "asked": fresh.asked,
         "asked_unsampled": fresh.asked_unsampled,
         "sampling_limited": fresh.sampling_limited,
+        "sampling_reserved_at_s": fresh.sampling_reserved_at_s,
         "held_back": fresh.held_back,
         "taken": fresh.taken,
         "probe_queries": fresh.probe_queries,

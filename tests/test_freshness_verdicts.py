@@ -537,6 +537,27 @@ def test_the_report_and_reports_json_say_why_fewer_samples_were_counted_as_the_c
     assert code == 0 and json.loads(out)["freshness"]["asked_unsampled"] == 14, out
 
 
+def test_sampling_stopped_for_the_reserve_is_said_so_by_the_console_the_report_and_reports_json(tmp_path, capsys):
+    """Issue 25: sampling at the whole rate stopped to keep the share's rest for the polls after the stop, and every
+    output said 'limited by --freshness-query-share', as when the share paid for no sampling."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.record("WriteLog", 900.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_reserved_at = 83, 100.0, 0.113, 4.98
+    data = figures(probe, 20)
+    clause = (
+        "; sampled 83 of 100 asked: sampling stopped 5.0 s into the test to keep the rest of "
+        "--freshness-query-share 1.5% for following the samples taken until they are visible after the stop"
+    )
+    line = summary_line(data)
+    assert clause in line and "limited by" not in line, line
+    folder = write_run(tmp_path / "r", data)
+    code, out, _ = report(capsys, folder, "--no-charts")
+    assert code == 0 and clause in out and "limited by" not in out, out
+    code, out, _ = report(capsys, folder, "--no-charts", "--json")
+    fresh = json.loads(out)["freshness"]
+    assert code == 0 and fresh["sampling_reserved_at_s"] == 5.0 and not fresh["sampling_limited"], out
+
+
 def test_beyond_five_percent_never_visible_the_gate_says_so_not_inf_ms(tmp_path, capsys):
     """A new user's report printed ``visibility latency p95 (...) inf ms > --max-visibility-p95-ms ...``."""
     fed = Samples()

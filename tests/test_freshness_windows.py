@@ -256,7 +256,7 @@ def test_sampling_at_the_whole_rate_on_a_store_slower_than_the_load_keeps_what_i
     by the polls, each within a tenth of its visibility and the interval, within the share."""
     run = simulate(slow_store(300, offered=1000), seconds=5, rate=1000, after_stop=40)
     truth = [(acked - 0.002) * 1000 / 300 - acked for acked in run.acked]
-    assert run.windows.limited and not run.probe.pending and len(run.found) == run.probe.samples["WriteLog"] >= 40
+    assert run.windows.reserved and not run.probe.pending and len(run.found) == run.probe.samples["WriteLog"] >= 40
     assert all(bracket <= 0.1 + 0.0015 + 0.1 * found for bracket, found in zip(run.brackets, run.found, strict=True))
     assert abs(statistics.median(run.found) / statistics.median(truth) - 1) <= 0.1
     assert run.probe.queries <= SHARE * run.calls
@@ -280,6 +280,22 @@ def test_the_summary_says_how_many_samples_were_taken_of_those_asked_and_why_few
     data = figures(probe, 20)
     assert (data["asked"], data["sampling_limited"]) == (200, True)
     assert "; sampled 84 of 200 asked: limited by --freshness-query-share 1.5%" in summary_line(data)
+
+
+def test_sampling_stopped_for_the_reserve_is_said_as_that_not_as_the_share_s_limit():
+    """Issue 25: sampling at the whole rate stopped to keep the share's rest for the samples after the stop (a store
+    slower than the load), and the line said 'limited by --freshness-query-share 1.5%', as of a share that paid for
+    no sampling. Now it says when sampling stopped and why (``sampling_reserved_at_s``), ``sampling_limited`` false."""
+    run = simulate(slow_store(300, offered=1000), seconds=5, rate=1000, after_stop=40)
+    windows, probe = run.windows, run.probe
+    assert windows.reserved and not windows.limited and windows.reserved_at is not None, windows
+    probe.sampling_reserved_at, probe.asked = windows.reserved_at, 20 * 5  # as PollPacing and the poller set them
+    data = figures(probe, 20)
+    assert data["sampling_reserved_at_s"] == round(windows.reserved_at, 1) and not data["sampling_limited"], data
+    line = summary_line(data)
+    assert f"sampling stopped {windows.reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share " \
+        "1.5% for following the samples taken until they are visible after the stop" in line, line  # fmt: skip
+    assert "limited by" not in line and "raise the share to sample longer" in line, line
 
 
 # Against the reference server through real Locust, at the probe's defaults.

@@ -21,16 +21,19 @@ def sampled(data: Mapping[str, Any]) -> str:
     first seconds: the call rate and the store's pace are learnt first), those due while no call came, those held
     back ('' when none is missing, and for runs whose files predate ``asked``). ``data``: ``_freshness.json``'s
     top-level fields (``samples``; ``asked``, ``asked_unsampled``, ``taken``, ``held_back``, ``sampling_limited``,
-    ``query_share_percent`` when the run wrote them)."""
+    ``sampling_reserved_at_s``, ``query_share_percent`` when the run wrote them)."""
     asked = data.get("asked") or 0
     if data["samples"] >= asked:
         return ""
     held = data.get("held_back", 0)
     unsampled = data.get("asked_unsampled", 0)
     causes = []
+    share = data.get("query_share_percent", 1.5)
     if data.get("sampling_limited"):
-        causes.append(f"limited by --freshness-query-share {data.get('query_share_percent', 1.5):g}%")
-    elif unsampled:
+        causes.append(f"limited by --freshness-query-share {share:g}%")
+    if data.get("sampling_reserved_at_s") is not None:
+        causes.append(reserve_cause(data["sampling_reserved_at_s"], share))
+    elif unsampled and not data.get("sampling_limited"):
         causes.append(f"{unsampled:,} fell due while the probe did not sample (its first seconds: it learns the call "
                       "rate and the store's pace first)")  # fmt: skip
     not_taken = asked - unsampled - data.get("taken", data["samples"])
@@ -40,3 +43,13 @@ def sampled(data: Mapping[str, Any]) -> str:
         )
     line = f"; sampled {data['samples']:,} of {asked:,} asked" + (": " + ", ".join(causes) if causes else "")
     return line + (f" (and {held:,} {HELD_BACK_MEANS})" if held else "")
+
+
+def reserve_cause(reserved_at: float, share: float) -> str:
+    """Why sampling at the whole rate stopped ``reserved_at`` s into the test, in words a user can act on: the rest
+    of the query share (``share``, percent) was kept to follow the samples already taken until they are visible after
+    the stop, where the calls pay for nothing more (a store slower than the load: visibility grows with the
+    backlog); not the share's rate, which paid for sampling all the time."""
+    return (f"sampling stopped {reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share "
+            f"{share:g}% for following the samples taken until they are visible after the stop (visibility grew with "
+            "the store's backlog); raise the share to sample longer")  # fmt: skip

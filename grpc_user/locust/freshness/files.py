@@ -12,7 +12,7 @@ from typing import Any
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
-from grpc_user.run_files.freshness_words import sampled
+from grpc_user.run_files.freshness_words import reserve_cause, sampled
 from grpc_user.run_files.schema import WIDER_THAN_ASKED
 
 
@@ -21,9 +21,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
-    without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "held_back", "taken", "samples",
-    "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown", "unknown_samples": [...],
-    "unknown_because",
+    without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "sampling_reserved_at_s", "held_back",
+    "taken", "samples", "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown",
+    "unknown_samples": [...], "unknown_because",
     "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
     "max_poll_gap_ms"}}, "aggregated":
     {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
@@ -32,7 +32,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
     asked for). ``asked``: the samples the sample rate asked for over the test (each process its share);
     ``asked_unsampled``: those of them asked while the probe did not sample;
-    ``sampling_limited``: the query share took fewer (``samples``), in windows; ``held_back``: samples taken and
+    ``sampling_limited``: the query share's rate took fewer (``samples``), in windows; ``sampling_reserved_at_s``:
+    how many seconds into the test sampling all the time stopped for good to keep the rest of the share for its
+    samples after the stop (None: it did not); ``held_back``: samples taken and
     not counted in any figure or count (the learning samples, and a coarse window's when a finer one measured);
     ``taken``: every sample taken, counted or held back (or held, not settled yet). ``samples``: those counted, each
     ``visible``, ``pending``, ``never_visible`` or ``unknown`` (the four add up to it, on a master as its workers last
@@ -53,7 +55,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
                                      probe.histograms.combined(name=name), probe.poll_gaps.get(name))  # fmt: skip
     aggregated = _row_figures(sum(probe.samples.values()), len(probe.never_visible), len(probe.unknown),
                               probe.histograms.combined(), probe.max_poll_gap)  # fmt: skip
-    longest = probe.longest_poll_gap()
+    longest, reserved = probe.longest_poll_gap(), probe.sampling_reserved_at
     return {
         "status": "error" if probe.error and probe.queries <= probe.query_failures else status,
         "sample_rate": sample_rate,
@@ -64,6 +66,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "asked": round(probe.asked),
         "asked_unsampled": round(probe.asked_unsampled),
         "sampling_limited": probe.sampling_limited,
+        "sampling_reserved_at_s": None if reserved is None else round(reserved, 1),
         "held_back": probe.held_back,
         "taken": aggregated["samples"] + probe.held_back + len(probe.held),
         "samples": aggregated["samples"],
@@ -105,6 +108,8 @@ def no_sample_because(probe: FreshnessProbe, acked: int) -> str:
         return "no log sent in it was acknowledged"
     if probe.sampling_limited:
         return f"--freshness-query-share {probe.query_share:g}% paid for no sampling window while it ran"
+    if probe.sampling_reserved_at is not None:
+        return reserve_cause(probe.sampling_reserved_at, probe.query_share)
     return f"none of its {acked:,} acknowledged logs fell due for a sample (--freshness-sample-rate)"
 
 

@@ -56,6 +56,7 @@ class PollPacing:
         elif math.isinf(self.longest):
             self.windows.step(probe, now, probe_now)  # type: ignore[union-attr]
             probe.sampling_limited = probe.sampling_limited or self.windows.limited  # type: ignore[union-attr]
+            probe.sampling_reserved_at = self.windows.reserved_at  # type: ignore[union-attr]
         elif not probe.sampling and self.budget.running:
             probe.open_sampling()
         elif probe.sampling and not self.budget.running:

@@ -121,7 +121,9 @@ class FreshnessProbe:
     ``share_spent()``: whether the budget pays for no more poll (the last sweep's aside; False when none is set).
     ``sampling``: whether calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the
     rate asked for so far (``rate x share()`` over the time the test ran), ``asked_unsampled``: those of them asked
-    while the probe did not sample, ``sampling_limited``: whether the query share took fewer. ``max_poll_gap``: the
+    while the probe did not sample, ``sampling_limited``: whether the query share's rate took fewer (in windows),
+    ``sampling_reserved_at``: how many seconds into the test sampling all the time stopped to keep the rest of the
+    share for its samples after the stop (None: it did not; on a master the earliest worker's). ``max_poll_gap``: the
     largest gap (s) between a found sample's last look without it and the look that found it; ``poll_gaps``,
     ``phase_poll_gaps``: the same per request name and per phase. ``holding``:
     whether the samples taken now are held back; ``held``: those acknowledged and not released or dropped yet,
@@ -163,6 +165,7 @@ class FreshnessProbe:
     asked: float = 0.0
     asked_unsampled: float = 0.0
     sampling_limited: bool = False
+    sampling_reserved_at: float | None = None
     longest_found: float = 0.0
     longest_found_at: float = 0.0
     latest_found: float = 0.0
@@ -558,6 +561,7 @@ class FreshnessProbe:
             "asked": self._unreported_asked,
             "asked_unsampled": self._unreported_asked_unsampled,
             "sampling_limited": self.sampling_limited,
+            "sampling_reserved_at": self.sampling_reserved_at,
             "longest_found": self.longest_found,
             "error": self.error,
             "pending": len(self.pending) - self.held_pending(),
@@ -604,6 +608,8 @@ class FreshnessProbe:
         self.asked_unsampled += report.get("asked_unsampled", 0.0)
         self.held_back += report.get("held_back", 0)
         self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
+        reserved = [at for at in (self.sampling_reserved_at, report.get("sampling_reserved_at")) if at is not None]
+        self.sampling_reserved_at = min(reserved, default=None)
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
         self.error = report.get("error") or self.error
         self.remote_pending[worker] = report.get("pending", 0)

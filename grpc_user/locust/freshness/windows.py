@@ -8,8 +8,9 @@ interval), so that a rate about the margin does not switch back and forth) the s
 pays for a poll every interval and the probe samples at its whole rate, as long as what is saved and what accrues
 until the test's known end still pays for following a sample taken now until it is visible after the stop, where
 nothing accrues (``_keeps_reserve``: its visibility is the longest found, the oldest pending sample's age, or a
-backlog's growth carried to now). When it no longer does, sampling stops for good (``reserved``; the share limited
-the samples) and the samples taken are polled the poll interval plus a tenth of the youngest one's age apart.
+backlog's growth carried to now). When it no longer does, sampling stops for good (``reserved_at``: the reserve,
+not the share's rate, stopped it) and the samples taken are polled the poll interval plus a tenth of the youngest
+one's age apart.
 Below that rate it alternates: it saves up its share, waits a random moment (uniform over the longest visibility
 found so far), samples at its rate for at least that longest visibility, polls until those samples are visible, and
 saves up again.
@@ -177,8 +178,10 @@ class SamplingWindows:
     ``interval``: the poll interval (s); ``draw()``: a uniform draw in [0, 1) for each window's random start.
     ``gap``: the current window's gap between polls (s, at least ``interval``); ``tail``: how long after it closes
     (s) its samples are polled every ``gap`` (infinite while the probe samples all the time); ``withheld``: the
-    seconds the test ran without sampling; ``limited``: whether the share limited the samples (``withheld`` past
-    ``LIMITED_AFTER_SECONDS``); ``windows``: how many opened."""
+    seconds the test ran without sampling; ``limited``: whether the share's rate limited the samples (``withheld``
+    past ``LIMITED_AFTER_SECONDS``, in windows); ``reserved``, ``reserved_at``: whether, and how many seconds into the
+    test, sampling all the time stopped for good to keep the rest of the share for its samples after the stop (not
+    ``limited``: the share paid for sampling at the whole rate); ``windows``: how many opened."""
 
     budget: QueryBudget
     interval: float
@@ -201,6 +204,7 @@ class SamplingWindows:
     cycle: float = 0.0
     learn_started: float = 0.0
     reserved: bool = False
+    reserved_at: float | None = None
     continuous: bool = False
     opened_at: float = -math.inf
     spacing: float = 0.0
@@ -228,7 +232,9 @@ class SamplingWindows:
     def step(self, probe: FreshnessProbe, now: float, probe_now: float) -> None:
         """Sample or not from ``now`` on."""
         learnt = now - self.budget.started >= LEARN_FIRST_AT_SECONDS  # before, it does not sample by design
-        if self.budget.running and not probe.sampling and self.last_step is not None and learnt:
+        # Not sampling for the reserve is not the share's rate limiting the samples (``reserved_at`` says it)
+        kept = self.reserved and self.continuous
+        if self.budget.running and not probe.sampling and self.last_step is not None and learnt and not kept:
             self.withheld += now - max(self.last_step, self.budget.started + LEARN_FIRST_AT_SECONDS)
             self.limited = self.limited or self.withheld > LIMITED_AFTER_SECONDS
         self.last_step = now
@@ -246,7 +252,8 @@ class SamplingWindows:
             if self.state == LEARNING:
                 self._close(probe)
             if not self.reserved and not self._keeps_reserve(probe, now, probe_now, spendable, accrual, left):
-                self.reserved = self.limited = True  # the samples taken need the rest after the stop (it only grows)
+                # the samples taken need the rest after the stop (it only grows)
+                self.reserved, self.reserved_at = True, now - self.budget.started
             if self.reserved:  # and their polls a tenth of the youngest one's age apart
                 if probe.sampling:
                     probe.close_sampling()
