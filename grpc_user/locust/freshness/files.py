@@ -15,23 +15,28 @@ from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.run_files.freshness_words import reserve_cause, sampled
 from grpc_user.run_files.schema import WIDER_THAN_ASKED
 
+# The polls of a freshness SLO are said to have come further apart than due beyond this many times its gap (the loop
+# rounds a gap up by a few ms).
+SLO_GAP_SLACK = 1.2
+
 
 def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", with_histograms: bool = True,
             phases_ran: Mapping[int, int] | None = None) -> dict[str, Any]:  # fmt: skip
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
-    without a freshness SLO), "max_poll_gap_ms", "asked", "sampling_limited", "sampling_reserved_at_s", "held_back",
-    "taken", "samples", "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown",
-    "unknown_samples": [...], "unknown_because",
+    without a freshness SLO), "max_poll_gap_ms", "slowest_query_ms", "asked", "sampling_limited",
+    "sampling_reserved_at_s", "held_back", "taken", "samples", "visible", "pending", "never_visible",
+    "never_visible_samples": [...], "unknown", "unknown_samples": [...], "unknown_because",
     "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
     "max_poll_gap_ms"}}, "aggregated":
     {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
     encoded, min_us, max_us], ...]}`` (``grpc_user.histograms``' encoding). ``max_poll_gap_ms``: the measured
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
-    asked for). ``asked``: the samples the sample rate asked for over the test (each process its share);
-    ``asked_unsampled``: those of them asked while the probe did not sample;
+    asked for); ``slowest_query_ms``: the longest one of the probe's QueryLog calls took to return (None before
+    any), as a poll waits for the one before it. ``asked``: the samples the sample rate asked for over the test
+    (each process its share); ``asked_unsampled``: those of them asked while the probe did not sample;
     ``sampling_limited``: the query share's rate took fewer (``samples``), in windows; ``sampling_reserved_at_s``:
     how many seconds into the test sampling all the time stopped for good to keep the rest of the share for its
     samples after the stop (None: it did not); ``held_back``: samples taken and
@@ -63,6 +68,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "query_share_percent": probe.query_share,
         "slo_poll_interval_ms": None if math.isinf(longest) else round(longest * 1000, 3),
         "max_poll_gap_ms": aggregated["max_poll_gap_ms"],
+        "slowest_query_ms": round(probe.slowest_query * 1000, 3) if probe.queries else None,
         "asked": round(probe.asked),
         "asked_unsampled": round(probe.asked_unsampled),
         "sampling_limited": probe.sampling_limited,
@@ -163,9 +169,15 @@ def error_bound(data: dict[str, Any]) -> str:
     measured = (f"late by at most {gap:,.0f} ms, the largest gap between the polls that saw a sample"
                 if gap is not None else "no error bound yet: no poll saw a sample")  # fmt: skip
     line = f"{measured}; polls at least {data['poll_interval_ms']:,.10g} ms apart and "
-    if data.get("slo_poll_interval_ms"):  # the SLO's polls are not bounded by the share: say so, not "at most"
-        line += (f"at least every {data['slo_poll_interval_ms']:,.10g} ms for the freshness SLO, whatever "
-                 f"--freshness-query-share {data.get('query_share_percent', 1.5):g}%")  # fmt: skip
+    slo_gap = data.get("slo_poll_interval_ms")
+    if slo_gap:  # the SLO's polls are not bounded by the share: say so, not "at most"
+        line += (f"due every {slo_gap:,.10g} ms for the freshness SLO, whatever --freshness-query-share "
+                 f"{data.get('query_share_percent', 1.5):g}%")  # fmt: skip
+        if gap is not None and gap > SLO_GAP_SLACK * slo_gap:
+            slowest = data.get("slowest_query_ms")
+            took = f" (the slowest QueryLog took {slowest:,.0f} ms)" if slowest is not None else ""
+            line += (f"; they came up to {gap:,.0f} ms apart: a poll waits for the one before it to return{took}, "
+                     "and for the Locust process's event loop when it is busy")  # fmt: skip
     else:
         line += f"at most {data.get('query_share_percent', 1.5):g}% of the calls"
     return line + share_bound(data)

@@ -96,6 +96,7 @@ def poll_once(probe: FreshnessProbe, call: Call, clock: Callable[[], float] = ti
     try:
         raw = call(QUERY_PATH, look.payload)
     except grpc.RpcError as error:
+        probe.answered(clock() - asked_at)
         status = status_name(error)
         probe.failed(f"{status}: {error.details() or ''}".rstrip(": "), fatal=status in FATAL_STATUSES)
         if probe.closed:
@@ -104,6 +105,7 @@ def poll_once(probe: FreshnessProbe, call: Call, clock: Callable[[], float] = ti
     except LoopStopped as error:
         probe.failed(str(error), fatal=True)
         return 0
+    probe.answered(clock() - asked_at)
     found = probe.observe(look, raw, asked_at)
     if seen is not None:
         seen(look)

@@ -125,7 +125,8 @@ class FreshnessProbe:
     ``sampling_reserved_at``: how many seconds into the test sampling all the time stopped to keep the rest of the
     share for its samples after the stop (None: it did not; on a master the earliest worker's). ``max_poll_gap``: the
     largest gap (s) between a found sample's last look without it and the look that found it; ``poll_gaps``,
-    ``phase_poll_gaps``: the same per request name and per phase. ``holding``:
+    ``phase_poll_gaps``: the same per request name and per phase; ``slowest_query``: the longest a query took to
+    return (s; a poll waits for the one before it, so the polls came at least that far apart then). ``holding``:
     whether the samples taken now are held back; ``held``: those acknowledged and not released or dropped yet,
     ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
     of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's).
@@ -157,6 +158,7 @@ class FreshnessProbe:
     coarse_gap: float = 0.0
     queries: int = 0
     query_failures: int = 0
+    slowest_query: float = 0.0
     error: str = ""
     max_poll_gap: float = 0.0
     poll_gaps: dict[str, float] = field(default_factory=dict)
@@ -331,6 +333,10 @@ class FreshnessProbe:
         """A query is about to be sent (it counts as one of the probe's calls, whatever its outcome)."""
         self.queries += 1
         self._unreported_calls[0] += 1
+
+    def answered(self, took: float) -> None:
+        """A query returned, an answer or an error, ``took`` s after it was sent: the next poll waited so long."""
+        self.slowest_query = max(self.slowest_query, took)
 
     def observe(self, look: Look, raw: bytes, asked_at: float) -> int:
         """Record the pending samples a QueryLog answer (``raw``) returned; ``asked_at``: when it was sent."""
@@ -556,6 +562,7 @@ class FreshnessProbe:
             "queries": self._unreported_calls[0],
             "failures": self._unreported_calls[1],
             "max_poll_gap": self.max_poll_gap,
+            "slowest_query": self.slowest_query,
             "poll_gaps": self.poll_gaps,
             "phase_poll_gaps": self.phase_poll_gaps,
             "asked": self._unreported_asked,
@@ -601,6 +608,7 @@ class FreshnessProbe:
         self.queries += report.get("queries", 0)
         self.query_failures += report.get("failures", 0)
         self.max_poll_gap = max(self.max_poll_gap, report.get("max_poll_gap", 0.0))
+        self.slowest_query = max(self.slowest_query, report.get("slowest_query", 0.0))
         for mine, theirs in ((self.poll_gaps, "poll_gaps"), (self.phase_poll_gaps, "phase_poll_gaps")):
             for key, gap in (report.get(theirs) or {}).items():
                 _keep_largest(mine, key, gap)
