@@ -52,6 +52,7 @@ from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.preflight import target_problem, unused_run_id, wait_for_preflight
 from grpc_user.locust.run.csv_files import csv_prefix, remove_csv_files_of_no_test
+from grpc_user.locust.run.csv_writer_passes import count_csv_writer_passes, wait_for_a_csv_writer_pass
 from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
 from grpc_user.locust.run.known_end import run_time_seconds, set_test_end
 from grpc_user.locust.run.state import SuiteRun, suite_run
@@ -130,6 +131,7 @@ def on_init(environment: Any, runner: Any, **_: Any) -> None:
         exit_before_any_test(environment, str(error), BAD_OPTION)
     run.startup_host = environment.host or ""
     install_stop_signals(environment)
+    count_csv_writer_passes(environment)
     # Registered now, after Locust's own: ``quitting`` runs listeners in reverse, so these run first.
     environment.events.quitting.add_listener(on_quitting)
     if isinstance(runner, WorkerRunner):
@@ -331,7 +333,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
     if csv_prefix(environment):
         # Locust rewrites its --csv files once per interval and not after the stop: let it write
         # once more, so the files it closes hold the final figures, not those of a second earlier.
-        gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)
+        wait_for_a_csv_writer_pass(environment)
 
 
 def _write_history(environment: Any, run: SuiteRun) -> None:
