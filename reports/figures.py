@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
-from grpc_user.run_files.freshness_words import sampled
+from grpc_user.run_files.freshness_words import coarse, sampled
 from grpc_user.run_files.schema import AGGREGATED, PHASE_ROW_PREFIX, WIDER_THAN_ASKED
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
@@ -105,6 +105,13 @@ class Freshness:
     sampling_limited: bool = False
     # Seconds into the test sampling all the time stopped to keep the share's rest for the polls after the stop.
     sampling_reserved_at_s: float | None = None
+    # The figures are a coarse window's (the store-learning's flush cycle), counted as no window at the poll interval
+    # counted any; the flush cycle learnt (ms) and when the share was expected to pay for such a window (s into the
+    # test), None when not known; ``coarse``: the words that say so ('' otherwise).
+    held_released: bool = False
+    flush_cycle_ms: float | None = None
+    precise_window_at_s: float | None = None
+    coarse: str = ""
     # Samples taken to learn the store's pace, or in a coarser window a finer one replaced: never counted.
     held_back: int = 0
     # Every sample taken: the counted ones (``samples``) and the held back ones.
@@ -139,8 +146,12 @@ class Freshness:
         if self.max_poll_gap_ms is None:
             measured = "none measured, no sample became visible" if not self.visible else "not in this run's files"
             return f"{measured} ({asked})"
-        limited = self.sampled
-        if self.sampling_limited and self.max_poll_gap_ms > WIDER_THAN_ASKED * self.poll_interval_ms:
+        limited = self.coarse + self.sampled
+        if (
+            not self.coarse
+            and self.sampling_limited
+            and self.max_poll_gap_ms > WIDER_THAN_ASKED * self.poll_interval_ms
+        ):
             limited += (f"; --freshness-query-share paid for no polls {self.poll_interval_ms:g} ms apart: raise it "
                         "for a bound nearer the interval")  # fmt: skip
         return (f"late by at most {self.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that saw a "
@@ -489,6 +500,10 @@ def _freshness(data: RunData) -> Freshness | None:
         sampled=sampled({**info, "samples": int(total["Samples"])}),
         sampling_limited=bool(info.get("sampling_limited", False)),
         sampling_reserved_at_s=info.get("sampling_reserved_at_s"),
+        held_released=bool(info.get("held_released", False)),
+        flush_cycle_ms=info.get("flush_cycle_ms"),
+        precise_window_at_s=info.get("precise_window_at_s"),
+        coarse=coarse(info) if total["Visible"] else "",
         held_back=int(info.get("held_back", 0)),
         taken=int(info.get("taken", int(total["Samples"]) + int(info.get("held_back", 0)))),
         probe_queries=info.get("probe_queries"),

@@ -558,6 +558,27 @@ def test_sampling_stopped_for_the_reserve_is_said_so_by_the_console_the_report_a
     assert code == 0 and fresh["sampling_reserved_at_s"] == 5.0 and not fresh["sampling_limited"], out
 
 
+def test_a_coarse_window_s_figure_is_marked_so_by_the_console_the_report_and_reports_json(tmp_path, capsys):
+    """Issue 25: a test stopped before the share paid for a window at the poll interval counts the learning's flush
+    cycle, polled up to 1.5 s apart: its figure (p50 2,419 ms against a truth of 1,000) read as the answer."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.record("WriteLog", 2419.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 40, 402.0, 1.501, True
+    probe.held_released, probe.flush_cycle, probe.precise_window_at = True, 1.998, 30.34
+    data = figures(probe, 20)
+    words = ("a coarse figure: the test stopped before --freshness-query-share 1.5% paid for a sampling window at the "
+             "poll interval (at its call rate, about 30 s into the test), so these are the samples of one flush cycle "
+             "(1,998 ms) taken to learn the store's pace, polled up to 1,501 ms apart")  # fmt: skip
+    line = summary_line(data)
+    assert words in line and "paid for no polls" not in line, line
+    folder = write_run(tmp_path / "r", data)
+    code, out, _ = report(capsys, folder, "--no-charts")
+    assert code == 0 and words in out and "paid for no polls" not in out, out
+    code, out, _ = report(capsys, folder, "--no-charts", "--json")
+    fresh = json.loads(out)["freshness"]
+    assert (fresh["held_released"], fresh["flush_cycle_ms"], fresh["precise_window_at_s"]) == (True, 1998, 30.3), out
+
+
 def test_beyond_five_percent_never_visible_the_gate_says_so_not_inf_ms(tmp_path, capsys):
     """A new user's report printed ``visibility latency p95 (...) inf ms > --max-visibility-p95-ms ...``."""
     fed = Samples()

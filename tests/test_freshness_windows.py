@@ -22,7 +22,7 @@ from conftest import grpc_host
 from locust_runs import run_locust
 
 from grpc_user.calls import METHOD_PATHS, QUERY_LOG, WRITE_LOG, write_request
-from grpc_user.locust.freshness.files import figures, summary_line
+from grpc_user.locust.freshness.files import figures, strip_sentence, summary_line
 from grpc_user.locust.freshness.poller import PollPacing, poll_once
 from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe
 from grpc_user.locust.freshness.windows import QueryBudget, SamplingWindows
@@ -296,6 +296,48 @@ def test_sampling_stopped_for_the_reserve_is_said_as_that_not_as_the_share_s_lim
     assert f"sampling stopped {windows.reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share " \
         "1.5% for following the samples taken until they are visible after the stop" in line, line  # fmt: skip
     assert "limited by" not in line and "raise the share to sample longer" in line, line
+
+
+def test_without_a_known_end_the_first_precise_window_comes_when_said_and_an_earlier_stop_marks_the_coarse_figure():
+    """Issue 25: a web UI test without a run time, 100 calls/s, a 2 s flush. The probe said nothing until its first
+    window at the poll interval (~31 s in); stopped before, it counted the learning's flush cycle, polled up to 1.5 s
+    apart, as the figure (p50 2,419 ms against a truth of 1,000) with nothing to say it was coarse. Now it says when
+    the share pays for that window (``precise_at``), the window comes then, and the figure of a test stopped before
+    it says it is coarse, its bound, the cycle it measures and what to do."""
+    for seed in range(3):
+        phase = random.Random(100 + seed).uniform(0, 2)
+        early = simulate(flush_timer(2.0, phase, seed=seed), seconds=20, known_end=False, seed=seed)
+        said = early.windows.precise_at
+        assert 25 <= said <= 40, (seed, said)
+        whole = simulate(flush_timer(2.0, phase, seed=seed), seconds=60, known_end=False, seed=seed)
+        # it opens at a random moment within a flush cycle of the moment the share pays for it
+        assert said - 1 <= min(whole.acked) <= said + 2 + 1, (seed, said, min(whole.acked))
+        assert max(whole.brackets) <= 0.125 and not whole.probe.held_released, seed
+        data = figures(early.probe, 20, "done")
+        assert data["held_released"] and abs(data["flush_cycle_ms"] - 2000) <= 50, data
+        assert data["precise_window_at_s"] == round(said, 1) and data["max_poll_gap_ms"] > 1000, data
+        line = summary_line(data)
+        assert (f"a coarse figure: the test stopped before --freshness-query-share 1.5% paid for a sampling window at "
+                f"the poll interval (at its call rate, about {said:,.0f} s into the test), so these are the samples of "
+                f"one flush cycle ({data['flush_cycle_ms']:,} ms) taken to learn the store's pace, polled up to "
+                f"{data['max_poll_gap_ms']:,.0f} ms apart") in line, line  # fmt: skip
+        assert "run longer, or raise the share, for figures within about 100 ms" in line, line
+        assert "coarse" not in summary_line(figures(whole.probe, 20, "done"))
+
+
+def test_the_web_ui_s_strip_says_when_the_first_figure_is_expected_while_none_is_counted():
+    """Before, the strip was empty until a sample was counted (~31 s into a test at 100 calls/s)."""
+    probe = FreshnessProbe("run", 20, 0.1)
+    learning = strip_sentence(figures(probe, 20, with_histograms=False))
+    assert learning == ("Freshness: no figure yet: the probe learns the call rate and the store's pace and flush cycle "
+                        "first, from samples held back (not counted)"), learning  # fmt: skip
+    probe.precise_window_at, probe.flush_cycle = 30.44, 1.998
+    waiting = strip_sentence(figures(probe, 20, with_histograms=False))
+    assert waiting == (
+        "Freshness: no figure yet: the first sampling window at the poll interval (100 ms) is expected "
+        "about 30 s into the test, when --freshness-query-share 1.5% of the calls has paid for its polls "
+        "(the store keeps up, its flush cycle, 1,998 ms, learnt from samples held back, not counted)"
+    )
 
 
 # Against the reference server through real Locust, at the probe's defaults.

@@ -53,3 +53,20 @@ def reserve_cause(reserved_at: float, share: float) -> str:
     return (f"sampling stopped {reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share "
             f"{share:g}% for following the samples taken until they are visible after the stop (visibility grew with "
             "the store's backlog); raise the share to sample longer")  # fmt: skip
+
+
+def coarse(data: Mapping[str, Any]) -> str:
+    """``; a coarse figure: ...`` when the figures are those of a window coarser than the poll interval, held back
+    and counted at the end because no window at the poll interval counted any (``held_released``: a test stopped
+    before the share paid for one, the web UI's without a run time at 100 calls/s before ~33 s), with its bound, the
+    flush cycle it measures and what to do; '' otherwise. ``data``: ``_freshness.json``'s top-level fields."""
+    if not data.get("held_released") or data.get("max_poll_gap_ms") is None:
+        return ""
+    cycle, at = data.get("flush_cycle_ms"), data.get("precise_window_at_s")
+    what = f"the samples of one flush cycle ({cycle:,.0f} ms)" if cycle else "the samples"
+    when = f" (at its call rate, about {at:,.0f} s into the test)" if at is not None else ""
+    share = data.get("query_share_percent", 1.5)
+    return (f"; a coarse figure: the test stopped before --freshness-query-share {share:g}% "
+            f"paid for a sampling window at the poll interval{when}, so these are {what} taken to learn the store's "
+            f"pace, polled up to {data['max_poll_gap_ms']:,.0f} ms apart: each may be late by that much; run longer, "
+            f"or raise the share, for figures within about {data['poll_interval_ms']:,.10g} ms")  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
-from grpc_user.run_files.freshness_words import reserve_cause, sampled
+from grpc_user.run_files.freshness_words import coarse, reserve_cause, sampled
 from grpc_user.run_files.schema import WIDER_THAN_ASKED
 
 # The polls of a freshness SLO are said to have come further apart than due beyond this many times its gap (the loop
@@ -26,8 +26,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
     without a freshness SLO), "max_poll_gap_ms", "slowest_query_ms", "asked", "sampling_limited",
-    "sampling_reserved_at_s", "held_back", "taken", "samples", "visible", "pending", "never_visible",
-    "never_visible_samples": [...], "unknown", "unknown_samples": [...], "unknown_because",
+    "sampling_reserved_at_s", "held_back", "held_released", "flush_cycle_ms", "precise_window_at_s", "taken",
+    "samples", "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown",
+    "unknown_samples": [...], "unknown_because",
     "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
     "max_poll_gap_ms"}}, "aggregated":
     {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
@@ -41,6 +42,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     how many seconds into the test sampling all the time stopped for good to keep the rest of the share for its
     samples after the stop (None: it did not); ``held_back``: samples taken and
     not counted in any figure or count (the learning samples, and a coarse window's when a finer one measured);
+    ``held_released``: the figures are such a coarse window's (the learning's flush cycle), counted at the end as no
+    window at the poll interval counted any; ``flush_cycle_ms``: the store's flush cycle as learnt (None: not
+    learnt, or a store slower than the load); ``precise_window_at_s``: when (s into the test) the share was last
+    expected to pay for a window at the poll interval (None: not known);
     ``taken``: every sample taken, counted or held back (or held, not settled yet). ``samples``: those counted, each
     ``visible``, ``pending``, ``never_visible`` or ``unknown`` (the four add up to it, on a master as its workers last
     reported; Reset Stats restarts the counts, not the pending samples).
@@ -74,6 +79,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "sampling_limited": probe.sampling_limited,
         "sampling_reserved_at_s": None if reserved is None else round(reserved, 1),
         "held_back": probe.held_back,
+        "held_released": probe.held_released,
+        "flush_cycle_ms": round(probe.flush_cycle * 1000) if probe.flush_cycle else None,
+        "precise_window_at_s": None if math.isinf(probe.precise_window_at) else round(probe.precise_window_at, 1),
         "taken": aggregated["samples"] + probe.held_back + len(probe.held),
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
@@ -152,7 +160,7 @@ def summary_line(data: dict[str, Any]) -> str:
     if row["visible"]:
         line += (f"{row['visible']:,} of {row['samples']:,} samples visible, p50 {shown_ms(row['p50'])} ms, "
                  f"p95 {shown_ms(row['p95'])} ms, p99 {shown_ms(row['p99'])} ms, max {shown_ms(row['max'])} ms "
-                 f"({error_bound(data)})")  # fmt: skip
+                 f"({error_bound(data)}){coarse(data)}")  # fmt: skip
     else:
         line += f"0 of {row['samples']:,} samples visible: no figure (p50, p95, p99, max n/a)"
     line += sampled(data)
@@ -189,6 +197,8 @@ def share_bound(data: dict[str, Any]) -> str:
     gap, interval = data.get("max_poll_gap_ms"), data["poll_interval_ms"]
     if not data.get("sampling_limited") or gap is None or gap <= WIDER_THAN_ASKED * interval:
         return ""
+    if coarse(data):  # a coarse window's figure: its own words say why and what to do
+        return ""
     share = data.get("query_share_percent", 1.5)
     return (f"; --freshness-query-share {share:g}% paid for no polls {interval:,.10g} ms apart ({1000 / interval:,.0f} "
             f"queries a second while a sample is pending): raise it for a bound nearer {interval:,.10g} ms, or raise "
@@ -202,9 +212,28 @@ def strip_sentence(data: dict[str, Any]) -> str:
     row = data["aggregated"]
     never = f", {data['never_visible']:,} never visible" if data["never_visible"] else ""
     unknown = f", {data['unknown']:,} unknown" if data.get("unknown") else ""
+    if not data["samples"] and data["status"] == "running":
+        return f"Freshness: no figure yet: {first_window(data)}"
     if not row["visible"]:
         still = " yet" if data["status"] == "running" else ""
         return f"Freshness: {data['samples']:,} sampled logs, none visible{still}{never}{unknown}: no figure"
     return (f"Freshness: visible after p95 {row['p95']:,.0f} ms, max {row['max']:,.0f} ms ({row['visible']:,} of "
             f"{data['samples']:,} samples{never}{unknown}; late by at most "
-            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured{sampled(data)})")  # fmt: skip
+            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured{coarse(data)}"
+            f"{sampled(data)})")  # fmt: skip
+
+
+def first_window(data: dict[str, Any]) -> str:
+    """While a test runs without a counted sample: when its first figure is expected (the share pays for a window at
+    the poll interval ``precise_window_at_s`` s into the test), or that the probe learns the store's pace first."""
+    cycle = data.get("flush_cycle_ms")
+    learnt = f"its flush cycle, {cycle:,.0f} ms, learnt" if cycle else "its pace learnt"
+    at = data.get("precise_window_at_s")
+    if at is None:
+        return ("the probe learns the call rate and the store's pace and flush cycle first, from samples held back "
+                "(not counted)")  # fmt: skip
+    return (
+        f"the first sampling window at the poll interval ({data['poll_interval_ms']:,.10g} ms) is expected about "
+        f"{at:,.0f} s into the test, when --freshness-query-share {data.get('query_share_percent', 1.5):g}% of "
+        f"the calls has paid for its polls (the store keeps up, {learnt} from samples held back, not counted)"
+    )

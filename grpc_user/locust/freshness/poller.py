@@ -57,6 +57,8 @@ class PollPacing:
             self.windows.step(probe, now, probe_now)  # type: ignore[union-attr]
             probe.sampling_limited = probe.sampling_limited or self.windows.limited  # type: ignore[union-attr]
             probe.sampling_reserved_at = self.windows.reserved_at  # type: ignore[union-attr]
+            probe.flush_cycle = self.windows.cycle  # type: ignore[union-attr]
+            probe.precise_window_at = self.windows.precise_at  # type: ignore[union-attr]
         elif not probe.sampling and self.budget.running:
             probe.open_sampling()
         elif probe.sampling and not self.budget.running:

@@ -129,7 +129,12 @@ class FreshnessProbe:
     return (s; a poll waits for the one before it, so the polls came at least that far apart then). ``holding``:
     whether the samples taken now are held back; ``held``: those acknowledged and not released or dropped yet,
     ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
-    of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's).
+    of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's),
+    ``held_released``: whether the held samples were counted at the end (no finer window counted any: the figures
+    are a coarse window's, the store-learning's flush cycle's). ``flush_cycle``: the store's flush cycle as learnt
+    (s, 0 before or when it is slower than the load); ``precise_window_at``: when (s into the test) the share was
+    last expected to pay for a window at the poll interval (infinite while not known; on a master the earliest
+    worker's).
     ``longest_found``: the longest visibility found (s), of the sample acknowledged at ``longest_found_at``
     (monotonic s); ``latest_found``: the visibility (s) of the latest acknowledged sample found, at
     ``latest_found_at`` (a backlog's growth); ``coarse_unknown``: the samples the last sweep found with a bracket
@@ -186,6 +191,9 @@ class FreshnessProbe:
     held_found: list[tuple[Sample, float, float]] = field(default_factory=list)
     held_longest: float = 0.0
     held_back: int = 0
+    held_released: bool = False
+    flush_cycle: float = 0.0
+    precise_window_at: float = math.inf
     _unreported_held_back: int = 0
     _next_number: int = 0
     _seen: int = 0
@@ -442,6 +450,7 @@ class FreshnessProbe:
         released = bool(self.held) and not self.counted()
         if released:
             self.release_held()
+            self.held_released = True
         elif self.held:
             self.drop_held()
         return released
@@ -576,6 +585,9 @@ class FreshnessProbe:
             "found_by_ack": {str(second): found.encode() for second, found in self._unreported_by_ack.items()},
             "taken_by_ack": {str(second): taken for second, taken in self._unreported_taken_by_ack.items()},
             "held_back": self._unreported_held_back,
+            "held_released": self.held_released,
+            "flush_cycle": self.flush_cycle,
+            "precise_window_at": None if math.isinf(self.precise_window_at) else self.precise_window_at,
         }
         self._unreported_held_back = 0
         self._unreported_by_ack, self._unreported_taken_by_ack = {}, {}
@@ -615,6 +627,10 @@ class FreshnessProbe:
         self.asked += report.get("asked", 0.0)
         self.asked_unsampled += report.get("asked_unsampled", 0.0)
         self.held_back += report.get("held_back", 0)
+        self.held_released = self.held_released or bool(report.get("held_released"))
+        self.flush_cycle = max(self.flush_cycle, report.get("flush_cycle", 0.0))
+        if report.get("precise_window_at") is not None:
+            self.precise_window_at = min(self.precise_window_at, report["precise_window_at"])
         self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
         reserved = [at for at in (self.sampling_reserved_at, report.get("sampling_reserved_at")) if at is not None]
         self.sampling_reserved_at = min(reserved, default=None)

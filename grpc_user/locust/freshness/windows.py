@@ -181,7 +181,9 @@ class SamplingWindows:
     seconds the test ran without sampling; ``limited``: whether the share's rate limited the samples (``withheld``
     past ``LIMITED_AFTER_SECONDS``, in windows); ``reserved``, ``reserved_at``: whether, and how many seconds into the
     test, sampling all the time stopped for good to keep the rest of the share for its samples after the stop (not
-    ``limited``: the share paid for sampling at the whole rate); ``windows``: how many opened."""
+    ``limited``: the share paid for sampling at the whole rate); ``windows``: how many opened; ``precise_at``: when
+    (s into the test) the share is expected to pay for the next window at the poll interval of a store that keeps up,
+    as last reckoned at the call rate then (infinite before that is known)."""
 
     budget: QueryBudget
     interval: float
@@ -205,6 +207,7 @@ class SamplingWindows:
     learn_started: float = 0.0
     reserved: bool = False
     reserved_at: float | None = None
+    precise_at: float = math.inf
     continuous: bool = False
     opened_at: float = -math.inf
     spacing: float = 0.0
@@ -485,13 +488,16 @@ class SamplingWindows:
         of known length (``-t``) too short for that gets its last window that fits at the gap the share then pays
         for, counted (no finer one can follow); without a known end, one coarse window opens as soon as the share
         pays for it, its samples held back, counted only if no finer window counted any (``settle_held``). Returns
-        whether one will open."""
+        whether one will open; ``precise_at``: when (s into the test) the share is expected to pay for one at the poll
+        interval."""
         left = self.budget.ends() - now
+        self.precise_at = now - self.budget.started + self._precise_wait(spendable, accrual, sampling_for, span)
         funded = min(span, left) if self._accrues_after(left) else sampling_for
         gap = self._affordable_gap(spendable, accrual, funded, span)
         if gap <= self.interval * (1 + 1e-9):
             self.state, self.sampling_for, self.holds = WAITING, sampling_for, False
             self.opens_at = self._random_start(now, known, span)
+            self.precise_at = self.opens_at - self.budget.started
         elif self._last_chance(probe, left, span) and gap <= self._stated(probe):
             self.state, self.sampling_for, self.holds, self.opens_at = WAITING, sampling_for, False, now
         elif math.isinf(left) and not self.held_window and gap <= RELATIVE_GAP * known * FIRST_FIGURE:
@@ -517,10 +523,15 @@ class SamplingWindows:
     def _precise_soon(self, spendable: int, accrual: float, sampling_for: float, span: float, left: float) -> bool:
         """Whether the share pays for a window at the poll interval within ``PRECISE_WAIT_SECONDS`` (and before the
         test's end, ``left`` s away): then it is worth the wait (300 calls/s and more at the defaults)."""
-        if accrual <= 0:
-            return False
-        wait = max(span / self.interval + 1 - spendable - accrual * sampling_for, 0.0) / accrual
+        wait = self._precise_wait(spendable, accrual, sampling_for, span)
         return wait <= PRECISE_WAIT_SECONDS and wait + span <= left
+
+    def _precise_wait(self, spendable: int, accrual: float, sampling_for: float, span: float) -> float:
+        """How long (s) until what is saved and what accrues while it samples pay for a window polled every poll
+        interval over ``span`` s, at the call rate of now (infinite while nothing accrues)."""
+        if accrual <= 0:
+            return math.inf
+        return max(span / self.interval + 1 - spendable - accrual * sampling_for, 0.0) / accrual
 
     @staticmethod
     def _last_chance(probe: FreshnessProbe, left: float, span: float) -> bool:

@@ -164,8 +164,16 @@ class SuiteCollector:
              probe.held_back),
             ("never_visible", "sampled logs not visible by the end of the audit", len(probe.never_visible)),
             ("unknown", "sampled logs still pending when the looking was cut short", len(probe.unknown)),
+            ("coarse", "1 when the visibility figures are a coarse window's (the store-learning's flush cycle, late by "
+             f"up to {PREFIX}_freshness_error_bound_seconds), counted because the test stopped before the query share "
+             "paid for a sampling window at the poll interval", int(probe.held_released)),
         ):  # fmt: skip
             yield GaugeMetricFamily(f"{PREFIX}_freshness_{key}", help_text, value=value)
+        if not math.isinf(probe.precise_window_at):
+            yield GaugeMetricFamily(f"{PREFIX}_freshness_precise_window_at_seconds", "when (seconds into the test) the "
+                                    "query share is expected to pay for a sampling window at the poll interval, at the "
+                                    "call rate of now (no value before the store's pace is learnt)",
+                                    value=probe.precise_window_at)  # fmt: skip
         yield CounterMetricFamily(f"{PREFIX}_freshness_probe_queries", "the freshness probe's QueryLog calls (not in "
                                   "the request counts)", value=probe.queries)  # fmt: skip
         yield GaugeMetricFamily(f"{PREFIX}_freshness_poll_interval_seconds", "the shortest time asked for between "

@@ -150,12 +150,13 @@ def audit_state(environment: Any) -> dict[str, Any]:
 
 
 def freshness_sentence(run: Any) -> str:
-    """Visibility latency so far (or final), in a sentence; '' with ``--no-freshness`` or before any sample."""
+    """Visibility latency so far (or final), in a sentence, or when a first figure is expected; '' with
+    ``--no-freshness`` or before any test."""
     if run.freshness is None or not run.started_at:
         return ""
     data = run.freshness_figures or figures(run.freshness, run.settings.freshness_sample_rate,
                                             with_histograms=False)  # fmt: skip
-    return strip_sentence(data) if data["samples"] or data["status"] == "error" else ""
+    return strip_sentence(data)
 
 
 def audit_rows(environment: Any) -> list[dict[str, Any]]:
