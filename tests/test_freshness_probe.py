@@ -250,16 +250,40 @@ def test_held_samples_are_dropped_whole_when_a_finer_window_counted_and_the_mast
     counted = probe.tag(WRITE_LOG, "WriteLog", write_request("x"), time.monotonic() + 1)
     assert counted is not None and not counted.held
     probe.acked(counted, 20.0)
-    items = probe.hand_off(21.0)  # a worker's stop: held samples settled first, the report sent after it
-    assert [item[1] for item in items] == [counted.number], "the held pending one is not handed over"
+    handed = probe.hand_off(21.0)  # a worker's stop: its held samples go to the master, which settles them
+    assert sorted(item[1] for item in handed["pending"]) == [2, counted.number]
     report = probe.take_report()
-    assert report["samples"] == {"WriteLog": 1} and report["held_back"] == 3 and not report["histograms"]
+    assert report["samples"] == {"WriteLog": 1} and report["held_back"] == 0 and not report["histograms"]
     master = FreshnessProbe("run", 20, 0.1, share=lambda: 0.0)
     master.merge_report(report, "w1")
-    master.adopt(items, 5.0, "w1")
+    master.adopt(handed, 5.0, "w1")
     master.finish()
     data = figures(master, 20)
     assert (data["samples"], data["visible"], data["never_visible"], data["held_back"]) == (1, 0, 1, 3)
+
+
+def test_a_workers_held_cycle_is_settled_over_every_workers_counts_at_the_master():
+    """--processes 2: the worker that learnt the store's pace for both held its cycle's samples back, while the other
+    worker's window counted 20 samples 0.45 s apart: its own count was 0, so it released them at its stop and the
+    bound stated was the learning's (1,341 ms). The master settles them: dropped when any worker counted, released
+    (with their figures, exactly) when none did."""
+    for with_other, expected in ((True, (1, 0, 3)), (False, (3, 2, 0))):
+        learner, _ = held_probe(worker="w0")
+        master = FreshnessProbe("run", 20, 0.1, share=lambda: 0.0)
+        handed = learner.hand_off(21.0)
+        master.merge_report(learner.take_report(), "w0")
+        master.adopt(handed, 5.0, "w0")
+        if with_other:  # the other worker counted one sample (visible: its figure is in its report)
+            other = FreshnessProbe("run", 20, 0.1, worker="w1")
+            counted = other.tag(WRITE_LOG, "WriteLog", write_request("x"), time.monotonic())
+            assert counted is not None
+            other.acked(counted, 20.0)
+            master.merge_report(other.take_report(), "w1")
+        master.finish()
+        data = figures(master, 20)
+        assert (data["samples"], data["visible"], data["held_back"]) == expected, with_other
+        if not with_other:
+            assert data["aggregated"]["max"] == data["max_poll_gap_ms"] == 1500, "as if never held"
 
 
 def test_the_poller_polls_a_window_gap_apart_not_at_the_next_poll_interval_after_it():

@@ -14,7 +14,7 @@ import random
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import pytest
@@ -25,7 +25,13 @@ from grpc_user.calls import METHOD_PATHS, QUERY_LOG, WRITE_LOG, write_request
 from grpc_user.locust.freshness.files import figures, strip_sentence, summary_line
 from grpc_user.locust.freshness.poller import PollPacing, poll_once
 from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe
-from grpc_user.locust.freshness.windows import QueryBudget, SamplingWindows
+from grpc_user.locust.freshness.windows import (
+    LEARN_FIRST_AT_SECONDS,
+    TOLD_WITHIN_SECONDS,
+    QueryBudget,
+    SamplingWindows,
+    SharedLearning,
+)
 from grpc_user.pb import log_service_pb2 as pb
 
 SHARE = 0.015  # --freshness-query-share 1.5, the default
@@ -45,23 +51,44 @@ class Simulated:
     acked: list[float]
 
 
+@dataclass
+class Relay:
+    """The master's relay of what a worker learnt, as one simulated worker sees it: ``learnt`` (pace, cycle s) from
+    ``at`` s on; ``sent``: what this worker told, (s, pace, cycle)."""
+
+    learns: bool
+    learnt: tuple[str, float] | None = None
+    at: float = math.inf
+    now: float = 0.0
+    sent: list[tuple[float, str, float]] = field(default_factory=list)
+
+    def shared(self) -> SharedLearning:
+        return SharedLearning(self.learns, lambda: self.learnt if self.now >= self.at else None,
+                              lambda pace, cycle: self.sent.append((self.now, pace, cycle)))  # fmt: skip
+
+
 def simulate(stored_before, seconds: float, rate: float = 100.0, after_stop: float = 10.0, seed: int = 1,
-             known_end: bool = True, first_second_rate: float | None = None) -> Simulated:  # fmt: skip
+             known_end: bool = True, first_second_rate: float | None = None, share: float = 1.0,
+             relay: Relay | None = None) -> Simulated:  # fmt: skip
     """The probe, its windows and its polls over ``seconds`` of calls at ``rate`` (``first_second_rate`` over the
     first second, when given: a slow start) and ``after_stop`` s more, on a 1 ms clock; ``stored_before(t)``: the
     service has stored every log queued before that moment at ``t``; ``known_end``: the test's length is known
-    (``-t``)."""
-    probe = FreshnessProbe("sim", rate=20, poll_interval=0.1, sampling=False)
+    (``-t``); ``share``: this process's share of the sample rate (a worker's); ``relay``: a worker's learning shared
+    with the others."""
+    probe = FreshnessProbe("sim", rate=20, poll_interval=0.1, share=lambda: share, sampling=False)
     probe._wall_offset = WALL
     calls, stopped = [0], [-1.0]
     ends = (lambda: seconds) if known_end else (lambda: math.inf)
     budget = QueryBudget(SHARE, lambda: calls[0], 0.0, lambda: stopped[0], ends)
-    windows = SamplingWindows(budget, 0.1, random.Random(seed).random)
+    shared = relay.shared() if relay is not None else None
+    windows = SamplingWindows(budget, 0.1, random.Random(seed).random, shared=shared)
     pacing = PollPacing(0.1, budget, windows=windows)
     last, run = float("-inf"), Simulated(probe, 0, windows, [], [], [])
     held_found: dict[int, tuple[list[float], ...]] = {}  # each held sample's bracket, visibility, acknowledgement
     for tick in range(int((seconds + after_stop) * 1000)):
         now = tick / 1000
+        if relay is not None:
+            relay.now = now
         if now >= seconds and stopped[0] < 0:
             stopped[0] = now
         if tick % 10 == 0:
@@ -165,6 +192,40 @@ def test_a_window_of_a_store_that_keeps_up_samples_the_fewest_whole_cycles_that_
     for cycle, sampled in ((1.98, 1.98), (2.0, 2.0), (6.0, 6.0), (0.45, 2.25), (1.05, 2.1)):
         windows.cycle = cycle
         assert windows._sampling_for(cycle) == pytest.approx(sampled), cycle
+
+
+def test_a_worker_told_the_stores_pace_by_the_one_that_learnt_it_saves_its_share_for_a_finer_window():
+    """--processes 2, 12 s at 100 calls/s, a 2 s flush: each worker learnt the store's pace on its own, ~5 of its ~9
+    queries, and got 2 to 12 samples late by up to ~1.3 s. Now one worker learns and the master relays it; the other
+    spends no query on learning and opens a window at the gap its whole share pays for (alone: 0 or 1 sample, late
+    by up to 1.4 s; told: 13 to 20, within 0.62 s)."""
+    for seed in range(3):
+        timer = flush_timer(2.0, phase=random.Random(300 + seed).uniform(0, 2), seed=seed)
+        alone = simulate(timer, 12, rate=50, share=0.5, seed=seed)
+        relay = Relay(learns=False, learnt=("fine", 2.0), at=5.6)
+        told = simulate(timer, 12, rate=50, share=0.5, seed=seed, relay=relay)
+        assert told.windows.pace == "fine" and told.probe.held_back == 0 and not relay.sent, "it never learnt"
+        assert len(told.found) == told.probe.samples["WriteLog"] >= 12, (seed, len(told.found))
+        assert max(told.brackets) <= 0.7 < max(alone.brackets + [math.inf]), (seed, told.brackets, alone.brackets)
+        assert told.probe.queries <= SHARE * told.calls
+
+
+def test_the_worker_that_learns_tells_the_others_and_holds_back_its_coarse_last_window():
+    """It spent its share learning: a last window at the gap it still pays for (0.98 to 1.3 s in real runs) would
+    widen the bound of the others' finer ones; held back, the master counts it only if no worker counted any."""
+    relay = Relay(learns=True)
+    run = simulate(flush_timer(2.0, phase=0.7), 12, rate=50, share=0.5, relay=relay, seed=1)
+    assert [pace for _, pace, _ in relay.sent] == ["fine"], relay.sent
+    # to the sample spacing (0.1 s at its 10 samples/s), early enough for the others' windows
+    assert abs(relay.sent[0][2] - 2.0) <= 0.15 and relay.sent[0][0] <= 8, relay.sent
+    assert run.windows.windows == 0 or run.windows.holds, "its own window, if any, is held back"
+
+
+def test_a_worker_told_nothing_learns_itself_in_time_when_the_learning_worker_is_lost():
+    relay = Relay(learns=False)
+    run = simulate(flush_timer(2.0, phase=0.3), 40, rate=50, share=0.5, relay=relay, seed=1)
+    assert len(relay.sent) == 1 and relay.sent[0][0] >= LEARN_FIRST_AT_SECONDS + TOLD_WITHIN_SECONDS, relay.sent
+    assert run.windows.pace == "fine" and len(run.found) >= 15 and max(run.brackets) <= 0.3
 
 
 def test_a_fifth_of_a_second_flush_at_100_calls_per_second_in_30_s_is_all_visible_within_about_0_3_s():

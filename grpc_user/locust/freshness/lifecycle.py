@@ -17,9 +17,10 @@ import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 from grpc_user.locust.freshness.files import figures, latency_figures
+from grpc_user.locust.freshness.learnt import shared_learning
 from grpc_user.locust.freshness.poller import PollPacing, poll_once, poll_until_closed
 from grpc_user.locust.freshness.probe import FreshnessProbe
-from grpc_user.locust.freshness.windows import QueryBudget
+from grpc_user.locust.freshness.windows import QueryBudget, SamplingWindows
 from grpc_user.locust.run.known_end import known_test_end
 from grpc_user.locust.run.target import run_target, target_call
 from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
@@ -58,7 +59,11 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     # UI form's run time, or a new one a /swarm sets while it runs.
     budget = QueryBudget(probe.query_share / 100, lambda: run.counter.run_requests, time.time(),
                          lambda: run.stopped_at, lambda: known_test_end(environment))  # fmt: skip
-    pacing = PollPacing(settings.freshness_poll_interval, budget, probe.longest_poll_gap())
+    # Workers learn the store's pace once for the test (freshness.learnt): one learns, the others are told.
+    windows = SamplingWindows(
+        budget, settings.freshness_poll_interval, shared=shared_learning(environment, probe.run_id)
+    )
+    pacing = PollPacing(settings.freshness_poll_interval, budget, probe.longest_poll_gap(), windows)
     probe.share_spent = lambda: budget.spendable(probe.queries) < 1 and math.isinf(pacing.longest)
     probe.poller = gevent.spawn(poll_until_closed, probe, _query_call(environment, run), gevent.sleep, pacing,
                                 on_interval)  # fmt: skip
@@ -79,11 +84,12 @@ def _query_call(environment: Any, run: Any) -> Any:
     return call
 
 
-def hand_off(run: Any) -> list[list[Any]]:
-    """A worker at its stop: stop probing and give its pending samples to the master."""
+def hand_off(run: Any) -> dict[str, list[list[Any]]]:
+    """A worker at its stop: stop probing and give its pending and held samples to the master
+    (``FreshnessProbe.hand_off``)."""
     probe = run.freshness
     if probe is None:
-        return []
+        return {}
     items = probe.hand_off(time.monotonic())
     _stop_poller(probe)
     return items

@@ -12,7 +12,8 @@ phase's samples (``poll_gaps``, ``phase_poll_gaps``): each row of the figures st
 Figures are the suite's HDR histograms (``grpc_user.histograms``: µs, 1 µs..1 h, 3 significant digits)
 keyed by (request name, ``OK``), over the whole run, per history interval, and not yet reported to the master
 (workers send them encoded; the master adds them exactly). At a stop a worker hands its pending samples over, each
-with its age, so the master keeps looking for them during the audit without comparing two clocks. Samples still
+with its age, so the master keeps looking for them during the audit without comparing two clocks, and its held
+samples, which the master counts only if no worker counted any. Samples still
 pending at the end are *never visible* when the service was seen to settle (the audit's verdict, or the settle
 rule without an audit), *unknown* when the looking was cut short (an interrupted or unsettled audit, a failed
 query). A sample the last sweep finds with a bracket more than twice the bound the polls stated and than their
@@ -541,18 +542,36 @@ class FreshnessProbe:
         else:
             self.never_visible.extend(left)
 
-    def hand_off(self, now: float) -> list[list[Any]]:
-        """A worker at its stop: its pending samples with their age and the time since they were last looked for
-        (s), for the master to keep looking for (held samples settled first: send the report after this)."""
-        self.settle_held()
+    def hand_off(self, now: float) -> dict[str, list[list[Any]]]:
+        """A worker at its stop: ``pending``, its pending samples with their age, the time since they were last looked
+        for (s) and whether held back, for the master to keep looking for; ``held_found``, its held samples found,
+        with their age, visibility and bracket (s). The master settles the held ones over every worker's counts (a
+        learning worker's held cycle is dropped when another worker's window counted samples)."""
         self.close()
-        return [[s.token, s.number, s.name, s.logged_at, now - s.acked_at, now - max(s.last_look, s.acked_at), s.phase]
-                for s in self.pending.clear()]  # fmt: skip
+        held_found = [[s.token, s.number, s.name, s.logged_at, now - s.acked_at, latency, gap, s.phase]
+                      for s, latency, gap in self.held_found]  # fmt: skip
+        self.held, self.held_found, self.held_longest = [], [], 0.0
+        pending = [[s.token, s.number, s.name, s.logged_at, now - s.acked_at, now - max(s.last_look, s.acked_at),
+                    s.phase, s.held] for s in self.pending.clear()]  # fmt: skip
+        return {"pending": pending, "held_found": held_found}
 
-    def adopt(self, items: list[list[Any]], now: float, worker: str = "") -> None:
-        """The master takes a worker's pending samples over (ages turned into this process's clock)."""
-        for token, number, name, logged_at, age, since_look, phase in sorted(items, key=lambda item: -item[4]):
-            self.pending.add(Sample(token, number, name, logged_at, now - age, last_look=now - since_look, phase=phase))
+    def adopt(self, handed: dict[str, list[list[Any]]], now: float, worker: str = "") -> None:
+        """The master takes a worker's pending samples and held samples over (``hand_off``; ages turned into this
+        process's clock)."""
+        for token, number, name, logged_at, age, since_look, phase, held in sorted(
+            handed.get("pending", ()), key=lambda item: -item[4]
+        ):
+            sample = Sample(
+                token, number, name, logged_at, now - age, last_look=now - since_look, phase=phase, held=held
+            )
+            self.pending.add(sample)
+            if held:
+                self.held.append(sample)
+        for token, number, name, logged_at, age, latency, gap, phase in handed.get("held_found", ()):
+            sample = Sample(token, number, name, logged_at, now - age, phase=phase, held=True)
+            self.held.append(sample)
+            self.held_found.append((sample, latency, gap))
+            self.held_longest = max(self.held_longest, latency)
         self.remote_pending.pop(worker, None)
         self.remote_late.pop(worker, None)
 

@@ -49,6 +49,11 @@ the time: its progress between two polls), whatever the polls' gap:
   whose samples would be visible only after the test (``_reach``: the longest visibility found or the oldest pending
   sample's age, grown with the time into the test) opens only if what is saved pays for their polls until then
   (``_pays_after_stop``): after the stop nothing accrues.
+- With workers the test learns once (``SharedLearning``, ``freshness.learnt``): the first worker learns (and
+  rechecks) as above and tells the others through the master; they spend no query on learning, and save their share
+  for their windows (one told nothing ``TOLD_WITHIN_SECONDS`` after learning would start learns itself). The
+  learner's last window that fits of a store that keeps up (coarser than the poll interval) is held back: the master
+  counts it only if no worker counted any (at 100 calls/s, 12 s: it widened the other's ~0.6 s bound to ~1.3 s).
 
 A window's samples are polled every window gap while the youngest still pending is younger than the funded tail;
 after that (a store slower than the load) the window gap plus ``RELATIVE_GAP`` times that youngest sample's age past
@@ -63,6 +68,7 @@ sample, so the cost is per poll, not per sample. Times are seconds: ``now`` on t
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections import deque
@@ -72,7 +78,9 @@ from dataclasses import dataclass, field
 from grpc_user.locust.freshness.pending import RELATIVE_GAP
 from grpc_user.locust.freshness.probe import FreshnessProbe, Sample
 
-__all__ = ["RELATIVE_GAP", "QueryBudget", "SamplingWindows"]
+__all__ = ["RELATIVE_GAP", "QueryBudget", "SamplingWindows", "SharedLearning"]
+
+logger = logging.getLogger(__name__)
 
 # The longest visibility assumed before any sample was found (s), and the longest a window samples and polls every
 # window gap after it closes: beyond, its samples are polled by their age (``RELATIVE_GAP``).
@@ -126,6 +134,9 @@ LEARN_PATIENCE_SECONDS = 10.0
 # at 1.67 s): learning starts this many seconds into the test, and while the store keeps up and no window opened,
 # it is checked again twice as long into the test as the last learning started.
 LEARN_FIRST_AT_SECONDS = 2.0
+# A worker that does not learn for the test learns itself when it was told nothing this long (s) after
+# LEARN_FIRST_AT_SECONDS (the learning worker lost or slow: a learning ends within about twice LEARN_PATIENCE_SECONDS).
+TOLD_WITHIN_SECONDS = 2 * LEARN_PATIENCE_SECONDS
 
 IDLE, LEARNING, WAITING, SAMPLING = "idle", "learning", "waiting", "sampling"
 # The store's pace as learnt: it keeps up (FINE: windows at the poll interval) or not (PACED: as coarse as the share
@@ -173,6 +184,17 @@ class QueryBudget:
 
 
 @dataclass
+class SharedLearning:
+    """A distributed test learns the store's pace once: ``learns``, whether this worker learns for it (and rechecks
+    it); ``tell(pace, cycle)`` sends what it learnt (cycle in s) for every worker; ``told()``, what a worker learnt
+    as relayed to this one (None before; ``freshness.learnt``)."""
+
+    learns: bool
+    told: Callable[[], tuple[str, float] | None]
+    tell: Callable[[str, float], None]
+
+
+@dataclass
 class SamplingWindows:
     """Opens and closes the probe's sampling (``FreshnessProbe.open_sampling``) and paces its polls (``poll_gap``);
     ``interval``: the poll interval (s); ``draw()``: a uniform draw in [0, 1) for each window's random start.
@@ -183,11 +205,13 @@ class SamplingWindows:
     test, sampling all the time stopped for good to keep the rest of the share for its samples after the stop (not
     ``limited``: the share paid for sampling at the whole rate); ``windows``: how many opened; ``precise_at``: when
     (s into the test) the share is expected to pay for the next window at the poll interval of a store that keeps up,
-    as last reckoned at the call rate then (infinite before that is known)."""
+    as last reckoned at the call rate then (infinite before that is known); ``shared``: a worker's learning shared
+    with the others (None: it learns alone)."""
 
     budget: QueryBudget
     interval: float
     draw: Callable[[], float] = field(default_factory=lambda: random.Random().random)
+    shared: SharedLearning | None = None
     state: str = IDLE
     opens_at: float = math.inf
     sampling_for: float = 0.0
@@ -266,9 +290,16 @@ class SamplingWindows:
                 probe.open_sampling()
             self.state, self.closes_at, self.gap, self.tail = SAMPLING, math.inf, self.interval, math.inf
             return
+        if self.state == IDLE:
+            self._take_told()
         known = probe.longest_found or self.cycle or probe.held_longest or FIRST_TAIL_SECONDS
         if self.state == LEARNING:
             self._learn(probe, now, probe_now)
+            if self.state != LEARNING and self.pace is not None:
+                logger.debug("freshness: learnt %.1f s into the test: %s, cycle %.3f s, %d queries made",
+                             now - self.budget.started, self.pace, self.cycle, probe.queries)  # fmt: skip
+                if self.shared is not None:
+                    self.shared.tell(self.pace, self.cycle)
         elif self.state == SAMPLING:
             # Its length is set when it opens (a window closed by what it found would skew the flush phases it
             # covers); what its samples show shortens its tail, and its gap with it (never coarser).
@@ -291,6 +322,8 @@ class SamplingWindows:
                 return
             if self.pace != PACED:  # not learnt yet, or it kept up so far
                 elapsed = now - self.budget.started
+                if self._waits_to_be_told(elapsed):
+                    return
                 recheck = self.pace is None or left > self._recheck_age() + span + END_MARGIN_SECONDS
                 if elapsed >= self.learn_at and spendable >= 1 and recheck:
                     probe.holding, self.state, self.learn_started, self.learn_at = (
@@ -327,6 +360,21 @@ class SamplingWindows:
             self.state, self.windows, self.closes_at = SAMPLING, self.windows + 1, now + self.sampling_for
             self.opened_at, self.spacing = now, span
             self.gap, self.tail = max(self.interval, gap), tail
+            logger.debug("freshness window %d opens %.1f s into the test: %s, samples %.2f s, polls %.3f s apart",
+                         self.windows, now - self.budget.started, self.pace, self.sampling_for, self.gap)  # fmt: skip
+
+    def _take_told(self) -> None:
+        """A worker that does not learn takes the pace and cycle another learnt for the test, the latest told."""
+        told = self.shared.told() if self.shared is not None and not self.shared.learns else None
+        if told is not None:
+            self.pace, self.cycle = told
+
+    def _waits_to_be_told(self, elapsed: float) -> bool:
+        """Whether a worker that does not learn leaves the learning (and its rechecks) to the one that does,
+        ``elapsed`` s into the test: once told, always; before, for ``TOLD_WITHIN_SECONDS`` after learning starts."""
+        if self.shared is None or self.shared.learns:
+            return False
+        return self.shared.told() is not None or elapsed < LEARN_FIRST_AT_SECONDS + TOLD_WITHIN_SECONDS
 
     def _paced_overlap(self, probe: FreshnessProbe, now: float) -> bool:
         """Whether a store slower than the load may get its next window while the last one's samples are still
@@ -486,10 +534,11 @@ class SamplingWindows:
         """A store that keeps up: the next window waits until the share pays for polls every poll interval over it
         (at 100 calls/s ~24 s into a test, counting what accrues until it ends before the test does). Else, a test
         of known length (``-t``) too short for that gets its last window that fits at the gap the share then pays
-        for, counted (no finer one can follow); without a known end, one coarse window opens as soon as the share
-        pays for it, its samples held back, counted only if no finer window counted any (``settle_held``). Returns
-        whether one will open; ``precise_at``: when (s into the test) the share is expected to pay for one at the poll
-        interval."""
+        for, counted (no finer one can follow; held back on a worker that learnt for the others, which saved their
+        share for finer ones: counted only if none counted any, ``FreshnessProbe.settle_held`` on the master);
+        without a known end, one coarse window opens as soon as the share pays for it, its samples held back,
+        counted only if no finer window counted any (``settle_held``). Returns whether one will open;
+        ``precise_at``: when (s into the test) the share is expected to pay for one at the poll interval."""
         left = self.budget.ends() - now
         self.precise_at = now - self.budget.started + self._precise_wait(spendable, accrual, sampling_for, span)
         funded = min(span, left) if self._accrues_after(left) else sampling_for
@@ -499,7 +548,9 @@ class SamplingWindows:
             self.opens_at = self._random_start(now, known, span)
             self.precise_at = self.opens_at - self.budget.started
         elif self._last_chance(probe, left, span) and gap <= self._stated(probe):
-            self.state, self.sampling_for, self.holds, self.opens_at = WAITING, sampling_for, False, now
+            # The worker that learnt for the others holds it back: they saved their share for a finer one
+            learns_for_others = self.shared is not None and self.shared.learns
+            self.state, self.sampling_for, self.holds, self.opens_at = WAITING, sampling_for, learns_for_others, now
         elif math.isinf(left) and not self.held_window and gap <= RELATIVE_GAP * known * FIRST_FIGURE:
             self.state, self.sampling_for, self.holds, self.held_window = WAITING, sampling_for, True, True
             self.opens_at = self._random_start(now, known, span)  # no known end: nothing to end before

@@ -1,4 +1,5 @@
-"""The suite's master/worker messages: ``--max-requests`` leases, and each worker's final counts at a stop.
+"""The suite's master/worker messages: ``--max-requests`` leases, what a worker learnt of the store's pace for the
+freshness probe (``freshness.learnt``), and each worker's final counts at a stop.
 
 A stop ends the same way with workers as without: every worker still running is told to stop
 (its calls in flight finish and are counted), sends Locust's last stats report with the suite's
@@ -16,6 +17,7 @@ import gevent
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
 
+from grpc_user.locust.freshness import learnt as freshness_learnt
 from grpc_user.locust.freshness.lifecycle import hand_off
 from grpc_user.locust.freshness.probe import HANDOFF_KEY as FRESHNESS_HANDOFF_KEY
 from grpc_user.locust.run.budget import BudgetPool
@@ -33,7 +35,8 @@ POLL_SECONDS = 0.05
 
 
 def register_master_messages(environment: Any, budget_spent: Callable[[], object]) -> None:
-    """The master answers lease requests, learns when leases are spent, and collects final counts."""
+    """The master answers lease requests, learns when leases are spent, relays what a worker learnt of the store's
+    pace, and collects final counts."""
     runner = environment.runner
 
     def ask(environment: Any, msg: Message, **_: Any) -> None:
@@ -56,10 +59,11 @@ def register_master_messages(environment: Any, budget_spent: Callable[[], object
     runner.register_message(BUDGET_ASK, ask)
     runner.register_message(BUDGET_SPENT, spent)
     runner.register_message(FINAL_COUNTS, final_counts)
+    freshness_learnt.register_master(environment)
 
 
 def register_worker_messages(environment: Any) -> None:
-    """A worker takes the master's lease grants."""
+    """A worker takes the master's lease grants, and what another worker learnt of the store's pace."""
 
     def grant(environment: Any, msg: Message, **_: Any) -> None:
         run = suite_run(environment)
@@ -67,6 +71,7 @@ def register_worker_messages(environment: Any) -> None:
             run.budget.grant(int(msg.data["permits"]))
 
     environment.runner.register_message(BUDGET_GRANT, grant)
+    freshness_learnt.register_worker(environment)
 
 
 def start_master_budget(run: SuiteRun) -> None:
@@ -93,8 +98,7 @@ def send_final_counts(environment: Any) -> None:
     runner = environment.runner
     report: dict[str, Any] = {}
     suite_run(environment).peers.finish()
-    # The master keeps looking for its pending samples; handed off first, as held-back samples released at the
-    # hand-off are counted in the report.
+    # The master keeps looking for its pending samples and settles its held ones; handed off first, then the report.
     handed_off = hand_off(suite_run(environment))
     environment.events.report_to_master.fire(client_id=runner.client_id, data=report)
     report[FRESHNESS_HANDOFF_KEY] = handed_off
