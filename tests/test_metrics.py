@@ -30,6 +30,16 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return samples
 
 
+def final_stats(prefix: str, after: dict) -> dict[str, dict[str, str]] | None:
+    """Locust's ``_stats.csv`` rows by name once its counts of every RPC are those ``/metrics`` gave after the test
+    (None before)."""
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        stats = {row["Name"]: row for row in csv.DictReader(handle)}
+    counted = {labels[0][1]: value for (name, labels), value in after.items() if name == f"{PREFIX}_requests_total"}
+    written = {name: int(row["Request Count"]) for name, row in stats.items() if name in counted}
+    return stats if written == counted else None
+
+
 @pytest.mark.parametrize("processes", [0, 2], ids=["one process", "master and two workers"])
 def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(serve, tmp_path, processes):
     server = serve()
@@ -45,9 +55,12 @@ def test_metrics_during_and_after_a_run_equal_locust_stats_and_the_logs_file(ser
         assert during[(f"{PREFIX}_requests_total", (("name", "WriteLog"),))] > 0
         assert during[(f"{PREFIX}_users", ())] == 4 or processes
         web.wait_for("grpc-audit", lambda audit: audit.get("status") not in ("", "pending", "running"))
-        time.sleep(2.5)  # Locust rewrites its --csv files once per second
         after = scrape(web.url)
-        stats = {row["Name"]: row for row in csv.DictReader(open(f"{web.prefix}_stats.csv", newline=""))}
+        # Locust rewrites its --csv files once per second, and a rewrite reaches the disk with the next one: the
+        # stats file holds the test's final figures about 2 s after the stop (a fixed 2.5 s wait before)
+        while (stats := final_stats(web.prefix, after)) is None:
+            assert time.monotonic() < deadline + 30, f"{web.prefix}_stats.csv never held the final figures"
+            time.sleep(0.2)
         logs = {row["Name"]: row for row in csv.DictReader(open(f"{web.prefix}_logs.csv", newline=""))}
         audit = json.loads(Path(f"{web.prefix}_audit.json").read_text())
     for name in ("WriteLog", "BatchWriteLog"):
