@@ -292,6 +292,8 @@ class SamplingWindows:
             return
         if self.state == IDLE:
             self._take_told()
+        if self.pace == PACED:  # a store slower than the load: its windows open sooner, at a coarser gap
+            self.precise_at = math.inf
         known = probe.longest_found or self.cycle or probe.held_longest or FIRST_TAIL_SECONDS
         if self.state == LEARNING:
             self._learn(probe, now, probe_now)
