@@ -13,7 +13,6 @@ import pytest
 import yaml
 from locust_runs import LOCUST, PACED, distributed_args, free_port, run_locust
 
-from reference_server.process import start_server_process
 from reports.cli import main as report
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
@@ -23,10 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def server():
-    running = start_server_process("--flush-period", "0.1", "--queue-size", "100000")
-    yield running
-    running.kill()
+def server(serve):
+    """A forked reference server (conftest's ``serve``: fast flushes, room for every log), killed after the test."""
+    return serve()
 
 
 def test_master_and_two_workers_add_up_calls_logs_and_audit_exactly(server, tmp_path, capsys):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import grpc_host
+from conftest import ForkedServerProcess, grpc_host
+from forkserver_pool import request_forkservers
 from locust_runs import PACED, run_locust, shared_run
-
-from reference_server.process import start_server_process
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -20,7 +19,8 @@ def served_run(*server_args: str, args: tuple[str, ...] = (), keep_counts: bool 
     not ``keep_counts``: the server is killed, calls it still holds are not waited for)."""
 
     def make(folder):
-        server = start_server_process("--flush-period", "0.1", "--queue-size", "100000", *server_args)
+        request_forkservers()  # a module fixture comes before the autouse fixture that asks for them
+        server = ForkedServerProcess("--flush-period", "0.1", "--queue-size", "100000", *server_args)
         try:
             done = run_locust("single", grpc_host(server), folder, *args, **run)
         finally:

@@ -13,7 +13,6 @@ from locust_runs import PACED, REAL_LOCUST, distributed_args, free_port
 from web_runs import WebUI, http, template_args, wait_for_page, web_ui_process
 
 from grpc_user.locust.web.tabs import AUDIT_FIGURES, AUDIT_ROUTE, AUDIT_TAB_KEY, TAB_KEY
-from reference_server.process import start_server_process
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
 pytestmark = pytest.mark.slow
@@ -28,11 +27,9 @@ PACED_FORM = {"target_rps": PACED[1]}
 
 
 @pytest.fixture
-def server():
-    """A reference server that requires the bearer token."""
-    running = start_server_process("--flush-period", "0.1", "--queue-size", "100000", "--auth-token", TOKEN)
-    yield running
-    running.kill()
+def server(serve):
+    """A forked reference server (conftest's ``serve``) that requires the bearer token, killed after the test."""
+    return serve("--auth-token", TOKEN)
 
 
 @pytest.fixture
