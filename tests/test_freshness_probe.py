@@ -121,7 +121,8 @@ def test_a_freshness_slo_s_polls_said_due_every_tenth_of_it_say_how_far_apart_sl
 
     poll_until_closed(probe, call, sleep, PollPacing(0.1, budget, probe.longest_poll_gap()), clock=lambda: clock[0],
                       wall=lambda: clock[0])  # fmt: skip
-    assert len(polls) == 4 and abs(probe.max_poll_gap - 0.379) < 0.002 and abs(probe.slowest_query - 0.379) < 1e-9, polls
+    assert len(polls) == 4 and abs(probe.max_poll_gap - 0.379) < 0.002, polls
+    assert abs(probe.slowest_query - 0.379) < 1e-9, probe.slowest_query
     data = figures(probe, 20)
     assert data["slowest_query_ms"] == 379.0, data
     line = error_bound(data)
@@ -260,6 +261,19 @@ def test_held_samples_are_dropped_whole_when_a_finer_window_counted_and_the_mast
     master.finish()
     data = figures(master, 20)
     assert (data["samples"], data["visible"], data["never_visible"], data["held_back"]) == (1, 0, 1, 3)
+
+
+def test_a_master_says_the_earliest_of_its_workers_latest_expected_precise_window():
+    """--processes 2 in the web UI without a run time: the master kept the earliest estimate any report ever gave
+    (55 s) while the workers' windows came ~70 s in; it is the earliest of each worker's latest."""
+    master = FreshnessProbe("run", 20, 0.1, share=lambda: 0.0)
+    worker = FreshnessProbe("run", 20, 0.1, worker="w1")
+    for at, other, said in ((55.3, None, 55.3), (68.0, 72.0, 68.0), (None, 72.0, 72.0)):
+        worker.precise_window_at = math.inf if at is None else at
+        master.merge_report(worker.take_report(), "w1")
+        master.merge_report({"precise_window_at": other}, "w2")
+        assert master.precise_window_at == said, (at, other, master.precise_window_at)
+    assert figures(master, 20)["precise_window_at_s"] == 72.0
 
 
 def test_a_workers_held_cycle_is_settled_over_every_workers_counts_at_the_master():

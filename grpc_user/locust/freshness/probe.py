@@ -134,8 +134,8 @@ class FreshnessProbe:
     ``held_released``: whether the held samples were counted at the end (no finer window counted any: the figures
     are a coarse window's, the store-learning's flush cycle's). ``flush_cycle``: the store's flush cycle as learnt
     (s, 0 before or when it is slower than the load); ``precise_window_at``: when (s into the test) the share was
-    last expected to pay for a window at the poll interval (infinite while not known; on a master the earliest
-    worker's).
+    last expected to pay for a window at the poll interval (infinite while not known; on a master the earliest of
+    its workers' latest, ``remote_precise_at``).
     ``longest_found``: the longest visibility found (s), of the sample acknowledged at ``longest_found_at``
     (monotonic s); ``latest_found``: the visibility (s) of the latest acknowledged sample found, at
     ``latest_found_at`` (a backlog's growth); ``coarse_unknown``: the samples the last sweep found with a bracket
@@ -195,6 +195,7 @@ class FreshnessProbe:
     held_released: bool = False
     flush_cycle: float = 0.0
     precise_window_at: float = math.inf
+    remote_precise_at: dict[str, float] = field(default_factory=dict)
     _unreported_held_back: int = 0
     _next_number: int = 0
     _seen: int = 0
@@ -648,8 +649,9 @@ class FreshnessProbe:
         self.held_back += report.get("held_back", 0)
         self.held_released = self.held_released or bool(report.get("held_released"))
         self.flush_cycle = max(self.flush_cycle, report.get("flush_cycle", 0.0))
-        if report.get("precise_window_at") is not None:
-            self.precise_window_at = min(self.precise_window_at, report["precise_window_at"])
+        at = report.get("precise_window_at")
+        self.remote_precise_at[worker] = math.inf if at is None else at
+        self.precise_window_at = min(self.remote_precise_at.values())
         self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
         reserved = [at for at in (self.sampling_reserved_at, report.get("sampling_reserved_at")) if at is not None]
         self.sampling_reserved_at = min(reserved, default=None)
