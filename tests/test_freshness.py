@@ -285,9 +285,9 @@ def test_without_an_audit_samples_the_spent_share_cannot_follow_are_unknown_for_
     server = serve("--store-rate", "5", "--flush-batch", "10")
     started = time.monotonic()
     run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--freshness-query-share", "15", "--no-audit",
-                     "--audit-timeout", "300", "--audit-settle", "30", run_time="4s", timeout=100)  # fmt: skip
+                     "--audit-timeout", "300", "--audit-settle", "90", run_time="4s", timeout=150)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
-    assert time.monotonic() - started < 30  # not the 30 s of --audit-settle
+    assert time.monotonic() - started < 60  # not the 90 s of --audit-settle (alone ~20 s, beside a hog 36 s)
     data = freshness(run)
     assert data["unknown"] > 0 and data["never_visible"] == 0, data
     assert data["unknown_because"].startswith("--freshness-query-share 15% of the calls was spent"), data
