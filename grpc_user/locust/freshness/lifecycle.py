@@ -60,8 +60,10 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     budget = QueryBudget(probe.query_share / 100, lambda: run.counter.run_requests, time.time(),
                          lambda: run.stopped_at, lambda: known_test_end(environment))  # fmt: skip
     # Workers learn the store's pace once for the test (freshness.learnt): one learns, the others are told.
+    # A window whose samples would be visible after the looking ends (--audit-timeout after the stop) does not open.
+    shared = shared_learning(environment, probe.run_id)
     windows = SamplingWindows(
-        budget, settings.freshness_poll_interval, shared=shared_learning(environment, probe.run_id)
+        budget, settings.freshness_poll_interval, shared=shared, after_stop=settings.audit_timeout
     )
     pacing = PollPacing(settings.freshness_poll_interval, budget, probe.longest_poll_gap(), windows)
     probe.share_spent = lambda: budget.spendable(probe.queries) < 1 and math.isinf(pacing.longest)

@@ -419,15 +419,17 @@ class FreshnessProbe:
 
     # Held-back samples: a coarse window's, counted only when no finer window measured anything.
 
-    def release_held(self) -> None:
-        """Count the held samples and record the figures of those found, as if they had never been held; those still
-        pending are looked for as any other."""
-        for sample in self.held:
+    def release_held(self, since: int = 0) -> None:
+        """Count the held samples (those held from the ``since``-th on) and record the figures of those found, as if
+        they had never been held; those still pending are looked for as any other."""
+        released, self.held = self.held[since:], self.held[:since]
+        for sample in released:
             sample.held = False
             self._count(sample)
-        for sample, latency, gap in self.held_found:
+        for sample, latency, gap in [found for found in self.held_found if not found[0].held]:
             self._found(sample, latency, gap)
-        self.held, self.held_found, self.held_longest = [], [], 0.0
+        self.held_found = [found for found in self.held_found if found[0].held]
+        self.held_longest = max((latency for _, latency, _ in self.held_found), default=0.0)
 
     def drop_held(self, since: int = 0, keep: Callable[[Sample], bool] = lambda sample: False) -> None:
         """Leave the held samples out for good, those held from the ``since``-th on but the ones ``keep`` keeps

@@ -206,12 +206,14 @@ class SamplingWindows:
     ``limited``: the share paid for sampling at the whole rate); ``windows``: how many opened; ``precise_at``: when
     (s into the test) the share is expected to pay for the next window at the poll interval of a store that keeps up,
     as last reckoned at the call rate then (infinite before that is known); ``shared``: a worker's learning shared
-    with the others (None: it learns alone)."""
+    with the others (None: it learns alone); ``after_stop``: how long (s) the samples are looked for after the stop at
+    most (``--audit-timeout``): a window whose samples would be visible later does not open."""
 
     budget: QueryBudget
     interval: float
     draw: Callable[[], float] = field(default_factory=lambda: random.Random().random)
     shared: SharedLearning | None = None
+    after_stop: float = math.inf
     state: str = IDLE
     opens_at: float = math.inf
     sampling_for: float = 0.0
@@ -339,8 +341,9 @@ class SamplingWindows:
                 return
             gap = self._affordable_gap(spendable, accrual, sampling_for, span)
             reach = self._reach(probe, now, probe_now, sampling_for, span)
-            if left < reach + END_MARGIN_SECONDS and not self._pays_after_stop(spendable, accrual, left, gap, reach,
-                                                                                 sampling_for):  # fmt: skip
+            if left < reach + END_MARGIN_SECONDS and (
+                reach - left > self.after_stop or not self._pays_after_stop(spendable, accrual, left, gap, reach,
+                                                                            sampling_for)):  # fmt: skip
                 return
             # A tenth of the visibility its samples are expected to have: the longest found, or grown as a backlog
             expected = max(known, reach - sampling_for)
@@ -454,6 +457,8 @@ class SamplingWindows:
             later = [item for item in found if item[1] > stored_to]
             if min(unseen for _, _, unseen in flushed) > LEARN_LAG_SECONDS:
                 self.pace, self.cycle = PACED, 0.0
+                self._keep_backlog(probe, now, stored_to, first - stored_to)
+                return
             elif later:
                 second = min(seen for seen, _, _ in later)
                 cycle_ends = max(acked for seen, acked, _ in later if seen <= second + 1e-6)
@@ -468,6 +473,22 @@ class SamplingWindows:
             else:
                 return
         self._close(probe)
+
+    def _keep_backlog(self, probe: FreshnessProbe, now: float, stored_to: float, lag: float) -> None:
+        """A store learnt slower than the load: the learning's samples acknowledged after the latest one stored (all
+        pending: a backlog stores in order) are its first window, counted, polled a tenth of the ``lag`` (s) that
+        one had when found plus a tenth of the youngest one's age apart; those acknowledged up to it are dropped. A
+        whole stretch of acknowledgements, never single samples by their own bracket (at --store-rate 40 of 100
+        calls/s the first window opened ~11 s into a 30 s run, after learning dropped its ~4 s of samples, and the
+        figures covered ~2 s of acknowledgements)."""
+        learning_from = self.learning_from
+        self._close(probe, keep=lambda sample: sample.acked_at > stored_to)
+        kept = len(probe.held) - learning_from
+        probe.release_held(learning_from)
+        if kept:
+            self.windows += 1
+            self.gap, self.tail = max(self.interval, RELATIVE_GAP * lag), 0.0
+            self.opened_at, self.spacing = now, 0.0
 
     def _recheck_age(self) -> float:
         """How old (s) a sample of a store learnt to keep up is when it is looked for, once: a quarter more than its
