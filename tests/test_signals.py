@@ -214,8 +214,14 @@ def test_ctrl_c_to_an_idle_web_ui_says_nothing_of_a_test_stopping(serve, tmp_pat
         time.sleep(1)
         assert web.post("stop", {})["success"]
         web.wait_for("grpc-audit", lambda audit: audit.get("status") == "ok", timeout=30)
+        summaries = web.log.read_text().count("Logs per RPC")
         web.process.send_signal(signal.SIGINT)
-        time.sleep(0.3)  # the quit writes Locust's CSVs once more (a second): a repeat lands in it
+        # The quit prints the logs summary, then waits for Locust's next --csv pass (up to a second): a repeat sent
+        # once the summary is out lands in that wait (a fixed 0.3 s came after a quit whose pass came sooner)
+        deadline = time.monotonic() + FINISH_TIMEOUT_SECONDS
+        while web.log.read_text().count("Logs per RPC") == summaries:
+            assert time.monotonic() < deadline and web.process.poll() is None, web.log.read_text()[-3000:]
+            time.sleep(0.01)
         web.process.send_signal(signal.SIGINT)
         assert web.process.wait(FINISH_TIMEOUT_SECONDS) == 0, web.log.read_text()[-3000:]
         output = web.log.read_text()
