@@ -52,8 +52,9 @@ the time: its progress between two polls), whatever the polls' gap:
 - With workers the test learns once (``SharedLearning``, ``freshness.learnt``): the first worker learns (and
   rechecks) as above and tells the others through the master; they spend no query on learning, and save their share
   for their windows (one told nothing ``TOLD_WITHIN_SECONDS`` after learning would start learns itself). The
-  learner's last window that fits of a store that keeps up (coarser than the poll interval) is held back: the master
-  counts it only if no worker counted any (at 100 calls/s, 12 s: it widened the other's ~0.6 s bound to ~1.3 s).
+  learner's last window that fits of a store that keeps up, when coarser than a fifth of the cycle, is held back: the
+  master counts it only if no worker counted any (at 100 calls/s, 12 s: it widened the other's ~0.6 s bound to ~1.3
+  s; in 30 s it is ~0.29 s and counts).
 
 A window's samples are polled every window gap while the youngest still pending is younger than the funded tail;
 after that (a store slower than the load) the window gap plus ``RELATIVE_GAP`` times that youngest sample's age past
@@ -557,8 +558,9 @@ class SamplingWindows:
         """A store that keeps up: the next window waits until the share pays for polls every poll interval over it
         (at 100 calls/s ~24 s into a test, counting what accrues until it ends before the test does). Else, a test
         of known length (``-t``) too short for that gets its last window that fits at the gap the share then pays
-        for, counted (no finer one can follow; held back on a worker that learnt for the others, which saved their
-        share for finer ones: counted only if none counted any, ``FreshnessProbe.settle_held`` on the master);
+        for, counted (no finer one can follow; held back, when coarser than a fifth of the cycle, on a worker that
+        learnt for the others, which saved their share for finer ones: counted only if none counted any,
+        ``FreshnessProbe.settle_held`` on the master);
         without a known end, one coarse window opens as soon as the share pays for it, its samples held back,
         counted only if no finer window counted any (``settle_held``). Returns whether one will open;
         ``precise_at``: when (s into the test) the share is expected to pay for one at the poll interval."""
@@ -571,9 +573,10 @@ class SamplingWindows:
             self.opens_at = self._random_start(now, known, span)
             self.precise_at = self.opens_at - self.budget.started
         elif self._last_chance(probe, left, span) and gap <= self._stated(probe):
-            # The worker that learnt for the others holds it back: they saved their share for a finer one
-            learns_for_others = self.shared is not None and self.shared.learns
-            self.state, self.sampling_for, self.holds, self.opens_at = WAITING, sampling_for, learns_for_others, now
+            # The worker that learnt for the others holds it back when coarser than a fifth of the cycle: they saved
+            # their share for a finer one (at 30 s its 0.29 s window counts beside theirs, a 12 s run's ~1 s does not)
+            coarse = gap > FIRST_FIGURE * RELATIVE_GAP * known and self.shared is not None and self.shared.learns
+            self.state, self.sampling_for, self.holds, self.opens_at = WAITING, sampling_for, coarse, now
         elif math.isinf(left) and not self.held_window and gap <= RELATIVE_GAP * known * FIRST_FIGURE:
             self.state, self.sampling_for, self.holds, self.held_window = WAITING, sampling_for, True, True
             self.opens_at = self._random_start(now, known, span)  # no known end: nothing to end before
