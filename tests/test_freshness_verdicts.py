@@ -502,6 +502,19 @@ def test_a_bound_wider_than_the_poll_interval_asked_names_the_query_share_and_wh
     assert "paid for no polls" not in summary_line(figures(probe, 20))
 
 
+def said_everywhere(tmp_path, capsys, data: dict, words: str, unsaid: str) -> dict:
+    """Checks that the console line and the report say ``words`` and not ``unsaid``; returns ``reports --json``'s
+    freshness section."""
+    line = summary_line(data)
+    assert words in line and unsaid not in line, line
+    folder = write_run(tmp_path / "r", data)
+    code, out, _ = report(capsys, folder, "--no-charts")
+    assert code == 0 and words in out and unsaid not in out, out
+    code, out, _ = report(capsys, folder, "--no-charts", "--json")
+    assert code == 0, out
+    return json.loads(out)["freshness"]
+
+
 def test_samples_held_back_are_named_in_the_console_line_the_report_and_reports_json(tmp_path, capsys):
     """Samples taken to learn the store's pace (or in a coarser window a finer one replaced) are never counted: the
     console line, the report's bound and ``reports --json`` say how many (``--json`` had no ``held_back``)."""
@@ -528,13 +541,7 @@ def test_the_report_and_reports_json_say_why_fewer_samples_were_counted_as_the_c
     probe.asked_unsampled = 14
     data = figures(probe, 20)
     clause = "; sampled 85 of 101 asked: 14 fell due while the probe did not sample (its first seconds: "
-    line = summary_line(data)
-    assert clause in line and "limited by" not in line, line
-    folder = write_run(tmp_path / "r", data)
-    code, out, _ = report(capsys, folder, "--no-charts")
-    assert code == 0 and clause in out and "limited by" not in out, out
-    code, out, _ = report(capsys, folder, "--no-charts", "--json")
-    assert code == 0 and json.loads(out)["freshness"]["asked_unsampled"] == 14, out
+    assert said_everywhere(tmp_path, capsys, data, clause, "limited by")["asked_unsampled"] == 14
 
 
 def test_sampling_stopped_for_the_reserve_is_said_so_by_the_console_the_report_and_reports_json(tmp_path, capsys):
@@ -548,14 +555,8 @@ def test_sampling_stopped_for_the_reserve_is_said_so_by_the_console_the_report_a
         "; sampled 83 of 100 asked: sampling stopped 5.0 s into the test to keep the rest of "
         "--freshness-query-share 1.5% for following the samples taken until they are visible after the stop"
     )
-    line = summary_line(data)
-    assert clause in line and "limited by" not in line, line
-    folder = write_run(tmp_path / "r", data)
-    code, out, _ = report(capsys, folder, "--no-charts")
-    assert code == 0 and clause in out and "limited by" not in out, out
-    code, out, _ = report(capsys, folder, "--no-charts", "--json")
-    fresh = json.loads(out)["freshness"]
-    assert code == 0 and fresh["sampling_reserved_at_s"] == 5.0 and not fresh["sampling_limited"], out
+    fresh = said_everywhere(tmp_path, capsys, data, clause, "limited by")
+    assert fresh["sampling_reserved_at_s"] == 5.0 and not fresh["sampling_limited"], fresh
 
 
 def test_a_coarse_window_s_figure_is_marked_so_by_the_console_the_report_and_reports_json(tmp_path, capsys):
@@ -569,14 +570,8 @@ def test_a_coarse_window_s_figure_is_marked_so_by_the_console_the_report_and_rep
     words = ("a coarse figure: the test stopped before --freshness-query-share 1.5% paid for a sampling window at the "
              "poll interval (at its call rate, about 30 s into the test), so these are the samples of one flush cycle "
              "(1,998 ms) taken to learn the store's pace, polled up to 1,501 ms apart")  # fmt: skip
-    line = summary_line(data)
-    assert words in line and "paid for no polls" not in line, line
-    folder = write_run(tmp_path / "r", data)
-    code, out, _ = report(capsys, folder, "--no-charts")
-    assert code == 0 and words in out and "paid for no polls" not in out, out
-    code, out, _ = report(capsys, folder, "--no-charts", "--json")
-    fresh = json.loads(out)["freshness"]
-    assert (fresh["held_released"], fresh["flush_cycle_ms"], fresh["precise_window_at_s"]) == (True, 1998, 30.3), out
+    fresh = said_everywhere(tmp_path, capsys, data, words, "paid for no polls")
+    assert (fresh["held_released"], fresh["flush_cycle_ms"], fresh["precise_window_at_s"]) == (True, 1998, 30.3), fresh
 
 
 def test_beyond_five_percent_never_visible_the_gate_says_so_not_inf_ms(tmp_path, capsys):
