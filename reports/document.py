@@ -256,11 +256,13 @@ def _latency(figures: Figures) -> Section | None:
 
 
 def _visibility_samples(step: dict[str, Any]) -> str:
-    """A capacity step's freshness samples as capacity.json counts them (``60 visible, 21 late of 86 taken``), n/a
-    without a probe or in files before those fields."""
+    """A capacity step's freshness samples as capacity.json counts them, every part named (``65 visible, 21 late,
+    10 pending of 96 taken``; pending: not found yet, younger than the SLO at the step's end), n/a without a probe or
+    in files before those fields."""
     if "visibility_taken" not in step or not step["visibility_taken"]:
         return "n/a"
-    return (f"{count(step['visibility_visible'])} visible, {count(step['visibility_late'])} late of "
+    pending = f", {count(step['visibility_pending'])} pending" if step.get("visibility_pending") else ""
+    return (f"{count(step['visibility_visible'])} visible, {count(step['visibility_late'])} late{pending} of "
             f"{count(step['visibility_taken'])} taken")  # fmt: skip
 
 

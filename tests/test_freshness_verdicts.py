@@ -8,6 +8,7 @@ without the measured error bound; the history's regression check compares visibi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import time
@@ -30,6 +31,7 @@ from grpc_user.locust.web.metrics import PREFIX, SuiteCollector
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.run_files import write_freshness, write_freshness_info
 from reports.cli import main as report_main
+from reports.document import _visibility_samples
 from reports.history import main as history_main
 
 RUN_ID = "run-fresh"
@@ -162,10 +164,33 @@ def test_a_capacity_steps_words_and_capacity_json_count_the_same_samples_each_fi
     step = Step(offered_rps=100, batch_size=None, seconds=4.8, achieved_rps=100, offered_logs_per_second=100,
                 acked_logs_per_second=100, stored_logs_per_second=100, backlog_start=0, backlog_end=0,
                 backlog_rise=0, p50_ms=1, p95_ms=2, p99_ms=3, failure_rate=0.0, failures={}, dropped=0,
-                visibility_taken=master.window_taken, visibility_visible=visible, visibility_late=late)  # fmt: skip
+                visibility_taken=master.window_taken, visibility_visible=visible, visibility_late=late,
+                visibility_pending=master.window_taken - visible - late)  # fmt: skip
     (cause,) = _broken(step, CapacitySettings(slo_visibility_p95_ms=500.0))
     assert cause["words"] == ("freshness: logs visible to QueryLog too late (5 of 10 samples still not visible > 500 "
-                              "ms after their acknowledgement; 2 visible, 5 late of 10 taken)")  # fmt: skip
+                              "ms after their acknowledgement; 2 visible, 5 late, 3 pending (acknowledged less than "
+                              "500 ms before the step's end) of 10 taken)")  # fmt: skip
+
+
+def test_a_capacity_steps_samples_add_up_in_capacity_json_and_the_report(tmp_path, capsys):
+    """A step of 96 samples said '65 visible, 21 late of 96 taken' (10 unaccounted): the search counts the rest,
+    pending and younger than the SLO, and the report's step table names them."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.late_after = 0.5
+    probe.start_window()
+    for number in range(4):
+        probe.acked(Sample("", number, "WriteLog", time.time()), time.monotonic())
+    run = SimpleNamespace(freshness=probe)
+    p95, visible, late = probe.window_p95_ms(time.monotonic())
+    step = Step(offered_rps=100, batch_size=None, seconds=4.8, achieved_rps=100, offered_logs_per_second=100,
+                acked_logs_per_second=100, stored_logs_per_second=100, backlog_start=0, backlog_end=0,
+                backlog_rise=0, p50_ms=1, p95_ms=2, p99_ms=3, failure_rate=0.0, failures={}, dropped=0,
+                visibility_taken=run.freshness.window_taken, visibility_visible=visible, visibility_late=late,
+                visibility_pending=run.freshness.window_taken - visible - late)  # fmt: skip
+    (cause,) = _broken(step, CapacitySettings(slo_visibility_p95_ms=500.0))
+    assert cause["words"].endswith("(0 visible, 0 late, 4 pending (acknowledged less than 500 ms before the step's "
+                                   "end) of 4 taken)"), cause  # fmt: skip
+    assert _visibility_samples({**dataclasses.asdict(step), "good": False}) == "0 visible, 0 late, 4 pending of 4 taken"
 
 
 def test_a_capacity_step_that_made_no_call_blames_nothing_of_the_service():

@@ -82,7 +82,8 @@ class Step:
     ``waited_for_backlog_seconds``: how long the search offered nothing before this step, until the service had
     stored the previous bad step's backlog (0: no wait). The freshness probe's samples acknowledged in its steady
     part: ``visibility_taken`` in all, ``visibility_visible`` of them found, ``visibility_late`` still not visible
-    after the freshness SLO (the rest, younger, pending); ``visibility_p95_ms`` counts the late ones as later than any
+    after the freshness SLO, ``visibility_pending`` the rest: not found yet, acknowledged less than the SLO before the
+    step's end (the four add up); ``visibility_p95_ms`` counts the late ones as later than any
     visible one (None: none visible, or more than 5% late)."""
 
     offered_rps: float
@@ -106,6 +107,7 @@ class Step:
     visibility_taken: int = 0
     visibility_visible: int = 0
     visibility_late: int = 0
+    visibility_pending: int = 0
     waited_for_backlog_seconds: float = 0.0
     broken_by: list[dict[str, str]] = field(default_factory=list)
 
@@ -311,6 +313,7 @@ def run_step(environment: Any, run: SuiteRun, rate: float, batch_size: int | Non
     if run.freshness is not None:
         p95, step.visibility_visible, step.visibility_late = run.freshness.window_p95_ms(time.monotonic())
         step.visibility_taken = run.freshness.window_taken
+        step.visibility_pending = step.visibility_taken - step.visibility_visible - step.visibility_late
         step.visibility_p95_ms = None if p95 is None else round(p95, 1)
         step.broken_by = _broken(step, capacity_settings(run))
     return step
@@ -407,7 +410,7 @@ def _broken(step: Step, slo: CapacitySettings) -> list[dict[str, str]]:
             {
                 "status": "FRESHNESS",
                 "words": f"freshness: logs visible to QueryLog too late ({seen} > {slo_visibility:g} ms after their "
-                f"acknowledgement; {_visibility_counts(step)})",
+                f"acknowledgement; {_visibility_counts(step, slo_visibility)})",
             }
         )
     elif slo_visibility and p95 is None:  # no sample of the step found, none late yet: the SLO is not shown to hold
@@ -415,7 +418,8 @@ def _broken(step: Step, slo: CapacitySettings) -> list[dict[str, str]]:
             {
                 "status": "FRESHNESS",
                 "words": "freshness unknown: no sampled log of the step became visible to QueryLog, so its "
-                f"visibility p95 cannot be shown to be <= {slo_visibility:g} ms",
+                f"visibility p95 cannot be shown to be <= {slo_visibility:g} ms "
+                f"({_visibility_counts(step, slo_visibility)})",
             }
         )
     if step.acked_logs_per_second < KEEP_UP * step.offered_logs_per_second:
@@ -443,9 +447,12 @@ def _broken(step: Step, slo: CapacitySettings) -> list[dict[str, str]]:
     return broken
 
 
-def _visibility_counts(step: Step) -> str:
-    """The step's samples in words, as capacity.json counts them: ``60 visible, 21 late of 86 taken``."""
-    return f"{step.visibility_visible} visible, {step.visibility_late} late of {step.visibility_taken} taken"
+def _visibility_counts(step: Step, slo_ms: float) -> str:
+    """The step's samples in words, as capacity.json counts them, every part named:
+    ``65 visible, 21 late, 10 pending (acknowledged less than 500 ms before the step's end) of 96 taken``."""
+    pending = (f", {step.visibility_pending} pending (acknowledged less than {slo_ms:g} ms before the step's end)"
+               if step.visibility_pending else "")  # fmt: skip
+    return f"{step.visibility_visible} visible, {step.visibility_late} late{pending} of {step.visibility_taken} taken"
 
 
 def _rise(backlogs: list[int]) -> int | None:
