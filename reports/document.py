@@ -432,9 +432,10 @@ def _freshness(figures: Figures) -> Section | None:
     if fresh is None:
         return None
     rows = [[_plain(row["Name"]), count(int(row["Samples"])), count(int(row["Visible"])),
-             count(int(row["Never Visible"])), ms(row["50%"]), ms(row["95%"]), ms(row["99%"]), ms(row["Max (ms)"])]
+             count(int(row["Never Visible"])), count(int(row.get("Unknown", 0))), ms(row["50%"]), ms(row["95%"]),
+             ms(row["99%"]), ms(row["Max (ms)"])]
             for _, row in fresh.rows.iterrows()]  # fmt: skip
-    headers = ["RPC", "samples", "visible", "never visible", "p50 ms", "p95 ms", "p99 ms", "max ms"]
+    headers = ["RPC", "samples", "visible", "never visible", "unknown", "p50 ms", "p95 ms", "p99 ms", "max ms"]
     blocks: list[Block] = [
         "Visibility latency: from a log's acknowledgement to the first QueryLog that returns it, over logs sampled "
         "during the run. The service acknowledges before it stores, so this is how stale a log viewer or an alert "

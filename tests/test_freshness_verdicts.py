@@ -226,7 +226,7 @@ def test_no_visibility_figure_is_stated_when_no_sample_became_visible(tmp_path, 
     assert code == 0 and summary["visibility_latency_ms"] == {"p50": None, "p95": None, "p99": None, "max": None}
     assert summary["by_name"]["Aggregated"]["p95"] is None and summary["max_poll_gap_ms"] is None
     text = (folder / "report.md").read_text()
-    assert "| Aggregated | 39 | 0 | 39 | n/a | n/a | n/a | n/a |" in text, text
+    assert "| Aggregated | 39 | 0 | 39 | 0 | n/a | n/a | n/a | n/a |" in text, text
 
 
 def test_the_console_line_of_reports_shows_n_a_and_no_error_bound_without_a_visible_sample(tmp_path, capsys):
@@ -610,3 +610,22 @@ def test_beyond_five_percent_never_visible_the_gate_says_so_not_inf_ms(tmp_path,
     assert code == 1 and "inf" not in err, err
     assert ("visibility latency p95 later than any figure: 10 of 100 samples never visible, more than 5% > "
             "--max-visibility-p95-ms 930") in err, err  # fmt: skip
+
+
+def test_the_reports_per_rpc_freshness_table_counts_the_unknown_samples(tmp_path, capsys):
+    """The console table and the phase table had an "unknown" column, the report's per-RPC table did not: its 7
+    samples read as 5 visible and none never visible, 2 unsaid."""
+    fed = Samples()
+    fed.found([100.0 + 10 * n for n in range(5)])
+    fed.acked(2)
+    fed.probe.finish(INTERRUPTED)
+    folder = write_run(tmp_path / "r", fed.figures())
+    code, out, _ = report(capsys, folder, "--no-charts")
+    assert code == 0, out
+    lines = (folder / "report.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| RPC | samples"))
+    row = next(line for line in lines[lines.index(header) :] if line.startswith("| WriteLog"))
+    cells = dict(
+        zip([cell.strip() for cell in header.split("|")], [cell.strip() for cell in row.split("|")], strict=True)
+    )
+    assert (cells["samples"], cells["visible"], cells["never visible"], cells["unknown"]) == ("7", "5", "0", "2")
