@@ -151,3 +151,32 @@ def test_a_worker_joining_a_running_test_tags_its_logs_with_the_test_run_id_and_
     assert master.returncode == 0, master_log[-3000:]
     audit = json.loads(Path(f"{prefix}_audit.json").read_text())
     assert (audit["status"], audit["acked"], audit["persisted"]) == ("ok", stats["acked"], stats["stored"])
+
+
+def test_forked_workers_die_with_a_master_that_quits_before_they_connected(server, tmp_path):
+    """``--processes`` forks workers that connect to ``--master-port`` whatever ``--master-bind-port`` says (Locust's
+    own): a new user's master bound to another port waited for them forever, and after its Ctrl-C they connected on
+    for minutes (Locust retries 300 s before its init), then joined the next test on that port ("the final counts of
+    4 worker(s) never arrived"). Now the two ports must agree, and a master that quits takes its forked workers
+    with it even before their init."""
+    bound, connects_to = str(free_port()), str(free_port())
+    run = run_locust("single", f"grpc://{server.target}", tmp_path, "--processes", "2", "--master-bind-host",
+                     "127.0.0.1", "--master-bind-port", bound, "--master-port", connects_to, run_time="5s",
+                     timeout=30)  # fmt: skip
+    assert run.returncode == 2, run.stderr[-2000:]
+    refused = (f"locust: error: --master-bind-port={bound} is not valid; accepted: with --processes, the port its "
+               f"forked workers connect to, --master-port ({connects_to}): give both the same port")  # fmt: skip
+    assert refused in run.stderr, run.stderr[-2000:]
+
+    def forked_workers() -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if bound in (process.info["cmdline"] or []):
+                    found.append(process)
+        return found
+
+    deadline = time.monotonic() + 5
+    while forked_workers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not forked_workers(), "forked workers outlived their master"

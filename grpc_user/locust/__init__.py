@@ -15,15 +15,18 @@ from locust import events
 from grpc_user.locust.actions import runner as actions
 from grpc_user.locust.capacity import search as capacity
 from grpc_user.locust.lifecycle import listeners, stats_reports
+from grpc_user.locust.lifecycle.master_watch import die_with_launcher_until_init
 from grpc_user.locust.lifecycle.stop_signals import install_startup_sigint
 from grpc_user.locust.settings.registration import register_options
 from grpc_user.locust.web import tabs as web_ui
 
 
 def _add_options(parser: Any, **_: Any) -> None:
-    """Locust's main parses its command line: the suite's options, and its Ctrl-C until Locust's init."""
+    """Locust's main parses its command line: the suite's options, its Ctrl-C until Locust's init, and the fate of
+    the ``--processes`` workers it is about to fork should it die before their init."""
     register_options(parser)
     install_startup_sigint()
+    die_with_launcher_until_init()
 
 
 def register(locust_events: Any) -> None:

@@ -479,10 +479,21 @@ def _check_switched_off(settings: SuiteSettings, options: argparse.Namespace) ->
                        "probe only (--no-audit and --no-freshness turn both off: it would have no effect)")  # fmt: skip
 
 
+def _check_forked_workers_port(options: argparse.Namespace) -> None:
+    """``--processes`` forks workers that connect to ``--master-port``, wherever ``--master-bind-port`` has the
+    master listen (Locust's own): with two ports the master waited for workers that connected to another one, or to
+    the next test's master on it."""
+    bound, port = getattr(options, "master_bind_port", None), getattr(options, "master_port", None)
+    if getattr(options, "processes", None) and not getattr(options, "worker", False) and bound != port:
+        raise OptionError("--master-bind-port", bound, f"with --processes, the port its forked workers connect to, "
+                          f"--master-port ({port}): give both the same port")  # fmt: skip
+
+
 def _check_combinations(settings: SuiteSettings, options: argparse.Namespace) -> None:
     """What each value accepts alone but not with the others."""
     raw = lambda name: getattr(options, name, BY_DEST[name].default)  # noqa: E731
     _check_switched_off(settings, options)
+    _check_forked_workers_port(options)
     if settings.batch_size > max_batch_size():
         raise OptionError("--batch-size", raw("batch_size"), batch_size_words())
     if settings.arrival_rate is not None and settings.target_rps:
