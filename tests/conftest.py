@@ -39,7 +39,7 @@ LONGEST = (
     "test_freshness_windows.py::test_at_the_defaults_lost_logs_samples_are_named_never_visible_within_the_share",
     "test_actions.py::test_a_restart_under_load_is_audited_per_phase_exactly_as_the_server_counted",
     "test_freshness_windows.py::test_at_the_defaults_a_store_slower_than_the_load_shows_visibility_growing_within_the_share",
-    "test_freshness.py::test_workers_at_the_defaults_know_the_tests_end_and_get_a_figure_the_master_adds_up",
+    "test_freshness.py::test_workers_at_the_defaults_learn_the_store_once_and_get_a_figure_the_master_adds_up",
     "test_history.py::test_a_slower_newest_run_is_flagged_and_fails_the_gate",
     "test_freshness_windows.py::test_a_ten_second_light_run_gets_a_figure_of_a_two_second_flush_spread_over_it_within_its_stated_bound",
     "test_run_end.py::test_ctrl_c_to_every_worker_ends_the_test_and_a_worker_given_users_while_it_stops_makes_no_call",
