@@ -248,7 +248,7 @@ def test_a_store_slower_than_the_load_is_polled_by_the_samples_age_and_measured_
     pending (one QueryLog covers them all): at --store-rate 60 the windows come through the run (before, one window's
     samples took ~9 s to be visible and were the run's only ones in one seed of two: acknowledged 10.5 to 12.5 s)."""
     for store_rate, seed in ((60, 0), (60, 1), (60, 2), (40, 1)):
-        run = simulate(slow_store(store_rate), seconds=30, after_stop=30, seed=seed)
+        run = simulate(slow_store(store_rate), seconds=30, after_stop=30, seed=seed, looked_after_stop=30)
         truth = [(acked - 0.002) * 100 / store_rate - acked for acked in run.acked]  # stored at t x 100 / store rate
         assert not run.probe.pending and run.windows.pace == "paced", store_rate
         assert len(run.found) >= 20 and run.windows.windows >= (2 if store_rate == 60 else 1), (store_rate, seed)
@@ -275,6 +275,24 @@ def test_a_store_learnt_slower_than_the_load_keeps_the_learnings_backlog_as_its_
         assert max(run.found) >= min(run.found) + 10, "visibility grows through the run"
         assert all(bracket <= 0.2 * found + 0.2 for bracket, found in zip(run.brackets, run.found, strict=True))
         assert run.probe.queries <= SHARE * run.calls + 1
+
+
+def test_a_store_slower_than_the_load_is_measured_to_the_runs_last_seconds_within_the_share():
+    """--store-rate 40 and 60 of 100 calls/s, 30 s, looked for 60 s after the stop (--audit-timeout 60): before, each
+    late window was charged the polls that follow its samples from their first seconds as if alone, and none opened
+    after ~18 s: the figures covered acknowledgements 2 to ~18 s (max 22 to 28 s against 45 s at the end at 40; 13 to
+    15 s against 20 s at 60). Now one chain of polls follows every pending sample (a backlog stores in order: polls a
+    tenth of the oldest pending one's age apart) and a window is charged that chain: counted samples are acknowledged
+    in the run's last seconds, the largest figure within a fifth of the truth at the end, each bracket within a fifth
+    of its figure and within the bound stated, and the share kept."""
+    for store_rate, seed in ((40, 0), (40, 2), (60, 1), (60, 3)):
+        run = simulate(slow_store(store_rate), seconds=30, after_stop=60, seed=seed, looked_after_stop=60)
+        at_the_end = 30 * 100 / store_rate - 30  # a log acknowledged at 30 s is stored at 30 x 100 / store rate
+        assert not run.probe.pending and max(run.acked) >= 26, (store_rate, seed, max(run.acked))
+        assert abs(max(run.found) / at_the_end - 1) <= 0.2, (store_rate, seed, max(run.found), at_the_end)
+        assert all(bracket <= 0.2 * found for bracket, found in zip(run.brackets, run.found, strict=True))
+        assert max(run.brackets) <= run.probe.max_poll_gap + 1e-9
+        assert run.probe.queries <= SHARE * run.calls + 1, (run.probe.queries, run.calls)
 
 
 def test_a_light_run_too_short_to_fund_a_window_at_the_poll_interval_opens_a_coarser_one_before_its_end():

@@ -4,7 +4,8 @@ Its calls go over the process's shared grpc.aio transport and fire no request ev
 requests/s and latency never include them; the probe counts them itself (``queries``, ``query_failures``).
 ``PollPacing`` says when the next poll may start: a window gap after the last while a current sample is pending
 (those of the sampling window: every poll interval, or coarser, then a tenth of the youngest one's age once it is
-older than its window was funded for, ``SamplingWindows.poll_gap``), on its own turn for an overdue one, and never
+older than its window was funded for, of the oldest one's for a store slower than the load,
+``SamplingWindows.poll_gap``), on its own turn for an overdue one, and never
 beyond the ``QueryBudget`` (``--freshness-query-share`` of the process's calls plus one, the polls after the stop
 and the last sweep included). With a freshness SLO the probe samples all the time and polls at least every tenth of
 the SLO whatever the share (a step is judged on a figure that precise).

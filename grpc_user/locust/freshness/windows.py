@@ -45,10 +45,15 @@ the time: its progress between two polls), whatever the polls' gap:
   a known end, at the latest moment its window still fits before it, no coarser than the bound already stated once a
   sample was found; the window gap may be a tenth of the visibility its samples are expected to have (``_reach``).
   Once a sample was found, the next window may open while an earlier one's samples are pending (one QueryLog covers
-  them all), a window's span after the last opened: windows come through the run, not one per visibility. A window
-  whose samples would be visible only after the test (``_reach``: the longest visibility found or the oldest pending
-  sample's age, grown with the time into the test) opens only if what is saved pays for their polls until then
-  (``_pays_after_stop``): after the stop nothing accrues.
+  them all), a window's span after the last opened: windows come through the run, not one per visibility. A backlog
+  stores in order: none is visible before the oldest pending sample, so its polls come the poll interval plus a
+  tenth of that one's age apart, at least a tenth of its expected visibility (``_expected``: the longest found, grown
+  with the time into the test), and one chain of polls follows every window's samples. A window whose samples would
+  be visible only after the test (``_reach``) opens only if what is saved pays for that chain with it until then
+  (``_pays_after_stop``, ``_chain``): after the stop nothing accrues. After the stop the chain's polls may come up
+  to ``MAX_RELATIVE_GAP`` of the age apart when what is saved cannot pay for a tenth (``_stretched``; the brackets
+  are measured, the largest stated): at --store-rate 40 and 60 of 100 calls/s in 30 s the counted samples reach the
+  run's last seconds (before, none after ~18 s: each late window was charged as if alone).
 - With workers the test learns once (``SharedLearning``, ``freshness.learnt``): the first worker learns (and
   rechecks) as above and tells the others through the master; they spend no query on learning, and save their share
   for their windows (one told nothing ``TOLD_WITHIN_SECONDS`` after learning would start learns itself). The
@@ -57,9 +62,10 @@ the time: its progress between two polls), whatever the polls' gap:
   s; in 30 s it is ~0.29 s and counts).
 
 A window's samples are polled every window gap while the youngest still pending is younger than the funded tail;
-after that (a store slower than the load) the window gap plus ``RELATIVE_GAP`` times that youngest sample's age past
-the tail, and never faster than the budget accrues (a poll waits until the share pays for it): each bracket is then
-about a tenth of its sample's visibility, at a cost that grows with the logarithm of the visibility, not with it.
+after that the window gap plus ``RELATIVE_GAP`` times that youngest sample's age past the tail (a store slower than
+the load: by the oldest pending one, above), and never faster than the budget accrues (a poll waits until the share
+pays for it): each bracket is then about a tenth of its sample's visibility, at a cost that grows with the logarithm
+of the visibility, not with it.
 After the stop nothing accrues: the polls go on so while the budget lasts. A sample the last sweep finds with a
 bracket wider than the bound stated is unknown, with the reason (``FreshnessProbe.observe``), never a coarser figure;
 one still pending at the end is never visible after a settled audit, else unknown. One QueryLog covers every pending
@@ -88,6 +94,11 @@ logger = logging.getLogger(__name__)
 FIRST_TAIL_SECONDS = 2.0
 # A window samples at least this long (s): a service that stores within milliseconds still gets a few samples each.
 MIN_SAMPLING_SECONDS = 1.0
+# After the stop, the polls of a store slower than the load may come up to this fraction of the oldest pending
+# sample's age apart when the share saved cannot follow the pending samples at RELATIVE_GAP (``_stretched``).
+MAX_RELATIVE_GAP = 0.2
+# A window not yet opened is charged as this many samples spread over its sampling (``_pays_after_stop``).
+WINDOW_POINTS = 20
 # The queries kept for the last sweep at the end (``finish_probe``): the ``+ 1`` of the budget.
 SWEEP_QUERIES = 1
 # Before a second of the test has passed, its call rate is taken over one second.
@@ -208,7 +219,9 @@ class SamplingWindows:
     (s into the test) the share is expected to pay for the next window at the poll interval of a store that keeps up,
     as last reckoned at the call rate then (infinite before that is known); ``shared``: a worker's learning shared
     with the others (None: it learns alone); ``after_stop``: how long (s) the samples are looked for after the stop at
-    most (``--audit-timeout``): a window whose samples would be visible later does not open."""
+    most (``--audit-timeout``): a window whose samples would be visible later does not open; ``relative``: the
+    fraction of the oldest pending sample's age a slow store's polls come apart (``RELATIVE_GAP``, coarser after the
+    stop when the share saved needs it); ``probe_started``: the test's start on the probe's clock (s)."""
 
     budget: QueryBudget
     interval: float
@@ -238,11 +251,15 @@ class SamplingWindows:
     continuous: bool = False
     opened_at: float = -math.inf
     spacing: float = 0.0
+    relative: float = RELATIVE_GAP
+    probe_started: float = 0.0
 
     def poll_gap(self, probe: FreshnessProbe, probe_now: float) -> float:
         """How long (s) after the last poll the next may look for the window's samples: the window's gap (before any
         sample was found, no more than the oldest one's age) while the youngest pending one is younger than the tail
-        its polls were funded for, then ``RELATIVE_GAP`` times the age it has past that tail more."""
+        its polls were funded for, then ``RELATIVE_GAP`` times the age it has past that tail more. A store slower
+        than the load: the poll interval plus ``relative`` times the oldest pending one's age, at least ``relative``
+        times its expected visibility (before any sample was found, at least the window's gap)."""
         gap = max(self.gap, self.interval)
         youngest, oldest = probe.pending.youngest_current(), probe.pending.oldest_current()
         if youngest is None or oldest is None:
@@ -256,11 +273,17 @@ class SamplingWindows:
             probe.longest_found or probe.held_longest
         ):  # nothing found yet: look at once, then less often, up to the gap (a fast store)
             gap = max(self.interval, min(gap, probe_now - oldest.acked_at))
+        if self.pace == PACED:  # a backlog stores in order: none is visible before the oldest pending one
+            age = probe_now - oldest.acked_at
+            if not probe.longest_found:
+                return max(gap, self.interval + self.relative * age)
+            return max(self.interval + self.relative * age, self.relative * self._expected(probe, oldest.acked_at))
         age = probe_now - youngest.acked_at
         return gap if age <= self.tail else gap + RELATIVE_GAP * (age - self.tail)
 
     def step(self, probe: FreshnessProbe, now: float, probe_now: float) -> None:
         """Sample or not from ``now`` on."""
+        self.probe_started = probe_now - (now - self.budget.started)  # the test's start on the probe's clock
         learnt = now - self.budget.started >= LEARN_FIRST_AT_SECONDS  # before, it does not sample by design
         # Not sampling for the reserve is not the share's rate limiting the samples (``reserved_at`` says it)
         kept = self.reserved and self.continuous
@@ -271,6 +294,8 @@ class SamplingWindows:
         if not self.budget.running:  # a learning the stop cut short keeps its samples held: counted if no window was
             self._close(probe, keep=lambda sample: True)  # (settle_held; a 30 s flush in 5 s dropped them all)
             self.tail = 0.0 if math.isinf(self.tail) else self.tail  # after the stop, samples taken all the time age
+            if self.pace == PACED:
+                self.relative = self._stretched(probe, probe_now)
             return
         spendable = self.budget.spendable(probe.queries)
         accrual = self.budget.accrual(now)
@@ -310,9 +335,8 @@ class SamplingWindows:
             # covers); what its samples show shortens its tail, and its gap with it (never coarser).
             self.tail = self._tail(known)
             rest = max(self.closes_at - now, 0.0)
-            self.gap = max(
-                self.interval, min(self.gap, self._affordable_gap(spendable, accrual, rest, rest + self.tail))
-            )
+            affordable = self._affordable_gap(spendable, accrual, rest, rest + self.tail)
+            self.gap = max(self.interval, min(self.gap, affordable))
             # The budget closes it sooner only if the polls until its samples are visible need the rest (what accrues
             # over the tail counted when the test's end is known to come after it).
             tail_accrual = accrual * max(min(self.tail, left - rest), 0.0) if self._accrues_after(left) else 0.0
@@ -343,8 +367,9 @@ class SamplingWindows:
             gap = self._affordable_gap(spendable, accrual, sampling_for, span)
             reach = self._reach(probe, now, probe_now, sampling_for, span)
             if left < reach + END_MARGIN_SECONDS and (
-                reach - left > self.after_stop or not self._pays_after_stop(spendable, accrual, left, gap, reach,
-                                                                            sampling_for)):  # fmt: skip
+                reach - left > self.after_stop
+                or not self._pays_after_stop(probe, probe_now, spendable, accrual, left, gap, reach, sampling_for)
+            ):
                 return
             # A tenth of the visibility its samples are expected to have: the longest found, or grown as a backlog
             expected = max(known, reach - sampling_for)
@@ -417,17 +442,63 @@ class SamplingWindows:
         acked_into_test = now - self.budget.started - (probe_now - acked_at)
         return visibility / max(acked_into_test, MIN_RATE_SECONDS) * (until - self.budget.started)
 
-    def _pays_after_stop(self, spendable: int, accrual: float, left: float, gap: float, reach: float,
-                         sampling_for: float) -> bool:  # fmt: skip
+    def _expected(self, probe: FreshnessProbe, acked_at: float) -> float:
+        """The visibility (s) a sample of a store slower than the load acknowledged at ``acked_at`` (the probe's
+        clock) is expected to have: the longest found, grown as a backlog grows with the time into the test."""
+        found_into_test = probe.longest_found_at - self.probe_started
+        grown = probe.longest_found / max(found_into_test, MIN_RATE_SECONDS) * (acked_at - self.probe_started)
+        return max(probe.longest_found, grown)
+
+    def _chain(self, probe: FreshnessProbe, acks: list[float], probe_now: float, relative: float,
+               stop_at: float = -math.inf) -> int:  # fmt: skip
+        """How many polls from ``probe_now`` follow samples acknowledged at ``acks`` (the probe's clock, in order)
+        until the last is expected visible (``_expected``): a backlog stores in order, so each poll comes the poll
+        interval plus ``relative`` times the oldest pending one's age after the last, at least ``relative`` times
+        its expected visibility (``poll_gap``; ``RELATIVE_GAP`` before ``stop_at``, the test's stop on the probe's
+        clock); one chain follows every window's samples."""
+        polls, at = 0, probe_now
+        for acked in acks:
+            visible_at = acked + self._expected(probe, acked)
+            while at < visible_at:
+                apart = RELATIVE_GAP if at < stop_at else relative
+                at += max(self.interval + apart * (at - acked), apart * (visible_at - acked))
+                polls += 1
+        return polls
+
+    def _pays_after_stop(self, probe: FreshnessProbe, probe_now: float, spendable: int, accrual: float,
+                         left: float, gap: float, reach: float, sampling_for: float) -> bool:  # fmt: skip
         """Whether a window whose samples become visible only after the test (``reach`` s from now, ``left`` s to
-        its end) is paid for until then by what is saved and what accrues until the end: its polls a ``gap`` apart
-        over its sampling and funded tail, then a tenth of their age apart (after the stop nothing accrues: a window
-        at 25 s of 30 s at --store-rate 60 had its samples settled by the last sweep, late by 18 s)."""
+        its end) is paid for until then by what is saved and what accrues until the end (after the stop nothing
+        accrues: a window at 25 s of 30 s at --store-rate 60 had its samples settled by the last sweep, late by 18 s).
+        Once a sample was found, the polls of the one chain that follows the pending samples and the window's
+        (``_chain``), not the window's as if alone: that charged each late window the polls from its samples' first
+        seconds, and at --store-rate 40 of 100 calls/s no window opened after ~18 s of a 30 s run (the figures said
+        nothing of its last 12 s). Before, its polls a ``gap`` apart over its sampling and tail, then a tenth of their
+        age apart."""
         if math.isinf(gap):
             return False
-        tail = FIRST_TAIL_SECONDS
-        aged = math.log((gap + RELATIVE_GAP * max(reach - sampling_for - tail, 0.0)) / gap) / RELATIVE_GAP
-        return spendable + accrual * max(min(left, reach), 0.0) >= (sampling_for + tail) / gap + aged + SWEEP_QUERIES
+        if probe.longest_found:
+            acks = sorted(sample.acked_at for sample in probe.pending)
+            acks += [probe_now + sampling_for * step / WINDOW_POINTS for step in range(WINDOW_POINTS + 1)]
+            needed = self._chain(probe, acks, probe_now, MAX_RELATIVE_GAP, probe_now + left)
+        else:
+            tail = FIRST_TAIL_SECONDS
+            aged = math.log((gap + RELATIVE_GAP * max(reach - sampling_for - tail, 0.0)) / gap) / RELATIVE_GAP
+            needed = (sampling_for + tail) / gap + aged
+        return spendable + accrual * max(min(left, reach), 0.0) >= needed + SWEEP_QUERIES
+
+    def _stretched(self, probe: FreshnessProbe, probe_now: float) -> float:
+        """After the stop (nothing accrues), the relative gap the polls of a store slower than the load take:
+        ``RELATIVE_GAP`` while what is saved pays for the chain that follows the pending samples until the youngest
+        is expected visible (``_chain``), else coarser, up to ``MAX_RELATIVE_GAP``: the share follows the run's last
+        seconds at a coarser bracket (each measured, the largest stated) rather than leave them to the last sweep."""
+        if not probe.longest_found:
+            return RELATIVE_GAP
+        acks, spendable = sorted(sample.acked_at for sample in probe.pending), self.budget.spendable(probe.queries)
+        relative = RELATIVE_GAP
+        while relative < MAX_RELATIVE_GAP and self._chain(probe, acks, probe_now, relative) > spendable:
+            relative += RELATIVE_GAP / 4
+        return min(relative, MAX_RELATIVE_GAP)
 
     def _learn(self, probe: FreshnessProbe, now: float, probe_now: float) -> None:
         """The learning samples, taken at the probe's rate: the first poll that finds some saw a flush (or a store
