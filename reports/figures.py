@@ -117,6 +117,12 @@ class Freshness:
     # Every sample taken: the counted ones (``samples``) and the held back ones.
     taken: int = 0
     probe_queries: int | None = None
+    # Samples due on calls the service did not acknowledge (never taken), and from when (s into the test) to the end
+    # none was, after the last acknowledged at ``last_acked_s`` (None: the latest was), the last one's cause.
+    unacknowledged: int = 0
+    failing_since_s: float | None = None
+    last_acked_s: float | None = None
+    failing_status: str = ""
     never_visible_samples: list[dict[str, Any]] | None = None
     unknown: int = 0
     unknown_samples: list[dict[str, Any]] | None = None
@@ -507,6 +513,10 @@ def _freshness(data: RunData) -> Freshness | None:
         held_back=int(info.get("held_back", 0)),
         taken=int(info.get("taken", int(total["Samples"]) + int(info.get("held_back", 0)))),
         probe_queries=info.get("probe_queries"),
+        unacknowledged=int(info.get("unacknowledged", 0)),
+        failing_since_s=info.get("failing_since_s"),
+        last_acked_s=info.get("last_acked_s"),
+        failing_status=info.get("failing_status", ""),
         never_visible_samples=info.get("never_visible_samples"),
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,
         unknown_samples=info.get("unknown_samples"),

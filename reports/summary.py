@@ -63,6 +63,10 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "precise_window_at_s": fresh.precise_window_at_s,
         "held_back": fresh.held_back,
         "taken": fresh.taken,
+        "unacknowledged": fresh.unacknowledged,
+        "failing_since_s": fresh.failing_since_s,
+        "last_acked_s": fresh.last_acked_s,
+        "failing_status": fresh.failing_status,
         "probe_queries": fresh.probe_queries,
         "by_name": {str(row["Name"]): _freshness_row(row) for _, row in fresh.rows.iterrows()},
         "phases": [

@@ -629,3 +629,50 @@ def test_the_reports_per_rpc_freshness_table_counts_the_unknown_samples(tmp_path
         zip([cell.strip() for cell in header.split("|")], [cell.strip() for cell in row.split("|")], strict=True)
     )
     assert (cells["samples"], cells["visible"], cells["never visible"], cells["unknown"]) == ("7", "5", "0", "2")
+
+
+def test_a_service_that_stopped_acknowledging_is_named_as_the_cause_not_a_test_stopped_early(tmp_path, capsys):
+    """The service killed mid-run: the line said "a coarse figure: the test stopped before --freshness-query-share
+    1.5% paid…" and counted the samples of the failing calls as "fell due while no call came to take them". Now it
+    says the sampled calls failed from when, the last acknowledged when, and with what."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.holding = True  # the store-learning's samples, released at the end as no finer window counted any
+    started = time.monotonic()
+    for number in range(3):
+        probe.acked(Sample("", number, "WriteLog", time.time(), held=True), started + 1.0)
+    answer = pb.QueryLogResponse(success=True, logs=[pb.LogEntry(metadata={PROBE_KEY: RUN_ID, SAMPLE_KEY: str(n)})
+                                                     for n in range(3)])  # fmt: skip
+    assert probe.observe(probe.look(started + 1.5), answer.SerializeToString(), started + 1.5) == 3
+    for _ in range(5):  # the service killed: the sampled calls fail
+        probe.not_acknowledged(time.monotonic() + 3.0, "UNAVAILABLE")
+    probe.asked, probe.max_poll_gap = 20.0, 0.5
+    probe.finish()
+    data = figures(probe, 20, "done")
+    assert data["held_released"] and data["unacknowledged"] == 5 and data["failing_status"] == "UNAVAILABLE", data
+    assert 1.0 <= data["last_acked_s"] < data["failing_since_s"], data
+    words = (f"a coarse figure: the service stopped acknowledging calls (the sampled ones failed from "
+             f"{data['failing_since_s']:,.1f} s into the test to its end, UNAVAILABLE), before "
+             "--freshness-query-share 1.5% paid for a sampling window at the poll interval")  # fmt: skip
+    fresh = said_everywhere(tmp_path, capsys, data, words, "the test stopped before")
+    assert "5 fell on calls the service did not acknowledge (none from " in summary_line(data)
+    assert "12 fell due while no call came" in summary_line(data), "20 asked: 3 taken, 5 on failed calls, 12 not"
+    assert (fresh["unacknowledged"], fresh["failing_status"]) == (5, "UNAVAILABLE"), fresh
+
+
+def test_a_sampled_call_acknowledged_again_ends_the_failing_and_a_master_adds_its_workers():
+    """A failure in the middle of a run names no cause at its end; a master counts its workers' failed samples and
+    says the service failed only when every worker says so."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1, worker="w1")
+    probe.not_acknowledged(time.monotonic(), "DEADLINE_EXCEEDED")
+    probe.acked(Sample("w1", 0, "WriteLog", time.time()), time.monotonic())
+    assert probe.failing_since is None and probe.unacknowledged == 1
+    master, other = FreshnessProbe(RUN_ID, 20, 0.1), FreshnessProbe(RUN_ID, 20, 0.1, worker="w2")
+    other.not_acknowledged(time.monotonic(), "UNAVAILABLE")
+    master.merge_report(probe.take_report(), "w1")
+    master.merge_report(other.take_report(), "w2")
+    assert master.unacknowledged == 2 and master.failing_since is None, "w1's latest sampled call was acknowledged"
+    other.not_acknowledged(time.monotonic(), "UNAVAILABLE")
+    probe.not_acknowledged(time.monotonic(), "UNAVAILABLE")
+    master.merge_report(probe.take_report(), "w1")
+    master.merge_report(other.take_report(), "w2")
+    assert master.unacknowledged == 4 and master.failing_since is not None and master.failing_status == "UNAVAILABLE"

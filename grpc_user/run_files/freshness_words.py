@@ -21,7 +21,8 @@ def sampled(data: Mapping[str, Any]) -> str:
     first seconds: the call rate and the store's pace are learnt first), those due while no call came, those held
     back ('' when none is missing, and for runs whose files predate ``asked``). ``data``: ``_freshness.json``'s
     top-level fields (``samples``; ``asked``, ``asked_unsampled``, ``taken``, ``held_back``, ``sampling_limited``,
-    ``sampling_reserved_at_s``, ``query_share_percent`` when the run wrote them)."""
+    ``sampling_reserved_at_s``, ``query_share_percent``, ``unacknowledged``, ``failing_since_s``, ``failing_status``
+    when the run wrote them)."""
     asked = data.get("asked") or 0
     if data["samples"] >= asked:
         return ""
@@ -36,13 +37,28 @@ def sampled(data: Mapping[str, Any]) -> str:
     elif unsampled and not data.get("sampling_limited"):
         causes.append(f"{unsampled:,} fell due while the probe did not sample (its first seconds: it learns the call "
                       "rate and the store's pace first)")  # fmt: skip
-    not_taken = asked - unsampled - data.get("taken", data["samples"])
+    unacknowledged = data.get("unacknowledged", 0)
+    if unacknowledged:
+        causes.append(f"{unacknowledged:,} fell on calls the service did not acknowledge{failing(data)}")
+    not_taken = asked - unsampled - unacknowledged - data.get("taken", data["samples"])
     if not_taken >= 1:
         causes.append(
             f"{not_taken:,} fell due while no call came to take them (owed for {CATCH_UP_SECONDS:g} s at most)"
         )
     line = f"; sampled {data['samples']:,} of {asked:,} asked" + (": " + ", ".join(causes) if causes else "")
     return line + (f" (and {held:,} {HELD_BACK_MEANS})" if held else "")
+
+
+def failing(data: Mapping[str, Any]) -> str:
+    """`` (none from 8.2 s into the test to its end, the last acknowledged at 4.7 s; UNAVAILABLE)`` when the service
+    acknowledged no sampled call from some moment to the end, '' otherwise (``_freshness.json``'s
+    ``failing_since_s``, ``last_acked_s``, ``failing_status``)."""
+    since = data.get("failing_since_s")
+    if since is None:
+        return ""
+    status = data.get("failing_status")
+    return (f" (none from {since:,.1f} s into the test to its end, the last acknowledged at "
+            f"{data.get('last_acked_s', 0):,.1f} s" + (f"; {status})" if status else ")"))  # fmt: skip
 
 
 def reserve_cause(reserved_at: float, share: float) -> str:
@@ -58,14 +74,24 @@ def reserve_cause(reserved_at: float, share: float) -> str:
 def coarse(data: Mapping[str, Any]) -> str:
     """``; a coarse figure: ...`` when the figures are those of a window coarser than the poll interval, held back
     and counted at the end because no window at the poll interval counted any (``held_released``: a test stopped
-    before the share paid for one, the web UI's without a run time at 100 calls/s before ~33 s), with its bound, the
-    flush cycle it measures and what to do; '' otherwise. ``data``: ``_freshness.json``'s top-level fields."""
+    before the share paid for one, the web UI's without a run time at 100 calls/s before ~33 s, or a service that
+    stopped acknowledging calls, ``failing_since_s``), with its bound, the flush cycle it measures and what to do;
+    '' otherwise. ``data``: ``_freshness.json``'s top-level fields."""
     if not data.get("held_released") or data.get("max_poll_gap_ms") is None:
         return ""
+    share = data.get("query_share_percent", 1.5)
+    if data.get("failing_since_s") is not None:  # the service stopped answering: the test did not stop early
+        status = data.get("failing_status")
+        return (
+            f"; a coarse figure: the service stopped acknowledging calls (the sampled ones failed from "
+            f"{data['failing_since_s']:,.1f} s into the test to its end{f', {status}' if status else ''}), before "
+            f"--freshness-query-share {share:g}% paid "
+            "for a sampling window at the poll interval, so these are the samples taken to learn the store's "
+            f"pace, polled up to {data['max_poll_gap_ms']:,.0f} ms apart: each may be late by that much"
+        )
     cycle, at = data.get("flush_cycle_ms"), data.get("precise_window_at_s")
     what = f"the samples of one flush cycle ({cycle:,.0f} ms)" if cycle else "the samples"
     when = f" (at its call rate, about {at:,.0f} s into the test)" if at is not None else ""
-    share = data.get("query_share_percent", 1.5)
     return (f"; a coarse figure: the test stopped before --freshness-query-share {share:g}% "
             f"paid for a sampling window at the poll interval{when}, so these are {what} taken to learn the store's "
             f"pace, polled up to {data['max_poll_gap_ms']:,.0f} ms apart: each may be late by that much; run longer, "

@@ -316,7 +316,9 @@ FRESHNESS_INFO = JsonFile(
              "asked_unsampled": _COUNT, "sampling_limited": {"type": "boolean"},
              "sampling_reserved_at_s": _nullable(_NUMBER), "probe_queries": _COUNT,
              "held_released": {"type": "boolean"}, "flush_cycle_ms": _nullable(_NUMBER),
-             "precise_window_at_s": _nullable(_NUMBER),
+             "precise_window_at_s": _nullable(_NUMBER), "unacknowledged": _COUNT,
+             "failing_since_s": _nullable(_NUMBER), "failing_status": _TEXT,
+             "last_acked_s": _NUMBER,
              "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE},
              "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT,
              "histograms": {"type": "array"}}),
@@ -328,7 +330,10 @@ the probe did not sample, and whether the query share took fewer (``asked``, ``a
 (``sampling_reserved_at_s``: seconds into the test), the samples taken and never counted (``held_back``: what
 ``HELD_BACK_MEANS`` says), whether the figures are a coarse window's counted as no window at the poll interval counted
 any (``held_released``, with the store's flush cycle as learnt, ``flush_cycle_ms``, and when the share was expected to
-pay for a window at the poll interval, ``precise_window_at_s``), and each name's HDR histogram."""
+pay for a window at the poll interval, ``precise_window_at_s``), the samples due on calls the service did not
+acknowledge (``unacknowledged``) and from when (seconds into the test) none was, after the last acknowledged one,
+with the last one's cause (``failing_since_s``, ``last_acked_s``, ``failing_status``), and each name's HDR
+histogram."""
 # What ``held_back`` counts, in the words of the summary line and the report: "(and 4 <these words>)".
 HELD_BACK_MEANS = "taken to learn the store's pace or in a coarser window, not counted"
 # A ``max_poll_gap_ms`` this many times ``poll_interval_ms``, with ``sampling_limited``, is the query share's doing (a

@@ -46,9 +46,12 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     window at the poll interval counted any; ``flush_cycle_ms``: the store's flush cycle as learnt (None: not
     learnt, or a store slower than the load); ``precise_window_at_s``: when (s into the test) the share was last
     expected to pay for a window at the poll interval (None: not known);
-    ``taken``: every sample taken, counted or held back (or held, not settled yet). ``samples``: those counted, each
-    ``visible``, ``pending``, ``never_visible`` or ``unknown`` (the four add up to it, on a master as its workers last
-    reported; Reset Stats restarts the counts, not the pending samples).
+    ``taken``: every sample taken, counted or held back (or held, not settled yet); ``unacknowledged``: samples due
+    on calls the service did not acknowledge whole, never taken; ``failing_since_s``: seconds into the test of the
+    first sampled call not acknowledged after the latest acknowledged one (``last_acked_s``), when none after it
+    was (None: the latest was), the last failing with ``failing_status`` (``UNAVAILABLE``, ...). ``samples``: those
+    counted, each ``visible``, ``pending``, ``never_visible`` or ``unknown`` (the four add up to it, on a master as
+    its workers last reported; Reset Stats restarts the counts, not the pending samples).
     With no visible sample,
     ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown samples were still pending when the looking
     was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
@@ -83,6 +86,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "flush_cycle_ms": round(probe.flush_cycle * 1000) if probe.flush_cycle else None,
         "precise_window_at_s": None if math.isinf(probe.precise_window_at) else round(probe.precise_window_at, 1),
         "taken": aggregated["samples"] + probe.held_back + len(probe.held),
+        "unacknowledged": probe.unacknowledged,
+        "failing_since_s": None if probe.failing_since is None else round(probe.failing_since, 1),
+        "failing_status": probe.failing_status,
+        "last_acked_s": round(probe.last_acked, 1),
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
         "pending": probe.counted_pending(),

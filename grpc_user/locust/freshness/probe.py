@@ -141,7 +141,11 @@ class FreshnessProbe:
     ``latest_found_at`` (a backlog's growth); ``coarse_unknown``: the samples the last sweep found with a bracket
     wider than the bound stated (``coarse_gap``, s, the widest), unknown, never a coarser figure. ``window``,
     ``window_taken``: a capacity step's visible samples and the samples counted in it (here and at the workers), from
-    ``start_window`` on.
+    ``start_window`` on. ``unacknowledged``: samples tagged on calls the service did not acknowledge whole (never
+    taken; here and at the workers); ``failing_since``: seconds into the test of the first sampled call not
+    acknowledged after ``last_acked`` (s, that of the latest acknowledged; 0: none was), the last failing with
+    ``failing_status`` (None: the latest sampled call was acknowledged; on a master, when every worker that reported
+    says so, the earliest).
     """
 
     run_id: str
@@ -196,6 +200,13 @@ class FreshnessProbe:
     flush_cycle: float = 0.0
     precise_window_at: float = math.inf
     remote_precise_at: dict[str, float] = field(default_factory=dict)
+    unacknowledged: int = 0
+    failing_since: float | None = None
+    failing_status: str = ""
+    remote_failing: dict[str, float | None] = field(default_factory=dict)
+    _started: float = field(default_factory=time.monotonic)
+    last_acked: float = 0.0
+    _unreported_unacknowledged: int = 0
     _unreported_held_back: int = 0
     _next_number: int = 0
     _seen: int = 0
@@ -283,6 +294,18 @@ class FreshnessProbe:
             self.asked_unsampled += asked
             self._unreported_asked_unsampled += asked
 
+    def not_acknowledged(self, now: float, status: str) -> None:
+        """A sampled call was not acknowledged whole at ``now`` (monotonic s), ``status`` its cause
+        (``UNAVAILABLE``, ...): its sample is never taken, and until a sampled call is acknowledged again the service
+        is failing since now."""
+        if self.closed:
+            return
+        self.unacknowledged += 1
+        self._unreported_unacknowledged += 1
+        self.failing_status = status
+        if self.failing_since is None:
+            self.failing_since = now - self._started
+
     @staticmethod
     def untag(sample: Sample) -> None:
         """Take the tags off the request object again (they are in the serialized payload)."""
@@ -295,6 +318,7 @@ class FreshnessProbe:
         if self.closed:
             return
         sample.acked_at = now
+        self.failing_since, self.last_acked = None, now - self._started
         self.pending.add(sample)
         self._seen += 1
         if sample.held:
@@ -610,8 +634,12 @@ class FreshnessProbe:
             "held_released": self.held_released,
             "flush_cycle": self.flush_cycle,
             "precise_window_at": None if math.isinf(self.precise_window_at) else self.precise_window_at,
+            "unacknowledged": self._unreported_unacknowledged,
+            "failing_since": self.failing_since,
+            "last_acked": self.last_acked,
+            "failing_status": self.failing_status,
         }
-        self._unreported_held_back = 0
+        self._unreported_held_back = self._unreported_unacknowledged = 0
         self._unreported_by_ack, self._unreported_taken_by_ack = {}, {}
         self._unreported_samples, self._unreported_phase_samples, self._unreported_calls = {}, {}, [0, 0]
         self._unreported_asked = self._unreported_asked_unsampled = 0.0
@@ -655,6 +683,12 @@ class FreshnessProbe:
         self.remote_precise_at[worker] = math.inf if at is None else at
         self.precise_window_at = min(self.remote_precise_at.values())
         self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
+        self.unacknowledged += report.get("unacknowledged", 0)
+        self.remote_failing[worker] = report.get("failing_since")
+        failing = list(self.remote_failing.values())
+        self.failing_since = None if None in failing else min(failing)  # type: ignore[type-var]
+        self.failing_status = report.get("failing_status") or self.failing_status
+        self.last_acked = max(self.last_acked, report.get("last_acked", 0.0))
         reserved = [at for at in (self.sampling_reserved_at, report.get("sampling_reserved_at")) if at is not None]
         self.sampling_reserved_at = min(reserved, default=None)
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))

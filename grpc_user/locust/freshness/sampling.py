@@ -47,11 +47,14 @@ class SampledCalls:
                    context: Any = None, exception: Any = None, start_time: float | None = None, url: str | None = None,
                    call: CallRecord | None = None, **_: Any) -> None:  # fmt: skip
         """A call that carried a sample: when every log of it was acknowledged, the sample is pending from now
-        (``time.monotonic``); a call not acknowledged whole tells nothing about when its sample was stored."""
+        (``time.monotonic``); a call not acknowledged whole tells nothing about when its sample was stored, and is
+        counted (``FreshnessProbe.not_acknowledged``)."""
         if call is None or call.sample is None:
             return
         if call.acked == call.sent:
             self.probe.acked(call.sample, time.monotonic())
+        else:
+            self.probe.not_acknowledged(time.monotonic(), call.cause)
         self._in_flight -= 1
         if self._in_flight <= 0:
             self.stop()
