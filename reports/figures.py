@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
-from grpc_user.run_files.freshness_words import coarse, sampled
+from grpc_user.run_files.freshness_words import coarse, coverage, sampled
 from grpc_user.run_files.schema import AGGREGATED, PHASE_ROW_PREFIX, WIDER_THAN_ASKED
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
@@ -112,6 +112,12 @@ class Freshness:
     flush_cycle_ms: float | None = None
     precise_window_at_s: float | None = None
     coarse: str = ""
+    # When (s into a test of ``test_s``) the first and last counted sample found was acknowledged: the part of the run
+    # the figures cover (None when not known), and the words when they end well before it (``coverage``; '' else).
+    acked_from_s: float | None = None
+    acked_to_s: float | None = None
+    test_s: float | None = None
+    coverage: str = ""
     # Samples taken to learn the store's pace, or in a coarser window a finer one replaced: never counted.
     held_back: int = 0
     # Every sample taken: the counted ones (``samples``) and the held back ones.
@@ -152,7 +158,7 @@ class Freshness:
         if self.max_poll_gap_ms is None:
             measured = "none measured, no sample became visible" if not self.visible else "not in this run's files"
             return f"{measured} ({asked})"
-        limited = self.coarse + self.sampled
+        limited = self.coarse + self.coverage + self.sampled
         if (
             not self.coarse
             and self.sampling_limited
@@ -510,6 +516,10 @@ def _freshness(data: RunData) -> Freshness | None:
         flush_cycle_ms=info.get("flush_cycle_ms"),
         precise_window_at_s=info.get("precise_window_at_s"),
         coarse=coarse(info) if total["Visible"] else "",
+        acked_from_s=info.get("acked_from_s"),
+        acked_to_s=info.get("acked_to_s"),
+        test_s=info.get("test_s"),
+        coverage=coverage(info) if total["Visible"] else "",
         held_back=int(info.get("held_back", 0)),
         taken=int(info.get("taken", int(total["Samples"]) + int(info.get("held_back", 0)))),
         probe_queries=info.get("probe_queries"),

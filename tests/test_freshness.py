@@ -25,6 +25,7 @@ from web_runs import http, web_ui_process
 
 from grpc_user.calls import METHOD_PATHS, WRITE_LOG, write_request
 from grpc_user.histograms import Latencies
+from grpc_user.locust.freshness.files import figures
 from grpc_user.locust.freshness.poller import poll_once
 from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, WORKER_KEY, FreshnessProbe
 from grpc_user.pb import log_service_pb2 as pb
@@ -173,6 +174,20 @@ def test_histograms_sent_by_workers_add_up_exactly_on_the_master():
     merged = master.histograms.combined(name="WriteLog")
     assert merged.summary() == expected.summary() and merged.count == 998
     assert (merged.low(), merged.high()) == (1500, 1497000)  # the exact smallest and largest, in µs
+
+
+def test_the_part_of_the_run_the_figures_cover_spans_every_worker_s_counted_samples_on_the_master():
+    """The first and last acknowledgement of a counted sample found (epoch s) reach the master from each worker:
+    the figures' coverage (``acked_from_s``..``acked_to_s``) is over all of them, whatever the reports' order."""
+    worker_a, worker_b, master = (FreshnessProbe("run", 20, 0.1, worker=w) for w in ("w1", "w2", ""))
+    worker_a.acked_first, worker_a.acked_last = 1_000_003.0, 1_000_012.0
+    worker_b.acked_first, worker_b.acked_last = 1_000_002.0, 1_000_027.5
+    master.merge_report(worker_b.take_report(), "w2")
+    master.merge_report(worker_a.take_report(), "w1")
+    master.merge_report(FreshnessProbe("run", 20, 0.1, worker="w3").take_report(), "w3")  # found nothing yet
+    master.record("WriteLog", 900.0)
+    data = figures(master, 20, "done", test_span=(1_000_000.0, 1_000_030.0))
+    assert (data["acked_from_s"], data["acked_to_s"], data["test_s"]) == (2.0, 27.5, 30.0), data
 
 
 # Accuracy against the reference server, through real Locust.

@@ -393,7 +393,7 @@ def test_a_phase_that_ran_without_a_sample_has_its_row_saying_why_everywhere(tmp
     phases.by_phase.update({0: PhaseLogs(sent=600, acked=600), 1: PhaseLogs(sent=610, acked=610)})
     run = SimpleNamespace(settings=SimpleNamespace(actions=SimpleNamespace(actions=[object()]),
                                                    freshness_sample_rate=20.0),
-                          phases=phases, audit_interrupted_by="")  # fmt: skip
+                          phases=phases, audit_interrupted_by="", started_at=0.0, stopped_at=0.0)  # fmt: skip
     (tmp_path / "r").mkdir()
     data = finish_probe(None, run, fed.probe, str(tmp_path / "r" / "run"), "ok")
     because = "--freshness-query-share 1.5% paid for no sampling window while it ran"
@@ -676,3 +676,30 @@ def test_a_sampled_call_acknowledged_again_ends_the_failing_and_a_master_adds_it
     master.merge_report(probe.take_report(), "w1")
     master.merge_report(other.take_report(), "w2")
     assert master.unacknowledged == 4 and master.failing_since is not None and master.failing_status == "UNAVAILABLE"
+
+
+def test_figures_of_a_slow_store_that_end_well_before_the_test_say_which_part_they_cover_and_fail_the_gate(
+    tmp_path, capsys
+):
+    """Issue 25: a new user's figure covered samples acknowledged 2 to 14 s into a 30 s test at --store-rate 40 (p95
+    19,694 ms; the last logs took ~45 s) and nothing said so: ``reports --max-visibility-p95-ms 25000`` passed it.
+    Now the console line, the report and ``reports --json`` say which part of the run the figures cover, and the gate
+    is breached, saying why; figures that reach the run's last seconds, or a store learnt to keep up, say nothing."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.record("WriteLog", 19_694.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap = 132, 132.0, 2.5
+    probe.acked_first, probe.acked_last = 1_000_002.2, 1_000_014.0  # epoch s; the test ran 1,000,000 to 1,000,030
+    data = figures(probe, 20, "done", test_span=(1_000_000.0, 1_000_030.0))
+    assert (data["acked_from_s"], data["acked_to_s"], data["test_s"]) == (2.2, 14.0, 30.0), data
+    words = ("the figures cover samples acknowledged 2-14 s into a 30 s test: visibility later in the run was not "
+             "measured")  # fmt: skip
+    fresh = said_everywhere(tmp_path, capsys, data, words, "limited by")
+    assert (fresh["acked_from_s"], fresh["acked_to_s"], fresh["test_s"]) == (2.2, 14.0, 30.0), fresh
+    code, out, err = report(capsys, write_run(tmp_path / "gated", data), "--no-charts",
+                            "--max-visibility-p95-ms", "25000")  # fmt: skip
+    assert code == 1 and "gate passed" not in out, out
+    assert ("gate breached: visibility latency p95 19694 ms <= --max-visibility-p95-ms 25000, but "
+            f"{words}: not a figure of the whole run") in err, err  # fmt: skip
+    for acked_last, cycle in ((1_000_028.5, 0.0), (1_000_014.0, 2.0)):  # to the last seconds; a store that keeps up
+        probe.acked_last, probe.flush_cycle = acked_last, cycle
+        assert "the figures cover" not in summary_line(figures(probe, 20, "done", test_span=(1e6, 1_000_030.0)))

@@ -13,6 +13,12 @@ from grpc_user.run_files.schema import HELD_BACK_MEANS
 # together (make demo's 20 users at --target-rps 100 call in bursts ~0.18 s apart), and a debt of one interval only
 # took half the rate from them. The probe keeps to it; the words name it.
 CATCH_UP_SECONDS = 1.0
+# The figures of a store not learnt to keep up say which part of the run they cover when its last counted sample
+# was acknowledged more than this long (s; a sampling window and its tail), and this share of the test, before the
+# stop: its visibility may have grown since, unmeasured (a new user's figure covered 2 to 14 s of a 30 s run whose
+# last logs took 45 s, and a gate at 25 s passed it).
+UNCOVERED_AFTER_SECONDS = 4.0
+UNCOVERED_SHARE = 0.1
 
 
 def sampled(data: Mapping[str, Any]) -> str:
@@ -59,6 +65,21 @@ def failing(data: Mapping[str, Any]) -> str:
     status = data.get("failing_status")
     return (f" (none from {since:,.1f} s into the test to its end, the last acknowledged at "
             f"{data.get('last_acked_s', 0):,.1f} s" + (f"; {status})" if status else ")"))  # fmt: skip
+
+
+def coverage(data: Mapping[str, Any]) -> str:
+    """``; the figures cover samples acknowledged 2-14 s into a 30 s test: visibility later in the run was not
+    measured`` when the counted samples found were acknowledged up to more than ``UNCOVERED_AFTER_SECONDS`` before
+    the stop and the store was not learnt to keep up (its visibility may have grown since: a store slower than the
+    load); '' otherwise, and for runs whose files predate ``acked_to_s``. ``data``: ``_freshness.json``'s top-level
+    fields (``acked_from_s``, ``acked_to_s``, ``test_s``, ``flush_cycle_ms``)."""
+    start, end, length = data.get("acked_from_s"), data.get("acked_to_s"), data.get("test_s")
+    if start is None or end is None or not length or data.get("flush_cycle_ms"):
+        return ""
+    if length - end <= max(UNCOVERED_AFTER_SECONDS, UNCOVERED_SHARE * length):
+        return ""
+    return (f"; the figures cover samples acknowledged {start:,.0f}-{end:,.0f} s into a {length:,.0f} s test: "
+            "visibility later in the run was not measured")  # fmt: skip
 
 
 def reserve_cause(reserved_at: float, share: float) -> str:

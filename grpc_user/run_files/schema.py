@@ -318,7 +318,8 @@ FRESHNESS_INFO = JsonFile(
              "held_released": {"type": "boolean"}, "flush_cycle_ms": _nullable(_NUMBER),
              "precise_window_at_s": _nullable(_NUMBER), "unacknowledged": _COUNT,
              "failing_since_s": _nullable(_NUMBER), "failing_status": _TEXT,
-             "last_acked_s": _NUMBER,
+             "last_acked_s": _NUMBER, "acked_from_s": _nullable(_NUMBER),
+             "acked_to_s": _nullable(_NUMBER), "test_s": _nullable(_NUMBER),
              "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE},
              "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT,
              "histograms": {"type": "array"}}),
@@ -332,8 +333,9 @@ the probe did not sample, and whether the query share took fewer (``asked``, ``a
 any (``held_released``, with the store's flush cycle as learnt, ``flush_cycle_ms``, and when the share was expected to
 pay for a window at the poll interval, ``precise_window_at_s``), the samples due on calls the service did not
 acknowledge (``unacknowledged``) and from when (seconds into the test) none was, after the last acknowledged one,
-with the last one's cause (``failing_since_s``, ``last_acked_s``, ``failing_status``), and each name's HDR
-histogram."""
+with the last one's cause (``failing_since_s``, ``last_acked_s``, ``failing_status``), the part of the run the
+figures cover (``acked_from_s`` to ``acked_to_s``: the first and last counted sample found's acknowledgement, s into
+a test of ``test_s``), and each name's HDR histogram."""
 # What ``held_back`` counts, in the words of the summary line and the report: "(and 4 <these words>)".
 HELD_BACK_MEANS = "taken to learn the store's pace or in a coarser window, not counted"
 # A ``max_poll_gap_ms`` this many times ``poll_interval_ms``, with ``sampling_limited``, is the query share's doing (a

@@ -12,7 +12,7 @@ from typing import Any
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
-from grpc_user.run_files.freshness_words import coarse, reserve_cause, sampled
+from grpc_user.run_files.freshness_words import coarse, coverage, reserve_cause, sampled
 from grpc_user.run_files.schema import WIDER_THAN_ASKED
 
 # The polls of a freshness SLO are said to have come further apart than due beyond this many times its gap (the loop
@@ -21,12 +21,14 @@ SLO_GAP_SLACK = 1.2
 
 
 def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", with_histograms: bool = True,
-            phases_ran: Mapping[int, int] | None = None) -> dict[str, Any]:  # fmt: skip
+            phases_ran: Mapping[int, int] | None = None,
+            test_span: tuple[float, float] | None = None) -> dict[str, Any]:  # fmt: skip
     """Visibility latency per request name and aggregated, in ms; ``status``: running, done, or error.
 
     Shape: ``{"status", "sample_rate", "poll_interval_ms", "query_share_percent", "slo_poll_interval_ms" (None
     without a freshness SLO), "max_poll_gap_ms", "slowest_query_ms", "asked", "sampling_limited",
-    "sampling_reserved_at_s", "held_back", "held_released", "flush_cycle_ms", "precise_window_at_s", "taken",
+    "sampling_reserved_at_s", "held_back", "held_released", "flush_cycle_ms", "precise_window_at_s", "acked_from_s",
+    "acked_to_s", "test_s", "taken",
     "samples", "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown",
     "unknown_samples": [...], "unknown_because",
     "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
@@ -45,7 +47,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     ``held_released``: the figures are such a coarse window's (the learning's flush cycle), counted at the end as no
     window at the poll interval counted any; ``flush_cycle_ms``: the store's flush cycle as learnt (None: not
     learnt, or a store slower than the load); ``precise_window_at_s``: when (s into the test) the share was last
-    expected to pay for a window at the poll interval (None: not known);
+    expected to pay for a window at the poll interval (None: not known); ``acked_from_s``, ``acked_to_s``: when (s
+    into the test) the first and last counted sample found was acknowledged, the part of the run the figures cover,
+    and ``test_s`` the test's length (``test_span``: its start and stop, epoch s; each None when not known);
     ``taken``: every sample taken, counted or held back (or held, not settled yet); ``unacknowledged``: samples due
     on calls the service did not acknowledge whole, never taken; ``failing_since_s``: seconds into the test of the
     first sampled call not acknowledged after the latest acknowledged one (``last_acked_s``), when none after it
@@ -69,6 +73,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     aggregated = _row_figures(sum(probe.samples.values()), len(probe.never_visible), len(probe.unknown),
                               probe.histograms.combined(), probe.max_poll_gap)  # fmt: skip
     longest, reserved = probe.longest_poll_gap(), probe.sampling_reserved_at
+    started, stopped = test_span if test_span is not None and test_span[1] > test_span[0] > 0 else (None, None)
+    covered = started is not None and probe.acked_last >= probe.acked_first
     return {
         "status": "error" if probe.error and probe.queries <= probe.query_failures else status,
         "sample_rate": sample_rate,
@@ -85,6 +91,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "held_released": probe.held_released,
         "flush_cycle_ms": round(probe.flush_cycle * 1000) if probe.flush_cycle else None,
         "precise_window_at_s": None if math.isinf(probe.precise_window_at) else round(probe.precise_window_at, 1),
+        "acked_from_s": round(max(probe.acked_first - started, 0.0), 1) if covered else None,
+        "acked_to_s": round(max(probe.acked_last - started, 0.0), 1) if covered else None,
+        "test_s": round(stopped - started, 1) if started is not None else None,
         "taken": aggregated["samples"] + probe.held_back + len(probe.held),
         "unacknowledged": probe.unacknowledged,
         "failing_since_s": None if probe.failing_since is None else round(probe.failing_since, 1),
@@ -167,7 +176,7 @@ def summary_line(data: dict[str, Any]) -> str:
     if row["visible"]:
         line += (f"{row['visible']:,} of {row['samples']:,} samples visible, p50 {shown_ms(row['p50'])} ms, "
                  f"p95 {shown_ms(row['p95'])} ms, p99 {shown_ms(row['p99'])} ms, max {shown_ms(row['max'])} ms "
-                 f"({error_bound(data)}){coarse(data)}")  # fmt: skip
+                 f"({error_bound(data)}){coarse(data)}{coverage(data)}")  # fmt: skip
     else:
         line += f"0 of {row['samples']:,} samples visible: no figure (p50, p95, p99, max n/a)"
     line += sampled(data)

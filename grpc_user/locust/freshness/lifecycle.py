@@ -118,7 +118,8 @@ def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefi
     if probe.history is not None:
         _append_interval(probe.history, probe)
         probe.history.close()
-    data = figures(probe, run.settings.freshness_sample_rate, "done", phases_ran=phases_ran(run))
+    data = figures(probe, run.settings.freshness_sample_rate, "done", phases_ran=phases_ran(run),
+                   test_span=(run.started_at, run.stopped_at))  # fmt: skip
     if prefix:
         write_freshness(prefix, data)
         write_freshness_info(prefix, data)

@@ -138,7 +138,9 @@ class FreshnessProbe:
     its workers' latest, ``remote_precise_at``).
     ``longest_found``: the longest visibility found (s), of the sample acknowledged at ``longest_found_at``
     (monotonic s); ``latest_found``: the visibility (s) of the latest acknowledged sample found, at
-    ``latest_found_at`` (a backlog's growth); ``coarse_unknown``: the samples the last sweep found with a bracket
+    ``latest_found_at`` (a backlog's growth); ``acked_first``, ``acked_last``: the acknowledgements (epoch s) of
+    the first and last counted sample found (on a master over every worker's): the part of the run the figures
+    cover; ``coarse_unknown``: the samples the last sweep found with a bracket
     wider than the bound stated (``coarse_gap``, s, the widest), unknown, never a coarser figure. ``window``,
     ``window_taken``: a capacity step's visible samples and the samples counted in it (here and at the workers), from
     ``start_window`` on. ``unacknowledged``: samples tagged on calls the service did not acknowledge whole (never
@@ -180,6 +182,8 @@ class FreshnessProbe:
     sampling_reserved_at: float | None = None
     longest_found: float = 0.0
     longest_found_at: float = 0.0
+    acked_first: float = math.inf
+    acked_last: float = -math.inf
     latest_found: float = 0.0
     latest_found_at: float = 0.0
     remote_pending: dict[str, int] = field(default_factory=dict)
@@ -436,6 +440,8 @@ class FreshnessProbe:
             _keep_largest(self.phase_poll_gaps, sample.phase, gap)
         if latency >= self.longest_found:
             self.longest_found, self.longest_found_at = latency, sample.acked_at
+        acked = sample.acked_at + self._wall_offset
+        self.acked_first, self.acked_last = min(self.acked_first, acked), max(self.acked_last, acked)
         if sample.acked_at >= self.latest_found_at:
             self.latest_found, self.latest_found_at = latency, sample.acked_at
         self.record(sample.name, latency * 1000, sample.phase)
@@ -625,6 +631,7 @@ class FreshnessProbe:
             "sampling_limited": self.sampling_limited,
             "sampling_reserved_at": self.sampling_reserved_at,
             "longest_found": self.longest_found,
+            "acked_span": [self.acked_first, self.acked_last] if self.acked_last >= self.acked_first else None,
             "error": self.error,
             "pending": len(self.pending) - self.held_pending(),
             "late": {str(second): count for second, count in self._late_by_second().items()},  # msgpack: str keys
@@ -692,6 +699,9 @@ class FreshnessProbe:
         reserved = [at for at in (self.sampling_reserved_at, report.get("sampling_reserved_at")) if at is not None]
         self.sampling_reserved_at = min(reserved, default=None)
         self.longest_found = max(self.longest_found, report.get("longest_found", 0.0))
+        if report.get("acked_span"):
+            first, last = report["acked_span"]
+            self.acked_first, self.acked_last = min(self.acked_first, first), max(self.acked_last, last)
         self.error = report.get("error") or self.error
         self.remote_pending[worker] = report.get("pending", 0)
         self.remote_late[worker] = {int(second): count for second, count in (report.get("late") or {}).items()}
