@@ -129,6 +129,10 @@ class Freshness:
     failing_since_s: float | None = None
     last_acked_s: float | None = None
     failing_status: str = ""
+    # A master's workers lost before their final report (``[{"worker", "last_report_s"}]``) and the samples they
+    # still looked for, pending for good.
+    lost_workers: list[dict[str, Any]] = field(default_factory=list)
+    lost_pending: int = 0
     never_visible_samples: list[dict[str, Any]] | None = None
     unknown: int = 0
     unknown_samples: list[dict[str, Any]] | None = None
@@ -527,6 +531,8 @@ def _freshness(data: RunData) -> Freshness | None:
         failing_since_s=info.get("failing_since_s"),
         last_acked_s=info.get("last_acked_s"),
         failing_status=info.get("failing_status", ""),
+        lost_workers=info.get("lost_workers", []),
+        lost_pending=int(info.get("lost_pending", 0)),
         never_visible_samples=info.get("never_visible_samples"),
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,
         unknown_samples=info.get("unknown_samples"),

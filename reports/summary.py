@@ -71,6 +71,8 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "failing_since_s": fresh.failing_since_s,
         "last_acked_s": fresh.last_acked_s,
         "failing_status": fresh.failing_status,
+        "lost_workers": fresh.lost_workers,
+        "lost_pending": fresh.lost_pending,
         "probe_queries": fresh.probe_queries,
         "by_name": {str(row["Name"]): _freshness_row(row) for _, row in fresh.rows.iterrows()},
         "phases": [

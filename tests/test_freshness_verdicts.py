@@ -393,7 +393,8 @@ def test_a_phase_that_ran_without_a_sample_has_its_row_saying_why_everywhere(tmp
     phases.by_phase.update({0: PhaseLogs(sent=600, acked=600), 1: PhaseLogs(sent=610, acked=610)})
     run = SimpleNamespace(settings=SimpleNamespace(actions=SimpleNamespace(actions=[object()]),
                                                    freshness_sample_rate=20.0),
-                          phases=phases, audit_interrupted_by="", started_at=0.0, stopped_at=0.0)  # fmt: skip
+                          phases=phases, audit_interrupted_by="", started_at=0.0, stopped_at=0.0,
+                          workers_without_final_counts=[])  # fmt: skip
     (tmp_path / "r").mkdir()
     data = finish_probe(None, run, fed.probe, str(tmp_path / "r" / "run"), "ok")
     because = "--freshness-query-share 1.5% paid for no sampling window while it ran"
@@ -703,3 +704,29 @@ def test_figures_of_a_slow_store_that_end_well_before_the_test_say_which_part_th
     for acked_last, cycle in ((1_000_028.5, 0.0), (1_000_014.0, 2.0)):  # to the last seconds; a store that keeps up
         probe.acked_last, probe.flush_cycle = acked_last, cycle
         assert "the figures cover" not in summary_line(figures(probe, 20, "done", test_span=(1e6, 1_000_030.0)))
+
+
+def test_a_worker_lost_mid_run_is_named_with_the_samples_and_asked_it_takes_with_it(tmp_path, capsys):
+    """--processes 2, one worker SIGKILLed at 12 s of 25: the line said 'sampled 20 of 329 asked' where ~500 were
+    asked at 20/s, and only the audit named the dead worker. Its samples still pending and what was asked of it after
+    its last report are now said to be missing, in the console line, the report and reports --json."""
+    master = FreshnessProbe(RUN_ID, 20, 0.1)
+    for worker, pending in (("vm_alive", 0), ("vm_dead", 3)):
+        probe = FreshnessProbe(RUN_ID, 20, 0.1, worker=worker)
+        for number in range(pending + 2):
+            probe.acked(Sample(worker, number, "WriteLog", time.time()), time.monotonic())
+        probe.asked = probe._unreported_asked = 120.0
+        for number in range(2):  # found 0.3 s after their acknowledgement
+            probe.pending.pop((worker, number))
+            probe.record("WriteLog", 300.0)
+        master.merge_report(probe.take_report(), worker)
+    master.max_poll_gap = 0.1
+    master.finish()
+    master.lose(["vm_dead"])
+    data = figures(master, 20, "done")
+    assert (data["samples"], data["visible"], data["pending"], data["lost_pending"]) == (7, 4, 3, 3), data
+    words = ("1 worker lost before its final report (vm_dead, its last report 0.0 s into the test): the 3 samples it "
+             "still looked for stay pending, never found, and what the sample rate asked of it after its last report "
+             "is not in 'asked'")  # fmt: skip
+    fresh = said_everywhere(tmp_path, capsys, data, words, "2 workers lost")
+    assert fresh["lost_workers"] == [{"worker": "vm_dead", "last_report_s": 0.0}] and fresh["lost_pending"] == 3

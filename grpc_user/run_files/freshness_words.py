@@ -31,7 +31,7 @@ def sampled(data: Mapping[str, Any]) -> str:
     when the run wrote them)."""
     asked = data.get("asked") or 0
     if data["samples"] >= asked:
-        return ""
+        return lost(data)
     held = data.get("held_back", 0)
     unsampled = data.get("asked_unsampled", 0)
     causes = []
@@ -52,7 +52,24 @@ def sampled(data: Mapping[str, Any]) -> str:
             f"{not_taken:,} fell due while no call came to take them (owed for {CATCH_UP_SECONDS:g} s at most)"
         )
     line = f"; sampled {data['samples']:,} of {asked:,} asked" + (": " + ", ".join(causes) if causes else "")
-    return line + (f" (and {held:,} {HELD_BACK_MEANS})" if held else "")
+    return line + (f" (and {held:,} {HELD_BACK_MEANS})" if held else "") + lost(data)
+
+
+def lost(data: Mapping[str, Any]) -> str:
+    """``; 1 worker lost before its final report (vm_3f2a, its last report 11.9 s into the test): the 3 samples it
+    still looked for stay pending, never found, and what the sample rate asked of it after its last report is not in
+    'asked'`` ('' when none was lost; ``_freshness.json``'s ``lost_workers``, ``lost_pending``)."""
+    workers = data.get("lost_workers") or []
+    if not workers:
+        return ""
+    named = ", ".join(f"{w['worker']}, its last report {w['last_report_s']:,.1f} s into the test" for w in workers)
+    one = len(workers) == 1
+    pending = data.get("lost_pending", 0)
+    still = (f"the {pending:,} samples {'it' if one else 'they'} still looked for stay pending, never found, and "
+             if pending else "")  # fmt: skip
+    return (f"; {len(workers)} worker{'' if one else 's'} lost before {'its' if one else 'their'} final report "
+            f"({named}): {still}what the sample rate asked of {'it' if one else 'them'} after "
+            f"{'its' if one else 'their'} last report is not in 'asked'")  # fmt: skip
 
 
 def failing(data: Mapping[str, Any]) -> str:

@@ -319,7 +319,9 @@ FRESHNESS_INFO = JsonFile(
              "precise_window_at_s": _nullable(_NUMBER), "unacknowledged": _COUNT,
              "failing_since_s": _nullable(_NUMBER), "failing_status": _TEXT,
              "last_acked_s": _NUMBER, "acked_from_s": _nullable(_NUMBER),
-             "acked_to_s": _nullable(_NUMBER), "test_s": _nullable(_NUMBER),
+             "acked_to_s": _nullable(_NUMBER), "test_s": _nullable(_NUMBER), "lost_pending": _COUNT,
+             "lost_workers": {"type": "array", "items": _record({"worker": _TEXT, "last_report_s": _NUMBER},
+                                                                ("worker", "last_report_s"))},
              "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE},
              "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT,
              "histograms": {"type": "array"}}),
@@ -335,7 +337,8 @@ pay for a window at the poll interval, ``precise_window_at_s``), the samples due
 acknowledge (``unacknowledged``) and from when (seconds into the test) none was, after the last acknowledged one,
 with the last one's cause (``failing_since_s``, ``last_acked_s``, ``failing_status``), the part of the run the
 figures cover (``acked_from_s`` to ``acked_to_s``: the first and last counted sample found's acknowledgement, s into
-a test of ``test_s``), and each name's HDR histogram."""
+a test of ``test_s``), the workers lost before their final report and the samples they still looked for
+(``lost_workers``, ``lost_pending``), and each name's HDR histogram."""
 # What ``held_back`` counts, in the words of the summary line and the report: "(and 4 <these words>)".
 HELD_BACK_MEANS = "taken to learn the store's pace or in a coarser window, not counted"
 # A ``max_poll_gap_ms`` this many times ``poll_interval_ms``, with ``sampling_limited``, is the query share's doing (a

@@ -53,7 +53,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     ``taken``: every sample taken, counted or held back (or held, not settled yet); ``unacknowledged``: samples due
     on calls the service did not acknowledge whole, never taken; ``failing_since_s``: seconds into the test of the
     first sampled call not acknowledged after the latest acknowledged one (``last_acked_s``), when none after it
-    was (None: the latest was), the last failing with ``failing_status`` (``UNAVAILABLE``, ...). ``samples``: those
+    was (None: the latest was), the last failing with ``failing_status`` (``UNAVAILABLE``, ...).
+    ``lost_workers``: ``[{"worker", "last_report_s"}]``, the workers lost before their final report (a master's),
+    ``lost_pending``: the samples they still looked for (in ``pending``, never found); what the rate asked of them
+    after their last report is not in ``asked``. ``samples``: those
     counted, each ``visible``, ``pending``, ``never_visible`` or ``unknown`` (the four add up to it, on a master as
     its workers last reported; Reset Stats restarts the counts, not the pending samples).
     With no visible sample,
@@ -99,6 +102,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "failing_since_s": None if probe.failing_since is None else round(probe.failing_since, 1),
         "failing_status": probe.failing_status,
         "last_acked_s": round(probe.last_acked, 1),
+        "lost_workers": [
+            {"worker": worker, "last_report_s": round(at, 1)} for worker, at in probe.lost_workers.items()
+        ],
+        "lost_pending": probe.lost_pending,
         "samples": aggregated["samples"],
         "visible": aggregated["visible"],
         "pending": probe.counted_pending(),

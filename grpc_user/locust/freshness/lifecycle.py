@@ -115,6 +115,7 @@ def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefi
     if probe.closed and probe.error and not unknown_because:
         unknown_because = f"the probe stopped: {probe.error}"
     probe.finish(unknown_because if probe.pending_count() else "")
+    probe.lose(run.workers_without_final_counts)
     if probe.history is not None:
         _append_interval(probe.history, probe)
         probe.history.close()

@@ -147,7 +147,8 @@ class FreshnessProbe:
     taken; here and at the workers); ``failing_since``: seconds into the test of the first sampled call not
     acknowledged after ``last_acked`` (s, that of the latest acknowledged; 0: none was), the last failing with
     ``failing_status`` (None: the latest sampled call was acknowledged; on a master, when every worker that reported
-    says so, the earliest).
+    says so, the earliest). ``lost_workers``: on a master, each worker lost before its final report -> seconds into
+    the test of its last report (``lose``); ``lost_pending``: the samples they still looked for (pending for good).
     """
 
     run_id: str
@@ -208,6 +209,9 @@ class FreshnessProbe:
     failing_since: float | None = None
     failing_status: str = ""
     remote_failing: dict[str, float | None] = field(default_factory=dict)
+    lost_workers: dict[str, float] = field(default_factory=dict)
+    lost_pending: int = 0
+    remote_reported: dict[str, float] = field(default_factory=dict)
     _started: float = field(default_factory=time.monotonic)
     last_acked: float = 0.0
     _unreported_unacknowledged: int = 0
@@ -704,7 +708,17 @@ class FreshnessProbe:
             self.acked_first, self.acked_last = min(self.acked_first, first), max(self.acked_last, last)
         self.error = report.get("error") or self.error
         self.remote_pending[worker] = report.get("pending", 0)
+        self.remote_reported[worker] = time.monotonic() - self._started
         self.remote_late[worker] = {int(second): count for second, count in (report.get("late") or {}).items()}
+
+    def lose(self, workers: list[str]) -> None:
+        """The master at the end: ``workers`` (Locust client ids) never sent their final report (lost mid-run): the
+        samples they still looked for stay pending, never found, and what the sample rate asked of them after their
+        last report is in no count (``asked`` has what they reported)."""
+        for worker in workers:
+            if worker in self.remote_reported and worker not in self.lost_workers:
+                self.lost_workers[worker] = self.remote_reported[worker]
+                self.lost_pending += self.remote_pending.get(worker, 0)
 
     def reset_stats(self) -> None:
         """Reset Stats: the figures start again (pending samples are still looked for)."""
