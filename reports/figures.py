@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
-from grpc_user.run_files.freshness_words import coarse, coverage, sampled
+from grpc_user.run_files.freshness_words import coarse, coverage, poll_wait, sampled
 from grpc_user.run_files.schema import AGGREGATED, PHASE_ROW_PREFIX, WIDER_THAN_ASKED
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
@@ -142,6 +142,9 @@ class Freshness:
     # Why fewer samples were counted than asked, in the summary line's words (``freshness_words.sampled``), '' when
     # none is missing.
     sampled: str = ""
+    # Why the polls came further apart than the poll interval, when their starting late explains it
+    # (``freshness_words.poll_wait``), '' otherwise.
+    poll_wait: str = ""
 
     @property
     def p95_with_never_visible(self) -> float | None:
@@ -162,7 +165,7 @@ class Freshness:
         if self.max_poll_gap_ms is None:
             measured = "none measured, no sample became visible" if not self.visible else "not in this run's files"
             return f"{measured} ({asked})"
-        limited = self.coarse + self.coverage + self.sampled
+        limited = self.coarse + self.coverage + self.poll_wait + self.sampled
         if (
             not self.coarse
             and self.sampling_limited
@@ -514,6 +517,15 @@ def _freshness(data: RunData) -> Freshness | None:
         asked=info.get("asked"),
         asked_unsampled=int(info.get("asked_unsampled", 0)),
         sampled=sampled({**info, "samples": int(total["Samples"])}),
+        poll_wait=poll_wait(
+            {
+                **info,
+                "poll_interval_ms": float(total["Poll Interval (ms)"]),
+                "aggregated": {"max": figure_ms(total["Max (ms)"])},
+            }
+        )
+        if total["Visible"]
+        else "",  # fmt: skip
         sampling_limited=bool(info.get("sampling_limited", False)),
         sampling_reserved_at_s=info.get("sampling_reserved_at_s"),
         held_released=bool(info.get("held_released", False)),

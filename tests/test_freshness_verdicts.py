@@ -730,3 +730,33 @@ def test_a_worker_lost_mid_run_is_named_with_the_samples_and_asked_it_takes_with
              "is not in 'asked'")  # fmt: skip
     fresh = said_everywhere(tmp_path, capsys, data, words, "2 workers lost")
     assert fresh["lost_workers"] == [{"worker": "vm_dead", "last_report_s": 0.0}] and fresh["lost_pending"] == 3
+
+
+@pytest.mark.parametrize(
+    ("lateness_s", "slowest_ms", "why"),
+    [
+        (0.110, 300.0, "a poll waits for the one before it to return (the slowest QueryLog took 21 ms), and for the "
+                       "Locust process's event loop when it is busy (a poll started up to 110 ms after due)"),
+        (0.009, 1500.0, "a sample not visible within its window is looked for a tenth of its age apart (the slowest "
+                        "found after 1,500 ms)"),
+    ],
+)  # fmt: skip
+def test_polls_well_beyond_the_poll_interval_say_why_without_an_slo(tmp_path, capsys, lateness_s, slowest_ms, why):
+    """--freshness-poll-interval 0.01 --freshness-query-share 100: bound 122 ms and no reason given (only a freshness
+    SLO's line explained its gap). The reason measured is given in the console line and the report."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.01, query_share=100.0)
+    probe.record("WriteLog", 100.0)
+    probe.record("WriteLog", slowest_ms)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.queries = 2, 2.0, 0.122, 50
+    probe.slowest_query, probe.poll_lateness = 0.021, lateness_s
+    data = figures(probe, 20, "done")
+    said_everywhere(tmp_path, capsys, data, f"they came up to 122 ms apart: {why}", "paid for no polls")
+
+
+def test_polls_near_the_poll_interval_need_no_reason_and_an_unexplained_gap_gets_none():
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.record("WriteLog", 300.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.queries = 1, 1.0, 0.15, 5
+    assert "they came up to" not in summary_line(figures(probe, 20, "done")), "within twice the poll interval"
+    probe.max_poll_gap, probe.poll_lateness = 0.9, 0.01  # neither a late start nor a slow sample explains 900 ms
+    assert "they came up to" not in summary_line(figures(probe, 20, "done"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from grpc_user.run_files.schema import HELD_BACK_MEANS
+from grpc_user.run_files.schema import HELD_BACK_MEANS, WIDER_THAN_ASKED
 
 # Samples due while no call came are taken from the next calls, up to this long a debt (s): paced users wake
 # together (make demo's 20 users at --target-rps 100 call in bursts ~0.18 s apart), and a debt of one interval only
@@ -70,6 +70,35 @@ def lost(data: Mapping[str, Any]) -> str:
     return (f"; {len(workers)} worker{'' if one else 's'} lost before {'its' if one else 'their'} final report "
             f"({named}): {still}what the sample rate asked of {'it' if one else 'them'} after "
             f"{'its' if one else 'their'} last report is not in 'asked'")  # fmt: skip
+
+
+# The polls are said to have come late for their own reasons when starting late explains this share of the gap.
+LATENESS_EXPLAINS = 0.5
+# A sample older than its window is looked for this share of its age apart (``pending.RELATIVE_GAP``, the plugin's).
+AGED_GAP_SHARE = 0.1
+
+
+def poll_wait(data: Mapping[str, Any]) -> str:
+    """``; they came up to 122 ms apart: a poll waits for the one before it to return (the slowest QueryLog took
+    21 ms), and for the Locust process's event loop when it is busy (a poll started up to 110 ms after due)`` when
+    the measured bound is well beyond the poll interval and the polls' starting late explains it, or that a slow
+    sample is looked for a tenth of its age apart when that does; '' otherwise (a query share that limited the polls
+    has its own words). ``data``: ``_freshness.json``'s top-level fields."""
+    gap, late, interval = data.get("max_poll_gap_ms"), data.get("poll_lateness_ms"), data["poll_interval_ms"]
+    if gap is None or late is None or gap <= WIDER_THAN_ASKED * interval:
+        return ""
+    if late < LATENESS_EXPLAINS * (gap - interval):
+        slowest_found = (data.get("aggregated") or {}).get("max")
+        if slowest_found is not None and gap <= AGED_GAP_SHARE * slowest_found + WIDER_THAN_ASKED * interval:
+            return (f"; they came up to {gap:,.0f} ms apart: a sample not visible within its window is looked for a "
+                    f"tenth of its age apart (the slowest found after {slowest_found:,.0f} ms)")  # fmt: skip
+        return ""
+    slowest = data.get("slowest_query_ms")
+    took = f" (the slowest QueryLog took {slowest:,.0f} ms)" if slowest is not None else ""
+    return (
+        f"; they came up to {gap:,.0f} ms apart: a poll waits for the one before it to return{took}, and for the "
+        f"Locust process's event loop when it is busy (a poll started up to {late:,.0f} ms after due)"
+    )
 
 
 def failing(data: Mapping[str, Any]) -> str:

@@ -312,7 +312,8 @@ _NEVER_VISIBLE = _record({"name": _TEXT, "probe": _TEXT, "sample": _COUNT, "acke
 FRESHNESS_INFO = JsonFile(
     "freshness info",
     "_freshness.json",
-    _record({"max_poll_gap_ms": _nullable(_NUMBER), "slowest_query_ms": _nullable(_NUMBER), "asked": _COUNT,
+    _record({"max_poll_gap_ms": _nullable(_NUMBER), "slowest_query_ms": _nullable(_NUMBER),
+             "poll_lateness_ms": _nullable(_NUMBER), "asked": _COUNT,
              "asked_unsampled": _COUNT, "sampling_limited": {"type": "boolean"},
              "sampling_reserved_at_s": _nullable(_NUMBER), "probe_queries": _COUNT,
              "held_released": {"type": "boolean"}, "flush_cycle_ms": _nullable(_NUMBER),

@@ -12,7 +12,7 @@ from typing import Any
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
-from grpc_user.run_files.freshness_words import coarse, coverage, reserve_cause, sampled
+from grpc_user.run_files.freshness_words import coarse, coverage, poll_wait, reserve_cause, sampled
 from grpc_user.run_files.schema import WIDER_THAN_ASKED
 
 # The polls of a freshness SLO are said to have come further apart than due beyond this many times its gap (the loop
@@ -38,8 +38,10 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     error bound, the largest time between a found sample's last look without it (or its acknowledgement) and the
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
     asked for); ``slowest_query_ms``: the longest one of the probe's QueryLog calls took to return (None before
-    any), as a poll waits for the one before it. ``asked``: the samples the sample rate asked for over the test
-    (each process its share); ``asked_unsampled``: those of them asked while the probe did not sample;
+    any), as a poll waits for the one before it; ``poll_lateness_ms``: the longest a poll for current samples
+    started after it was due (that wait and the event loop's; None before any query). ``asked``: the samples the
+    sample rate asked for over the test (each process its share); ``asked_unsampled``: those of them asked while
+    the probe did not sample;
     ``sampling_limited``: the query share's rate took fewer (``samples``), in windows; ``sampling_reserved_at_s``:
     how many seconds into the test sampling all the time stopped for good to keep the rest of the share for its
     samples after the stop (None: it did not); ``held_back``: samples taken and
@@ -86,6 +88,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "slo_poll_interval_ms": None if math.isinf(longest) else round(longest * 1000, 3),
         "max_poll_gap_ms": aggregated["max_poll_gap_ms"],
         "slowest_query_ms": round(probe.slowest_query * 1000, 3) if probe.queries else None,
+        "poll_lateness_ms": round(probe.poll_lateness * 1000, 3) if probe.queries else None,
         "asked": round(probe.asked),
         "asked_unsampled": round(probe.asked_unsampled),
         "sampling_limited": probe.sampling_limited,
@@ -210,7 +213,7 @@ def error_bound(data: dict[str, Any]) -> str:
             line += (f"; they came up to {gap:,.0f} ms apart: a poll waits for the one before it to return{took}, "
                      "and for the Locust process's event loop when it is busy")  # fmt: skip
     else:
-        line += f"at most {data.get('query_share_percent', 1.5):g}% of the calls"
+        line += f"at most {data.get('query_share_percent', 1.5):g}% of the calls{poll_wait(data)}"
     return line + share_bound(data)
 
 

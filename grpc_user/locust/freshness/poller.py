@@ -140,6 +140,11 @@ def poll_until_closed(
         pacing.step(probe, at, now)
         probe.refresh_due()
         if pacing.ready(probe, at, last_poll, now):
+            oldest = probe.pending.oldest_current()
+            if oldest is not None:  # due a gap after the last poll, or after the oldest current sample's ack
+                due = max(last_poll, at - (now - oldest.acked_at)) + pacing.gap(probe, now)
+                if math.isfinite(due):
+                    probe.started_late(at - due)
             last_poll = at
             poll_once(probe, call, clock)
             continue

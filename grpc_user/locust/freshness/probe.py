@@ -127,7 +127,9 @@ class FreshnessProbe:
     share for its samples after the stop (None: it did not; on a master the earliest worker's). ``max_poll_gap``: the
     largest gap (s) between a found sample's last look without it and the look that found it; ``poll_gaps``,
     ``phase_poll_gaps``: the same per request name and per phase; ``slowest_query``: the longest a query took to
-    return (s; a poll waits for the one before it, so the polls came at least that far apart then). ``holding``:
+    return (s; a poll waits for the one before it, so the polls came at least that far apart then);
+    ``poll_lateness``: the longest a poll for current samples started after it was due (s: the query before it and
+    the event loop). ``holding``:
     whether the samples taken now are held back; ``held``: those acknowledged and not released or dropped yet,
     ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
     of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's),
@@ -210,6 +212,7 @@ class FreshnessProbe:
     failing_status: str = ""
     remote_failing: dict[str, float | None] = field(default_factory=dict)
     lost_workers: dict[str, float] = field(default_factory=dict)
+    poll_lateness: float = 0.0
     lost_pending: int = 0
     remote_reported: dict[str, float] = field(default_factory=dict)
     _started: float = field(default_factory=time.monotonic)
@@ -375,6 +378,11 @@ class FreshnessProbe:
         """A query is about to be sent (it counts as one of the probe's calls, whatever its outcome)."""
         self.queries += 1
         self._unreported_calls[0] += 1
+
+    def started_late(self, seconds: float) -> None:
+        """A poll for the current samples started ``seconds`` after it was due (it waited for the one before it to
+        return, and for the event loop): ``poll_lateness`` keeps the largest."""
+        self.poll_lateness = max(self.poll_lateness, seconds)
 
     def answered(self, took: float) -> None:
         """A query returned, an answer or an error, ``took`` s after it was sent: the next poll waited so long."""
@@ -628,6 +636,7 @@ class FreshnessProbe:
             "failures": self._unreported_calls[1],
             "max_poll_gap": self.max_poll_gap,
             "slowest_query": self.slowest_query,
+            "poll_lateness": self.poll_lateness,
             "poll_gaps": self.poll_gaps,
             "phase_poll_gaps": self.phase_poll_gaps,
             "asked": self._unreported_asked,
@@ -682,6 +691,7 @@ class FreshnessProbe:
         self.query_failures += report.get("failures", 0)
         self.max_poll_gap = max(self.max_poll_gap, report.get("max_poll_gap", 0.0))
         self.slowest_query = max(self.slowest_query, report.get("slowest_query", 0.0))
+        self.poll_lateness = max(self.poll_lateness, report.get("poll_lateness", 0.0))
         for mine, theirs in ((self.poll_gaps, "poll_gaps"), (self.phase_poll_gaps, "phase_poll_gaps")):
             for key, gap in (report.get(theirs) or {}).items():
                 _keep_largest(mine, key, gap)
