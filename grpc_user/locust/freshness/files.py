@@ -78,8 +78,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     aggregated = _row_figures(sum(probe.samples.values()), len(probe.never_visible), len(probe.unknown),
                               probe.histograms.combined(), probe.max_poll_gap)  # fmt: skip
     longest, reserved = probe.longest_poll_gap(), probe.sampling_reserved_at
-    started, stopped = test_span if test_span is not None and test_span[1] > test_span[0] > 0 else (None, None)
-    covered = started is not None and probe.acked_last >= probe.acked_first
+    started, stopped = test_span if test_span is not None and test_span[1] > test_span[0] > 0 else (0.0, 0.0)
+    covered = stopped > 0 and probe.acked_last >= probe.acked_first
     return {
         "status": "error" if probe.error and probe.queries <= probe.query_failures else status,
         "sample_rate": sample_rate,
@@ -99,7 +99,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "precise_window_at_s": None if math.isinf(probe.precise_window_at) else round(probe.precise_window_at, 1),
         "acked_from_s": round(max(probe.acked_first - started, 0.0), 1) if covered else None,
         "acked_to_s": round(max(probe.acked_last - started, 0.0), 1) if covered else None,
-        "test_s": round(stopped - started, 1) if started is not None else None,
+        "test_s": round(stopped - started, 1) if stopped > 0 else None,
         "taken": aggregated["samples"] + probe.held_back + len(probe.held),
         "unacknowledged": probe.unacknowledged,
         "failing_since_s": None if probe.failing_since is None else round(probe.failing_since, 1),

@@ -477,6 +477,7 @@ class SamplingWindows:
         age apart."""
         if math.isinf(gap):
             return False
+        needed: float
         if probe.longest_found:
             acks = sorted(sample.acked_at for sample in probe.pending)
             acks += [probe_now + sampling_for * step / WINDOW_POINTS for step in range(WINDOW_POINTS + 1)]
