@@ -93,12 +93,17 @@ def poll_wait(data: Mapping[str, Any]) -> str:
             return (f"; they came up to {gap:,.0f} ms apart: a sample not visible within its window is looked for a "
                     f"tenth of its age apart (the slowest found after {slowest_found:,.0f} ms)")  # fmt: skip
         return ""
+    return polls_waited(data, gap) + f" (a poll started up to {late:,.0f} ms after due)"
+
+
+def polls_waited(data: Mapping[str, Any], gap: float) -> str:
+    """``; they came up to 466 ms apart: a poll waits for the one before it to return (the slowest QueryLog took
+    557 ms), and for the Locust process's event loop when it is busy``: why polls came ``gap`` ms apart (the SLO's
+    line and ``poll_wait``); ``data``'s ``slowest_query_ms`` when the run wrote it."""
     slowest = data.get("slowest_query_ms")
     took = f" (the slowest QueryLog took {slowest:,.0f} ms)" if slowest is not None else ""
-    return (
-        f"; they came up to {gap:,.0f} ms apart: a poll waits for the one before it to return{took}, and for the "
-        f"Locust process's event loop when it is busy (a poll started up to {late:,.0f} ms after due)"
-    )
+    return (f"; they came up to {gap:,.0f} ms apart: a poll waits for the one before it to return{took}, and for the "
+            "Locust process's event loop when it is busy")  # fmt: skip
 
 
 def failing(data: Mapping[str, Any]) -> str:

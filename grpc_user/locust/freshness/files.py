@@ -12,7 +12,7 @@ from typing import Any
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
-from grpc_user.run_files.freshness_words import coarse, coverage, poll_wait, reserve_cause, sampled
+from grpc_user.run_files.freshness_words import coarse, coverage, poll_wait, polls_waited, reserve_cause, sampled
 from grpc_user.run_files.schema import WIDER_THAN_ASKED
 
 # The polls of a freshness SLO are said to have come further apart than due beyond this many times its gap (the loop
@@ -208,10 +208,7 @@ def error_bound(data: dict[str, Any]) -> str:
         line += (f"due every {slo_gap:,.10g} ms for the freshness SLO, whatever --freshness-query-share "
                  f"{data.get('query_share_percent', 1.5):g}%")  # fmt: skip
         if gap is not None and gap > SLO_GAP_SLACK * slo_gap:
-            slowest = data.get("slowest_query_ms")
-            took = f" (the slowest QueryLog took {slowest:,.0f} ms)" if slowest is not None else ""
-            line += (f"; they came up to {gap:,.0f} ms apart: a poll waits for the one before it to return{took}, "
-                     "and for the Locust process's event loop when it is busy")  # fmt: skip
+            line += polls_waited(data, gap)
     else:
         line += f"at most {data.get('query_share_percent', 1.5):g}% of the calls{poll_wait(data)}"
     return line + share_bound(data)
