@@ -176,18 +176,26 @@ def test_a_two_second_flush_at_100_calls_per_second_in_30_s_is_measured_in_a_win
     assert 900 <= statistics.median(p50s) <= 1150 and 1800 <= statistics.median(p95s) <= 2050, (p50s, p95s)
 
 
-def test_an_acknowledgement_that_reaches_a_busy_client_late_is_not_taken_for_the_next_flush():
-    """A fresh-clone CI run learnt a 2 s flush as 534 ms (a web UI test) and 442 ms: a sample the first flush stored,
-    whose acknowledgement reached the busy client after the poll that found that flush was sent, was found by the
-    next poll, the first to look for it, and taken for a sample of the second flush. Here every call queued in the
-    60 ms before each flush is acknowledged 0.45 s late. A sample is of a later flush only if a poll sent after the
-    flush was seen missed it: the cycle is learnt as 2 s, and the figures spread over it."""
-    for seed in range(4):
-        timer = flush_timer(2.0, phase=random.Random(400 + seed).uniform(0, 2), jitter=0.0, seed=seed)
-        run = simulate(
-            timer, 30, seed=seed, ack_delay=lambda queued, timer=timer: 0.45 if timer(queued + 0.06) > queued else 0.002
-        )
-        assert run.windows.pace == "fine" and abs(run.windows.cycle - 2.0) <= 0.15, (seed, run.windows.cycle)
+def test_acknowledgements_that_reach_a_stalled_client_late_are_not_taken_for_the_next_flush():
+    """Fresh-clone CI runs learnt a 2 s flush as 442, 534 (a web UI test) and 853 ms: samples the first flush stored,
+    whose acknowledgements reached the busy client after the poll that found that flush, were found at the next
+    poll, their first look, and taken for samples of the second flush. Here the client stalls around each flush:
+    the acknowledgements of the calls sent from ``before`` s before it to ``after`` s after it all reach it at the
+    stall's end. On the acknowledgements (before): 0.54 s, 1.46 s or PACED in 6 of 8 flush phases. Now a sample is of
+    a later flush only if a poll sent after the first flush was seen missed it, and a flush is placed by the latest
+    sent sample found (a log is queued after its call is sent): 2 s, short by at most the stall before the flush
+    (those calls' samples could not be looked for: they were not acknowledged yet)."""
+    for before, after in ((0.06, 0.45), (0.2, 0.3)):
+        for seed in range(8):
+            phase = random.Random(400 + seed).uniform(0, 2)
+
+            def ack_delay(queued: float, phase: float = phase, before: float = before, after: float = after) -> float:
+                flush = phase + 2.0 * math.ceil((queued - after - phase) / 2.0)  # the first flush after queued - after
+                return flush + after - queued if flush - before <= queued < flush + after else 0.002
+
+            run = simulate(flush_timer(2.0, phase=phase, jitter=0.0), 30, seed=seed, ack_delay=ack_delay)
+            cycle = run.windows.cycle
+            assert run.windows.pace == "fine" and 2.0 - before - 0.01 <= cycle <= 2.01, (before, seed, cycle)
 
 
 def test_a_store_that_stores_as_it_is_asked_to_is_learnt_to_keep_up():

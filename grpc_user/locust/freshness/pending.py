@@ -32,8 +32,10 @@ CURRENT_TIMES_LONGEST = 3.0
 class Sample:
     """One sampled log: its worker (``token``, '' in a single process) and number, request name, own timestamp
     (epoch s), acknowledgement and the start of the last poll that looked for it without finding it (monotonic s),
-    the ``--action`` phase it was sent in ('' without actions), whether it is in a ``PendingSamples`` now, and
-    whether it was taken while samples are held back (``held``: not counted until ``FreshnessProbe.release_held``)."""
+    the ``--action`` phase it was sent in ('' without actions), whether it is in a ``PendingSamples`` now, whether
+    it was taken while samples are held back (``held``: not counted until ``FreshnessProbe.release_held``), and when
+    its call was sent (``sent_at``, monotonic s: its log was queued after it, whenever the acknowledgement came;
+    handed over by a worker, its acknowledgement)."""
 
     token: str
     number: int
@@ -45,6 +47,7 @@ class Sample:
     phase: str = ""
     pending: bool = False
     held: bool = False
+    sent_at: float = 0.0
 
     @property
     def key(self) -> tuple[str, int]:

@@ -274,7 +274,7 @@ class FreshnessProbe:
         if self.worker:
             entry.metadata[WORKER_KEY] = self.worker
         phase = entry.metadata.get(PHASE_KEY, "")
-        return Sample(self.worker, number, name, logged_at, entry=entry, phase=phase, held=self.holding)
+        return Sample(self.worker, number, name, logged_at, entry=entry, phase=phase, held=self.holding, sent_at=now)
 
     def _interval_now(self) -> float:
         share = self.share() if self.sampling and not self.closed else 0.0
@@ -606,14 +606,13 @@ class FreshnessProbe:
         for token, number, name, logged_at, age, since_look, phase, held in sorted(
             handed.get("pending", ()), key=lambda item: -item[4]
         ):
-            sample = Sample(
-                token, number, name, logged_at, now - age, last_look=now - since_look, phase=phase, held=held
-            )
+            sample = Sample(token, number, name, logged_at, now - age, last_look=now - since_look, phase=phase,
+                            held=held, sent_at=now - age)  # fmt: skip
             self.pending.add(sample)
             if held:
                 self.held.append(sample)
         for token, number, name, logged_at, age, latency, gap, phase in handed.get("held_found", ()):
-            sample = Sample(token, number, name, logged_at, now - age, phase=phase, held=True)
+            sample = Sample(token, number, name, logged_at, now - age, phase=phase, held=True, sent_at=now - age)
             self.held.append(sample)
             self.held_found.append((sample, latency, gap))
             self.held_longest = max(self.held_longest, latency)

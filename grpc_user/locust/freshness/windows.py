@@ -18,12 +18,13 @@ saves up again.
 First it learns the store's pace and its flush cycle from samples taken at the probe's rate and held back, never
 counted (``LEARNING``, from ``LEARN_FIRST_AT_SECONDS``; ``FreshnessProbe.held_back``), polled coarsely
 (``LEARN_RELATIVE_GAP`` of the time it ran, 0.5 to 1.5 s apart) until the store was seen storing twice. What is
-learnt is read from the acknowledgements, not from the polls' times: where the samples a poll found end and those it
-missed begin, in acknowledgement order, marks a flush, so the difference between two polls a flush apart is the
+learnt is read from the samples' calls, not from the polls' times: the latest sent sample each of two polls a flush
+apart found marks a flush (its log was queued after it was sent and before the flush), so their difference is the
 flush cycle to the sample spacing (a store at work all the time: its progress between two polls), whatever the
 polls' gap. A sample is of a later flush only if a poll sent after the first flush was seen missed it: one found at
-its first look may have been stored by that flush and acknowledged to a busy client late (a 2 s flush was learnt
-as 442 and 534 ms that way on a busy machine):
+its first look may have been stored by that flush and acknowledged to a busy client late. (From the
+acknowledgements, a 2 s flush was learnt as 442, 534 and 853 ms on a busy machine: late ones of the first flush
+were taken for the next.)
 
 - A store that keeps up (``FINE``; the first poll that found samples found one acknowledged within
   ``LEARN_LAG_SECONDS`` of the poll before it: a flush stores the logs queued just before it). Its windows sample
@@ -159,21 +160,11 @@ IDLE, LEARNING, WAITING, SAMPLING = "idle", "learning", "waiting", "sampling"
 FINE, PACED = "fine", "paced"
 
 
-def _stretch_end(at: float, found: list[tuple[float, float, float]], missed: list[tuple[float, float]]) -> float:
-    """The end of the stretch of logs a poll sent ``at`` (s) saw stored, as an acknowledgement time (s): the point in
-    acknowledgement order that best splits the samples found by then (``found``: found at, acknowledged at, unseen
-    for) from those missed by a poll at or after it (``missed``: acknowledged at, last missed at). The fewest on the
-    wrong side: a log is acknowledged after it was queued, so one a busy client heard of late sits right of the end,
-    one lost (never stored) left of it; one or two of these do not move it."""
-    points = sorted([(acked, 1) for seen, acked, _ in found if seen <= at + 1e-6]
-                    + [(acked, 0) for acked, last_miss in missed if last_miss >= at - 1e-6])  # fmt: skip
-    wrong = best = sum(1 for _, stored in points if stored)  # the end before every point: each stored one is wrong
-    end = -math.inf
-    for acked, stored in points:
-        wrong += -1 if stored else 1
-        if stored and wrong <= best:
-            best, end = wrong, acked
-    return end
+def _stored_to(at: float, found: list[tuple[float, float, float, float]]) -> float:
+    """Up to when (s, monotonic) the store had stored the samples' logs when a poll sent ``at`` (s) looked: the
+    latest sent of the samples ``found`` (found at, acknowledged at, surely not visible for, sent at) by then. A log
+    is queued after its call is sent: however late its acknowledgement came, that flush was after it."""
+    return max(sent for seen, _, _, sent in found if seen <= at + 1e-6)
 
 
 @dataclass
@@ -523,59 +514,57 @@ class SamplingWindows:
 
     def _learn(self, probe: FreshnessProbe, now: float, probe_now: float) -> None:
         """The learning samples, taken at the probe's rate: the first poll that finds some saw a flush (or a store
-        at work), stored up to its stretch's end (``_stretch_end``). If even the latest sample it found was older
+        at work), stored up to the latest sent sample it found. If even the latest acknowledged of those was older
         than ``LEARN_LAG_SECONDS`` when last looked for (the lower end of its bracket), the store is slower than the
         load (``PACED``); else it keeps up (``FINE``) once a sample of a later flush is found, one that a poll sent
-        after the first flush was seen missed: ``cycle`` is the progress between the last poll that missed it and
-        the one that found it (the flush period, to the sample spacing; for a store at work all the time the
-        progress between two polls), at least the longest that a found sample was surely not visible. A store
-        that no poll ever missed a sample of (it stores each log as asked) within ``LEARN_PATIENCE_SECONDS`` of the
-        first flush: its progress from that flush to the next poll that found a later sample. Nothing found within
-        ``LEARN_PATIENCE_SECONDS``, or nothing more after the first: ``PACED``. Then the learning samples are
-        dropped, never counted, but for those of the whole cycle of a store that keeps up: held back, counted only
-        if no window counts any (``FreshnessProbe.settle_held``)."""
+        after the first flush was seen missed: ``cycle`` is the progress, in the latest sent sample found, between
+        the last poll that missed it and the one that found it (the flush period, to the sample spacing; for a store
+        at work all the time the progress between two polls), at least the longest that a found sample was surely
+        not visible. A store that no poll ever missed a sample of (it stores each log as asked) within
+        ``LEARN_PATIENCE_SECONDS`` of the first flush: its progress from that flush to the next poll that found a
+        sample sent later. Nothing found within ``LEARN_PATIENCE_SECONDS``, or nothing more after the first:
+        ``PACED``. Then the learning samples are dropped, never counted, but for those of the whole cycle of a store
+        that keeps up: held back, counted only if no window counts any (``FreshnessProbe.settle_held``)."""
         if self.cycle:
             self._recheck(probe)
             return
         learning = probe.held[self.learning_from :]
         ids = {id(sample) for sample in learning}
-        # (found at, acknowledged at, surely not visible for) of each learning sample found (s, probe's clock)
-        found = [(sample.acked_at + latency, sample.acked_at, latency - gap)
+        # (found at, acknowledged at, surely not visible for, sent at) of each learning sample found (s, probe's clock)
+        found = [(sample.acked_at + latency, sample.acked_at, latency - gap, sample.sent_at)
                  for sample, latency, gap in probe.held_found if id(sample) in ids]  # fmt: skip
-        # (acknowledged at, last missed at) of each learning sample that a poll looked for and missed (s)
-        missed = [(acked, acked + unseen) for _, acked, unseen in found if unseen > 0]
-        missed += [(s.acked_at, s.last_look) for s in learning if s.pending and s.last_look > s.acked_at]
         oldest = learning[0].acked_at if learning else probe_now
         if not found:
             if probe_now - oldest <= LEARN_PATIENCE_SECONDS:
                 return
             self.pace, self.cycle = PACED, 0.0
         else:
-            first = min(seen for seen, _, _ in found)
+            first = min(item[0] for item in found)
             flushed = [item for item in found if item[0] <= first + 1e-6]
-            stored_to = _stretch_end(first, found, missed)
-            # Of a later flush: missed by a poll sent at or after the one that saw the first (one found at its first
-            # look after it may be of the first flush, acknowledged to a busy client after that poll was sent).
+            stored_to = _stored_to(first, found)
+            # (found at, last missed at) of each sample of a later flush: missed by a poll sent at or after the one
+            # that saw the first (one found at its first look may be of the first flush, acknowledged late)
             later = [
-                (seen, acked + unseen) for seen, acked, unseen in found if unseen > 0 and acked + unseen >= first - 1e-6
+                (seen, acked + unseen)
+                for seen, acked, unseen, _ in found
+                if unseen > 0 and acked + unseen >= first - 1e-6
             ]
-            if min(unseen for _, _, unseen in flushed) > LEARN_LAG_SECONDS:
+            if min(item[2] for item in flushed) > LEARN_LAG_SECONDS:
                 self.pace, self.cycle = PACED, 0.0
                 self._keep_backlog(probe, now, stored_to, first - stored_to)
                 return
             if not later and probe_now - first > LEARN_PATIENCE_SECONDS:
-                # No poll missed a sample since: a store that stores as it is asked to; one acknowledged after
-                # those first found marks its progress
-                later = [(seen, first) for seen, acked, _ in found if acked > stored_to]
+                # No poll missed a sample since: a store that stores each log as asked; one sent after those it
+                # first found marks its progress
+                later = [(seen, first) for seen, _, _, sent in found if sent > stored_to]
             if later:
-                # The cycle: the progress between the first poll that found one of them and the last that missed it
                 second = min(seen for seen, _ in later)
-                cycle_starts = _stretch_end(max(miss for seen, miss in later if seen <= second + 1e-6), found, missed)
-                cycle_ends = _stretch_end(second, found, missed)
-                self.pace, self.cycle = FINE, max(cycle_ends - cycle_starts, max(unseen for _, _, unseen in found))
+                cycle_starts = _stored_to(max(missed for seen, missed in later if seen <= second + 1e-6), found)
+                cycle_ends = _stored_to(second, found)
+                self.pace, self.cycle = FINE, max(cycle_ends - cycle_starts, max(item[2] for item in found))
                 # The samples of that one whole cycle stay held back: a figure (at the learning's coarse bracket)
                 # if no window counts any, every phase of the flush in it once (a short light run).
-                self._close(probe, keep=lambda sample: cycle_starts < sample.acked_at <= cycle_ends)
+                self._close(probe, keep=lambda sample: cycle_starts < sample.sent_at <= cycle_ends)
                 self.held_window = True
                 return
             elif probe_now - first > LEARN_PATIENCE_SECONDS:  # it stored once, then nothing
@@ -585,14 +574,14 @@ class SamplingWindows:
         self._close(probe)
 
     def _keep_backlog(self, probe: FreshnessProbe, now: float, stored_to: float, lag: float) -> None:
-        """A store learnt slower than the load: the learning's samples acknowledged after the latest one stored (all
+        """A store learnt slower than the load: the learning's samples sent after the latest one stored (all
         pending: a backlog stores in order) are its first window, counted, polled a tenth of the ``lag`` (s) that
         one had when found plus a tenth of the youngest one's age apart; those acknowledged up to it are dropped. A
         whole stretch of acknowledgements, never single samples by their own bracket (at --store-rate 40 of 100
         calls/s the first window opened ~11 s into a 30 s run, after learning dropped its ~4 s of samples, and the
         figures covered ~2 s of acknowledgements)."""
         learning_from = self.learning_from
-        self._close(probe, keep=lambda sample: sample.acked_at > stored_to)
+        self._close(probe, keep=lambda sample: sample.sent_at > stored_to)
         kept = len(probe.held) - learning_from
         probe.release_held(learning_from)
         if kept:
