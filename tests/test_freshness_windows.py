@@ -24,11 +24,12 @@ from locust_runs import run_locust
 
 from grpc_user.calls import METHOD_PATHS, QUERY_LOG, WRITE_LOG, write_request
 from grpc_user.locust.freshness.files import figures, strip_sentence, summary_line
-from grpc_user.locust.freshness.pending import Sample
+from grpc_user.locust.freshness.pending import RELATIVE_GAP, Sample
 from grpc_user.locust.freshness.poller import PollPacing, poll_once
 from grpc_user.locust.freshness.probe import PROBE_KEY, SAMPLE_KEY, FreshnessProbe
 from grpc_user.locust.freshness.windows import (
     LEARN_FIRST_AT_SECONDS,
+    MAX_RELATIVE_GAP,
     TOLD_WITHIN_SECONDS,
     QueryBudget,
     SamplingWindows,
@@ -72,18 +73,20 @@ class Relay:
 def simulate(stored_before, seconds: float, rate: float = 100.0, after_stop: float = 10.0, seed: int = 1,
              known_end: bool = True, first_second_rate: float | None = None, share: float = 1.0,
              relay: Relay | None = None, looked_after_stop: float = math.inf,
-             ack_delay: Callable[[float], float] = lambda queued: 0.002) -> Simulated:  # fmt: skip
+             ack_delay: Callable[[float], float] = lambda queued: 0.002,
+             query_share: float = SHARE) -> Simulated:  # fmt: skip
     """The probe, its windows and its polls over ``seconds`` of calls at ``rate`` (``first_second_rate`` over the
     first second, when given: a slow start) and ``after_stop`` s more, on a 1 ms clock; ``stored_before(t)``: the
     service has stored every log queued before that moment at ``t``; ``known_end``: the test's length is known
     (``-t``); ``share``: this process's share of the sample rate (a worker's); ``relay``: a worker's learning shared
     with the others; ``looked_after_stop``: how long the samples are looked for after the stop (``--audit-timeout``);
-    ``ack_delay(t)``: how long after it was queued at ``t`` a call's acknowledgement reaches the client (s)."""
+    ``ack_delay(t)``: how long after it was queued at ``t`` a call's acknowledgement reaches the client (s);
+    ``query_share``: --freshness-query-share as a fraction."""
     probe = FreshnessProbe("sim", rate=20, poll_interval=0.1, share=lambda: share, sampling=False)
     probe._wall_offset = WALL
     calls, stopped = [0], [-1.0]
     ends = (lambda: seconds) if known_end else (lambda: math.inf)
-    budget = QueryBudget(SHARE, lambda: calls[0], 0.0, lambda: stopped[0], ends)
+    budget = QueryBudget(query_share, lambda: calls[0], 0.0, lambda: stopped[0], ends)
     shared = relay.shared() if relay is not None else None
     windows = SamplingWindows(budget, 0.1, random.Random(seed).random, shared=shared, after_stop=looked_after_stop)
     pacing = PollPacing(0.1, budget, windows=windows)
@@ -334,6 +337,22 @@ def test_a_store_slower_than_the_load_is_measured_to_the_runs_last_seconds_withi
         assert all(bracket <= 0.2 * found for bracket, found in zip(run.brackets, run.found, strict=True))
         assert max(run.brackets) <= run.probe.max_poll_gap + 1e-9
         assert run.probe.queries <= SHARE * run.calls + 1, (run.probe.queries, run.calls)
+
+
+def test_after_the_stop_a_share_too_small_for_polls_a_tenth_of_the_age_apart_stretches_them_up_to_a_fifth():
+    """--store-rate 40 of 100 calls/s, 30 s, --freshness-query-share 1: after the stop (nothing accrues) what is saved
+    cannot pay for polls a tenth of the oldest pending sample's age apart until the youngest is visible. Polled a
+    tenth apart regardless, the share ran out: the counted samples' acknowledgements ended at 24.5 s (157 samples).
+    Stretched as far as needed, up to a fifth (``_stretched``), they reach the run's end (225), each bracket within
+    the poll interval plus a fifth of its figure, the largest stated, and the share kept."""
+    for seed in (0, 1):
+        run = simulate(slow_store(40), 30, after_stop=60, seed=seed, looked_after_stop=60, query_share=0.01)
+        assert not run.probe.pending and max(run.acked) >= 29.5, (seed, max(run.acked))
+        # (bracket, figure) of each sample found after the stop
+        pairs = [(b, f) for b, f, a in zip(run.brackets, run.found, run.acked, strict=True) if a + f >= 30]
+        assert all(bracket <= 0.1 + MAX_RELATIVE_GAP * found + 1e-6 for bracket, found in pairs), seed
+        assert any(bracket > 0.1 + RELATIVE_GAP * found for bracket, found in pairs), "stretched past a tenth"
+        assert max(run.brackets) <= run.probe.max_poll_gap + 1e-9 and run.probe.queries <= 0.01 * run.calls + 1
 
 
 def test_a_light_run_too_short_to_fund_a_window_at_the_poll_interval_opens_a_coarser_one_before_its_end():
