@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from grpc_user.run_files.schema import HELD_BACK_MEANS, WIDER_THAN_ASKED
+from grpc_user.run_files.schema import AGED_GAP_SHARE, HELD_BACK_MEANS, WIDER_THAN_ASKED
 
 # Samples due while no call came are taken from the next calls, up to this long a debt (s): paced users wake
 # together (make demo's 20 users at --target-rps 100 call in bursts ~0.18 s apart), and a debt of one interval only
@@ -74,8 +74,6 @@ def lost(data: Mapping[str, Any]) -> str:
 
 # The polls are said to have come late for their own reasons when starting late explains this share of the gap.
 LATENESS_EXPLAINS = 0.5
-# A sample older than its window is looked for this share of its age apart (``pending.RELATIVE_GAP``, the plugin's).
-AGED_GAP_SHARE = 0.1
 
 
 def poll_wait(data: Mapping[str, Any]) -> str:

@@ -52,6 +52,7 @@ __all__ = [
     "STATS",
     "STATS_HISTORY",
     "WIDER_THAN_ASKED",
+    "AGED_GAP_SHARE",
     "CsvFile",
     "JsonFile",
 ]
@@ -345,6 +346,10 @@ HELD_BACK_MEANS = "taken to learn the store's pace or in a coarser window, not c
 # A ``max_poll_gap_ms`` this many times ``poll_interval_ms``, with ``sampling_limited``, is the query share's doing (a
 # busy client polls late by milliseconds, not by multiples): the summary line and the report then say what to raise.
 WIDER_THAN_ASKED = 2.0
+# A freshness sample past the polls its window was funded for, and an overdue one, is looked for again this many times
+# its age after the last look: its figure is then late by at most this fraction of it (the probe's pace, and the
+# words that explain a bound that wide).
+AGED_GAP_SHARE = 0.1
 HISTOGRAMS = JsonFile(
     "histograms",
     "_histograms.json",

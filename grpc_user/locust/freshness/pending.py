@@ -19,9 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from grpc_user.run_files.schema import AGED_GAP_SHARE
+
 # A sample past the polls its window was funded for, and an overdue one, is looked for again this many times its age
-# after the last look: its figure is then late by at most this fraction of it.
-RELATIVE_GAP = 0.1
+# after the last look: its figure is then late by at most this fraction of it (declared once, with the run files'
+# words that explain a bound that wide).
+RELATIVE_GAP = AGED_GAP_SHARE
 # A sample is current at least this long (the real service flushes every 5 s: its logs are never overdue), and
 # for this many times the longest visibility latency found (a growing backlog keeps its samples current).
 MIN_CURRENT_SECONDS = 15.0
