@@ -725,11 +725,14 @@ def test_a_worker_lost_mid_run_is_named_with_the_samples_and_asked_it_takes_with
     master.lose(["vm_dead"])
     data = figures(master, 20, "done")
     assert (data["samples"], data["visible"], data["pending"], data["lost_pending"]) == (7, 4, 3, 3), data
-    words = ("1 worker lost before its final report (vm_dead, its last report 0.0 s into the test): the 3 samples it "
-             "still looked for stay pending, never found, and what the sample rate asked of it after its last report "
-             "is not in 'asked'")  # fmt: skip
+    # its last report came as soon as the test started: 0.0 s, or 0.1 s on a busy machine (a fresh-clone CI run)
+    last = data["lost_workers"][0]["last_report_s"]
+    words = (f"1 worker lost before its final report (vm_dead, its last report {last:.1f} s into the test): the 3 "
+             "samples it still looked for stay pending, never found, and what the sample rate asked of it after its "
+             "last report is not in 'asked'")  # fmt: skip
     fresh = said_everywhere(tmp_path, capsys, data, words, "2 workers lost")
-    assert fresh["lost_workers"] == [{"worker": "vm_dead", "last_report_s": 0.0}] and fresh["lost_pending"] == 3
+    assert fresh["lost_workers"] == [{"worker": "vm_dead", "last_report_s": last}] and fresh["lost_pending"] == 3
+    assert 0.0 <= last <= 1.0, last
 
 
 @pytest.mark.parametrize(
