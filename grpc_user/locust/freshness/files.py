@@ -39,7 +39,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     query that found it; each figure is late by at most that much (``poll_interval_ms`` is only the shortest gap
     asked for); ``slowest_query_ms``: the longest one of the probe's QueryLog calls took to return (None before
     any), as a poll waits for the one before it; ``poll_lateness_ms``: the longest a poll for current samples
-    started after it was due (that wait and the event loop's; None before any query). ``asked``: the samples the
+    started after it was free to go, due and let go by the pacing (that wait and the event loop's, never the query
+    share's hold; None before any query). ``asked``: the samples the
     sample rate asked for over the test (each process its share); ``asked_unsampled``: those of them asked while
     the probe did not sample;
     ``sampling_limited``: the query share's rate took fewer (``samples``), in windows; ``sampling_reserved_at_s``:

@@ -129,6 +129,9 @@ def poll_until_closed(
     next_interval = clock()
     last_poll = float("-inf")
     last_step = wall()
+    # When the loop's last sleep was to end (wall s), the loop's next look: a poll the pacing held at the look before
+    # (the query share had not paid for it yet) could start no sooner, so it is late only from then, not from due.
+    woken = float("-inf")
     while not probe.closed:
         now, at = clock(), wall()
         if on_interval is not None and now >= next_interval:
@@ -144,7 +147,7 @@ def poll_until_closed(
             if oldest is not None:  # due a gap after the last poll, or after the oldest current sample's ack
                 due = max(last_poll, at - (now - oldest.acked_at)) + pacing.gap(probe, now)
                 if math.isfinite(due):
-                    probe.started_late(at - due)
+                    probe.started_late(at - max(due, woken))
             last_poll = at
             poll_once(probe, call, clock)
             continue
@@ -153,4 +156,6 @@ def poll_until_closed(
         tick = wait if -0.001 < wait < probe.poll_interval else probe.poll_interval  # a rounding short: a ms
         if on_interval is not None:
             tick = min(tick, next_interval - now)
-        sleep(max(tick, 0.001))
+        tick = max(tick, 0.001)
+        sleep(tick)
+        woken = at + tick

@@ -128,8 +128,8 @@ class FreshnessProbe:
     largest gap (s) between a found sample's last look without it and the look that found it; ``poll_gaps``,
     ``phase_poll_gaps``: the same per request name and per phase; ``slowest_query``: the longest a query took to
     return (s; a poll waits for the one before it, so the polls came at least that far apart then);
-    ``poll_lateness``: the longest a poll for current samples started after it was due (s: the query before it and
-    the event loop). ``holding``:
+    ``poll_lateness``: the longest a poll for current samples started after it was free to go, due and let go by the
+    pacing (s: the query before it and the event loop; never the time the query share held it on purpose). ``holding``:
     whether the samples taken now are held back; ``held``: those acknowledged and not released or dropped yet,
     ``held_found``: those of them found, each with its visibility and bracket (s), ``held_longest``: the longest
     of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's),
@@ -380,8 +380,8 @@ class FreshnessProbe:
         self._unreported_calls[0] += 1
 
     def started_late(self, seconds: float) -> None:
-        """A poll for the current samples started ``seconds`` after it was due (it waited for the one before it to
-        return, and for the event loop): ``poll_lateness`` keeps the largest."""
+        """A poll for the current samples started ``seconds`` after it was free to go, due and let go by the pacing
+        (it waited for the one before it to return, and for the event loop): ``poll_lateness`` keeps the largest."""
         self.poll_lateness = max(self.poll_lateness, seconds)
 
     def answered(self, took: float) -> None:
