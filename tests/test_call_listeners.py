@@ -15,6 +15,7 @@ from locust.env import Environment
 
 from grpc_user.calls import WRITE_LOG, write_request
 from grpc_user.locust.counts.record import CallRecord
+from grpc_user.locust.freshness.files import figures, strip_sentence, summary_line
 from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.locust.lifecycle.recording import listen_to_calls
 from grpc_user.locust.run.state import SuiteRun
@@ -143,3 +144,32 @@ def test_each_test_listens_once_whatever_the_tests_before_it(environment):
     listen_to_calls(environment, run)
     fire(environment, "WriteLog", CallRecord(1, 1, 0, 1, 0, "OK", phase=0))
     assert (run.counter.by_name["WriteLog"].requests, run.phases.by_phase[0].sent) == (2, 1)
+
+
+def test_while_no_call_is_sampled_one_call_a_second_is_heard_and_a_service_that_stopped_is_named(environment):
+    """Issue 25: the reference server killed between the probe's learning and its first window: no sampled call
+    failed, so the line blamed the test's stop ('a coarse figure: the test stopped before ...'). While no call is
+    sampled the sampler now hears one call a second (its listener subscribed for that call only: the others cost
+    nothing more), and the words name the failing service."""
+    run = SuiteRun(settings=SuiteSettings())
+    probe = run.freshness = FreshnessProbe("run", rate=20, poll_interval=0.1, sampling=False)
+    listen_to_calls(environment, run)
+    request, start, heard = environment.events.request, time.monotonic(), 0
+    for n in range(300):  # 100 calls/s for 3 s, the service gone from 1.5 s on
+        now = start + n / 100
+        if now >= run.sampler.due:
+            assert run.sampler.tag(WRITE_LOG, "WriteLog", write_request("x"), now) is None, "not sampling"
+        heard += run.sampler.on_request in request._handlers
+        record = CallRecord(1, 0, 0, 0, 0, "UNAVAILABLE") if n >= 150 else CallRecord(1, 1, 0, 1, 0, "OK")
+        fire(environment, "WriteLog", record, cause=record.cause)
+    assert heard == 3, "the calls at 0, 1 and 2 s"
+    assert probe.unacknowledged == 0 and probe.failing_status == "UNAVAILABLE" and probe.failing_since is not None
+    probe.asked = 60.0
+    running = figures(probe, 20)
+    assert strip_sentence(running) == (
+        f"Freshness: no figure yet: the service acknowledged no call (none from {running['failing_since_s']:,.1f} s "
+        f"into the test so far, the last acknowledged at {running['last_acked_s']:,.1f} s; UNAVAILABLE)"
+    )
+    line = summary_line(figures(probe, 20, "done"))
+    assert "; sampled 0 of 60 asked: the service acknowledged no call (none from " in line, line
+    assert "into the test to its end" in line and "the test stopped" not in line, line

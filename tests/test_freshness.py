@@ -324,6 +324,27 @@ def test_without_an_audit_a_dead_service_leaves_the_pending_samples_unknown_at_o
     assert "Traceback" not in run.stderr
 
 
+def test_a_service_that_stops_while_no_call_is_sampled_is_named_as_why_no_sample_was_taken(tmp_path):
+    """Issue 25: the service killed while the probe sampled no call (between its learning and its first window; here
+    a share too small to pay for any) was not named: no sampled call failed, so the line blamed the test's stop or
+    the probe's first seconds. One call a second is heard while none is sampled: the line names the service."""
+    server = start_server_process("--flush-period", "0.5", "--flush-batch", "100000", "--queue-size", "100000")
+    try:
+        locust = Locust(tmp_path, grpc_host(server), "--no-audit", "--target-rps", "100", "--freshness-query-share",
+                        "0.01", users=10, run_time="6s")  # fmt: skip
+        locust.wait_for("All users spawned")
+        time.sleep(2.0)
+    finally:
+        server.kill()
+    run = locust.finish()
+    data = freshness(run)
+    assert data["samples"] == data["unacknowledged"] == 0 and data["failing_status"] == "UNAVAILABLE", data
+    assert 0 < data["last_acked_s"] < data["failing_since_s"] < data["test_s"], data
+    line = next(line for line in run.stderr.splitlines() if line.startswith("Freshness ("))
+    assert "the service acknowledged no call (none from " in line and "its first seconds" not in line, line
+    assert "Traceback" not in run.stderr
+
+
 def test_with_actions_each_phase_has_its_own_visibility_figures(serve, tmp_path):
     server = serve("--flush-period", "0.5", "--flush-batch", "100000")
     run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, *PRECISE, "--action", "2s:true",

@@ -651,7 +651,7 @@ def test_a_service_that_stopped_acknowledging_is_named_as_the_cause_not_a_test_s
     data = figures(probe, 20, "done")
     assert data["held_released"] and data["unacknowledged"] == 5 and data["failing_status"] == "UNAVAILABLE", data
     assert 1.0 <= data["last_acked_s"] < data["failing_since_s"], data
-    words = (f"a coarse figure: the service stopped acknowledging calls (the sampled ones failed from "
+    words = (f"a coarse figure: the service stopped acknowledging calls (they failed from "
              f"{data['failing_since_s']:,.1f} s into the test to its end, UNAVAILABLE), before "
              "--freshness-query-share 1.5% paid for a sampling window at the poll interval")  # fmt: skip
     fresh = said_everywhere(tmp_path, capsys, data, words, "the test stopped before")

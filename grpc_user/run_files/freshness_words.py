@@ -28,7 +28,8 @@ def sampled(data: Mapping[str, Any]) -> str:
     back ('' when none is missing, and for runs whose files predate ``asked``). ``data``: ``_freshness.json``'s
     top-level fields (``samples``; ``asked``, ``asked_unsampled``, ``taken``, ``held_back``, ``sampling_limited``,
     ``sampling_reserved_at_s``, ``query_share_percent``, ``unacknowledged``, ``failing_since_s``, ``failing_status``
-    when the run wrote them)."""
+    when the run wrote them). A service that acknowledged no call from some moment on is named (``failing``), with
+    the samples that fell on its calls, or alone when none did (it failed between sampling windows)."""
     asked = data.get("asked") or 0
     if data["samples"] >= asked:
         return lost(data)
@@ -46,6 +47,8 @@ def sampled(data: Mapping[str, Any]) -> str:
     unacknowledged = data.get("unacknowledged", 0)
     if unacknowledged:
         causes.append(f"{unacknowledged:,} fell on calls the service did not acknowledge{failing(data)}")
+    elif data.get("failing_since_s") is not None:  # no sampled call failed: the calls heard between windows did
+        causes.append(f"the service acknowledged no call{failing(data)}")
     not_taken = asked - unsampled - unacknowledged - data.get("taken", data["samples"])
     if not_taken >= 1:
         causes.append(
@@ -106,13 +109,15 @@ def polls_waited(data: Mapping[str, Any], gap: float) -> str:
 
 def failing(data: Mapping[str, Any]) -> str:
     """`` (none from 8.2 s into the test to its end, the last acknowledged at 4.7 s; UNAVAILABLE)`` when the service
-    acknowledged no sampled call from some moment to the end, '' otherwise (``_freshness.json``'s
-    ``failing_since_s``, ``last_acked_s``, ``failing_status``)."""
+    acknowledged no call the probe heard (the sampled ones, and one a second while none is sampled) from some moment
+    to the end (``so far`` while the test runs), '' otherwise (``_freshness.json``'s ``failing_since_s``,
+    ``last_acked_s``, ``failing_status``)."""
     since = data.get("failing_since_s")
     if since is None:
         return ""
     status = data.get("failing_status")
-    return (f" (none from {since:,.1f} s into the test to its end, the last acknowledged at "
+    until = "so far" if data.get("status") == "running" else "to its end"
+    return (f" (none from {since:,.1f} s into the test {until}, the last acknowledged at "
             f"{data.get('last_acked_s', 0):,.1f} s" + (f"; {status})" if status else ")"))  # fmt: skip
 
 
@@ -153,7 +158,7 @@ def coarse(data: Mapping[str, Any]) -> str:
     if data.get("failing_since_s") is not None:  # the service stopped answering: the test did not stop early
         status = data.get("failing_status")
         return (
-            f"; a coarse figure: the service stopped acknowledging calls (the sampled ones failed from "
+            f"; a coarse figure: the service stopped acknowledging calls (they failed from "
             f"{data['failing_since_s']:,.1f} s into the test to its end{f', {status}' if status else ''}), before "
             f"--freshness-query-share {share:g}% paid "
             "for a sampling window at the poll interval, so these are the samples taken to learn the store's "

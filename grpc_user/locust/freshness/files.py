@@ -12,7 +12,15 @@ from typing import Any
 
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
-from grpc_user.run_files.freshness_words import coarse, coverage, poll_wait, polls_waited, reserve_cause, sampled
+from grpc_user.run_files.freshness_words import (
+    coarse,
+    coverage,
+    failing,
+    poll_wait,
+    polls_waited,
+    reserve_cause,
+    sampled,
+)
 from grpc_user.run_files.schema import WIDER_THAN_ASKED
 
 # The polls of a freshness SLO are said to have come further apart than due beyond this many times its gap (the loop
@@ -237,6 +245,8 @@ def strip_sentence(data: dict[str, Any]) -> str:
     never = f", {data['never_visible']:,} never visible" if data["never_visible"] else ""
     unknown = f", {data['unknown']:,} unknown" if data.get("unknown") else ""
     if not data["samples"] and data["status"] == "running":
+        if data.get("failing_since_s") is not None:  # no window will find a sample while nothing is acknowledged
+            return f"Freshness: no figure yet: the service acknowledged no call{failing(data)}"
         return f"Freshness: no figure yet: {first_window(data)}"
     if not row["visible"]:
         still = " yet" if data["status"] == "running" else ""

@@ -69,6 +69,10 @@ WINDOW_MARGIN_SECONDS = 0.001
 LIMIT_MARGIN = 100
 MAX_LIMIT = 2**31 - 1
 NAMED_SAMPLES = 20
+# While the probe samples no call, one call's outcome is heard this often (s; ``sampling.SampledCalls``, ``heard``): a
+# service killed between the probe's learning and its first sampling window was blamed on the test's stop, as no
+# sampled call had failed.
+WATCH_SECONDS = 1.0
 # Bounded memory against a service that stores nothing: no new sample while this many are pending.
 MAX_PENDING = 10_000
 # The last sweep's figure of a sample is kept when its bracket is within this many times the bound the polls stated
@@ -120,7 +124,9 @@ class FreshnessProbe:
     test's total rate; a worker's share is its users over all users). ``poll_interval``: the shortest time between
     two queries, in s. ``query_share``: the most queries, in percent of the process's calls (``QueryBudget``);
     ``share_spent()``: whether the budget pays for no more poll (the last sweep's aside; False when none is set).
-    ``sampling``: whether calls are sampled now (``SamplingWindows`` opens and closes it); ``asked``: the samples the
+    ``sampling``: whether calls are sampled now (``SamplingWindows`` opens and closes it); ``due``: when (monotonic
+    s) the next call is due, for a sample, or while none is sampled to be heard (``watch_due``, ``WATCH_SECONDS``
+    apart, ``heard``); ``asked``: the samples the
     rate asked for so far (``rate x share()`` over the time the test ran), ``asked_unsampled``: those of them asked
     while the probe did not sample, ``sampling_limited``: whether the query share's rate took fewer (in windows),
     ``sampling_reserved_at``: how many seconds into the test sampling all the time stopped to keep the rest of the
@@ -146,10 +152,11 @@ class FreshnessProbe:
     wider than the bound stated (``coarse_gap``, s, the widest), unknown, never a coarser figure. ``window``,
     ``window_taken``: a capacity step's visible samples and the samples counted in it (here and at the workers), from
     ``start_window`` on. ``unacknowledged``: samples tagged on calls the service did not acknowledge whole (never
-    taken; here and at the workers); ``failing_since``: seconds into the test of the first sampled call not
+    taken; here and at the workers); ``failing_since``: seconds into the test of the first call heard not
     acknowledged after ``last_acked`` (s, that of the latest acknowledged; 0: none was), the last failing with
-    ``failing_status`` (None: the latest sampled call was acknowledged; on a master, when every worker that reported
-    says so, the earliest). ``lost_workers``: on a master, each worker lost before its final report -> seconds into
+    ``failing_status`` (None: the latest call heard was acknowledged; on a master, when every worker that reported
+    says so, the earliest): the calls heard are the sampled ones and, while none is sampled, one a second
+    (``heard``). ``lost_workers``: on a master, each worker lost before its final report -> seconds into
     the test of its last report (``lose``); ``lost_pending``: the samples they still looked for (pending for good).
     """
 
@@ -161,6 +168,7 @@ class FreshnessProbe:
     query_share: float = 1.5
     share_spent: Callable[[], bool] = lambda: False
     due: float = 0.0
+    watch_due: float = 0.0
     pending: PendingSamples = field(default_factory=PendingSamples)
     histograms: LatencyHistograms = field(default_factory=LatencyHistograms)
     samples: dict[str, int] = field(default_factory=dict)
@@ -236,8 +244,8 @@ class FreshnessProbe:
     _wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
 
     def __post_init__(self) -> None:
-        if self.rate <= 0:
-            self.due = float("inf")
+        if self.rate <= 0 or not self.sampling:  # a probe made closed samples no call until ``open_sampling``
+            self.due = self._idle_due()
 
     @property
     def label(self) -> str:
@@ -251,8 +259,13 @@ class FreshnessProbe:
         The samples due since the last one, up to ``CATCH_UP_SECONDS`` of them, stay due: calls that come in bursts
         give the rate asked for.
 
-        The caller serializes the request, then calls ``untag``: the request object is left as it was.
+        The caller serializes the request, then calls ``untag``: the request object is left as it was. While the
+        probe samples no call, a call is due only to be heard (``watch_due``): it is not tagged, and the next one is
+        due ``WATCH_SECONDS`` later.
         """
+        if not self.sampling:
+            self.due = self.watch_due = now + WATCH_SECONDS
+            return None
         interval = self._interval_now()
         if self.due == float("inf") or self._sampled_at == -math.inf:  # the first sample owes nothing
             self._sampled_at = now
@@ -284,7 +297,7 @@ class FreshnessProbe:
         """The next sample's time from this process's share now (users spawn and stop; the poller calls this); the
         first sample is due at once."""
         if not self.sampling:
-            self.due = float("inf")
+            self.due = self._idle_due()
         elif self._sampled_at > -math.inf:
             self.due = self._sampled_at + self._interval_now()
 
@@ -293,8 +306,14 @@ class FreshnessProbe:
         self.sampling, self._sampled_at, self.due = True, -math.inf, 0.0 if self.rate > 0 else float("inf")
 
     def close_sampling(self) -> None:
-        """Sample no call until ``open_sampling``."""
-        self.sampling, self.due = False, float("inf")
+        """Sample no call until ``open_sampling`` (a call is still heard ``WATCH_SECONDS`` apart)."""
+        self.sampling = False
+        self.due = self._idle_due()
+
+    def _idle_due(self) -> float:
+        """When a call is due while the probe samples none: to be heard (``watch_due``), never once it is closed or
+        asks for no sample."""
+        return self.watch_due if not self.closed and self.rate > 0 else float("inf")
 
     def ask(self, seconds: float) -> None:
         """The test ran ``seconds`` more: the samples its rate asked for in them (this process's share)."""
@@ -307,12 +326,29 @@ class FreshnessProbe:
 
     def not_acknowledged(self, now: float, status: str) -> None:
         """A sampled call was not acknowledged whole at ``now`` (monotonic s), ``status`` its cause
-        (``UNAVAILABLE``, ...): its sample is never taken, and until a sampled call is acknowledged again the service
-        is failing since now."""
+        (``UNAVAILABLE``, ...): its sample is never taken, and until a call is acknowledged again the service is
+        failing since now."""
         if self.closed:
             return
         self.unacknowledged += 1
         self._unreported_unacknowledged += 1
+        self._failing(now, status)
+
+    def heard(self, acknowledged: bool, now: float, status: str) -> None:
+        """A call that carried no sample, heard at ``now`` (monotonic s) while the probe samples no call (one a
+        second, ``sampling.SampledCalls``): ``acknowledged`` whole, or not with ``status`` its cause. Whether the
+        service acknowledges calls at all, so that a service that fails between sampling windows is named as the
+        reason no sample was taken (``failing_since``, ``last_acked``), not the test's stop."""
+        if self.closed:
+            return
+        if acknowledged:
+            self.failing_since, self.last_acked = None, now - self._started
+        else:
+            self._failing(now, status)
+
+    def _failing(self, now: float, status: str) -> None:
+        """A call was not acknowledged at ``now``: the service is failing since the first such call after the last
+        acknowledged one, the latest with ``status``."""
         self.failing_status = status
         if self.failing_since is None:
             self.failing_since = now - self._started
