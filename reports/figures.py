@@ -113,7 +113,8 @@ class Freshness:
     precise_window_at_s: float | None = None
     coarse: str = ""
     # When (s into a test of ``test_s``) the first and last counted sample found was acknowledged: the part of the run
-    # the figures cover (None when not known), and the words when they end well before it (``coverage``; '' else).
+    # the figures cover (None when not known), and the words when they start well after its start or end well before
+    # its end (``coverage``; '' else).
     acked_from_s: float | None = None
     acked_to_s: float | None = None
     test_s: float | None = None

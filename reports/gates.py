@@ -131,7 +131,7 @@ def _visibility_p95(figures: Figures, limit: float) -> GateResult:
     """p95 of visibility latency; with more than 5% of the samples never visible it is infinite. Breached without a
     figure that covers every sample: unknown samples (not looked for long enough) or none visible, as ``--max-lost``
     is on an unsettled audit; and without one that covers the whole run (a slow store's samples acknowledged only in
-    its first part, ``Freshness.coverage``: visibility grew after them, unmeasured)."""
+    its first part, or only in its last, ``Freshness.coverage``: visibility grew, unmeasured)."""
     option = "--max-visibility-p95-ms"
     fresh = figures.freshness
     if fresh is None or not fresh.samples:
@@ -153,7 +153,7 @@ def _visibility_p95(figures: Figures, limit: float) -> GateResult:
     if fresh.never_visible:
         label += f" ({fresh.never_visible} of {fresh.samples} samples never visible, counted as later than any)"
     result = _at_most(option, label, p95, limit, " ms")
-    if fresh.coverage and result.passed:  # a figure of the run's first part says nothing of its end
+    if fresh.coverage and result.passed:  # a figure of a part of the run says nothing of the rest
         return GateResult(option, False, f"{result.line}, but{fresh.coverage.removeprefix(';')}: not a figure of the "
                           "whole run")  # fmt: skip
     return result

@@ -706,6 +706,36 @@ def test_figures_of_a_slow_store_that_end_well_before_the_test_say_which_part_th
         assert "the figures cover" not in summary_line(figures(probe, 20, "done", test_span=(1e6, 1_000_030.0)))
 
 
+@pytest.mark.parametrize(
+    ("acked_from", "acked_to", "when"),
+    [(10.4, 29.1, "earlier"), (10.4, 14.0, "earlier and later")],
+)  # fmt: skip
+def test_figures_of_a_slow_store_that_start_well_after_the_test_did_say_so_and_fail_the_gate(
+    tmp_path, capsys, acked_from, acked_to, when
+):
+    """Issue 25: --store-rate 60 of 100 calls/s (--arrival-rate 100, 30 s): the figures covered acknowledgements
+    from ~10 s into the run only, and nothing said so: the coverage words checked the end alone. A late start is said
+    as an early end is, at the same threshold (beyond the probe's first 2 s, when it samples nothing by design), by
+    the console line, the report, reports --json and the web UI's strip, and the gate is breached saying why."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.1)
+    probe.record("WriteLog", 9_270.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap = 80, 80.0, 1.8
+    probe.acked_first, probe.acked_last = 1_000_000.0 + acked_from, 1_000_000.0 + acked_to
+    data = figures(probe, 20, "done", test_span=(1_000_000.0, 1_000_030.0))
+    words = (f"the figures cover samples acknowledged 10-{acked_to:,.0f} s into a 30 s test: visibility {when} in the "
+             "run was not measured")  # fmt: skip
+    fresh = said_everywhere(tmp_path, capsys, data, words, "limited by")
+    assert fresh["coverage"] == words, fresh
+    assert words in strip_sentence(data)
+    code, out, err = report(capsys, write_run(tmp_path / "gated", data), "--no-charts",
+                            "--max-visibility-p95-ms", "25000")  # fmt: skip
+    assert code == 1 and f"but {words}: not a figure of the whole run" in err, err
+    for start in (2.0, 6.0):  # from the probe's first possible sample (2 s), or within the threshold (4 s) of it
+        probe.acked_first = 1_000_000.0 + start
+        probe.acked_last = 1_000_029.1
+        assert "the figures cover" not in summary_line(figures(probe, 20, "done", test_span=(1e6, 1_000_030.0)))
+
+
 def test_a_worker_lost_mid_run_is_named_with_the_samples_and_asked_it_takes_with_it(tmp_path, capsys):
     """--processes 2, one worker SIGKILLed at 12 s of 25: the line said 'sampled 20 of 329 asked' where ~500 were
     asked at 20/s, and only the audit named the dead worker. Its samples still pending and what was asked of it after

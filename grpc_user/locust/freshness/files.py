@@ -253,7 +253,7 @@ def strip_sentence(data: dict[str, Any]) -> str:
         return f"Freshness: {data['samples']:,} sampled logs, none visible{still}{never}{unknown}: no figure"
     return (f"Freshness: visible after p95 {row['p95']:,.0f} ms, max {row['max']:,.0f} ms ({row['visible']:,} of "
             f"{data['samples']:,} samples{never}{unknown}; late by at most "
-            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured{coarse(data)}"
+            f"{data['max_poll_gap_ms']:,.0f} ms, the largest poll gap measured{coarse(data)}{coverage(data)}"
             f"{sampled(data)})")  # fmt: skip
 
 

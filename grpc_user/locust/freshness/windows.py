@@ -88,6 +88,7 @@ from dataclasses import dataclass, field
 
 from grpc_user.locust.freshness.pending import RELATIVE_GAP
 from grpc_user.locust.freshness.probe import FreshnessProbe, Sample
+from grpc_user.run_files.freshness_words import SAMPLED_FROM_SECONDS
 
 __all__ = ["RELATIVE_GAP", "QueryBudget", "SamplingWindows", "SharedLearning"]
 
@@ -149,7 +150,7 @@ LEARN_PATIENCE_SECONDS = 10.0
 # A store slower than the load keeps up at first (at --store-rate 60 of 100 calls/s a log queued at 1 s is visible
 # at 1.67 s): learning starts this many seconds into the test, and while the store keeps up and no window opened,
 # it is checked again twice as long into the test as the last learning started.
-LEARN_FIRST_AT_SECONDS = 2.0
+LEARN_FIRST_AT_SECONDS = SAMPLED_FROM_SECONDS
 # A worker that does not learn for the test learns itself when it was told nothing this long (s) after
 # LEARN_FIRST_AT_SECONDS (the learning worker lost or slow: a learning ends within about twice LEARN_PATIENCE_SECONDS).
 TOLD_WITHIN_SECONDS = 2 * LEARN_PATIENCE_SECONDS
