@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from grpc_user.histograms import Latencies, LatencyHistograms
-from grpc_user.run_files.freshness_words import coarse, coverage, poll_wait, sampled
+from grpc_user.run_files.freshness_words import can_raise, coarse, coverage, poll_wait, sampled
 from grpc_user.run_files.schema import AGGREGATED, PHASE_ROW_PREFIX, WIDER_THAN_ASKED
 from reports.actions import ActionFigures, measure_around, read_actions
 from reports.arrivals import Arrivals, arrival_figures
@@ -103,6 +103,8 @@ class Freshness:
     # Of those asked, the samples that fell due while the probe did not sample (its first seconds).
     asked_unsampled: int = 0
     sampling_limited: bool = False
+    # --freshness-query-share (percent): at its maximum the call rate, not the share, limited the probe.
+    query_share_percent: float = 1.5
     # Seconds into the test sampling all the time stopped to keep the share's rest for the polls after the stop.
     sampling_reserved_at_s: float | None = None
     # The figures are a coarse window's (the store-learning's flush cycle), counted as no window at the poll interval
@@ -172,8 +174,13 @@ class Freshness:
             and self.sampling_limited
             and self.max_poll_gap_ms > WIDER_THAN_ASKED * self.poll_interval_ms
         ):
-            limited += (f"; --freshness-query-share paid for no polls {self.poll_interval_ms:g} ms apart: raise it "
-                        "for a bound nearer the interval")  # fmt: skip
+            apart = f"{self.poll_interval_ms:g} ms apart"
+            if can_raise(self.query_share_percent):
+                limited += (f"; --freshness-query-share paid for no polls {apart}: raise it for a bound nearer the "
+                            "interval")  # fmt: skip
+            else:  # a query per call: the call rate limited the polls
+                limited += (f"; the call rate paid for no polls {apart} at --freshness-query-share "
+                            f"{self.query_share_percent:g}%, its maximum: raise --freshness-poll-interval")  # fmt: skip
         return (f"late by at most {self.max_poll_gap_ms:,.0f} ms, the largest gap between the polls that saw a "
                 f"sample, measured{limited} ({asked})")  # fmt: skip
 
@@ -528,6 +535,7 @@ def _freshness(data: RunData) -> Freshness | None:
         if total["Visible"]
         else "",  # fmt: skip
         sampling_limited=bool(info.get("sampling_limited", False)),
+        query_share_percent=float(info.get("query_share_percent", 1.5)),
         sampling_reserved_at_s=info.get("sampling_reserved_at_s"),
         held_released=bool(info.get("held_released", False)),
         flush_cycle_ms=info.get("flush_cycle_ms"),

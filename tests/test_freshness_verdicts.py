@@ -793,3 +793,38 @@ def test_polls_near_the_poll_interval_need_no_reason_and_an_unexplained_gap_gets
     assert "they came up to" not in summary_line(figures(probe, 20, "done")), "within twice the poll interval"
     probe.max_poll_gap, probe.poll_lateness = 0.9, 0.01  # neither a late start nor a slow sample explains 900 ms
     assert "they came up to" not in summary_line(figures(probe, 20, "done"))
+
+
+def test_at_its_maximum_the_query_share_is_never_said_to_be_raised_what_limited_the_probe_is(tmp_path, capsys):
+    """Issue 25: --freshness-query-share 100 (its maximum) at 5 calls/s, --freshness-poll-interval 0.02, 10 s: the
+    line said 'limited by --freshness-query-share 100%' and '--freshness-query-share 100% paid for no polls 20 ms
+    apart (...): raise it for a bound nearer 20 ms'. At the maximum the probe's queries are at most its calls: the
+    call rate limited it, and every output says so and what to raise instead; no output says to raise the share."""
+    probe = FreshnessProbe(RUN_ID, 20, 0.02, query_share=100.0)
+    probe.record("WriteLog", 1_034.0)
+    probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 9, 209.0, 0.112, True
+    data = figures(probe, 20, "done")
+    limited = ("limited by the call rate: at --freshness-query-share 100%, its maximum, the probe's queries are at "
+               "most its calls, too few for a poll every 20 ms all the time; raise --freshness-poll-interval to "
+               "sample more")  # fmt: skip
+    said_everywhere(tmp_path, capsys, data, limited, "raise it")
+    assert (
+        "; the call rate paid for no polls 20 ms apart (50 queries a second while a sample is pending) at "
+        "--freshness-query-share 100%, its maximum: raise --freshness-poll-interval"
+    ) in summary_line(data)
+    code, out, _ = report(capsys, write_run(tmp_path / "again", data), "--no-charts")
+    assert code == 0 and ("; the call rate paid for no polls 20 ms apart at --freshness-query-share 100%, its "
+                          "maximum: raise --freshness-poll-interval") in out, out  # fmt: skip
+    probe.held_released, probe.flush_cycle, probe.precise_window_at = True, 1.998, 30.0  # a coarse figure
+    assert "; run longer for figures within about 20 ms" in summary_line(figures(probe, 20, "done"))
+    probe.held_released, probe.sampling_limited, probe.sampling_reserved_at = False, False, 5.0  # the reserve
+    assert "(visibility grew with the store's backlog)" in summary_line(figures(probe, 20, "done"))
+    probe._too_coarse(Sample("", 99, "WriteLog", time.time()), 5.0, share_spent=True)
+    assert "--freshness-query-share 100% was spent before they were visible (its maximum)" in probe.unknown_because
+    for share in (100.0, 1.5):  # below its maximum, raising the share is still the advice
+        probe.query_share = share
+        said = [summary_line(figures(probe, 20, "done"))]
+        probe.held_released, probe.sampling_reserved_at = True, None
+        said.append(summary_line(figures(probe, 20, "done")))
+        probe.held_released, probe.sampling_reserved_at = False, 5.0
+        assert any("raise the share" in line for line in said) is (share < 100), said

@@ -74,16 +74,17 @@ def simulate(stored_before, seconds: float, rate: float = 100.0, after_stop: flo
              known_end: bool = True, first_second_rate: float | None = None, share: float = 1.0,
              relay: Relay | None = None, looked_after_stop: float = math.inf,
              ack_delay: Callable[[float], float] = lambda queued: 0.002,
-             query_share: float = SHARE) -> Simulated:  # fmt: skip
+             query_share: float = SHARE, failing_from: float = math.inf) -> Simulated:  # fmt: skip
     """The probe, its windows and its polls over ``seconds`` of calls at ``rate`` (``first_second_rate`` over the
     first second, when given: a slow start) and ``after_stop`` s more, on a 1 ms clock; ``stored_before(t)``: the
     service has stored every log queued before that moment at ``t``; ``known_end``: the test's length is known
     (``-t``); ``share``: this process's share of the sample rate (a worker's); ``relay``: a worker's learning shared
     with the others; ``looked_after_stop``: how long the samples are looked for after the stop (``--audit-timeout``);
     ``ack_delay(t)``: how long after it was queued at ``t`` a call's acknowledgement reaches the client (s);
-    ``query_share``: --freshness-query-share as a fraction."""
+    ``query_share``: --freshness-query-share as a fraction;
+    ``failing_from``: from then on the service acknowledges no call (the calls heard once a second say so)."""
     probe = FreshnessProbe("sim", rate=20, poll_interval=0.1, share=lambda: share, sampling=False)
-    probe._wall_offset = WALL
+    probe._wall_offset, probe._started = WALL, 0.0
     calls, stopped = [0], [-1.0]
     ends = (lambda: seconds) if known_end else (lambda: math.inf)
     budget = QueryBudget(query_share, lambda: calls[0], 0.0, lambda: stopped[0], ends)
@@ -109,7 +110,9 @@ def simulate(stored_before, seconds: float, rate: float = 100.0, after_stop: flo
         calls_at = first_second_rate if first_second_rate is not None and now < 1.0 else rate
         if now < seconds and tick % round(1000 / calls_at) == 0:
             calls[0] += 1
-            if now >= probe.due:
+            if now >= failing_from:  # a call heard (sampled or not) that the service did not acknowledge
+                probe.heard(False, now, "UNAVAILABLE")
+            elif now >= probe.due:
                 request = write_request("x", run_id="r")
                 request.log_entry.timestamp = dt.datetime.fromtimestamp(WALL + now, dt.UTC).isoformat()
                 sample = probe.tag(WRITE_LOG, "WriteLog", request, now)
@@ -730,3 +733,15 @@ def test_a_learning_the_stop_cuts_short_keeps_its_samples_counted_when_no_window
     data = figures(probe, 20)
     assert data["samples"] == data["unknown"] == probe.counted() and data["held_back"] == 0
     assert "share 1.5% of the calls was spent" in summary_line(data)
+
+
+def test_the_share_is_said_to_limit_the_samples_only_while_it_kept_the_probe_from_sampling():
+    """Issue 25: ``sampling_limited`` was set once the probe went 2 s without sampling, whatever kept it from it: a
+    service that acknowledges no call (nothing to sample) was said 'limited by --freshness-query-share' with its
+    advice to raise it. A 2 s flush at 100 calls/s in 20 s: the share keeps the probe from sampling between its
+    learning and its window; a service that stops right after the learning keeps it so instead."""
+    fine = simulate(flush_timer(2.0, 0.3), 20.0, after_stop=5.0)
+    assert fine.windows.limited and fine.windows.withheld > 5.0, fine.windows.withheld
+    failed = simulate(flush_timer(2.0, 0.3), 20.0, after_stop=5.0, failing_from=6.0)  # learnt 5.5 s in
+    assert failed.probe.failing_since is not None
+    assert not failed.windows.limited and failed.windows.withheld <= 1.0, failed.windows.withheld

@@ -21,6 +21,9 @@ CATCH_UP_SECONDS = 1.0
 # calls/s, 30 s: figures from ~10 s on, said nowhere).
 UNCOVERED_AFTER_SECONDS = 4.0
 UNCOVERED_SHARE = 0.1
+# --freshness-query-share's maximum (percent): the probe's queries are then at most its process's calls (plus one),
+# so what limits it there is the call rate, and no output says to raise the share.
+MAX_QUERY_SHARE_PERCENT = 100.0
 # The probe samples no call in a test's first this many seconds (s; the call rate and the store's pace are learnt
 # from then on, ``windows.LEARN_FIRST_AT_SECONDS``): figures from then cover the run from its start.
 SAMPLED_FROM_SECONDS = 2.0
@@ -43,7 +46,7 @@ def sampled(data: Mapping[str, Any]) -> str:
     causes = []
     share = data.get("query_share_percent", 1.5)
     if data.get("sampling_limited"):
-        causes.append(f"limited by --freshness-query-share {share:g}%")
+        causes.append(limited_by(share, data.get("poll_interval_ms")))
     if data.get("sampling_reserved_at_s") is not None:
         causes.append(reserve_cause(data["sampling_reserved_at_s"], share))
     elif unsampled and not data.get("sampling_limited"):
@@ -61,6 +64,24 @@ def sampled(data: Mapping[str, Any]) -> str:
         )
     line = f"; sampled {data['samples']:,} of {asked:,} asked" + (": " + ", ".join(causes) if causes else "")
     return line + (f" (and {held:,} {HELD_BACK_MEANS})" if held else "") + lost(data)
+
+
+def can_raise(share: float) -> bool:
+    """Whether the query share (``share``, percent) can be raised: below ``MAX_QUERY_SHARE_PERCENT``. Words that
+    say to raise it are said only then."""
+    return share < MAX_QUERY_SHARE_PERCENT
+
+
+def limited_by(share: float, interval_ms: float | None) -> str:
+    """What limited the samples when the query budget paid for no sampling all the time: the share (``share``,
+    percent: ``limited by --freshness-query-share 1.5%``), or, at its maximum, the call rate, and what to raise
+    then (``interval_ms``: the poll interval asked for, ms; None in files that predate it)."""
+    if can_raise(share):
+        return f"limited by --freshness-query-share {share:g}%"
+    every = f" every {interval_ms:,.10g} ms" if interval_ms is not None else ""
+    return (f"limited by the call rate: at --freshness-query-share {share:g}%, its maximum, the probe's queries are at "
+            f"most its calls, too few for a poll{every} all the time; raise --freshness-poll-interval to sample "
+            "more")  # fmt: skip
 
 
 def lost(data: Mapping[str, Any]) -> str:
@@ -153,7 +174,7 @@ def reserve_cause(reserved_at: float, share: float) -> str:
     backlog); not the share's rate, which paid for sampling all the time."""
     return (f"sampling stopped {reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share "
             f"{share:g}% for following the samples taken until they are visible after the stop (visibility grew with "
-            "the store's backlog); raise the share to sample longer")  # fmt: skip
+            "the store's backlog)" + ("; raise the share to sample longer" if can_raise(share) else ""))  # fmt: skip
 
 
 def coarse(data: Mapping[str, Any]) -> str:
@@ -177,7 +198,8 @@ def coarse(data: Mapping[str, Any]) -> str:
     cycle, at = data.get("flush_cycle_ms"), data.get("precise_window_at_s")
     what = f"the samples of one flush cycle ({cycle:,.0f} ms)" if cycle else "the samples"
     when = f" (at its call rate, about {at:,.0f} s into the test)" if at is not None else ""
+    remedy = "run longer, or raise the share," if can_raise(share) else "run longer"
     return (f"; a coarse figure: the test stopped before --freshness-query-share {share:g}% "
             f"paid for a sampling window at the poll interval{when}, so these are {what} taken to learn the store's "
-            f"pace, polled up to {data['max_poll_gap_ms']:,.0f} ms apart: each may be late by that much; run longer, "
-            f"or raise the share, for figures within about {data['poll_interval_ms']:,.10g} ms")  # fmt: skip
+            f"pace, polled up to {data['max_poll_gap_ms']:,.0f} ms apart: each may be late by that much; {remedy} "
+            f"for figures within about {data['poll_interval_ms']:,.10g} ms")  # fmt: skip

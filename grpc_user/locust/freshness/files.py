@@ -13,6 +13,7 @@ from typing import Any
 from grpc_user.histograms import Latencies
 from grpc_user.locust.freshness.probe import FreshnessProbe
 from grpc_user.run_files.freshness_words import (
+    can_raise,
     coarse,
     coverage,
     failing,
@@ -225,13 +226,18 @@ def error_bound(data: dict[str, Any]) -> str:
 
 def share_bound(data: dict[str, Any]) -> str:
     """Why the measured bound is wider than the poll interval asked for, when the query share limited the probe
-    (``--freshness-poll-interval 0.02`` at 100 calls/s: 377 ms), and what to raise; '' otherwise."""
+    (``--freshness-poll-interval 0.02`` at 100 calls/s: 377 ms), and what to raise (never the share at its maximum:
+    the call rate limited it then); '' otherwise."""
     gap, interval = data.get("max_poll_gap_ms"), data["poll_interval_ms"]
     if not data.get("sampling_limited") or gap is None or gap <= WIDER_THAN_ASKED * interval:
         return ""
     if coarse(data):  # a coarse window's figure: its own words say why and what to do
         return ""
     share = data.get("query_share_percent", 1.5)
+    if not can_raise(share):  # a query per call: the call rate paid for no finer polls
+        return (f"; the call rate paid for no polls {interval:,.10g} ms apart ({1000 / interval:,.0f} queries a second "
+                f"while a sample is pending) at --freshness-query-share {share:g}%, its maximum: raise "
+                "--freshness-poll-interval")  # fmt: skip
     return (f"; --freshness-query-share {share:g}% paid for no polls {interval:,.10g} ms apart ({1000 / interval:,.0f} "
             f"queries a second while a sample is pending): raise it for a bound nearer {interval:,.10g} ms, or raise "
             "--freshness-poll-interval")  # fmt: skip

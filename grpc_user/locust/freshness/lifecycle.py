@@ -24,6 +24,7 @@ from grpc_user.locust.freshness.windows import QueryBudget, SamplingWindows
 from grpc_user.locust.run.known_end import known_test_end
 from grpc_user.locust.run.target import run_target, target_call
 from grpc_user.run_files import FreshnessHistory, write_freshness, write_freshness_info
+from grpc_user.run_files.freshness_words import can_raise
 
 logger = logging.getLogger(__name__)
 # The probe's queries wait this long at least: a loaded service may answer a query slowly.
@@ -172,8 +173,9 @@ def settle_without_audit(run: Any, probe: FreshnessProbe) -> str:
         if probe.query_failures > failures:
             return f"the probe's QueryLog failed after the stop: {probe.error}"
         if probe.share_spent():  # no poll can look for them any more: waiting would only blame the service
+            raise_it = "; raise it to follow them" if can_raise(probe.query_share) else " (its maximum)"
             return (f"--freshness-query-share {probe.query_share:g}% of the calls was spent, so nothing looked for "
-                    "them after the stop; raise it to follow them")  # fmt: skip
+                    f"them after the stop{raise_it}")  # fmt: skip
         if now - start >= settings.audit_timeout:
             return f"still not visible after --audit-timeout {settings.audit_timeout:g} s while others became visible"
         found = probe.histograms.combined().count

@@ -50,7 +50,7 @@ from grpc_user.locust.freshness.pending import (
 )
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.results import OK
-from grpc_user.run_files.freshness_words import CATCH_UP_SECONDS
+from grpc_user.run_files.freshness_words import CATCH_UP_SECONDS, can_raise
 
 __all__ = ["FreshnessProbe", "Look", "Sample"]
 
@@ -469,8 +469,9 @@ class FreshnessProbe:
         the polls did not look for it as paced."""
         self.unknown.append(sample)
         self.coarse_unknown, self.coarse_gap = self.coarse_unknown + 1, max(self.coarse_gap, gap)
+        raise_it = "; raise it to follow them" if can_raise(self.query_share) else " (its maximum)"
         why = (
-            f"--freshness-query-share {self.query_share:g}% was spent before they were visible; raise it to follow them"
+            f"--freshness-query-share {self.query_share:g}% was spent before they were visible{raise_it}"
             if share_spent
             else f"the polls looked for them less often than paced (the client busy or its queries slow), with "
             f"--freshness-query-share {self.query_share:g}% not spent"

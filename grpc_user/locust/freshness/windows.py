@@ -115,7 +115,9 @@ RATE_SECONDS = 2.0
 RATE_MARK_SECONDS = 0.1
 # The share limited the samples once the probe went this long (s) without sampling while the test ran, from
 # LEARN_FIRST_AT_SECONDS on (before, it does not sample by design: the rate and the store's pace are not known; a run
-# whose rate crossed the continuous margin only ~2.5 s in, after a slow first second, was said limited by the share).
+# whose rate crossed the continuous margin only ~2.5 s in, after a slow first second, was said limited by the share),
+# and only while the share was what kept it from sampling (``_share_withholds``: not its learning, nor a service that
+# acknowledges nothing).
 LIMITED_AFTER_SECONDS = 2.0
 # The probe samples all the time once its share pays for this many times a poll every interval: a margin for the
 # polls that find the samples pending when the test stops, and for a rate that wavers.
@@ -224,8 +226,9 @@ class SamplingWindows:
     ``interval``: the poll interval (s); ``draw()``: a uniform draw in [0, 1) for each window's random start.
     ``gap``: the current window's gap between polls (s, at least ``interval``); ``tail``: how long after it closes
     (s) its samples are polled every ``gap`` (infinite while the probe samples all the time); ``withheld``: the
-    seconds the test ran without sampling; ``limited``: whether the share's rate limited the samples (``withheld``
-    past ``LIMITED_AFTER_SECONDS``, in windows); ``reserved``, ``reserved_at``: whether, and how many seconds into the
+    seconds the test ran without sampling because of the share (``_share_withholds``); ``limited``: whether the
+    share's rate limited the samples (``withheld`` past ``LIMITED_AFTER_SECONDS``, in windows); ``reserved``,
+    ``reserved_at``: whether, and how many seconds into the
     test, sampling all the time stopped for good to keep the rest of the share for its samples after the stop (not
     ``limited``: the share paid for sampling at the whole rate); ``windows``: how many opened; ``precise_at``: when
     (s into the test) the share is expected to pay for the next window at the poll interval of a store that keeps up,
@@ -300,7 +303,8 @@ class SamplingWindows:
         # Not sampling for the reserve is not the share's rate limiting the samples (``reserved_at`` says it)
         kept = self.reserved and self.continuous
         if self.budget.running and not probe.sampling and self.last_step is not None and learnt and not kept:
-            self.withheld += now - max(self.last_step, self.budget.started + LEARN_FIRST_AT_SECONDS)
+            if self._share_withholds(probe):
+                self.withheld += now - max(self.last_step, self.budget.started + LEARN_FIRST_AT_SECONDS)
             self.limited = self.limited or self.withheld > LIMITED_AFTER_SECONDS
         self.last_step = now
         if not self.budget.running:  # a learning the stop cut short keeps its samples held: counted if no window was
@@ -405,6 +409,15 @@ class SamplingWindows:
             self.gap, self.tail = max(self.interval, gap), tail
             logger.debug("freshness window %d opens %.1f s into the test: %s, samples %.2f s, polls %.3f s apart",
                          self.windows, now - self.budget.started, self.pace, self.sampling_for, self.gap)  # fmt: skip
+
+    def _share_withholds(self, probe: FreshnessProbe) -> bool:
+        """Whether the query share is what keeps the probe from sampling now (saving up for a window, or following
+        one's samples): not while it learns or rechecks the store's pace (a recheck samples one call on purpose), a
+        worker waits to be told that pace by the one that learns it, or the service acknowledges no call it hears
+        (``FreshnessProbe.failing_since``: there is nothing to sample)."""
+        if self.state == LEARNING or probe.failing_since is not None:
+            return False
+        return self.shared is None or self.shared.learns or self.shared.told() is not None
 
     def _take_told(self) -> None:
         """A worker that does not learn takes the pace and cycle another learnt for the test, the latest told."""

@@ -34,6 +34,7 @@ from grpc_user.locust.settings.values import (
     text,
     whole,
 )
+from grpc_user.run_files.freshness_words import MAX_QUERY_SHARE_PERCENT
 from grpc_user.security import Security
 from grpc_user.settings import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -384,7 +385,7 @@ class SuiteSettings:
     )
     freshness_query_share: float = option(
         "--freshness-query-share",
-        parse=number("percent", least=MIN_FRESHNESS_QUERY_PERCENT, most=100.0),
+        parse=number("percent", least=MIN_FRESHNESS_QUERY_PERCENT, most=MAX_QUERY_SHARE_PERCENT),
         default="1.5",
         help=(
             "the freshness probe's queries are at most this percent (0.01 to 100) of its process's calls, plus one, "
