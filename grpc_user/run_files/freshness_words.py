@@ -47,15 +47,20 @@ def sampled(data: Mapping[str, Any]) -> str:
     share = data.get("query_share_percent", 1.5)
     if data.get("sampling_limited"):
         causes.append(limited_by(share, data.get("poll_interval_ms")))
+    unacknowledged = data.get("unacknowledged", 0)
+    # No sampled call failed, but the calls heard while none was sampled did: the service is named once
+    failed_unsampled = not unacknowledged and data.get("failing_since_s") is not None
     if data.get("sampling_reserved_at_s") is not None:
         causes.append(reserve_cause(data["sampling_reserved_at_s"], share))
     elif unsampled and not data.get("sampling_limited"):
-        causes.append(f"{unsampled:,} fell due while the probe did not sample (its first seconds: it learns the call "
-                      "rate and the store's pace first)")  # fmt: skip
-    unacknowledged = data.get("unacknowledged", 0)
+        why = (f": in its first seconds (it learns the call rate and the store's pace first) and while the service "
+               f"acknowledged no call{failing(data)}" if failed_unsampled else
+               " (its first seconds: it learns the call rate and the store's pace first)")  # fmt: skip
+        causes.append(f"{unsampled:,} fell due while the probe did not sample{why}")
+        failed_unsampled = False
     if unacknowledged:
         causes.append(f"{unacknowledged:,} fell on calls the service did not acknowledge{failing(data)}")
-    elif data.get("failing_since_s") is not None:  # no sampled call failed: the calls heard between windows did
+    elif failed_unsampled:
         causes.append(f"the service acknowledged no call{failing(data)}")
     not_taken = asked - unsampled - unacknowledged - data.get("taken", data["samples"])
     if not_taken >= 1:
