@@ -227,6 +227,7 @@ class FreshnessProbe:
     last_acked: float = 0.0
     _unreported_unacknowledged: int = 0
     _unreported_held_back: int = 0
+    _dropped_below: int = 0
     _next_number: int = 0
     _seen: int = 0
     _interval: dict[int, LatencyHistograms] = field(default_factory=dict)
@@ -366,6 +367,11 @@ class FreshnessProbe:
             return
         sample.acked_at = now
         self.failing_since, self.last_acked = None, now - self._started
+        # Held, its call in flight when the held ones were dropped: dropped too, never looked for (polled alone, a
+        # learning's straggler spent the share of a 10 s run's only window and kept it from opening)
+        if sample.held and sample.number < self._dropped_below:
+            self._hold_back(1)
+            return
         self.pending.add(sample)
         self._seen += 1
         if sample.held:
@@ -512,14 +518,19 @@ class FreshnessProbe:
 
     def drop_held(self, since: int = 0, keep: Callable[[Sample], bool] = lambda sample: False) -> None:
         """Leave the held samples out for good, those held from the ``since``-th on but the ones ``keep`` keeps
-        held (no longer looked for; counted in ``held_back`` only)."""
+        held (no longer looked for; counted in ``held_back`` only), and the held ones whose calls are in flight now
+        when they are acknowledged."""
         dropped = [sample for sample in self.held[since:] if not keep(sample)]
         self.held = self.held[:since] + [sample for sample in self.held[since:] if keep(sample)]
         for sample in dropped:
             if sample.pending:
                 self.pending.pop(sample.key)
-        self.held_back += len(dropped)
-        self._unreported_held_back += len(dropped)
+        self._hold_back(len(dropped))
+        self._dropped_below = self._next_number  # and those whose calls are in flight, when acknowledged
+
+    def _hold_back(self, dropped: int) -> None:
+        self.held_back += dropped
+        self._unreported_held_back += dropped
         self.held_found = [found for found in self.held_found if found[0].held and found[0] in self.held]
         self.held_longest = max((latency for _, latency, _ in self.held_found), default=0.0)
 
