@@ -177,10 +177,11 @@ demo: $(STAMP)
 	[ ! -d $(RUN_DIR) ] || $(MAKE) --no-print-directory report RUN=$(RUN_DIR) || exit $$?; \
 	exit $$status
 
-# The master listens for its workers on loopback only: spawn messages carry every option in cleartext.
+# The master listens for its workers on loopback only (spawn messages carry every option in cleartext), on a free
+# port: the suite does so for --processes at Locust's default master ports (docs/distributed.md).
 distributed: $(STAMP)
 	mkdir -p $(RUN_DIR)
-	@$(KEEP_ON_INT) status=0; $(TARGET) $(LOCUST_RUN) --processes $(WORKERS) --master-bind-host 127.0.0.1 \
+	@$(KEEP_ON_INT) status=0; $(TARGET) $(LOCUST_RUN) --processes $(WORKERS) \
 		$(if $(WEB),--web-host 127.0.0.1 --web-port $(WEB_PORT),--headless -u $(USERS) -r $(SPAWN_RATE) -t $(RUN_TIME)) \
 		--csv $(RUN_DIR)/locust --csv-full-history --html $(RUN_DIR)/locust.html $(ARGS) || status=$$?; \
 	$(call finish_run,$(RUN_DIR))

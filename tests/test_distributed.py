@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -13,6 +15,7 @@ import pytest
 import yaml
 from locust_runs import LOCUST, PACED, distributed_args, free_port, run_locust
 
+from grpc_user.locust.settings.forked_workers import use_free_port_for_forked_workers
 from reports.cli import main as report
 
 # Real Locust runs or processes of several seconds each: make test runs them, make test-fast does not.
@@ -180,3 +183,37 @@ def test_forked_workers_die_with_a_master_that_quits_before_they_connected(serve
     while forked_workers() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not forked_workers(), "forked workers outlived their master"
+
+
+def test_two_runs_with_processes_at_once_each_keep_their_own_workers_and_audit_exactly(server, tmp_path):
+    """A new user ran two ``--processes 2`` tests at once on one machine (Locust's default master port, 5557, on every
+    interface): the second's master failed to bind (a traceback), its workers joined the first's master and died (a
+    ``KeyError: 'WriteLogUser'`` traceback), and the first run's audit said INCOMPLETE ("final counts of 2 worker(s)
+    never arrived"), exit 4. With Locust's default master ports each master now listens on a free loopback port that
+    its forked workers are given: both runs end with an exact audit."""
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda name: run_locust("single", f"grpc://{server.target}", tmp_path / name,
+                                                     "--processes", "2", *PACED, run_time="4s", timeout=60),
+                             ("first", "second")))  # fmt: skip
+    for run, name in zip(runs, ("first", "second"), strict=True):
+        assert run.returncode == 0 and "Traceback" not in run.stderr, (name, run.stderr[-3000:])
+        audit = run.json("audit")
+        assert audit["status"] == "ok" and audit["acked"] == audit["persisted"] > 0, (name, audit)
+
+
+def test_processes_at_locusts_default_master_ports_get_a_free_loopback_port_and_chosen_ones_are_kept():
+    """The forked workers' master: Locust's defaults (5557 on every interface) become a free port on 127.0.0.1, ports
+    the user gave are kept (on 127.0.0.1); a bind host the user gave, a ``--worker``, and a run without
+    ``--processes`` are left as given."""
+    defaults = {"master_port": 5557, "master_bind_port": 5557, "master_host": "127.0.0.1", "master_bind_host": "*"}
+    options = argparse.Namespace(processes=2, worker=False, **defaults)
+    use_free_port_for_forked_workers(options)
+    assert options.master_port == options.master_bind_port != 5557 and options.master_bind_host == "127.0.0.1"
+    ports = {"master_port": 6000, "master_bind_port": 6000}
+    options = argparse.Namespace(**{"processes": 2, "worker": False, **defaults, **ports})
+    use_free_port_for_forked_workers(options)
+    assert vars(options) == {"processes": 2, "worker": False, **defaults, **ports, "master_bind_host": "127.0.0.1"}
+    for changed in ({"processes": None}, {"worker": True}, {"master_bind_host": "0.0.0.0"}):
+        options = argparse.Namespace(**{"processes": 2, "worker": False, **defaults, **changed})
+        use_free_port_for_forked_workers(options)
+        assert vars(options) == {"processes": 2, "worker": False, **defaults, **changed}, changed

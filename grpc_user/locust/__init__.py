@@ -17,14 +17,17 @@ from grpc_user.locust.capacity import search as capacity
 from grpc_user.locust.lifecycle import listeners, stats_reports
 from grpc_user.locust.lifecycle.master_watch import die_with_launcher_until_init
 from grpc_user.locust.lifecycle.stop_signals import install_startup_sigint
+from grpc_user.locust.settings.forked_workers import pick_ports_when_parsed
 from grpc_user.locust.settings.registration import register_options
 from grpc_user.locust.web import tabs as web_ui
 
 
 def _add_options(parser: Any, **_: Any) -> None:
-    """Locust's main parses its command line: the suite's options, its Ctrl-C until Locust's init, and the fate of
-    the ``--processes`` workers it is about to fork should it die before their init."""
+    """Locust's main parses its command line: the suite's options, its Ctrl-C until Locust's init, the fate of
+    the ``--processes`` workers it is about to fork should it die before their init, and the free loopback port
+    their master listens on."""
     register_options(parser)
+    pick_ports_when_parsed(parser)
     install_startup_sigint()
     die_with_launcher_until_init()
 
