@@ -58,8 +58,9 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     not counted in any figure or count (the learning samples, and a coarse window's when a finer one measured);
     ``held_released``: the figures are such a coarse window's (the learning's flush cycle), counted at the end as no
     window at the poll interval counted any; ``flush_cycle_ms``: the store's flush cycle as learnt (None: not
-    learnt, or a store slower than the load); ``precise_window_at_s``: when (s into the test) the share was last
-    expected to pay for a window at the poll interval (None: not known); ``acked_from_s``, ``acked_to_s``: when (s
+    learnt, or a store slower than the load); ``precise_window_at_s``: when (s into the test) the first window of a
+    store that keeps up opened, or before it did, when the share was last expected to pay for one at the poll
+    interval (None: not known); ``acked_from_s``, ``acked_to_s``: when (s
     into the test) the first and last counted sample found was acknowledged, the part of the run the figures cover,
     and ``test_s`` the test's length (``test_span``: its start and stop, epoch s; each None when not known);
     ``taken``: every sample taken, counted or held back (or held, not settled yet); ``unacknowledged``: samples due

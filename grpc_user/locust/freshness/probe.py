@@ -141,9 +141,10 @@ class FreshnessProbe:
     of those visibilities (s), ``held_back``: the samples dropped, never counted (on the master: every worker's),
     ``held_released``: whether the held samples were counted at the end (no finer window counted any: the figures
     are a coarse window's, the store-learning's flush cycle's). ``flush_cycle``: the store's flush cycle as learnt
-    (s, 0 before or when it is slower than the load); ``precise_window_at``: when (s into the test) the share was
-    last expected to pay for a window at the poll interval (infinite while not known; on a master the earliest of
-    its workers' latest, ``remote_precise_at``).
+    (s, 0 before or when it is slower than the load); ``precise_window_at``: when (s into the test) the first
+    window of a store that keeps up opened, or before it did, when the share was last expected to pay for one at the
+    poll interval (``SamplingWindows.precise_at``; infinite while not known; on a master the earliest of its
+    workers' latest, ``remote_precise_at``).
     ``longest_found``: the longest visibility found (s), of the sample acknowledged at ``longest_found_at``
     (monotonic s); ``latest_found``: the visibility (s) of the latest acknowledged sample found, at
     ``latest_found_at`` (a backlog's growth); ``acked_first``, ``acked_last``: the acknowledgements (epoch s) of

@@ -231,8 +231,10 @@ class SamplingWindows:
     ``reserved_at``: whether, and how many seconds into the
     test, sampling all the time stopped for good to keep the rest of the share for its samples after the stop (not
     ``limited``: the share paid for sampling at the whole rate); ``windows``: how many opened; ``precise_at``: when
-    (s into the test) the share is expected to pay for the next window at the poll interval of a store that keeps up,
-    as last reckoned at the call rate then (infinite before that is known); ``shared``: a worker's learning shared
+    (s into the test) the share is expected to pay for the first window at the poll interval of a store that keeps
+    up, as last reckoned at the call rate then (infinite before that is known; with a known end, when none fits
+    before it, when the last that fits opens, at the gap the share then pays for), and once the first counted window
+    opened (``precise_opened``; or sampling all the time), when it did; ``shared``: a worker's learning shared
     with the others (None: it learns alone); ``after_stop``: how long (s) the samples are looked for after the stop at
     most (``--audit-timeout``): a window whose samples would be visible later does not open; ``relative``: the
     fraction of the oldest pending sample's age a slow store's polls come apart (``RELATIVE_GAP``, coarser after the
@@ -263,6 +265,7 @@ class SamplingWindows:
     reserved: bool = False
     reserved_at: float | None = None
     precise_at: float = math.inf
+    precise_opened: bool = False
     continuous: bool = False
     opened_at: float = -math.inf
     spacing: float = 0.0
@@ -332,6 +335,7 @@ class SamplingWindows:
                 return
             if not probe.sampling:
                 probe.open_sampling()
+                self._precise_opens(now)
             self.state, self.closes_at, self.gap, self.tail = SAMPLING, math.inf, self.interval, math.inf
             return
         if self.state == IDLE:
@@ -404,11 +408,20 @@ class SamplingWindows:
             gap = self._affordable_gap(spendable, self.budget.accrual(now), funded, span)
             probe.holding = self.holds
             probe.open_sampling()
+            if not self.holds:
+                self._precise_opens(now)
             self.state, self.windows, self.closes_at = SAMPLING, self.windows + 1, now + self.sampling_for
             self.opened_at, self.spacing = now, span
             self.gap, self.tail = max(self.interval, gap), tail
             logger.debug("freshness window %d opens %.1f s into the test: %s, samples %.2f s, polls %.3f s apart",
                          self.windows, now - self.budget.started, self.pace, self.sampling_for, self.gap)  # fmt: skip
+
+    def _precise_opens(self, now: float) -> None:
+        """A window whose samples count opens ``now`` (or sampling all the time): for a store that keeps up, the
+        first is when ``precise_at`` says from then on, never a later forecast (the next window's: a 30 s run whose
+        window opened ~25 s in said 53 to 82 s)."""
+        if self.pace == FINE and not self.precise_opened:
+            self.precise_at, self.precise_opened = now - self.budget.started, True
 
     def _share_withholds(self, probe: FreshnessProbe) -> bool:
         """Whether the query share is what keeps the probe from sampling now (saving up for a window, or following
@@ -677,13 +690,18 @@ class SamplingWindows:
         counted only if no finer window counted any (``settle_held``). Returns whether one will open;
         ``precise_at``: when (s into the test) the share is expected to pay for one at the poll interval."""
         left = self.budget.ends() - now
-        self.precise_at = now - self.budget.started + self._precise_wait(spendable, accrual, sampling_for, span)
+        if not self.precise_opened:
+            wait = self._precise_wait(spendable, accrual, sampling_for, span, left)
+            if math.isinf(wait) and not math.isinf(left):  # none fits before the end: its last window that does
+                wait = max(left - span - END_MARGIN_SECONDS, 0.0)
+            self.precise_at = now - self.budget.started + wait
         funded = min(span, left) if self._accrues_after(left) else sampling_for
         gap = self._affordable_gap(spendable, accrual, funded, span)
         if gap <= self.interval * (1 + 1e-9):
             self.state, self.sampling_for, self.holds = WAITING, sampling_for, False
             self.opens_at = self._random_start(now, known, span)
-            self.precise_at = self.opens_at - self.budget.started
+            if not self.precise_opened:
+                self.precise_at = self.opens_at - self.budget.started
         elif self._last_chance(probe, left, span) and gap <= self._stated(probe):
             # The worker that learnt for the others holds it back when coarser than a fifth of the cycle: they saved
             # their share for a finer one (at 30 s its 0.29 s window counts beside theirs, a 12 s run's ~1 s does not)
@@ -715,12 +733,20 @@ class SamplingWindows:
         wait = self._precise_wait(spendable, accrual, sampling_for, span)
         return wait <= PRECISE_WAIT_SECONDS and wait + span <= left
 
-    def _precise_wait(self, spendable: int, accrual: float, sampling_for: float, span: float) -> float:
-        """How long (s) until what is saved and what accrues while it samples pay for a window polled every poll
-        interval over ``span`` s, at the call rate of now (infinite while nothing accrues)."""
+    def _precise_wait(self, spendable: int, accrual: float, sampling_for: float, span: float,
+                      left: float = math.inf) -> float:  # fmt: skip
+        """How long (s) until the share pays for a window polled every poll interval over ``span`` s, at the call
+        rate of now, as ``_fine_window`` decides it: what is saved and what accrues while it samples; for a store that
+        keeps up with the test's end known (``left`` s away, ``_accrues_after``), what accrues until the window ends
+        (a 2 s flush at 100 calls/s in 35 s: ~24 s, where counting its sampling alone said ~53 s). Infinite while
+        nothing accrues, or when no such window fits before the end."""
         if accrual <= 0:
             return math.inf
-        return max(span / self.interval + 1 - spendable - accrual * sampling_for, 0.0) / accrual
+        needed = span / self.interval + 1 - spendable
+        if not self._accrues_after(left):
+            return max(needed - accrual * sampling_for, 0.0) / accrual
+        wait = max(needed / accrual - span, 0.0)
+        return wait if wait + span <= left else math.inf
 
     @staticmethod
     def _last_chance(probe: FreshnessProbe, left: float, span: float) -> bool:
