@@ -162,7 +162,7 @@ def _knee(capacity: dict) -> Chart:
 
 
 def _freshness(figures: Figures) -> Chart | None:
-    """Visibility latency of the samples found in each interval: p50, p95 and max per RPC."""
+    """Visibility latency of the samples acknowledged in each second: p50, p95 and max per RPC."""
     fresh = figures.freshness
     if fresh is None or fresh.history is None or fresh.history.empty:
         return None
@@ -174,7 +174,7 @@ def _freshness(figures: Figures) -> Chart | None:
     ax.set_ylabel("visibility latency ms")
     ax.set_title("Freshness over time: acknowledgement to the first QueryLog that returns the log")
     ax.legend(loc="upper left", fontsize="small")
-    note = f"Each point: the samples found in that second. Error bound: {fresh.error_bound()}."
+    note = f"Each point: the samples acknowledged in that second. Error bound: {fresh.error_bound()}."
     return Chart("report_freshness.png", "Freshness over time", _png(figure), note)
 
 

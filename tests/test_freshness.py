@@ -164,8 +164,8 @@ def test_the_error_bound_is_the_largest_gap_between_the_last_look_without_a_samp
 def test_histograms_sent_by_workers_add_up_exactly_on_the_master():
     worker_a, worker_b, master = (FreshnessProbe(t, 20, 0.1) for t in ("a", "b", ""))
     for value in range(1, 500):
-        worker_a.record("WriteLog", value * 1.5)
-        worker_b.record("WriteLog", value * 3.0)
+        worker_a.record("WriteLog", value * 1.5, time.time())
+        worker_b.record("WriteLog", value * 3.0, time.time())
     expected = Latencies()
     expected.add(worker_a.histograms.combined())
     expected.add(worker_b.histograms.combined())
@@ -185,7 +185,7 @@ def test_the_part_of_the_run_the_figures_cover_spans_every_worker_s_counted_samp
     master.merge_report(worker_b.take_report(), "w2")
     master.merge_report(worker_a.take_report(), "w1")
     master.merge_report(FreshnessProbe("run", 20, 0.1, worker="w3").take_report(), "w3")  # found nothing yet
-    master.record("WriteLog", 900.0)
+    master.record("WriteLog", 900.0, time.time())
     data = figures(master, 20, "done", test_span=(1_000_000.0, 1_000_030.0))
     assert (data["acked_from_s"], data["acked_to_s"], data["test_s"]) == (2.0, 27.5, 30.0), data
 

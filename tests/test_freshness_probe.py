@@ -3,8 +3,11 @@ a freshness SLO's precision, which samples a capacity step counts as late, and t
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
+
+import pytest
 
 from grpc_user.calls import WRITE_LOG, write_request
 from grpc_user.locust.freshness.files import error_bound, figures
@@ -187,26 +190,74 @@ def test_a_capacity_step_s_p95_counts_only_the_samples_acknowledged_in_it_whenev
     assert master.histograms.combined().count == 4, "every found sample still counts in the run's figures"
 
 
-def test_each_second_s_samples_make_one_history_row_per_name_stamped_with_that_second(monkeypatch):
+def test_each_second_s_samples_make_one_history_row_per_name_stamped_with_that_second():
     """The new user's _freshness_history.csv had two rows for one second (the last interval, written at the end in
     the same second as the one before) and, from workers, a row only every 3 s (their report interval)."""
-    clock = [1000.2]
-    monkeypatch.setattr("grpc_user.locust.freshness.probe.time.time", lambda: clock[0])
     master, worker = FreshnessProbe("run", 20, 0.1), FreshnessProbe("run", 20, 0.1, worker="w1")
-    for second in (1000.2, 1001.5, 1002.7):  # the worker finds a sample in each of three seconds
-        clock[0] = second
-        worker.record("WriteLog", 100 * (second - 999))
+    for second in (1000.2, 1001.5, 1002.7):  # the worker finds samples acknowledged in each of three seconds
+        worker.record("WriteLog", 100 * (second - 999), second)
     master.merge_report(worker.take_report(), "w1")  # one report for the three seconds
     assert list(master.take_intervals(before=1002)) == [1000, 1001], "complete seconds only, each its own row"
-    clock[0] = 1002.9
-    worker.record("WriteLog", 50)  # 1002 is not written yet: its row takes this one too
+    worker.record("WriteLog", 50, 1002.9)  # 1002 is not written yet: its row takes this one too
     master.merge_report(worker.take_report(), "w1")
     rows = master.take_intervals()  # the end: everything left
     assert list(rows) == [1002] and rows[1002]["WriteLog"].count == 2
-    clock[0] = 1001.1  # a late report of a second already written goes into the next row, never a second row
-    worker.record("WriteLog", 70)
+    worker.record("WriteLog", 70, 1001.1)  # a late report of a second already written goes into the next row
     master.merge_report(worker.take_report(), "w1")
     assert list(master.take_intervals()) == [1003]
+
+
+def acknowledged(probe: FreshnessProbe, at: float) -> Sample:
+    """A sample tagged and acknowledged at ``at`` (monotonic s), its log's timestamp on the probe's wall clock."""
+    request = write_request("x")
+    request.log_entry.timestamp = dt.datetime.fromtimestamp(probe._wall_offset + at, dt.UTC).isoformat()
+    sample = probe.tag(WRITE_LOG, "WriteLog", request, at)
+    assert sample is not None
+    probe.untag(sample)
+    probe.acked(sample, at)
+    return sample
+
+
+def found_together(probe: FreshnessProbe, acked: list[float], found_at: float) -> list[Sample]:
+    """Samples acknowledged at ``acked`` (monotonic s) that one poll at ``found_at`` finds together."""
+    samples = [acknowledged(probe, at) for at in acked]
+    look = probe.look(found_at)
+    assert look is not None
+    logs = [pb.LogEntry(metadata={PROBE_KEY: "run", SAMPLE_KEY: str(sample.number)}) for sample in samples]
+    probe.observe(look, pb.QueryLogResponse(success=True, logs=logs).SerializeToString(), found_at)
+    return samples
+
+
+def test_the_history_is_keyed_by_the_second_of_acknowledgement_and_a_row_waits_for_its_pending_samples():
+    """Issue 25 (D4): the rows were grouped by the second a sample was found: the first flush of a 2 s window found
+    only the logs acknowledged just before it (p50 294 ms), the next one the rest (1,240 ms), and the chart climbed
+    from 500 to 2,000 ms for a store that keeps up. Now a row holds the samples acknowledged in its second, whenever
+    found, so it is written only once none of them is still looked for (a worker's, as it last reported)."""
+    probe = FreshnessProbe("run", 1000, 0.1)
+    probe._wall_offset = 1_000_000.0 - 10.0  # monotonic 10 s is epoch 1,000,000
+    found_together(probe, [10.2, 10.9], 12.1)  # two samples of the second 1,000,000, found at 12.1
+    assert probe.complete_before(1_000_002.5) == 1_000_002
+    later = acknowledged(probe, 11.5)  # pending, acknowledged in the second 1,000,001: that row waits for it
+    assert probe.complete_before(1_000_003.5) == 1_000_001 and list(probe.take_intervals(1_000_001)) == [1_000_000]
+    found_together(probe, [12.3], 13.4)  # found, with one of the second 1,000,002
+    look = probe.look(13.5)
+    assert look is not None
+    probe.observe(look, pb.QueryLogResponse(success=True, logs=[pb.LogEntry(metadata={
+        PROBE_KEY: "run", SAMPLE_KEY: str(later.number)})]).SerializeToString(), 13.5)  # fmt: skip
+    assert probe.complete_before(1_000_003.5) == 1_000_003
+    rows = probe.take_intervals(1_000_003)
+    assert {second: row["WriteLog"].count for second, row in rows.items()} == {1_000_001: 1, 1_000_002: 1}, rows
+    assert rows[1_000_001]["WriteLog"].value_at(50) == pytest.approx(2_000_000, rel=0.01)  # 13.5 - 11.5 s
+    # A worker reports the earliest acknowledgement it still looks for: the master's rows from it wait
+    worker = FreshnessProbe("run", 1000, 0.1, worker="w1")
+    worker._wall_offset = probe._wall_offset
+    waiting = acknowledged(worker, 14.2)
+    master = FreshnessProbe("run", 20, 0.1, share=lambda: 0.0)
+    master.merge_report(worker.take_report(), "w1")
+    assert master.complete_before(1_000_009.0) == 1_000_004
+    worker.pending.pop(waiting.key)
+    master.merge_report(worker.take_report(), "w1")
+    assert master.complete_before(1_000_009.0) == 1_000_009
 
 
 def held_probe(worker: str = "") -> tuple[FreshnessProbe, list[Sample]]:

@@ -511,7 +511,7 @@ def test_a_bound_wider_than_the_poll_interval_asked_names_the_query_share_and_wh
     """``--freshness-poll-interval 0.02`` at 100 calls/s and the default share: the line said "polls at least 20 ms
     apart" beside a bound of 377 ms and blamed the share for the number of samples only, never for the bound."""
     probe = FreshnessProbe(RUN_ID, 20, 0.02)
-    probe.record("WriteLog", 900.0)
+    probe.record("WriteLog", 900.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 111, 602.0, 0.377, True
     line = summary_line(figures(probe, 20))
     assert "late by at most 377 ms" in line and "sampled 111 of 602 asked: limited by --freshness-query-share" in line
@@ -545,7 +545,7 @@ def test_samples_held_back_are_named_in_the_console_line_the_report_and_reports_
     """Samples taken to learn the store's pace (or in a coarser window a finer one replaced) are never counted: the
     console line, the report's bound and ``reports --json`` say how many (``--json`` had no ``held_back``)."""
     probe = FreshnessProbe(RUN_ID, 20, 0.1)
-    probe.record("WriteLog", 900.0)
+    probe.record("WriteLog", 900.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 41, 600.0, 0.113, True
     probe.held_back = 4
     held = "(and 4 taken to learn the store's pace or in a coarser window, not counted)"
@@ -562,7 +562,7 @@ def test_the_report_and_reports_json_say_why_fewer_samples_were_counted_as_the_c
     console said so and why, the report said nothing (it followed ``sampling_limited`` only), and ``--json`` had no
     ``asked_unsampled``."""
     probe = FreshnessProbe(RUN_ID, 20, 0.1)
-    probe.record("WriteLog", 900.0)
+    probe.record("WriteLog", 900.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 85, 101.0, 0.113, False
     probe.asked_unsampled = 14
     data = figures(probe, 20)
@@ -574,7 +574,7 @@ def test_sampling_stopped_for_the_reserve_is_said_so_by_the_console_the_report_a
     """Issue 25: sampling at the whole rate stopped to keep the share's rest for the polls after the stop, and every
     output said 'limited by --freshness-query-share', as when the share paid for no sampling."""
     probe = FreshnessProbe(RUN_ID, 20, 0.1)
-    probe.record("WriteLog", 900.0)
+    probe.record("WriteLog", 900.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_reserved_at = 83, 100.0, 0.113, 4.98
     data = figures(probe, 20)
     clause = (
@@ -589,7 +589,7 @@ def test_a_coarse_window_s_figure_is_marked_so_by_the_console_the_report_and_rep
     """Issue 25: a test stopped before the share paid for a window at the poll interval counts the learning's flush
     cycle, polled up to 1.5 s apart: its figure (p50 2,419 ms against a truth of 1,000) read as the answer."""
     probe = FreshnessProbe(RUN_ID, 20, 0.1)
-    probe.record("WriteLog", 2419.0)
+    probe.record("WriteLog", 2419.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 40, 402.0, 1.501, True
     probe.held_released, probe.flush_cycle, probe.precise_window_at = True, 1.998, 30.34
     data = figures(probe, 20)
@@ -687,7 +687,7 @@ def test_figures_of_a_slow_store_that_end_well_before_the_test_say_which_part_th
     Now the console line, the report and ``reports --json`` say which part of the run the figures cover, and the gate
     is breached, saying why; figures that reach the run's last seconds, or a store learnt to keep up, say nothing."""
     probe = FreshnessProbe(RUN_ID, 20, 0.1)
-    probe.record("WriteLog", 19_694.0)
+    probe.record("WriteLog", 19_694.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap = 132, 132.0, 2.5
     probe.acked_first, probe.acked_last = 1_000_002.2, 1_000_014.0  # epoch s; the test ran 1,000,000 to 1,000,030
     data = figures(probe, 20, "done", test_span=(1_000_000.0, 1_000_030.0))
@@ -718,7 +718,7 @@ def test_figures_of_a_slow_store_that_start_well_after_the_test_did_say_so_and_f
     as an early end is, at the same threshold (beyond the probe's first 2 s, when it samples nothing by design), by
     the console line, the report, reports --json and the web UI's strip, and the gate is breached saying why."""
     probe = FreshnessProbe(RUN_ID, 20, 0.1)
-    probe.record("WriteLog", 9_270.0)
+    probe.record("WriteLog", 9_270.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap = 80, 80.0, 1.8
     probe.acked_first, probe.acked_last = 1_000_000.0 + acked_from, 1_000_000.0 + acked_to
     data = figures(probe, 20, "done", test_span=(1_000_000.0, 1_000_030.0))
@@ -748,7 +748,7 @@ def test_a_worker_lost_mid_run_is_named_with_the_samples_and_asked_it_takes_with
         probe.asked = probe._unreported_asked = 120.0
         for number in range(2):  # found 0.3 s after their acknowledgement
             probe.pending.pop((worker, number))
-            probe.record("WriteLog", 300.0)
+            probe.record("WriteLog", 300.0, time.time())
         master.merge_report(probe.take_report(), worker)
     master.max_poll_gap = 0.1
     master.finish()
@@ -778,8 +778,8 @@ def test_polls_well_beyond_the_poll_interval_say_why_without_an_slo(tmp_path, ca
     """--freshness-poll-interval 0.01 --freshness-query-share 100: bound 122 ms and no reason given (only a freshness
     SLO's line explained its gap). The reason measured is given in the console line and the report."""
     probe = FreshnessProbe(RUN_ID, 20, 0.01, query_share=100.0)
-    probe.record("WriteLog", 100.0)
-    probe.record("WriteLog", slowest_ms)
+    probe.record("WriteLog", 100.0, time.time())
+    probe.record("WriteLog", slowest_ms, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.queries = 2, 2.0, 0.122, 50
     probe.slowest_query, probe.poll_lateness = 0.021, lateness_s
     data = figures(probe, 20, "done")
@@ -788,7 +788,7 @@ def test_polls_well_beyond_the_poll_interval_say_why_without_an_slo(tmp_path, ca
 
 def test_polls_near_the_poll_interval_need_no_reason_and_an_unexplained_gap_gets_none():
     probe = FreshnessProbe(RUN_ID, 20, 0.1)
-    probe.record("WriteLog", 300.0)
+    probe.record("WriteLog", 300.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.queries = 1, 1.0, 0.15, 5
     assert "they came up to" not in summary_line(figures(probe, 20, "done")), "within twice the poll interval"
     probe.max_poll_gap, probe.poll_lateness = 0.9, 0.01  # neither a late start nor a slow sample explains 900 ms
@@ -801,7 +801,7 @@ def test_at_its_maximum_the_query_share_is_never_said_to_be_raised_what_limited_
     apart (...): raise it for a bound nearer 20 ms'. At the maximum the probe's queries are at most its calls: the
     call rate limited it, and every output says so and what to raise instead; no output says to raise the share."""
     probe = FreshnessProbe(RUN_ID, 20, 0.02, query_share=100.0)
-    probe.record("WriteLog", 1_034.0)
+    probe.record("WriteLog", 1_034.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap, probe.sampling_limited = 9, 209.0, 0.112, True
     data = figures(probe, 20, "done")
     limited = ("limited by the call rate: at --freshness-query-share 100%, its maximum, the probe's queries are at "

@@ -436,7 +436,7 @@ def test_sampling_at_the_whole_rate_on_a_store_slower_than_the_load_keeps_what_i
 
 def test_the_summary_says_how_many_samples_were_taken_of_those_asked_and_why_fewer():
     probe = FreshnessProbe("run", 20, 0.1)
-    probe.record("WriteLog", 900.0)
+    probe.record("WriteLog", 900.0, time.time())
     probe.samples["WriteLog"], probe.asked, probe.max_poll_gap = 84, 84.4, 0.1
     assert "; sampled" not in summary_line(figures(probe, 20))
     # Issue 25: fewer taken than asked is said whatever the cause (a store-rate 300 run took 85 of 101, silently)
@@ -544,6 +544,38 @@ def test_with_a_known_end_the_forecast_counts_what_accrues_until_it_and_then_say
         said = master.precise_window_at
         assert math.isinf(said) or abs(said - first) <= margin, (now, said, first)
     assert master.precise_window_at == pytest.approx(first, abs=0.02), (master.precise_window_at, first)
+
+
+def history_rows(run: Simulated) -> list[tuple[int, int, float]]:
+    """The run's history rows: (second into the test, samples, p50 s)."""
+    rows = run.probe.take_intervals()
+    return [(second - int(WALL), row["WriteLog"].count, row["WriteLog"].value_at(50) / 1e6)
+            for second, row in rows.items()]  # fmt: skip
+
+
+def test_the_history_over_time_is_the_visibility_of_the_logs_acknowledged_in_each_second(monkeypatch):
+    """Issue 25 (D4): rows keyed by the second a sample was found (the epoch clock here follows the simulated one).
+    A 2 s flush in 30 s: each window's first flush found only the logs acknowledged just before it, p50 250 to 930
+    ms, the next the rest, 1,268 to 1,885 ms, one row per flush, the last after the window's acknowledgements; at
+    --store-rate 60 of 100 calls/s the rows ran to 50 s into a 30 s test, each p50 that of logs acknowledged
+    ~20 s before (20,758 ms at 50 s, where the backlog's truth is ~33 s). Now each row is the second its samples were
+    acknowledged in, within the test, and a backlog's row is its truth: 0.67 s per second of acknowledgement."""
+    clock = [0.0]
+    monkeypatch.setattr("grpc_user.locust.freshness.probe.time.time", lambda: WALL + clock[0])
+    watch = lambda now, windows: clock.__setitem__(0, now)  # noqa: E731
+    for seed in range(3):
+        timer = flush_timer(2.0, phase=random.Random(100 + seed).uniform(0, 2), seed=seed)
+        run = simulate(timer, 30, seed=seed, watch=watch)
+        rows = history_rows(run)
+        acked = range(int(min(run.acked)), int(max(run.acked)) + 1)
+        assert [second for second, _, _ in rows] == list(acked), (seed, rows, min(run.acked), max(run.acked))
+        assert sum(count for _, count, _ in rows) == len(run.found) and all(p50 <= 2.15 for _, _, p50 in rows), rows
+    run = simulate(slow_store(60), seconds=30, after_stop=30, watch=watch)
+    rows = history_rows(run)
+    assert len(rows) >= 6 and rows[-1][0] < 30 and rows[-1][2] >= rows[0][2] + 10, rows
+    for second, _, p50 in rows:  # a log acknowledged at t is stored at t x 100 / 60: visible 0.67 t later
+        truth = (second + 0.5) * (100 / 60 - 1)
+        assert abs(p50 - truth) <= 0.1 * truth + 0.5, (second, p50, truth, rows)
 
 
 def test_the_web_ui_s_strip_says_when_the_first_figure_is_expected_while_none_is_counted():

@@ -251,13 +251,14 @@ class ArrivalsHistory(_History):
 
 
 class FreshnessHistory(_History):
-    """``<prefix>_freshness_history.csv``: the sampled logs found visible in each interval, per request name."""
+    """``<prefix>_freshness_history.csv``: the sampled logs found visible, per second of their acknowledgement and
+    request name."""
 
     def __init__(self, prefix: str) -> None:
         super().__init__(FRESHNESS_HISTORY, prefix)
 
     def append(self, second: int, rows: Mapping[str, Mapping[str, Any]]) -> None:
-        """One row per name stamped ``second`` (epoch s: the samples found in it), from its ``visible`` count and
+        """One row per name stamped ``second`` (epoch s: the samples acknowledged in it), from its ``visible`` count and
         ``p50``, ``p95``, ``p99``, ``max`` in ms."""
         self._append((second, name, row["visible"], row["p50"], row["p95"], row["p99"], row["max"])
                      for name, row in rows.items())  # fmt: skip

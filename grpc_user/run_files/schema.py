@@ -210,7 +210,9 @@ FRESHNESS_HISTORY = CsvFile(
     ("Timestamp", "Name", "Visible", "50%", "95%", "99%", "Max (ms)"),
     numbers=("Timestamp", "Visible", "50%", "95%", "99%", "Max (ms)"),
 )
-"""The sampled logs found visible in each interval, per request name."""
+"""The sampled logs found visible, per second of their acknowledgement (``Timestamp``: that epoch second, not the
+one they were found in; runs before 2026-12-01 were keyed by the second found) and request name: the visibility of
+the logs acknowledged then."""
 PEERS = CsvFile("peers", "_peers.csv", ("Peer", "Requests"), numbers=("Requests",), text=frozenset({"Peer"}))
 """Calls per server address, most first (a listed server that no call reached: 0)."""
 PEERS_HISTORY = CsvFile(

@@ -1,7 +1,7 @@
 """The freshness figures, the lines that tell them, and what the run files hold of them.
 
 ``figures`` is what ``grpc_user.run_files`` writes to ``<prefix>_freshness.csv`` and ``<prefix>_freshness.json``;
-``latency_figures`` of each interval's samples go to ``<prefix>_freshness_history.csv``.
+``latency_figures`` of the samples acknowledged in each second go to ``<prefix>_freshness_history.csv``.
 """
 
 from __future__ import annotations

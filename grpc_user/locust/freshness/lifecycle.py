@@ -52,9 +52,14 @@ def start_probe(environment: Any, run: Any, prefix: str, total_users: Any) -> No
     if settings.capacity is not None:  # a sample pending longer than the freshness SLO makes its step late
         probe.late_after = settings.capacity.slo_visibility_p95_ms / 1000
     history = FreshnessHistory(prefix) if prefix and not isinstance(runner, WorkerRunner) else None
-    # A second's row is written once complete: here when it is over, on a master once its workers have reported it.
+    # A second's row (of the samples acknowledged in it) is written once complete: when it is over and none of its
+    # samples is still looked for, on a master once its workers have reported it.
     lag = WORKER_REPORT_INTERVAL + 2 if isinstance(runner, MasterRunner) else 0
-    on_interval = (lambda: _append_interval(history, probe, int(time.time() - lag))) if history is not None else None
+    on_interval = (
+        (lambda: _append_interval(history, probe, probe.complete_before(time.time() - lag)))
+        if history is not None
+        else None
+    )
     probe.history = history
     # The test's end as the master (or this single process) knows it, a worker from the master's options: -t, a web
     # UI form's run time, or a new one a /swarm sets while it runs.
@@ -139,8 +144,8 @@ def phases_ran(run: Any) -> dict[int, int]:
 
 
 def _append_interval(history: FreshnessHistory, probe: FreshnessProbe, before: float = float("inf")) -> None:
-    """The samples found visible in each second before ``before`` (epoch s) not written yet: a row per second and
-    name."""
+    """The samples acknowledged in each second before ``before`` (epoch s) and found visible, not written yet: a row
+    per second and name."""
     for second, found in probe.take_intervals(before).items():
         history.append(second, {name: latency_figures(latencies) for name, latencies in found.items()})
 

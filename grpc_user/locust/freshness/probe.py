@@ -143,8 +143,9 @@ class FreshnessProbe:
     are a coarse window's, the store-learning's flush cycle's). ``flush_cycle``: the store's flush cycle as learnt
     (s, 0 before or when it is slower than the load); ``precise_window_at``: when (s into the test) the first
     window of a store that keeps up opened, or before it did, when the share was last expected to pay for one at the
-    poll interval (``SamplingWindows.precise_at``; infinite while not known; on a master the earliest of its
-    workers' latest, ``remote_precise_at``).
+    poll interval (``SamplingWindows.precise_at``; infinite while not known; on a master the earliest of its workers'
+    latest, ``remote_precise_at``); ``remote_unsettled``: on a master, each worker's ``unsettled_from`` as last
+    reported (the history's rows wait for it).
     ``longest_found``: the longest visibility found (s), of the sample acknowledged at ``longest_found_at``
     (monotonic s); ``latest_found``: the visibility (s) of the latest acknowledged sample found, at
     ``latest_found_at`` (a backlog's growth); ``acked_first``, ``acked_last``: the acknowledgements (epoch s) of
@@ -216,6 +217,7 @@ class FreshnessProbe:
     flush_cycle: float = 0.0
     precise_window_at: float = math.inf
     remote_precise_at: dict[str, float] = field(default_factory=dict)
+    remote_unsettled: dict[str, float] = field(default_factory=dict)
     unacknowledged: int = 0
     failing_since: float | None = None
     failing_status: str = ""
@@ -500,7 +502,7 @@ class FreshnessProbe:
         self.acked_first, self.acked_last = min(self.acked_first, acked), max(self.acked_last, acked)
         if sample.acked_at >= self.latest_found_at:
             self.latest_found, self.latest_found_at = latency, sample.acked_at
-        self.record(sample.name, latency * 1000, sample.phase)
+        self.record(sample.name, latency * 1000, acked, sample.phase)
         self._for_window(sample.acked_at, latency)
 
     # Held-back samples: a coarse window's, counted only when no finer window measured anything.
@@ -558,10 +560,13 @@ class FreshnessProbe:
         if fatal:
             self.close()
 
-    def record(self, name: str, latency_ms: float, phase: str = "") -> None:
-        """One visibility latency of request ``name`` (of a log sent in ``--action`` phase ``phase``, if any)."""
+    def record(self, name: str, latency_ms: float, acked: float, phase: str = "") -> None:
+        """One visibility latency of request ``name``, of a log acknowledged at ``acked`` (epoch s: the history's row
+        is that second's, so that a store that keeps up draws a flat line, not the rise from the first flush of a
+        window, finding only the logs acknowledged just before it, to the next) and sent in ``--action`` phase
+        ``phase``, if any."""
         micros = max(int(round(latency_ms * 1000)), 0)
-        second = int(time.time())
+        second = int(acked)
         self.histograms.record(name, OK, micros)
         for by_second in (self._interval, self._unreported):
             by_second.setdefault(second, LatencyHistograms()).record(name, OK, micros)
@@ -667,6 +672,7 @@ class FreshnessProbe:
             self.held_longest = max(self.held_longest, latency)
         self.remote_pending.pop(worker, None)
         self.remote_late.pop(worker, None)
+        self.remote_unsettled.pop(worker, None)
 
     def _late_by_second(self) -> dict[int, int]:
         if self.late_after <= 0:
@@ -702,6 +708,7 @@ class FreshnessProbe:
             "held_released": self.held_released,
             "flush_cycle": self.flush_cycle,
             "precise_window_at": None if math.isinf(self.precise_window_at) else self.precise_window_at,
+            "unsettled_from": None if math.isinf(unsettled := self.unsettled_from()) else unsettled,
             "unacknowledged": self._unreported_unacknowledged,
             "failing_since": self.failing_since,
             "last_acked": self.last_acked,
@@ -750,6 +757,8 @@ class FreshnessProbe:
         self.flush_cycle = max(self.flush_cycle, report.get("flush_cycle", 0.0))
         at = report.get("precise_window_at")
         self.remote_precise_at[worker] = math.inf if at is None else at
+        unsettled = report.get("unsettled_from")
+        self.remote_unsettled[worker] = math.inf if unsettled is None else unsettled
         self.precise_window_at = min(self.remote_precise_at.values())
         self.sampling_limited = self.sampling_limited or bool(report.get("sampling_limited"))
         self.unacknowledged += report.get("unacknowledged", 0)
@@ -784,10 +793,22 @@ class FreshnessProbe:
         self._interval.clear()
         self.samples.clear()
 
+    def unsettled_from(self) -> float:
+        """When (epoch s) the earliest sample every poll still looks for here was acknowledged (infinite when none
+        is): the history's rows from its second on may still get samples. An overdue one (a late log, or one never
+        stored) holds no row back; found, it goes into the next row taken."""
+        oldest = self.pending.oldest_current()
+        return math.inf if oldest is None else oldest.acked_at + self._wall_offset
+
+    def complete_before(self, now: float) -> int:
+        """The epoch second before which every second's history row is complete at ``now`` (epoch s; on a master a
+        report interval ago): none of its samples is still looked for here or, as last reported, at a worker."""
+        return math.floor(min(now, self.unsettled_from(), *self.remote_unsettled.values()))
+
     def take_intervals(self, before: float = float("inf")) -> dict[int, dict[str, Latencies]]:
-        """The samples found in each epoch second before ``before`` (all: every second), per name, taken once
-        each (a history row per second and name). A master's rows wait for its workers' reports (``before``: a
-        report interval ago); a worker's sample found in a second already taken goes into the next one taken."""
+        """The samples acknowledged in each epoch second before ``before`` (all: every second; ``complete_before``
+        while the test runs) and found, per name, taken once each (a history row per second and name). A sample
+        found for a second already taken (a worker's late report, an overdue sample) goes into the next one taken."""
         taken = {}
         for second in sorted(second for second in self._interval if second < before):
             found = self._interval.pop(second)
