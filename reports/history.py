@@ -21,11 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from grpc_user.run_files.schema import STATS
-from reports.charts import Chart
+from reports.charts import Chart, new_figure
 from reports.compare import HDR_FLOOR_MS, LATENCIES, METRICS, TOLERANCE
 from reports.document import Document, Section, Table, ms
 from reports.figures import HDR, compute, describe_rate
@@ -210,8 +207,7 @@ def _worse(row: HistoryRow, before: list[HistoryRow], tolerance_pct: float) -> l
 
 
 def _chart(workload: str, rows: list[HistoryRow]) -> bytes:
-    figure = Figure(figsize=(8.0, 4.5), dpi=90)
-    FigureCanvasAgg(figure)
+    figure = new_figure(8.0, 4.5)
     throughput, latency = figure.subplots(2, 1, sharex=True)
     positions = range(len(rows))
     if any(row.kind == CAPACITY for row in rows):

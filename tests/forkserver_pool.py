@@ -24,7 +24,8 @@ from pathlib import Path
 
 FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
 # The modules the tests run as ``python -m`` through tests/forked.py, and what each one's fork server preloads: for
-# Locust, the libraries the suite's plugin imports too (0.05 of the 0.41 CPU-s a 1 s run took), not the plugin.
+# Locust, the libraries the suite's plugin imports too (0.05 of the 0.41 CPU-s a 1 s run took), not the plugin; for
+# the reports, matplotlib too, which they import only when they draw a chart (reports/charts.py's new_figure).
 FORKSERVERS = {
     "locust": (
         "locust.main",
@@ -35,7 +36,7 @@ FORKSERVERS = {
         "prometheus_client",
         "tqdm",
     ),
-    "reports": ("reports.cli",),
+    "reports": ("reports.cli", "matplotlib.figure", "matplotlib.backends.backend_agg"),
     "reference_server": ("grpc", "reference_server.server", "reference_server.settings"),
 }
 POOL_VARIABLE = "FORKSERVER_POOL"
