@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,6 +163,17 @@ def shared_by_workers(tmp_path_factory: pytest.TempPathFactory, worker_id: str, 
             make(folder)
             done.touch()
     return folder
+
+
+def shared_answer(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, make: Callable[[], Any]) -> Any:
+    """What ``make()`` returns (JSON: dicts, lists, text, numbers), made once per pytest session for every xdist worker
+    (``shared_by_workers``). For a module-scoped fixture that measures or runs something: the tests of a module are
+    dealt over the test processes (conftest.py), so a module fixture of its own ran once in each of them."""
+
+    def store(folder: Path) -> None:
+        (folder / "answer.json").write_text(json.dumps(make()))
+
+    return json.loads((shared_by_workers(tmp_path_factory, worker_id, name, store) / "answer.json").read_text())
 
 
 def shared_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str,

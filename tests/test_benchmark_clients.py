@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from locust_runs import ROOT, python_m
+from locust_runs import ROOT, python_m, shared_answer
 
 from benchmarks import connections, cpu_per_call
 from benchmarks.__main__ import SECTIONS
@@ -93,13 +93,18 @@ print(json.dumps(answers))
 """
 
 
-@pytest.fixture(scope="module")
-def command_lines() -> dict[str, list]:
-    """``python -m <benchmark> --help`` and ``--bogus`` of every benchmark: [exit code, stdout, stderr] by command."""
+def _command_lines() -> dict[str, list]:
     done = subprocess.run([sys.executable, "-c", COMMAND_LINES, *BENCHMARKS], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def command_lines(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, list]:
+    """``python -m <benchmark> --help`` and ``--bogus`` of every benchmark: [exit code, stdout, stderr] by command,
+    asked once per session for every test process (2.5 CPU-s each time)."""
+    return shared_answer(tmp_path_factory, worker_id, "benchmark-command-lines", _command_lines)
 
 
 @pytest.mark.parametrize("section", BENCHMARKS)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from locust_runs import shared_answer
 
 from reference_server.process import start_server_process
 
@@ -17,14 +18,19 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def probe() -> dict:
-    """Measurements of tests/bridge_probe.py against a server answering every call after 200 ms."""
+def _probe() -> dict:
     with start_server_process("--latency-ms", "200") as server:
         done = subprocess.run([sys.executable, "tests/bridge_probe.py", server.target], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict:
+    """Measurements of tests/bridge_probe.py against a server answering every call after 200 ms, made once per
+    session for every test process."""
+    return shared_answer(tmp_path_factory, worker_id, "bridge-probe", _probe)
 
 
 def test_calls_block_only_their_own_greenlet(probe):

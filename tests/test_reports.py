@@ -45,11 +45,14 @@ def real_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real_report(real_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The report of the real run, written in-process into its own folder."""
-    out = tmp_path_factory.mktemp("real-report")
-    assert report(real_run, "--out", str(out)) == 0
-    return out
+def real_report(real_run: Path, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The report of the real run, charts and all, written in-process into its own folder once per session for every
+    test process (1.3 CPU-s each time); tests read it, never change it."""
+
+    def write(out: Path) -> None:
+        assert report(real_run, "--out", str(out)) == 0
+
+    return shared_by_workers(tmp_path_factory, worker_id, "real-report", write)
 
 
 def report(*args: object) -> int:
