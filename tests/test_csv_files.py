@@ -1,6 +1,6 @@
 """The --csv files of a process that quits before any test: Locust's own, written by this process, go; an earlier
 run's stay (a Ctrl-C while Locust starts: its handler knows only the command line). A process that quits after a test
-lets Locust's writer pass once more, and no longer."""
+writes the final figures into Locust's files at once."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import time
 
 import gevent
 from locust.env import Environment
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
+from locust.stats import CSV_STATS_INTERVAL_SEC, PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from grpc_user.locust.run.csv_files import LOCUST_CSV_FILES, csv_prefix_of_command_line, remove_locust_csv_files
-from grpc_user.locust.run.csv_writer_passes import count_csv_writer_passes, wait_for_a_csv_writer_pass
+from grpc_user.locust.run.csv_writer_passes import count_csv_writer_passes, write_final_figures
 
 
 def test_the_prefix_comes_from_the_command_line_or_locusts_variable(monkeypatch):
@@ -37,27 +37,66 @@ def test_only_locusts_own_files_written_since_the_start_are_removed(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["x_logs.csv", "x_stats.csv"]
 
 
-def test_a_quitting_process_waits_for_the_next_pass_of_locusts_csv_writer_and_its_files_hold_what_came_before(tmp_path):
-    """Locust's own writer on a real ``Environment``, its passes counted: the wait ends at the first pass after it,
-    a call logged just before it is in the files, and one more history row was written (Locust's pinned private
-    ``StatsCSVFileWriter._stats_history_data_rows``: without it the wait would be an uncounted sleep, False)."""
+def _history_totals(prefix) -> list[tuple[str, str]]:
+    with open(f"{prefix}_stats_history.csv", newline="") as history:
+        return [(row["Timestamp"], row["Total Request Count"]) for row in csv.DictReader(history)
+                if row["Name"] == "Aggregated"]  # fmt: skip
+
+
+def test_a_quitting_process_writes_the_final_figures_at_once_and_its_files_hold_what_came_before(tmp_path):
+    """Locust's own writer on a real ``Environment``, its passes watched (Locust's pinned private
+    ``StatsCSVFileWriter._stats_history_data_rows``): a call logged after the writer's last pass is in every file when
+    ``write_final_figures`` returns, without waiting for the next pass (it waited 0 to 1 s for it, the rest of the
+    interval: 0.9 s here), and one history row stands per second, the last one holding the final figures."""
     environment = Environment()
     environment.create_local_runner()
     assert count_csv_writer_passes(environment)
-    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(tmp_path / "run"), full_history=True)
+    prefix = tmp_path / "run"
+    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(prefix), full_history=True)
     writing = gevent.spawn(writer.stats_writer)
     try:
-        gevent.sleep(0.1)  # the first pass, at once
+        gevent.sleep(0.1)  # the first pass, at once; the next one at 1 s
+        first = _history_totals(prefix)
         environment.stats.log_request("grpc", "WriteLog", 5, 10)
-        assert wait_for_a_csv_writer_pass(environment)
+        environment.stats.log_error("grpc", "WriteLog", "UNAVAILABLE")
+        started = time.monotonic()
+        assert write_final_figures(environment)
+        elapsed = time.monotonic() - started
+        finals = _history_totals(prefix)
     finally:
         writing.kill()
         writer.close_files()
+    # Waiting for the writer took the rest of its interval, 0.9 s; writing four small files takes milliseconds.
+    assert elapsed < CSV_STATS_INTERVAL_SEC / 3, f"{elapsed:.2f} s: it waited for the writer's next pass"
     with open(tmp_path / "run_stats.csv", newline="") as stats:
         assert {row["Name"]: row["Request Count"] for row in csv.DictReader(stats)} == {
             "WriteLog": "1",
             "Aggregated": "1",
         }
-    with open(tmp_path / "run_stats_history.csv", newline="") as history:
-        totals = [row["Total Request Count"] for row in csv.DictReader(history) if row["Name"] == "Aggregated"]
-    assert totals == ["0", "1"], totals
+    with open(tmp_path / "run_failures.csv", newline="") as failures:
+        assert [(row["Name"], row["Occurrences"]) for row in csv.DictReader(failures)] == [("WriteLog", "1")]
+    assert first == [(first[0][0], "0")], first
+    if finals[0][0] == first[0][0] and len(finals) == 1:  # the same second: the last pass's row, final figures
+        assert finals == [(first[0][0], "1")], finals
+    else:
+        assert finals == [first[0], (finals[1][0], "1")] and int(finals[1][0]) > int(first[0][0]), finals
+
+
+def test_a_final_write_in_a_later_second_appends_a_history_row(tmp_path):
+    """The history keeps its one row per second: a final write in the second after the last pass adds a row."""
+    environment = Environment()
+    environment.create_local_runner()
+    assert count_csv_writer_passes(environment)
+    prefix = tmp_path / "run"
+    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(prefix))
+    writing = gevent.spawn(writer.stats_writer)
+    try:
+        gevent.sleep(0.1)
+        writing.kill()  # no more passes: the final write alone follows
+        environment.stats.log_request("grpc", "WriteLog", 5, 10)
+        gevent.sleep(1.05 - time.time() % 1)  # into the next second
+        assert write_final_figures(environment)
+    finally:
+        writer.close_files()
+    totals = _history_totals(prefix)
+    assert [total for _, total in totals] == ["0", "1"] and int(totals[1][0]) > int(totals[0][0]), totals

@@ -52,7 +52,7 @@ from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.preflight import target_problem, unused_run_id, wait_for_preflight
 from grpc_user.locust.run.csv_files import csv_prefix, remove_csv_files_of_no_test
-from grpc_user.locust.run.csv_writer_passes import count_csv_writer_passes, wait_for_a_csv_writer_pass
+from grpc_user.locust.run.csv_writer_passes import count_csv_writer_passes, write_final_figures
 from grpc_user.locust.run.exit_codes import BAD_OPTION, FAILED
 from grpc_user.locust.run.known_end import run_time_seconds, set_test_end
 from grpc_user.locust.run.state import SuiteRun, suite_run
@@ -331,9 +331,9 @@ def on_quitting(environment: Any, **_: Any) -> None:
     print_logs_summary(environment, run)
     fail_on_dropped_arrivals(environment, run)
     if csv_prefix(environment):
-        # Locust rewrites its --csv files once per interval and not after the stop: let it write
-        # once more, so the files it closes hold the final figures, not those of a second earlier.
-        wait_for_a_csv_writer_pass(environment)
+        # Locust rewrites its --csv files once per interval and not after the stop: write them once more now, so
+        # the files it closes hold the final figures, not those of a second earlier.
+        write_final_figures(environment)
 
 
 def _write_history(environment: Any, run: SuiteRun) -> None:

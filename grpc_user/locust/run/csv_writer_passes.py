@@ -1,63 +1,97 @@
-"""The passes of Locust's ``--csv`` writer, so that a quitting process waits for one after its stop, not a whole
-interval.
+"""The final figures in Locust's ``--csv`` files when a process quits, written at once rather than at the writer's
+next pass.
 
 Locust's ``StatsCSVFileWriter.stats_writer`` rewrites its ``--csv`` files and appends a history row once per
-``CSV_STATS_INTERVAL_SEC`` (1 s), and not after the stop: a process that quits must let it pass once more, so the
-files it closes hold the final figures. Each pass calls the writer's ``_stats_history_data_rows`` once, without
-yielding to another greenlet; that call, counted here, says a pass ran. A quitting process then waits 0 to 1 s (the
-next pass), where it slept a whole interval and a margin (1.2 s) before: on average 0.7 s sooner, 0.2 s for a run
-ended by ``-t`` (its timer and the writer's passes start together, so a pass comes just before the stop).
+``CSV_STATS_INTERVAL_SEC`` (1 s), and not after the stop: the files a quitting process closes would hold the figures
+of up to a second before it. Each pass calls the writer's ``_stats_history_data_rows`` once, without yielding to
+another greenlet; wrapped here, that call tells which writer writes an environment's files, and where and when its
+last history rows went. A quitting process then makes that pass itself (``write_final_figures``): the figures of now,
+a history row for now (in place of the last pass's rows when they are of the same second, the history's resolution),
+at once. It waited for the writer's next pass before: 0 to 1 s after the audit, 0.7 s in a 2 s run ended by ``-t``.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
-import gevent.event
+import gevent
 from locust.stats import CSV_STATS_INTERVAL_SEC, StatsCSVFileWriter
 
-# Without counted passes (a Locust whose writer has no _stats_history_data_rows), the wait is the interval and a
-# margin, as before; with them it ends at the pass, and a busy process's late pass is waited for up to two intervals.
+# Without the method (a Locust whose writer has no _stats_history_data_rows), a quitting process sleeps the interval and
+# a margin, so that the writer passes once more.
 UNCOUNTED_WAIT_SECONDS = CSV_STATS_INTERVAL_SEC + 0.2
-PASS_TIMEOUT_SECONDS = 2 * CSV_STATS_INTERVAL_SEC + 0.2
-# Per environment: set by each pass of its --csv writer.
-_PASSES: weakref.WeakKeyDictionary[Any, gevent.event.Event] = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _LastPass:
+    """An environment's ``--csv`` writer, and its last pass: the time it wrote and its history file's length before."""
+
+    writer: StatsCSVFileWriter
+    now: float
+    history_start: int
+
+
+# Per environment watched (count_csv_writer_passes): its writer's last pass, None before the first.
+_PASSES: weakref.WeakKeyDictionary[Any, _LastPass | None] = weakref.WeakKeyDictionary()
 
 
 def _counted(write_history_rows: Any) -> Any:
     @functools.wraps(write_history_rows)
-    def counted(writer: StatsCSVFileWriter, *args: Any, **kwargs: Any) -> None:
-        write_history_rows(writer, *args, **kwargs)
-        if (passed := _PASSES.get(writer.environment)) is not None:
-            passed.set()
+    def counted(writer: StatsCSVFileWriter, csv_writer: Any, now: float) -> None:
+        watched = writer.environment in _PASSES
+        start = writer.stats_history_csv_filehandle.tell() if watched else 0
+        write_history_rows(writer, csv_writer, now)
+        if watched:
+            _PASSES[writer.environment] = _LastPass(writer, now, start)
 
     counted.counts_passes = True  # type: ignore[attr-defined]
     return counted
 
 
 def count_csv_writer_passes(environment: Any) -> bool:
-    """Count the passes of the ``--csv`` writer of ``environment`` from now on (Locust's ``main`` keeps its writer to
-    itself: ``StatsCSVFileWriter._stats_history_data_rows`` is wrapped, once per process). False, counting nothing,
+    """Watch the passes of the ``--csv`` writer of ``environment`` from now on (Locust's ``main`` keeps its writer to
+    itself: ``StatsCSVFileWriter._stats_history_data_rows`` is wrapped, once per process). False, watching nothing,
     where the pinned Locust's writer has no such method."""
     write_history_rows = getattr(StatsCSVFileWriter, "_stats_history_data_rows", None)
     if write_history_rows is None:
         return False
     if not getattr(write_history_rows, "counts_passes", False):
         StatsCSVFileWriter._stats_history_data_rows = _counted(write_history_rows)  # type: ignore[method-assign]
-    _PASSES.setdefault(environment, gevent.event.Event())
+    _PASSES.setdefault(environment, None)
     return True
 
 
-def wait_for_a_csv_writer_pass(environment: Any) -> bool:
-    """Return once the ``--csv`` writer of ``environment`` has made a whole pass that started after this call (its
-    files then hold the figures of now): True; False after ``PASS_TIMEOUT_SECONDS`` (s) without one, or after
-    ``UNCOUNTED_WAIT_SECONDS`` where passes are not counted."""
-    passed = _PASSES.get(environment)
-    if passed is None:
+def _rewrite(handle: Any, write: Any, csv_writer: Any) -> None:
+    handle.seek(0)
+    write(csv_writer)
+    handle.truncate()
+    handle.flush()
+
+
+def write_final_figures(environment: Any) -> bool:
+    """Write the figures of now into the ``--csv`` files of ``environment`` as its writer's next pass would, at once:
+    ``_stats.csv``, ``_failures.csv`` and ``_exceptions.csv`` rewritten, a history row (or one per name with
+    ``--csv-full-history``) stamped now, in place of the last pass's when they are of the same second. True; False
+    when the writer has made no pass to learn it from (nothing is written), or after ``UNCOUNTED_WAIT_SECONDS`` (s)
+    of sleep, for its next pass, where passes are not watched."""
+    if environment not in _PASSES:
         gevent.sleep(UNCOUNTED_WAIT_SECONDS)
         return False
-    passed.clear()
-    # set() in the pass wakes this greenlet only when the writer yields: at the end of the pass (its gevent.sleep)
-    return passed.wait(PASS_TIMEOUT_SECONDS)
+    last = _PASSES[environment]
+    if last is None:
+        return False
+    writer, now = last.writer, time.time()
+    _rewrite(writer.requests_csv_filehandle, writer.requests_csv, writer.requests_csv_writer)
+    _rewrite(writer.failures_csv_filehandle, writer.failures_csv, writer.failures_csv_writer)
+    _rewrite(writer.exceptions_csv_filehandle, writer.exceptions_csv, writer.exceptions_csv_writer)
+    history = writer.stats_history_csv_filehandle
+    if int(now) == int(last.now):
+        history.seek(last.history_start)
+        history.truncate()
+    StatsCSVFileWriter._stats_history_data_rows(writer, writer.stats_history_csv_writer, now)
+    history.flush()
+    return True
