@@ -48,7 +48,12 @@ from grpc_user.locust.lifecycle.stop_once import (
     test_stop_pending,
     wait_for_users,
 )
-from grpc_user.locust.lifecycle.stop_signals import enter_shutdown, install_stop_signals, reset_audit_interrupt
+from grpc_user.locust.lifecycle.stop_signals import (
+    enter_shutdown,
+    ignore_sigint_from_now,
+    install_stop_signals,
+    reset_audit_interrupt,
+)
 from grpc_user.locust.open_model.clock import ArrivalClock, LiveRate
 from grpc_user.locust.preflight import target_problem, unused_run_id, wait_for_preflight
 from grpc_user.locust.run.csv_files import csv_prefix, remove_csv_files_of_no_test
@@ -334,6 +339,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
         # Locust rewrites its --csv files once per interval and not after the stop: write them once more now, so
         # the files it closes hold the final figures, not those of a second earlier.
         write_final_figures(environment)
+    ignore_sigint_from_now()
 
 
 def _write_history(environment: Any, run: SuiteRun) -> None:

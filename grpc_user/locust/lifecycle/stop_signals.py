@@ -143,6 +143,15 @@ def repeated_stop_signal(environment: Any, run: SuiteRun, name: str) -> None:
                    run.settings.grpc_timeout)  # fmt: skip
 
 
+def ignore_sigint_from_now() -> None:
+    """At the end of ``quitting``, the test's stop, audit, summary and files done: a Ctrl-C from now on is ignored, as
+    ``repeated_stop_signal`` ignores one with no test under way. Locust's last steps (its tables printed, its files
+    closed, the exit) dispatch no signal through gevent: a Ctrl-C there ended the process by SIGINT (exit -2, 130 in a
+    shell) instead of its exit code. The quit waited a second for Locust's --csv writer before, where a repeat was
+    dispatched; it writes the files at once now (``write_final_figures``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def enter_shutdown(environment: Any, run: SuiteRun) -> bool:
     """At the start of ``quitting``: True for the process's one shutdown. A second one (Locust runs its shutdown for
     each SIGTERM) counts as a repeated SIGTERM, then waits here, printing nothing, until the first ends the
