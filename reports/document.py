@@ -463,6 +463,7 @@ def _freshness(figures: Figures) -> Section | None:
         named = ", ".join(f"{s['name']} sample {s['sample']} of {s['probe']} (acknowledged {s['acked_at']})"
                           for s in fresh.never_visible_samples or [])  # fmt: skip
         blocks.append(f"{count(fresh.never_visible)} sampled log(s) never became visible by the end of the audit"
+                      + (f" ({fresh.never_visible_because})" if fresh.never_visible_because else "")
                       + (f": {named}" if named else "") + ".")  # fmt: skip
     if fresh.unknown:
         named = ", ".join(f"{s['name']} sample {s['sample']} of {s['probe']} (acknowledged {s['acked_at']})"

@@ -137,6 +137,8 @@ class Freshness:
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     lost_pending: int = 0
     never_visible_samples: list[dict[str, Any]] | None = None
+    # Why the samples never visible were not, when the audit did not settle but saw nothing stored ('' otherwise).
+    never_visible_because: str = ""
     unknown: int = 0
     unknown_samples: list[dict[str, Any]] | None = None
     unknown_because: str = ""
@@ -555,6 +557,7 @@ def _freshness(data: RunData) -> Freshness | None:
         lost_workers=info.get("lost_workers", []),
         lost_pending=int(info.get("lost_pending", 0)),
         never_visible_samples=info.get("never_visible_samples"),
+        never_visible_because=info.get("never_visible_because", ""),
         unknown=int(total["Unknown"]) if "Unknown" in total else 0,
         unknown_samples=info.get("unknown_samples"),
         unknown_because=info.get("unknown_because", ""),

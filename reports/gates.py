@@ -146,12 +146,14 @@ def _visibility_p95(figures: Figures, limit: float) -> GateResult:
     if p95 is None:
         return GateResult(option, False, f"{option} {_show(limit)}: no sampled log became visible (0 of "
                           f"{fresh.samples}): no visibility figure")  # fmt: skip
+    because = f" ({fresh.never_visible_because})" if fresh.never_visible_because else ""
+    never = f"{fresh.never_visible} of {fresh.samples} samples never visible{because}"
     if math.isinf(p95):  # beyond 5% never visible: no figure is the p95, not "inf ms"
-        return GateResult(option, False, f"visibility latency p95 later than any figure: {fresh.never_visible} of "
-                          f"{fresh.samples} samples never visible, more than 5% > {option} {_show(limit)}")  # fmt: skip
+        return GateResult(option, False, f"visibility latency p95 later than any figure: {never}, more than 5% > "
+                          f"{option} {_show(limit)}")  # fmt: skip
     label = "visibility latency p95"
     if fresh.never_visible:
-        label += f" ({fresh.never_visible} of {fresh.samples} samples never visible, counted as later than any)"
+        label += f" ({never}, counted as later than any)"
     result = _at_most(option, label, p95, limit, " ms")
     if fresh.coverage and result.passed:  # a figure of a part of the run says nothing of the rest
         return GateResult(option, False, f"{result.line}, but{fresh.coverage.removeprefix(';')}: not a figure of the "

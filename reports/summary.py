@@ -49,6 +49,7 @@ def _freshness(figures: Figures) -> dict[str, Any] | None:
         "visible": fresh.visible,
         "never_visible": fresh.never_visible,
         "never_visible_samples": fresh.never_visible_samples or [],
+        "never_visible_because": fresh.never_visible_because,
         "unknown": fresh.unknown,
         "unknown_samples": fresh.unknown_samples or [],
         "unknown_because": fresh.unknown_because,

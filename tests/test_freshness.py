@@ -277,6 +277,35 @@ def test_samples_pending_when_the_audit_is_interrupted_are_unknown_not_never_vis
     assert {row["Name"]: row for row in run.rows("freshness")}["Aggregated"]["Unknown"] == str(data["samples"])
 
 
+def test_samples_of_a_service_that_stores_nothing_are_never_visible_as_the_audit_says_not_unknown(serve, tmp_path):
+    """Issue 25, D3: the audit said "the service stored nothing, not even the log the audit wrote after the stop",
+    and the freshness line "160 unknown (not looked for long enough: the service was still storing when the audit
+    gave up)". The samples are never visible, for the audit's reason."""
+    server = serve("--drop-rate", "1")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--audit-timeout", "4", "--audit-settle", "1",
+                     run_time="4s")  # fmt: skip
+    assert run.returncode == 4, run.stderr[-3000:]  # the audit: unsettled
+    assert run.json("audit")["service_stored"] == 0
+    data = freshness(run)
+    assert data["never_visible"] == data["samples"] > 0 and data["unknown"] == 0, data
+    assert data["never_visible_because"].startswith("the service stored nothing in the "), data
+    line = next(line for line in run.stderr.splitlines() if line.startswith("Freshness ("))
+    assert f"never visible by the end of the audit: {data['never_visible_because']}" in line, line
+    assert "still storing" not in line and "unknown" not in line, line
+
+
+def test_without_an_audit_a_service_that_stores_nothing_is_not_answered_with_a_larger_query_share(serve, tmp_path):
+    """Issue 25, D3: with --no-audit, 0 of 160 samples ever visible, the line said to raise --freshness-query-share
+    "to follow them"."""
+    server = serve("--drop-rate", "1")
+    run = run_locust("single", grpc_host(server), tmp_path, *LIGHT_LOAD, "--no-audit", "--audit-settle", "3",
+                     run_time="10s")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    data = freshness(run)
+    assert data["unknown"] == data["samples"] > 0 and data["visible"] == 0, data
+    assert "raise" not in data["unknown_because"], data["unknown_because"]
+
+
 def test_without_an_audit_the_probe_stops_looking_once_nothing_became_visible_for_the_settle_time(serve, tmp_path):
     """The samples left are unknown, never "never visible": without the audit's barrier nothing proves the service
     will not store them later (82 samples of a 30 s flush were called never visible)."""

@@ -20,6 +20,7 @@ import unpatched_locust  # noqa: F401  (before the capacity search imports Locus
 from locust_runs import locust_csv_header
 from promtool import exposition, promtool_check
 
+from grpc_user.locust.audit.delivery import verdict
 from grpc_user.locust.capacity.search import Step, _broken
 from grpc_user.locust.counts.phases import PhaseCounts, PhaseLogs
 from grpc_user.locust.freshness.files import error_bound, figures, strip_sentence, summary_line
@@ -396,7 +397,7 @@ def test_a_phase_that_ran_without_a_sample_has_its_row_saying_why_everywhere(tmp
                           phases=phases, audit_interrupted_by="", started_at=0.0, stopped_at=0.0,
                           workers_without_final_counts=[])  # fmt: skip
     (tmp_path / "r").mkdir()
-    data = finish_probe(None, run, fed.probe, str(tmp_path / "r" / "run"), "ok")
+    data = finish_probe(None, run, fed.probe, str(tmp_path / "r" / "run"), verdict(RUN_ID, 1210, 0, 1210, 1.0, True))
     because = "--freshness-query-share 1.5% paid for no sampling window while it ran"
     assert [(row["phase"], row["samples"], row["p95"], row["no_sample_because"]) for row in data["phases"]] == [
         (0, 0, None, because), (1, 2, 1200.0, "")]  # fmt: skip

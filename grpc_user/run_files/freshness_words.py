@@ -51,7 +51,7 @@ def sampled(data: Mapping[str, Any]) -> str:
     # No sampled call failed, but the calls heard while none was sampled did: the service is named once
     failed_unsampled = not unacknowledged and data.get("failing_since_s") is not None
     if data.get("sampling_reserved_at_s") is not None:
-        causes.append(reserve_cause(data["sampling_reserved_at_s"], share))
+        causes.append(reserve_cause(data["sampling_reserved_at_s"], share, bool(data.get("visible", 1))))
     elif unsampled and not data.get("sampling_limited"):
         why = (f": in its first seconds (it learns the call rate and the store's pace first) and while the service "
                f"acknowledged no call{failing(data)}" if failed_unsampled else
@@ -172,14 +172,19 @@ def coverage(data: Mapping[str, Any]) -> str:
             f"visibility {when} in the run was not measured")  # fmt: skip
 
 
-def reserve_cause(reserved_at: float, share: float) -> str:
+def reserve_cause(reserved_at: float, share: float, found: bool = True) -> str:
     """Why sampling at the whole rate stopped ``reserved_at`` s into the test, in words a user can act on: the rest
     of the query share (``share``, percent) was kept to follow the samples already taken until they are visible after
     the stop, where the calls pay for nothing more (a store slower than the load: visibility grows with the
-    backlog); not the share's rate, which paid for sampling all the time."""
-    return (f"sampling stopped {reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share "
-            f"{share:g}% for following the samples taken until they are visible after the stop (visibility grew with "
-            "the store's backlog)" + ("; raise the share to sample longer" if can_raise(share) else ""))  # fmt: skip
+    backlog); not the share's rate, which paid for sampling all the time. ``found``: whether any sample became
+    visible; when none did, the reserve was kept for samples pending ever longer, and neither the backlog's growth
+    nor raising the share (more samples the service stores none of) is said."""
+    stopped = (f"sampling stopped {reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share "
+               f"{share:g}% for following the samples taken until they are visible after the stop")  # fmt: skip
+    if not found:
+        return stopped + " (no sample had become visible, and the oldest had been pending ever longer)"
+    return stopped + (" (visibility grew with the store's backlog)"
+                      + ("; raise the share to sample longer" if can_raise(share) else ""))  # fmt: skip
 
 
 def coarse(data: Mapping[str, Any]) -> str:

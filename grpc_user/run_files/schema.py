@@ -260,6 +260,7 @@ _AUDIT = _record(
     {"run_id": _nullable(_TEXT), "acked": _COUNT, "persisted": _COUNT, "lost": _COUNT, "unexpected": _COUNT,
      "status": _TEXT, "detail": _nullable(_TEXT), "in_doubt": _COUNT, "lost_min": _COUNT,
      "lost_max": _nullable(_COUNT), "settle_seconds": _nullable(_NUMBER), "barriers": _COUNT,
+     "service_stored": _nullable(_COUNT),
      "phases": {"type": "array", "items": _PHASE},
      "unreported_workers": {"type": "array", "items": _TEXT},
      "barriers_by_peer": {"type": "array", "items": _record({"peer": _TEXT, "written": _COUNT, "stored": _COUNT,
@@ -328,11 +329,12 @@ FRESHNESS_INFO = JsonFile(
                                                                 ("worker", "last_report_s"))},
              "never_visible_samples": {"type": "array", "items": _NEVER_VISIBLE},
              "unknown_samples": {"type": "array", "items": _NEVER_VISIBLE}, "unknown_because": _TEXT,
-             "histograms": {"type": "array"}}),
+             "never_visible_because": _TEXT, "histograms": {"type": "array"}}),
 )  # fmt: skip
-"""The freshness figures (as ``_freshness.csv``), the samples never visible and unknown, the probe's own QueryLog
-calls (and the slowest of them, ``slowest_query_ms``), the samples the sample rate asked for, those of them while
-the probe did not sample, and whether the query share took fewer (``asked``, ``asked_unsampled``,
+"""The freshness figures (as ``_freshness.csv``), the samples never visible and unknown, and why
+(``never_visible_because``, '' when the audit settled; ``unknown_because``), the probe's own QueryLog calls (and the
+slowest of them, ``slowest_query_ms``), the samples the sample rate asked for, those of them while the probe did not
+sample, and whether the query share took fewer (``asked``, ``asked_unsampled``,
 ``sampling_limited``; absent from runs before them) or its reserve for the polls after the stop stopped sampling
 (``sampling_reserved_at_s``: seconds into the test), the samples taken and never counted (``held_back``: what
 ``HELD_BACK_MEANS`` says), whether the figures are a coarse window's counted as no window at the poll interval counted

@@ -52,6 +52,10 @@ class AuditResult:
     ``barriers``: the logs the audit wrote (``grpc_user.locust.audit.barrier``): the
     service's own totals count them, this run's count does not; ``barriers_by_peer``: to which server each went, as
     ``{"peer", "written", "stored", "refused", "reached"}`` (``reached`` false: no call of the run reached it).
+    ``service_stored``: the logs the service stored while the audit waited, every run's and the barriers (the rise
+    of its count of every stored log from the audit's first poll to its last); None when it did not count twice
+    (interrupted, error, skipped). 0 in an ``unsettled`` audit: the service stored nothing at all, not even the
+    barrier, for its whole ``--audit-timeout``.
     """
 
     run_id: str
@@ -68,6 +72,7 @@ class AuditResult:
     barriers: int = 0
     unreported_workers: list[str] = field(default_factory=list)
     barriers_by_peer: list[dict[str, Any]] = field(default_factory=list)
+    service_stored: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the ``_audit.json`` file)."""
@@ -291,6 +296,7 @@ def audit_delivery(
     result = verdict(run_id, acked, in_doubt, count, now - counts.started, settled or reached,
                      unreported_workers=unreported_workers)  # fmt: skip
     result.barriers, result.barriers_by_peer = barrier.sent, barrier.figures()
+    result.service_stored = max(counts.service - counts.service_first, 0)
     if result.status == "unsettled":
         result.detail = _unsettled(counts, barrier, now, result.missing, timeout)
     elif result.status in ("lost", "in_doubt"):  # proven only by the barriers, every one stored

@@ -39,7 +39,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     "sampling_reserved_at_s", "held_back", "held_released", "flush_cycle_ms", "precise_window_at_s", "acked_from_s",
     "acked_to_s", "test_s", "taken",
     "samples", "visible", "pending", "never_visible", "never_visible_samples": [...], "unknown",
-    "unknown_samples": [...], "unknown_because",
+    "unknown_samples": [...], "unknown_because", "never_visible_because",
     "by_name": {name: {"samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
     "max_poll_gap_ms"}}, "aggregated":
     {...}, "probe_queries", "probe_query_failures", "error", "histograms": [[name, "OK",
@@ -74,7 +74,8 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
     its workers last reported; Reset Stats restarts the counts, not the pending samples).
     With no visible sample,
     ``p50``..``max`` and ``max_poll_gap_ms`` are None: no figure. Unknown samples were still pending when the looking
-    was cut short (``unknown_because``); never visible ones when the service had settled. With ``--action``,
+    was cut short (``unknown_because``); never visible ones when the service had settled, or stored nothing while
+    the audit waited (``never_visible_because``: why, '' for a settled audit). With ``--action``,
     ``"phases": [{"phase", "samples", "visible", "never_visible", "unknown", "p50", "p95", "p99", "max",
     "max_poll_gap_ms", "no_sample_because"}, ...]``: the same figures of the logs sent in each phase (phase N: after
     the Nth action started), a row for every phase that ran (``phases_ran``: phase -> logs acknowledged in it) even
@@ -128,6 +129,7 @@ def figures(probe: FreshnessProbe, sample_rate: float, status: str = "running", 
         "unknown": len(probe.unknown),
         "unknown_samples": probe.named(probe.unknown),
         "unknown_because": probe.unknown_because,
+        "never_visible_because": probe.never_visible_because,
         "by_name": by_name,
         "aggregated": aggregated,
         "phases": _phase_figures(probe, phases_ran or {}),
@@ -160,7 +162,7 @@ def no_sample_because(probe: FreshnessProbe, acked: int) -> str:
     if probe.sampling_limited:
         return f"--freshness-query-share {probe.query_share:g}% paid for no sampling window while it ran"
     if probe.sampling_reserved_at is not None:
-        return reserve_cause(probe.sampling_reserved_at, probe.query_share)
+        return reserve_cause(probe.sampling_reserved_at, probe.query_share, probe.found_any())
     return f"none of its {acked:,} acknowledged logs fell due for a sample (--freshness-sample-rate)"
 
 
@@ -202,7 +204,8 @@ def summary_line(data: dict[str, Any]) -> str:
         line += f"0 of {row['samples']:,} samples visible: no figure (p50, p95, p99, max n/a)"
     line += sampled(data)
     if data["never_visible"]:
-        line += f"; {data['never_visible']:,} never visible by the end of the audit"
+        because = data.get("never_visible_because")
+        line += f"; {data['never_visible']:,} never visible by the end of the audit{f': {because}' if because else ''}"
     if data.get("unknown"):
         line += f"; {data['unknown']:,} unknown (not looked for long enough: {data['unknown_because']})"
     return line

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
@@ -103,24 +103,42 @@ def hand_off(run: Any) -> dict[str, list[list[Any]]]:
     return items
 
 
+class AuditVerdict(Protocol):
+    """What the freshness probe reads of the delivery audit's result (``audit.delivery.AuditResult``): its
+    ``status`` (``skipped`` without an audit), ``detail`` (why, in the words of its line), ``settle_seconds`` (how
+    long it waited), ``barriers`` (the logs it wrote after the stop), ``service_stored`` (the logs the service stored
+    while it waited, every run's; None when not counted)."""
+
+    status: str
+    detail: str
+    settle_seconds: float
+    barriers: int
+    service_stored: int | None
+
+
 def finish_probe(environment: Any, run: Any, probe: FreshnessProbe | None, prefix: str,
-                 audit_status: str = "skipped") -> dict[str, Any] | None:  # fmt: skip
+                 audit: AuditVerdict | None = None) -> dict[str, Any] | None:  # fmt: skip
     """After the audit (master or single process): a last sweep, the samples never visible or unknown, the figures,
     the files.
 
-    ``audit_status``: the audit's verdict. Samples still pending are never visible when the service was seen to
-    settle (ok, in_doubt, lost), unknown when the looking was cut short. Without an audit (``skipped``) the probe
-    keeps looking under the audit's own settle rule (``settle_without_audit``).
+    ``audit``: the audit's result (None: no audit ran, as ``skipped``). Samples still pending are never visible when
+    the service was seen to settle (ok, in_doubt, lost) or to store nothing at all while the audit waited (an
+    unsettled audit that saw no log stored, not even its barrier), unknown, with the audit's own reason, when the
+    looking was cut short (``pending_because``). Without an audit the probe keeps looking under the audit's own
+    settle rule (``settle_without_audit``).
     """
     if probe is None:
         return None
-    unknown_because = _unknown_because(run, probe, audit_status)
+    if audit is None or audit.status == "skipped":
+        unknown_because, never_because = settle_without_audit(run, probe), ""
+    else:
+        unknown_because, never_because = pending_because(audit, run.audit_interrupted_by)
     _stop_poller(probe)
     if not probe.closed and not unknown_because:  # the last sweep: every sample still pending, once
         poll_once(probe, _query_call(environment, run), everything=True)
     if probe.closed and probe.error and not unknown_because:
         unknown_because = f"the probe stopped: {probe.error}"
-    probe.finish(unknown_because if probe.pending_count() else "")
+    probe.finish(unknown_because if probe.pending_count() else "", never_because)
     probe.lose(run.workers_without_final_counts)
     if probe.history is not None:
         _append_interval(probe.history, probe)
@@ -150,17 +168,28 @@ def _append_interval(history: FreshnessHistory, probe: FreshnessProbe, before: f
         history.append(second, {name: latency_figures(latencies) for name, latencies in found.items()})
 
 
-def _unknown_because(run: Any, probe: FreshnessProbe, audit_status: str) -> str:
-    """Why the samples still pending were not looked for long enough ('' when they were)."""
-    if audit_status == "skipped":
-        return settle_without_audit(run, probe)
-    if run.audit_interrupted_by or audit_status == "interrupted":
-        return f"the audit was cut short by {run.audit_interrupted_by or 'a signal'}"
-    if audit_status == "unsettled":
-        return "the service was still storing when the audit gave up (--audit-timeout)"
-    if audit_status == "error":
-        return "the audit could not count the stored logs"
-    return ""
+def pending_because(audit: AuditVerdict, interrupted_by: str = "") -> tuple[str, str]:
+    """Why the samples still pending when the audit ended are unknown, or never visible, in words that agree with
+    the audit's: ``(unknown_because, never_visible_because)``, at most one of them not ''; both '' for the other
+    verdicts (ok, in_doubt, lost: the service stored the audit's barrier or every log; incomplete).
+
+    An unsettled audit that saw the service store nothing at all while it waited (``service_stored`` 0), not even
+    its barrier, leaves them never visible, not "not looked for long enough": nothing was being stored, and the
+    audit looked its whole ``--audit-timeout`` (a flush period longer than that is the audit's own caveat, said in
+    its line). Any other unsettled audit (still storing, a barrier refused or not stored by every server) leaves
+    them unknown for the audit's own reason (``detail``); so does one cut short (``interrupted_by``: the signal) or
+    one that could not count."""
+    if interrupted_by or audit.status == "interrupted":
+        return f"the audit was cut short by {interrupted_by or audit.detail or 'a signal'}", ""
+    if audit.status == "error":
+        return f"the audit could not count the stored logs{f': {audit.detail}' if audit.detail else ''}", ""
+    if audit.status != "unsettled":
+        return "", ""
+    if audit.service_stored == 0:
+        barrier = (f", not even the log{'s' if audit.barriers > 1 else ''} it wrote after the stop"
+                   if audit.barriers else "")  # fmt: skip
+        return "", f"the service stored nothing in the {audit.settle_seconds:,.1f} s the audit waited{barrier}"
+    return f"the audit gave up unsettled: {audit.detail or 'the service was still storing'}", ""
 
 
 def settle_without_audit(run: Any, probe: FreshnessProbe) -> str:
@@ -171,6 +200,7 @@ def settle_without_audit(run: Any, probe: FreshnessProbe) -> str:
     settings = run.settings
     start = last_found = time.monotonic()
     visible, failures = probe.histograms.combined().count, probe.query_failures
+    visible_at_stop = visible
     while probe.pending_count() and not probe.closed:
         now = time.monotonic()
         if run.audit_interrupted_by:
@@ -178,11 +208,10 @@ def settle_without_audit(run: Any, probe: FreshnessProbe) -> str:
         if probe.query_failures > failures:
             return f"the probe's QueryLog failed after the stop: {probe.error}"
         if probe.share_spent():  # no poll can look for them any more: waiting would only blame the service
-            raise_it = "; raise it to follow them" if can_raise(probe.query_share) else " (its maximum)"
-            return (f"--freshness-query-share {probe.query_share:g}% of the calls was spent, so nothing looked for "
-                    f"them after the stop{raise_it}")  # fmt: skip
+            return share_spent_because(probe)
         if now - start >= settings.audit_timeout:
-            return f"still not visible after --audit-timeout {settings.audit_timeout:g} s while others became visible"
+            others = " while others became visible" if probe.histograms.combined().count > visible_at_stop else ""
+            return f"still not visible after --audit-timeout {settings.audit_timeout:g} s{others}"
         found = probe.histograms.combined().count
         if found > visible:
             visible, last_found = found, now
@@ -191,6 +220,20 @@ def settle_without_audit(run: Any, probe: FreshnessProbe) -> str:
                     "(--no-audit) nothing proves they will not be stored later")  # fmt: skip
         run.audit_interrupt.wait(probe.poll_interval)
     return ""
+
+
+def share_spent_because(probe: FreshnessProbe) -> str:
+    """Why the samples pending are unknown when the query share was spent before the stop (no poll can look for them
+    after it): to raise the share, when a sample was seen stored; when none ever was (``found_any``), a larger share
+    would only have looked longer for logs the service stored none of, so the words say that, and no advice on the
+    share (a service that stores nothing answered "raise it to follow them" with 0 of 160 samples visible)."""
+    share = f"--freshness-query-share {probe.query_share:g}%"
+    if not probe.found_any():
+        return (f"the service stored none of the samples while the probe looked for them (it may store nothing, or "
+                f"only after the test; the audit, off with --no-audit, waits for that), and {share} of the calls was "
+                "spent, so nothing looked for them after the stop")  # fmt: skip
+    raise_it = "; raise it to follow them" if can_raise(probe.query_share) else " (its maximum)"
+    return f"{share} of the calls was spent, so nothing looked for them after the stop{raise_it}"
 
 
 def _stop_poller(probe: FreshnessProbe) -> None:

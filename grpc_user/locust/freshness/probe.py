@@ -179,6 +179,7 @@ class FreshnessProbe:
     never_visible: list[Sample] = field(default_factory=list)
     unknown: list[Sample] = field(default_factory=list)
     unknown_because: str = ""
+    never_visible_because: str = ""
     coarse_unknown: int = 0
     coarse_gap: float = 0.0
     queries: int = 0
@@ -232,6 +233,7 @@ class FreshnessProbe:
     _unreported_held_back: int = 0
     _dropped_below: int = 0
     _next_number: int = 0
+    _found_total: int = 0
     _seen: int = 0
     _interval: dict[int, LatencyHistograms] = field(default_factory=dict)
     _unreported: dict[int, LatencyHistograms] = field(default_factory=dict)
@@ -451,6 +453,7 @@ class FreshnessProbe:
                 continue
             sample = self.pending.pop((metadata.get(WORKER_KEY, ""), int(number)))
             if sample is not None:
+                self._found_total += 1
                 latency = asked_at - sample.acked_at
                 gap = asked_at - max(sample.last_look, sample.acked_at)
                 if sample.held:
@@ -629,8 +632,9 @@ class FreshnessProbe:
         self.closed = True
         self.due = float("inf")
 
-    def finish(self, unknown_because: str = "") -> None:
-        """The end of the looking: whatever is still pending was never visible, or, when the looking was cut short
+    def finish(self, unknown_because: str = "", never_visible_because: str = "") -> None:
+        """The end of the looking: whatever is still pending was never visible (``never_visible_because``: why, when
+        not a settled audit, e.g. 'the service stored nothing during the audit'), or, when the looking was cut short
         (``unknown_because``: why, e.g. 'the audit was interrupted'), is unknown (held samples settled first)."""
         self.settle_held()
         self.close()
@@ -638,8 +642,15 @@ class FreshnessProbe:
         if unknown_because and left:
             self.unknown.extend(left)
             self.unknown_because = "; ".join(filter(None, (unknown_because, self.unknown_because)))
-        else:
+        elif left:
             self.never_visible.extend(left)
+            self.never_visible_because = never_visible_because
+
+    def found_any(self) -> bool:
+        """Whether the service was seen storing any sample of the test: one found (counted, held back, or by the
+        last sweep too coarsely to count; on a master, its workers' counted ones too), or the store's flush cycle
+        learnt (two flushes seen, on this process or a worker that learnt for the others)."""
+        return bool(self._found_total or self.histograms.combined().count or self.coarse_unknown or self.flush_cycle)
 
     def hand_off(self, now: float) -> dict[str, list[list[Any]]]:
         """A worker at its stop: ``pending``, its pending samples with their age, the time since they were last looked

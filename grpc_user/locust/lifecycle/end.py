@@ -125,7 +125,7 @@ def finish_audit(environment: Any, run: SuiteRun, run_id: str, finished_transpor
         for bar in shown:
             bar.close()
     same_test = run.settings.run_id == run_id
-    freshness = finish_probe(environment, run, probe, csv_prefix(environment) if same_test else "", result.status)
+    freshness = finish_probe(environment, run, probe, csv_prefix(environment) if same_test else "", result)
     if not same_test:  # a new test started in the web UI meanwhile: only the log keeps it
         logger.info("%s", result.summary())
         if freshness is not None:
