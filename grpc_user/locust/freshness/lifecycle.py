@@ -224,16 +224,17 @@ def settle_without_audit(run: Any, probe: FreshnessProbe) -> str:
 
 def share_spent_because(probe: FreshnessProbe) -> str:
     """Why the samples pending are unknown when the query share was spent before the stop (no poll can look for them
-    after it): to raise the share, when a sample was seen stored; when none ever was (``found_any``), a larger share
-    would only have looked longer for logs the service stored none of, so the words say that, and no advice on the
-    share (a service that stores nothing answered "raise it to follow them" with 0 of 160 samples visible)."""
-    share = f"--freshness-query-share {probe.query_share:g}%"
+    after it), and what to do: raise the share to follow them, when the service was seen storing a sample. When none
+    ever was (``found_any``), nothing the probe saw tells a service that stores nothing from one that stores them
+    later (a backlog ahead of them, a long flush period): the words say so and that the audit tells which, not to
+    raise the share (a service that stores nothing got "raise it to follow them" with 0 of 160 samples visible)."""
+    spent = (f"--freshness-query-share {probe.query_share:g}% of the calls was spent, so nothing looked for them after "
+             "the stop")  # fmt: skip
     if not probe.found_any():
-        return (f"the service stored none of the samples while the probe looked for them (it may store nothing, or "
-                f"only after the test; the audit, off with --no-audit, waits for that), and {share} of the calls was "
-                "spent, so nothing looked for them after the stop")  # fmt: skip
-    raise_it = "; raise it to follow them" if can_raise(probe.query_share) else " (its maximum)"
-    return f"{share} of the calls was spent, so nothing looked for them after the stop{raise_it}"
+        return (f"{spent}, and no sample had become visible before it: the service may store nothing, or store them "
+                "only later (a backlog ahead of them, a long flush period); the audit (off: --no-audit) tells which, "
+                "where a larger share would only look longer")  # fmt: skip
+    return spent + ("; raise it to follow them" if can_raise(probe.query_share) else " (its maximum)")
 
 
 def _stop_poller(probe: FreshnessProbe) -> None:
