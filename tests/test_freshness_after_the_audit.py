@@ -135,14 +135,14 @@ def test_without_the_audit_its_timeout_does_not_claim_other_samples_became_visib
     assert time.monotonic() - started < 10  # the timeout, not the settle time (a generous margin for a busy machine)
 
 
-def test_sampling_stopped_for_the_reserve_with_no_sample_visible_claims_no_backlog_and_gives_no_advice():
+def test_sampling_stopped_for_the_reserve_with_no_sample_visible_claims_no_backlog_it_did_not_see():
     """The reserve kept for samples pending ever longer, none ever visible: not "visibility grew with the store's
-    backlog; raise the share to sample longer"."""
+    backlog", a visibility nothing measured."""
     data = {"samples": 40, "visible": 0, "asked": 200, "taken": 40, "sampling_reserved_at_s": 4.7,
             "query_share_percent": 1.5}  # fmt: skip
     words = sampled(data)
-    assert "(no sample had become visible, and the oldest had been pending ever longer)" in words, words
-    assert "backlog" not in words and "raise" not in words, words
+    assert "(no sample had become visible: the oldest pending ever longer); raise the share to sample longer" in words
+    assert "backlog" not in words and "grew" not in words, words
     assert "(visibility grew with the store's backlog); raise the share to sample longer" in sampled(
         {**data, "visible": 12}
     )

@@ -177,14 +177,16 @@ def reserve_cause(reserved_at: float, share: float, found: bool = True) -> str:
     of the query share (``share``, percent) was kept to follow the samples already taken until they are visible after
     the stop, where the calls pay for nothing more (a store slower than the load: visibility grows with the
     backlog); not the share's rate, which paid for sampling all the time. ``found``: whether any sample became
-    visible; when none did, the reserve was kept for samples pending ever longer, and neither the backlog's growth
-    nor raising the share (more samples the service stores none of) is said."""
-    stopped = (f"sampling stopped {reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share "
-               f"{share:g}% for following the samples taken until they are visible after the stop")  # fmt: skip
-    if not found:
-        return stopped + " (no sample had become visible, and the oldest had been pending ever longer)"
-    return stopped + (" (visibility grew with the store's backlog)"
-                      + ("; raise the share to sample longer" if can_raise(share) else ""))  # fmt: skip
+    visible; when none did, the reserve was kept for samples pending ever longer, and no visibility is said to have
+    grown."""
+    why = (
+        "visibility grew with the store's backlog"
+        if found
+        else "no sample had become visible: the oldest pending ever longer"
+    )
+    return (f"sampling stopped {reserved_at:,.1f} s into the test to keep the rest of --freshness-query-share "
+            f"{share:g}% for following the samples taken until they are visible after the stop ({why})"
+            + ("; raise the share to sample longer" if can_raise(share) else ""))  # fmt: skip
 
 
 def coarse(data: Mapping[str, Any]) -> str:
