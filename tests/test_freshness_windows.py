@@ -755,9 +755,10 @@ def test_at_the_defaults_a_store_slower_than_the_load_shows_visibility_growing_w
     # calls/s on a quiet machine; ~450 calls/s with both cores busy, where the store keeps up within 2 s and one
     # window at the poll interval samples for 2 s: its samples found over 3 seconds, [801, 990, 1,057] ms).
     # Beside two busy loops ~480 calls/s grew it by ~400 ms over the rows, within the windows' own spread
-    # ([670, 610, 758] ms): the growth is checked where it stands out of that spread, from 1 s on.
+    # ([670, 610, 758] ms): the growth is checked where it stands out of that spread, from 1 s on. The rows are the
+    # seconds of acknowledgement (a window sampling 2 s spans 2 or 3 of them: [1,539, 1,706] ms at ~450 calls/s).
     growth_ms = (run.requests() / 8 - 400) / 400 * (len(p50s) - 1) * 1000
-    assert len(p50s) >= 3 and (growth_ms < 1000 or p50s[-1] >= p50s[0] + min(1000, growth_ms / 2)), (p50s, growth_ms)
+    assert len(p50s) >= 2 and (growth_ms < 1000 or p50s[-1] >= p50s[0] + min(1000, growth_ms / 2)), (p50s, growth_ms)
     # Every sample settled: visible, or unknown with the reason (a busy test machine: 64 of 144 samples were
     # unknown in a full test run beside other runs, the share spent on the polls after the stop), never lost
     assert data["never_visible"] == 0 and data["visible"] >= 20, data  # 35 in a CI run beside other runs
