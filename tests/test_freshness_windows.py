@@ -219,6 +219,19 @@ def test_a_learning_sample_in_flight_when_the_learning_ends_is_dropped_and_does_
         assert run.windows.windows == 1 and max(run.brackets) <= 0.6, (seed, run.windows.windows, max(run.brackets))
 
 
+def test_a_learning_that_finds_nothing_within_its_patience_counts_its_samples_as_the_first_window():
+    """A new user killed the service ~4 s into a 15 s test while the probe learnt the store's pace: nothing was found
+    within the learning's patience, its 29 samples were dropped, and the line said '0 of 0 samples visible' (the
+    samples taken were neither visible, never visible nor unknown). A learning that finds nothing is now the first
+    window of a backlog (or of a service that lost them): counted and looked for to the end, then visible, never
+    visible or unknown by the audit's verdict. Here a service that stores nothing: before, 200 dropped and 24
+    counted; now all 200 counted, pending at the end, within the share."""
+    run = simulate(lambda now: -1.0, seconds=15, after_stop=5)
+    probe = run.probe
+    assert run.windows.pace == "paced" and probe.held_back == 0 and probe.counted() == len(probe.pending) >= 150
+    assert probe.queries <= SHARE * run.calls + 1
+
+
 def test_a_store_that_stores_as_it_is_asked_to_is_learnt_to_keep_up():
     """No poll ever misses a sample of a store that stores each log before the next poll: no sample is proven to be
     of a later flush, but the acknowledgements found keep moving on. It keeps up (FINE), learnt within the

@@ -42,7 +42,9 @@ were taken for the next.)
   ``_recheck_age`` (a quarter more than the cycle); not found, the store is slower. Whole windows are held back or
   dropped, never single samples by their own bracket (that would favour the slow ones).
 - A store slower than the load (``PACED``; the first stored samples were all older, or none was stored within
-  ``LEARN_PATIENCE_SECONDS``: a flush period longer than that is measured as a backlog is): windows sample for up to
+  ``LEARN_PATIENCE_SECONDS``: a flush period longer than that is measured as a backlog is, and the learning's samples,
+  all pending, are its first window, counted: a service that died while it learnt had them dropped, no figure and
+  no word of them): windows sample for up to
   ``FIRST_TAIL_SECONDS`` and open as soon as the share pays for polls a *window gap* apart: the poll interval, or up
   to ``RELATIVE_GAP`` (a tenth) of the longest visibility found when that is coarser (twice that before any sample
   was found, ``FIRST_FIGURE``) unless the share pays for the poll interval within ``PRECISE_WAIT_SECONDS``; and, with
@@ -549,9 +551,10 @@ class SamplingWindows:
         at work all the time the progress between two polls), at least the longest that a found sample was surely
         not visible. A store that no poll ever missed a sample of (it stores each log as asked) within
         ``LEARN_PATIENCE_SECONDS`` of the first flush: its progress from that flush to the next poll that found a
-        sample sent later. Nothing found within ``LEARN_PATIENCE_SECONDS``, or nothing more after the first:
-        ``PACED``. Then the learning samples are dropped, never counted, but for those of the whole cycle of a store
-        that keeps up: held back, counted only if no window counts any (``FreshnessProbe.settle_held``)."""
+        sample sent later. Nothing found within ``LEARN_PATIENCE_SECONDS``: ``PACED``, every learning sample pending
+        and kept as its first window (``_keep_backlog``); nothing more after the first: ``PACED``. Then the learning
+        samples are dropped, never counted, but for those of a backlog's first window, and those of the whole cycle of
+        a store that keeps up: held back, counted only if no window counts any (``FreshnessProbe.settle_held``)."""
         if self.cycle:
             self._recheck(probe)
             return
@@ -564,7 +567,10 @@ class SamplingWindows:
         if not found:
             if probe_now - oldest <= LEARN_PATIENCE_SECONDS:
                 return
+            # All pending: a backlog (or a service that stopped, its samples lost), the first window, counted
             self.pace, self.cycle = PACED, 0.0
+            self._keep_backlog(probe, now, -math.inf, probe_now - oldest)
+            return
         else:
             first = min(item[0] for item in found)
             flushed = [item for item in found if item[0] <= first + 1e-6]
