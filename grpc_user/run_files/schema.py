@@ -338,7 +338,8 @@ sample, and whether the query share took fewer (``asked``, ``asked_unsampled``,
 ``sampling_limited``; absent from runs before them) or its reserve for the polls after the stop stopped sampling
 (``sampling_reserved_at_s``: seconds into the test), the samples taken and never counted (``held_back``: what
 ``HELD_BACK_MEANS`` says), whether the figures are a coarse window's counted as no window at the poll interval counted
-any (``held_released``, with the store's flush cycle as learnt, ``flush_cycle_ms``, and when the share was expected to
+any (``held_released``, with the store's flush cycle as learnt, ``flush_cycle_ms``: a whole number of flush periods,
+the period itself when it is longer than the learning's polls' gap, and when the share was expected to
 pay for a window at the poll interval, ``precise_window_at_s``), the samples due on calls the service did not
 acknowledge (``unacknowledged``) and from when (seconds into the test) none was, after the last acknowledged one,
 with the last one's cause (``failing_since_s``, ``last_acked_s``, ``failing_status``), the part of the run the
