@@ -200,18 +200,16 @@ def coarse(data: Mapping[str, Any]) -> str:
     share = data.get("query_share_percent", 1.5)
     if data.get("failing_since_s") is not None:  # the service stopped answering: the test did not stop early
         status = data.get("failing_status")
-        return (
-            f"; a coarse figure: the service stopped acknowledging calls (they failed from "
-            f"{data['failing_since_s']:,.1f} s into the test to its end{f', {status}' if status else ''}), before "
-            f"--freshness-query-share {share:g}% paid "
-            "for a sampling window at the poll interval, so these are the samples taken to learn the store's "
-            f"pace, polled up to {data['max_poll_gap_ms']:,.0f} ms apart: each may be late by that much"
-        )
-    cycle, at = data.get("flush_cycle_ms"), data.get("precise_window_at_s")
-    what = f"the samples of one flush cycle ({cycle:,.0f} ms)" if cycle else "the samples"
-    when = f" (at its call rate, about {at:,.0f} s into the test)" if at is not None else ""
-    remedy = "run longer, or raise the share," if can_raise(share) else "run longer"
-    return (f"; a coarse figure: the test stopped before --freshness-query-share {share:g}% "
-            f"paid for a sampling window at the poll interval{when}, so these are {what} taken to learn the store's "
-            f"pace, polled up to {data['max_poll_gap_ms']:,.0f} ms apart: each may be late by that much; {remedy} "
-            f"for figures within about {data['poll_interval_ms']:,.10g} ms")  # fmt: skip
+        stopped = (f"the service stopped acknowledging calls (they failed from {data['failing_since_s']:,.1f} s into "
+                   f"the test to its end{f', {status}' if status else ''}),")  # fmt: skip
+        what, when, remedy = "the samples", "", ""
+    else:
+        cycle, at = data.get("flush_cycle_ms"), data.get("precise_window_at_s")
+        stopped = "the test stopped"
+        what = f"the samples of one flush cycle ({cycle:,.0f} ms)" if cycle else "the samples"
+        when = f" (at its call rate, about {at:,.0f} s into the test)" if at is not None else ""
+        remedy = (f"; {'run longer, or raise the share,' if can_raise(share) else 'run longer'} for figures within "
+                  f"about {data['poll_interval_ms']:,.10g} ms")  # fmt: skip
+    return (f"; a coarse figure: {stopped} before --freshness-query-share {share:g}% paid for a sampling window at the "
+            f"poll interval{when}, so these are {what} taken to learn the store's pace, polled up to "
+            f"{data['max_poll_gap_ms']:,.0f} ms apart: each may be late by that much{remedy}")  # fmt: skip

@@ -348,9 +348,13 @@ class FreshnessProbe:
         if self.closed:
             return
         if acknowledged:
-            self.failing_since, self.last_acked = None, now - self._started
+            self._acknowledged(now)
         else:
             self._failing(now, status)
+
+    def _acknowledged(self, now: float) -> None:
+        """A call was acknowledged at ``now``: the service is not failing, and this is the latest acknowledged."""
+        self.failing_since, self.last_acked = None, now - self._started
 
     def _failing(self, now: float, status: str) -> None:
         """A call was not acknowledged at ``now``: the service is failing since the first such call after the last
@@ -371,7 +375,7 @@ class FreshnessProbe:
         if self.closed:
             return
         sample.acked_at = now
-        self.failing_since, self.last_acked = None, now - self._started
+        self._acknowledged(now)
         # Held, its call in flight when the held ones were dropped: dropped too, never looked for (polled alone, a
         # learning's straggler spent the share of a 10 s run's only window and kept it from opening)
         if sample.held and sample.number < self._dropped_below:
@@ -533,12 +537,12 @@ class FreshnessProbe:
                 self.pending.pop(sample.key)
         self._hold_back(len(dropped))
         self._dropped_below = self._next_number  # and those whose calls are in flight, when acknowledged
+        self.held_found = [found for found in self.held_found if found[0].held and found[0] in self.held]
+        self.held_longest = max((latency for _, latency, _ in self.held_found), default=0.0)
 
     def _hold_back(self, dropped: int) -> None:
         self.held_back += dropped
         self._unreported_held_back += dropped
-        self.held_found = [found for found in self.held_found if found[0].held and found[0] in self.held]
-        self.held_longest = max((latency for _, latency, _ in self.held_found), default=0.0)
 
     def counted(self) -> int:
         """The samples counted so far (not held back)."""

@@ -565,46 +565,37 @@ class SamplingWindows:
                  for sample, latency, gap in probe.held_found if id(sample) in ids]  # fmt: skip
         oldest = learning[0].acked_at if learning else probe_now
         if not found:
-            if probe_now - oldest <= LEARN_PATIENCE_SECONDS:
-                return
-            # All pending: a backlog (or a service that stopped, its samples lost), the first window, counted
-            self.pace, self.cycle = PACED, 0.0
-            self._keep_backlog(probe, now, -math.inf, probe_now - oldest)
+            if probe_now - oldest > LEARN_PATIENCE_SECONDS:
+                # All pending: a backlog (or a service that stopped, its samples lost), the first window, counted
+                self._keep_backlog(probe, now, -math.inf, probe_now - oldest)
             return
-        else:
-            first = min(item[0] for item in found)
-            flushed = [item for item in found if item[0] <= first + 1e-6]
-            stored_to = _stored_to(first, found)
-            # (found at, last missed at) of each sample of a later flush: missed by a poll sent at or after the one
-            # that saw the first (one found at its first look may be of the first flush, acknowledged late)
-            later = [
-                (seen, acked + unseen)
-                for seen, acked, unseen, _ in found
-                if unseen > 0 and acked + unseen >= first - 1e-6
-            ]
-            if min(item[2] for item in flushed) > LEARN_LAG_SECONDS:
-                self.pace, self.cycle = PACED, 0.0
-                self._keep_backlog(probe, now, stored_to, first - stored_to)
-                return
-            if not later and probe_now - first > LEARN_PATIENCE_SECONDS:
-                # No poll missed a sample since: a store that stores each log as asked; one sent after those it
-                # first found marks its progress
-                later = [(seen, first) for seen, _, _, sent in found if sent > stored_to]
-            if later:
-                second = min(seen for seen, _ in later)
-                cycle_starts = _stored_to(max(missed for seen, missed in later if seen <= second + 1e-6), found)
-                cycle_ends = _stored_to(second, found)
-                self.pace, self.cycle = FINE, max(cycle_ends - cycle_starts, max(item[2] for item in found))
-                # The samples of that one whole cycle stay held back: a figure (at the learning's coarse bracket)
-                # if no window counts any, every phase of the flush in it once (a short light run).
-                self._close(probe, keep=lambda sample: cycle_starts < sample.sent_at <= cycle_ends)
-                self.held_window = True
-                return
-            elif probe_now - first > LEARN_PATIENCE_SECONDS:  # it stored once, then nothing
-                self.pace, self.cycle = PACED, 0.0
-            else:
-                return
-        self._close(probe)
+        first = min(item[0] for item in found)
+        flushed = [item for item in found if item[0] <= first + 1e-6]
+        stored_to = _stored_to(first, found)
+        # (found at, last missed at) of each sample of a later flush: missed by a poll sent at or after the one
+        # that saw the first (one found at its first look may be of the first flush, acknowledged late)
+        later = [
+            (seen, acked + unseen) for seen, acked, unseen, _ in found if unseen > 0 and acked + unseen >= first - 1e-6
+        ]
+        if min(item[2] for item in flushed) > LEARN_LAG_SECONDS:
+            self._keep_backlog(probe, now, stored_to, first - stored_to)
+            return
+        if not later and probe_now - first > LEARN_PATIENCE_SECONDS:
+            # No poll missed a sample since: a store that stores each log as asked; one sent after those it
+            # first found marks its progress
+            later = [(seen, first) for seen, _, _, sent in found if sent > stored_to]
+        if later:
+            second = min(seen for seen, _ in later)
+            cycle_starts = _stored_to(max(missed for seen, missed in later if seen <= second + 1e-6), found)
+            cycle_ends = _stored_to(second, found)
+            self.pace, self.cycle = FINE, max(cycle_ends - cycle_starts, max(item[2] for item in found))
+            # The samples of that one whole cycle stay held back: a figure (at the learning's coarse bracket)
+            # if no window counts any, every phase of the flush in it once (a short light run).
+            self._close(probe, keep=lambda sample: cycle_starts < sample.sent_at <= cycle_ends)
+            self.held_window = True
+        elif probe_now - first > LEARN_PATIENCE_SECONDS:  # it stored once, then nothing
+            self.pace, self.cycle = PACED, 0.0
+            self._close(probe)
 
     def _keep_backlog(self, probe: FreshnessProbe, now: float, stored_to: float, lag: float) -> None:
         """A store learnt slower than the load: the learning's samples sent after the latest one stored (all
@@ -613,6 +604,7 @@ class SamplingWindows:
         whole stretch of acknowledgements, never single samples by their own bracket (at --store-rate 40 of 100
         calls/s the first window opened ~11 s into a 30 s run, after learning dropped its ~4 s of samples, and the
         figures covered ~2 s of acknowledgements)."""
+        self.pace, self.cycle = PACED, 0.0
         learning_from = self.learning_from
         self._close(probe, keep=lambda sample: sample.sent_at > stored_to)
         kept = len(probe.held) - learning_from
