@@ -423,6 +423,9 @@ def _peers(figures: Figures) -> Section | None:
         "(the freshness probe's queries too): grpc gives a call no peer, so these counts are per server, not per RPC."
     ]
     blocks += [f"Warning: {warning}" for warning in spread.warnings()]
+    if len(spread.peers) > 1 and spread.per_second is None:
+        blocks.append("No chart of calls/s per server over time: the run's _peers_history.csv holds fewer than two "
+                      "seconds.")  # fmt: skip
     blocks.append(Table(["server", "requests", "share", "flag"], rows))
     return Section("Where the calls went", blocks)
 

@@ -709,3 +709,25 @@ def test_a_replica_no_call_reached_is_warned_about_even_with_two_servers() -> No
     even = spread(pd.DataFrame({"Peer": ["a", "b"], "Requests": [700, 720]}), None)
     one = spread(pd.DataFrame({"Peer": ["a"], "Requests": [700]}), None)
     assert even is not None and one is not None and even.warnings() == [] and one.warnings() == []
+
+
+def test_calls_per_server_of_a_run_within_one_second_say_why_there_is_no_chart() -> None:
+    """900 calls in 0.34 s: every history row has the same second, so there is no calls/s over time to draw."""
+    import types
+
+    import pandas as pd
+
+    from reports.document import _peers
+    from reports.peers import spread
+
+    peers = pd.DataFrame({"Peer": ["a", "b"], "Requests": [450, 450]})
+    history = pd.DataFrame({"Timestamp": [1796105961] * 2, "Peer": ["a", "b"], "Requests": [450, 450]})
+    within_a_second = spread(peers, history)
+    assert within_a_second is not None and within_a_second.per_second is None
+    section = _peers(types.SimpleNamespace(peers=within_a_second))
+    assert section is not None and any("No chart of calls/s per server over time" in str(block)
+                                       for block in section.blocks)  # fmt: skip
+    two_seconds = spread(peers, pd.concat([history.assign(Timestamp=1796105960, Requests=0), history]))
+    assert two_seconds is not None and two_seconds.per_second is not None
+    section = _peers(types.SimpleNamespace(peers=two_seconds))
+    assert section is not None and not any("No chart" in str(block) for block in section.blocks)
