@@ -671,7 +671,10 @@ def test_a_ten_second_light_run_gets_a_figure_of_a_two_second_flush_spread_over_
     assert run.returncode == 0, run.stderr[-2000:]
     data = run.json("freshness")
     row = data["aggregated"]
-    assert row["visible"] == row["samples"] >= 15 and data["sampling_limited"], data
+    # Fewer than asked: the share's doing, or the learning's when it ran on until the one window that fits (learnt
+    # 7.5 s in, 108 samples held back, its window opened at once: 'limited' would be false words)
+    assert row["visible"] == row["samples"] >= 15, data
+    assert data["sampling_limited"] or data["precise_window_at_s"] >= 7, data
     gap = data["max_poll_gap_ms"]
     # A window coarser than the poll interval, as the share pays: ~0.4 s (~10 polls over its 4 s), 0.67 s with both
     # cores busy and two of these runs at once (fewer calls, fewer polls).
@@ -680,8 +683,9 @@ def test_a_ten_second_light_run_gets_a_figure_of_a_two_second_flush_spread_over_
     assert 800 <= row["p50"] <= 1200 + gap and 1700 <= row["p95"] <= 2100 + gap, (row, gap)
     assert share_of_calls(run, data) < 0.02, (data["probe_queries"], run.requests())
     assert f"late by at most {gap:,.0f} ms" in run.stderr
-    assert f"sampled {row['samples']:,} of {data['asked']:,} asked: limited by --freshness-query-share 1.5%" \
-        in run.stderr  # fmt: skip
+    limited = "limited by --freshness-query-share 1.5%"
+    cause = limited if data["sampling_limited"] else "fell due while the probe did not"
+    assert f"sampled {row['samples']:,} of {data['asked']:,} asked: " in run.stderr and cause in run.stderr
 
 
 @pytest.mark.slow  # real time: a real Locust run
@@ -755,11 +759,12 @@ def test_at_the_defaults_a_light_load_on_a_store_slower_than_it_is_measured_with
 
 @pytest.mark.slow  # real time: a real Locust run
 def test_at_the_defaults_a_store_slower_than_the_load_shows_visibility_growing_within_the_share(serve, tmp_path):
-    """Unpaced users, the store at 400 logs/s: the backlog, and with it visibility, grows through the run; the
-    samples pending at the stop are looked for within the share, the last sweep included."""
+    """Users at 900 calls/s, the store at 400 logs/s: the backlog, and with it visibility, grows through the run; the
+    samples pending at the stop are looked for within the share, the last sweep included. (Unpaced, a fast machine
+    made 4,576 calls/s: 36,749 logs the store needed 90 s for, past --audit-timeout, and a 68 s test.)"""
     server = serve("--store-rate", "400", "--flush-batch", "10", "--queue-size", "1000000")
-    run = run_locust("single", grpc_host(server), tmp_path, "--audit-timeout", "60", "--audit-settle", "3",
-                     users=10, run_time="8s", timeout=150)  # fmt: skip
+    run = run_locust("single", grpc_host(server), tmp_path, "--target-rps", "900", "--audit-timeout", "60",
+                     "--audit-settle", "3", users=10, run_time="8s", timeout=150)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     data = run.json("freshness")
     p50s = history_p50s(run)

@@ -136,9 +136,10 @@ def test_the_freshness_probe_s_queries_are_balanced_as_the_load_is(serve, tmp_pa
     pick_first channel of the probe's own sent all of them to one: 35, 0 and 0)."""
     replicas = replica_set(serve, tmp_path, 3)
     # Queries enough that none of 3 replicas gets none by chance: the default share's 9 left one at 0 in 1 run of 13,
-    # and 10% sampled in windows on a busy machine (one replica got none): 50% samples all the time.
+    # and 10% sampled in windows on a busy machine (one replica got none): 50% samples all the time. Paced so that the
+    # calls last past the probe's first 2 s, when it samples none (unpaced, a fast machine made them in 0.3 s).
     run = run_locust("single", listing(replicas), tmp_path, "--grpc-lb", "round_robin", "--max-requests", str(CALLS),
-                     "--freshness-query-share", "50", users=6, run_time="60s")  # fmt: skip
+                     "--target-rps", "250", "--freshness-query-share", "50", users=6, run_time="60s")  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     acked = {f"ipv4:{replica.target}": replica.stop()["acked"] for replica in replicas}
     peers = {row["Peer"]: int(row["Requests"]) for row in run.rows("peers")}
