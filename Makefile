@@ -94,14 +94,14 @@ proto: $(STAMP)
 
 # promtool (Debian's prometheus package, installed here when missing, which needs root) checks /metrics in the tests.
 # The tests run in TEST_WORKERS processes (pytest-xdist): most of them wait on real servers and Locust runs rather
-# than compute. On 2 cores, with the longest tests started first (tests/conftest.py), 4 took 5m57s (385 CPU-s), 6
-# 4m27s (396 CPU-s), and 6 beside two busy loops 5m21s; but at 6 the freshness cadence's real-time test failed 1 of 2
-# fresh-clone CI runs (14 samples of 302 found by polls timed to the flushes, 30 needed): 4 keeps both cores less
-# oversubscribed. TEST_WORKERS=0 runs them in this one process.
+# than compute. On 2 cores, with the longest tests started first (tests/conftest.py): 4 took 4m09s with the cores 62%
+# idle (180 CPU-s over 970 s of tests), 6 2m53s (48% idle), and 6 beside two busy loops 3m14s, where two tests that
+# read a rate off the workers' 3 s reports and a drop's cause failed until they read the server's own counts and
+# allowed a call that outlived a start. TEST_WORKERS=0 runs them in this one process.
 # The suite's hundreds of processes (Locust, reference servers, test processes) import the same modules: with
 # PYTHONDONTWRITEBYTECODE set each of them compiled the suite's sources again (0.12 CPU-s per Locust process, 2.4 per
 # test process's collection), so the tests run with it unset and Python caches the bytecode in __pycache__.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
 test: $(STAMP) promtool
 	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal --ignore=tests/browser $(PYTEST_ARGS)

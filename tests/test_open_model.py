@@ -139,7 +139,9 @@ def test_a_drop_names_users_that_were_not_ready_rather_than_busy(serve, tmp_path
     run = run_locust("slow", grpc_host(server), tmp_path, "--arrival-rate", "20", users=2, run_time="3s",
                      locustfile=locustfile)  # fmt: skip
     arrivals = arrivals_of(run)
-    assert arrivals["Dropped USERS_NOT_READY"] > 0 and arrivals["Dropped USERS_BUSY"] == 0, arrivals
+    # A start that finds both users in a call is USERS_BUSY, rightly: on a busy machine a call took long enough for
+    # that once (1 of 48 drops, beside two busy loops and five other tests)
+    assert arrivals["Dropped USERS_NOT_READY"] >= 10 * max(arrivals["Dropped USERS_BUSY"], 1), arrivals
     assert "because no user was ready for work at the scheduled start" in run.stderr
 
 
@@ -168,15 +170,15 @@ def test_a_ramp_of_rates_offers_what_its_schedule_says(serve, tmp_path):
     assert run.requests("WriteLog") == arrivals["Made"]
 
 
-def written(web) -> tuple[float, int]:
-    """(now, WriteLog calls the master has counted so far)."""
-    stats = web.get("stats/requests")["stats"]
-    return time.monotonic(), sum(row["num_requests"] for row in stats if row["name"] == "WriteLog")
+def written(server) -> tuple[float, int]:
+    """(now, logs the server acknowledged so far): its own count, written after each flush, not the master's, which
+    moves by a worker's report every 3 s (a report late on a busy machine read as 30 calls/s of the 60 made)."""
+    return time.monotonic(), server.stats()["acked"]
 
 
 def test_a_distributed_open_model_keeps_its_total_rate_when_the_users_change(serve, tmp_path):
     """The web UI doubles the users mid-test: the two workers' shares follow, the total stays at the rate."""
-    server = serve()
+    server = serve("--flush-batch", "10")  # its counts written every 10 logs: ~0.2 s old at most
     rate = 60
     with web_ui_process(tmp_path, grpc_host(server), *distributed_args(2), "--arrival-rate", str(rate), "--no-audit",
                         locustfile="locustfiles/single.py") as web:  # fmt: skip
@@ -189,9 +191,9 @@ def test_a_distributed_open_model_keeps_its_total_rate_when_the_users_change(ser
         time.sleep(1.5)
         assert web.post("swarm", {"user_count": "8", "spawn_rate": "8"})["success"]
         time.sleep(3.5)  # the workers' first reports after the change (every 3 s)
-        first = written(web)
+        first = written(server)
         time.sleep(7.5)
-        last = written(web)
+        last = written(server)
         web.post("stop", {})
     achieved = (last[1] - first[1]) / (last[0] - first[0])
     assert achieved <= 1.35 * rate, f"{achieved:.0f} calls/s after doubling the users, offered {rate} in total"
