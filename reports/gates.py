@@ -79,19 +79,25 @@ def count(text: str) -> int:
 
 
 def _show(value: float) -> str:
+    """An option's value as it is typed (``--max-p95-ms 25000``)."""
     return f"{value:.10g}"
+
+
+def _figure(value: float) -> str:
+    """A run's figure, thousands separated as the report prints it (``44,007.123``; ms to the microsecond)."""
+    return f"{value:,.10g}"
 
 
 def _at_most(option: str, label: str, actual: float, limit: float, unit: str = "") -> GateResult:
     passed = actual <= limit
     sign = "<=" if passed else ">"
-    return GateResult(option, passed, f"{label} {_show(actual)}{unit} {sign} {option} {_show(limit)}")
+    return GateResult(option, passed, f"{label} {_figure(actual)}{unit} {sign} {option} {_show(limit)}")
 
 
 def _at_least(option: str, label: str, actual: float, limit: float) -> GateResult:
     passed = actual >= limit
     sign = ">=" if passed else "<"
-    return GateResult(option, passed, f"{label} {_show(actual)} {sign} {option} {_show(limit)}")
+    return GateResult(option, passed, f"{label} {_figure(actual)} {sign} {option} {_show(limit)}")
 
 
 def _lost(figures: Figures, limit: int) -> GateResult:

@@ -454,7 +454,7 @@ def test_the_report_shows_and_gates_freshness_and_the_json_and_history_carry_it(
     aggregated = {row["Name"]: row for row in run.rows("freshness")}["Aggregated"]
     breached = in_process(folder, "--max-visibility-p95-ms", "1", "--no-charts")
     assert breached.returncode == 1
-    assert f"gate breached: visibility latency p95 {float(aggregated['95%']):.10g} ms > --max-visibility-p95-ms 1" \
+    assert f"gate breached: visibility latency p95 {float(aggregated['95%']):,.10g} ms > --max-visibility-p95-ms 1" \
         in breached.stderr  # fmt: skip
     held = in_process(folder, "--max-visibility-p95-ms", "5000", "--json")
     assert held.returncode == 0, held.stderr

@@ -31,6 +31,7 @@ from grpc_user.locust.settings.suite import CapacitySettings
 from grpc_user.locust.web.metrics import PREFIX, SuiteCollector
 from grpc_user.pb import log_service_pb2 as pb
 from grpc_user.run_files import write_freshness, write_freshness_info
+from grpc_user.run_files.freshness_words import sampled
 from reports.cli import main as report_main
 from reports.document import _visibility_samples
 from reports.history import main as history_main
@@ -571,6 +572,15 @@ def test_the_report_and_reports_json_say_why_fewer_samples_were_counted_as_the_c
     assert said_everywhere(tmp_path, capsys, data, clause, "limited by")["asked_unsampled"] == 14
 
 
+def test_the_samples_said_to_have_fallen_due_unsampled_are_never_more_than_those_missing() -> None:
+    """At 1,284 calls/s the line said 'sampled 389 of 401 asked: 13 fell due while the probe did not sample' (each
+    count rounded apart; a window's first sample is taken at once): 402 of 401. The words name the 12 missing."""
+    data = {"samples": 389, "taken": 389, "asked": 401, "asked_unsampled": 13, "sampling_limited": False}
+    assert sampled(data).startswith("; sampled 389 of 401 asked: 12 fell due while the probe did not sample (its ")
+    data.update(asked=402)
+    assert sampled(data).startswith("; sampled 389 of 402 asked: 13 fell due while the probe did not sample (its ")
+
+
 def test_sampling_stopped_for_the_reserve_is_said_so_by_the_console_the_report_and_reports_json(tmp_path, capsys):
     """Issue 25: sampling at the whole rate stopped to keep the share's rest for the polls after the stop, and every
     output said 'limited by --freshness-query-share', as when the share paid for no sampling."""
@@ -700,7 +710,7 @@ def test_figures_of_a_slow_store_that_end_well_before_the_test_say_which_part_th
     code, out, err = report(capsys, write_run(tmp_path / "gated", data), "--no-charts",
                             "--max-visibility-p95-ms", "25000")  # fmt: skip
     assert code == 1 and "gate passed" not in out, out
-    assert ("gate breached: visibility latency p95 19694 ms <= --max-visibility-p95-ms 25000, but "
+    assert ("gate breached: visibility latency p95 19,694 ms <= --max-visibility-p95-ms 25000, but "
             f"{words}: not a figure of the whole run") in err, err  # fmt: skip
     for acked_last, cycle in ((1_000_028.5, 0.0), (1_000_014.0, 2.0)):  # to the last seconds; a store that keeps up
         probe.acked_last, probe.flush_cycle = acked_last, cycle

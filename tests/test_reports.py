@@ -603,7 +603,8 @@ def test_max_p95_ok_ms_gates_successful_calls_alone(real_run: Path, tmp_path: Pa
     assert report(real_run, "--out", tmp_path / "a", "--max-p95-ok-ms", ok_p95, "--no-charts") == 0
     breached = in_process(real_run, "--out", tmp_path / "b", "--max-p95-ok-ms", ok_p95 - 1, "--no-charts")
     assert breached.returncode == 1
-    assert f"gate breached: p95 of successful calls {ok_p95:g} ms > --max-p95-ok-ms {ok_p95 - 1:g}" in breached.stderr
+    line = f"gate breached: p95 of successful calls {ok_p95:,.10g} ms > --max-p95-ok-ms {ok_p95 - 1:g}"
+    assert line in breached.stderr
     plain = tmp_path / "plain"
     shutil.copytree(real_run, plain)
     next(plain.glob("*_latency.csv")).unlink()
