@@ -100,3 +100,25 @@ def test_a_final_write_in_a_later_second_appends_a_history_row(tmp_path):
         writer.close_files()
     totals = _history_totals(prefix)
     assert [total for _, total in totals] == ["0", "1"] and int(totals[1][0]) > int(totals[0][0]), totals
+
+
+def test_the_writer_ends_at_locusts_quit_event_so_no_pass_runs_on_the_files_locust_closes_next(tmp_path):
+    """Locust's shutdown fires ``quit``, closes the ``--csv`` files and exits, and nothing ends the writer's loop: on
+    Python 3.13 the exit let it run a pass on the closed files (``ValueError: I/O operation on closed file``, a
+    traceback and exit code 2 after a run with calls in flight at ``-t``). Here the hub runs after the close, as it
+    did there: the writer's loop ended at ``quit``, and the final figures it wrote are in the files."""
+    environment = Environment()
+    environment.create_local_runner()
+    assert count_csv_writer_passes(environment)
+    prefix = tmp_path / "run"
+    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(prefix))
+    writing = gevent.spawn(writer.stats_writer)
+    gevent.sleep(0.1)  # the first pass, at once; the next one at 1 s
+    environment.stats.log_request("grpc", "WriteLog", 5, 10)
+    assert write_final_figures(environment)
+    environment.events.quit.fire(exit_code=0)
+    writer.close_files()
+    gevent.sleep(CSV_STATS_INTERVAL_SEC + 0.2)  # past the writer's next pass
+    assert writing.dead and writing.successful(), writing.exception
+    with open(tmp_path / "run_stats.csv", newline="") as stats:
+        assert {row["Name"]: row["Request Count"] for row in csv.DictReader(stats)}["Aggregated"] == "1"

@@ -8,6 +8,10 @@ another greenlet; wrapped here, that call tells which writer writes an environme
 last history rows went. A quitting process then makes that pass itself (``write_final_figures``): the figures of now,
 a history row for now (in place of the last pass's rows when they are of the same second, the history's resolution),
 at once. It waited for the writer's next pass before: 0 to 1 s after the audit, 0.7 s in a 2 s run ended by ``-t``.
+
+The writer's greenlet, known from its passes, ends at Locust's ``quit`` event, between two passes: Locust closes the
+files next and exits, and nothing ends the writer's loop; on Python 3.13 the exit let it run a pass on the closed
+files (``ValueError: I/O operation on closed file``, a traceback and exit code 2 after a run with calls in flight).
 """
 
 from __future__ import annotations
@@ -24,15 +28,19 @@ from locust.stats import CSV_STATS_INTERVAL_SEC, StatsCSVFileWriter
 # Without the method (a Locust whose writer has no _stats_history_data_rows), a quitting process sleeps the interval and
 # a margin, so that the writer passes once more.
 UNCOUNTED_WAIT_SECONDS = CSV_STATS_INTERVAL_SEC + 0.2
+# The writer's loop ends at its sleep between passes: at once, and never waited for longer than this (s).
+KILL_TIMEOUT_SECONDS = 1.0
 
 
 @dataclass
 class _LastPass:
-    """An environment's ``--csv`` writer, and its last pass: the time it wrote and its history file's length before."""
+    """An environment's ``--csv`` writer, and its last pass: the time it wrote, its history file's length before, and
+    the greenlet that made it (the writer's loop)."""
 
     writer: StatsCSVFileWriter
     now: float
     history_start: int
+    greenlet: Any
 
 
 # Per environment watched (count_csv_writer_passes): its writer's last pass, None before the first.
@@ -45,8 +53,10 @@ def _counted(write_history_rows: Any) -> Any:
         watched = writer.environment in _PASSES
         start = writer.stats_history_csv_filehandle.tell() if watched else 0
         write_history_rows(writer, csv_writer, now)
-        if watched:
-            _PASSES[writer.environment] = _LastPass(writer, now, start)
+        if watched:  # the first pass is the loop's (write_final_figures makes one only after it)
+            last = _PASSES[writer.environment]
+            loop = gevent.getcurrent() if last is None else last.greenlet
+            _PASSES[writer.environment] = _LastPass(writer, now, start, loop)
 
     counted.counts_passes = True  # type: ignore[attr-defined]
     return counted
@@ -61,8 +71,18 @@ def count_csv_writer_passes(environment: Any) -> bool:
         return False
     if not getattr(write_history_rows, "counts_passes", False):
         StatsCSVFileWriter._stats_history_data_rows = _counted(write_history_rows)  # type: ignore[method-assign]
-    _PASSES.setdefault(environment, None)
+    if environment not in _PASSES:
+        _PASSES[environment] = None
+        environment.events.quit.add_listener(lambda **_: stop_csv_writer(environment))
     return True
+
+
+def stop_csv_writer(environment: Any) -> None:
+    """End the ``--csv`` writer's loop of ``environment`` now, between two passes (it is asleep between them), before
+    Locust closes its files; nothing when it made no pass."""
+    last = _PASSES.get(environment)
+    if last is not None:
+        last.greenlet.kill(block=True, timeout=KILL_TIMEOUT_SECONDS)
 
 
 def _rewrite(handle: Any, write: Any, csv_writer: Any) -> None:
