@@ -144,7 +144,11 @@ class ResettingProxy:
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
     def _relay(self, client: socket.socket) -> None:
-        upstream = socket.create_connection(self._upstream)
+        try:
+            upstream = socket.create_connection(self._upstream)
+        except OSError:  # the upstream server is gone (the test ends): reset the client's connection
+            _reset(client)
+            return
         peers = {client: upstream, upstream: client}
         with contextlib.suppress(OSError):
             while not self._reset_when.is_set():
@@ -154,8 +158,7 @@ class ResettingProxy:
                     if not data:
                         return
                     peers[source].sendall(data)
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        client.close()
+        _reset(client)
         upstream.close()
 
     def close(self) -> None:
@@ -163,6 +166,12 @@ class ResettingProxy:
         self._closed = True
         self._listener.close()
         self._reset_when.set()
+
+
+def _reset(connection: socket.socket) -> None:
+    """Close with an RST, not a FIN (SO_LINGER 0)."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
 
 
 class SilentListener:
