@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 import gevent
 from locust.env import Environment
@@ -43,17 +45,23 @@ def _history_totals(prefix) -> list[tuple[str, str]]:
                 if row["Name"] == "Aggregated"]  # fmt: skip
 
 
+def _watched_writer(tmp_path: Path, full_history: bool = False) -> tuple[Environment, Path, StatsCSVFileWriter, Any]:
+    """A real ``Environment`` whose ``--csv`` writer's passes are watched, and Locust's writer loop on it, started:
+    (environment, prefix, writer, its greenlet)."""
+    environment = Environment()
+    environment.create_local_runner()
+    assert count_csv_writer_passes(environment)
+    prefix = tmp_path / "run"
+    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(prefix), full_history=full_history)
+    return environment, prefix, writer, gevent.spawn(writer.stats_writer)
+
+
 def test_a_quitting_process_writes_the_final_figures_at_once_and_its_files_hold_what_came_before(tmp_path):
     """Locust's own writer on a real ``Environment``, its passes watched (Locust's pinned private
     ``StatsCSVFileWriter._stats_history_data_rows``): a call logged after the writer's last pass is in every file when
     ``write_final_figures`` returns, without waiting for the next pass (it waited 0 to 1 s for it, the rest of the
     interval: 0.9 s here), and one history row stands per second, the last one holding the final figures."""
-    environment = Environment()
-    environment.create_local_runner()
-    assert count_csv_writer_passes(environment)
-    prefix = tmp_path / "run"
-    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(prefix), full_history=True)
-    writing = gevent.spawn(writer.stats_writer)
+    environment, prefix, writer, writing = _watched_writer(tmp_path, full_history=True)
     try:
         gevent.sleep(0.1)  # the first pass, at once; the next one at 1 s
         first = _history_totals(prefix)
@@ -84,12 +92,7 @@ def test_a_quitting_process_writes_the_final_figures_at_once_and_its_files_hold_
 
 def test_a_final_write_in_a_later_second_appends_a_history_row(tmp_path):
     """The history keeps its one row per second: a final write in the second after the last pass adds a row."""
-    environment = Environment()
-    environment.create_local_runner()
-    assert count_csv_writer_passes(environment)
-    prefix = tmp_path / "run"
-    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(prefix))
-    writing = gevent.spawn(writer.stats_writer)
+    environment, prefix, writer, writing = _watched_writer(tmp_path)
     try:
         gevent.sleep(0.1)
         writing.kill()  # no more passes: the final write alone follows
@@ -107,12 +110,7 @@ def test_the_writer_ends_at_locusts_quit_event_so_no_pass_runs_on_the_files_locu
     Python 3.13 the exit let it run a pass on the closed files (``ValueError: I/O operation on closed file``, a
     traceback and exit code 2 after a run with calls in flight at ``-t``). Here the hub runs after the close, as it
     did there: the writer's loop ended at ``quit``, and the final figures it wrote are in the files."""
-    environment = Environment()
-    environment.create_local_runner()
-    assert count_csv_writer_passes(environment)
-    prefix = tmp_path / "run"
-    writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(prefix))
-    writing = gevent.spawn(writer.stats_writer)
+    environment, prefix, writer, writing = _watched_writer(tmp_path)
     gevent.sleep(0.1)  # the first pass, at once; the next one at 1 s
     environment.stats.log_request("grpc", "WriteLog", 5, 10)
     assert write_final_figures(environment)
