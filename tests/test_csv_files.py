@@ -71,6 +71,8 @@ def test_a_quitting_process_writes_the_final_figures_at_once_and_its_files_hold_
         assert write_final_figures(environment)
         elapsed = time.monotonic() - started
         finals = _history_totals(prefix)
+        # The last pass: the loop ended (its next pass, before Locust's quit, repeated the history's last second)
+        assert writing.dead
     finally:
         writing.kill()
         writer.close_files()

@@ -9,9 +9,10 @@ last history rows went. A quitting process then makes that pass itself (``write_
 a history row for now (in place of the last pass's rows when they are of the same second, the history's resolution),
 at once. It waited for the writer's next pass before: 0 to 1 s after the audit, 0.7 s in a 2 s run ended by ``-t``.
 
-The writer's greenlet, known from its passes, ends at Locust's ``quit`` event, between two passes: Locust closes the
-files next and exits, and nothing ends the writer's loop; on Python 3.13 the exit let it run a pass on the closed
-files (``ValueError: I/O operation on closed file``, a traceback and exit code 2 after a run with calls in flight).
+The writer's greenlet, known from its passes, ends after that final pass, or at Locust's ``quit`` event where none
+was made, between two passes: Locust closes the files next and exits, and nothing ends the writer's loop; on Python
+3.13 the exit let it run a pass on the closed files (``ValueError: I/O operation on closed file``, a traceback and exit
+code 2 after a run with calls in flight).
 """
 
 from __future__ import annotations
@@ -95,9 +96,11 @@ def _rewrite(handle: Any, write: Any, csv_writer: Any) -> None:
 def write_final_figures(environment: Any) -> bool:
     """Write the figures of now into the ``--csv`` files of ``environment`` as its writer's next pass would, at once:
     ``_stats.csv``, ``_failures.csv`` and ``_exceptions.csv`` rewritten, a history row (or one per name with
-    ``--csv-full-history``) stamped now, in place of the last pass's when they are of the same second. True; False
-    when the writer has made no pass to learn it from (nothing is written), or after ``UNCOUNTED_WAIT_SECONDS`` (s)
-    of sleep, for its next pass, where passes are not watched."""
+    ``--csv-full-history``) stamped now, in place of the last pass's when they are of the same second; then the
+    writer's loop ends, this being the last pass (a pass of the loop before Locust's ``quit``, ~1 s later on a
+    ``--processes`` master, repeated the history's last second). True; False when the writer has made no pass to
+    learn it from (nothing is written), or after ``UNCOUNTED_WAIT_SECONDS`` (s) of sleep, for its next pass, where
+    passes are not watched."""
     if environment not in _PASSES:
         gevent.sleep(UNCOUNTED_WAIT_SECONDS)
         return False
@@ -114,4 +117,5 @@ def write_final_figures(environment: Any) -> bool:
         history.truncate()
     StatsCSVFileWriter._stats_history_data_rows(writer, writer.stats_history_csv_writer, now)
     history.flush()
+    stop_csv_writer(environment)
     return True
