@@ -190,7 +190,7 @@ def test_a_distributed_open_model_keeps_its_total_rate_when_the_users_change(ser
         web.wait_for("stats/requests", lambda stats: stats["state"] == "running")
         time.sleep(1.5)
         assert web.post("swarm", {"user_count": "8", "spawn_rate": "8"})["success"]
-        time.sleep(3.5)  # the workers' first reports after the change (every 3 s)
+        time.sleep(3.5)  # the new users spawned and calling on both workers
         first = written(server)
         time.sleep(7.5)
         last = written(server)
